@@ -1,0 +1,168 @@
+//! Wiring: from a [`Config`] to an opened store, the gate and the key service.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::http::HeaderName;
+
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::decide::{Gate, GateSettings, IdentityHeaders, Sources};
+use crate::manage::Keys;
+use crate::store::memory::MemoryStore;
+use crate::store::redb::RedbStore;
+use crate::store::valkey::{ValkeyOptions, ValkeyStore};
+use crate::store::{SharedStore, StoreError};
+use crate::token::{KeyPrefix, Salt};
+
+/// Everything a running keygate shares between requests.
+pub struct App {
+    pub config: Config,
+    pub clock: Clock,
+    pub gate: Arc<Gate>,
+    pub keys: Keys,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("{0}")]
+    Config(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The salt file in `data_dir` for the embedded store.
+pub const SALT_FILE: &str = "token_salt";
+
+impl App {
+    /// Opens the configured store and builds the gate.
+    pub fn open(config: Config, clock: Clock) -> Result<Self, StartError> {
+        let (store, salt) = open_store(&config)?;
+        Self::with_store(config, clock, store, salt)
+    }
+
+    /// Builds the gate around a store opened elsewhere (tests pass a [`MemoryStore`]).
+    pub fn with_store(config: Config, clock: Clock, store: SharedStore, salt: Salt) -> Result<Self, StartError> {
+        let prefix = KeyPrefix::parse(&config.key_prefix).map_err(StartError::Config)?;
+        let settings = gate_settings(&config, prefix.clone())?;
+        let gate = Arc::new(Gate::new(salt.clone(), settings, store.clone(), clock.clone()));
+        let keys = Keys::new(store, salt, prefix, clock.clone(), Some(gate.clone()));
+        Ok(App { config, clock, gate, keys })
+    }
+
+    pub fn memory(config: Config, clock: Clock, salt: Salt) -> Result<Self, StartError> {
+        Self::with_store(config, clock, Arc::new(MemoryStore::new()), salt)
+    }
+}
+
+fn header_name(field: &str, value: &str) -> Result<Option<HeaderName>, StartError> {
+    if value.is_empty() {
+        return Ok(None);
+    }
+    HeaderName::from_bytes(value.as_bytes())
+        .map(Some)
+        .map_err(|_| StartError::Config(format!("{field}: `{value}` is not a header name")))
+}
+
+fn gate_settings(c: &Config, prefix: KeyPrefix) -> Result<GateSettings, StartError> {
+    Ok(GateSettings {
+        prefix,
+        accept_foreign_keys: c.accept_foreign_keys,
+        sources: Sources {
+            header: header_name("api_key_header", &c.api_key_header)?,
+            query_param: (!c.query_param.is_empty()).then(|| c.query_param.clone()),
+        },
+        store_timeout: Duration::from_millis(c.store_timeout_ms),
+        cache_ttl: Duration::from_secs(c.cache.ttl_secs),
+        negative_ttl: Duration::from_secs(c.cache.negative_ttl_secs),
+        cache_max_entries: c.cache.max_entries,
+        identity_headers: IdentityHeaders {
+            user: header_name("headers.user", &c.headers.user)?,
+            token_id: header_name("headers.token_id", &c.headers.token_id)?,
+            token_name: header_name("headers.token_name", &c.headers.token_name)?,
+        },
+    })
+}
+
+/// Opens the store the configuration names, with its salt.
+pub fn open_store(config: &Config) -> Result<(SharedStore, Salt), StartError> {
+    let configured = config
+        .token_salt
+        .as_ref()
+        .map(|s| Salt::from_hex(s.expose()))
+        .transpose()
+        .map_err(StartError::Config)?;
+    match &config.valkey_url {
+        Some(url) => {
+            let salt = configured.ok_or_else(|| {
+                StartError::Config(
+                    "token_salt is required with the Valkey store (every replica must hash keys \
+                     the same way): make one with `keygate gen-salt` and set KEYGATE_TOKEN_SALT \
+                     (or KEYGATE_TOKEN_SALT_FILE, or token_salt in keygate.toml)"
+                        .into(),
+                )
+            })?;
+            let store = ValkeyStore::connect(&ValkeyOptions {
+                url: url.clone(),
+                username: config.valkey_username.clone(),
+                password: config.valkey_password.as_ref().map(|p| p.expose().to_owned()),
+                namespace: config.valkey_namespace.clone(),
+                timeout: Duration::from_millis(config.store_timeout_ms),
+            })?;
+            Ok((Arc::new(store), salt))
+        }
+        None => {
+            let salt = embedded_salt(&config.data_dir, configured)?;
+            Ok((Arc::new(RedbStore::open(&config.data_dir)?), salt))
+        }
+    }
+}
+
+/// The embedded store's salt: the configured one, else the one kept in the data dir,
+/// else a new one written there (mode 0600). A configured salt that differs from the
+/// kept one is refused: every existing key would silently stop working.
+fn embedded_salt(dir: &Path, configured: Option<Salt>) -> Result<Salt, StartError> {
+    let path = dir.join(SALT_FILE);
+    let kept = match std::fs::read_to_string(&path) {
+        Ok(text) => Some(Salt::from_hex(&text).map_err(|e| {
+            StartError::Config(format!("{}: {e}", path.display()))
+        })?),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return Err(StartError::Config(format!("cannot read {}: {e}", path.display()))),
+    };
+    match (configured, kept) {
+        (Some(c), Some(k)) if c != k => Err(StartError::Config(format!(
+            "token_salt differs from the salt in {} that the keys in this data dir were hashed \
+             with; remove token_salt or use that salt",
+            path.display()
+        ))),
+        (Some(c), _) => Ok(c),
+        (None, Some(k)) => Ok(k),
+        (None, None) => {
+            let salt = Salt::generate()
+                .map_err(|e| StartError::Config(format!("no randomness from the OS: {e}")))?;
+            write_private(&path, &format!("{}\n", salt.to_hex()))
+                .map_err(|e| StartError::Config(format!("cannot write {}: {e}", path.display())))?;
+            Ok(salt)
+        }
+    }
+}
+
+/// Creates `path` readable by its owner only.
+pub fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut f = opts.open(path)?;
+    f.write_all(text.as_bytes())?;
+    f.sync_all()
+}

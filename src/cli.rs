@@ -1,0 +1,407 @@
+//! The `keygate` command line. Each flag's doc comment is its `--help` text; every
+//! setting flag has its `KEYGATE_*` environment twin.
+
+use std::collections::BTreeMap;
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::{Args, Parser, Subcommand};
+use serde_json::Value;
+
+use crate::app::{App, open_store};
+use crate::clock::{Clock, Timestamp};
+use crate::config::{self, Config, Overrides};
+use crate::manage::{Keys, NewToken, TokenView};
+use crate::rules::Rule;
+use crate::store::TokenId;
+use crate::token::{KeyPrefix, Salt};
+
+#[derive(Parser, Debug)]
+#[command(name = "keygate", version, about = "An API-key gate for HTTP services behind a reverse proxy")]
+pub struct Cli {
+    #[command(flatten)]
+    pub settings: SettingFlags,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Flags that override settings (defaults < keygate.toml < KEYGATE_* < flags).
+#[derive(Args, Debug, Default)]
+pub struct SettingFlags {
+    /// Config file (default: ./keygate.toml when present)
+    #[arg(long, global = true, env = "KEYGATE_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Address to listen on [default: 127.0.0.1]
+    #[arg(long, global = true, env = "KEYGATE_ADDRESS")]
+    pub address: Option<String>,
+    /// Port to listen on [default: 8080]
+    #[arg(long, short = 'p', global = true, env = "KEYGATE_PORT")]
+    pub port: Option<u16>,
+    /// Directory of the embedded store and its salt [default: ./data]
+    #[arg(long, global = true, env = "KEYGATE_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Use the Valkey store at this URL (redis://, rediss://, valkey://) instead of the embedded one
+    #[arg(long, global = true, env = "KEYGATE_VALKEY_URL")]
+    pub valkey_url: Option<String>,
+    /// 64 hex characters that keys are hashed with (prefer KEYGATE_TOKEN_SALT_FILE: flags show in `ps`)
+    #[arg(long, global = true, env = "KEYGATE_TOKEN_SALT", hide_env_values = true)]
+    pub token_salt: Option<String>,
+    /// Prefix of generated keys, 1-16 of a-z0-9 [default: kg]
+    #[arg(long, global = true, env = "KEYGATE_KEY_PREFIX")]
+    pub key_prefix: Option<String>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Serve the gate (and, later, the API and UI)
+    Serve,
+    /// Create, list and change keys in the store
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// Print a new random token_salt (64 hex characters)
+    GenSalt,
+    /// Configuration
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ConfigCommand {
+    /// Print the effective configuration (secrets redacted); exit non-zero on any error
+    Check,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum TokenCommand {
+    /// Create a key; prints the key alone on stdout (shown this once) and its id on stderr
+    Create {
+        /// Who the key belongs to (a user's OIDC subject or a service name)
+        #[arg(long)]
+        owner: String,
+        /// A name to recognise the key by
+        #[arg(long)]
+        name: String,
+        /// Expiry: a duration from now (30d, 12h, 1y) or a UTC date-time (2026-12-31T00:00:00Z)
+        #[arg(long)]
+        expires: Option<String>,
+        /// Allow-list rule, repeatable: 'hosts=api.example.com;paths=/v1/*;methods=GET,POST'
+        #[arg(long = "rule")]
+        rules: Vec<String>,
+        /// Metadata entry, repeatable: key=value
+        #[arg(long = "metadata")]
+        metadata: Vec<String>,
+    },
+    /// List keys
+    List {
+        /// Only this owner's keys
+        #[arg(long)]
+        owner: Option<String>,
+        /// JSON instead of a table
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one key
+    Show {
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete a key for good
+    Revoke { id: String },
+    /// Refuse a key until it is enabled again
+    Disable { id: String },
+    /// Accept a disabled key again
+    Enable { id: String },
+}
+
+/// Entry point of the binary.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn overrides(f: &SettingFlags) -> Overrides {
+    let mut o = Overrides::new();
+    let mut put = |k: &'static str, v: Option<Value>| {
+        if let Some(v) = v {
+            o.insert(k, v);
+        }
+    };
+    put("address", f.address.clone().map(Value::from));
+    put("port", f.port.map(Value::from));
+    put("data_dir", f.data_dir.as_ref().map(|p| Value::from(p.to_string_lossy().into_owned())));
+    put("valkey_url", f.valkey_url.clone().map(Value::from));
+    put("token_salt", f.token_salt.clone().map(Value::from));
+    put("key_prefix", f.key_prefix.clone().map(Value::from));
+    o
+}
+
+fn load_config(f: &SettingFlags) -> anyhow::Result<Config> {
+    let env: BTreeMap<String, String> = std::env::vars().collect();
+    let loaded = config::load(f.config.as_deref(), &env, &overrides(f))?;
+    for w in &loaded.warnings {
+        eprintln!("warning: {w}");
+    }
+    Ok(loaded.config)
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::GenSalt => {
+            println!("{}", Salt::generate().context("no randomness from the OS")?.to_hex());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Config(ConfigCommand::Check) => {
+            let config = load_config(&cli.settings)?;
+            print!("{}", config.to_redacted_toml());
+            eprintln!("configuration is valid");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Serve => {
+            let config = load_config(&cli.settings)?;
+            init_logging(&config.log_level);
+            runtime()?.block_on(serve(config))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Token(cmd) => {
+            let config = load_config(&cli.settings)?;
+            runtime()?.block_on(token_command(config, cmd))
+        }
+    }
+}
+
+fn init_logging(level: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::stdout().is_terminal())
+        .try_init();
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let addr = format!("{}:{}", config.address, config.port);
+    let store_desc = match &config.valkey_url {
+        Some(_) => "valkey".to_owned(),
+        None => format!("embedded ({})", config.data_dir.display()),
+    };
+    let app = Arc::new(App::open(config, Clock::system())?);
+    let listener = tokio::net::TcpListener::bind(&addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr}"))?;
+    let local = listener.local_addr()?;
+    tracing::info!(address = %local, store = %store_desc, "keygate listening on http://{local}");
+    crate::http::serve(listener, app, shutdown_signal()).await?;
+    tracing::info!("keygate stopped");
+    Ok(())
+}
+
+/// Completes on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutting down: finishing in-flight requests");
+}
+
+/// `30d`, `12h` (from now) or an RFC 3339 date-time.
+pub fn parse_expiry(s: &str, now: Timestamp) -> anyhow::Result<Timestamp> {
+    if let Ok(d) = humantime::parse_duration(s) {
+        if d.is_zero() {
+            bail!("--expires {s}: the duration must be longer than zero");
+        }
+        return Ok(now.plus(d));
+    }
+    Timestamp::parse(s).map_err(|e| anyhow::anyhow!("--expires: {e}; or a duration such as 30d"))
+}
+
+fn parse_metadata(items: &[String]) -> anyhow::Result<BTreeMap<String, String>> {
+    let mut m = BTreeMap::new();
+    for item in items {
+        let (k, v) = item
+            .split_once('=')
+            .with_context(|| format!("--metadata `{item}` is not key=value"))?;
+        m.insert(k.trim().to_owned(), v.to_owned());
+    }
+    Ok(m)
+}
+
+fn parse_id(s: &str) -> anyhow::Result<TokenId> {
+    TokenId::parse(s).map_err(|e| anyhow::anyhow!(e))
+}
+
+async fn token_command(config: Config, cmd: TokenCommand) -> anyhow::Result<ExitCode> {
+    let clock = Clock::system();
+    let prefix = KeyPrefix::parse(&config.key_prefix).map_err(|e| anyhow::anyhow!(e))?;
+    let (store, salt) = open_store(&config)?;
+    let keys = Keys::new(store, salt, prefix, clock.clone(), None);
+    let now = clock.now();
+    let mut out = std::io::stdout().lock();
+    match cmd {
+        TokenCommand::Create { owner, name, expires, rules, metadata } => {
+            let expires_at = expires.map(|e| parse_expiry(&e, now)).transpose()?;
+            let rules = rules
+                .iter()
+                .map(|r| Rule::parse_spec(r).map_err(|e| anyhow::anyhow!("--rule `{r}`: {e}")))
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            let metadata = parse_metadata(&metadata)?;
+            let (key, record) = keys
+                .create(NewToken { owner, name, expires_at, rules, metadata, created_by: "cli".into() })
+                .await?;
+            writeln!(out, "{}", key.expose())?;
+            eprintln!("created key {} ({}) for {}", record.id, record.hint, record.owner);
+        }
+        TokenCommand::List { owner, json } => {
+            let list = keys.list(owner.as_deref()).await?;
+            let views: Vec<TokenView> = list.iter().map(|r| TokenView::of(r, now)).collect();
+            if json {
+                writeln!(out, "{}", serde_json::to_string_pretty(&views)?)?;
+            } else {
+                print_table(&mut out, &views)?;
+            }
+        }
+        TokenCommand::Show { id, json } => {
+            let r = keys.get(&parse_id(&id)?).await.map_err(|e| not_found(e, &id))?;
+            let v = TokenView::of(&r, now);
+            if json {
+                writeln!(out, "{}", serde_json::to_string_pretty(&v)?)?;
+            } else {
+                print_one(&mut out, &v)?;
+            }
+        }
+        TokenCommand::Revoke { id } => {
+            let r = keys.revoke(&parse_id(&id)?).await.map_err(|e| not_found(e, &id))?;
+            eprintln!("revoked key {} ({}) of {}", r.id, r.hint, r.owner);
+        }
+        TokenCommand::Disable { id } => {
+            let r = keys.set_disabled(&parse_id(&id)?, true).await.map_err(|e| not_found(e, &id))?;
+            eprintln!("disabled key {} ({})", r.id, r.hint);
+        }
+        TokenCommand::Enable { id } => {
+            let r = keys.set_disabled(&parse_id(&id)?, false).await.map_err(|e| not_found(e, &id))?;
+            eprintln!("enabled key {} ({})", r.id, r.hint);
+        }
+    }
+    // Give a lazily connected store no reason to hold the process.
+    tokio::time::sleep(Duration::ZERO).await;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn not_found(e: crate::manage::ManageError, id: &str) -> anyhow::Error {
+    match e {
+        crate::manage::ManageError::NotFound => anyhow::anyhow!("no key with id `{id}`"),
+        e => e.into(),
+    }
+}
+
+fn print_table(out: &mut impl Write, views: &[TokenView]) -> std::io::Result<()> {
+    writeln!(out, "{:<16}  {:<20}  {:<24}  {:<16}  {:<8}  {:<20}  {:<20}", "ID", "OWNER", "NAME", "HINT", "STATUS", "EXPIRES", "LAST USED")?;
+    for v in views {
+        writeln!(
+            out,
+            "{:<16}  {:<20}  {:<24}  {:<16}  {:<8}  {:<20}  {:<20}",
+            v.id.as_str(),
+            clip(&v.owner, 20),
+            clip(&v.name, 24),
+            v.hint,
+            v.status,
+            v.expires_at.map_or("never".into(), |t| t.to_string()),
+            v.last_used_at.map_or("never".into(), |t| t.to_string()),
+        )?;
+    }
+    Ok(())
+}
+
+fn print_one(out: &mut impl Write, v: &TokenView) -> std::io::Result<()> {
+    writeln!(out, "id:         {}", v.id)?;
+    writeln!(out, "owner:      {}", v.owner)?;
+    writeln!(out, "name:       {}", v.name)?;
+    writeln!(out, "hint:       {}", v.hint)?;
+    writeln!(out, "status:     {}", v.status)?;
+    writeln!(out, "created:    {} by {}", v.created_at, v.created_by)?;
+    writeln!(out, "expires:    {}", v.expires_at.map_or("never".into(), |t| t.to_string()))?;
+    writeln!(out, "last used:  {}", v.last_used_at.map_or("never".into(), |t| t.to_string()))?;
+    for r in &v.rules {
+        writeln!(out, "rule:       {r}")?;
+    }
+    for (k, val) in &v.metadata {
+        writeln!(out, "metadata:   {k}={val}")?;
+    }
+    Ok(())
+}
+
+fn clip(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        s.to_owned()
+    } else {
+        let mut c: String = s.chars().take(n - 1).collect();
+        c.push('…');
+        c
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::token;
+
+    #[test]
+    fn expiry_forms() {
+        let now = Timestamp::from_unix(1_000_000);
+        assert_eq!(parse_expiry("30d", now).unwrap().unix(), 1_000_000 + 30 * 86_400);
+        assert_eq!(parse_expiry("2026-12-31T00:00:00Z", now).unwrap().unix(), 1_798_675_200);
+        assert!(parse_expiry("0s", now).is_err());
+        assert!(parse_expiry("soon", now).is_err());
+    }
+
+    #[test]
+    fn metadata_pairs() {
+        let m = parse_metadata(&["team=core".into(), "note=a=b".into()]).unwrap();
+        assert_eq!(m["note"], "a=b");
+        assert!(parse_metadata(&["nokey".into()]).is_err());
+    }
+
+    #[test]
+    fn help_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn generated_key_is_not_token_hint() {
+        let k = token::generate(&KeyPrefix::default()).unwrap();
+        assert_ne!(token::hint(k.expose()), k.expose());
+    }
+}

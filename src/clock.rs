@@ -1,0 +1,196 @@
+//! Time as a parameter.
+//!
+//! Nothing in keygate reads the wall clock directly (clippy's `disallowed-methods` enforces
+//! it); everything asks a [`Clock`]. The clock is anchored once to the system time and then
+//! advances with `tokio::time::Instant`, so a test that pauses tokio's time
+//! (`tokio::time::pause()` + `advance`) moves keygate's idea of "now" too, and expiry,
+//! cache TTLs and throttle windows can be tested without sleeping.
+
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// A point in time, whole seconds since the Unix epoch (UTC).
+///
+/// Serialised as an RFC 3339 string (`2026-12-31T00:00:00Z`); deserialised from that or
+/// from a plain number of seconds.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Timestamp(i64);
+
+impl Timestamp {
+    /// The latest instant keygate accepts (9999-12-31T23:59:59Z), so formatting never fails.
+    pub const MAX: Timestamp = Timestamp(253_402_300_799);
+
+    pub fn from_unix(secs: i64) -> Self {
+        Timestamp(secs.clamp(0, Self::MAX.0))
+    }
+
+    pub fn unix(self) -> i64 {
+        self.0
+    }
+
+    /// `self + d`, saturating at [`Timestamp::MAX`].
+    pub fn plus(self, d: Duration) -> Self {
+        let secs = i64::try_from(d.as_secs()).unwrap_or(i64::MAX);
+        Timestamp(self.0.saturating_add(secs).min(Self::MAX.0))
+    }
+
+    /// Parses `2026-12-31T00:00:00Z`, `2026-12-31T00:00:00.123Z` or a bare date
+    /// `2026-12-31` (midnight UTC).
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let s = s.trim();
+        let full = if s.len() == 10 && !s.contains('T') {
+            format!("{s}T00:00:00Z")
+        } else {
+            s.to_owned()
+        };
+        let t = humantime::parse_rfc3339(&full).map_err(|e| {
+            format!("`{s}` is not a UTC date-time like 2026-12-31T00:00:00Z or 2026-12-31 ({e})")
+        })?;
+        let secs = t
+            .duration_since(UNIX_EPOCH)
+            .map_err(|_| format!("`{s}` is before 1970"))?
+            .as_secs();
+        Ok(Timestamp::from_unix(i64::try_from(secs).unwrap_or(i64::MAX)))
+    }
+
+    fn to_system(self) -> SystemTime {
+        UNIX_EPOCH + Duration::from_secs(u64::try_from(self.0).unwrap_or(0))
+    }
+}
+
+impl fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", humantime::format_rfc3339_seconds(self.to_system()))
+    }
+}
+
+impl fmt::Debug for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+impl Serialize for Timestamp {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Timestamp {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Secs(i64),
+            Text(String),
+        }
+        match Raw::deserialize(d)? {
+            Raw::Secs(n) if (0..=Self::MAX.0).contains(&n) => Ok(Timestamp(n)),
+            Raw::Secs(n) => Err(serde::de::Error::custom(format!(
+                "timestamp {n} is out of range"
+            ))),
+            Raw::Text(s) => Timestamp::parse(&s).map_err(serde::de::Error::custom),
+        }
+    }
+}
+
+/// The source of "now" for everything in keygate. Cheap to clone.
+#[derive(Clone)]
+pub struct Clock {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    /// Wall-clock milliseconds at `base`.
+    base_unix_ms: i64,
+    base: tokio::time::Instant,
+    /// Extra milliseconds added by [`Clock::advance`] (tests only move time forward).
+    offset_ms: AtomicI64,
+}
+
+impl Clock {
+    /// A clock anchored to the system time now.
+    pub fn system() -> Self {
+        // The one place that reads the wall clock.
+        #[allow(clippy::disallowed_methods)]
+        let wall = SystemTime::now();
+        let ms = wall
+            .duration_since(UNIX_EPOCH)
+            .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+            .unwrap_or(0);
+        Self::anchored_at(ms)
+    }
+
+    /// A clock that reads `unix_ms` now (tests).
+    pub fn anchored_at(unix_ms: i64) -> Self {
+        Clock {
+            inner: Arc::new(Inner {
+                base_unix_ms: unix_ms,
+                base: tokio::time::Instant::now(),
+                offset_ms: AtomicI64::new(0),
+            }),
+        }
+    }
+
+    /// Milliseconds since the Unix epoch.
+    pub fn now_ms(&self) -> i64 {
+        let elapsed = i64::try_from(self.inner.base.elapsed().as_millis()).unwrap_or(i64::MAX);
+        self.inner
+            .base_unix_ms
+            .saturating_add(elapsed)
+            .saturating_add(self.inner.offset_ms.load(Ordering::Relaxed))
+    }
+
+    pub fn now(&self) -> Timestamp {
+        Timestamp::from_unix(self.now_ms().div_euclid(1000))
+    }
+
+    /// Moves this clock's wall time forward (tests of expiry without sleeping).
+    pub fn advance(&self, d: Duration) {
+        let ms = i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
+        self.inner.offset_ms.fetch_add(ms, Ordering::Relaxed);
+    }
+}
+
+impl fmt::Debug for Clock {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Clock({})", self.now())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_and_formats_rfc3339() {
+        let t = Timestamp::parse("2026-12-31T00:00:00Z").unwrap();
+        assert_eq!(t.unix(), 1_798_675_200);
+        assert_eq!(t.to_string(), "2026-12-31T00:00:00Z");
+        assert_eq!(Timestamp::parse("2026-12-31").unwrap(), t);
+        assert!(Timestamp::parse("31/12/2026").is_err());
+        assert!(Timestamp::parse("").is_err());
+    }
+
+    #[test]
+    fn serde_roundtrip_accepts_number_or_text() {
+        let t: Timestamp = serde_json::from_str("\"2026-01-02T03:04:05Z\"").unwrap();
+        assert_eq!(serde_json::to_string(&t).unwrap(), "\"2026-01-02T03:04:05Z\"");
+        let n: Timestamp = serde_json::from_str("1798675200").unwrap();
+        assert_eq!(n.to_string(), "2026-12-31T00:00:00Z");
+        assert!(serde_json::from_str::<Timestamp>("-5").is_err());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn follows_tokio_time() {
+        let c = Clock::anchored_at(1_000_000);
+        tokio::time::advance(Duration::from_secs(90)).await;
+        assert_eq!(c.now_ms(), 1_090_000);
+        c.advance(Duration::from_secs(10));
+        assert_eq!(c.now().unix(), 1_100);
+    }
+}

@@ -1,0 +1,450 @@
+//! Settings: defaults < config file < `KEYGATE_*` environment < command-line flags.
+//!
+//! - The file is `--config PATH` / `KEYGATE_CONFIG`, else `./keygate.toml` when present.
+//!   Its keys are rusty-valkey-forward-auth's `settings.toml` names where one exists. An
+//!   unknown key in the file is an error that names it.
+//! - `KEYGATE_X` sets `x`; `__` nests (`KEYGATE_CACHE__TTL_SECS` sets `cache.ttl_secs`);
+//!   `KEYGATE_X_FILE` reads the value of `x` from a file (for secrets mounted as files).
+//!   An unknown `KEYGATE_` variable is a warning, not an error: environments carry strays.
+//! - Flags win over everything.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+pub const ENV_PREFIX: &str = "KEYGATE_";
+pub const DEFAULT_FILE: &str = "keygate.toml";
+
+/// A secret setting. `Debug` and serialisation never show it.
+#[derive(Clone, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Self {
+        Secret(s.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+impl Serialize for Secret {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str("<redacted>")
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Address to listen on.
+    pub address: String,
+    pub port: u16,
+    /// Where the embedded store (and its generated salt) live.
+    pub data_dir: PathBuf,
+    /// Unset: embedded store. Set: the Valkey store at this URL.
+    pub valkey_url: Option<String>,
+    pub valkey_username: Option<String>,
+    pub valkey_password: Option<Secret>,
+    /// Prefix of every Valkey key keygate writes (several deployments can share a server).
+    pub valkey_namespace: String,
+    /// 64 hex characters; see `keygate gen-salt`.
+    pub token_salt: Option<Secret>,
+    pub key_prefix: String,
+    /// Longest wait for the store before answering 503.
+    pub store_timeout_ms: u64,
+    /// A header that may carry the key besides `Authorization` (empty: none).
+    pub api_key_header: String,
+    /// A query parameter that may carry the key (empty: off; keys in URLs end up in logs).
+    pub query_param: String,
+    /// Accept keys that do not carry `key_prefix` (imported keys). Off: they are refused
+    /// at the pre-check without a lookup.
+    pub accept_foreign_keys: bool,
+    /// How often last-used times are written to the store.
+    pub last_used_flush_secs: u64,
+    pub log_level: String,
+    pub cache: CacheConfig,
+    pub headers: HeaderConfig,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CacheConfig {
+    /// How long a found key is served from memory before the store is asked again.
+    pub ttl_secs: u64,
+    /// How long an unknown key is remembered as unknown.
+    pub negative_ttl_secs: u64,
+    /// Upper bound on cached keys (found and unknown together).
+    pub max_entries: usize,
+}
+
+/// Names of the identity headers sent on allow; an empty name turns that header off.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HeaderConfig {
+    pub user: String,
+    pub token_id: String,
+    pub token_name: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            address: "127.0.0.1".into(),
+            port: 8080,
+            data_dir: PathBuf::from("./data"),
+            valkey_url: None,
+            valkey_username: None,
+            valkey_password: None,
+            valkey_namespace: "kg".into(),
+            token_salt: None,
+            key_prefix: "kg".into(),
+            store_timeout_ms: 500,
+            api_key_header: "X-API-Key".into(),
+            query_param: String::new(),
+            accept_foreign_keys: true,
+            last_used_flush_secs: 10,
+            log_level: "info".into(),
+            cache: CacheConfig::default(),
+            headers: HeaderConfig::default(),
+        }
+    }
+}
+
+impl Default for CacheConfig {
+    fn default() -> Self {
+        CacheConfig { ttl_secs: 30, negative_ttl_secs: 10, max_entries: 100_000 }
+    }
+}
+
+impl Default for HeaderConfig {
+    fn default() -> Self {
+        HeaderConfig {
+            user: "X-Authenticated-User".into(),
+            token_id: "X-Authenticated-Token-Id".into(),
+            token_name: "X-Authenticated-Token-Name".into(),
+        }
+    }
+}
+
+/// Settings whose values are secrets (redacted in `config check`, `_FILE`-able).
+const SECRETS: &[&str] = &["token_salt", "valkey_password"];
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("config file {path}: {message}")]
+    File { path: PathBuf, message: String },
+    #[error("environment variable {var}: {message}")]
+    Env { var: String, message: String },
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// The effective configuration and what was noticed while building it.
+#[derive(Debug)]
+pub struct Loaded {
+    pub config: Config,
+    pub file: Option<PathBuf>,
+    pub warnings: Vec<String>,
+}
+
+/// Values given on the command line, as `dotted.key` → JSON value.
+pub type Overrides = BTreeMap<&'static str, Value>;
+
+/// Builds the effective configuration. `env` is passed in (not read here) so tests can
+/// give their own.
+pub fn load(
+    explicit_file: Option<&Path>,
+    env: &BTreeMap<String, String>,
+    overrides: &Overrides,
+) -> Result<Loaded, ConfigError> {
+    let mut warnings = Vec::new();
+    let defaults = serde_json::to_value(Config::default())
+        .map_err(|e| ConfigError::Invalid(e.to_string()))?;
+    let mut merged = defaults.clone();
+
+    let file = match explicit_file {
+        Some(p) => Some(p.to_path_buf()),
+        None => env
+            .get("KEYGATE_CONFIG")
+            .map(PathBuf::from)
+            .or_else(|| Path::new(DEFAULT_FILE).is_file().then(|| PathBuf::from(DEFAULT_FILE))),
+    };
+    if let Some(path) = &file {
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| ConfigError::Read { path: path.clone(), source })?;
+        // Deserialising the file alone finds unknown keys and wrong types, with the
+        // file's own line numbers in the message.
+        let _: Config = toml::from_str(&text).map_err(|e| ConfigError::File {
+            path: path.clone(),
+            message: e.to_string().trim().to_owned(),
+        })?;
+        let table: toml::Table = toml::from_str(&text).map_err(|e| ConfigError::File {
+            path: path.clone(),
+            message: e.to_string(),
+        })?;
+        let value = serde_json::to_value(table).map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        merge(&mut merged, value);
+    }
+
+    for (var, raw) in env {
+        let Some(rest) = var.strip_prefix(ENV_PREFIX) else { continue };
+        if rest == "CONFIG" {
+            continue;
+        }
+        let (rest, from_file) = match rest.strip_suffix("_FILE") {
+            Some(r) => (r, true),
+            None => (rest, false),
+        };
+        let path: Vec<String> = rest.split("__").map(str::to_ascii_lowercase).collect();
+        let Some(default) = lookup(&defaults, &path) else {
+            warnings.push(format!("ignoring unknown environment variable {var}"));
+            continue;
+        };
+        let text = if from_file {
+            std::fs::read_to_string(&raw)
+                .map_err(|e| ConfigError::Env { var: var.clone(), message: format!("cannot read {raw}: {e}") })?
+                .trim_end_matches(['\r', '\n'])
+                .to_owned()
+        } else {
+            raw.clone()
+        };
+        let value = typed(default, &text).map_err(|message| ConfigError::Env { var: var.clone(), message })?;
+        set(&mut merged, &path, value);
+    }
+
+    for (key, value) in overrides {
+        let path: Vec<String> = key.split('.').map(str::to_owned).collect();
+        set(&mut merged, &path, value.clone());
+    }
+
+    let config: Config =
+        serde_json::from_value(merged).map_err(|e| ConfigError::Invalid(e.to_string()))?;
+    config.validate()?;
+    Ok(Loaded { config, file, warnings })
+}
+
+impl Config {
+    /// Checks what types alone cannot; every message names the setting.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |m: String| Err(ConfigError::Invalid(m));
+        if let Err(e) = crate::token::KeyPrefix::parse(&self.key_prefix) {
+            return bad(format!("key_prefix: {e}"));
+        }
+        if let Some(s) = &self.token_salt {
+            if let Err(e) = crate::token::Salt::from_hex(s.expose()) {
+                return bad(e);
+            }
+        }
+        if let Some(url) = &self.valkey_url {
+            let scheme = url.split_once("://").map(|(s, _)| s);
+            if !matches!(scheme, Some("redis" | "rediss" | "valkey" | "valkeys")) {
+                return bad(format!(
+                    "valkey_url `{url}` must start with redis://, rediss:// or valkey://"
+                ));
+            }
+        }
+        if !self.valkey_namespace.bytes().all(|b| b.is_ascii_alphanumeric() || b"_-:.".contains(&b))
+            || self.valkey_namespace.is_empty()
+        {
+            return bad("valkey_namespace may only hold letters, digits, `_`, `-`, `:` and `.`".into());
+        }
+        if self.store_timeout_ms == 0 || self.store_timeout_ms > 60_000 {
+            return bad("store_timeout_ms must be between 1 and 60000".into());
+        }
+        if self.cache.max_entries == 0 {
+            return bad("cache.max_entries must be at least 1 (set cache.ttl_secs = 0 to turn caching off)".into());
+        }
+        if self.last_used_flush_secs == 0 {
+            return bad("last_used_flush_secs must be at least 1".into());
+        }
+        for (name, value) in [
+            ("api_key_header", &self.api_key_header),
+            ("headers.user", &self.headers.user),
+            ("headers.token_id", &self.headers.token_id),
+            ("headers.token_name", &self.headers.token_name),
+        ] {
+            if !value.is_empty() && axum::http::HeaderName::from_bytes(value.as_bytes()).is_err() {
+                return bad(format!("{name}: `{value}` is not a valid HTTP header name"));
+            }
+        }
+        if !self.query_param.bytes().all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b)) {
+            return bad("query_param may only hold letters, digits, `_`, `-` and `.`".into());
+        }
+        Ok(())
+    }
+
+    /// The effective configuration as TOML, secrets shown as `<redacted>`.
+    pub fn to_redacted_toml(&self) -> String {
+        toml::to_string_pretty(self).unwrap_or_else(|e| format!("# cannot render: {e}\n"))
+    }
+}
+
+/// The names of settings that hold secrets.
+pub fn secret_names() -> &'static [&'static str] {
+    SECRETS
+}
+
+fn merge(into: &mut Value, from: Value) {
+    match (into, from) {
+        (Value::Object(a), Value::Object(b)) => {
+            for (k, v) in b {
+                merge(a.entry(k).or_insert(Value::Null), v);
+            }
+        }
+        (slot, v) => *slot = v,
+    }
+}
+
+fn lookup<'a>(v: &'a Value, path: &[String]) -> Option<&'a Value> {
+    path.iter().try_fold(v, |v, k| v.as_object()?.get(k))
+}
+
+fn set(v: &mut Value, path: &[String], value: Value) {
+    let mut cur = v;
+    for k in path {
+        if !cur.is_object() {
+            *cur = Value::Object(Default::default());
+        }
+        let Value::Object(map) = cur else { return };
+        cur = map.entry(k.clone()).or_insert(Value::Null);
+    }
+    *cur = value;
+}
+
+/// An environment string as the type the setting has.
+fn typed(default: &Value, text: &str) -> Result<Value, String> {
+    match default {
+        Value::Bool(_) => match text.trim().to_ascii_lowercase().as_str() {
+            "true" | "1" | "yes" | "on" => Ok(Value::Bool(true)),
+            "false" | "0" | "no" | "off" => Ok(Value::Bool(false)),
+            _ => Err(format!("`{text}` is not true or false")),
+        },
+        Value::Number(_) => text
+            .trim()
+            .parse::<u64>()
+            .map(Value::from)
+            .map_err(|_| format!("`{text}` is not a whole number")),
+        Value::Object(_) => Err("this setting is a table; set its fields with __ (e.g. KEYGATE_CACHE__TTL_SECS)".into()),
+        Value::Array(_) => serde_json::from_str(text).map_err(|e| format!("expected a JSON array: {e}")),
+        Value::String(_) | Value::Null => Ok(Value::String(text.to_owned())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    fn file(text: &str) -> tempfile::NamedTempFile {
+        let f = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(f.path(), text).unwrap();
+        f
+    }
+
+    #[test]
+    fn defaults() {
+        let l = load(Some(file("").path()), &env(&[]), &Overrides::new()).unwrap();
+        assert_eq!(l.config.port, 8080);
+        assert_eq!(l.config.address, "127.0.0.1");
+        assert_eq!(l.config.store_timeout_ms, 500);
+        assert!(l.config.valkey_url.is_none());
+    }
+
+    #[test]
+    fn layers_in_order() {
+        let f = file("port = 9000\naddress = \"0.0.0.0\"\n[cache]\nttl_secs = 5\n");
+        let e = env(&[("KEYGATE_PORT", "9100"), ("KEYGATE_CACHE__MAX_ENTRIES", "7")]);
+        let mut o = Overrides::new();
+        let l = load(Some(f.path()), &e, &o).unwrap();
+        assert_eq!(l.config.port, 9100);
+        assert_eq!(l.config.address, "0.0.0.0");
+        assert_eq!(l.config.cache.ttl_secs, 5);
+        assert_eq!(l.config.cache.max_entries, 7);
+        o.insert("port", Value::from(9200));
+        assert_eq!(load(Some(f.path()), &e, &o).unwrap().config.port, 9200);
+    }
+
+    #[test]
+    fn unknown_file_key_is_an_error_naming_it() {
+        let f = file("port = 1\nportt = 2\n");
+        let e = load(Some(f.path()), &env(&[]), &Overrides::new()).unwrap_err().to_string();
+        assert!(e.contains("portt"), "{e}");
+        let f = file("[cache]\nttl = 2\n");
+        let e = load(Some(f.path()), &env(&[]), &Overrides::new()).unwrap_err().to_string();
+        assert!(e.contains("ttl"), "{e}");
+    }
+
+    #[test]
+    fn wrong_types_are_errors() {
+        let f = file("port = \"eighty\"\n");
+        assert!(load(Some(f.path()), &env(&[]), &Overrides::new()).is_err());
+        let e = load(Some(file("").path()), &env(&[("KEYGATE_PORT", "x")]), &Overrides::new()).unwrap_err();
+        assert!(e.to_string().contains("KEYGATE_PORT"), "{e}");
+        let e = load(Some(file("").path()), &env(&[("KEYGATE_PORT", "70000")]), &Overrides::new()).unwrap_err();
+        assert!(e.to_string().contains("65535") || e.to_string().contains("u16"), "{e}");
+    }
+
+    #[test]
+    fn unknown_env_is_a_warning() {
+        let l = load(Some(file("").path()), &env(&[("KEYGATE_PROT", "1"), ("OTHER", "x")]), &Overrides::new()).unwrap();
+        assert_eq!(l.warnings, vec!["ignoring unknown environment variable KEYGATE_PROT"]);
+    }
+
+    #[test]
+    fn numeric_looking_strings_stay_strings() {
+        let l = load(Some(file("").path()), &env(&[("KEYGATE_VALKEY_PASSWORD", "12345")]), &Overrides::new()).unwrap();
+        assert_eq!(l.config.valkey_password.unwrap().expose(), "12345");
+    }
+
+    #[test]
+    fn secrets_from_files_and_redacted() {
+        let salt = "ab".repeat(32);
+        let s = file(&format!("{salt}\n"));
+        let e = env(&[("KEYGATE_TOKEN_SALT_FILE", s.path().to_str().unwrap())]);
+        let l = load(Some(file("").path()), &e, &Overrides::new()).unwrap();
+        assert_eq!(l.config.token_salt.as_ref().unwrap().expose(), salt);
+        let shown = l.config.to_redacted_toml();
+        assert!(!shown.contains(&salt));
+        assert!(shown.contains("token_salt = \"<redacted>\""), "{shown}");
+        let e = env(&[("KEYGATE_TOKEN_SALT_FILE", "/nonexistent/salt")]);
+        let err = load(Some(file("").path()), &e, &Overrides::new()).unwrap_err().to_string();
+        assert!(err.contains("KEYGATE_TOKEN_SALT_FILE"), "{err}");
+    }
+
+    #[test]
+    fn validation_names_the_setting() {
+        for (text, needle) in [
+            ("key_prefix = \"KG\"", "key_prefix"),
+            ("token_salt = \"abc\"", "gen-salt"),
+            ("valkey_url = \"http://x\"", "valkey_url"),
+            ("store_timeout_ms = 0", "store_timeout_ms"),
+            ("api_key_header = \"bad header\"", "api_key_header"),
+            ("[headers]\nuser = \"a b\"", "headers.user"),
+        ] {
+            let e = load(Some(file(text).path()), &env(&[]), &Overrides::new()).unwrap_err().to_string();
+            assert!(e.contains(needle), "{text}: {e}");
+        }
+    }
+
+    #[test]
+    fn missing_explicit_file_is_an_error() {
+        let e = load(Some(Path::new("/nonexistent/keygate.toml")), &env(&[]), &Overrides::new()).unwrap_err();
+        assert!(e.to_string().contains("/nonexistent/keygate.toml"));
+    }
+}

@@ -1,0 +1,153 @@
+//! The proxy-facing endpoints (DESIGN §5). They differ only in where the original
+//! request is described and in what status means "allow":
+//!
+//! | endpoint | allow | original method / host / URI from |
+//! |---|---|---|
+//! | `/forward-auth` | 204 | `X-Forwarded-Method` / `-Host` / `-Uri` |
+//! | `/auth` | 200 | `X-Original-Method` / `X-Original-URL`'s host / `X-Original-URI`; only ever 200, 401 or 403 |
+//! | `/ext-authz/{*path}` | exactly 200 | this request's method, `Host`, and the path after the prefix |
+//! | `/auth-unauthorized` | never | — |
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get};
+
+use super::error::error;
+use crate::app::App;
+use crate::decide::{Deny, Outcome};
+use crate::rules::Target;
+
+pub fn router() -> Router<Arc<App>> {
+    Router::new()
+        .route("/forward-auth", get(forward_auth))
+        .route("/auth", get(nginx_auth))
+        .route("/ext-authz", any(ext_authz_root))
+        .route("/ext-authz/{*path}", any(ext_authz))
+        .route("/auth-unauthorized", get(unauthorized))
+}
+
+/// How an endpoint speaks to its proxy.
+#[derive(Clone, Copy)]
+enum Dialect {
+    /// Traefik / Caddy: 204, every denial status.
+    ForwardAuth,
+    /// nginx `auth_request`: 200, and nothing but 401 or 403 on denial.
+    Nginx,
+    /// Envoy `ext_authz`: exactly 200.
+    Envoy,
+}
+
+fn header<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    h.get(name).and_then(|v| v.to_str().ok()).map(str::trim).filter(|s| !s.is_empty())
+}
+
+async fn forward_auth(State(app): State<Arc<App>>, method: Method, uri: Uri, headers: HeaderMap) -> Response {
+    let target = Target {
+        method: header(&headers, "x-forwarded-method").unwrap_or(method.as_str()),
+        host: header(&headers, "x-forwarded-host").or_else(|| header(&headers, "host")).unwrap_or(""),
+        uri: header(&headers, "x-forwarded-uri")
+            .unwrap_or_else(|| uri.path_and_query().map_or("/", |p| p.as_str())),
+    };
+    decide(&app, Dialect::ForwardAuth, &headers, &target).await
+}
+
+async fn nginx_auth(State(app): State<Arc<App>>, method: Method, uri: Uri, headers: HeaderMap) -> Response {
+    // ingress-nginx sends the full URL in X-Original-URL: the only place the host is.
+    let url = header(&headers, "x-original-url").and_then(split_url);
+    let target = Target {
+        method: header(&headers, "x-original-method").unwrap_or(method.as_str()),
+        host: url
+            .map(|(host, _)| host)
+            .or_else(|| header(&headers, "x-forwarded-host"))
+            .or_else(|| header(&headers, "host"))
+            .unwrap_or(""),
+        uri: header(&headers, "x-original-uri")
+            .or(url.map(|(_, path)| path))
+            .unwrap_or_else(|| uri.path_and_query().map_or("/", |p| p.as_str())),
+    };
+    decide(&app, Dialect::Nginx, &headers, &target).await
+}
+
+async fn ext_authz(
+    State(app): State<Arc<App>>,
+    Path(path): Path<String>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    let _ = path; // the raw URI is used, so percent-encoding stays as the client sent it
+    let raw = uri.path_and_query().map_or("/", |p| p.as_str());
+    let original = raw.strip_prefix("/ext-authz").unwrap_or(raw);
+    let target = Target {
+        method: method.as_str(),
+        host: header(&headers, "host").unwrap_or(""),
+        uri: if original.is_empty() { "/" } else { original },
+    };
+    decide(&app, Dialect::Envoy, &headers, &target).await
+}
+
+async fn ext_authz_root(State(app): State<Arc<App>>, method: Method, uri: Uri, headers: HeaderMap) -> Response {
+    let query = uri.query().map(|q| format!("/?{q}")).unwrap_or_else(|| "/".to_owned());
+    let target = Target { method: method.as_str(), host: header(&headers, "host").unwrap_or(""), uri: &query };
+    decide(&app, Dialect::Envoy, &headers, &target).await
+}
+
+async fn unauthorized() -> Response {
+    error(StatusCode::UNAUTHORIZED, "unauthorized", "this route is switched off")
+}
+
+/// `https://host:port/path?q` → (`host:port`, `/path?q`).
+fn split_url(url: &str) -> Option<(&str, &str)> {
+    let rest = url.split_once("://")?.1;
+    Some(match rest.find('/') {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, "/"),
+    })
+}
+
+async fn decide(app: &App, dialect: Dialect, headers: &HeaderMap, target: &Target<'_>) -> Response {
+    let (outcome, _lookup) = app.gate.decide(headers, target).await;
+    match outcome {
+        Outcome::Allow(known) => {
+            let status = match dialect {
+                Dialect::ForwardAuth => StatusCode::NO_CONTENT,
+                Dialect::Nginx | Dialect::Envoy => StatusCode::OK,
+            };
+            let mut r = status.into_response();
+            let h = r.headers_mut();
+            for (name, value) in &known.headers {
+                h.insert(name.clone(), value.clone());
+            }
+            r
+        }
+        Outcome::Deny(d) => deny(dialect, d),
+    }
+}
+
+fn deny(dialect: Dialect, d: Deny) -> Response {
+    match d {
+        Deny::Unauthenticated(message) => error(StatusCode::UNAUTHORIZED, "unauthorized", message),
+        Deny::Forbidden => error(StatusCode::FORBIDDEN, "forbidden", "this key may not be used for this request"),
+        // nginx turns anything but 401/403 into a 500 for the client: refuse with 403.
+        Deny::Unavailable => match dialect {
+            Dialect::Nginx => error(StatusCode::FORBIDDEN, "unavailable", "the key store is unavailable; try again"),
+            _ => error(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "the key store is unavailable; try again"),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split_url;
+
+    #[test]
+    fn splits_original_urls() {
+        assert_eq!(split_url("https://api.example.com/v1/x?y=1"), Some(("api.example.com", "/v1/x?y=1")));
+        assert_eq!(split_url("http://h:8080"), Some(("h:8080", "/")));
+        assert_eq!(split_url("not a url"), None);
+    }
+}

@@ -1,0 +1,50 @@
+//! HTTP: one router per concern, merged here; one shared [`App`].
+
+pub mod error;
+pub mod forward_auth;
+pub mod operate;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use tokio::net::TcpListener;
+
+use crate::app::App;
+
+pub fn router(app: Arc<App>) -> Router {
+    Router::new()
+        .merge(forward_auth::router())
+        .merge(operate::router())
+        .fallback(|| async {
+            error::error(axum::http::StatusCode::NOT_FOUND, "not_found", "no such endpoint")
+        })
+        .with_state(app)
+}
+
+/// Serves until `shutdown` completes, then lets in-flight requests finish and writes the
+/// last-used times still in memory.
+pub async fn serve(listener: TcpListener, app: Arc<App>, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+    let flusher = tokio::spawn(flush_usage(app.clone()));
+    let result = axum::serve(listener, router(app.clone()))
+        .with_graceful_shutdown(shutdown)
+        .await;
+    flusher.abort();
+    if let Err(e) = app.gate.flush_usage().await {
+        tracing::warn!(error = %e, "could not write last-used times at shutdown");
+    }
+    result
+}
+
+async fn flush_usage(app: Arc<App>) {
+    let every = Duration::from_secs(app.config.last_used_flush_secs);
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if let Err(e) = app.gate.flush_usage().await {
+            tracing::debug!(error = %e, "last-used flush failed; will retry");
+        }
+    }
+}

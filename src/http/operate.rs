@@ -1,0 +1,44 @@
+//! Health endpoints: `/health/live` (the process answers), `/health/ready` (the store
+//! answers) and `/health` (AKAS's path, same as live).
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::json;
+
+use crate::app::App;
+
+pub fn router() -> Router<Arc<App>> {
+    Router::new()
+        .route("/health", get(live))
+        .route("/health/live", get(live))
+        .route("/health/ready", get(ready))
+}
+
+async fn live() -> Response {
+    Json(json!({"status": "ok"})).into_response()
+}
+
+async fn ready(State(app): State<Arc<App>>) -> Response {
+    let timeout = app.gate.settings().store_timeout;
+    let kind = app.keys.store().kind();
+    let result = match tokio::time::timeout(timeout, app.keys.store().ping()).await {
+        Ok(r) => r,
+        Err(_) => Err(crate::store::StoreError::Timeout(u64::try_from(timeout.as_millis()).unwrap_or(0))),
+    };
+    match result {
+        Ok(()) => Json(json!({"status": "ready", "store": kind})).into_response(),
+        Err(e) => {
+            tracing::warn!(store = kind, error = %e, "not ready: store unreachable");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(json!({"status": "unavailable", "store": kind, "error": "store unreachable"})),
+            )
+                .into_response()
+        }
+    }
+}

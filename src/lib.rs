@@ -1,0 +1,24 @@
+//! keygate: an API-key gate for HTTP services behind a reverse proxy.
+//!
+//! # Layout
+//! - [`config`]: settings, layered defaults < file < env < flags.
+//! - [`token`]: the key format (generate, pre-check, checksum, keyed hash, hint). No I/O.
+//! - [`rules`]: per-key allow-lists of hosts, paths and methods.
+//! - [`store`]: the [`store::TokenStore`] trait and its backends (memory, redb, Valkey).
+//! - [`decide`]: the hot path — credential, pre-check, cache, store, rules, answer.
+//! - [`manage`]: creating and changing keys (validation + store + cache invalidation).
+//! - [`http`]: the axum routers (proxy endpoints, health) and [`http::serve`].
+//! - [`app`]: wiring a configuration into a running [`app::App`].
+//! - [`cli`]: the `keygate` command.
+//! - [`clock`]: the injected clock; nothing else reads the wall clock.
+
+pub mod app;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod decide;
+pub mod http;
+pub mod manage;
+pub mod rules;
+pub mod store;
+pub mod token;

@@ -1,0 +1,445 @@
+//! Per-key allow-lists: which hosts, paths and methods a key may reach.
+//!
+//! A key with no rules may reach anything. Otherwise the request must match at least one
+//! rule, and within a rule every non-empty field must match (an empty field matches
+//! anything):
+//! - **hosts**: globs on the host name, without port, case-insensitive
+//!   (`api.example.com`, `*.example.com`);
+//! - **paths**: a pattern with `*` is a glob (`*` spans any characters, `/` included:
+//!   `/v1/*` matches `/v1/a/b`); a pattern without `*` matches that path and everything
+//!   below it (`/v1` matches `/v1` and `/v1/x`, not `/v10`). The path is matched without
+//!   its query string and after dot-segments (`/v1/../admin`, `%2e%2e`) and repeated
+//!   slashes are resolved, so they cannot be used to climb out of an allowed prefix;
+//! - **methods**: upper-case method names.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+pub const MAX_RULES: usize = 32;
+pub const MAX_PATTERNS: usize = 32;
+const MAX_PATTERN_LEN: usize = 512;
+
+/// One allow-list entry.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Rule {
+    #[serde(default)]
+    pub hosts: Vec<HostPattern>,
+    #[serde(default)]
+    pub paths: Vec<PathPattern>,
+    #[serde(default)]
+    pub methods: Vec<Method>,
+}
+
+/// The parts of the original request that rules look at.
+#[derive(Clone, Copy, Debug)]
+pub struct Target<'a> {
+    pub method: &'a str,
+    /// As the proxy sent it: may carry a port and any case.
+    pub host: &'a str,
+    /// As the proxy sent it: may carry a query string and dot-segments.
+    pub uri: &'a str,
+}
+
+/// True when `rules` let `target` through (no rules: everything passes).
+pub fn allows(rules: &[Rule], target: &Target<'_>) -> bool {
+    if rules.is_empty() {
+        return true;
+    }
+    let host = host_only(target.host);
+    let path = normalize_path(target.uri);
+    let method = target.method.to_ascii_uppercase();
+    rules.iter().any(|r| r.matches(&method, &host, &path))
+}
+
+impl Rule {
+    fn matches(&self, method: &str, host: &str, path: &str) -> bool {
+        (self.methods.is_empty() || self.methods.iter().any(|m| m.0 == method))
+            && (self.hosts.is_empty() || self.hosts.iter().any(|h| glob(&h.0, host)))
+            && (self.paths.is_empty() || self.paths.iter().any(|p| p.matches(path)))
+    }
+
+    /// Parses the CLI form `hosts=a.example.com,*.b.com;paths=/v1/*;methods=GET,POST`.
+    pub fn parse_spec(spec: &str) -> Result<Rule, String> {
+        let mut rule = Rule::default();
+        for part in spec.split(';').map(str::trim).filter(|p| !p.is_empty()) {
+            let (field, values) = part
+                .split_once('=')
+                .ok_or_else(|| format!("rule part `{part}` is not field=value[,value…]"))?;
+            let values = values.split(',').map(str::trim).filter(|v| !v.is_empty());
+            match field.trim() {
+                "hosts" | "host" => {
+                    for v in values {
+                        rule.hosts.push(HostPattern::parse(v)?);
+                    }
+                }
+                "paths" | "path" => {
+                    for v in values {
+                        rule.paths.push(PathPattern::parse(v)?);
+                    }
+                }
+                "methods" | "method" => {
+                    for v in values {
+                        rule.methods.push(Method::parse(v)?);
+                    }
+                }
+                other => {
+                    return Err(format!(
+                        "unknown rule field `{other}` (expected hosts, paths or methods)"
+                    ));
+                }
+            }
+        }
+        rule.validate()?;
+        Ok(rule)
+    }
+
+    /// Checks limits and every pattern (for values that came in through serde).
+    pub fn validate(&self) -> Result<(), String> {
+        if self.hosts.is_empty() && self.paths.is_empty() && self.methods.is_empty() {
+            return Err("a rule must name at least one of hosts, paths or methods".into());
+        }
+        for (name, n) in [
+            ("hosts", self.hosts.len()),
+            ("paths", self.paths.len()),
+            ("methods", self.methods.len()),
+        ] {
+            if n > MAX_PATTERNS {
+                return Err(format!("a rule may list at most {MAX_PATTERNS} {name}"));
+            }
+        }
+        for h in &self.hosts {
+            HostPattern::parse(&h.0)?;
+        }
+        for p in &self.paths {
+            PathPattern::parse(&p.0)?;
+        }
+        for m in &self.methods {
+            Method::parse(&m.0)?;
+        }
+        Ok(())
+    }
+}
+
+/// Validates a whole rule list.
+pub fn validate_all(rules: &[Rule]) -> Result<(), String> {
+    if rules.len() > MAX_RULES {
+        return Err(format!("a key may have at most {MAX_RULES} rules"));
+    }
+    rules.iter().try_for_each(Rule::validate)
+}
+
+impl fmt::Display for Rule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut parts = Vec::new();
+        let join = |v: Vec<&str>| v.join(",");
+        if !self.hosts.is_empty() {
+            parts.push(format!("hosts={}", join(self.hosts.iter().map(|h| h.0.as_str()).collect())));
+        }
+        if !self.paths.is_empty() {
+            parts.push(format!("paths={}", join(self.paths.iter().map(|p| p.0.as_str()).collect())));
+        }
+        if !self.methods.is_empty() {
+            parts.push(format!("methods={}", join(self.methods.iter().map(|m| m.0.as_str()).collect())));
+        }
+        f.write_str(&parts.join(";"))
+    }
+}
+
+/// A host-name glob, stored in lower case.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct HostPattern(String);
+
+impl HostPattern {
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let ok = !s.is_empty()
+            && s.len() <= 253
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'*' | b'_'));
+        if ok {
+            Ok(HostPattern(s.to_ascii_lowercase()))
+        } else {
+            Err(format!(
+                "host pattern `{s}` may only hold letters, digits, `.`, `-`, `_` and `*` \
+                 (no scheme, port or path)"
+            ))
+        }
+    }
+}
+
+impl TryFrom<String> for HostPattern {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        HostPattern::parse(&s)
+    }
+}
+
+impl From<HostPattern> for String {
+    fn from(h: HostPattern) -> String {
+        h.0
+    }
+}
+
+/// A path prefix or glob; always starts with `/`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct PathPattern(String);
+
+impl PathPattern {
+    pub fn parse(s: &str) -> Result<Self, String> {
+        if !s.starts_with('/') {
+            return Err(format!("path pattern `{s}` must start with `/`"));
+        }
+        if s.len() > MAX_PATTERN_LEN {
+            return Err(format!("path pattern is longer than {MAX_PATTERN_LEN} characters"));
+        }
+        if s.contains('?') || s.contains('#') || !s.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(format!(
+                "path pattern `{s}` may not hold a query, a fragment, spaces or non-ASCII"
+            ));
+        }
+        Ok(PathPattern(s.to_owned()))
+    }
+
+    fn matches(&self, path: &str) -> bool {
+        let p = self.0.as_str();
+        if p.contains('*') {
+            return glob(p, path);
+        }
+        if p.ends_with('/') {
+            return path.starts_with(p);
+        }
+        path == p || (path.starts_with(p) && path.as_bytes().get(p.len()) == Some(&b'/'))
+    }
+}
+
+impl TryFrom<String> for PathPattern {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        PathPattern::parse(&s)
+    }
+}
+
+impl From<PathPattern> for String {
+    fn from(p: PathPattern) -> String {
+        p.0
+    }
+}
+
+/// An HTTP method name in upper case.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Method(String);
+
+impl Method {
+    pub fn parse(s: &str) -> Result<Self, String> {
+        if (1..=20).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphabetic()) {
+            Ok(Method(s.to_ascii_uppercase()))
+        } else {
+            Err(format!("`{s}` is not an HTTP method"))
+        }
+    }
+}
+
+impl TryFrom<String> for Method {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        Method::parse(&s)
+    }
+}
+
+impl From<Method> for String {
+    fn from(m: Method) -> String {
+        m.0
+    }
+}
+
+/// `Host` header → lower-case host name without port or trailing dot.
+pub fn host_only(raw: &str) -> Cow<'_, str> {
+    let raw = raw.trim();
+    let host = if let Some(rest) = raw.strip_prefix('[') {
+        // [v6]:port
+        rest.split(']').next().unwrap_or("")
+    } else {
+        raw.rsplit_once(':').map_or(raw, |(h, port)| {
+            if port.bytes().all(|b| b.is_ascii_digit()) { h } else { raw }
+        })
+    };
+    let host = host.strip_suffix('.').unwrap_or(host);
+    if host.bytes().any(|b| b.is_ascii_uppercase()) {
+        Cow::Owned(host.to_ascii_lowercase())
+    } else {
+        Cow::Borrowed(host)
+    }
+}
+
+/// The path of a request URI, without query or fragment, with `.`/`..` segments (also
+/// percent-encoded ones) and repeated slashes resolved. Absolute URIs lose their
+/// scheme and authority.
+pub fn normalize_path(uri: &str) -> Cow<'_, str> {
+    let mut path = uri.split(['?', '#']).next().unwrap_or("");
+    for scheme in ["http://", "https://"] {
+        if let Some(rest) = path.strip_prefix(scheme) {
+            path = rest.find('/').map_or("/", |i| &rest[i..]);
+        }
+    }
+    let suspicious = path.is_empty()
+        || !path.starts_with('/')
+        || path.contains("//")
+        || path.contains("/.")
+        || path.contains("%2e")
+        || path.contains("%2E");
+    if !suspicious {
+        return Cow::Borrowed(path);
+    }
+    let decoded = path.replace("%2e", ".").replace("%2E", ".");
+    let mut out: Vec<&str> = Vec::new();
+    let segments: Vec<&str> = decoded.split('/').collect();
+    let last = segments.len().saturating_sub(1);
+    let mut trailing = false;
+    for (i, seg) in segments.iter().enumerate() {
+        match *seg {
+            "" => trailing = i == last && i != 0,
+            "." => trailing = i == last,
+            ".." => {
+                out.pop();
+                trailing = i == last;
+            }
+            s => {
+                out.push(s);
+                trailing = false;
+            }
+        }
+    }
+    let mut s = String::with_capacity(decoded.len());
+    for seg in &out {
+        s.push('/');
+        s.push_str(seg);
+    }
+    if trailing || s.is_empty() {
+        s.push('/');
+    }
+    Cow::Owned(s)
+}
+
+/// Wildcard match where `*` stands for any run of characters (greedy with backtracking;
+/// linear in practice, O(n·m) at worst with n, m ≤ 512).
+fn glob(pattern: &str, text: &str) -> bool {
+    let (p, t) = (pattern.as_bytes(), text.as_bytes());
+    let (mut pi, mut ti) = (0, 0);
+    let (mut star, mut mark) = (None, 0);
+    while ti < t.len() {
+        if pi < p.len() && p[pi] == b'*' {
+            star = Some(pi);
+            mark = ti;
+            pi += 1;
+        } else if pi < p.len() && p[pi] == t[ti] {
+            pi += 1;
+            ti += 1;
+        } else if let Some(s) = star {
+            pi = s + 1;
+            mark += 1;
+            ti = mark;
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|b| *b == b'*')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t<'a>(method: &'a str, host: &'a str, uri: &'a str) -> Target<'a> {
+        Target { method, host, uri }
+    }
+
+    #[test]
+    fn no_rules_allow_everything() {
+        assert!(allows(&[], &t("DELETE", "x", "/anything")));
+    }
+
+    #[test]
+    fn spec_parsing_and_matching() {
+        let r = Rule::parse_spec("hosts=api.example.com;paths=/v1/*;methods=get,POST").unwrap();
+        assert_eq!(r.to_string(), "hosts=api.example.com;paths=/v1/*;methods=GET,POST");
+        let rules = [r];
+        assert!(allows(&rules, &t("GET", "API.Example.com:8443", "/v1/users?x=1")));
+        assert!(allows(&rules, &t("post", "api.example.com", "/v1/a/b")));
+        assert!(!allows(&rules, &t("DELETE", "api.example.com", "/v1/users")));
+        assert!(!allows(&rules, &t("GET", "other.example.com", "/v1/users")));
+        assert!(!allows(&rules, &t("GET", "api.example.com", "/v2/users")));
+        assert!(!allows(&rules, &t("GET", "api.example.com", "/v1/../admin")));
+        assert!(!allows(&rules, &t("GET", "api.example.com", "/v1/%2e%2e/admin")));
+        assert!(!allows(&rules, &t("GET", "api.example.com", "/v1")));
+    }
+
+    #[test]
+    fn any_rule_may_match() {
+        let rules = [
+            Rule::parse_spec("paths=/public").unwrap(),
+            Rule::parse_spec("methods=GET").unwrap(),
+        ];
+        assert!(allows(&rules, &t("POST", "h", "/public/x")));
+        assert!(allows(&rules, &t("GET", "h", "/private")));
+        assert!(!allows(&rules, &t("POST", "h", "/publicity")));
+    }
+
+    #[test]
+    fn host_globs() {
+        let rules = [Rule::parse_spec("hosts=*.example.com").unwrap()];
+        assert!(allows(&rules, &t("GET", "a.example.com", "/")));
+        assert!(allows(&rules, &t("GET", "a.b.example.com.", "/")));
+        assert!(!allows(&rules, &t("GET", "example.com", "/")));
+        assert!(!allows(&rules, &t("GET", "example.com.evil.net", "/")));
+        assert_eq!(host_only("[::1]:8080"), "::1");
+        assert_eq!(host_only("Example.COM"), "example.com");
+    }
+
+    #[test]
+    fn path_normalisation() {
+        assert_eq!(normalize_path("/a/b?c=/d"), "/a/b");
+        assert_eq!(normalize_path("/a//b/./c/../d"), "/a/b/d");
+        assert_eq!(normalize_path("/a/b/"), "/a/b/");
+        assert_eq!(normalize_path("/../../etc"), "/etc");
+        assert_eq!(normalize_path(""), "/");
+        assert_eq!(normalize_path("http://h:1/x/y?z"), "/x/y");
+        assert_eq!(normalize_path("/x/.."), "/");
+    }
+
+    #[test]
+    fn glob_edge_cases() {
+        assert!(glob("*", ""));
+        assert!(glob("a*b*c", "aXXbYYc"));
+        assert!(!glob("a*b*c", "aXXbYY"));
+        assert!(glob("/v1/*/items", "/v1/42/items"));
+        assert!(glob(&"*a".repeat(50), &"a".repeat(512)));
+    }
+
+    #[test]
+    fn bad_specs_say_why() {
+        for (spec, why) in [
+            ("hosts", "field=value"),
+            ("colour=red", "unknown rule field"),
+            ("paths=v1", "must start with `/`"),
+            ("methods=G3T", "not an HTTP method"),
+            ("hosts=https://x.com", "no scheme"),
+            ("", "at least one"),
+        ] {
+            let e = Rule::parse_spec(spec).unwrap_err();
+            assert!(e.contains(why), "{spec}: {e}");
+        }
+    }
+
+    #[test]
+    fn serde_validates() {
+        let ok: Rule = serde_json::from_str(r#"{"paths":["/v1/*"],"methods":["get"]}"#).unwrap();
+        assert_eq!(ok.methods[0].0, "GET");
+        assert!(serde_json::from_str::<Rule>(r#"{"paths":["v1"]}"#).is_err());
+        assert!(serde_json::from_str::<Rule>(r#"{"paths":["/"],"colour":1}"#).is_err());
+    }
+}

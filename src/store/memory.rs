@@ -1,0 +1,120 @@
+//! An in-process store: for tests and for trying keygate out. Nothing survives a restart.
+
+use std::collections::HashMap;
+use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use async_trait::async_trait;
+
+use super::{StoreError, TokenId, TokenRecord, TokenStore, Touch, sort_records};
+use crate::token::KeyHash;
+
+#[derive(Default)]
+pub struct MemoryStore {
+    inner: RwLock<Inner>,
+}
+
+#[derive(Default)]
+struct Inner {
+    by_id: HashMap<TokenId, TokenRecord>,
+    by_hash: HashMap<KeyHash, TokenId>,
+    meta: HashMap<String, Vec<u8>>,
+}
+
+impl MemoryStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    // A panic while holding the lock cannot leave the maps half-written (every write
+    // below is a single insert/remove pair done after all checks), so a poisoned lock is
+    // still safe to use.
+    fn read(&self) -> RwLockReadGuard<'_, Inner> {
+        self.inner.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn write(&self) -> RwLockWriteGuard<'_, Inner> {
+        self.inner.write().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+#[async_trait]
+impl TokenStore for MemoryStore {
+    fn kind(&self) -> &'static str {
+        "memory"
+    }
+
+    async fn insert(&self, record: &TokenRecord) -> Result<(), StoreError> {
+        let mut g = self.write();
+        if g.by_id.contains_key(&record.id) || g.by_hash.contains_key(&record.hash) {
+            return Err(StoreError::Conflict("a key with this id or hash exists".into()));
+        }
+        g.by_hash.insert(record.hash, record.id.clone());
+        g.by_id.insert(record.id.clone(), record.clone());
+        Ok(())
+    }
+
+    async fn get_by_hash(&self, hash: &KeyHash) -> Result<Option<TokenRecord>, StoreError> {
+        let g = self.read();
+        Ok(g.by_hash.get(hash).and_then(|id| g.by_id.get(id)).cloned())
+    }
+
+    async fn get(&self, id: &TokenId) -> Result<Option<TokenRecord>, StoreError> {
+        Ok(self.read().by_id.get(id).cloned())
+    }
+
+    async fn update(&self, record: &TokenRecord) -> Result<(), StoreError> {
+        let mut g = self.write();
+        let slot = g.by_id.get_mut(&record.id).ok_or(StoreError::NotFound)?;
+        if slot.hash != record.hash || slot.owner != record.owner {
+            return Err(StoreError::Conflict("a key's hash and owner never change".into()));
+        }
+        let last_used = slot.last_used_at;
+        *slot = record.clone();
+        slot.last_used_at = last_used;
+        Ok(())
+    }
+
+    async fn delete(&self, id: &TokenId) -> Result<Option<TokenRecord>, StoreError> {
+        let mut g = self.write();
+        let removed = g.by_id.remove(id);
+        if let Some(r) = &removed {
+            g.by_hash.remove(&r.hash);
+        }
+        Ok(removed)
+    }
+
+    async fn list_by_owner(&self, owner: &str) -> Result<Vec<TokenRecord>, StoreError> {
+        let mut v: Vec<_> = self.read().by_id.values().filter(|r| r.owner == owner).cloned().collect();
+        sort_records(&mut v);
+        Ok(v)
+    }
+
+    async fn list_all(&self) -> Result<Vec<TokenRecord>, StoreError> {
+        let mut v: Vec<_> = self.read().by_id.values().cloned().collect();
+        sort_records(&mut v);
+        Ok(v)
+    }
+
+    async fn touch(&self, used: &[Touch]) -> Result<(), StoreError> {
+        let mut g = self.write();
+        for (id, at) in used {
+            if let Some(r) = g.by_id.get_mut(id) {
+                r.last_used_at = r.last_used_at.max(Some(*at));
+            }
+        }
+        Ok(())
+    }
+
+    async fn get_meta(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.read().meta.get(name).cloned())
+    }
+
+    async fn set_meta(&self, name: &str, value: &[u8]) -> Result<(), StoreError> {
+        self.write().meta.insert(name.to_owned(), value.to_vec());
+        Ok(())
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+}

@@ -1,0 +1,201 @@
+//! Where keys live: the [`TokenStore`] trait and its backends.
+//!
+//! The server holds an `Arc<dyn TokenStore>` and never asks which backend it has; the
+//! differences (transactions in redb, write ordering across hash slots in Valkey) stay
+//! inside each backend. One conformance suite (`tests/api/store_conformance.rs`) runs
+//! against all of them.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use crate::clock::Timestamp;
+use crate::rules::Rule;
+use crate::token::KeyHash;
+
+pub mod memory;
+pub mod redb;
+pub mod valkey;
+
+/// The public id of a key: 16 base62 characters, random, URL-safe.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct TokenId(String);
+
+impl TokenId {
+    pub const LEN: usize = 16;
+
+    pub fn generate() -> Result<Self, StoreError> {
+        crate::token::random_base62(Self::LEN)
+            .map(TokenId)
+            .map_err(|e| StoreError::Backend(format!("no randomness from the OS: {e}")))
+    }
+
+    /// Accepts any 1–64 characters of `[0-9A-Za-z_-]` (imported ids may be longer).
+    pub fn parse(s: &str) -> Result<Self, String> {
+        if (1..=64).contains(&s.len())
+            && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        {
+            Ok(TokenId(s.to_owned()))
+        } else {
+            Err(format!("`{}` is not a key id", s.chars().take(80).collect::<String>()))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for TokenId {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        TokenId::parse(&s)
+    }
+}
+
+impl From<TokenId> for String {
+    fn from(t: TokenId) -> String {
+        t.0
+    }
+}
+
+impl fmt::Display for TokenId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for TokenId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Everything keygate knows about one key (DESIGN §3). The key itself is never here,
+/// only its keyed hash.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenRecord {
+    pub id: TokenId,
+    pub hash: KeyHash,
+    /// OIDC subject, or a service name.
+    pub owner: String,
+    pub name: String,
+    /// `kg_AbCd…wxyz`.
+    pub hint: String,
+    pub created_at: Timestamp,
+    pub created_by: String,
+    #[serde(default)]
+    pub expires_at: Option<Timestamp>,
+    #[serde(default)]
+    pub disabled: bool,
+    /// Kept apart from the record in the stores (written in batches by the hot path's
+    /// coalescer); filled in when a record is read.
+    #[serde(default)]
+    pub last_used_at: Option<Timestamp>,
+    /// Allow-list; empty = anything.
+    #[serde(default)]
+    pub rules: Vec<Rule>,
+    #[serde(default)]
+    pub metadata: BTreeMap<String, String>,
+    /// The key this one was rotated from.
+    #[serde(default)]
+    pub replaces: Option<TokenId>,
+    /// The key that replaced this one.
+    #[serde(default)]
+    pub replaced_by: Option<TokenId>,
+    /// After a rotation the old key keeps working until then.
+    #[serde(default)]
+    pub grace_until: Option<Timestamp>,
+}
+
+impl TokenRecord {
+    /// Why this record may not be used at `now`, if it may not.
+    pub fn unusable_at(&self, now: Timestamp) -> Option<&'static str> {
+        if self.disabled {
+            Some("the key is disabled")
+        } else if self.expires_at.is_some_and(|t| t <= now) {
+            Some("the key has expired")
+        } else if self.grace_until.is_some_and(|t| t <= now) {
+            Some("the key was rotated and its grace period is over")
+        } else {
+            None
+        }
+    }
+}
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum StoreError {
+    #[error("not found")]
+    NotFound,
+    #[error("conflict: {0}")]
+    Conflict(String),
+    #[error("the store did not answer within {0} ms")]
+    Timeout(u64),
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    #[error("store error: {0}")]
+    Backend(String),
+}
+
+/// One key's last use, as collected by the decision path.
+pub type Touch = (TokenId, Timestamp);
+
+/// The storage seam. Every method is one logical operation; backends make each one
+/// atomic or, where they cannot (Valkey across hash slots), order the writes so a crash
+/// part-way never leaves a usable key that its owner cannot see or revoke.
+#[async_trait]
+pub trait TokenStore: Send + Sync + 'static {
+    /// `memory`, `redb` or `valkey`, for `/status` and logs.
+    fn kind(&self) -> &'static str;
+
+    /// Stores a new record. `Conflict` when its id or hash already exists.
+    async fn insert(&self, record: &TokenRecord) -> Result<(), StoreError>;
+
+    /// The hot path's lookup.
+    async fn get_by_hash(&self, hash: &KeyHash) -> Result<Option<TokenRecord>, StoreError>;
+
+    async fn get(&self, id: &TokenId) -> Result<Option<TokenRecord>, StoreError>;
+
+    /// Replaces the record with the same id. `NotFound` when there is none; the hash and
+    /// owner of a record never change.
+    async fn update(&self, record: &TokenRecord) -> Result<(), StoreError>;
+
+    /// Removes a record; returns what was removed.
+    async fn delete(&self, id: &TokenId) -> Result<Option<TokenRecord>, StoreError>;
+
+    /// One owner's records, oldest first.
+    async fn list_by_owner(&self, owner: &str) -> Result<Vec<TokenRecord>, StoreError>;
+
+    /// Every record, oldest first (admin listings, export).
+    async fn list_all(&self) -> Result<Vec<TokenRecord>, StoreError>;
+
+    /// Records last-used times; a later time wins over an earlier one.
+    async fn touch(&self, used: &[Touch]) -> Result<(), StoreError>;
+
+    /// Small named values kept beside the keys (generated admin key hash, uploaded key
+    /// set, layout version).
+    async fn get_meta(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError>;
+    async fn set_meta(&self, name: &str, value: &[u8]) -> Result<(), StoreError>;
+
+    /// Cheap reachability check for `/health/ready`.
+    async fn ping(&self) -> Result<(), StoreError>;
+}
+
+pub type SharedStore = Arc<dyn TokenStore>;
+
+/// Sorts records oldest first, then by id, so every backend lists in the same order.
+pub(crate) fn sort_records(v: &mut [TokenRecord]) {
+    v.sort_by(|a, b| a.created_at.cmp(&b.created_at).then_with(|| a.id.cmp(&b.id)));
+}
+
+pub(crate) fn encode(record: &TokenRecord) -> Result<Vec<u8>, StoreError> {
+    serde_json::to_vec(record).map_err(|e| StoreError::Backend(format!("encode record: {e}")))
+}
+
+pub(crate) fn decode(bytes: &[u8]) -> Result<TokenRecord, StoreError> {
+    serde_json::from_slice(bytes).map_err(|e| StoreError::Backend(format!("corrupt record: {e}")))
+}

@@ -1,0 +1,305 @@
+//! The embedded store: one redb file in `data_dir`, the default.
+//!
+//! redb is synchronous and transactional; each trait call is one transaction run on
+//! tokio's blocking pool, so a slow disk never stalls the async workers. redb locks its
+//! file, so a second process (the CLI while a server runs) gets a clear "in use" error.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use redb::{
+    Database, MultimapTableDefinition, ReadableTable, TableDefinition,
+};
+
+use super::{StoreError, TokenId, TokenRecord, TokenStore, Touch, decode, encode, sort_records};
+use crate::clock::Timestamp;
+use crate::token::KeyHash;
+
+/// hash → record (JSON).
+const RECORDS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("records");
+/// id → hash.
+const IDS: TableDefinition<&str, &[u8]> = TableDefinition::new("ids");
+/// owner → ids.
+const OWNERS: MultimapTableDefinition<&str, &str> = MultimapTableDefinition::new("owners");
+/// id → unix seconds of last use.
+const LAST_USED: TableDefinition<&str, i64> = TableDefinition::new("last_used");
+const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
+
+pub const FILE_NAME: &str = "keygate.redb";
+
+pub struct RedbStore {
+    db: Arc<Database>,
+}
+
+fn be<E: std::fmt::Display>(e: E) -> StoreError {
+    StoreError::Backend(e.to_string())
+}
+
+impl RedbStore {
+    /// Opens (or creates) `dir/keygate.redb`.
+    pub fn open(dir: &Path) -> Result<Self, StoreError> {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| StoreError::Backend(format!("cannot create data dir {}: {e}", dir.display())))?;
+        let path = dir.join(FILE_NAME);
+        let db = Database::create(&path).map_err(|e| match e {
+            redb::DatabaseError::DatabaseAlreadyOpen => StoreError::Unavailable(format!(
+                "{} is in use by another keygate process (a running server?); stop it or \
+                 manage keys through its API",
+                path.display()
+            )),
+            redb::DatabaseError::Storage(redb::StorageError::Io(io))
+                if io.kind() == std::io::ErrorKind::WouldBlock =>
+            {
+                StoreError::Unavailable(format!(
+                    "{} is in use by another keygate process (a running server?); stop it or \
+                     manage keys through its API",
+                    path.display()
+                ))
+            }
+            other => StoreError::Backend(format!("cannot open {}: {other}", path.display())),
+        })?;
+        // Create every table once so that read transactions never meet a missing one.
+        let tx = db.begin_write().map_err(be)?;
+        {
+            tx.open_table(RECORDS).map_err(be)?;
+            tx.open_table(IDS).map_err(be)?;
+            tx.open_multimap_table(OWNERS).map_err(be)?;
+            tx.open_table(LAST_USED).map_err(be)?;
+            tx.open_table(META).map_err(be)?;
+        }
+        tx.commit().map_err(be)?;
+        Ok(RedbStore { db: Arc::new(db) })
+    }
+
+    async fn blocking<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Database) -> Result<T, StoreError> + Send + 'static,
+    {
+        let db = self.db.clone();
+        tokio::task::spawn_blocking(move || f(&db))
+            .await
+            .map_err(|e| StoreError::Backend(format!("store task failed: {e}")))?
+    }
+}
+
+fn read_record(
+    records: &impl ReadableTable<&'static [u8], &'static [u8]>,
+    last_used: &impl ReadableTable<&'static str, i64>,
+    hash: &[u8],
+) -> Result<Option<TokenRecord>, StoreError> {
+    let Some(bytes) = records.get(hash).map_err(be)? else {
+        return Ok(None);
+    };
+    let mut r = decode(bytes.value())?;
+    if let Some(t) = last_used.get(r.id.as_str()).map_err(be)? {
+        r.last_used_at = Some(Timestamp::from_unix(t.value()));
+    }
+    Ok(Some(r))
+}
+
+#[async_trait]
+impl TokenStore for RedbStore {
+    fn kind(&self) -> &'static str {
+        "redb"
+    }
+
+    async fn insert(&self, record: &TokenRecord) -> Result<(), StoreError> {
+        let r = record.clone();
+        let bytes = encode(&r)?;
+        self.blocking(move |db| {
+            let tx = db.begin_write().map_err(be)?;
+            {
+                let mut ids = tx.open_table(IDS).map_err(be)?;
+                let mut records = tx.open_table(RECORDS).map_err(be)?;
+                if ids.get(r.id.as_str()).map_err(be)?.is_some()
+                    || records.get(r.hash.0.as_slice()).map_err(be)?.is_some()
+                {
+                    return Err(StoreError::Conflict("a key with this id or hash exists".into()));
+                }
+                ids.insert(r.id.as_str(), r.hash.0.as_slice()).map_err(be)?;
+                records.insert(r.hash.0.as_slice(), bytes.as_slice()).map_err(be)?;
+                let mut owners = tx.open_multimap_table(OWNERS).map_err(be)?;
+                owners.insert(r.owner.as_str(), r.id.as_str()).map_err(be)?;
+            }
+            tx.commit().map_err(be)
+        })
+        .await
+    }
+
+    async fn get_by_hash(&self, hash: &KeyHash) -> Result<Option<TokenRecord>, StoreError> {
+        let hash = *hash;
+        self.blocking(move |db| {
+            let tx = db.begin_read().map_err(be)?;
+            let records = tx.open_table(RECORDS).map_err(be)?;
+            let last_used = tx.open_table(LAST_USED).map_err(be)?;
+            read_record(&records, &last_used, &hash.0)
+        })
+        .await
+    }
+
+    async fn get(&self, id: &TokenId) -> Result<Option<TokenRecord>, StoreError> {
+        let id = id.clone();
+        self.blocking(move |db| {
+            let tx = db.begin_read().map_err(be)?;
+            let ids = tx.open_table(IDS).map_err(be)?;
+            let Some(hash) = ids.get(id.as_str()).map_err(be)? else {
+                return Ok(None);
+            };
+            let records = tx.open_table(RECORDS).map_err(be)?;
+            let last_used = tx.open_table(LAST_USED).map_err(be)?;
+            read_record(&records, &last_used, hash.value())
+        })
+        .await
+    }
+
+    async fn update(&self, record: &TokenRecord) -> Result<(), StoreError> {
+        let r = record.clone();
+        let bytes = encode(&r)?;
+        self.blocking(move |db| {
+            let tx = db.begin_write().map_err(be)?;
+            {
+                let ids = tx.open_table(IDS).map_err(be)?;
+                let mut records = tx.open_table(RECORDS).map_err(be)?;
+                let hash = ids
+                    .get(r.id.as_str())
+                    .map_err(be)?
+                    .map(|h| h.value().to_vec())
+                    .ok_or(StoreError::NotFound)?;
+                let old = records
+                    .get(hash.as_slice())
+                    .map_err(be)?
+                    .map(|b| decode(b.value()))
+                    .transpose()?
+                    .ok_or(StoreError::NotFound)?;
+                if old.hash != r.hash || old.owner != r.owner {
+                    return Err(StoreError::Conflict("a key's hash and owner never change".into()));
+                }
+                records.insert(hash.as_slice(), bytes.as_slice()).map_err(be)?;
+            }
+            tx.commit().map_err(be)
+        })
+        .await
+    }
+
+    async fn delete(&self, id: &TokenId) -> Result<Option<TokenRecord>, StoreError> {
+        let id = id.clone();
+        self.blocking(move |db| {
+            let tx = db.begin_write().map_err(be)?;
+            let removed = {
+                let mut ids = tx.open_table(IDS).map_err(be)?;
+                let Some(hash) = ids.remove(id.as_str()).map_err(be)?.map(|h| h.value().to_vec())
+                else {
+                    return Ok(None);
+                };
+                let mut records = tx.open_table(RECORDS).map_err(be)?;
+                let removed = records
+                    .remove(hash.as_slice())
+                    .map_err(be)?
+                    .map(|b| decode(b.value()))
+                    .transpose()?;
+                if let Some(r) = &removed {
+                    let mut owners = tx.open_multimap_table(OWNERS).map_err(be)?;
+                    owners.remove(r.owner.as_str(), id.as_str()).map_err(be)?;
+                }
+                let mut last_used = tx.open_table(LAST_USED).map_err(be)?;
+                last_used.remove(id.as_str()).map_err(be)?;
+                removed
+            };
+            tx.commit().map_err(be)?;
+            Ok(removed)
+        })
+        .await
+    }
+
+    async fn list_by_owner(&self, owner: &str) -> Result<Vec<TokenRecord>, StoreError> {
+        let owner = owner.to_owned();
+        self.blocking(move |db| {
+            let tx = db.begin_read().map_err(be)?;
+            let owners = tx.open_multimap_table(OWNERS).map_err(be)?;
+            let ids = tx.open_table(IDS).map_err(be)?;
+            let records = tx.open_table(RECORDS).map_err(be)?;
+            let last_used = tx.open_table(LAST_USED).map_err(be)?;
+            let mut out = Vec::new();
+            for id in owners.get(owner.as_str()).map_err(be)? {
+                let id = id.map_err(be)?;
+                if let Some(hash) = ids.get(id.value()).map_err(be)? {
+                    if let Some(r) = read_record(&records, &last_used, hash.value())? {
+                        out.push(r);
+                    }
+                }
+            }
+            sort_records(&mut out);
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn list_all(&self) -> Result<Vec<TokenRecord>, StoreError> {
+        self.blocking(move |db| {
+            let tx = db.begin_read().map_err(be)?;
+            let records = tx.open_table(RECORDS).map_err(be)?;
+            let last_used = tx.open_table(LAST_USED).map_err(be)?;
+            let mut out = Vec::new();
+            for entry in records.iter().map_err(be)? {
+                let (hash, _) = entry.map_err(be)?;
+                if let Some(r) = read_record(&records, &last_used, hash.value())? {
+                    out.push(r);
+                }
+            }
+            sort_records(&mut out);
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn touch(&self, used: &[Touch]) -> Result<(), StoreError> {
+        let used = used.to_vec();
+        self.blocking(move |db| {
+            let tx = db.begin_write().map_err(be)?;
+            {
+                let ids = tx.open_table(IDS).map_err(be)?;
+                let mut last_used = tx.open_table(LAST_USED).map_err(be)?;
+                for (id, at) in &used {
+                    if ids.get(id.as_str()).map_err(be)?.is_none() {
+                        continue; // deleted since it was used
+                    }
+                    let prev = last_used.get(id.as_str()).map_err(be)?.map(|v| v.value());
+                    if prev.is_none_or(|p| p < at.unix()) {
+                        last_used.insert(id.as_str(), at.unix()).map_err(be)?;
+                    }
+                }
+            }
+            tx.commit().map_err(be)
+        })
+        .await
+    }
+
+    async fn get_meta(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let name = name.to_owned();
+        self.blocking(move |db| {
+            let tx = db.begin_read().map_err(be)?;
+            let meta = tx.open_table(META).map_err(be)?;
+            Ok(meta.get(name.as_str()).map_err(be)?.map(|v| v.value().to_vec()))
+        })
+        .await
+    }
+
+    async fn set_meta(&self, name: &str, value: &[u8]) -> Result<(), StoreError> {
+        let (name, value) = (name.to_owned(), value.to_vec());
+        self.blocking(move |db| {
+            let tx = db.begin_write().map_err(be)?;
+            {
+                let mut meta = tx.open_table(META).map_err(be)?;
+                meta.insert(name.as_str(), value.as_slice()).map_err(be)?;
+            }
+            tx.commit().map_err(be)
+        })
+        .await
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+}

@@ -1,0 +1,335 @@
+//! The Valkey store: for several replicas sharing one set of keys.
+//!
+//! Layout (`ns` is `valkey_namespace`, default `kg`):
+//!
+//! | key | type | holds |
+//! |---|---|---|
+//! | `ns:h:<hash hex>` | string | the record (JSON); the hot path's only read |
+//! | `ns:i:{<id>}` | string | hash hex of that id |
+//! | `ns:u:{<id>}` | string | last use, unix seconds (same hash slot as `ns:i:{<id>}`) |
+//! | `ns:o:<owner>` | set | the owner's ids |
+//! | `ns:ids` | set | every id |
+//! | `ns:m:<name>` | string | meta values |
+//!
+//! A change touches keys in several hash slots, and Valkey Cluster cannot make that
+//! atomic, so writes are ordered: a create writes the id, owner and index entries first
+//! and the lookup-by-hash entry (which makes the key usable) last; a delete removes the
+//! lookup-by-hash entry first. A crash part-way therefore leaves at worst an unusable
+//! id without a record, never a usable key its owner cannot see or revoke.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{AsyncCommands, RedisError};
+
+use super::{StoreError, TokenId, TokenRecord, TokenStore, Touch, decode, encode, sort_records};
+use crate::clock::Timestamp;
+use crate::token::KeyHash;
+
+/// Sets `u:{id}` to ARGV[1] when the key still exists and the value is newer.
+const TOUCH_SCRIPT: &str = "if redis.call('EXISTS', KEYS[1]) == 1 then \
+    local v = redis.call('GET', KEYS[2]) \
+    if (not v) or tonumber(v) < tonumber(ARGV[1]) then redis.call('SET', KEYS[2], ARGV[1]) end \
+    end return 0";
+
+pub struct ValkeyStore {
+    conn: ConnectionManager,
+    ns: String,
+    timeout: Duration,
+}
+
+/// How to reach Valkey.
+#[derive(Clone)]
+pub struct ValkeyOptions {
+    pub url: String,
+    pub username: Option<String>,
+    pub password: Option<String>,
+    pub namespace: String,
+    pub timeout: Duration,
+}
+
+impl ValkeyStore {
+    /// Builds the client without connecting: keygate starts (and reports not-ready)
+    /// while Valkey is down, and the connection manager reconnects by itself.
+    pub fn connect(opts: &ValkeyOptions) -> Result<Self, StoreError> {
+        let url = with_credentials(&opts.url, opts.username.as_deref(), opts.password.as_deref())?;
+        let client = redis::Client::open(url.as_str())
+            .map_err(|e| StoreError::Backend(format!("bad valkey_url: {e}")))?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(opts.timeout))
+            .set_response_timeout(Some(opts.timeout))
+            .set_number_of_retries(1)
+            .set_max_delay(Duration::from_millis(500));
+        let conn = ConnectionManager::new_lazy_with_config(client, config)
+            .map_err(|e| StoreError::Backend(format!("valkey client: {e}")))?;
+        Ok(ValkeyStore { conn, ns: opts.namespace.clone(), timeout: opts.timeout })
+    }
+
+    fn k_hash(&self, h: &KeyHash) -> String {
+        format!("{}:h:{}", self.ns, h.to_hex())
+    }
+    fn k_id(&self, id: &TokenId) -> String {
+        format!("{}:i:{{{}}}", self.ns, id)
+    }
+    fn k_used(&self, id: &TokenId) -> String {
+        format!("{}:u:{{{}}}", self.ns, id)
+    }
+    fn k_owner(&self, owner: &str) -> String {
+        format!("{}:o:{}", self.ns, owner)
+    }
+    fn k_ids(&self) -> String {
+        format!("{}:ids", self.ns)
+    }
+    fn k_meta(&self, name: &str) -> String {
+        format!("{}:m:{}", self.ns, name)
+    }
+
+    /// Runs one operation under `store_timeout_ms`, mapping errors.
+    async fn run<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        F: std::future::Future<Output = Result<T, RedisError>>,
+    {
+        match tokio::time::timeout(self.timeout, f).await {
+            Ok(r) => r.map_err(map_err),
+            Err(_) => Err(StoreError::Timeout(u64::try_from(self.timeout.as_millis()).unwrap_or(u64::MAX))),
+        }
+    }
+
+    async fn record_at(&self, hash_hex: &str, id: &TokenId) -> Result<Option<TokenRecord>, StoreError> {
+        let mut c = self.conn.clone();
+        let hkey = format!("{}:h:{}", self.ns, hash_hex);
+        let ukey = self.k_used(id);
+        let (rec, used): (Option<Vec<u8>>, Option<i64>) = self
+            .run(async {
+                let rec: Option<Vec<u8>> = c.get(&hkey).await?;
+                let used: Option<i64> = c.get(&ukey).await?;
+                Ok((rec, used))
+            })
+            .await?;
+        let Some(bytes) = rec else { return Ok(None) };
+        let mut r = decode(&bytes)?;
+        if used.is_some() {
+            r.last_used_at = used.map(Timestamp::from_unix);
+        }
+        Ok(Some(r))
+    }
+
+    async fn records_for(&self, ids: Vec<String>) -> Result<Vec<TokenRecord>, StoreError> {
+        let mut out = Vec::with_capacity(ids.len());
+        for raw in ids {
+            let Ok(id) = TokenId::parse(&raw) else { continue };
+            let mut c = self.conn.clone();
+            let key = self.k_id(&id);
+            let hash: Option<String> = self.run(async { c.get(&key).await }).await?;
+            if let Some(h) = hash {
+                if let Some(r) = self.record_at(&h, &id).await? {
+                    out.push(r);
+                }
+            }
+        }
+        sort_records(&mut out);
+        Ok(out)
+    }
+}
+
+fn map_err(e: RedisError) -> StoreError {
+    if e.is_io_error() || e.is_connection_dropped() || e.is_connection_refusal() || e.is_timeout() {
+        StoreError::Unavailable(e.to_string())
+    } else {
+        StoreError::Backend(e.to_string())
+    }
+}
+
+/// Puts `valkey_username` / `valkey_password` into the URL (percent-encoded), so that
+/// every URL form the client supports keeps working.
+fn with_credentials(url: &str, user: Option<&str>, pass: Option<&str>) -> Result<String, StoreError> {
+    let (scheme, rest) = url
+        .split_once("://")
+        .ok_or_else(|| StoreError::Backend(format!("valkey_url `{url}` has no scheme")))?;
+    if !matches!(scheme, "redis" | "rediss" | "valkey" | "valkeys") {
+        return Err(StoreError::Backend(format!(
+            "valkey_url scheme `{scheme}` is not one of redis://, rediss://, valkey://"
+        )));
+    }
+    if user.is_none() && pass.is_none() {
+        return Ok(url.to_owned());
+    }
+    let rest = rest.rsplit_once('@').map_or(rest, |(_, host)| host);
+    let enc = |s: &str| {
+        s.bytes()
+            .map(|b| {
+                if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                    char::from(b).to_string()
+                } else {
+                    format!("%{b:02X}")
+                }
+            })
+            .collect::<String>()
+    };
+    Ok(format!(
+        "{scheme}://{}:{}@{rest}",
+        enc(user.unwrap_or("")),
+        enc(pass.unwrap_or(""))
+    ))
+}
+
+#[async_trait]
+impl TokenStore for ValkeyStore {
+    fn kind(&self) -> &'static str {
+        "valkey"
+    }
+
+    async fn insert(&self, r: &TokenRecord) -> Result<(), StoreError> {
+        let bytes = encode(r)?;
+        let (kid, khash) = (self.k_id(&r.id), self.k_hash(&r.hash));
+        let (kowner, kids) = (self.k_owner(&r.owner), self.k_ids());
+        let hash_hex = r.hash.to_hex();
+        let id = r.id.to_string();
+        let mut c = self.conn.clone();
+        let claimed: bool = self
+            .run(async {
+                redis::cmd("SET").arg(&kid).arg(&hash_hex).arg("NX").query_async::<Option<String>>(&mut c).await.map(|v| v.is_some())
+            })
+            .await?;
+        if !claimed {
+            return Err(StoreError::Conflict("a key with this id exists".into()));
+        }
+        // Index entries first, lookup-by-hash last (see the module docs).
+        let indexed: bool = self
+            .run(async {
+                let () = c.sadd(&kowner, &id).await?;
+                let () = c.sadd(&kids, &id).await?;
+                redis::cmd("SET").arg(&khash).arg(&bytes).arg("NX").query_async::<Option<String>>(&mut c).await.map(|v| v.is_some())
+            })
+            .await?;
+        if !indexed {
+            // Same hash as an existing key: undo the index entries.
+            self.run(async {
+                let () = c.srem(&kowner, &id).await?;
+                let () = c.srem(&kids, &id).await?;
+                c.del::<_, ()>(&kid).await
+            })
+            .await?;
+            return Err(StoreError::Conflict("a key with this hash exists".into()));
+        }
+        Ok(())
+    }
+
+    async fn get_by_hash(&self, hash: &KeyHash) -> Result<Option<TokenRecord>, StoreError> {
+        let mut c = self.conn.clone();
+        let key = self.k_hash(hash);
+        let bytes: Option<Vec<u8>> = self.run(async { c.get(&key).await }).await?;
+        bytes.map(|b| decode(&b)).transpose()
+    }
+
+    async fn get(&self, id: &TokenId) -> Result<Option<TokenRecord>, StoreError> {
+        let mut c = self.conn.clone();
+        let key = self.k_id(id);
+        let hash: Option<String> = self.run(async { c.get(&key).await }).await?;
+        match hash {
+            Some(h) => self.record_at(&h, id).await,
+            None => Ok(None),
+        }
+    }
+
+    async fn update(&self, r: &TokenRecord) -> Result<(), StoreError> {
+        let old = self.get(&r.id).await?.ok_or(StoreError::NotFound)?;
+        if old.hash != r.hash || old.owner != r.owner {
+            return Err(StoreError::Conflict("a key's hash and owner never change".into()));
+        }
+        let bytes = encode(r)?;
+        let key = self.k_hash(&r.hash);
+        let mut c = self.conn.clone();
+        // XX: a delete that raced us wins; the record is not brought back.
+        let done: Option<String> = self
+            .run(async { redis::cmd("SET").arg(&key).arg(&bytes).arg("XX").query_async(&mut c).await })
+            .await?;
+        done.map(|_| ()).ok_or(StoreError::NotFound)
+    }
+
+    async fn delete(&self, id: &TokenId) -> Result<Option<TokenRecord>, StoreError> {
+        let Some(r) = self.get(id).await? else {
+            return Ok(None);
+        };
+        let keys = (self.k_hash(&r.hash), self.k_owner(&r.owner), self.k_ids(), self.k_id(id), self.k_used(id));
+        let id_s = id.to_string();
+        let mut c = self.conn.clone();
+        // Lookup-by-hash first: from this moment the key no longer works.
+        self.run(async {
+            c.del::<_, ()>(&keys.0).await?;
+            c.srem::<_, _, ()>(&keys.1, &id_s).await?;
+            c.srem::<_, _, ()>(&keys.2, &id_s).await?;
+            c.del::<_, ()>(&keys.3).await?;
+            c.del::<_, ()>(&keys.4).await
+        })
+        .await?;
+        Ok(Some(r))
+    }
+
+    async fn list_by_owner(&self, owner: &str) -> Result<Vec<TokenRecord>, StoreError> {
+        let mut c = self.conn.clone();
+        let key = self.k_owner(owner);
+        let ids: Vec<String> = self.run(async { c.smembers(&key).await }).await?;
+        self.records_for(ids).await
+    }
+
+    async fn list_all(&self) -> Result<Vec<TokenRecord>, StoreError> {
+        let mut c = self.conn.clone();
+        let key = self.k_ids();
+        let ids: Vec<String> = self.run(async { c.smembers(&key).await }).await?;
+        self.records_for(ids).await
+    }
+
+    async fn touch(&self, used: &[Touch]) -> Result<(), StoreError> {
+        if used.is_empty() {
+            return Ok(());
+        }
+        let mut pipe = redis::pipe();
+        for (id, at) in used {
+            pipe.cmd("EVAL")
+                .arg(TOUCH_SCRIPT)
+                .arg(2)
+                .arg(self.k_id(id))
+                .arg(self.k_used(id))
+                .arg(at.unix())
+                .ignore();
+        }
+        let mut c = self.conn.clone();
+        self.run(async { pipe.query_async::<()>(&mut c).await }).await
+    }
+
+    async fn get_meta(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let mut c = self.conn.clone();
+        let key = self.k_meta(name);
+        self.run(async { c.get(&key).await }).await
+    }
+
+    async fn set_meta(&self, name: &str, value: &[u8]) -> Result<(), StoreError> {
+        let mut c = self.conn.clone();
+        let key = self.k_meta(name);
+        self.run(async { c.set(&key, value).await }).await
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        let mut c = self.conn.clone();
+        let pong: String = self.run(async { redis::cmd("PING").query_async(&mut c).await }).await?;
+        if pong == "PONG" { Ok(()) } else { Err(StoreError::Backend(format!("PING answered {pong}"))) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials_are_encoded_into_the_url() {
+        assert_eq!(with_credentials("redis://h:1/2", None, None).unwrap(), "redis://h:1/2");
+        assert_eq!(
+            with_credentials("redis://old@h:1", Some("u"), Some("p@ss:w/rd")).unwrap(),
+            "redis://u:p%40ss%3Aw%2Frd@h:1"
+        );
+        assert!(with_credentials("http://h", None, None).is_err());
+        assert!(with_credentials("h:6379", None, None).is_err());
+    }
+}
