@@ -43,12 +43,27 @@ impl App {
     }
 
     /// Builds the gate around a store opened elsewhere (tests pass a [`MemoryStore`]).
-    pub fn with_store(config: Config, clock: Clock, store: SharedStore, salt: Salt) -> Result<Self, StartError> {
+    pub fn with_store(
+        config: Config,
+        clock: Clock,
+        store: SharedStore,
+        salt: Salt,
+    ) -> Result<Self, StartError> {
         let prefix = KeyPrefix::parse(&config.key_prefix).map_err(StartError::Config)?;
         let settings = gate_settings(&config, prefix.clone())?;
-        let gate = Arc::new(Gate::new(salt.clone(), settings, store.clone(), clock.clone()));
+        let gate = Arc::new(Gate::new(
+            salt.clone(),
+            settings,
+            store.clone(),
+            clock.clone(),
+        ));
         let keys = Keys::new(store, salt, prefix, clock.clone(), Some(gate.clone()));
-        Ok(App { config, clock, gate, keys })
+        Ok(App {
+            config,
+            clock,
+            gate,
+            keys,
+        })
     }
 
     pub fn memory(config: Config, clock: Clock, salt: Salt) -> Result<Self, StartError> {
@@ -106,7 +121,10 @@ pub fn open_store(config: &Config) -> Result<(SharedStore, Salt), StartError> {
             let store = ValkeyStore::connect(&ValkeyOptions {
                 url: url.clone(),
                 username: config.valkey_username.clone(),
-                password: config.valkey_password.as_ref().map(|p| p.expose().to_owned()),
+                password: config
+                    .valkey_password
+                    .as_ref()
+                    .map(|p| p.expose().to_owned()),
                 namespace: config.valkey_namespace.clone(),
                 timeout: Duration::from_millis(config.store_timeout_ms),
             })?;
@@ -125,11 +143,17 @@ pub fn open_store(config: &Config) -> Result<(SharedStore, Salt), StartError> {
 fn embedded_salt(dir: &Path, configured: Option<Salt>) -> Result<Salt, StartError> {
     let path = dir.join(SALT_FILE);
     let kept = match std::fs::read_to_string(&path) {
-        Ok(text) => Some(Salt::from_hex(&text).map_err(|e| {
-            StartError::Config(format!("{}: {e}", path.display()))
-        })?),
+        Ok(text) => Some(
+            Salt::from_hex(&text)
+                .map_err(|e| StartError::Config(format!("{}: {e}", path.display())))?,
+        ),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-        Err(e) => return Err(StartError::Config(format!("cannot read {}: {e}", path.display()))),
+        Err(e) => {
+            return Err(StartError::Config(format!(
+                "cannot read {}: {e}",
+                path.display()
+            )));
+        }
     };
     match (configured, kept) {
         (Some(c), Some(k)) if c != k => Err(StartError::Config(format!(

@@ -21,7 +21,11 @@ use crate::store::TokenId;
 use crate::token::{KeyPrefix, Salt};
 
 #[derive(Parser, Debug)]
-#[command(name = "keygate", version, about = "An API-key gate for HTTP services behind a reverse proxy")]
+#[command(
+    name = "keygate",
+    version,
+    about = "An API-key gate for HTTP services behind a reverse proxy"
+)]
 pub struct Cli {
     #[command(flatten)]
     pub settings: SettingFlags,
@@ -48,7 +52,12 @@ pub struct SettingFlags {
     #[arg(long, global = true, env = "KEYGATE_VALKEY_URL")]
     pub valkey_url: Option<String>,
     /// 64 hex characters that keys are hashed with (prefer KEYGATE_TOKEN_SALT_FILE: flags show in `ps`)
-    #[arg(long, global = true, env = "KEYGATE_TOKEN_SALT", hide_env_values = true)]
+    #[arg(
+        long,
+        global = true,
+        env = "KEYGATE_TOKEN_SALT",
+        hide_env_values = true
+    )]
     pub token_salt: Option<String>,
     /// Prefix of generated keys, 1-16 of a-z0-9 [default: kg]
     #[arg(long, global = true, env = "KEYGATE_KEY_PREFIX")]
@@ -139,7 +148,12 @@ fn overrides(f: &SettingFlags) -> Overrides {
     };
     put("address", f.address.clone().map(Value::from));
     put("port", f.port.map(Value::from));
-    put("data_dir", f.data_dir.as_ref().map(|p| Value::from(p.to_string_lossy().into_owned())));
+    put(
+        "data_dir",
+        f.data_dir
+            .as_ref()
+            .map(|p| Value::from(p.to_string_lossy().into_owned())),
+    );
     put("valkey_url", f.valkey_url.clone().map(Value::from));
     put("token_salt", f.token_salt.clone().map(Value::from));
     put("key_prefix", f.key_prefix.clone().map(Value::from));
@@ -165,7 +179,12 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::GenSalt => {
-            println!("{}", Salt::generate().context("no randomness from the OS")?.to_hex());
+            println!(
+                "{}",
+                Salt::generate()
+                    .context("no randomness from the OS")?
+                    .to_hex()
+            );
             Ok(ExitCode::SUCCESS)
         }
         Command::Config(ConfigCommand::Check) => {
@@ -270,7 +289,13 @@ async fn token_command(config: Config, cmd: TokenCommand) -> anyhow::Result<Exit
     let now = clock.now();
     let mut out = std::io::stdout().lock();
     match cmd {
-        TokenCommand::Create { owner, name, expires, rules, metadata } => {
+        TokenCommand::Create {
+            owner,
+            name,
+            expires,
+            rules,
+            metadata,
+        } => {
             let expires_at = expires.map(|e| parse_expiry(&e, now)).transpose()?;
             let rules = rules
                 .iter()
@@ -278,10 +303,20 @@ async fn token_command(config: Config, cmd: TokenCommand) -> anyhow::Result<Exit
                 .collect::<anyhow::Result<Vec<_>>>()?;
             let metadata = parse_metadata(&metadata)?;
             let (key, record) = keys
-                .create(NewToken { owner, name, expires_at, rules, metadata, created_by: "cli".into() })
+                .create(NewToken {
+                    owner,
+                    name,
+                    expires_at,
+                    rules,
+                    metadata,
+                    created_by: "cli".into(),
+                })
                 .await?;
             writeln!(out, "{}", key.expose())?;
-            eprintln!("created key {} ({}) for {}", record.id, record.hint, record.owner);
+            eprintln!(
+                "created key {} ({}) for {}",
+                record.id, record.hint, record.owner
+            );
         }
         TokenCommand::List { owner, json } => {
             let list = keys.list(owner.as_deref()).await?;
@@ -293,7 +328,10 @@ async fn token_command(config: Config, cmd: TokenCommand) -> anyhow::Result<Exit
             }
         }
         TokenCommand::Show { id, json } => {
-            let r = keys.get(&parse_id(&id)?).await.map_err(|e| not_found(e, &id))?;
+            let r = keys
+                .get(&parse_id(&id)?)
+                .await
+                .map_err(|e| not_found(e, &id))?;
             let v = TokenView::of(&r, now);
             if json {
                 writeln!(out, "{}", serde_json::to_string_pretty(&v)?)?;
@@ -302,15 +340,24 @@ async fn token_command(config: Config, cmd: TokenCommand) -> anyhow::Result<Exit
             }
         }
         TokenCommand::Revoke { id } => {
-            let r = keys.revoke(&parse_id(&id)?).await.map_err(|e| not_found(e, &id))?;
+            let r = keys
+                .revoke(&parse_id(&id)?)
+                .await
+                .map_err(|e| not_found(e, &id))?;
             eprintln!("revoked key {} ({}) of {}", r.id, r.hint, r.owner);
         }
         TokenCommand::Disable { id } => {
-            let r = keys.set_disabled(&parse_id(&id)?, true).await.map_err(|e| not_found(e, &id))?;
+            let r = keys
+                .set_disabled(&parse_id(&id)?, true)
+                .await
+                .map_err(|e| not_found(e, &id))?;
             eprintln!("disabled key {} ({})", r.id, r.hint);
         }
         TokenCommand::Enable { id } => {
-            let r = keys.set_disabled(&parse_id(&id)?, false).await.map_err(|e| not_found(e, &id))?;
+            let r = keys
+                .set_disabled(&parse_id(&id)?, false)
+                .await
+                .map_err(|e| not_found(e, &id))?;
             eprintln!("enabled key {} ({})", r.id, r.hint);
         }
     }
@@ -327,7 +374,11 @@ fn not_found(e: crate::manage::ManageError, id: &str) -> anyhow::Error {
 }
 
 fn print_table(out: &mut impl Write, views: &[TokenView]) -> std::io::Result<()> {
-    writeln!(out, "{:<16}  {:<20}  {:<24}  {:<16}  {:<8}  {:<20}  {:<20}", "ID", "OWNER", "NAME", "HINT", "STATUS", "EXPIRES", "LAST USED")?;
+    writeln!(
+        out,
+        "{:<16}  {:<20}  {:<24}  {:<16}  {:<8}  {:<20}  {:<20}",
+        "ID", "OWNER", "NAME", "HINT", "STATUS", "EXPIRES", "LAST USED"
+    )?;
     for v in views {
         writeln!(
             out,
@@ -351,8 +402,16 @@ fn print_one(out: &mut impl Write, v: &TokenView) -> std::io::Result<()> {
     writeln!(out, "hint:       {}", v.hint)?;
     writeln!(out, "status:     {}", v.status)?;
     writeln!(out, "created:    {} by {}", v.created_at, v.created_by)?;
-    writeln!(out, "expires:    {}", v.expires_at.map_or("never".into(), |t| t.to_string()))?;
-    writeln!(out, "last used:  {}", v.last_used_at.map_or("never".into(), |t| t.to_string()))?;
+    writeln!(
+        out,
+        "expires:    {}",
+        v.expires_at.map_or("never".into(), |t| t.to_string())
+    )?;
+    writeln!(
+        out,
+        "last used:  {}",
+        v.last_used_at.map_or("never".into(), |t| t.to_string())
+    )?;
     for r in &v.rules {
         writeln!(out, "rule:       {r}")?;
     }
@@ -380,8 +439,14 @@ mod tests {
     #[test]
     fn expiry_forms() {
         let now = Timestamp::from_unix(1_000_000);
-        assert_eq!(parse_expiry("30d", now).unwrap().unix(), 1_000_000 + 30 * 86_400);
-        assert_eq!(parse_expiry("2026-12-31T00:00:00Z", now).unwrap().unix(), 1_798_675_200);
+        assert_eq!(
+            parse_expiry("30d", now).unwrap().unix(),
+            1_000_000 + 30 * 86_400
+        );
+        assert_eq!(
+            parse_expiry("2026-12-31T00:00:00Z", now).unwrap().unix(),
+            1_798_675_200
+        );
         assert!(parse_expiry("0s", now).is_err());
         assert!(parse_expiry("soon", now).is_err());
     }

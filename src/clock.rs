@@ -54,7 +54,9 @@ impl Timestamp {
             .duration_since(UNIX_EPOCH)
             .map_err(|_| format!("`{s}` is before 1970"))?
             .as_secs();
-        Ok(Timestamp::from_unix(i64::try_from(secs).unwrap_or(i64::MAX)))
+        Ok(Timestamp::from_unix(
+            i64::try_from(secs).unwrap_or(i64::MAX),
+        ))
     }
 
     fn to_system(self) -> SystemTime {
@@ -179,7 +181,10 @@ mod tests {
     #[test]
     fn serde_roundtrip_accepts_number_or_text() {
         let t: Timestamp = serde_json::from_str("\"2026-01-02T03:04:05Z\"").unwrap();
-        assert_eq!(serde_json::to_string(&t).unwrap(), "\"2026-01-02T03:04:05Z\"");
+        assert_eq!(
+            serde_json::to_string(&t).unwrap(),
+            "\"2026-01-02T03:04:05Z\""
+        );
         let n: Timestamp = serde_json::from_str("1798675200").unwrap();
         assert_eq!(n.to_string(), "2026-12-31T00:00:00Z");
         assert!(serde_json::from_str::<Timestamp>("-5").is_err());

@@ -123,7 +123,11 @@ impl Default for Config {
 
 impl Default for CacheConfig {
     fn default() -> Self {
-        CacheConfig { ttl_secs: 30, negative_ttl_secs: 10, max_entries: 100_000 }
+        CacheConfig {
+            ttl_secs: 30,
+            negative_ttl_secs: 10,
+            max_entries: 100_000,
+        }
     }
 }
 
@@ -143,7 +147,10 @@ const SECRETS: &[&str] = &["token_salt", "valkey_password"];
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read config file {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("config file {path}: {message}")]
     File { path: PathBuf, message: String },
     #[error("environment variable {var}: {message}")]
@@ -171,20 +178,23 @@ pub fn load(
     overrides: &Overrides,
 ) -> Result<Loaded, ConfigError> {
     let mut warnings = Vec::new();
-    let defaults = serde_json::to_value(Config::default())
-        .map_err(|e| ConfigError::Invalid(e.to_string()))?;
+    let defaults =
+        serde_json::to_value(Config::default()).map_err(|e| ConfigError::Invalid(e.to_string()))?;
     let mut merged = defaults.clone();
 
     let file = match explicit_file {
         Some(p) => Some(p.to_path_buf()),
-        None => env
-            .get("KEYGATE_CONFIG")
-            .map(PathBuf::from)
-            .or_else(|| Path::new(DEFAULT_FILE).is_file().then(|| PathBuf::from(DEFAULT_FILE))),
+        None => env.get("KEYGATE_CONFIG").map(PathBuf::from).or_else(|| {
+            Path::new(DEFAULT_FILE)
+                .is_file()
+                .then(|| PathBuf::from(DEFAULT_FILE))
+        }),
     };
     if let Some(path) = &file {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| ConfigError::Read { path: path.clone(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.clone(),
+            source,
+        })?;
         // Deserialising the file alone finds unknown keys and wrong types, with the
         // file's own line numbers in the message.
         let _: Config = toml::from_str(&text).map_err(|e| ConfigError::File {
@@ -200,7 +210,9 @@ pub fn load(
     }
 
     for (var, raw) in env {
-        let Some(rest) = var.strip_prefix(ENV_PREFIX) else { continue };
+        let Some(rest) = var.strip_prefix(ENV_PREFIX) else {
+            continue;
+        };
         if rest == "CONFIG" {
             continue;
         }
@@ -214,14 +226,20 @@ pub fn load(
             continue;
         };
         let text = if from_file {
-            std::fs::read_to_string(&raw)
-                .map_err(|e| ConfigError::Env { var: var.clone(), message: format!("cannot read {raw}: {e}") })?
+            std::fs::read_to_string(raw)
+                .map_err(|e| ConfigError::Env {
+                    var: var.clone(),
+                    message: format!("cannot read {raw}: {e}"),
+                })?
                 .trim_end_matches(['\r', '\n'])
                 .to_owned()
         } else {
             raw.clone()
         };
-        let value = typed(default, &text).map_err(|message| ConfigError::Env { var: var.clone(), message })?;
+        let value = typed(default, &text).map_err(|message| ConfigError::Env {
+            var: var.clone(),
+            message,
+        })?;
         set(&mut merged, &path, value);
     }
 
@@ -233,7 +251,11 @@ pub fn load(
     let config: Config =
         serde_json::from_value(merged).map_err(|e| ConfigError::Invalid(e.to_string()))?;
     config.validate()?;
-    Ok(Loaded { config, file, warnings })
+    Ok(Loaded {
+        config,
+        file,
+        warnings,
+    })
 }
 
 impl Config {
@@ -243,10 +265,10 @@ impl Config {
         if let Err(e) = crate::token::KeyPrefix::parse(&self.key_prefix) {
             return bad(format!("key_prefix: {e}"));
         }
-        if let Some(s) = &self.token_salt {
-            if let Err(e) = crate::token::Salt::from_hex(s.expose()) {
-                return bad(e);
-            }
+        if let Some(s) = &self.token_salt
+            && let Err(e) = crate::token::Salt::from_hex(s.expose())
+        {
+            return bad(e);
         }
         if let Some(url) = &self.valkey_url {
             let scheme = url.split_once("://").map(|(s, _)| s);
@@ -256,16 +278,24 @@ impl Config {
                 ));
             }
         }
-        if !self.valkey_namespace.bytes().all(|b| b.is_ascii_alphanumeric() || b"_-:.".contains(&b))
+        if !self
+            .valkey_namespace
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_-:.".contains(&b))
             || self.valkey_namespace.is_empty()
         {
-            return bad("valkey_namespace may only hold letters, digits, `_`, `-`, `:` and `.`".into());
+            return bad(
+                "valkey_namespace may only hold letters, digits, `_`, `-`, `:` and `.`".into(),
+            );
         }
         if self.store_timeout_ms == 0 || self.store_timeout_ms > 60_000 {
             return bad("store_timeout_ms must be between 1 and 60000".into());
         }
         if self.cache.max_entries == 0 {
-            return bad("cache.max_entries must be at least 1 (set cache.ttl_secs = 0 to turn caching off)".into());
+            return bad(
+                "cache.max_entries must be at least 1 (set cache.ttl_secs = 0 to turn caching off)"
+                    .into(),
+            );
         }
         if self.last_used_flush_secs == 0 {
             return bad("last_used_flush_secs must be at least 1".into());
@@ -280,7 +310,11 @@ impl Config {
                 return bad(format!("{name}: `{value}` is not a valid HTTP header name"));
             }
         }
-        if !self.query_param.bytes().all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b)) {
+        if !self
+            .query_param
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b))
+        {
             return bad("query_param may only hold letters, digits, `_`, `-` and `.`".into());
         }
         Ok(())
@@ -337,8 +371,12 @@ fn typed(default: &Value, text: &str) -> Result<Value, String> {
             .parse::<u64>()
             .map(Value::from)
             .map_err(|_| format!("`{text}` is not a whole number")),
-        Value::Object(_) => Err("this setting is a table; set its fields with __ (e.g. KEYGATE_CACHE__TTL_SECS)".into()),
-        Value::Array(_) => serde_json::from_str(text).map_err(|e| format!("expected a JSON array: {e}")),
+        Value::Object(_) => Err(
+            "this setting is a table; set its fields with __ (e.g. KEYGATE_CACHE__TTL_SECS)".into(),
+        ),
+        Value::Array(_) => {
+            serde_json::from_str(text).map_err(|e| format!("expected a JSON array: {e}"))
+        }
         Value::String(_) | Value::Null => Ok(Value::String(text.to_owned())),
     }
 }
@@ -348,7 +386,10 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     fn file(text: &str) -> tempfile::NamedTempFile {
@@ -369,7 +410,10 @@ mod tests {
     #[test]
     fn layers_in_order() {
         let f = file("port = 9000\naddress = \"0.0.0.0\"\n[cache]\nttl_secs = 5\n");
-        let e = env(&[("KEYGATE_PORT", "9100"), ("KEYGATE_CACHE__MAX_ENTRIES", "7")]);
+        let e = env(&[
+            ("KEYGATE_PORT", "9100"),
+            ("KEYGATE_CACHE__MAX_ENTRIES", "7"),
+        ]);
         let mut o = Overrides::new();
         let l = load(Some(f.path()), &e, &o).unwrap();
         assert_eq!(l.config.port, 9100);
@@ -383,10 +427,14 @@ mod tests {
     #[test]
     fn unknown_file_key_is_an_error_naming_it() {
         let f = file("port = 1\nportt = 2\n");
-        let e = load(Some(f.path()), &env(&[]), &Overrides::new()).unwrap_err().to_string();
+        let e = load(Some(f.path()), &env(&[]), &Overrides::new())
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("portt"), "{e}");
         let f = file("[cache]\nttl = 2\n");
-        let e = load(Some(f.path()), &env(&[]), &Overrides::new()).unwrap_err().to_string();
+        let e = load(Some(f.path()), &env(&[]), &Overrides::new())
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("ttl"), "{e}");
     }
 
@@ -394,21 +442,47 @@ mod tests {
     fn wrong_types_are_errors() {
         let f = file("port = \"eighty\"\n");
         assert!(load(Some(f.path()), &env(&[]), &Overrides::new()).is_err());
-        let e = load(Some(file("").path()), &env(&[("KEYGATE_PORT", "x")]), &Overrides::new()).unwrap_err();
+        let e = load(
+            Some(file("").path()),
+            &env(&[("KEYGATE_PORT", "x")]),
+            &Overrides::new(),
+        )
+        .unwrap_err();
         assert!(e.to_string().contains("KEYGATE_PORT"), "{e}");
-        let e = load(Some(file("").path()), &env(&[("KEYGATE_PORT", "70000")]), &Overrides::new()).unwrap_err();
-        assert!(e.to_string().contains("65535") || e.to_string().contains("u16"), "{e}");
+        let e = load(
+            Some(file("").path()),
+            &env(&[("KEYGATE_PORT", "70000")]),
+            &Overrides::new(),
+        )
+        .unwrap_err();
+        assert!(
+            e.to_string().contains("65535") || e.to_string().contains("u16"),
+            "{e}"
+        );
     }
 
     #[test]
     fn unknown_env_is_a_warning() {
-        let l = load(Some(file("").path()), &env(&[("KEYGATE_PROT", "1"), ("OTHER", "x")]), &Overrides::new()).unwrap();
-        assert_eq!(l.warnings, vec!["ignoring unknown environment variable KEYGATE_PROT"]);
+        let l = load(
+            Some(file("").path()),
+            &env(&[("KEYGATE_PROT", "1"), ("OTHER", "x")]),
+            &Overrides::new(),
+        )
+        .unwrap();
+        assert_eq!(
+            l.warnings,
+            vec!["ignoring unknown environment variable KEYGATE_PROT"]
+        );
     }
 
     #[test]
     fn numeric_looking_strings_stay_strings() {
-        let l = load(Some(file("").path()), &env(&[("KEYGATE_VALKEY_PASSWORD", "12345")]), &Overrides::new()).unwrap();
+        let l = load(
+            Some(file("").path()),
+            &env(&[("KEYGATE_VALKEY_PASSWORD", "12345")]),
+            &Overrides::new(),
+        )
+        .unwrap();
         assert_eq!(l.config.valkey_password.unwrap().expose(), "12345");
     }
 
@@ -423,7 +497,9 @@ mod tests {
         assert!(!shown.contains(&salt));
         assert!(shown.contains("token_salt = \"<redacted>\""), "{shown}");
         let e = env(&[("KEYGATE_TOKEN_SALT_FILE", "/nonexistent/salt")]);
-        let err = load(Some(file("").path()), &e, &Overrides::new()).unwrap_err().to_string();
+        let err = load(Some(file("").path()), &e, &Overrides::new())
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("KEYGATE_TOKEN_SALT_FILE"), "{err}");
     }
 
@@ -437,14 +513,21 @@ mod tests {
             ("api_key_header = \"bad header\"", "api_key_header"),
             ("[headers]\nuser = \"a b\"", "headers.user"),
         ] {
-            let e = load(Some(file(text).path()), &env(&[]), &Overrides::new()).unwrap_err().to_string();
+            let e = load(Some(file(text).path()), &env(&[]), &Overrides::new())
+                .unwrap_err()
+                .to_string();
             assert!(e.contains(needle), "{text}: {e}");
         }
     }
 
     #[test]
     fn missing_explicit_file_is_an_error() {
-        let e = load(Some(Path::new("/nonexistent/keygate.toml")), &env(&[]), &Overrides::new()).unwrap_err();
+        let e = load(
+            Some(Path::new("/nonexistent/keygate.toml")),
+            &env(&[]),
+            &Overrides::new(),
+        )
+        .unwrap_err();
         assert!(e.to_string().contains("/nonexistent/keygate.toml"));
     }
 }

@@ -31,7 +31,10 @@ pub struct NewToken {
 #[derive(Debug, thiserror::Error)]
 pub enum ManageError {
     #[error("{field}: {message}")]
-    Invalid { field: &'static str, message: String },
+    Invalid {
+        field: &'static str,
+        message: String,
+    },
     #[error("no key with that id")]
     NotFound,
     #[error(transparent)]
@@ -39,7 +42,10 @@ pub enum ManageError {
 }
 
 fn invalid(field: &'static str, message: impl Into<String>) -> ManageError {
-    ManageError::Invalid { field, message: message.into() }
+    ManageError::Invalid {
+        field,
+        message: message.into(),
+    }
 }
 
 #[derive(Clone)]
@@ -52,8 +58,20 @@ pub struct Keys {
 }
 
 impl Keys {
-    pub fn new(store: SharedStore, salt: Salt, prefix: KeyPrefix, clock: Clock, gate: Option<Arc<Gate>>) -> Self {
-        Keys { store, salt, prefix, clock, gate }
+    pub fn new(
+        store: SharedStore,
+        salt: Salt,
+        prefix: KeyPrefix,
+        clock: Clock,
+        gate: Option<Arc<Gate>>,
+    ) -> Self {
+        Keys {
+            store,
+            salt,
+            prefix,
+            clock,
+            gate,
+        }
     }
 
     pub fn store(&self) -> &SharedStore {
@@ -67,10 +85,10 @@ impl Keys {
         validate_metadata(&t.metadata)?;
         rules::validate_all(&t.rules).map_err(|m| invalid("rules", m))?;
         let now = self.clock.now();
-        if let Some(exp) = t.expires_at {
-            if exp <= now {
-                return Err(invalid("expires_at", format!("{exp} is not in the future")));
-            }
+        if let Some(exp) = t.expires_at
+            && exp <= now
+        {
+            return Err(invalid("expires_at", format!("{exp} is not in the future")));
         }
         let key = token::generate(&self.prefix)
             .map_err(|e| StoreError::Backend(format!("no randomness from the OS: {e}")))?;
@@ -114,7 +132,11 @@ impl Keys {
         Ok(r)
     }
 
-    pub async fn set_disabled(&self, id: &TokenId, disabled: bool) -> Result<TokenRecord, ManageError> {
+    pub async fn set_disabled(
+        &self,
+        id: &TokenId,
+        disabled: bool,
+    ) -> Result<TokenRecord, ManageError> {
         let mut r = self.get(id).await?;
         r.disabled = disabled;
         self.store.update(&r).await.map_err(|e| match e {
@@ -140,7 +162,9 @@ pub fn validate_owner(s: &str) -> Result<(), ManageError> {
     if s.trim().is_empty() || s.len() > MAX_OWNER_LEN || !printable(s) || s.trim() != s {
         return Err(invalid(
             "owner",
-            format!("must be 1 to {MAX_OWNER_LEN} characters without control characters or surrounding spaces"),
+            format!(
+                "must be 1 to {MAX_OWNER_LEN} characters without control characters or surrounding spaces"
+            ),
         ));
     }
     Ok(())
@@ -149,28 +173,39 @@ pub fn validate_owner(s: &str) -> Result<(), ManageError> {
 pub fn validate_name(s: &str) -> Result<(), ManageError> {
     let n = s.chars().count();
     if s.trim().is_empty() || n > MAX_NAME_LEN || !printable(s) {
-        return Err(invalid("name", format!("must be 1 to {MAX_NAME_LEN} characters without control characters")));
+        return Err(invalid(
+            "name",
+            format!("must be 1 to {MAX_NAME_LEN} characters without control characters"),
+        ));
     }
     Ok(())
 }
 
 pub fn validate_metadata(m: &BTreeMap<String, String>) -> Result<(), ManageError> {
     if m.len() > MAX_METADATA_ENTRIES {
-        return Err(invalid("metadata", format!("at most {MAX_METADATA_ENTRIES} entries")));
+        return Err(invalid(
+            "metadata",
+            format!("at most {MAX_METADATA_ENTRIES} entries"),
+        ));
     }
     for (k, v) in m {
         let key_ok = (1..=MAX_METADATA_KEY_LEN).contains(&k.len())
-            && k.bytes().all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b));
+            && k.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b));
         if !key_ok {
             return Err(invalid(
                 "metadata",
-                format!("key `{k}` must be 1 to {MAX_METADATA_KEY_LEN} of letters, digits, `_`, `-`, `.`"),
+                format!(
+                    "key `{k}` must be 1 to {MAX_METADATA_KEY_LEN} of letters, digits, `_`, `-`, `.`"
+                ),
             ));
         }
         if v.len() > MAX_METADATA_VALUE_LEN || !printable(v) {
             return Err(invalid(
                 "metadata",
-                format!("value of `{k}` must be at most {MAX_METADATA_VALUE_LEN} bytes without control characters"),
+                format!(
+                    "value of `{k}` must be at most {MAX_METADATA_VALUE_LEN} bytes without control characters"
+                ),
             ));
         }
     }
@@ -202,7 +237,8 @@ impl TokenView {
     pub fn of(r: &TokenRecord, now: Timestamp) -> Self {
         let status = if r.disabled {
             "disabled"
-        } else if r.expires_at.is_some_and(|t| t <= now) || r.grace_until.is_some_and(|t| t <= now) {
+        } else if r.expires_at.is_some_and(|t| t <= now) || r.grace_until.is_some_and(|t| t <= now)
+        {
             "expired"
         } else if r.replaced_by.is_some() {
             "rotating"

@@ -136,13 +136,22 @@ impl fmt::Display for Rule {
         let mut parts = Vec::new();
         let join = |v: Vec<&str>| v.join(",");
         if !self.hosts.is_empty() {
-            parts.push(format!("hosts={}", join(self.hosts.iter().map(|h| h.0.as_str()).collect())));
+            parts.push(format!(
+                "hosts={}",
+                join(self.hosts.iter().map(|h| h.0.as_str()).collect())
+            ));
         }
         if !self.paths.is_empty() {
-            parts.push(format!("paths={}", join(self.paths.iter().map(|p| p.0.as_str()).collect())));
+            parts.push(format!(
+                "paths={}",
+                join(self.paths.iter().map(|p| p.0.as_str()).collect())
+            ));
         }
         if !self.methods.is_empty() {
-            parts.push(format!("methods={}", join(self.methods.iter().map(|m| m.0.as_str()).collect())));
+            parts.push(format!(
+                "methods={}",
+                join(self.methods.iter().map(|m| m.0.as_str()).collect())
+            ));
         }
         f.write_str(&parts.join(";"))
     }
@@ -194,7 +203,9 @@ impl PathPattern {
             return Err(format!("path pattern `{s}` must start with `/`"));
         }
         if s.len() > MAX_PATTERN_LEN {
-            return Err(format!("path pattern is longer than {MAX_PATTERN_LEN} characters"));
+            return Err(format!(
+                "path pattern is longer than {MAX_PATTERN_LEN} characters"
+            ));
         }
         if s.contains('?') || s.contains('#') || !s.bytes().all(|b| b.is_ascii_graphic()) {
             return Err(format!(
@@ -265,7 +276,11 @@ pub fn host_only(raw: &str) -> Cow<'_, str> {
         rest.split(']').next().unwrap_or("")
     } else {
         raw.rsplit_once(':').map_or(raw, |(h, port)| {
-            if port.bytes().all(|b| b.is_ascii_digit()) { h } else { raw }
+            if port.bytes().all(|b| b.is_ascii_digit()) {
+                h
+            } else {
+                raw
+            }
         })
     };
     let host = host.strip_suffix('.').unwrap_or(host);
@@ -366,15 +381,30 @@ mod tests {
     #[test]
     fn spec_parsing_and_matching() {
         let r = Rule::parse_spec("hosts=api.example.com;paths=/v1/*;methods=get,POST").unwrap();
-        assert_eq!(r.to_string(), "hosts=api.example.com;paths=/v1/*;methods=GET,POST");
+        assert_eq!(
+            r.to_string(),
+            "hosts=api.example.com;paths=/v1/*;methods=GET,POST"
+        );
         let rules = [r];
-        assert!(allows(&rules, &t("GET", "API.Example.com:8443", "/v1/users?x=1")));
+        assert!(allows(
+            &rules,
+            &t("GET", "API.Example.com:8443", "/v1/users?x=1")
+        ));
         assert!(allows(&rules, &t("post", "api.example.com", "/v1/a/b")));
-        assert!(!allows(&rules, &t("DELETE", "api.example.com", "/v1/users")));
+        assert!(!allows(
+            &rules,
+            &t("DELETE", "api.example.com", "/v1/users")
+        ));
         assert!(!allows(&rules, &t("GET", "other.example.com", "/v1/users")));
         assert!(!allows(&rules, &t("GET", "api.example.com", "/v2/users")));
-        assert!(!allows(&rules, &t("GET", "api.example.com", "/v1/../admin")));
-        assert!(!allows(&rules, &t("GET", "api.example.com", "/v1/%2e%2e/admin")));
+        assert!(!allows(
+            &rules,
+            &t("GET", "api.example.com", "/v1/../admin")
+        ));
+        assert!(!allows(
+            &rules,
+            &t("GET", "api.example.com", "/v1/%2e%2e/admin")
+        ));
         assert!(!allows(&rules, &t("GET", "api.example.com", "/v1")));
     }
 

@@ -187,7 +187,11 @@ pub enum Shape {
 
 /// The cheap checks done before hashing: length, alphabet, prefix and checksum.
 /// No allocation.
-pub fn precheck(candidate: &str, prefix: &KeyPrefix, allow_foreign: bool) -> Result<Shape, Malformed> {
+pub fn precheck(
+    candidate: &str,
+    prefix: &KeyPrefix,
+    allow_foreign: bool,
+) -> Result<Shape, Malformed> {
     if candidate.is_empty() {
         return Err(Malformed::Empty);
     }
@@ -357,7 +361,11 @@ mod tests {
             let mut k = key.to_vec();
             k[i] = if k[i] == b'a' { b'b' } else { b'a' };
             let s = String::from_utf8(k).unwrap();
-            assert_eq!(precheck(&s, &kg(), true), Err(Malformed::BadChecksum), "{s}");
+            assert_eq!(
+                precheck(&s, &kg(), true),
+                Err(Malformed::BadChecksum),
+                "{s}"
+            );
         }
     }
 
@@ -365,15 +373,27 @@ mod tests {
     fn precheck_rejects_garbage() {
         let p = kg();
         assert_eq!(precheck("", &p, true), Err(Malformed::Empty));
-        assert_eq!(precheck(&"a".repeat(513), &p, true), Err(Malformed::TooLong));
+        assert_eq!(
+            precheck(&"a".repeat(513), &p, true),
+            Err(Malformed::TooLong)
+        );
         assert_eq!(precheck("kg_short", &p, true), Err(Malformed::BadShape));
-        assert_eq!(precheck(&VECTOR_KEY[..VECTOR_KEY.len() - 1], &p, true), Err(Malformed::BadShape));
+        assert_eq!(
+            precheck(&VECTOR_KEY[..VECTOR_KEY.len() - 1], &p, true),
+            Err(Malformed::BadShape)
+        );
         let with_dash = VECTOR_KEY.replacen('0', "-", 1);
         assert_eq!(precheck(&with_dash, &p, true), Err(Malformed::BadShape));
-        assert_eq!(precheck("has space", &p, true), Err(Malformed::BadCharacters));
+        assert_eq!(
+            precheck("has space", &p, true),
+            Err(Malformed::BadCharacters)
+        );
         assert_eq!(precheck("clé", &p, true), Err(Malformed::BadCharacters));
         assert_eq!(precheck("legacy-key-123", &p, true), Ok(Shape::Foreign));
-        assert!(matches!(precheck("legacy-key-123", &p, false), Err(Malformed::ForeignPrefix)));
+        assert!(matches!(
+            precheck("legacy-key-123", &p, false),
+            Err(Malformed::ForeignPrefix)
+        ));
         // Another prefix is a foreign key, not one of ours.
         let other = VECTOR_KEY.replacen("kg_", "xx_", 1);
         assert_eq!(precheck(&other, &p, true), Ok(Shape::Foreign));
@@ -395,7 +415,11 @@ mod tests {
         assert_eq!(s.to_hex(), VECTOR_SALT);
         assert_eq!(Salt::from_hex(&VECTOR_SALT.to_uppercase()).unwrap(), s);
         assert_eq!(format!("{s:?}"), "Salt(<redacted>)");
-        assert!(Salt::from_hex("abc").unwrap_err().contains("keygate gen-salt"));
+        assert!(
+            Salt::from_hex("abc")
+                .unwrap_err()
+                .contains("keygate gen-salt")
+        );
         assert!(Salt::from_hex(&"zz".repeat(32)).is_err());
         assert_eq!(Salt::generate().unwrap().to_hex().len(), 64);
     }

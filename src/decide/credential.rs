@@ -38,25 +38,29 @@ pub fn extract<'a>(
         let (scheme, rest) = v.split_once(' ').unwrap_or((v, ""));
         if scheme.eq_ignore_ascii_case("bearer") {
             let key = rest.trim();
-            return if key.is_empty() { Err(BadCredential::EmptyBearer) } else { Ok(Cow::Borrowed(key)) };
+            return if key.is_empty() {
+                Err(BadCredential::EmptyBearer)
+            } else {
+                Ok(Cow::Borrowed(key))
+            };
         }
         if scheme.eq_ignore_ascii_case("basic") {
             return basic(rest.trim()).map(Cow::Owned);
         }
         // Another scheme (Digest, a JWT for the upstream…): not ours; look elsewhere.
     }
-    if let Some(name) = &sources.header {
-        if let Some(v) = headers.get(name) {
-            let key = v.to_str().map_err(|_| BadCredential::NotText)?.trim();
-            if !key.is_empty() {
-                return Ok(Cow::Borrowed(key));
-            }
+    if let Some(name) = &sources.header
+        && let Some(v) = headers.get(name)
+    {
+        let key = v.to_str().map_err(|_| BadCredential::NotText)?.trim();
+        if !key.is_empty() {
+            return Ok(Cow::Borrowed(key));
         }
     }
-    if let Some(param) = &sources.query_param {
-        if let Some(key) = query_value(original_uri, param) {
-            return Ok(key);
-        }
+    if let Some(param) = &sources.query_param
+        && let Some(key) = query_value(original_uri, param)
+    {
+        return Ok(key);
     }
     Err(BadCredential::Missing)
 }
@@ -72,7 +76,11 @@ fn basic(b64: &str) -> Result<String, BadCredential> {
     let text = String::from_utf8(raw).map_err(|_| BadCredential::BadBasic)?;
     let (user, pass) = text.split_once(':').ok_or(BadCredential::BadBasic)?;
     let key = if pass.is_empty() { user } else { pass };
-    if key.is_empty() { Err(BadCredential::BadBasic) } else { Ok(key.to_owned()) }
+    if key.is_empty() {
+        Err(BadCredential::BadBasic)
+    } else {
+        Ok(key.to_owned())
+    }
 }
 
 /// The first value of `name` in the query string of `uri`, percent-decoded.
@@ -97,7 +105,9 @@ fn percent_decode(s: &str) -> Cow<'_, str> {
     while i < b.len() {
         match b[i] {
             b'%' if i + 2 < b.len() => {
-                let hex = std::str::from_utf8(&b[i + 1..i + 3]).ok().and_then(|h| u8::from_str_radix(h, 16).ok());
+                let hex = std::str::from_utf8(&b[i + 1..i + 3])
+                    .ok()
+                    .and_then(|h| u8::from_str_radix(h, 16).ok());
                 match hex {
                     Some(v) => {
                         out.push(v);
@@ -123,13 +133,19 @@ mod tests {
     fn h(pairs: &[(&str, &[u8])]) -> HeaderMap {
         let mut m = HeaderMap::new();
         for (k, v) in pairs {
-            m.append(HeaderName::from_bytes(k.as_bytes()).unwrap(), HeaderValue::from_bytes(v).unwrap());
+            m.append(
+                HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                HeaderValue::from_bytes(v).unwrap(),
+            );
         }
         m
     }
 
     fn src() -> Sources {
-        Sources { header: Some(HeaderName::from_static("x-api-key")), query_param: None }
+        Sources {
+            header: Some(HeaderName::from_static("x-api-key")),
+            query_param: None,
+        }
     }
 
     fn b64(s: &str) -> String {
@@ -138,16 +154,36 @@ mod tests {
 
     #[test]
     fn bearer_basic_and_header() {
-        assert_eq!(extract(&h(&[("authorization", b"Bearer abc")]), "/", &src()).unwrap(), "abc");
-        assert_eq!(extract(&h(&[("authorization", b"bearer   abc ")]), "/", &src()).unwrap(), "abc");
+        assert_eq!(
+            extract(&h(&[("authorization", b"Bearer abc")]), "/", &src()).unwrap(),
+            "abc"
+        );
+        assert_eq!(
+            extract(&h(&[("authorization", b"bearer   abc ")]), "/", &src()).unwrap(),
+            "abc"
+        );
         let basic = format!("Basic {}", b64("user:secret"));
-        assert_eq!(extract(&h(&[("authorization", basic.as_bytes())]), "/", &src()).unwrap(), "secret");
+        assert_eq!(
+            extract(&h(&[("authorization", basic.as_bytes())]), "/", &src()).unwrap(),
+            "secret"
+        );
         let user_only = format!("Basic {}", b64("secret:"));
-        assert_eq!(extract(&h(&[("authorization", user_only.as_bytes())]), "/", &src()).unwrap(), "secret");
-        assert_eq!(extract(&h(&[("x-api-key", b"abc")]), "/", &src()).unwrap(), "abc");
+        assert_eq!(
+            extract(&h(&[("authorization", user_only.as_bytes())]), "/", &src()).unwrap(),
+            "secret"
+        );
+        assert_eq!(
+            extract(&h(&[("x-api-key", b"abc")]), "/", &src()).unwrap(),
+            "abc"
+        );
         // Another Authorization scheme does not hide the API key header.
         assert_eq!(
-            extract(&h(&[("authorization", b"Digest x"), ("x-api-key", b"k")]), "/", &src()).unwrap(),
+            extract(
+                &h(&[("authorization", b"Digest x"), ("x-api-key", b"k")]),
+                "/",
+                &src()
+            )
+            .unwrap(),
             "k"
         );
     }
@@ -156,23 +192,56 @@ mod tests {
     fn malformed_credentials() {
         let s = src();
         assert_eq!(extract(&h(&[]), "/", &s), Err(BadCredential::Missing));
-        assert_eq!(extract(&h(&[("authorization", b"Bearer")]), "/", &s), Err(BadCredential::EmptyBearer));
-        assert_eq!(extract(&h(&[("authorization", b"Bearer   ")]), "/", &s), Err(BadCredential::EmptyBearer));
-        assert_eq!(extract(&h(&[("authorization", b"Basic !!!")]), "/", &s), Err(BadCredential::BadBasic));
+        assert_eq!(
+            extract(&h(&[("authorization", b"Bearer")]), "/", &s),
+            Err(BadCredential::EmptyBearer)
+        );
+        assert_eq!(
+            extract(&h(&[("authorization", b"Bearer   ")]), "/", &s),
+            Err(BadCredential::EmptyBearer)
+        );
+        assert_eq!(
+            extract(&h(&[("authorization", b"Basic !!!")]), "/", &s),
+            Err(BadCredential::BadBasic)
+        );
         let no_colon = format!("Basic {}", b64("justtext"));
-        assert_eq!(extract(&h(&[("authorization", no_colon.as_bytes())]), "/", &s), Err(BadCredential::BadBasic));
+        assert_eq!(
+            extract(&h(&[("authorization", no_colon.as_bytes())]), "/", &s),
+            Err(BadCredential::BadBasic)
+        );
         let empty = format!("Basic {}", b64(":"));
-        assert_eq!(extract(&h(&[("authorization", empty.as_bytes())]), "/", &s), Err(BadCredential::BadBasic));
-        assert_eq!(extract(&h(&[("authorization", b"Bearer \xff\xfe")]), "/", &s), Err(BadCredential::NotText));
+        assert_eq!(
+            extract(&h(&[("authorization", empty.as_bytes())]), "/", &s),
+            Err(BadCredential::BadBasic)
+        );
+        assert_eq!(
+            extract(&h(&[("authorization", b"Bearer \xff\xfe")]), "/", &s),
+            Err(BadCredential::NotText)
+        );
     }
 
     #[test]
     fn query_parameter_only_when_enabled() {
         let off = src();
-        assert_eq!(extract(&h(&[]), "/x?api_key=abc", &off), Err(BadCredential::Missing));
-        let on = Sources { query_param: Some("api_key".into()), ..src() };
-        assert_eq!(extract(&h(&[]), "/x?a=1&api_key=a%2Bb", &on).unwrap(), "a+b");
-        assert_eq!(extract(&h(&[]), "/x?api_key=", &on), Err(BadCredential::Missing));
-        assert_eq!(extract(&h(&[]), "/x?api_key=bad%zz", &on).unwrap(), "bad%zz");
+        assert_eq!(
+            extract(&h(&[]), "/x?api_key=abc", &off),
+            Err(BadCredential::Missing)
+        );
+        let on = Sources {
+            query_param: Some("api_key".into()),
+            ..src()
+        };
+        assert_eq!(
+            extract(&h(&[]), "/x?a=1&api_key=a%2Bb", &on).unwrap(),
+            "a+b"
+        );
+        assert_eq!(
+            extract(&h(&[]), "/x?api_key=", &on),
+            Err(BadCredential::Missing)
+        );
+        assert_eq!(
+            extract(&h(&[]), "/x?api_key=bad%zz", &on).unwrap(),
+            "bad%zz"
+        );
     }
 }

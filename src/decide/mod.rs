@@ -122,7 +122,11 @@ impl Gate {
             Ok(k) => k,
             Err(e) => return (deny_401(credential_message(e)), Lookup::Precheck),
         };
-        if let Err(e) = token::precheck(&key, &self.settings.prefix, self.settings.accept_foreign_keys) {
+        if let Err(e) = token::precheck(
+            &key,
+            &self.settings.prefix,
+            self.settings.accept_foreign_keys,
+        ) {
             return (deny_401(malformed_message(e)), Lookup::Precheck);
         }
         let hash = KeyHash::of(&self.salt, &key);
@@ -154,9 +158,17 @@ impl Gate {
         let timeout = self.settings.store_timeout;
         let found = match tokio::time::timeout(timeout, self.store.get_by_hash(hash)).await {
             Ok(r) => r?,
-            Err(_) => return Err(StoreError::Timeout(u64::try_from(timeout.as_millis()).unwrap_or(0))),
+            Err(_) => {
+                return Err(StoreError::Timeout(
+                    u64::try_from(timeout.as_millis()).unwrap_or(0),
+                ));
+            }
         };
-        let ttl = if found.is_some() { self.settings.cache_ttl } else { self.settings.negative_ttl };
+        let ttl = if found.is_some() {
+            self.settings.cache_ttl
+        } else {
+            self.settings.negative_ttl
+        };
         let cached = Cached {
             until_ms: now_ms.saturating_add(i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX)),
             known: found.map(|r| Arc::new(self.known(r))),
@@ -233,7 +245,9 @@ fn malformed_message(e: Malformed) -> &'static str {
         Malformed::TooLong => "the key is too long",
         Malformed::BadCharacters => "the key contains characters no key has",
         Malformed::BadShape => "malformed API key",
-        Malformed::BadChecksum => "malformed API key (checksum mismatch: a typo or a truncated key?)",
+        Malformed::BadChecksum => {
+            "malformed API key (checksum mismatch: a typo or a truncated key?)"
+        }
         Malformed::ForeignPrefix => "keys without this gate's prefix are not accepted",
     }
 }
@@ -242,10 +256,8 @@ fn malformed_message(e: Malformed) -> &'static str {
 /// percent-encoded as UTF-8, so an owner or name can never break the response.
 pub fn header_value(s: &str) -> HeaderValue {
     let plain = s.bytes().all(|b| (b' '..=b'~').contains(&b) && b != b'%');
-    if plain {
-        if let Ok(v) = HeaderValue::from_str(s) {
-            return v;
-        }
+    if plain && let Ok(v) = HeaderValue::from_str(s) {
+        return v;
     }
     let mut out = String::with_capacity(s.len() * 3);
     for b in s.bytes() {

@@ -24,7 +24,10 @@ impl Usage {
     pub(super) fn record(&self, known: &Arc<Known>, now: i64) {
         known.last_used.fetch_max(now, SeqCst);
         if !known.dirty.swap(true, SeqCst) {
-            self.pending.lock().unwrap_or_else(|e| e.into_inner()).push(known.clone());
+            self.pending
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(known.clone());
         }
     }
 
@@ -36,7 +39,10 @@ impl Usage {
             // Clear the flag before reading the time: a use that lands after this sees a
             // clean entry and queues it again, so no use is lost.
             k.dirty.store(false, SeqCst);
-            out.push((k.record.id.clone(), Timestamp::from_unix(k.last_used.load(SeqCst))));
+            out.push((
+                k.record.id.clone(),
+                Timestamp::from_unix(k.last_used.load(SeqCst)),
+            ));
         }
         out
     }

@@ -17,8 +17,10 @@ struct Body<'a> {
 pub fn error(status: StatusCode, error: &str, message: &str) -> Response {
     let mut r = (status, Json(Body { error, message })).into_response();
     if status == StatusCode::UNAUTHORIZED {
-        r.headers_mut()
-            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(WWW_AUTHENTICATE));
+        r.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static(WWW_AUTHENTICATE),
+        );
     }
     r
 }

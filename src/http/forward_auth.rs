@@ -42,20 +42,35 @@ enum Dialect {
 }
 
 fn header<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    h.get(name).and_then(|v| v.to_str().ok()).map(str::trim).filter(|s| !s.is_empty())
+    h.get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
 }
 
-async fn forward_auth(State(app): State<Arc<App>>, method: Method, uri: Uri, headers: HeaderMap) -> Response {
+async fn forward_auth(
+    State(app): State<Arc<App>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
     let target = Target {
         method: header(&headers, "x-forwarded-method").unwrap_or(method.as_str()),
-        host: header(&headers, "x-forwarded-host").or_else(|| header(&headers, "host")).unwrap_or(""),
+        host: header(&headers, "x-forwarded-host")
+            .or_else(|| header(&headers, "host"))
+            .unwrap_or(""),
         uri: header(&headers, "x-forwarded-uri")
             .unwrap_or_else(|| uri.path_and_query().map_or("/", |p| p.as_str())),
     };
     decide(&app, Dialect::ForwardAuth, &headers, &target).await
 }
 
-async fn nginx_auth(State(app): State<Arc<App>>, method: Method, uri: Uri, headers: HeaderMap) -> Response {
+async fn nginx_auth(
+    State(app): State<Arc<App>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
     // ingress-nginx sends the full URL in X-Original-URL: the only place the host is.
     let url = header(&headers, "x-original-url").and_then(split_url);
     let target = Target {
@@ -90,14 +105,30 @@ async fn ext_authz(
     decide(&app, Dialect::Envoy, &headers, &target).await
 }
 
-async fn ext_authz_root(State(app): State<Arc<App>>, method: Method, uri: Uri, headers: HeaderMap) -> Response {
-    let query = uri.query().map(|q| format!("/?{q}")).unwrap_or_else(|| "/".to_owned());
-    let target = Target { method: method.as_str(), host: header(&headers, "host").unwrap_or(""), uri: &query };
+async fn ext_authz_root(
+    State(app): State<Arc<App>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    let query = uri
+        .query()
+        .map(|q| format!("/?{q}"))
+        .unwrap_or_else(|| "/".to_owned());
+    let target = Target {
+        method: method.as_str(),
+        host: header(&headers, "host").unwrap_or(""),
+        uri: &query,
+    };
     decide(&app, Dialect::Envoy, &headers, &target).await
 }
 
 async fn unauthorized() -> Response {
-    error(StatusCode::UNAUTHORIZED, "unauthorized", "this route is switched off")
+    error(
+        StatusCode::UNAUTHORIZED,
+        "unauthorized",
+        "this route is switched off",
+    )
 }
 
 /// `https://host:port/path?q` → (`host:port`, `/path?q`).
@@ -131,11 +162,23 @@ async fn decide(app: &App, dialect: Dialect, headers: &HeaderMap, target: &Targe
 fn deny(dialect: Dialect, d: Deny) -> Response {
     match d {
         Deny::Unauthenticated(message) => error(StatusCode::UNAUTHORIZED, "unauthorized", message),
-        Deny::Forbidden => error(StatusCode::FORBIDDEN, "forbidden", "this key may not be used for this request"),
+        Deny::Forbidden => error(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "this key may not be used for this request",
+        ),
         // nginx turns anything but 401/403 into a 500 for the client: refuse with 403.
         Deny::Unavailable => match dialect {
-            Dialect::Nginx => error(StatusCode::FORBIDDEN, "unavailable", "the key store is unavailable; try again"),
-            _ => error(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "the key store is unavailable; try again"),
+            Dialect::Nginx => error(
+                StatusCode::FORBIDDEN,
+                "unavailable",
+                "the key store is unavailable; try again",
+            ),
+            _ => error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "the key store is unavailable; try again",
+            ),
         },
     }
 }
@@ -146,7 +189,10 @@ mod tests {
 
     #[test]
     fn splits_original_urls() {
-        assert_eq!(split_url("https://api.example.com/v1/x?y=1"), Some(("api.example.com", "/v1/x?y=1")));
+        assert_eq!(
+            split_url("https://api.example.com/v1/x?y=1"),
+            Some(("api.example.com", "/v1/x?y=1"))
+        );
         assert_eq!(split_url("http://h:8080"), Some(("h:8080", "/")));
         assert_eq!(split_url("not a url"), None);
     }

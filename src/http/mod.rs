@@ -18,14 +18,22 @@ pub fn router(app: Arc<App>) -> Router {
         .merge(forward_auth::router())
         .merge(operate::router())
         .fallback(|| async {
-            error::error(axum::http::StatusCode::NOT_FOUND, "not_found", "no such endpoint")
+            error::error(
+                axum::http::StatusCode::NOT_FOUND,
+                "not_found",
+                "no such endpoint",
+            )
         })
         .with_state(app)
 }
 
 /// Serves until `shutdown` completes, then lets in-flight requests finish and writes the
 /// last-used times still in memory.
-pub async fn serve(listener: TcpListener, app: Arc<App>, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+pub async fn serve(
+    listener: TcpListener,
+    app: Arc<App>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     let flusher = tokio::spawn(flush_usage(app.clone()));
     let result = axum::serve(listener, router(app.clone()))
         .with_graceful_shutdown(shutdown)

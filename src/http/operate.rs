@@ -28,7 +28,9 @@ async fn ready(State(app): State<Arc<App>>) -> Response {
     let kind = app.keys.store().kind();
     let result = match tokio::time::timeout(timeout, app.keys.store().ping()).await {
         Ok(r) => r,
-        Err(_) => Err(crate::store::StoreError::Timeout(u64::try_from(timeout.as_millis()).unwrap_or(0))),
+        Err(_) => Err(crate::store::StoreError::Timeout(
+            u64::try_from(timeout.as_millis()).unwrap_or(0),
+        )),
     };
     match result {
         Ok(()) => Json(json!({"status": "ready", "store": kind})).into_response(),

@@ -46,7 +46,9 @@ impl TokenStore for MemoryStore {
     async fn insert(&self, record: &TokenRecord) -> Result<(), StoreError> {
         let mut g = self.write();
         if g.by_id.contains_key(&record.id) || g.by_hash.contains_key(&record.hash) {
-            return Err(StoreError::Conflict("a key with this id or hash exists".into()));
+            return Err(StoreError::Conflict(
+                "a key with this id or hash exists".into(),
+            ));
         }
         g.by_hash.insert(record.hash, record.id.clone());
         g.by_id.insert(record.id.clone(), record.clone());
@@ -66,7 +68,9 @@ impl TokenStore for MemoryStore {
         let mut g = self.write();
         let slot = g.by_id.get_mut(&record.id).ok_or(StoreError::NotFound)?;
         if slot.hash != record.hash || slot.owner != record.owner {
-            return Err(StoreError::Conflict("a key's hash and owner never change".into()));
+            return Err(StoreError::Conflict(
+                "a key's hash and owner never change".into(),
+            ));
         }
         let last_used = slot.last_used_at;
         *slot = record.clone();
@@ -84,7 +88,13 @@ impl TokenStore for MemoryStore {
     }
 
     async fn list_by_owner(&self, owner: &str) -> Result<Vec<TokenRecord>, StoreError> {
-        let mut v: Vec<_> = self.read().by_id.values().filter(|r| r.owner == owner).cloned().collect();
+        let mut v: Vec<_> = self
+            .read()
+            .by_id
+            .values()
+            .filter(|r| r.owner == owner)
+            .cloned()
+            .collect();
         sort_records(&mut v);
         Ok(v)
     }

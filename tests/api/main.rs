@@ -1,0 +1,17 @@
+//! Integration tests: one binary, modules by concern (zero2prod's layout).
+
+// Tests may panic, unwrap and read the real clock; the lints guard the product code.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::disallowed_methods,
+    clippy::zombie_processes
+)]
+
+mod cli;
+mod decision;
+mod docs;
+mod faults;
+mod helpers;
+mod store_conformance;

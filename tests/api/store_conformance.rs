@@ -1,0 +1,230 @@
+//! One conformance suite, run against every backend: memory, redb and a real Valkey.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use keygate::clock::Timestamp;
+use keygate::rules::Rule;
+use keygate::store::memory::MemoryStore;
+use keygate::store::redb::RedbStore;
+use keygate::store::valkey::{ValkeyOptions, ValkeyStore};
+use keygate::store::{StoreError, TokenId, TokenRecord, TokenStore};
+use keygate::token::{KeyHash, Salt};
+
+use crate::helpers::{SALT, Valkey};
+
+fn record(owner: &str, name: &str, key: &str, created: i64) -> TokenRecord {
+    TokenRecord {
+        id: TokenId::generate().unwrap(),
+        hash: KeyHash::of(&Salt::from_hex(SALT).unwrap(), key),
+        owner: owner.into(),
+        name: name.into(),
+        hint: keygate::token::hint(key),
+        created_at: Timestamp::from_unix(created),
+        created_by: "test".into(),
+        expires_at: Some(Timestamp::from_unix(created + 1000)),
+        disabled: false,
+        last_used_at: None,
+        rules: vec![Rule::parse_spec("hosts=a.example.com;paths=/v1/*;methods=GET").unwrap()],
+        metadata: BTreeMap::from([("team".into(), "core".into())]),
+        replaces: None,
+        replaced_by: None,
+        grace_until: None,
+    }
+}
+
+async fn conformance(store: &dyn TokenStore) {
+    // insert + every way of reading it back
+    let a1 = record("alice", "first", "key-a1", 100);
+    let a2 = record("alice", "second", "key-a2", 200);
+    let b1 = record("bob", "only", "key-b1", 150);
+    for r in [&a2, &a1, &b1] {
+        store.insert(r).await.unwrap();
+    }
+    assert_eq!(store.get(&a1.id).await.unwrap().as_ref(), Some(&a1));
+    assert_eq!(
+        store.get_by_hash(&a1.hash).await.unwrap().map(|r| r.id),
+        Some(a1.id.clone())
+    );
+    let alice: Vec<_> = store
+        .list_by_owner("alice")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.name)
+        .collect();
+    assert_eq!(alice, ["first", "second"], "oldest first");
+    assert!(store.list_by_owner("nobody").await.unwrap().is_empty());
+    let all: Vec<_> = store
+        .list_all()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.name)
+        .collect();
+    assert_eq!(all, ["first", "only", "second"]);
+
+    // conflicts
+    let mut same_id = record("carol", "x", "key-c", 1);
+    same_id.id = a1.id.clone();
+    assert!(matches!(
+        store.insert(&same_id).await,
+        Err(StoreError::Conflict(_))
+    ));
+    let mut same_hash = record("carol", "x", "key-a1", 1);
+    same_hash.owner = "carol".into();
+    assert!(matches!(
+        store.insert(&same_hash).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert!(
+        store.list_by_owner("carol").await.unwrap().is_empty(),
+        "a refused insert leaves nothing"
+    );
+    assert_eq!(store.get(&a1.id).await.unwrap().unwrap().owner, "alice");
+
+    // unknown lookups
+    let missing = TokenId::generate().unwrap();
+    assert!(store.get(&missing).await.unwrap().is_none());
+    assert!(
+        store
+            .get_by_hash(&KeyHash([7; 32]))
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    // last used: the later time wins, whatever order the touches come in
+    store
+        .touch(&[(a1.id.clone(), Timestamp::from_unix(500))])
+        .await
+        .unwrap();
+    store
+        .touch(&[
+            (a1.id.clone(), Timestamp::from_unix(400)),
+            (missing.clone(), Timestamp::from_unix(1)),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(
+        store.get(&a1.id).await.unwrap().unwrap().last_used_at,
+        Some(Timestamp::from_unix(500))
+    );
+    assert!(
+        store.get(&missing).await.unwrap().is_none(),
+        "touching an unknown id creates nothing"
+    );
+
+    // update keeps last-used, refuses changes of owner or hash and unknown ids
+    let mut changed = store.get(&a1.id).await.unwrap().unwrap();
+    changed.name = "renamed".into();
+    changed.disabled = true;
+    changed.last_used_at = None;
+    store.update(&changed).await.unwrap();
+    let back = store.get(&a1.id).await.unwrap().unwrap();
+    assert_eq!(back.name, "renamed");
+    assert!(back.disabled);
+    assert_eq!(back.last_used_at, Some(Timestamp::from_unix(500)));
+    assert!(store.get_by_hash(&a1.hash).await.unwrap().unwrap().disabled);
+    let mut thief = back.clone();
+    thief.owner = "mallory".into();
+    assert!(matches!(
+        store.update(&thief).await,
+        Err(StoreError::Conflict(_))
+    ));
+    let mut ghost = back.clone();
+    ghost.id = missing.clone();
+    assert!(matches!(
+        store.update(&ghost).await,
+        Err(StoreError::NotFound)
+    ));
+
+    // delete
+    let gone = store.delete(&a1.id).await.unwrap().unwrap();
+    assert_eq!(gone.id, a1.id);
+    assert!(store.get(&a1.id).await.unwrap().is_none());
+    assert!(store.get_by_hash(&a1.hash).await.unwrap().is_none());
+    assert_eq!(store.list_by_owner("alice").await.unwrap().len(), 1);
+    assert!(store.delete(&a1.id).await.unwrap().is_none());
+    // the same key can be stored again after its delete (no leftovers)
+    store.insert(&a1).await.unwrap();
+
+    // meta
+    assert!(store.get_meta("x").await.unwrap().is_none());
+    store.set_meta("x", b"one").await.unwrap();
+    store.set_meta("x", b"two").await.unwrap();
+    assert_eq!(
+        store.get_meta("x").await.unwrap().as_deref(),
+        Some(&b"two"[..])
+    );
+
+    store.ping().await.unwrap();
+}
+
+#[tokio::test]
+async fn memory_store_conforms() {
+    conformance(&MemoryStore::new()).await;
+}
+
+#[tokio::test]
+async fn redb_store_conforms_and_persists() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = record("dave", "kept", "key-d", 5);
+    {
+        let store = RedbStore::open(dir.path()).unwrap();
+        conformance(&store).await;
+        store.insert(&r).await.unwrap();
+    }
+    let reopened = RedbStore::open(dir.path()).unwrap();
+    assert_eq!(
+        reopened.get_by_hash(&r.hash).await.unwrap().unwrap().name,
+        "kept"
+    );
+}
+
+#[tokio::test]
+async fn redb_refuses_a_second_opener_with_a_clear_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let _held = RedbStore::open(dir.path()).unwrap();
+    let err = RedbStore::open(dir.path())
+        .err()
+        .expect("second open must fail")
+        .to_string();
+    assert!(err.contains("in use"), "{err}");
+}
+
+fn valkey_store(v: &Valkey, namespace: &str) -> ValkeyStore {
+    ValkeyStore::connect(&ValkeyOptions {
+        url: v.url(),
+        username: None,
+        password: None,
+        namespace: namespace.into(),
+        timeout: Duration::from_millis(1000),
+    })
+    .unwrap()
+}
+
+#[tokio::test]
+async fn valkey_store_conforms() {
+    let v = Valkey::start();
+    conformance(&valkey_store(&v, "t1")).await;
+    // Another namespace on the same server sees nothing of the first.
+    let other: Arc<dyn TokenStore> = Arc::new(valkey_store(&v, "t2"));
+    assert!(other.list_all().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn valkey_store_reports_a_dead_server_quickly() {
+    let mut v = Valkey::start();
+    let store = valkey_store(&v, "t");
+    store.ping().await.unwrap();
+    v.kill();
+    let started = std::time::Instant::now();
+    let err = store.get_by_hash(&KeyHash([1; 32])).await.unwrap_err();
+    assert!(
+        matches!(err, StoreError::Unavailable(_) | StoreError::Timeout(_)),
+        "{err:?}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(5), "never a hang");
+}
