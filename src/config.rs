@@ -56,6 +56,9 @@ pub struct Config {
     pub valkey_url: Option<String>,
     pub valkey_username: Option<String>,
     pub valkey_password: Option<Secret>,
+    /// PEM file of the CA that signed Valkey's TLS certificate (`rediss://`); unset:
+    /// the system's trusted roots.
+    pub valkey_tls_ca_file: Option<PathBuf>,
     /// Prefix of every Valkey key keygate writes (several deployments can share a server).
     pub valkey_namespace: String,
     /// 64 hex characters; see `keygate gen-salt`.
@@ -106,6 +109,7 @@ impl Default for Config {
             valkey_url: None,
             valkey_username: None,
             valkey_password: None,
+            valkey_tls_ca_file: None,
             valkey_namespace: "kg".into(),
             token_salt: None,
             key_prefix: "kg".into(),

@@ -47,6 +47,8 @@ pub struct ValkeyOptions {
     pub password: Option<String>,
     pub namespace: String,
     pub timeout: Duration,
+    /// PEM CA certificate(s) to trust for `rediss://` instead of the system's roots.
+    pub tls_ca_pem: Option<Vec<u8>>,
 }
 
 impl ValkeyStore {
@@ -58,8 +60,17 @@ impl ValkeyStore {
             opts.username.as_deref(),
             opts.password.as_deref(),
         )?;
-        let client = redis::Client::open(url.as_str())
-            .map_err(|e| StoreError::Backend(format!("bad valkey_url: {e}")))?;
+        let client = match &opts.tls_ca_pem {
+            Some(pem) => redis::Client::build_with_tls(
+                url.as_str(),
+                redis::TlsCertificates {
+                    client_tls: None,
+                    root_cert: Some(pem.clone()),
+                },
+            ),
+            None => redis::Client::open(url.as_str()),
+        }
+        .map_err(|e| StoreError::Backend(format!("bad valkey_url: {e}")))?;
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(opts.timeout))
             .set_response_timeout(Some(opts.timeout))

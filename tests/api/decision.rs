@@ -421,4 +421,8 @@ async fn health_endpoints_and_unknown_paths() {
     assert_eq!(r.status(), 404);
     let body: serde_json::Value = r.json().await.unwrap();
     assert_eq!(body["error"], "not_found");
+    let r = t.client.post(t.url("/forward-auth")).send().await.unwrap();
+    assert_eq!(r.status(), 405);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["error"], "method_not_allowed");
 }
