@@ -25,6 +25,25 @@ pub fn router(app: Arc<App>) -> Router {
             )
         })
         .with_state(app)
+        .layer(axum::middleware::map_response(json_405))
+}
+
+/// axum answers a known path with an unknown method by an empty 405; give it the JSON
+/// error shape like every other refusal (the `Allow` header is kept).
+async fn json_405(r: axum::response::Response) -> axum::response::Response {
+    if r.status() != axum::http::StatusCode::METHOD_NOT_ALLOWED {
+        return r;
+    }
+    let allow = r.headers().get(axum::http::header::ALLOW).cloned();
+    let mut json = error::error(
+        axum::http::StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "this endpoint does not take that method",
+    );
+    if let Some(a) = allow {
+        json.headers_mut().insert(axum::http::header::ALLOW, a);
+    }
+    json
 }
 
 /// Serves until `shutdown` completes, then lets in-flight requests finish and writes the
