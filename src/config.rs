@@ -326,13 +326,33 @@ impl Config {
 
     /// The effective configuration as TOML, secrets shown as `<redacted>`.
     pub fn to_redacted_toml(&self) -> String {
-        toml::to_string_pretty(self).unwrap_or_else(|e| format!("# cannot render: {e}\n"))
+        let mut shown = self.clone();
+        shown.valkey_url = shown.valkey_url.as_deref().map(redact_url_password);
+        toml::to_string_pretty(&shown).unwrap_or_else(|e| format!("# cannot render: {e}\n"))
     }
 }
 
 /// The names of settings that hold secrets.
 pub fn secret_names() -> &'static [&'static str] {
     SECRETS
+}
+
+/// `redis://user:secret@host` → `redis://user:<redacted>@host`.
+pub fn redact_url_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    match rest.rsplit_once('@') {
+        Some((userinfo, host)) => {
+            let user = userinfo.split_once(':').map_or(userinfo, |(u, _)| u);
+            if userinfo.contains(':') {
+                format!("{scheme}://{user}:<redacted>@{host}")
+            } else {
+                format!("{scheme}://{userinfo}@{host}")
+            }
+        }
+        None => url.to_owned(),
+    }
 }
 
 fn merge(into: &mut Value, from: Value) {
@@ -522,6 +542,27 @@ mod tests {
                 .to_string();
             assert!(e.contains(needle), "{text}: {e}");
         }
+    }
+
+    #[test]
+    fn passwords_in_urls_are_redacted() {
+        assert_eq!(
+            redact_url_password("redis://u:p4ss@h:1/0"),
+            "redis://u:<redacted>@h:1/0"
+        );
+        assert_eq!(
+            redact_url_password("redis://:p4ss@h"),
+            "redis://:<redacted>@h"
+        );
+        assert_eq!(redact_url_password("redis://h:1"), "redis://h:1");
+        let f = file(
+            "valkey_url = \"redis://u:hunter2@h:6379\"\ntoken_salt = \"00000000000000000000000000000000000000000000000000000000000000ff\"\n",
+        );
+        let shown = load(Some(f.path()), &env(&[]), &Overrides::new())
+            .unwrap()
+            .config
+            .to_redacted_toml();
+        assert!(!shown.contains("hunter2"), "{shown}");
     }
 
     #[test]

@@ -6,7 +6,7 @@
 //! `last_used_flush_secs` in one store call; the store keeps the later time, so replicas
 //! sharing a store merge correctly.
 
-use std::sync::atomic::Ordering::SeqCst;
+use std::sync::atomic::Ordering::{Relaxed, SeqCst};
 use std::sync::{Arc, Mutex};
 
 use super::Known;
@@ -22,8 +22,12 @@ pub struct Usage {
 
 impl Usage {
     pub(super) fn record(&self, known: &Arc<Known>, now: i64) {
-        known.last_used.fetch_max(now, SeqCst);
-        if !known.dirty.swap(true, SeqCst) {
+        // Plain loads first: on a hot key most requests change nothing and so write no
+        // shared cache line.
+        if known.last_used.load(Relaxed) < now {
+            known.last_used.fetch_max(now, SeqCst);
+        }
+        if !known.dirty.load(Relaxed) && !known.dirty.swap(true, SeqCst) {
             self.pending
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())

@@ -426,3 +426,44 @@ async fn health_endpoints_and_unknown_paths() {
     let body: serde_json::Value = r.json().await.unwrap();
     assert_eq!(body["error"], "method_not_allowed");
 }
+
+#[tokio::test]
+async fn last_used_is_recorded_off_the_hot_path() {
+    for backend in [Backend::Memory, Backend::Redb, Backend::Valkey] {
+        let t = TestApp::spawn(backend).await;
+        let (key, rec) = t.create("alice", "used", &[]).await;
+        assert!(
+            t.app
+                .keys
+                .get(&rec.id)
+                .await
+                .unwrap()
+                .last_used_at
+                .is_none()
+        );
+        for _ in 0..3 {
+            assert_eq!(
+                t.get("/forward-auth")
+                    .bearer_auth(&key)
+                    .send()
+                    .await
+                    .unwrap()
+                    .status(),
+                204
+            );
+        }
+        // Nothing is written per request; the flush writes it once.
+        assert_eq!(t.app.gate.flush_usage().await.unwrap(), 1, "{backend:?}");
+        let used = t.app.keys.get(&rec.id).await.unwrap().last_used_at;
+        let used = used.unwrap_or_else(|| panic!("{backend:?}: no last-used time"));
+        assert!(
+            rec.created_at <= used && used <= t.app.clock.now(),
+            "{backend:?}"
+        );
+        assert_eq!(
+            t.app.gate.flush_usage().await.unwrap(),
+            0,
+            "nothing new to write"
+        );
+    }
+}
