@@ -74,9 +74,13 @@ fn main() {
         host: "h",
         uri: "/",
     };
-    rt.block_on(app.gate.decide(&headers, &plain));
+    let ip: std::net::IpAddr = [127, 0, 0, 1].into();
+    rt.block_on(app.gate.decide(&headers, &plain, ip));
     measure("whole decision, cached hit", 100_000, || {
-        black_box(rt.block_on(app.gate.decide(black_box(&headers), &plain)));
+        black_box(
+            rt.block_on(app.gate.decide(black_box(&headers), &plain, ip))
+                .lookup,
+        );
     });
     let mut garbage = HeaderMap::new();
     garbage.insert(
@@ -84,6 +88,9 @@ fn main() {
         HeaderValue::from_static("Bearer kg_notAKeyAtAll"),
     );
     measure("whole decision, garbage key", 100_000, || {
-        black_box(rt.block_on(app.gate.decide(black_box(&garbage), &plain)));
+        black_box(
+            rt.block_on(app.gate.decide(black_box(&garbage), &plain, ip))
+                .lookup,
+        );
     });
 }

@@ -8,13 +8,16 @@ use axum::http::HeaderName;
 
 use crate::clock::Clock;
 use crate::config::Config;
-use crate::decide::{Gate, GateSettings, IdentityHeaders, Sources};
+use crate::decide::{Cidr, Gate, GateSettings, IdentityHeaders, Sources, ThrottleSettings};
+use crate::http::access_log::LogLimits;
+use crate::keyfile::KeySets;
 use crate::manage::Keys;
+use crate::metrics::Metrics;
 use crate::store::memory::MemoryStore;
 use crate::store::redb::RedbStore;
 use crate::store::valkey::{ValkeyOptions, ValkeyStore};
 use crate::store::{SharedStore, StoreError};
-use crate::token::{KeyPrefix, Salt};
+use crate::token::{KeyPrefix, Policy, Salt};
 
 /// Everything a running keygate shares between requests.
 pub struct App {
@@ -22,6 +25,9 @@ pub struct App {
     pub clock: Clock,
     pub gate: Arc<Gate>,
     pub keys: Keys,
+    pub log_limits: LogLimits,
+    /// Digest of `admin_key` for a constant-time comparison, when one is configured.
+    admin_key: Option<[u8; 32]>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -51,23 +57,71 @@ impl App {
     ) -> Result<Self, StartError> {
         let prefix = KeyPrefix::parse(&config.key_prefix).map_err(StartError::Config)?;
         let settings = gate_settings(&config, prefix.clone())?;
+        let keysets = Arc::new(KeySets::new(&config.key_files));
         let gate = Arc::new(Gate::new(
             salt.clone(),
             settings,
             store.clone(),
             clock.clone(),
+            keysets,
+            Arc::new(Metrics::default()),
         ));
         let keys = Keys::new(store, salt, prefix, clock.clone(), Some(gate.clone()));
+        let log_limits = LogLimits {
+            original_length: config.original_length,
+            metadata_length: config.metadata_length,
+            metadata_header: header_name("metadata_header", &config.metadata_header)?,
+        };
+        let admin_key = config
+            .admin_key
+            .as_ref()
+            .map(|k| *blake3::hash(k.expose().as_bytes()).as_bytes());
         Ok(App {
             config,
             clock,
             gate,
             keys,
+            log_limits,
+            admin_key,
         })
     }
 
     pub fn memory(config: Config, clock: Clock, salt: Salt) -> Result<Self, StartError> {
         Self::with_store(config, clock, Arc::new(MemoryStore::new()), salt)
+    }
+
+    /// Loads what must be in force before the first request: every key file (a missing
+    /// or bad one is an error), the uploaded set kept in the store, and the store's
+    /// flags. A store that cannot be reached now is not an error: it is retried.
+    pub async fn prepare(&self) -> Result<(), StartError> {
+        for (idx, path, _) in self.gate.keysets().files() {
+            crate::sources::load_file(self, idx)
+                .map_err(|e| StartError::Config(format!("key file {}: {e}", path.display())))?;
+        }
+        if let Err(e) = crate::sources::load_upload_from_store(self).await {
+            tracing::warn!(error = %e, "could not read the uploaded key set from the store yet");
+        }
+        if let Err(e) = self.gate.refresh_store_flags().await {
+            tracing::warn!(error = %e, "could not read store flags yet");
+        }
+        Ok(())
+    }
+
+    /// Whether an admin key is configured.
+    pub fn has_admin_key(&self) -> bool {
+        self.admin_key.is_some()
+    }
+
+    /// True when `presented` is the configured admin key (constant time).
+    pub fn is_admin_key(&self, presented: &str) -> bool {
+        use subtle::ConstantTimeEq;
+        match &self.admin_key {
+            Some(want) => blake3::hash(presented.as_bytes())
+                .as_bytes()
+                .ct_eq(want)
+                .into(),
+            None => false,
+        }
     }
 }
 
@@ -81,9 +135,24 @@ fn header_name(field: &str, value: &str) -> Result<Option<HeaderName>, StartErro
 }
 
 fn gate_settings(c: &Config, prefix: KeyPrefix) -> Result<GateSettings, StartError> {
+    let trusted_proxies = c
+        .trusted_proxies
+        .iter()
+        .map(|s| Cidr::parse(s).map_err(|e| StartError::Config(format!("trusted_proxies: {e}"))))
+        .collect::<Result<Vec<_>, _>>()?;
     Ok(GateSettings {
-        prefix,
-        accept_foreign_keys: c.accept_foreign_keys,
+        policy: Policy {
+            prefix,
+            accept_foreign: c.accept_foreign_keys,
+            foreign_length: c.key_length,
+            foreign_prefix: c.foreign_key_prefix.clone(),
+        },
+        throttle: c.throttle.enabled.then_some(ThrottleSettings {
+            max_failures: c.throttle.max_failures,
+            window_secs: c.throttle.window_secs,
+            max_addresses: c.throttle.max_addresses,
+        }),
+        trusted_proxies,
         sources: Sources {
             header: header_name("api_key_header", &c.api_key_header)?,
             query_param: (!c.query_param.is_empty()).then(|| c.query_param.clone()),

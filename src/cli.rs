@@ -59,6 +59,9 @@ pub struct SettingFlags {
         hide_env_values = true
     )]
     pub token_salt: Option<String>,
+    /// Admin key: grants /load, /status and the API on a server; sent by `keygate status` (prefer KEYGATE_ADMIN_KEY_FILE)
+    #[arg(long, global = true, env = "KEYGATE_ADMIN_KEY", hide_env_values = true)]
+    pub admin_key: Option<String>,
     /// Prefix of generated keys, 1-16 of a-z0-9 [default: kg]
     #[arg(long, global = true, env = "KEYGATE_KEY_PREFIX")]
     pub key_prefix: Option<String>,
@@ -71,11 +74,45 @@ pub enum Command {
     /// Create, list and change keys in the store
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Bulk operations on keys
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// Show a running server's /status readably
+    Status {
+        /// The server's base URL
+        #[arg(long, env = "KEYGATE_SERVER", default_value = "http://127.0.0.1:8080")]
+        server: String,
+        /// Print the JSON document as it came
+        #[arg(long)]
+        json: bool,
+    },
+    /// Say offline whether a string is a well-formed keygate key (prefix, length, checksum), without printing it; `-` reads it from stdin
+    Check { key: String },
     /// Print a new random token_salt (64 hex characters)
     GenSalt,
     /// Configuration
     #[command(subcommand)]
     Config(ConfigCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum KeysCommand {
+    /// Import keys from a file (one per line) into the store; existing keys are skipped
+    Import {
+        file: PathBuf,
+        /// plain: the keys themselves; sha256: hex SHA-256 of each key (AKAS's format)
+        #[arg(long, default_value = "plain")]
+        format: String,
+        /// Owner of the imported keys
+        #[arg(long)]
+        owner: String,
+        /// Name of the imported keys [default: imported from FILE]
+        #[arg(long)]
+        name: Option<String>,
+        /// Check and count, write nothing
+        #[arg(long)]
+        dry_run: bool,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -157,6 +194,7 @@ fn overrides(f: &SettingFlags) -> Overrides {
     put("valkey_url", f.valkey_url.clone().map(Value::from));
     put("token_salt", f.token_salt.clone().map(Value::from));
     put("key_prefix", f.key_prefix.clone().map(Value::from));
+    put("admin_key", f.admin_key.clone().map(Value::from));
     o
 }
 
@@ -195,9 +233,26 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Serve => {
             let config = load_config(&cli.settings)?;
-            init_logging(&config.log_level);
+            let _flush_logs_on_exit = init_logging(&config.log_level, &config.log_format);
             runtime()?.block_on(serve(config))?;
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Check { key } => check_key(&cli.settings, &key),
+        Command::Status { server, json } => {
+            let admin = cli.settings.admin_key.clone();
+            runtime()?.block_on(crate::cli_ops::status(&server, admin.as_deref(), json))
+        }
+        Command::Keys(KeysCommand::Import {
+            file,
+            format,
+            owner,
+            name,
+            dry_run,
+        }) => {
+            let config = load_config(&cli.settings)?;
+            runtime()?.block_on(crate::cli_ops::import(
+                config, &file, &format, &owner, name, dry_run,
+            ))
         }
         Command::Token(cmd) => {
             let config = load_config(&cli.settings)?;
@@ -206,13 +261,55 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
-fn init_logging(level: &str) {
+/// Logs (and the access log) go to stdout through a non-blocking writer: a slow
+/// terminal or pipe never stalls a request. The guard flushes what is queued on exit.
+fn init_logging(level: &str, format: &str) -> tracing_appender::non_blocking::WorkerGuard {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
-    let _ = tracing_subscriber::fmt()
+    let terminal = std::io::stdout().is_terminal();
+    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(false)
+        .finish(std::io::stdout());
+    let json = format == "json" || (format == "auto" && !terminal);
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_ansi(std::io::stdout().is_terminal())
-        .try_init();
+        .with_writer(writer);
+    let _ = if json {
+        builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .try_init()
+    } else {
+        builder.with_ansi(terminal).try_init()
+    };
+    guard
+}
+
+/// `keygate check KEY`: exit 0 for a well-formed keygate key, 1 otherwise.
+fn check_key(f: &SettingFlags, key: &str) -> anyhow::Result<ExitCode> {
+    let key = if key == "-" {
+        let mut line = String::new();
+        std::io::stdin().read_line(&mut line)?;
+        line.trim().to_owned()
+    } else {
+        key.trim().to_owned()
+    };
+    let prefix_text = f.key_prefix.clone().unwrap_or_else(|| "kg".into());
+    let prefix = KeyPrefix::parse(&prefix_text).map_err(|e| anyhow::anyhow!(e))?;
+    match crate::token::precheck(&key, &prefix, false) {
+        Ok(_) => {
+            println!(
+                "well-formed {prefix_text}_ key (hint {})",
+                crate::token::hint(&key)
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            println!("not a well-formed {prefix_text}_ key: {e}");
+            Ok(ExitCode::FAILURE)
+        }
+    }
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {
@@ -222,6 +319,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         None => format!("embedded ({})", config.data_dir.display()),
     };
     let app = Arc::new(App::open(config, Clock::system())?);
+    app.prepare().await?;
     let listener = tokio::net::TcpListener::bind(&addr)
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;

@@ -76,8 +76,76 @@ pub struct Config {
     /// How often last-used times are written to the store.
     pub last_used_flush_secs: u64,
     pub log_level: String,
+    /// `auto` (text on a terminal, JSON otherwise), `json` or `text`.
+    pub log_format: String,
+    /// One line per decision.
+    pub access_log: bool,
+    /// How many characters of X-Forwarded-For, the original host and URI are logged.
+    pub original_length: usize,
+    /// How many characters of `metadata_header` are logged (0: not logged).
+    pub metadata_length: usize,
+    pub metadata_header: String,
+    /// Grants `/load`, `/status` (and the management API) as `Authorization: Bearer`.
+    pub admin_key: Option<Secret>,
+    /// Foreign keys (without `key_prefix`) must be exactly this long (0: any length).
+    pub key_length: usize,
+    /// Foreign keys must start with this (AKAS's `--key-prefix`; empty: anything).
+    pub foreign_key_prefix: String,
+    /// Largest `POST /load` upload, bytes.
+    pub load_max_bytes: usize,
+    /// How often key files (and the uploaded set in a shared store) are checked.
+    pub key_files_poll_ms: u64,
+    pub key_files: Vec<KeyFileConfig>,
+    pub metrics_enabled: bool,
+    /// Serve `/metrics` on this address (`127.0.0.1:9100`) instead of the main port.
+    pub metrics_address: String,
+    /// CIDRs whose `X-Forwarded-For` / `X-Real-IP` are believed.
+    pub trusted_proxies: Vec<String>,
+    pub throttle: ThrottleConfig,
     pub cache: CacheConfig,
     pub headers: HeaderConfig,
+}
+
+/// One `[[key_files]]` entry.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct KeyFileConfig {
+    pub path: PathBuf,
+    /// `plain` (one key per line) or `sha256` (hex SHA-256 of each key).
+    #[serde(default = "default_format")]
+    pub format: String,
+    /// Owner reported for these keys (default: the file name).
+    #[serde(default)]
+    pub owner: Option<String>,
+    /// Name reported for these keys (default: the file name).
+    #[serde(default)]
+    pub name: Option<String>,
+}
+
+fn default_format() -> String {
+    "plain".into()
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ThrottleConfig {
+    pub enabled: bool,
+    /// Failed attempts from one address within the window before it is refused.
+    pub max_failures: u32,
+    pub window_secs: u64,
+    /// Bound on addresses tracked at once.
+    pub max_addresses: usize,
+}
+
+impl Default for ThrottleConfig {
+    fn default() -> Self {
+        ThrottleConfig {
+            enabled: true,
+            max_failures: 20,
+            window_secs: 60,
+            max_addresses: 100_000,
+        }
+    }
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -119,6 +187,21 @@ impl Default for Config {
             accept_foreign_keys: true,
             last_used_flush_secs: 10,
             log_level: "info".into(),
+            log_format: "auto".into(),
+            access_log: true,
+            original_length: 100,
+            metadata_length: 0,
+            metadata_header: "X-Akas-Metadata".into(),
+            admin_key: None,
+            key_length: 0,
+            foreign_key_prefix: String::new(),
+            load_max_bytes: 50 * 1024 * 1024,
+            key_files_poll_ms: 1000,
+            key_files: Vec::new(),
+            metrics_enabled: true,
+            metrics_address: String::new(),
+            trusted_proxies: vec!["127.0.0.0/8".into(), "::1/128".into()],
+            throttle: ThrottleConfig::default(),
             cache: CacheConfig::default(),
             headers: HeaderConfig::default(),
         }
@@ -146,7 +229,7 @@ impl Default for HeaderConfig {
 }
 
 /// Settings whose values are secrets (redacted in `config check`, `_FILE`-able).
-const SECRETS: &[&str] = &["token_salt", "valkey_password"];
+const SECRETS: &[&str] = &["token_salt", "valkey_password", "admin_key"];
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -314,6 +397,70 @@ impl Config {
                 return bad(format!("{name}: `{value}` is not a valid HTTP header name"));
             }
         }
+        if !matches!(self.log_format.as_str(), "auto" | "json" | "text") {
+            return bad(format!(
+                "log_format `{}` must be auto, json or text",
+                self.log_format
+            ));
+        }
+        if !self.metadata_header.is_empty()
+            && axum::http::HeaderName::from_bytes(self.metadata_header.as_bytes()).is_err()
+        {
+            return bad(format!(
+                "metadata_header: `{}` is not a valid HTTP header name",
+                self.metadata_header
+            ));
+        }
+        if let Some(k) = &self.admin_key
+            && k.expose().len() < 16
+        {
+            return bad(
+                "admin_key must be at least 16 characters (make one with `keygate gen-salt`)"
+                    .into(),
+            );
+        }
+        if self.key_length > crate::token::MAX_KEY_LEN {
+            return bad(format!(
+                "key_length must be at most {}",
+                crate::token::MAX_KEY_LEN
+            ));
+        }
+        if self.key_files_poll_ms < 50 {
+            return bad("key_files_poll_ms must be at least 50".into());
+        }
+        if self.load_max_bytes == 0 {
+            return bad("load_max_bytes must be at least 1".into());
+        }
+        for (i, f) in self.key_files.iter().enumerate() {
+            if !matches!(f.format.as_str(), "plain" | "sha256") {
+                return bad(format!(
+                    "key_files[{i}].format `{}` must be plain or sha256",
+                    f.format
+                ));
+            }
+        }
+        for cidr in &self.trusted_proxies {
+            if let Err(e) = crate::decide::throttle::Cidr::parse(cidr) {
+                return bad(format!("trusted_proxies: {e}"));
+            }
+        }
+        if !self.metrics_address.is_empty()
+            && self
+                .metrics_address
+                .parse::<std::net::SocketAddr>()
+                .is_err()
+        {
+            return bad(format!(
+                "metrics_address `{}` is not host:port",
+                self.metrics_address
+            ));
+        }
+        if self.throttle.max_failures == 0
+            || self.throttle.window_secs == 0
+            || self.throttle.max_addresses == 0
+        {
+            return bad("throttle.max_failures, throttle.window_secs and throttle.max_addresses must be at least 1 (throttle.enabled = false turns it off)".into());
+        }
         if !self
             .query_param
             .bytes()
@@ -398,9 +545,16 @@ fn typed(default: &Value, text: &str) -> Result<Value, String> {
         Value::Object(_) => Err(
             "this setting is a table; set its fields with __ (e.g. KEYGATE_CACHE__TTL_SECS)".into(),
         ),
-        Value::Array(_) => {
+        Value::Array(_) if text.trim_start().starts_with('[') => {
             serde_json::from_str(text).map_err(|e| format!("expected a JSON array: {e}"))
         }
+        Value::Array(_) => Ok(Value::Array(
+            text.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(|s| Value::String(s.to_owned()))
+                .collect(),
+        )),
         Value::String(_) | Value::Null => Ok(Value::String(text.to_owned())),
     }
 }

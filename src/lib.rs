@@ -14,11 +14,15 @@
 
 pub mod app;
 pub mod cli;
+mod cli_ops;
 pub mod clock;
 pub mod config;
 pub mod decide;
 pub mod http;
+pub mod keyfile;
 pub mod manage;
+pub mod metrics;
 pub mod rules;
+pub mod sources;
 pub mod store;
 pub mod token;

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use crate::clock::{Clock, Timestamp};
 use crate::decide::Gate;
 use crate::rules::{self, Rule};
-use crate::store::{SharedStore, StoreError, TokenId, TokenRecord};
+use crate::store::{HashAlg, SharedStore, StoreError, TokenId, TokenRecord};
 use crate::token::{self, KeyHash, KeyPrefix, NewKey, Salt};
 
 pub const MAX_NAME_LEN: usize = 100;
@@ -95,6 +95,7 @@ impl Keys {
         let record = TokenRecord {
             id: TokenId::generate()?,
             hash: KeyHash::of(&self.salt, key.expose()),
+            hash_alg: HashAlg::Keyed,
             owner: t.owner,
             name: t.name,
             hint: token::hint(key.expose()),

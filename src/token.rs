@@ -174,6 +174,39 @@ pub enum Malformed {
     BadChecksum,
     #[error("keys without keygate's prefix are not accepted here")]
     ForeignPrefix,
+    #[error("the key does not have the required length")]
+    WrongLength,
+    #[error("the key does not start with the required prefix")]
+    WrongForeignPrefix,
+}
+
+/// Everything the pre-check enforces, from the configuration.
+#[derive(Clone, Debug, Default)]
+pub struct Policy {
+    pub prefix: KeyPrefix,
+    /// Accept keys that do not carry `prefix` (imported, key files).
+    pub accept_foreign: bool,
+    /// Foreign keys must be exactly this long (0: any).
+    pub foreign_length: usize,
+    /// Foreign keys must start with this (empty: anything).
+    pub foreign_prefix: String,
+}
+
+impl Policy {
+    /// [`precheck`] plus the length and prefix demanded of foreign keys (AKAS's
+    /// `--key-length` and `--key-prefix`).
+    pub fn check(&self, candidate: &str) -> Result<Shape, Malformed> {
+        let shape = precheck(candidate, &self.prefix, self.accept_foreign)?;
+        if shape == Shape::Foreign {
+            if self.foreign_length != 0 && candidate.len() != self.foreign_length {
+                return Err(Malformed::WrongLength);
+            }
+            if !candidate.starts_with(self.foreign_prefix.as_str()) {
+                return Err(Malformed::WrongForeignPrefix);
+            }
+        }
+        Ok(shape)
+    }
 }
 
 /// What kind of key passed the pre-check.
@@ -399,6 +432,21 @@ mod tests {
         assert_eq!(precheck(&other, &p, true), Ok(Shape::Foreign));
         let custom = KeyPrefix::parse("acme").unwrap();
         assert_eq!(precheck(VECTOR_KEY, &custom, true), Ok(Shape::Foreign));
+    }
+
+    #[test]
+    fn policy_adds_foreign_length_and_prefix() {
+        let p = Policy {
+            prefix: kg(),
+            accept_foreign: true,
+            foreign_length: 10,
+            foreign_prefix: "ak-".into(),
+        };
+        assert_eq!(p.check("ak-1234567"), Ok(Shape::Foreign));
+        assert_eq!(p.check("ak-123"), Err(Malformed::WrongLength));
+        assert_eq!(p.check("zz-1234567"), Err(Malformed::WrongForeignPrefix));
+        // Our own keys are judged by their checksum, not by the foreign rules.
+        assert_eq!(p.check(VECTOR_KEY), Ok(Shape::Ours));
     }
 
     #[test]

@@ -9,32 +9,49 @@
 //! never an allow for a key that was not verified.
 
 pub mod credential;
+pub mod throttle;
 pub mod usage;
 
+use std::net::IpAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
+use sha2::Digest;
 
 use crate::clock::Clock;
+use crate::keyfile::{self, KeySets};
+use crate::metrics::Metrics;
 use crate::rules::{self, Target};
-use crate::store::{SharedStore, StoreError, TokenRecord};
-use crate::token::{self, KeyHash, KeyPrefix, Malformed, Salt};
+use crate::store::{HashAlg, SharedStore, StoreError, TokenId, TokenRecord};
+use crate::token::{KeyHash, Malformed, Policy, Salt};
 
 pub use credential::{BadCredential, Sources};
+pub use throttle::Cidr;
+use throttle::Throttle;
 use usage::Usage;
 
 /// What the gate needs to know, resolved from the configuration.
 #[derive(Clone, Debug)]
 pub struct GateSettings {
-    pub prefix: KeyPrefix,
-    pub accept_foreign_keys: bool,
+    pub policy: Policy,
     pub sources: Sources,
     pub store_timeout: Duration,
     pub cache_ttl: Duration,
     pub negative_ttl: Duration,
     pub cache_max_entries: usize,
     pub identity_headers: IdentityHeaders,
+    /// `None`: no throttle.
+    pub throttle: Option<ThrottleSettings>,
+    pub trusted_proxies: Vec<Cidr>,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct ThrottleSettings {
+    pub max_failures: u32,
+    pub window_secs: u64,
+    pub max_addresses: usize,
 }
 
 /// Names of the headers sent upstream on allow (`None` = not sent).
@@ -45,7 +62,8 @@ pub struct IdentityHeaders {
     pub token_name: Option<HeaderName>,
 }
 
-/// A key found in the store, with everything an allow needs ready to send.
+/// A key found in the store or a key source, with everything an allow needs ready to
+/// send.
 pub struct Known {
     pub record: TokenRecord,
     /// Identity headers, built once when the entry is cached.
@@ -53,6 +71,8 @@ pub struct Known {
     /// Unix seconds of the last allow; see [`usage`].
     last_used: std::sync::atomic::AtomicI64,
     dirty: std::sync::atomic::AtomicBool,
+    /// Keys from files and uploads are not in the store: no last-used to write.
+    in_store: bool,
 }
 
 #[derive(Clone)]
@@ -69,6 +89,8 @@ pub enum Deny {
     Unauthenticated(&'static str),
     /// 403: a good key, but its rules do not allow this request.
     Forbidden,
+    /// 429: too many failed attempts from this address; retry after this many seconds.
+    Throttled(u64),
     /// 503: the store could not be asked.
     Unavailable,
 }
@@ -76,6 +98,25 @@ pub enum Deny {
 pub enum Outcome {
     Allow(Arc<Known>),
     Deny(Deny),
+}
+
+/// The answer and how it was reached.
+pub struct Decision {
+    pub outcome: Outcome,
+    pub lookup: Lookup,
+    /// The key the request carried, when it was found (also on refusals for expiry,
+    /// disabling or rules, so the access log can name it).
+    pub key: Option<Arc<Known>>,
+}
+
+impl Decision {
+    fn early(outcome: Outcome) -> Self {
+        Decision {
+            outcome,
+            lookup: Lookup::Precheck,
+            key: None,
+        }
+    }
 }
 
 /// Which path a decision took: for metrics and logs.
@@ -94,10 +135,28 @@ pub struct Gate {
     store: SharedStore,
     clock: Clock,
     usage: Usage,
+    keysets: Arc<KeySets>,
+    metrics: Arc<Metrics>,
+    throttle: Option<Throttle>,
+    /// Set when the store holds SHA-256-hashed imports: a miss then also looks those up.
+    sha256_in_store: AtomicBool,
 }
 
+/// Meta entry that says the store holds SHA-256 imports.
+pub const SHA256_META: &str = "sha256_keys";
+
 impl Gate {
-    pub fn new(salt: Salt, settings: GateSettings, store: SharedStore, clock: Clock) -> Self {
+    pub fn new(
+        salt: Salt,
+        settings: GateSettings,
+        store: SharedStore,
+        clock: Clock,
+        keysets: Arc<KeySets>,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        let throttle = settings
+            .throttle
+            .map(|t| Throttle::new(t.max_failures, t.window_secs, t.max_addresses));
         Gate {
             cache: quick_cache::sync::Cache::new(settings.cache_max_entries),
             salt,
@@ -105,6 +164,10 @@ impl Gate {
             store,
             clock,
             usage: Usage::default(),
+            keysets,
+            metrics,
+            throttle,
+            sha256_in_store: AtomicBool::new(false),
         }
     }
 
@@ -116,53 +179,101 @@ impl Gate {
         &self.usage
     }
 
-    /// Decides one request. `target` is the original request as the proxy described it.
-    pub async fn decide(&self, headers: &HeaderMap, target: &Target<'_>) -> (Outcome, Lookup) {
-        let key = match credential::extract(headers, target.uri, &self.settings.sources) {
-            Ok(k) => k,
-            Err(e) => return (deny_401(credential_message(e)), Lookup::Precheck),
-        };
-        if let Err(e) = token::precheck(
-            &key,
-            &self.settings.prefix,
-            self.settings.accept_foreign_keys,
-        ) {
-            return (deny_401(malformed_message(e)), Lookup::Precheck);
-        }
-        let hash = KeyHash::of(&self.salt, &key);
-        drop(key);
-        let now_ms = self.clock.now_ms();
-        let (cached, lookup) = match self.cache.get(&hash) {
-            Some(c) if c.until_ms > now_ms => (c, Lookup::Hit),
-            _ => match self.fetch(&hash, now_ms).await {
-                Ok(c) => (c, Lookup::Miss),
-                Err(_) => return (Outcome::Deny(Deny::Unavailable), Lookup::Miss),
-            },
-        };
-        let Some(known) = cached.known else {
-            return (deny_401("unknown API key"), lookup);
-        };
-        let now = self.clock.now();
-        if let Some(why) = known.record.unusable_at(now) {
-            return (deny_401(why), lookup);
-        }
-        if !rules::allows(&known.record.rules, target) {
-            return (Outcome::Deny(Deny::Forbidden), lookup);
-        }
-        self.usage.record(&known, now.unix());
-        (Outcome::Allow(known), lookup)
+    pub fn keysets(&self) -> &Arc<KeySets> {
+        &self.keysets
     }
 
-    /// Asks the store (under the timeout) and caches the answer, found or not.
-    async fn fetch(&self, hash: &KeyHash, now_ms: i64) -> Result<Cached, StoreError> {
-        let timeout = self.settings.store_timeout;
-        let found = match tokio::time::timeout(timeout, self.store.get_by_hash(hash)).await {
-            Ok(r) => r?,
-            Err(_) => {
-                return Err(StoreError::Timeout(
-                    u64::try_from(timeout.as_millis()).unwrap_or(0),
-                ));
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+
+    pub fn salt(&self) -> &Salt {
+        &self.salt
+    }
+
+    /// The client address to throttle on, from the peer and (for trusted proxies) the
+    /// forwarded headers.
+    pub fn client_address(&self, peer: IpAddr, headers: &HeaderMap) -> IpAddr {
+        throttle::client_address(peer, headers, &self.settings.trusted_proxies)
+    }
+
+    /// Decides one request. `target` is the original request as the proxy described it;
+    /// `client` the address failed attempts are counted against.
+    pub async fn decide(
+        &self,
+        headers: &HeaderMap,
+        target: &Target<'_>,
+        client: IpAddr,
+    ) -> Decision {
+        if let Some(t) = &self.throttle
+            && let Some(retry) = t.refused(client, self.clock.now_ms())
+        {
+            return Decision::early(Outcome::Deny(Deny::Throttled(retry)));
+        }
+        let d = self.judge(headers, target).await;
+        if let (Some(t), Outcome::Deny(Deny::Unauthenticated(_))) = (&self.throttle, &d.outcome) {
+            t.fail(client, self.clock.now_ms());
+        }
+        d
+    }
+
+    async fn judge(&self, headers: &HeaderMap, target: &Target<'_>) -> Decision {
+        let key = match credential::extract(headers, target.uri, &self.settings.sources) {
+            Ok(k) => k,
+            Err(e) => return Decision::early(deny_401(credential_message(e))),
+        };
+        if let Err(e) = self.settings.policy.check(&key) {
+            return Decision::early(deny_401(malformed_message(e)));
+        }
+        let hash = KeyHash::of(&self.salt, &key);
+        let now_ms = self.clock.now_ms();
+        let cached = self.cache.get(&hash).filter(|c| c.until_ms > now_ms);
+        self.metrics.cache(cached.is_some());
+        let (cached, lookup) = match cached {
+            Some(c) => (c, Lookup::Hit),
+            None => match self.fetch(&hash, &key, now_ms).await {
+                Ok(c) => (c, Lookup::Miss),
+                Err(_) => {
+                    return Decision {
+                        outcome: Outcome::Deny(Deny::Unavailable),
+                        lookup: Lookup::Miss,
+                        key: None,
+                    };
+                }
+            },
+        };
+        drop(key);
+        let Some(known) = cached.known else {
+            return Decision {
+                outcome: deny_401("unknown API key"),
+                lookup,
+                key: None,
+            };
+        };
+        let now = self.clock.now();
+        let outcome = if let Some(why) = known.record.unusable_at(now) {
+            deny_401(why)
+        } else if !rules::allows(&known.record.rules, target) {
+            Outcome::Deny(Deny::Forbidden)
+        } else {
+            if known.in_store {
+                self.usage.record(&known, now.unix());
             }
+            Outcome::Allow(known.clone())
+        };
+        Decision {
+            outcome,
+            lookup,
+            key: Some(known),
+        }
+    }
+
+    /// Key sources first, then the store (under the timeout); caches the answer, found
+    /// or not.
+    async fn fetch(&self, hash: &KeyHash, key: &str, now_ms: i64) -> Result<Cached, StoreError> {
+        let (found, in_store) = match self.keysets.lookup(hash, key) {
+            Some(f) => (Some(self.file_record(f)), false),
+            None => (self.lookup_store(hash, key).await?, true),
         };
         let ttl = if found.is_some() {
             self.settings.cache_ttl
@@ -171,7 +282,7 @@ impl Gate {
         };
         let cached = Cached {
             until_ms: now_ms.saturating_add(i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX)),
-            known: found.map(|r| Arc::new(self.known(r))),
+            known: found.map(|r| Arc::new(self.known(r, in_store))),
         };
         if !ttl.is_zero() {
             self.cache.insert(*hash, cached.clone());
@@ -179,7 +290,64 @@ impl Gate {
         Ok(cached)
     }
 
-    fn known(&self, record: TokenRecord) -> Known {
+    async fn lookup_store(
+        &self,
+        hash: &KeyHash,
+        key: &str,
+    ) -> Result<Option<TokenRecord>, StoreError> {
+        let found = self.timed_get(hash).await?;
+        if found.is_some() || !self.sha256_in_store.load(Ordering::Relaxed) {
+            return Ok(found.filter(|r| r.hash_alg == HashAlg::Keyed));
+        }
+        let digest = KeyHash(sha2::Sha256::digest(key.as_bytes()).into());
+        Ok(self
+            .timed_get(&digest)
+            .await?
+            .filter(|r| r.hash_alg == HashAlg::Sha256))
+    }
+
+    async fn timed_get(&self, hash: &KeyHash) -> Result<Option<TokenRecord>, StoreError> {
+        let timeout = self.settings.store_timeout;
+        let started = tokio::time::Instant::now();
+        let result = match tokio::time::timeout(timeout, self.store.get_by_hash(hash)).await {
+            Ok(r) => r,
+            Err(_) => Err(StoreError::Timeout(
+                u64::try_from(timeout.as_millis()).unwrap_or(0),
+            )),
+        };
+        self.metrics.store_call(started.elapsed(), result.is_ok());
+        result
+    }
+
+    /// A record standing for a key from a file or the uploaded set. Its id is derived
+    /// from the key's digest with the salt, so it is stable across reloads and says
+    /// nothing about the key.
+    fn file_record(&self, f: keyfile::Found) -> TokenRecord {
+        let mut input = b"keygate key-source id\0".to_vec();
+        input.extend_from_slice(&f.digest);
+        let derived = KeyHash::of(&self.salt, &String::from_utf8_lossy(&input)).to_hex();
+        let id = TokenId::derived(format!("kf_{}", &derived[..16]));
+        TokenRecord {
+            id,
+            hash: KeyHash(f.digest),
+            hash_alg: HashAlg::Keyed,
+            owner: f.ident.owner,
+            name: f.ident.name,
+            hint: format!("from {}", f.ident.source),
+            created_at: f.ident.loaded_at,
+            created_by: f.ident.source,
+            expires_at: None,
+            disabled: false,
+            last_used_at: None,
+            rules: Vec::new(),
+            metadata: Default::default(),
+            replaces: None,
+            replaced_by: None,
+            grace_until: None,
+        }
+    }
+
+    fn known(&self, record: TokenRecord, in_store: bool) -> Known {
         let ids = &self.settings.identity_headers;
         let mut headers = Vec::with_capacity(3);
         for (name, value) in [
@@ -197,6 +365,7 @@ impl Gate {
             headers,
             last_used: std::sync::atomic::AtomicI64::new(last),
             dirty: std::sync::atomic::AtomicBool::new(false),
+            in_store,
         }
     }
 
@@ -205,9 +374,20 @@ impl Gate {
         self.cache.remove(hash);
     }
 
-    /// Drops every cached answer.
+    /// Drops every cached answer (after a key source changed).
     pub fn forget_all(&self) {
         self.cache.clear();
+    }
+
+    /// Looks again whether the store holds SHA-256 imports (at start, and periodically
+    /// so that an import by another process is seen).
+    pub async fn refresh_store_flags(&self) -> Result<(), StoreError> {
+        let has = self.store.get_meta(SHA256_META).await?.is_some();
+        if has && !self.sha256_in_store.swap(true, Ordering::Relaxed) {
+            // Unknown keys cached before may be SHA-256 imports now.
+            self.forget_all();
+        }
+        Ok(())
     }
 
     /// Writes the last-used times collected since the previous flush.
@@ -249,6 +429,8 @@ fn malformed_message(e: Malformed) -> &'static str {
             "malformed API key (checksum mismatch: a typo or a truncated key?)"
         }
         Malformed::ForeignPrefix => "keys without this gate's prefix are not accepted",
+        Malformed::WrongLength => "the key does not have the required length",
+        Malformed::WrongForeignPrefix => "the key does not start with the required prefix",
     }
 }
 

@@ -8,17 +8,20 @@
 //! | `/ext-authz/{*path}` | exactly 200 | this request's method, `Host`, and the path after the prefix |
 //! | `/auth-unauthorized` | never | — |
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
 
+use super::access_log;
 use super::error::error;
 use crate::app::App;
 use crate::decide::{Deny, Outcome};
+use crate::metrics;
 use crate::rules::Target;
 
 pub fn router() -> Router<Arc<App>> {
@@ -50,6 +53,7 @@ fn header<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
 
 async fn forward_auth(
     State(app): State<Arc<App>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
@@ -62,11 +66,12 @@ async fn forward_auth(
         uri: header(&headers, "x-forwarded-uri")
             .unwrap_or_else(|| uri.path_and_query().map_or("/", |p| p.as_str())),
     };
-    decide(&app, Dialect::ForwardAuth, &headers, &target).await
+    decide(&app, Dialect::ForwardAuth, peer, &headers, &target).await
 }
 
 async fn nginx_auth(
     State(app): State<Arc<App>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
@@ -84,11 +89,12 @@ async fn nginx_auth(
             .or(url.map(|(_, path)| path))
             .unwrap_or_else(|| uri.path_and_query().map_or("/", |p| p.as_str())),
     };
-    decide(&app, Dialect::Nginx, &headers, &target).await
+    decide(&app, Dialect::Nginx, peer, &headers, &target).await
 }
 
 async fn ext_authz(
     State(app): State<Arc<App>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Path(path): Path<String>,
     method: Method,
     uri: Uri,
@@ -102,11 +108,12 @@ async fn ext_authz(
         host: header(&headers, "host").unwrap_or(""),
         uri: if original.is_empty() { "/" } else { original },
     };
-    decide(&app, Dialect::Envoy, &headers, &target).await
+    decide(&app, Dialect::Envoy, peer, &headers, &target).await
 }
 
 async fn ext_authz_root(
     State(app): State<Arc<App>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
@@ -120,7 +127,7 @@ async fn ext_authz_root(
         host: header(&headers, "host").unwrap_or(""),
         uri: &query,
     };
-    decide(&app, Dialect::Envoy, &headers, &target).await
+    decide(&app, Dialect::Envoy, peer, &headers, &target).await
 }
 
 async fn unauthorized() -> Response {
@@ -140,9 +147,17 @@ fn split_url(url: &str) -> Option<(&str, &str)> {
     })
 }
 
-async fn decide(app: &App, dialect: Dialect, headers: &HeaderMap, target: &Target<'_>) -> Response {
-    let (outcome, _lookup) = app.gate.decide(headers, target).await;
-    match outcome {
+async fn decide(
+    app: &App,
+    dialect: Dialect,
+    peer: SocketAddr,
+    headers: &HeaderMap,
+    target: &Target<'_>,
+) -> Response {
+    let started = tokio::time::Instant::now();
+    let client = app.gate.client_address(peer.ip(), headers);
+    let decision = app.gate.decide(headers, target, client).await;
+    let (response, outcome_label) = match decision.outcome {
         Outcome::Allow(known) => {
             let status = match dialect {
                 Dialect::ForwardAuth => StatusCode::NO_CONTENT,
@@ -153,9 +168,46 @@ async fn decide(app: &App, dialect: Dialect, headers: &HeaderMap, target: &Targe
             for (name, value) in &known.headers {
                 h.insert(name.clone(), value.clone());
             }
-            r
+            (r, metrics::Outcome::Allowed)
         }
-        Outcome::Deny(d) => deny(dialect, d),
+        Outcome::Deny(d) => (deny(dialect, d), deny_outcome(d)),
+    };
+    let took = started.elapsed();
+    app.gate
+        .metrics()
+        .decision(dialect.endpoint(), outcome_label, took);
+    if app.config.access_log {
+        access_log::decision(
+            &app.log_limits,
+            dialect.endpoint(),
+            outcome_label,
+            response.status().as_u16(),
+            decision.key.as_deref(),
+            target,
+            headers,
+            client,
+            took,
+        );
+    }
+    response
+}
+
+fn deny_outcome(d: Deny) -> metrics::Outcome {
+    match d {
+        Deny::Unauthenticated(_) => metrics::Outcome::Unauthenticated,
+        Deny::Forbidden => metrics::Outcome::Forbidden,
+        Deny::Throttled(_) => metrics::Outcome::Throttled,
+        Deny::Unavailable => metrics::Outcome::Unavailable,
+    }
+}
+
+impl Dialect {
+    fn endpoint(self) -> metrics::Endpoint {
+        match self {
+            Dialect::ForwardAuth => metrics::Endpoint::ForwardAuth,
+            Dialect::Nginx => metrics::Endpoint::Auth,
+            Dialect::Envoy => metrics::Endpoint::ExtAuthz,
+        }
     }
 }
 
@@ -168,6 +220,20 @@ fn deny(dialect: Dialect, d: Deny) -> Response {
             "this key may not be used for this request",
         ),
         // nginx turns anything but 401/403 into a 500 for the client: refuse with 403.
+        Deny::Throttled(retry) => {
+            let (status, code) = match dialect {
+                Dialect::Nginx => (StatusCode::FORBIDDEN, "too_many_failures"),
+                _ => (StatusCode::TOO_MANY_REQUESTS, "too_many_failures"),
+            };
+            let mut r = error(
+                status,
+                code,
+                "too many failed attempts from this address; try again later",
+            );
+            r.headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, retry.into());
+            r
+        }
         Deny::Unavailable => match dialect {
             Dialect::Nginx => error(
                 StatusCode::FORBIDDEN,

@@ -1,10 +1,13 @@
 //! HTTP: one router per concern, merged here; one shared [`App`].
 
+pub mod access_log;
+pub mod admin;
 pub mod error;
 pub mod forward_auth;
 pub mod operate;
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,7 +19,10 @@ use crate::app::App;
 pub fn router(app: Arc<App>) -> Router {
     Router::new()
         .merge(forward_auth::router())
-        .merge(operate::router())
+        .merge(operate::router(
+            app.config.metrics_enabled && app.config.metrics_address.is_empty(),
+        ))
+        .merge(admin::router(app.config.load_max_bytes))
         .fallback(|| async {
             error::error(
                 axum::http::StatusCode::NOT_FOUND,
@@ -47,17 +53,40 @@ async fn json_405(r: axum::response::Response) -> axum::response::Response {
 }
 
 /// Serves until `shutdown` completes, then lets in-flight requests finish and writes the
-/// last-used times still in memory.
+/// last-used times still in memory. Also serves `/metrics` on `metrics_address` when
+/// one is set, and keeps the key sources current.
 pub async fn serve(
     listener: TcpListener,
     app: Arc<App>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let flusher = tokio::spawn(flush_usage(app.clone()));
-    let result = axum::serve(listener, router(app.clone()))
+    let mut background = vec![
+        tokio::spawn(flush_usage(app.clone())),
+        tokio::spawn(crate::sources::watch(app.clone())),
+    ];
+    if app.config.metrics_enabled && !app.config.metrics_address.is_empty() {
+        let addr = &app.config.metrics_address;
+        let metrics_listener = TcpListener::bind(addr).await.map_err(|e| {
+            std::io::Error::new(
+                e.kind(),
+                format!("cannot listen on metrics_address {addr}: {e}"),
+            )
+        })?;
+        tracing::info!(address = %addr, "metrics on http://{addr}/metrics");
+        let metrics = operate::metrics_router().with_state(app.clone());
+        background.push(tokio::spawn(async move {
+            if let Err(e) = axum::serve(metrics_listener, metrics).await {
+                tracing::error!(error = %e, "metrics listener failed");
+            }
+        }));
+    }
+    let service = router(app.clone()).into_make_service_with_connect_info::<SocketAddr>();
+    let result = axum::serve(listener, service)
         .with_graceful_shutdown(shutdown)
         .await;
-    flusher.abort();
+    for task in background {
+        task.abort();
+    }
     if let Err(e) = app.gate.flush_usage().await {
         tracing::warn!(error = %e, "could not write last-used times at shutdown");
     }

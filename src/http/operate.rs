@@ -12,11 +12,45 @@ use serde_json::json;
 
 use crate::app::App;
 
-pub fn router() -> Router<Arc<App>> {
-    Router::new()
+/// Health, and `/metrics` too unless it has its own listener.
+pub fn router(with_metrics: bool) -> Router<Arc<App>> {
+    let r = Router::new()
         .route("/health", get(live))
         .route("/health/live", get(live))
-        .route("/health/ready", get(ready))
+        .route("/health/ready", get(ready));
+    if with_metrics {
+        r.merge(metrics_router())
+    } else {
+        r
+    }
+}
+
+pub fn metrics_router() -> Router<Arc<App>> {
+    Router::new().route("/metrics", get(metrics))
+}
+
+async fn metrics(State(app): State<Arc<App>>) -> Response {
+    let sources: Vec<(String, usize)> = app
+        .gate
+        .keysets()
+        .status()
+        .into_iter()
+        .map(|s| (s.source, s.key_count))
+        .collect();
+    let timeout = app.gate.settings().store_timeout;
+    let store_keys = tokio::time::timeout(timeout, app.keys.store().count())
+        .await
+        .ok()
+        .and_then(Result::ok);
+    let body = app.gate.metrics().render(&sources, store_keys);
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        body,
+    )
+        .into_response()
 }
 
 async fn live() -> Response {

@@ -105,6 +105,10 @@ impl TokenStore for MemoryStore {
         Ok(v)
     }
 
+    async fn count(&self) -> Result<u64, StoreError> {
+        Ok(self.read().by_id.len() as u64)
+    }
+
     async fn touch(&self, used: &[Touch]) -> Result<(), StoreError> {
         let mut g = self.write();
         for (id, at) in used {

@@ -52,6 +52,12 @@ impl TokenId {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// An id built by keygate itself from hex digits (ids of key-file keys).
+    pub(crate) fn derived(hex_id: String) -> Self {
+        debug_assert!(TokenId::parse(&hex_id).is_ok());
+        TokenId(hex_id)
+    }
 }
 
 impl TryFrom<String> for TokenId {
@@ -79,12 +85,32 @@ impl fmt::Debug for TokenId {
     }
 }
 
+/// Which digest a record's `hash` is.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HashAlg {
+    /// `blake3::keyed_hash(token_salt, key)`: every key keygate makes or imports in clear.
+    #[default]
+    Keyed,
+    /// Plain SHA-256 of the key: keys imported from AKAS sha256 files, whose clear text
+    /// keygate never saw.
+    Sha256,
+}
+
+impl HashAlg {
+    fn is_keyed(&self) -> bool {
+        *self == HashAlg::Keyed
+    }
+}
+
 /// Everything keygate knows about one key (DESIGN §3). The key itself is never here,
 /// only its keyed hash.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TokenRecord {
     pub id: TokenId,
     pub hash: KeyHash,
+    #[serde(default, skip_serializing_if = "HashAlg::is_keyed")]
+    pub hash_alg: HashAlg,
     /// OIDC subject, or a service name.
     pub owner: String,
     pub name: String,
@@ -92,27 +118,27 @@ pub struct TokenRecord {
     pub hint: String,
     pub created_at: Timestamp,
     pub created_by: String,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<Timestamp>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub disabled: bool,
     /// Kept apart from the record in the stores (written in batches by the hot path's
     /// coalescer); filled in when a record is read.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_used_at: Option<Timestamp>,
     /// Allow-list; empty = anything.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub rules: Vec<Rule>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub metadata: BTreeMap<String, String>,
     /// The key this one was rotated from.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replaces: Option<TokenId>,
     /// The key that replaced this one.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replaced_by: Option<TokenId>,
     /// After a rotation the old key keeps working until then.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub grace_until: Option<Timestamp>,
 }
 
@@ -176,6 +202,23 @@ pub trait TokenStore: Send + Sync + 'static {
 
     /// Every record, oldest first (admin listings, export).
     async fn list_all(&self) -> Result<Vec<TokenRecord>, StoreError>;
+
+    /// Stores many new records at once (imports); records whose id or hash exists are
+    /// skipped. Returns how many were stored.
+    async fn insert_many(&self, records: &[TokenRecord]) -> Result<usize, StoreError> {
+        let mut n = 0;
+        for r in records {
+            match self.insert(r).await {
+                Ok(()) => n += 1,
+                Err(StoreError::Conflict(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(n)
+    }
+
+    /// How many records there are.
+    async fn count(&self) -> Result<u64, StoreError>;
 
     /// Records last-used times; a later time wins over an earlier one.
     async fn touch(&self, used: &[Touch]) -> Result<(), StoreError>;

@@ -8,7 +8,9 @@ use std::path::Path;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use redb::{Database, MultimapTableDefinition, ReadableTable, TableDefinition};
+use redb::{
+    Database, MultimapTableDefinition, ReadableTable, ReadableTableMetadata, TableDefinition,
+};
 
 use super::{StoreError, TokenId, TokenRecord, TokenStore, Touch, decode, encode, sort_records};
 use crate::clock::Timestamp;
@@ -260,6 +262,46 @@ impl TokenStore for RedbStore {
             }
             sort_records(&mut out);
             Ok(out)
+        })
+        .await
+    }
+
+    async fn insert_many(&self, records: &[TokenRecord]) -> Result<usize, StoreError> {
+        let records = records.to_vec();
+        self.blocking(move |db| {
+            // One transaction for the whole batch: one fsync, not one per key.
+            let tx = db.begin_write().map_err(be)?;
+            let mut n = 0;
+            {
+                let mut ids = tx.open_table(IDS).map_err(be)?;
+                let mut table = tx.open_table(RECORDS).map_err(be)?;
+                let mut owners = tx.open_multimap_table(OWNERS).map_err(be)?;
+                for r in &records {
+                    if ids.get(r.id.as_str()).map_err(be)?.is_some()
+                        || table.get(r.hash.0.as_slice()).map_err(be)?.is_some()
+                    {
+                        continue;
+                    }
+                    let bytes = encode(r)?;
+                    ids.insert(r.id.as_str(), r.hash.0.as_slice()).map_err(be)?;
+                    table
+                        .insert(r.hash.0.as_slice(), bytes.as_slice())
+                        .map_err(be)?;
+                    owners.insert(r.owner.as_str(), r.id.as_str()).map_err(be)?;
+                    n += 1;
+                }
+            }
+            tx.commit().map_err(be)?;
+            Ok(n)
+        })
+        .await
+    }
+
+    async fn count(&self) -> Result<u64, StoreError> {
+        self.blocking(move |db| {
+            let tx = db.begin_read().map_err(be)?;
+            let ids = tx.open_table(IDS).map_err(be)?;
+            ids.len().map_err(be)
         })
         .await
     }

@@ -339,6 +339,82 @@ impl TokenStore for ValkeyStore {
         self.records_for(ids).await
     }
 
+    async fn insert_many(&self, records: &[TokenRecord]) -> Result<usize, StoreError> {
+        // Pipelined in chunks, in the same order as `insert`: claim the ids and write the
+        // indexes, then the lookup-by-hash entries (NX), then undo the few that lost.
+        let mut stored = 0;
+        for chunk in records.chunks(1000) {
+            let mut claim = redis::pipe();
+            for r in chunk {
+                claim
+                    .cmd("SET")
+                    .arg(self.k_id(&r.id))
+                    .arg(r.hash.to_hex())
+                    .arg("NX");
+            }
+            let mut c = self.conn.clone();
+            let claimed: Vec<Option<String>> =
+                self.run(async { claim.query_async(&mut c).await }).await?;
+            let mut index = redis::pipe();
+            let mut mine = Vec::new();
+            for (r, ok) in chunk.iter().zip(&claimed) {
+                if ok.is_none() {
+                    continue;
+                }
+                index
+                    .cmd("SADD")
+                    .arg(self.k_owner(&r.owner))
+                    .arg(r.id.as_str())
+                    .ignore();
+                index
+                    .cmd("SADD")
+                    .arg(self.k_ids())
+                    .arg(r.id.as_str())
+                    .ignore();
+                index
+                    .cmd("SET")
+                    .arg(self.k_hash(&r.hash))
+                    .arg(encode(r)?)
+                    .arg("NX");
+                mine.push(r);
+            }
+            if mine.is_empty() {
+                continue;
+            }
+            let set: Vec<Option<String>> =
+                self.run(async { index.query_async(&mut c).await }).await?;
+            let mut undo = redis::pipe();
+            let mut undone = 0;
+            for (r, ok) in mine.iter().zip(&set) {
+                if ok.is_some() {
+                    stored += 1;
+                } else {
+                    undo.cmd("SREM")
+                        .arg(self.k_owner(&r.owner))
+                        .arg(r.id.as_str())
+                        .ignore();
+                    undo.cmd("SREM")
+                        .arg(self.k_ids())
+                        .arg(r.id.as_str())
+                        .ignore();
+                    undo.cmd("DEL").arg(self.k_id(&r.id)).ignore();
+                    undone += 1;
+                }
+            }
+            if undone > 0 {
+                self.run(async { undo.query_async::<()>(&mut c).await })
+                    .await?;
+            }
+        }
+        Ok(stored)
+    }
+
+    async fn count(&self) -> Result<u64, StoreError> {
+        let mut c = self.conn.clone();
+        let key = self.k_ids();
+        self.run(async { c.scard(&key).await }).await
+    }
+
     async fn touch(&self, used: &[Touch]) -> Result<(), StoreError> {
         if used.is_empty() {
             return Ok(());

@@ -51,7 +51,10 @@ fn serve(dir: &Path) -> (Child, String) {
         );
         let line = lines.next().expect("server exited early").unwrap();
         if let Some(i) = line.find("http://") {
-            let addr = line[i + 7..].split_whitespace().next().unwrap().to_owned();
+            let addr: String = line[i + 7..]
+                .chars()
+                .take_while(|c| c.is_ascii_digit() || *c == '.' || *c == ':')
+                .collect();
             // Keep draining stdout so the server never blocks on a full pipe.
             std::thread::spawn(move || for _ in lines {});
             return (child, addr);

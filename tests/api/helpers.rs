@@ -146,6 +146,12 @@ pub fn base_config(dir: &std::path::Path) -> Config {
         data_dir: dir.to_path_buf(),
         token_salt: Some(Secret::new(SALT)),
         store_timeout_ms: 300,
+        // The matrices send many refused requests from one address; the throttle has
+        // tests of its own.
+        throttle: keygate::config::ThrottleConfig {
+            enabled: false,
+            ..Default::default()
+        },
         ..Config::default()
     }
 }
@@ -177,6 +183,7 @@ impl TestApp {
     }
 
     pub async fn serve(app: Arc<App>, data_dir: tempfile::TempDir, valkey: Option<Valkey>) -> Self {
+        app.prepare().await.unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (tx, rx) = oneshot::channel();

@@ -18,6 +18,7 @@ fn record(owner: &str, name: &str, key: &str, created: i64) -> TokenRecord {
     TokenRecord {
         id: TokenId::generate().unwrap(),
         hash: KeyHash::of(&Salt::from_hex(SALT).unwrap(), key),
+        hash_alg: Default::default(),
         owner: owner.into(),
         name: name.into(),
         hint: keygate::token::hint(key),

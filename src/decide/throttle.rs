@@ -1,0 +1,281 @@
+//! Failed-attempt throttle: an address that fails `max_failures` times within
+//! `window_secs` is refused (429, or 403 on `/auth`) until the window ends — before any
+//! credential is read, so the refusal says nothing about the key it carried.
+//!
+//! Memory is bounded: the table is split in shards, and a full shard first drops
+//! windows that have ended, then the oldest window.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::RwLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use axum::http::HeaderMap;
+
+const SHARDS: usize = 16;
+
+/// An address range such as `10.0.0.0/8` or `::1/128` (a bare address is a /32 or /128).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Cidr {
+    net: IpAddr,
+    bits: u8,
+}
+
+impl Cidr {
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let (addr, bits) = match s.trim().split_once('/') {
+            Some((a, b)) => (a, Some(b)),
+            None => (s.trim(), None),
+        };
+        let net: IpAddr = addr
+            .parse()
+            .map_err(|_| format!("`{s}` is not an address or CIDR"))?;
+        let max = if net.is_ipv4() { 32 } else { 128 };
+        let bits = match bits {
+            Some(b) => b
+                .parse::<u8>()
+                .ok()
+                .filter(|b| *b <= max)
+                .ok_or_else(|| format!("`{s}`: prefix length must be 0 to {max}"))?,
+            None => max,
+        };
+        Ok(Cidr { net, bits })
+    }
+
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        match (self.net, ip.to_canonical()) {
+            (IpAddr::V4(n), IpAddr::V4(a)) => {
+                let mask = u32::MAX.checked_shl(32 - u32::from(self.bits)).unwrap_or(0);
+                u32::from(n) & mask == u32::from(a) & mask
+            }
+            (IpAddr::V6(n), IpAddr::V6(a)) => {
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(self.bits))
+                    .unwrap_or(0);
+                u128::from(n) & mask == u128::from(a) & mask
+            }
+            _ => false,
+        }
+    }
+}
+
+/// The client's address: the peer's, unless the peer is a trusted proxy, in which case
+/// the right-most untrusted address of `X-Forwarded-For`, else `X-Real-IP`.
+pub fn client_address(peer: IpAddr, headers: &HeaderMap, trusted: &[Cidr]) -> IpAddr {
+    let peer = peer.to_canonical();
+    let is_trusted = |ip: IpAddr| trusted.iter().any(|c| c.contains(ip));
+    if !is_trusted(peer) {
+        return peer;
+    }
+    let mut leftmost = None;
+    let hops: Vec<IpAddr> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|s| parse_hop(s.trim()))
+        .collect();
+    for ip in hops.iter().rev() {
+        leftmost = Some(*ip);
+        if !is_trusted(*ip) {
+            return *ip;
+        }
+    }
+    if let Some(ip) = leftmost {
+        return ip;
+    }
+    headers
+        .get("x-real-ip")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|s| parse_hop(s.trim()))
+        .unwrap_or(peer)
+}
+
+/// `1.2.3.4`, `1.2.3.4:5678`, `::1`, `[::1]:5678`.
+fn parse_hop(s: &str) -> Option<IpAddr> {
+    if let Ok(ip) = s.parse::<IpAddr>() {
+        return Some(ip.to_canonical());
+    }
+    if let Ok(sa) = s.parse::<std::net::SocketAddr>() {
+        return Some(sa.ip().to_canonical());
+    }
+    None
+}
+
+#[derive(Clone, Copy)]
+struct Window {
+    start_ms: i64,
+    failures: u32,
+}
+
+pub struct Throttle {
+    max_failures: u32,
+    window_ms: i64,
+    per_shard: usize,
+    shards: Vec<RwLock<HashMap<IpAddr, Window>>>,
+    /// Addresses tracked; when zero the check takes no lock at all.
+    tracked: AtomicUsize,
+}
+
+impl Throttle {
+    pub fn new(max_failures: u32, window_secs: u64, max_addresses: usize) -> Self {
+        Throttle {
+            max_failures,
+            window_ms: i64::try_from(window_secs.saturating_mul(1000)).unwrap_or(i64::MAX),
+            per_shard: max_addresses.div_ceil(SHARDS).max(1),
+            shards: (0..SHARDS).map(|_| RwLock::new(HashMap::new())).collect(),
+            tracked: AtomicUsize::new(0),
+        }
+    }
+
+    fn shard(&self, ip: &IpAddr) -> &RwLock<HashMap<IpAddr, Window>> {
+        let h = match ip {
+            IpAddr::V4(a) => u32::from(*a) as usize,
+            IpAddr::V6(a) => (u128::from(*a) ^ (u128::from(*a) >> 64)) as usize,
+        };
+        // Mix so that neighbouring addresses spread over the shards.
+        let mixed = h.wrapping_mul(0x9E37_79B9_7F4A_7C15_u64 as usize) >> 7;
+        &self.shards[mixed % SHARDS]
+    }
+
+    /// Seconds until `ip` may try again, if it is refused now.
+    pub fn refused(&self, ip: IpAddr, now_ms: i64) -> Option<u64> {
+        if self.tracked.load(Ordering::Relaxed) == 0 {
+            return None;
+        }
+        let shard = self.shard(&ip).read().unwrap_or_else(|e| e.into_inner());
+        let w = shard.get(&ip)?;
+        let ends = w.start_ms.saturating_add(self.window_ms);
+        if w.failures >= self.max_failures && now_ms < ends {
+            let ms = u64::try_from(ends - now_ms).unwrap_or(0);
+            Some(ms.div_ceil(1000).max(1))
+        } else {
+            None
+        }
+    }
+
+    /// Counts one failed attempt from `ip`.
+    pub fn fail(&self, ip: IpAddr, now_ms: i64) {
+        let mut shard = self.shard(&ip).write().unwrap_or_else(|e| e.into_inner());
+        if let Some(w) = shard.get_mut(&ip) {
+            if now_ms >= w.start_ms.saturating_add(self.window_ms) {
+                *w = Window {
+                    start_ms: now_ms,
+                    failures: 1,
+                };
+            } else {
+                w.failures = w.failures.saturating_add(1);
+            }
+            return;
+        }
+        if shard.len() >= self.per_shard {
+            let window = self.window_ms;
+            let before = shard.len();
+            shard.retain(|_, w| now_ms < w.start_ms.saturating_add(window));
+            if shard.len() >= self.per_shard
+                && let Some(oldest) = shard
+                    .iter()
+                    .min_by_key(|(_, w)| w.start_ms)
+                    .map(|(ip, _)| *ip)
+            {
+                shard.remove(&oldest);
+            }
+            self.tracked
+                .fetch_sub(before - shard.len(), Ordering::Relaxed);
+        }
+        shard.insert(
+            ip,
+            Window {
+                start_ms: now_ms,
+                failures: 1,
+            },
+        );
+        self.tracked.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Addresses currently tracked (for tests and `/status`).
+    pub fn tracked(&self) -> usize {
+        self.tracked.load(Ordering::Relaxed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn cidrs() {
+        let c = Cidr::parse("10.0.0.0/8").unwrap();
+        assert!(c.contains(ip("10.1.2.3")));
+        assert!(!c.contains(ip("11.0.0.1")));
+        assert!(Cidr::parse("::1/128").unwrap().contains(ip("::1")));
+        assert!(
+            Cidr::parse("127.0.0.1")
+                .unwrap()
+                .contains(ip("::ffff:127.0.0.1"))
+        );
+        assert!(Cidr::parse("0.0.0.0/0").unwrap().contains(ip("8.8.8.8")));
+        for bad in ["", "10.0.0.0/33", "x/8", "::/129"] {
+            assert!(Cidr::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn client_address_trusts_only_trusted_peers() {
+        let trusted = [
+            Cidr::parse("127.0.0.0/8").unwrap(),
+            Cidr::parse("10.0.0.0/8").unwrap(),
+        ];
+        let mut h = HeaderMap::new();
+        h.insert(
+            "x-forwarded-for",
+            HeaderValue::from_static("6.6.6.6, 1.2.3.4, 10.0.0.5"),
+        );
+        assert_eq!(client_address(ip("127.0.0.1"), &h, &trusted), ip("1.2.3.4"));
+        assert_eq!(
+            client_address(ip("9.9.9.9"), &h, &trusted),
+            ip("9.9.9.9"),
+            "untrusted peer: header ignored"
+        );
+        let mut r = HeaderMap::new();
+        r.insert("x-real-ip", HeaderValue::from_static("5.5.5.5"));
+        assert_eq!(client_address(ip("10.0.0.1"), &r, &trusted), ip("5.5.5.5"));
+        let mut junk = HeaderMap::new();
+        junk.insert("x-forwarded-for", HeaderValue::from_static("not-an-ip"));
+        assert_eq!(
+            client_address(ip("127.0.0.1"), &junk, &trusted),
+            ip("127.0.0.1")
+        );
+    }
+
+    #[test]
+    fn refuses_after_the_limit_until_the_window_ends() {
+        let t = Throttle::new(3, 60, 1000);
+        let a = ip("1.1.1.1");
+        for i in 0..3 {
+            assert_eq!(t.refused(a, 1000 + i), None);
+            t.fail(a, 1000 + i);
+        }
+        assert_eq!(t.refused(a, 2000), Some(59));
+        assert_eq!(t.refused(ip("2.2.2.2"), 2000), None, "others unaffected");
+        assert_eq!(t.refused(a, 61_000), None, "window over");
+        t.fail(a, 61_000);
+        assert_eq!(t.refused(a, 61_001), None, "a fresh window");
+    }
+
+    #[test]
+    fn memory_is_bounded() {
+        let t = Throttle::new(1, 60, 160);
+        for i in 0..10_000u32 {
+            t.fail(IpAddr::V4(i.into()), 0);
+        }
+        assert!(t.tracked() <= 160, "{}", t.tracked());
+        let total: usize = t.shards.iter().map(|s| s.read().unwrap().len()).sum();
+        assert_eq!(total, t.tracked());
+    }
+}
