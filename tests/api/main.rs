@@ -14,4 +14,8 @@ mod decision;
 mod docs;
 mod faults;
 mod helpers;
+mod keyfiles;
+mod load;
+mod observe;
 mod store_conformance;
+mod throttle;
