@@ -366,3 +366,229 @@ fn gen_salt_and_config_check() {
         String::from_utf8_lossy(&out.stderr).contains("unknown environment variable KEYGATE_PROT")
     );
 }
+
+#[test]
+fn keys_import_plain_and_sha256_then_serve() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let plain = d.join("legacy.txt");
+    std::fs::write(&plain, "# legacy keys\nlegacy-key-000001\r\nlegacy-key-000002\nlegacy-key-000001\nbad key here\n\n").unwrap();
+    // Dry run: counts, writes nothing.
+    let out = keygate(
+        d,
+        &[
+            "keys",
+            "import",
+            plain.to_str().unwrap(),
+            "--format",
+            "plain",
+            "--owner",
+            "legacy",
+            "--dry-run",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(3), "some lines were invalid");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("would import 2") && err.contains("line 5:"),
+        "{err}"
+    );
+    assert_eq!(ok(&keygate(d, &["token", "list", "--json"])).trim(), "[]");
+
+    let out = keygate(
+        d,
+        &[
+            "keys",
+            "import",
+            plain.to_str().unwrap(),
+            "--owner",
+            "legacy",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(3));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("imported 2, skipped 1") && err.contains("invalid 1"),
+        "{err}"
+    );
+    // Again: everything is already there.
+    let err = String::from_utf8_lossy(
+        &keygate(
+            d,
+            &[
+                "keys",
+                "import",
+                plain.to_str().unwrap(),
+                "--owner",
+                "legacy",
+            ],
+        )
+        .stderr,
+    )
+    .into_owned();
+    assert!(err.contains("imported 0, skipped 3"), "{err}");
+
+    let hashed = d.join("hashed.txt");
+    let sha = keygate::keyfile::sha256_hex(b"akas-key-000003").to_uppercase();
+    std::fs::write(&hashed, format!("{sha}\n")).unwrap();
+    let out = keygate(
+        d,
+        &[
+            "keys",
+            "import",
+            hashed.to_str().unwrap(),
+            "--format",
+            "sha256",
+            "--owner",
+            "akas",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let list: serde_json::Value =
+        serde_json::from_str(&ok(&keygate(d, &["token", "list", "--json"]))).unwrap();
+    assert_eq!(list.as_array().unwrap().len(), 3);
+
+    let (server, addr) = serve(d);
+    assert_eq!(forward_auth(&addr, Some("legacy-key-000001")), 204);
+    assert_eq!(forward_auth(&addr, Some("akas-key-000003")), 204);
+    assert_eq!(forward_auth(&addr, Some("akas-key-000004")), 401);
+    stop(server);
+
+    // Bad input.
+    for (args, needle) in [
+        (
+            vec!["keys", "import", "/nonexistent/file", "--owner", "x"],
+            "cannot read",
+        ),
+        (
+            vec![
+                "keys",
+                "import",
+                plain.to_str().unwrap(),
+                "--owner",
+                "x",
+                "--format",
+                "md5",
+            ],
+            "plain or sha256",
+        ),
+        (
+            vec!["keys", "import", plain.to_str().unwrap(), "--owner", ""],
+            "owner",
+        ),
+    ] {
+        let out = keygate(d, &args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains(needle),
+            "{args:?}"
+        );
+    }
+    let empty = d.join("empty.txt");
+    std::fs::write(&empty, "# nothing\n").unwrap();
+    let out = keygate(
+        d,
+        &["keys", "import", empty.to_str().unwrap(), "--owner", "x"],
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no valid keys"));
+}
+
+#[test]
+fn check_says_whether_a_key_is_well_formed_without_printing_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let key = ok(&keygate(
+        d,
+        &["token", "create", "--owner", "me", "--name", "c"],
+    ))
+    .trim()
+    .to_owned();
+    let out = keygate(d, &["check", &key]);
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("well-formed") && !text.contains(&key),
+        "{text}"
+    );
+    let mut typo = key.clone();
+    typo.replace_range(10..11, if &key[10..11] == "a" { "b" } else { "a" });
+    let out = keygate(d, &["check", &typo]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("checksum"));
+    assert_eq!(keygate(d, &["check", "hello"]).status.code(), Some(1));
+    // From stdin, so it stays out of the shell history.
+    let mut child = Command::new(BIN)
+        .args(["check", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(format!("{key}\n").as_bytes())
+        .unwrap();
+    assert!(child.wait_with_output().unwrap().status.success());
+}
+
+#[test]
+fn status_command_reads_a_running_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let admin = "admin-key-for-status-0001";
+    std::fs::write(d.join("keygate.toml"), format!("admin_key = \"{admin}\"\n")).unwrap();
+    ok(&keygate(
+        d,
+        &["token", "create", "--owner", "me", "--name", "s"],
+    ));
+    let (server, addr) = serve(d);
+    let url = format!("http://{addr}");
+    let out = Command::new(BIN)
+        .args(["status", "--server", &url, "--admin-key", admin])
+        .env_clear()
+        .current_dir(d)
+        .output()
+        .unwrap();
+    let text = ok(&out);
+    assert!(
+        text.contains("store:      redb (healthy), 1 keys"),
+        "{text}"
+    );
+    let out = Command::new(BIN)
+        .args(["status", "--server", &url, "--admin-key", admin, "--json"])
+        .env_clear()
+        .current_dir(d)
+        .output()
+        .unwrap();
+    let json: serde_json::Value = serde_json::from_str(&ok(&out)).unwrap();
+    assert_eq!(json["key_prefix"], "kg");
+    let out = Command::new(BIN)
+        .args([
+            "status",
+            "--server",
+            &url,
+            "--admin-key",
+            "wrong-admin-key-00000",
+        ])
+        .env_clear()
+        .current_dir(d)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("401"));
+    stop(server);
+    let out = Command::new(BIN)
+        .args(["status", "--server", &url, "--admin-key", admin])
+        .env_clear()
+        .current_dir(d)
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot reach"));
+}
