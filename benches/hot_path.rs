@@ -58,11 +58,14 @@ fn main() {
         .unwrap();
     let app = Arc::new(App::memory(Config::default(), Clock::system(), salt).unwrap());
     let (k, _) = rt
-        .block_on(app.keys.create(NewToken {
-            owner: "bench".into(),
-            name: "b".into(),
-            ..Default::default()
-        }))
+        .block_on(app.keys.create(
+            NewToken {
+                owner: "bench".into(),
+                name: "b".into(),
+                ..Default::default()
+            },
+            &keygate::manage::Actor::cli(),
+        ))
         .unwrap();
     let mut headers = HeaderMap::new();
     headers.insert(

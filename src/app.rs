@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use axum::http::HeaderName;
 
+use std::sync::RwLock;
+
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::decide::{Cidr, Gate, GateSettings, IdentityHeaders, Sources, ThrottleSettings};
@@ -13,6 +15,7 @@ use crate::http::access_log::LogLimits;
 use crate::keyfile::KeySets;
 use crate::manage::Keys;
 use crate::metrics::Metrics;
+use crate::oidc::Verifier;
 use crate::store::memory::MemoryStore;
 use crate::store::redb::RedbStore;
 use crate::store::valkey::{ValkeyOptions, ValkeyStore};
@@ -26,9 +29,15 @@ pub struct App {
     pub gate: Arc<Gate>,
     pub keys: Keys,
     pub log_limits: LogLimits,
-    /// Digest of `admin_key` for a constant-time comparison, when one is configured.
-    admin_key: Option<[u8; 32]>,
+    /// Validates OIDC access tokens, when `[oauth]` is configured.
+    pub verifier: Option<Arc<Verifier>>,
+    /// Digests of the admin keys in force (configured, or generated in single-operator
+    /// mode), compared in constant time.
+    admin_keys: RwLock<Vec<[u8; 32]>>,
 }
+
+/// Meta entry holding the BLAKE3 digest of the generated admin key.
+pub const ADMIN_KEY_META: &str = "admin_key.blake3";
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -72,17 +81,26 @@ impl App {
             metadata_length: config.metadata_length,
             metadata_header: header_name("metadata_header", &config.metadata_header)?,
         };
-        let admin_key = config
+        let admin_keys = config
             .admin_key
-            .as_ref()
-            .map(|k| *blake3::hash(k.expose().as_bytes()).as_bytes());
+            .iter()
+            .map(|k| *blake3::hash(k.expose().as_bytes()).as_bytes())
+            .collect();
+        let verifier = if config.oauth.enabled() {
+            Some(Arc::new(
+                Verifier::new(config.oauth.clone()).map_err(StartError::Config)?,
+            ))
+        } else {
+            None
+        };
         Ok(App {
             config,
             clock,
             gate,
             keys,
             log_limits,
-            admin_key,
+            verifier,
+            admin_keys: RwLock::new(admin_keys),
         })
     }
 
@@ -104,25 +122,85 @@ impl App {
         if let Err(e) = self.gate.refresh_store_flags().await {
             tracing::warn!(error = %e, "could not read store flags yet");
         }
+        if self.single_operator() {
+            self.single_operator_key().await?;
+        }
         Ok(())
     }
 
-    /// Whether an admin key is configured.
-    pub fn has_admin_key(&self) -> bool {
-        self.admin_key.is_some()
+    /// No `[oauth]` and no `admin_key`: keygate makes its own admin key.
+    pub fn single_operator(&self) -> bool {
+        !self.config.oauth.enabled() && self.config.admin_key.is_none()
     }
 
-    /// True when `presented` is the configured admin key (constant time).
+    /// Loads the generated admin key's digest, or makes the key, keeps its digest in the
+    /// store and prints it once.
+    async fn single_operator_key(&self) -> Result<(), StartError> {
+        let store = self.keys.store();
+        if let Some(hex) = store.get_meta(ADMIN_KEY_META).await? {
+            let digest = std::str::from_utf8(&hex)
+                .ok()
+                .and_then(crate::token::KeyHash::from_hex)
+                .ok_or_else(|| {
+                    StartError::Config(
+                        "the stored admin key digest is corrupt; run `keygate admin-key reset`"
+                            .into(),
+                    )
+                })?;
+            self.admin_keys
+                .write()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(digest.0);
+            return Ok(());
+        }
+        let key = reset_admin_key(store.as_ref()).await?;
+        self.admin_keys
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(*blake3::hash(key.as_bytes()).as_bytes());
+        eprintln!("{}", admin_key_banner(&key));
+        Ok(())
+    }
+
+    /// Whether an admin key is in force.
+    pub fn has_admin_key(&self) -> bool {
+        !self
+            .admin_keys
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_empty()
+    }
+
+    /// True when `presented` is an admin key in force (constant time per key).
     pub fn is_admin_key(&self, presented: &str) -> bool {
         use subtle::ConstantTimeEq;
-        match &self.admin_key {
-            Some(want) => blake3::hash(presented.as_bytes())
-                .as_bytes()
-                .ct_eq(want)
-                .into(),
-            None => false,
-        }
+        let digest = blake3::hash(presented.as_bytes());
+        let keys = self.admin_keys.read().unwrap_or_else(|e| e.into_inner());
+        keys.iter().fold(false, |found, k| {
+            found | bool::from(digest.as_bytes().ct_eq(k))
+        })
     }
+}
+
+/// Makes a new admin key for single-operator mode and keeps only its digest.
+pub async fn reset_admin_key(store: &dyn crate::store::TokenStore) -> Result<String, StartError> {
+    let random = crate::token::random_base62(43)
+        .map_err(|e| StartError::Config(format!("no randomness from the OS: {e}")))?;
+    let key = format!("kgadmin_{random}");
+    let digest = crate::token::KeyHash(*blake3::hash(key.as_bytes()).as_bytes()).to_hex();
+    store.set_meta(ADMIN_KEY_META, digest.as_bytes()).await?;
+    Ok(key)
+}
+
+/// The block printed once when an admin key is made.
+pub fn admin_key_banner(key: &str) -> String {
+    let line = "=".repeat(72);
+    format!(
+        "{line}\n keygate is in single-operator mode: no [oauth] and no admin_key are set.\n \
+         This admin key is shown ONCE; keep it somewhere safe:\n\n     {key}\n\n \
+         Log in to the web UI with it, or send it as `Authorization: Bearer` to /api.\n \
+         Lost it? Stop keygate and run `keygate admin-key reset`.\n{line}"
+    )
 }
 
 fn header_name(field: &str, value: &str) -> Result<Option<HeaderName>, StartError> {

@@ -6,7 +6,6 @@ use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
@@ -15,7 +14,7 @@ use serde_json::Value;
 use crate::app::{App, open_store};
 use crate::clock::{Clock, Timestamp};
 use crate::config::{self, Config, Overrides};
-use crate::manage::{Keys, NewToken, TokenView};
+use crate::manage::{Actor, Keys, NewToken, TokenView};
 use crate::rules::Rule;
 use crate::store::TokenId;
 use crate::token::{KeyPrefix, Salt};
@@ -71,9 +70,8 @@ pub struct SettingFlags {
 pub enum Command {
     /// Serve the gate (and, later, the API and UI)
     Serve,
-    /// Create, list and change keys in the store
-    #[command(subcommand)]
-    Token(TokenCommand),
+    /// Create, list and change keys: in the store, or through a running server's API with --server
+    Token(TokenArgs),
     /// Bulk operations on keys
     #[command(subcommand)]
     Keys(KeysCommand),
@@ -90,9 +88,34 @@ pub enum Command {
     Check { key: String },
     /// Print a new random token_salt (64 hex characters)
     GenSalt,
+    /// The admin key of single-operator mode
+    #[command(subcommand)]
+    AdminKey(AdminKeyCommand),
+    /// Bring keys over from another tool
+    #[command(subcommand)]
+    Import(ImportCommand),
     /// Configuration
     #[command(subcommand)]
     Config(ConfigCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AdminKeyCommand {
+    /// Make a new admin key (the old one stops working); prints it alone on stdout
+    Reset,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ImportCommand {
+    /// Import rusty-valkey-forward-auth's keys (auth:token:{hash} records); with the same token_salt every key keeps working
+    Rvfa {
+        /// Where rusty-valkey-forward-auth keeps its data
+        #[arg(long)]
+        from_valkey_url: String,
+        /// Check and count, write nothing
+        #[arg(long)]
+        dry_run: bool,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -119,6 +142,15 @@ pub enum KeysCommand {
 pub enum ConfigCommand {
     /// Print the effective configuration (secrets redacted); exit non-zero on any error
     Check,
+}
+
+#[derive(Args, Debug)]
+pub struct TokenArgs {
+    /// Go through this running server's API (with --admin-key) instead of opening the store
+    #[arg(long, global = true, env = "KEYGATE_SERVER")]
+    pub server: Option<String>,
+    #[command(subcommand)]
+    pub command: TokenCommand,
 }
 
 #[derive(Subcommand, Debug)]
@@ -162,6 +194,13 @@ pub enum TokenCommand {
     Disable { id: String },
     /// Accept a disabled key again
     Enable { id: String },
+    /// Issue a new key with the same settings; prints it alone on stdout
+    Rotate {
+        id: String,
+        /// How long the old key keeps working (0s: revoked at once)
+        #[arg(long, default_value = "0s")]
+        grace: String,
+    },
 }
 
 /// Entry point of the binary.
@@ -238,6 +277,27 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Check { key } => check_key(&cli.settings, &key),
+        Command::AdminKey(AdminKeyCommand::Reset) => {
+            let config = load_config(&cli.settings)?;
+            runtime()?.block_on(async {
+                let (store, _) = open_store(&config)?;
+                let key = crate::app::reset_admin_key(store.as_ref()).await?;
+                println!("{key}");
+                eprintln!("a new admin key is in force; the old one no longer works (restart a running server to apply)");
+                anyhow::Ok(ExitCode::SUCCESS)
+            })
+        }
+        Command::Import(ImportCommand::Rvfa {
+            from_valkey_url,
+            dry_run,
+        }) => {
+            let config = load_config(&cli.settings)?;
+            runtime()?.block_on(crate::cli_ops::import_rvfa(
+                config,
+                &from_valkey_url,
+                dry_run,
+            ))
+        }
         Command::Status { server, json } => {
             let admin = cli.settings.admin_key.clone();
             runtime()?.block_on(crate::cli_ops::status(&server, admin.as_deref(), json))
@@ -254,9 +314,23 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 config, &file, &format, &owner, name, dry_run,
             ))
         }
-        Command::Token(cmd) => {
+        Command::Token(TokenArgs {
+            server: Some(server),
+            command,
+        }) => {
+            let admin = cli.settings.admin_key.clone();
+            runtime()?.block_on(crate::cli_ops::remote_token(
+                &server,
+                admin.as_deref(),
+                command,
+            ))
+        }
+        Command::Token(TokenArgs {
+            server: None,
+            command,
+        }) => {
             let config = load_config(&cli.settings)?;
-            runtime()?.block_on(token_command(config, cmd))
+            runtime()?.block_on(token_command(config, command))
         }
     }
 }
@@ -375,7 +449,7 @@ fn parse_metadata(items: &[String]) -> anyhow::Result<BTreeMap<String, String>> 
     Ok(m)
 }
 
-fn parse_id(s: &str) -> anyhow::Result<TokenId> {
+pub fn parse_id(s: &str) -> anyhow::Result<TokenId> {
     TokenId::parse(s).map_err(|e| anyhow::anyhow!(e))
 }
 
@@ -385,7 +459,9 @@ async fn token_command(config: Config, cmd: TokenCommand) -> anyhow::Result<Exit
     let (store, salt) = open_store(&config)?;
     let keys = Keys::new(store, salt, prefix, clock.clone(), None);
     let now = clock.now();
+    let actor = Actor::cli();
     let mut out = std::io::stdout().lock();
+    let view = |r: &crate::store::TokenRecord| TokenView::of(r, now);
     match cmd {
         TokenCommand::Create {
             owner,
@@ -394,22 +470,8 @@ async fn token_command(config: Config, cmd: TokenCommand) -> anyhow::Result<Exit
             rules,
             metadata,
         } => {
-            let expires_at = expires.map(|e| parse_expiry(&e, now)).transpose()?;
-            let rules = rules
-                .iter()
-                .map(|r| Rule::parse_spec(r).map_err(|e| anyhow::anyhow!("--rule `{r}`: {e}")))
-                .collect::<anyhow::Result<Vec<_>>>()?;
-            let metadata = parse_metadata(&metadata)?;
-            let (key, record) = keys
-                .create(NewToken {
-                    owner,
-                    name,
-                    expires_at,
-                    rules,
-                    metadata,
-                    created_by: "cli".into(),
-                })
-                .await?;
+            let t = new_token(owner, name, expires, &rules, &metadata, now)?;
+            let (key, record) = keys.create(t, &actor).await?;
             writeln!(out, "{}", key.expose())?;
             eprintln!(
                 "created key {} ({}) for {}",
@@ -418,50 +480,77 @@ async fn token_command(config: Config, cmd: TokenCommand) -> anyhow::Result<Exit
         }
         TokenCommand::List { owner, json } => {
             let list = keys.list(owner.as_deref()).await?;
-            let views: Vec<TokenView> = list.iter().map(|r| TokenView::of(r, now)).collect();
-            if json {
-                writeln!(out, "{}", serde_json::to_string_pretty(&views)?)?;
-            } else {
-                print_table(&mut out, &views)?;
-            }
+            print_views(&mut out, &list.iter().map(view).collect::<Vec<_>>(), json)?;
         }
         TokenCommand::Show { id, json } => {
             let r = keys
                 .get(&parse_id(&id)?)
                 .await
                 .map_err(|e| not_found(e, &id))?;
-            let v = TokenView::of(&r, now);
-            if json {
-                writeln!(out, "{}", serde_json::to_string_pretty(&v)?)?;
-            } else {
-                print_one(&mut out, &v)?;
-            }
+            print_view(&mut out, &view(&r), json)?;
         }
         TokenCommand::Revoke { id } => {
             let r = keys
-                .revoke(&parse_id(&id)?)
+                .revoke(&parse_id(&id)?, &actor)
                 .await
                 .map_err(|e| not_found(e, &id))?;
             eprintln!("revoked key {} ({}) of {}", r.id, r.hint, r.owner);
         }
         TokenCommand::Disable { id } => {
             let r = keys
-                .set_disabled(&parse_id(&id)?, true)
+                .set_disabled(&parse_id(&id)?, true, &actor)
                 .await
                 .map_err(|e| not_found(e, &id))?;
             eprintln!("disabled key {} ({})", r.id, r.hint);
         }
         TokenCommand::Enable { id } => {
             let r = keys
-                .set_disabled(&parse_id(&id)?, false)
+                .set_disabled(&parse_id(&id)?, false, &actor)
                 .await
                 .map_err(|e| not_found(e, &id))?;
             eprintln!("enabled key {} ({})", r.id, r.hint);
         }
+        TokenCommand::Rotate { id, grace } => {
+            let grace = parse_grace(&grace)?;
+            let r = keys
+                .rotate(&parse_id(&id)?, grace, &actor)
+                .await
+                .map_err(|e| not_found(e, &id))?;
+            writeln!(out, "{}", r.key.expose())?;
+            eprintln!("rotated key {} into {} ({})", id, r.new.id, r.new.hint);
+        }
     }
-    // Give a lazily connected store no reason to hold the process.
-    tokio::time::sleep(Duration::ZERO).await;
     Ok(ExitCode::SUCCESS)
+}
+
+/// `--grace 1h`: how long a rotated key keeps working.
+pub fn parse_grace(s: &str) -> anyhow::Result<std::time::Duration> {
+    humantime::parse_duration(s)
+        .map_err(|e| anyhow::anyhow!("--grace `{s}`: {e} (e.g. 0s, 10m, 24h)"))
+}
+
+/// A [`NewToken`] from the `token create` flags.
+pub fn new_token(
+    owner: String,
+    name: String,
+    expires: Option<String>,
+    rules: &[String],
+    metadata: &[String],
+    now: Timestamp,
+) -> anyhow::Result<NewToken> {
+    let expires_at = expires.map(|e| parse_expiry(&e, now)).transpose()?;
+    let rules = rules
+        .iter()
+        .map(|r| Rule::parse_spec(r).map_err(|e| anyhow::anyhow!("--rule `{r}`: {e}")))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let metadata = parse_metadata(metadata)?;
+    Ok(NewToken {
+        owner,
+        name,
+        expires_at,
+        rules,
+        metadata,
+    })
 }
 
 fn not_found(e: crate::manage::ManageError, id: &str) -> anyhow::Error {
@@ -469,6 +558,24 @@ fn not_found(e: crate::manage::ManageError, id: &str) -> anyhow::Error {
         crate::manage::ManageError::NotFound => anyhow::anyhow!("no key with id `{id}`"),
         e => e.into(),
     }
+}
+
+pub fn print_views(out: &mut impl Write, views: &[TokenView], json: bool) -> anyhow::Result<()> {
+    if json {
+        writeln!(out, "{}", serde_json::to_string_pretty(views)?)?;
+    } else {
+        print_table(out, views)?;
+    }
+    Ok(())
+}
+
+pub fn print_view(out: &mut impl Write, v: &TokenView, json: bool) -> anyhow::Result<()> {
+    if json {
+        writeln!(out, "{}", serde_json::to_string_pretty(v)?)?;
+    } else {
+        print_one(out, v)?;
+    }
+    Ok(())
 }
 
 fn print_table(out: &mut impl Write, views: &[TokenView]) -> std::io::Result<()> {

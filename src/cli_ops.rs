@@ -8,11 +8,15 @@ use std::process::ExitCode;
 use anyhow::{Context, bail};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
+use std::io::Write;
+
 use crate::app::open_store;
+use crate::cli::{TokenCommand, new_token, parse_grace, parse_id, print_view, print_views};
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::decide::SHA256_META;
 use crate::keyfile::Format;
+use crate::manage::TokenView;
 use crate::store::{HashAlg, TokenId, TokenRecord};
 use crate::token::{KeyHash, KeyPrefix, Policy};
 
@@ -259,5 +263,290 @@ pub async fn status(server: &str, admin_key: Option<&str>, json: bool) -> anyhow
         s(&l["foreign_key_prefix"]),
         s(&l["load_max_bytes"])
     );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A small client of the management API, as the admin.
+struct Api {
+    http: reqwest::Client,
+    base: String,
+    key: String,
+}
+
+impl Api {
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> anyhow::Result<serde_json::Value> {
+        let base = &self.base;
+        let mut req = self
+            .http
+            .request(method, format!("{base}{path}"))
+            .bearer_auth(&self.key);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req
+            .send()
+            .await
+            .with_context(|| format!("cannot reach {base}"))?;
+        let code = resp.status();
+        let text = resp.text().await.unwrap_or_default();
+        let json: serde_json::Value = if text.is_empty() {
+            serde_json::Value::Null
+        } else {
+            serde_json::from_str(&text).with_context(|| format!("{base} did not answer JSON"))?
+        };
+        if !code.is_success() {
+            bail!(
+                "{code}: {}",
+                json["message"].as_str().unwrap_or("no message")
+            );
+        }
+        Ok(json)
+    }
+}
+
+/// Percent-encodes a path segment (owners may hold `/`, spaces, anything).
+pub fn segment(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                char::from(b).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+/// `keygate token … --server URL`: the same commands through the management API, as
+/// the admin, so the embedded store never has to be stopped.
+pub async fn remote_token(
+    server: &str,
+    admin_key: Option<&str>,
+    cmd: TokenCommand,
+) -> anyhow::Result<ExitCode> {
+    let Some(admin_key) = admin_key else {
+        bail!("--server needs the admin key: --admin-key or KEYGATE_ADMIN_KEY(_FILE)");
+    };
+    let api = Api {
+        http: reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(30))
+            .build()?,
+        base: server.trim_end_matches('/').to_owned(),
+        key: admin_key.to_owned(),
+    };
+    use reqwest::Method;
+    let mut out = std::io::stdout().lock();
+    let now = Clock::system().now();
+    match cmd {
+        TokenCommand::Create {
+            owner,
+            name,
+            expires,
+            rules,
+            metadata,
+        } => {
+            let t = new_token(owner, name, expires, &rules, &metadata, now)?;
+            let body = serde_json::json!({
+                "name": t.name, "expires_at": t.expires_at, "rules": t.rules, "metadata": t.metadata,
+            });
+            let r = api
+                .call(
+                    Method::POST,
+                    &format!("/api/users/{}/tokens", segment(&t.owner)),
+                    Some(body),
+                )
+                .await?;
+            writeln!(out, "{}", r["key"].as_str().unwrap_or_default())?;
+            eprintln!(
+                "created key {} ({}) for {}",
+                r["id"].as_str().unwrap_or("?"),
+                r["hint"].as_str().unwrap_or("?"),
+                t.owner
+            );
+        }
+        TokenCommand::List { owner, json } => {
+            let path = match &owner {
+                Some(o) => format!("/api/users/{}/tokens", segment(o)),
+                None => "/api/tokens".to_owned(),
+            };
+            let views: Vec<TokenView> =
+                serde_json::from_value(api.call(Method::GET, &path, None).await?)?;
+            print_views(&mut out, &views, json)?;
+        }
+        TokenCommand::Show { id, json } => {
+            let id = parse_id(&id)?;
+            let v: TokenView = serde_json::from_value(
+                api.call(Method::GET, &format!("/api/tokens/{id}"), None)
+                    .await?,
+            )?;
+            print_view(&mut out, &v, json)?;
+        }
+        TokenCommand::Revoke { id } => {
+            let id = parse_id(&id)?;
+            api.call(Method::DELETE, &format!("/api/tokens/{id}"), None)
+                .await?;
+            eprintln!("revoked key {id}");
+        }
+        TokenCommand::Disable { id } => set_disabled(&api, &id, true).await?,
+        TokenCommand::Enable { id } => set_disabled(&api, &id, false).await?,
+        TokenCommand::Rotate { id, grace } => {
+            let grace = parse_grace(&grace)?;
+            let id = parse_id(&id)?;
+            let body = serde_json::json!({"grace_seconds": grace.as_secs()});
+            let r = api
+                .call(
+                    Method::POST,
+                    &format!("/api/tokens/{id}/rotate"),
+                    Some(body),
+                )
+                .await?;
+            writeln!(out, "{}", r["key"].as_str().unwrap_or_default())?;
+            eprintln!(
+                "rotated key {id} into {} ({})",
+                r["id"].as_str().unwrap_or("?"),
+                r["hint"].as_str().unwrap_or("?")
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn set_disabled(api: &Api, id: &str, disabled: bool) -> anyhow::Result<()> {
+    let id = parse_id(id)?;
+    let body = serde_json::json!({ "disabled": disabled });
+    api.call(
+        reqwest::Method::PATCH,
+        &format!("/api/tokens/{id}"),
+        Some(body),
+    )
+    .await?;
+    eprintln!("{} key {id}", if disabled { "disabled" } else { "enabled" });
+    Ok(())
+}
+
+/// `keygate import rvfa`: reads rusty-valkey-forward-auth's `auth:token:{hash}` hashes
+/// (`sub`, `created_at`, `description`) and writes them into keygate's store with fresh
+/// ids. The hash is the same keyed BLAKE3, so with the same `token_salt` every key keeps
+/// working. Keys already imported are skipped, so it can run again.
+pub async fn import_rvfa(config: Config, from: &str, dry_run: bool) -> anyhow::Result<ExitCode> {
+    use redis::AsyncCommands;
+    let (store, _salt) = open_store(&config)?;
+    let client =
+        redis::Client::open(from).with_context(|| format!("bad --from-valkey-url {from}"))?;
+    let mut conn = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        client.get_multiplexed_async_connection(),
+    )
+    .await
+    .map_err(|_| anyhow::anyhow!("{from} did not answer"))?
+    .with_context(|| format!("cannot reach {from}"))?;
+    let mut names: Vec<String> = Vec::new();
+    {
+        let mut iter: redis::AsyncIter<String> = conn.scan_match("auth:token:*").await?;
+        while let Some(k) = iter.next_item().await {
+            names.push(k?);
+        }
+    }
+    names.sort();
+    let now = Clock::system().now();
+    let (mut invalid, mut records) = (Vec::new(), Vec::new());
+    for name in &names {
+        let hash_hex = &name["auth:token:".len()..];
+        let Some(hash) = KeyHash::from_hex(&hash_hex.to_ascii_lowercase()) else {
+            invalid.push(format!("{name}: not a 64-hex-character hash"));
+            continue;
+        };
+        let fields: std::collections::HashMap<String, String> = conn.hgetall(name).await?;
+        let Some(sub) = fields
+            .get("sub")
+            .filter(|s| crate::manage::validate_owner(s).is_ok())
+        else {
+            invalid.push(format!("{name}: no usable `sub`"));
+            continue;
+        };
+        let description = fields.get("description").map(|d| d.trim()).unwrap_or("");
+        let name_text: String = if description.is_empty() {
+            "imported from rusty-valkey-forward-auth".into()
+        } else {
+            description
+                .chars()
+                .filter(|c| !c.is_control())
+                .take(crate::manage::MAX_NAME_LEN)
+                .collect()
+        };
+        let created_at = fields
+            .get("created_at")
+            .and_then(|t| {
+                humantime::parse_rfc3339_weak(t.trim_end_matches('Z'))
+                    .ok()
+                    .or_else(|| humantime::parse_rfc3339(t).ok())
+            })
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map_or(now, |d| {
+                crate::clock::Timestamp::from_unix(i64::try_from(d.as_secs()).unwrap_or(0))
+            });
+        records.push(TokenRecord {
+            id: TokenId::generate()?,
+            hash,
+            hash_alg: HashAlg::Keyed,
+            owner: sub.clone(),
+            name: name_text,
+            hint: "(imported)".into(),
+            created_at,
+            created_by: "rvfa-import".into(),
+            expires_at: None,
+            disabled: false,
+            last_used_at: None,
+            rules: Vec::new(),
+            metadata: Default::default(),
+            replaces: None,
+            replaced_by: None,
+            grace_until: None,
+        });
+    }
+    let found = records.len();
+    let imported = if dry_run {
+        let mut n = 0;
+        for r in &records {
+            if store.get_by_hash(&r.hash).await?.is_none() {
+                n += 1;
+            }
+        }
+        n
+    } else {
+        let mut n = 0;
+        for chunk in records.chunks(BATCH) {
+            n += store.insert_many(chunk).await?;
+        }
+        if n > 0 {
+            let event = crate::store::AuditEvent {
+                seq: 0,
+                at: now,
+                actor: "cli".into(),
+                auth: "cli".into(),
+                action: "import".into(),
+                owner: format!("{n} keys from rusty-valkey-forward-auth"),
+                token_id: None,
+                client: None,
+            };
+            store.append_audit(&event).await?;
+        }
+        n
+    };
+    let verb = if dry_run { "would import" } else { "imported" };
+    eprintln!(
+        "{verb} {imported}, skipped {} (already imported), invalid {} — {} records found",
+        found - imported,
+        invalid.len(),
+        names.len()
+    );
+    for line in invalid.iter().take(50) {
+        eprintln!("  {line}");
+    }
     Ok(ExitCode::SUCCESS)
 }

@@ -103,6 +103,11 @@ pub struct Config {
     pub trusted_proxies: Vec<String>,
     pub throttle: ThrottleConfig,
     pub cache: CacheConfig,
+    /// OpenID Connect for the management API (rusty-valkey-forward-auth's `[oauth]`).
+    pub oauth: OAuthConfig,
+    pub cors: CorsConfig,
+    /// Largest JSON body the management API accepts.
+    pub api_max_body_bytes: usize,
     pub headers: HeaderConfig,
 }
 
@@ -124,6 +129,84 @@ pub struct KeyFileConfig {
 
 fn default_format() -> String {
     "plain".into()
+}
+
+/// `[oauth]`: who may call the management API with an access token.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OAuthConfig {
+    /// The issuer; its discovery document names the JWKS. Empty: OIDC off.
+    pub issuer_url: String,
+    /// The JWKS directly (discovery is then skipped).
+    pub jwks_url: String,
+    /// Accepted for compatibility with rusty-valkey-forward-auth's settings; unused.
+    pub tenant_id: String,
+    /// When set, a token's `aud` must hold one of these.
+    pub audiences: Vec<String>,
+    pub jwks_refresh_interval_secs: u64,
+    pub claims: ClaimsConfig,
+    pub admin: AdminGroupConfig,
+}
+
+impl Default for OAuthConfig {
+    fn default() -> Self {
+        OAuthConfig {
+            issuer_url: String::new(),
+            jwks_url: String::new(),
+            tenant_id: String::new(),
+            audiences: Vec::new(),
+            jwks_refresh_interval_secs: 300,
+            claims: ClaimsConfig::default(),
+            admin: AdminGroupConfig::default(),
+        }
+    }
+}
+
+impl OAuthConfig {
+    pub fn enabled(&self) -> bool {
+        !self.issuer_url.is_empty() || !self.jwks_url.is_empty()
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ClaimsConfig {
+    pub subject: String,
+    pub groups: String,
+}
+
+impl Default for ClaimsConfig {
+    fn default() -> Self {
+        ClaimsConfig {
+            subject: "sub".into(),
+            groups: "groups".into(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AdminGroupConfig {
+    /// Members of this group are administrators (empty: nobody is, by token).
+    pub group: String,
+    pub group_case_sensitive: bool,
+}
+
+impl Default for AdminGroupConfig {
+    fn default() -> Self {
+        AdminGroupConfig {
+            group: "admin".into(),
+            group_case_sensitive: false,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CorsConfig {
+    pub enabled: bool,
+    /// Origins allowed to call `/api` from a browser; `*` allows any.
+    pub allow_origins: Vec<String>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -203,6 +286,9 @@ impl Default for Config {
             trusted_proxies: vec!["127.0.0.0/8".into(), "::1/128".into()],
             throttle: ThrottleConfig::default(),
             cache: CacheConfig::default(),
+            oauth: OAuthConfig::default(),
+            cors: CorsConfig::default(),
+            api_max_body_bytes: 64 * 1024,
             headers: HeaderConfig::default(),
         }
     }
@@ -460,6 +546,31 @@ impl Config {
             || self.throttle.max_addresses == 0
         {
             return bad("throttle.max_failures, throttle.window_secs and throttle.max_addresses must be at least 1 (throttle.enabled = false turns it off)".into());
+        }
+        for (name, url) in [
+            ("oauth.issuer_url", &self.oauth.issuer_url),
+            ("oauth.jwks_url", &self.oauth.jwks_url),
+        ] {
+            if !url.is_empty() && !(url.starts_with("https://") || url.starts_with("http://")) {
+                return bad(format!("{name} `{url}` must be an http(s) URL"));
+            }
+        }
+        if self.oauth.jwks_refresh_interval_secs == 0 {
+            return bad("oauth.jwks_refresh_interval_secs must be at least 1".into());
+        }
+        if self.cors.enabled && self.cors.allow_origins.is_empty() {
+            return bad(
+                "cors.allow_origins must list at least one origin (or \"*\") when cors.enabled"
+                    .into(),
+            );
+        }
+        for o in &self.cors.allow_origins {
+            if o != "*" && axum::http::HeaderValue::from_str(o).is_err() {
+                return bad(format!("cors.allow_origins: `{o}` is not a valid origin"));
+            }
+        }
+        if self.api_max_body_bytes < 1024 {
+            return bad("api_max_body_bytes must be at least 1024".into());
         }
         if !self
             .query_param

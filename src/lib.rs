@@ -22,6 +22,7 @@ pub mod http;
 pub mod keyfile;
 pub mod manage;
 pub mod metrics;
+pub mod oidc;
 pub mod rules;
 pub mod sources;
 pub mod store;

@@ -3,11 +3,14 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::clock::{Clock, Timestamp};
 use crate::decide::Gate;
 use crate::rules::{self, Rule};
-use crate::store::{HashAlg, SharedStore, StoreError, TokenId, TokenRecord};
+use crate::store::{
+    AuditEvent, AuditQuery, HashAlg, SharedStore, StoreError, TokenId, TokenRecord,
+};
 use crate::token::{self, KeyHash, KeyPrefix, NewKey, Salt};
 
 pub const MAX_NAME_LEN: usize = 100;
@@ -24,8 +27,38 @@ pub struct NewToken {
     pub expires_at: Option<Timestamp>,
     pub rules: Vec<Rule>,
     pub metadata: BTreeMap<String, String>,
-    /// Who asked for it (a subject, `cli`, `admin-key`).
-    pub created_by: String,
+}
+
+/// A change to a key's settings; `None` leaves a setting as it is.
+#[derive(Clone, Debug, Default)]
+pub struct Patch {
+    pub name: Option<String>,
+    /// `Some(None)` removes the expiry.
+    pub expires_at: Option<Option<Timestamp>>,
+    pub rules: Option<Vec<Rule>>,
+    pub metadata: Option<BTreeMap<String, String>>,
+    pub disabled: Option<bool>,
+}
+
+/// Who makes a change, for `created_by` and the audit log.
+#[derive(Clone, Debug)]
+pub struct Actor {
+    /// An OIDC subject, `admin` (the admin key) or `cli`.
+    pub subject: String,
+    /// `oidc`, `admin-key` or `cli`.
+    pub auth: &'static str,
+    /// The caller's address, for changes made over HTTP.
+    pub client: Option<String>,
+}
+
+impl Actor {
+    pub fn cli() -> Self {
+        Actor {
+            subject: "cli".into(),
+            auth: "cli",
+            client: None,
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -48,6 +81,14 @@ fn invalid(field: &'static str, message: impl Into<String>) -> ManageError {
     }
 }
 
+fn not_found(e: StoreError) -> ManageError {
+    match e {
+        StoreError::NotFound => ManageError::NotFound,
+        e => e.into(),
+    }
+}
+
+/// The key service: validation, store writes, cache invalidation and the audit log.
 #[derive(Clone)]
 pub struct Keys {
     store: SharedStore,
@@ -78,18 +119,43 @@ impl Keys {
         &self.store
     }
 
+    pub fn salt(&self) -> &Salt {
+        &self.salt
+    }
+
+    fn check_expiry(&self, exp: Option<Timestamp>) -> Result<(), ManageError> {
+        match exp {
+            Some(t) if t <= self.clock.now() => {
+                Err(invalid("expires_at", format!("{t} is not in the future")))
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// Makes a key; the returned [`NewKey`] is the only time the key exists in clear.
-    pub async fn create(&self, t: NewToken) -> Result<(NewKey, TokenRecord), ManageError> {
+    pub async fn create(
+        &self,
+        t: NewToken,
+        actor: &Actor,
+    ) -> Result<(NewKey, TokenRecord), ManageError> {
         validate_owner(&t.owner)?;
         validate_name(&t.name)?;
         validate_metadata(&t.metadata)?;
         rules::validate_all(&t.rules).map_err(|m| invalid("rules", m))?;
-        let now = self.clock.now();
-        if let Some(exp) = t.expires_at
-            && exp <= now
-        {
-            return Err(invalid("expires_at", format!("{exp} is not in the future")));
-        }
+        self.check_expiry(t.expires_at)?;
+        let (key, record) = self.mint(t, actor, None)?;
+        self.store.insert(&record).await?;
+        self.forget(&record.hash);
+        self.audit(actor, "create", &record).await;
+        Ok((key, record))
+    }
+
+    fn mint(
+        &self,
+        t: NewToken,
+        actor: &Actor,
+        replaces: Option<TokenId>,
+    ) -> Result<(NewKey, TokenRecord), ManageError> {
         let key = token::generate(&self.prefix)
             .map_err(|e| StoreError::Backend(format!("no randomness from the OS: {e}")))?;
         let record = TokenRecord {
@@ -99,19 +165,17 @@ impl Keys {
             owner: t.owner,
             name: t.name,
             hint: token::hint(key.expose()),
-            created_at: now,
-            created_by: t.created_by,
+            created_at: self.clock.now(),
+            created_by: actor.subject.clone(),
             expires_at: t.expires_at,
             disabled: false,
             last_used_at: None,
             rules: t.rules,
             metadata: t.metadata,
-            replaces: None,
+            replaces,
             replaced_by: None,
             grace_until: None,
         };
-        self.store.insert(&record).await?;
-        self.forget(&record.hash);
         Ok((key, record))
     }
 
@@ -126,10 +190,60 @@ impl Keys {
         })
     }
 
-    /// Deletes a key for good.
-    pub async fn revoke(&self, id: &TokenId) -> Result<TokenRecord, ManageError> {
-        let r = self.store.delete(id).await?.ok_or(ManageError::NotFound)?;
+    /// Every owner with how many keys they have, by owner.
+    pub async fn owners(&self) -> Result<Vec<(String, usize)>, ManageError> {
+        let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+        for r in self.store.list_all().await? {
+            *counts.entry(r.owner).or_default() += 1;
+        }
+        Ok(counts.into_iter().collect())
+    }
+
+    /// Changes a key's settings (its owner and hash never change).
+    pub async fn update(
+        &self,
+        id: &TokenId,
+        p: Patch,
+        actor: &Actor,
+    ) -> Result<TokenRecord, ManageError> {
+        if let Some(n) = &p.name {
+            validate_name(n)?;
+        }
+        if let Some(m) = &p.metadata {
+            validate_metadata(m)?;
+        }
+        if let Some(r) = &p.rules {
+            rules::validate_all(r).map_err(|m| invalid("rules", m))?;
+        }
+        if let Some(exp) = p.expires_at {
+            self.check_expiry(exp)?;
+        }
+        let mut r = self.get(id).await?;
+        let only_disabled =
+            p.name.is_none() && p.expires_at.is_none() && p.rules.is_none() && p.metadata.is_none();
+        if let Some(n) = p.name {
+            r.name = n;
+        }
+        if let Some(e) = p.expires_at {
+            r.expires_at = e;
+        }
+        if let Some(rules) = p.rules {
+            r.rules = rules;
+        }
+        if let Some(m) = p.metadata {
+            r.metadata = m;
+        }
+        if let Some(d) = p.disabled {
+            r.disabled = d;
+        }
+        self.store.update(&r).await.map_err(not_found)?;
         self.forget(&r.hash);
+        let action = match (only_disabled, p.disabled) {
+            (true, Some(true)) => "disable",
+            (true, Some(false)) => "enable",
+            _ => "update",
+        };
+        self.audit(actor, action, &r).await;
         Ok(r)
     }
 
@@ -137,15 +251,89 @@ impl Keys {
         &self,
         id: &TokenId,
         disabled: bool,
+        actor: &Actor,
     ) -> Result<TokenRecord, ManageError> {
-        let mut r = self.get(id).await?;
-        r.disabled = disabled;
-        self.store.update(&r).await.map_err(|e| match e {
-            StoreError::NotFound => ManageError::NotFound,
-            e => e.into(),
-        })?;
+        self.update(
+            id,
+            Patch {
+                disabled: Some(disabled),
+                ..Patch::default()
+            },
+            actor,
+        )
+        .await
+    }
+
+    /// Deletes a key for good.
+    pub async fn revoke(&self, id: &TokenId, actor: &Actor) -> Result<TokenRecord, ManageError> {
+        let r = self.store.delete(id).await?.ok_or(ManageError::NotFound)?;
         self.forget(&r.hash);
+        self.audit(actor, "delete", &r).await;
         Ok(r)
+    }
+
+    /// Issues a new key with the same settings. The old key keeps working for `grace`
+    /// (zero: it is deleted at once) and points at its successor.
+    pub async fn rotate(
+        &self,
+        id: &TokenId,
+        grace: Duration,
+        actor: &Actor,
+    ) -> Result<Rotated, ManageError> {
+        let old = self.get(id).await?;
+        if old.replaced_by.is_some() {
+            return Err(invalid(
+                "id",
+                "this key was already rotated; rotate its successor",
+            ));
+        }
+        let t = NewToken {
+            owner: old.owner.clone(),
+            name: old.name.clone(),
+            expires_at: old.expires_at.filter(|e| *e > self.clock.now()),
+            rules: old.rules.clone(),
+            metadata: old.metadata.clone(),
+        };
+        let (key, new) = self.mint(t, actor, Some(old.id.clone()))?;
+        self.store.insert(&new).await?;
+        self.forget(&new.hash);
+        let old = if grace.is_zero() {
+            self.store.delete(&old.id).await?;
+            self.forget(&old.hash);
+            None
+        } else {
+            let mut o = old;
+            o.replaced_by = Some(new.id.clone());
+            o.grace_until = Some(self.clock.now().plus(grace));
+            self.store.update(&o).await.map_err(not_found)?;
+            self.forget(&o.hash);
+            Some(o)
+        };
+        self.audit(actor, "rotate", &new).await;
+        Ok(Rotated { key, new, old })
+    }
+
+    /// Appends and logs an audit event. The change itself is already done: a failure
+    /// here is logged, not returned.
+    async fn audit(&self, actor: &Actor, action: &str, r: &TokenRecord) {
+        let event = AuditEvent {
+            seq: 0,
+            at: self.clock.now(),
+            actor: actor.subject.clone(),
+            auth: actor.auth.to_owned(),
+            action: action.to_owned(),
+            owner: r.owner.clone(),
+            token_id: Some(r.id.clone()),
+            client: actor.client.clone(),
+        };
+        tracing::info!(target: "keygate::audit", actor = %event.actor, auth = %event.auth, action, owner = %event.owner, token_id = %r.id, client = event.client.as_deref().unwrap_or(""), "key changed");
+        if let Err(e) = self.store.append_audit(&event).await {
+            tracing::error!(error = %e, action, token_id = %r.id, "could not store the audit event");
+        }
+    }
+
+    pub async fn audit_log(&self, q: &AuditQuery) -> Result<Vec<AuditEvent>, ManageError> {
+        Ok(self.store.list_audit(q).await?)
     }
 
     fn forget(&self, hash: &KeyHash) {
@@ -153,6 +341,14 @@ impl Keys {
             g.forget(hash);
         }
     }
+}
+
+/// What a rotation made.
+pub struct Rotated {
+    pub key: NewKey,
+    pub new: TokenRecord,
+    /// The old key in its grace period (`None`: deleted at once).
+    pub old: Option<TokenRecord>,
 }
 
 fn printable(s: &str) -> bool {
@@ -214,23 +410,31 @@ pub fn validate_metadata(m: &BTreeMap<String, String>) -> Result<(), ManageError
 }
 
 /// A key as shown to people (CLI, API): the record without its hash, plus a status.
-#[derive(Clone, Debug, serde::Serialize)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct TokenView {
+    #[schema(value_type = String)]
     pub id: TokenId,
     pub owner: String,
     pub name: String,
     pub hint: String,
     /// `active`, `disabled`, `expired` or `rotating` (replaced, still in its grace period).
-    pub status: &'static str,
+    pub status: String,
+    #[schema(value_type = String, format = DateTime)]
     pub created_at: Timestamp,
     pub created_by: String,
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub expires_at: Option<Timestamp>,
     pub disabled: bool,
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub last_used_at: Option<Timestamp>,
+    #[schema(value_type = Vec<crate::rules::Rule>)]
     pub rules: Vec<Rule>,
     pub metadata: BTreeMap<String, String>,
+    #[schema(value_type = Option<String>)]
     pub replaces: Option<TokenId>,
+    #[schema(value_type = Option<String>)]
     pub replaced_by: Option<TokenId>,
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub grace_until: Option<Timestamp>,
 }
 
@@ -251,7 +455,7 @@ impl TokenView {
             owner: r.owner.clone(),
             name: r.name.clone(),
             hint: r.hint.clone(),
-            status,
+            status: status.to_owned(),
             created_at: r.created_at,
             created_by: r.created_by.clone(),
             expires_at: r.expires_at,

@@ -22,14 +22,20 @@ pub const MAX_PATTERNS: usize = 32;
 const MAX_PATTERN_LEN: usize = 512;
 
 /// One allow-list entry.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Rule {
+    /// Host globs, e.g. `api.example.com`, `*.example.com` (any host when empty).
     #[serde(default)]
+    #[schema(value_type = Vec<String>)]
     pub hosts: Vec<HostPattern>,
+    /// Path prefixes or globs, e.g. `/v1`, `/v1/*` (any path when empty).
     #[serde(default)]
+    #[schema(value_type = Vec<String>)]
     pub paths: Vec<PathPattern>,
+    /// Methods, e.g. `GET` (any method when empty).
     #[serde(default)]
+    #[schema(value_type = Vec<String>)]
     pub methods: Vec<Method>,
 }
 

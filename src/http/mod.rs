@@ -2,6 +2,8 @@
 
 pub mod access_log;
 pub mod admin;
+pub mod api;
+pub mod docs;
 pub mod error;
 pub mod forward_auth;
 pub mod operate;
@@ -12,17 +14,29 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
+use axum::extract::{DefaultBodyLimit, MatchedPath, State};
+use axum::http::{HeaderValue, Method, header};
+use axum::response::Response;
 use tokio::net::TcpListener;
 
 use crate::app::App;
 
 pub fn router(app: Arc<App>) -> Router {
+    let mut api = api::router()
+        .merge(docs::router())
+        .layer(DefaultBodyLimit::max(app.config.api_max_body_bytes))
+        .layer(axum::middleware::map_response(security_headers))
+        .layer(axum::middleware::from_fn_with_state(app.clone(), count_api));
+    if let Some(cors) = cors_layer(&app.config.cors) {
+        api = api.layer(cors);
+    }
     Router::new()
         .merge(forward_auth::router())
         .merge(operate::router(
             app.config.metrics_enabled && app.config.metrics_address.is_empty(),
         ))
         .merge(admin::router(app.config.load_max_bytes))
+        .merge(api)
         .fallback(|| async {
             error::error(
                 axum::http::StatusCode::NOT_FOUND,
@@ -32,6 +46,85 @@ pub fn router(app: Arc<App>) -> Router {
         })
         .with_state(app)
         .layer(axum::middleware::map_response(json_405))
+}
+
+/// Headers for the API and its docs: no sniffing, no framing, no caching of answers
+/// that may hold a key, and a strict Content-Security-Policy.
+async fn security_headers(mut r: Response) -> Response {
+    let h = r.headers_mut();
+    let set = |h: &mut axum::http::HeaderMap, k: &'static str, v: &'static str| {
+        h.insert(k, HeaderValue::from_static(v));
+    };
+    set(h, "x-content-type-options", "nosniff");
+    set(h, "x-frame-options", "DENY");
+    set(h, "referrer-policy", "no-referrer");
+    set(h, "cache-control", "no-store");
+    set(
+        h,
+        "content-security-policy",
+        "default-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
+    );
+    r
+}
+
+/// CORS for `/api` when `[cors] enabled`.
+fn cors_layer(c: &crate::config::CorsConfig) -> Option<tower_http::cors::CorsLayer> {
+    use tower_http::cors::{AllowOrigin, CorsLayer};
+    if !c.enabled {
+        return None;
+    }
+    let origin = if c.allow_origins.iter().any(|o| o == "*") {
+        AllowOrigin::any()
+    } else {
+        AllowOrigin::list(
+            c.allow_origins
+                .iter()
+                .filter_map(|o| HeaderValue::from_str(o).ok()),
+        )
+    };
+    Some(
+        CorsLayer::new()
+            .allow_origin(origin)
+            .allow_methods([Method::GET, Method::POST, Method::PATCH, Method::DELETE])
+            .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
+            .max_age(Duration::from_secs(3600)),
+    )
+}
+
+/// Route templates of the management API, the only values the `route` label takes.
+const API_ROUTES: &[&str] = &[
+    "/api/me",
+    "/api/me/tokens",
+    "/api/me/tokens/{id}",
+    "/api/me/tokens/{id}/rotate",
+    "/api/users",
+    "/api/users/{sub}/tokens",
+    "/api/users/{sub}/tokens/{id}",
+    "/api/users/{sub}/tokens/{id}/rotate",
+    "/api/tokens",
+    "/api/tokens/{id}",
+    "/api/tokens/{id}/rotate",
+    "/api/audit",
+    "/openapi.json",
+    "/docs",
+    "/docs/",
+    "/docs/docs.js",
+    "/docs/docs.css",
+];
+
+async fn count_api(
+    State(app): State<Arc<App>>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .and_then(|m| API_ROUTES.iter().find(|r| **r == m.as_str()).copied())
+        .unwrap_or("other");
+    let r = next.run(req).await;
+    app.gate.metrics().api_request(route, r.status().as_u16());
+    r
 }
 
 /// axum answers a known path with an unknown method by an empty 405; give it the JSON
@@ -64,6 +157,9 @@ pub async fn serve(
         tokio::spawn(flush_usage(app.clone())),
         tokio::spawn(crate::sources::watch(app.clone())),
     ];
+    if let Some(v) = &app.verifier {
+        background.push(tokio::spawn(v.clone().run()));
+    }
     if app.config.metrics_enabled && !app.config.metrics_address.is_empty() {
         let addr = &app.config.metrics_address;
         let metrics_listener = TcpListener::bind(addr).await.map_err(|e| {

@@ -5,7 +5,10 @@ use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use async_trait::async_trait;
 
-use super::{StoreError, TokenId, TokenRecord, TokenStore, Touch, sort_records};
+use super::{
+    AUDIT_MAX, AuditEvent, AuditQuery, StoreError, TokenId, TokenRecord, TokenStore, Touch,
+    sort_records,
+};
 use crate::token::KeyHash;
 
 #[derive(Default)]
@@ -18,6 +21,7 @@ struct Inner {
     by_id: HashMap<TokenId, TokenRecord>,
     by_hash: HashMap<KeyHash, TokenId>,
     meta: HashMap<String, Vec<u8>>,
+    audit: Vec<AuditEvent>,
 }
 
 impl MemoryStore {
@@ -117,6 +121,31 @@ impl TokenStore for MemoryStore {
             }
         }
         Ok(())
+    }
+
+    async fn append_audit(&self, event: &AuditEvent) -> Result<u64, StoreError> {
+        let mut g = self.write();
+        let seq = g.audit.last().map_or(1, |e| e.seq + 1);
+        g.audit.push(AuditEvent {
+            seq,
+            ..event.clone()
+        });
+        if g.audit.len() as u64 > AUDIT_MAX {
+            g.audit.remove(0);
+        }
+        Ok(seq)
+    }
+
+    async fn list_audit(&self, q: &AuditQuery) -> Result<Vec<AuditEvent>, StoreError> {
+        Ok(self
+            .read()
+            .audit
+            .iter()
+            .rev()
+            .filter(|e| q.matches(e))
+            .take(q.limit)
+            .cloned()
+            .collect())
     }
 
     async fn get_meta(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {

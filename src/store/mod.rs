@@ -157,6 +157,55 @@ impl TokenRecord {
     }
 }
 
+/// One management change, kept in the store (DESIGN §3).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct AuditEvent {
+    /// Assigned by the store, increasing; the paging cursor.
+    #[serde(default)]
+    pub seq: u64,
+    #[schema(value_type = String, format = DateTime)]
+    pub at: Timestamp,
+    /// Who: an OIDC subject, `admin` (admin key) or `cli`.
+    pub actor: String,
+    /// How they proved it: `oidc`, `admin-key`, `cli`.
+    pub auth: String,
+    /// `create`, `update`, `disable`, `enable`, `rotate`, `delete`, `import`.
+    pub action: String,
+    pub owner: String,
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    pub token_id: Option<TokenId>,
+    /// The caller's address, when the change came over HTTP.
+    #[serde(default)]
+    pub client: Option<String>,
+}
+
+/// Which audit events to list: newest first, filtered, paged by `before`.
+#[derive(Clone, Debug, Default)]
+pub struct AuditQuery {
+    pub owner: Option<String>,
+    pub actor: Option<String>,
+    pub token_id: Option<TokenId>,
+    /// Only events with `seq` below this.
+    pub before: Option<u64>,
+    pub limit: usize,
+}
+
+impl AuditQuery {
+    pub fn matches(&self, e: &AuditEvent) -> bool {
+        self.before.is_none_or(|b| e.seq < b)
+            && self.owner.as_ref().is_none_or(|o| *o == e.owner)
+            && self.actor.as_ref().is_none_or(|a| *a == e.actor)
+            && self
+                .token_id
+                .as_ref()
+                .is_none_or(|t| e.token_id.as_ref() == Some(t))
+    }
+}
+
+/// Audit events kept at most (the oldest are dropped beyond this).
+pub const AUDIT_MAX: u64 = 100_000;
+
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     #[error("not found")]
@@ -222,6 +271,12 @@ pub trait TokenStore: Send + Sync + 'static {
 
     /// Records last-used times; a later time wins over an earlier one.
     async fn touch(&self, used: &[Touch]) -> Result<(), StoreError>;
+
+    /// Appends an audit event; returns the `seq` it was given.
+    async fn append_audit(&self, event: &AuditEvent) -> Result<u64, StoreError>;
+
+    /// Audit events matching `q`, newest first, at most `q.limit`.
+    async fn list_audit(&self, q: &AuditQuery) -> Result<Vec<AuditEvent>, StoreError>;
 
     /// Small named values kept beside the keys (generated admin key hash, uploaded key
     /// set, layout version).

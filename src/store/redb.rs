@@ -12,7 +12,10 @@ use redb::{
     Database, MultimapTableDefinition, ReadableTable, ReadableTableMetadata, TableDefinition,
 };
 
-use super::{StoreError, TokenId, TokenRecord, TokenStore, Touch, decode, encode, sort_records};
+use super::{
+    AUDIT_MAX, AuditEvent, AuditQuery, StoreError, TokenId, TokenRecord, TokenStore, Touch, decode,
+    encode, sort_records,
+};
 use crate::clock::Timestamp;
 use crate::token::KeyHash;
 
@@ -25,6 +28,8 @@ const OWNERS: MultimapTableDefinition<&str, &str> = MultimapTableDefinition::new
 /// id → unix seconds of last use.
 const LAST_USED: TableDefinition<&str, i64> = TableDefinition::new("last_used");
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
+/// seq → audit event (JSON).
+const AUDIT: TableDefinition<u64, &[u8]> = TableDefinition::new("audit");
 
 pub const FILE_NAME: &str = "keygate.redb";
 
@@ -68,6 +73,7 @@ impl RedbStore {
             tx.open_multimap_table(OWNERS).map_err(be)?;
             tx.open_table(LAST_USED).map_err(be)?;
             tx.open_table(META).map_err(be)?;
+            tx.open_table(AUDIT).map_err(be)?;
         }
         tx.commit().map_err(be)?;
         Ok(RedbStore { db: Arc::new(db) })
@@ -324,6 +330,49 @@ impl TokenStore for RedbStore {
                 }
             }
             tx.commit().map_err(be)
+        })
+        .await
+    }
+
+    async fn append_audit(&self, event: &AuditEvent) -> Result<u64, StoreError> {
+        let mut e = event.clone();
+        self.blocking(move |db| {
+            let tx = db.begin_write().map_err(be)?;
+            let seq = {
+                let mut audit = tx.open_table(AUDIT).map_err(be)?;
+                let last = audit.last().map_err(be)?.map_or(0, |(k, _)| k.value());
+                e.seq = last + 1;
+                let bytes = serde_json::to_vec(&e).map_err(be)?;
+                audit.insert(e.seq, bytes.as_slice()).map_err(be)?;
+                if e.seq > AUDIT_MAX {
+                    audit.remove(e.seq - AUDIT_MAX).map_err(be)?;
+                }
+                e.seq
+            };
+            tx.commit().map_err(be)?;
+            Ok(seq)
+        })
+        .await
+    }
+
+    async fn list_audit(&self, q: &AuditQuery) -> Result<Vec<AuditEvent>, StoreError> {
+        let q = q.clone();
+        self.blocking(move |db| {
+            let tx = db.begin_read().map_err(be)?;
+            let audit = tx.open_table(AUDIT).map_err(be)?;
+            let mut out = Vec::new();
+            let upper = q.before.unwrap_or(u64::MAX);
+            for entry in audit.range(..upper).map_err(be)?.rev() {
+                let (_, v) = entry.map_err(be)?;
+                let e: AuditEvent = serde_json::from_slice(v.value()).map_err(be)?;
+                if q.matches(&e) {
+                    out.push(e);
+                    if out.len() >= q.limit {
+                        break;
+                    }
+                }
+            }
+            Ok(out)
         })
         .await
     }

@@ -23,7 +23,10 @@ use async_trait::async_trait;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{AsyncCommands, RedisError};
 
-use super::{StoreError, TokenId, TokenRecord, TokenStore, Touch, decode, encode, sort_records};
+use super::{
+    AUDIT_MAX, AuditEvent, AuditQuery, StoreError, TokenId, TokenRecord, TokenStore, Touch, decode,
+    encode, sort_records,
+};
 use crate::clock::Timestamp;
 use crate::token::KeyHash;
 
@@ -432,6 +435,55 @@ impl TokenStore for ValkeyStore {
         let mut c = self.conn.clone();
         self.run(async { pipe.query_async::<()>(&mut c).await })
             .await
+    }
+
+    async fn append_audit(&self, event: &AuditEvent) -> Result<u64, StoreError> {
+        let (kseq, klist) = (
+            format!("{}:audit:seq", self.ns),
+            format!("{}:audit", self.ns),
+        );
+        let mut c = self.conn.clone();
+        let seq: u64 = self.run(async { c.incr(&kseq, 1u64).await }).await?;
+        let e = AuditEvent {
+            seq,
+            ..event.clone()
+        };
+        let json = serde_json::to_string(&e).map_err(|e| StoreError::Backend(e.to_string()))?;
+        let max = isize::try_from(AUDIT_MAX).unwrap_or(isize::MAX);
+        self.run(async {
+            c.lpush::<_, _, ()>(&klist, &json).await?;
+            c.ltrim::<_, ()>(&klist, 0, max - 1).await
+        })
+        .await?;
+        Ok(seq)
+    }
+
+    async fn list_audit(&self, q: &AuditQuery) -> Result<Vec<AuditEvent>, StoreError> {
+        let klist = format!("{}:audit", self.ns);
+        let mut out = Vec::new();
+        let mut start: isize = 0;
+        const CHUNK: isize = 500;
+        loop {
+            let mut c = self.conn.clone();
+            let page: Vec<String> = self
+                .run(async { c.lrange(&klist, start, start + CHUNK - 1).await })
+                .await?;
+            if page.is_empty() {
+                return Ok(out);
+            }
+            for raw in &page {
+                let Ok(e) = serde_json::from_str::<AuditEvent>(raw) else {
+                    continue;
+                };
+                if q.matches(&e) {
+                    out.push(e);
+                    if out.len() >= q.limit {
+                        return Ok(out);
+                    }
+                }
+            }
+            start += CHUNK;
+        }
     }
 
     async fn get_meta(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {

@@ -141,7 +141,7 @@ async fn matrix(backend: Backend) {
     let (disabled, disabled_rec) = t.create("alice", "off", &[]).await;
     t.app
         .keys
-        .set_disabled(&disabled_rec.id, true)
+        .set_disabled(&disabled_rec.id, true, &keygate::manage::Actor::cli())
         .await
         .unwrap();
     let (expiring, _) = {
@@ -149,13 +149,15 @@ async fn matrix(backend: Backend) {
         let (k, r) = t
             .app
             .keys
-            .create(NewToken {
-                owner: "alice".into(),
-                name: "short".into(),
-                expires_at: Some(exp),
-                created_by: "t".into(),
-                ..Default::default()
-            })
+            .create(
+                NewToken {
+                    owner: "alice".into(),
+                    name: "short".into(),
+                    expires_at: Some(exp),
+                    ..Default::default()
+                },
+                &keygate::manage::Actor::cli(),
+            )
             .await
             .unwrap();
         (k.expose().to_owned(), r)
@@ -308,21 +310,33 @@ async fn matrix(backend: Backend) {
     }
 
     // A local write drops the cached answer at once.
-    t.app.keys.set_disabled(&good_rec.id, true).await.unwrap();
+    t.app
+        .keys
+        .set_disabled(&good_rec.id, true, &keygate::manage::Actor::cli())
+        .await
+        .unwrap();
     check(
         &t,
         Ep::ForwardAuth,
         &get("disabled while cached", bearer(&good), Some(401)),
     )
     .await;
-    t.app.keys.set_disabled(&good_rec.id, false).await.unwrap();
+    t.app
+        .keys
+        .set_disabled(&good_rec.id, false, &keygate::manage::Actor::cli())
+        .await
+        .unwrap();
     check(
         &t,
         Ep::ForwardAuth,
         &get("enabled again", bearer(&good), None),
     )
     .await;
-    t.app.keys.revoke(&good_rec.id).await.unwrap();
+    t.app
+        .keys
+        .revoke(&good_rec.id, &keygate::manage::Actor::cli())
+        .await
+        .unwrap();
     check(
         &t,
         Ep::ForwardAuth,

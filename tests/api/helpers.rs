@@ -245,13 +245,15 @@ impl TestApp {
         let (key, record) = self
             .app
             .keys
-            .create(NewToken {
-                owner: owner.into(),
-                name: name.into(),
-                rules,
-                created_by: "test".into(),
-                ..NewToken::default()
-            })
+            .create(
+                NewToken {
+                    owner: owner.into(),
+                    name: name.into(),
+                    rules,
+                    ..NewToken::default()
+                },
+                &keygate::manage::Actor::cli(),
+            )
             .await
             .unwrap();
         (key.expose().to_owned(), record)
