@@ -508,6 +508,24 @@ async fn rotate_in(
     Ok((StatusCode::CREATED, Json(created)))
 }
 
+/// A rotate body is optional: no body means "no grace period".
+fn rotate_body(b: &[u8]) -> Result<RotateRequest, ApiError> {
+    if b.iter().all(u8::is_ascii_whitespace) {
+        return Ok(RotateRequest::default());
+    }
+    serde_json::from_slice(b).map_err(|e| {
+        if e.is_syntax() || e.is_eof() {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "bad_request",
+                format!("malformed JSON: {e}"),
+            )
+        } else {
+            ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", e.to_string())
+        }
+    })
+}
+
 fn owner_from_path(sub: String) -> Result<String, ApiError> {
     crate::manage::validate_owner(&sub)
         .map_err(|_| ApiError::invalid("sub", "not a valid owner"))?;
@@ -596,9 +614,9 @@ async fn my_rotate(
     State(app): State<Arc<App>>,
     p: Principal,
     Path(id): Path<String>,
-    b: Option<Json<RotateRequest>>,
+    b: axum::body::Bytes,
 ) -> Result<(StatusCode, Json<Created>), ApiError> {
-    let req = b.map(|Json(r)| r).unwrap_or_default();
+    let req = rotate_body(&b)?;
     rotate_in(&app, &Scope::Owner(p.subject.clone()), &id, &p, req).await
 }
 
@@ -696,10 +714,10 @@ async fn user_rotate(
     State(app): State<Arc<App>>,
     p: Principal,
     Path((sub, id)): Path<(String, String)>,
-    b: Option<Json<RotateRequest>>,
+    b: axum::body::Bytes,
 ) -> Result<(StatusCode, Json<Created>), ApiError> {
     p.require_admin()?;
-    let req = b.map(|Json(r)| r).unwrap_or_default();
+    let req = rotate_body(&b)?;
     rotate_in(&app, &Scope::Owner(sub), &id, &p, req).await
 }
 
@@ -756,10 +774,10 @@ async fn any_rotate(
     State(app): State<Arc<App>>,
     p: Principal,
     Path(id): Path<String>,
-    b: Option<Json<RotateRequest>>,
+    b: axum::body::Bytes,
 ) -> Result<(StatusCode, Json<Created>), ApiError> {
     p.require_admin()?;
-    let req = b.map(|Json(r)| r).unwrap_or_default();
+    let req = rotate_body(&b)?;
     rotate_in(&app, &Scope::Any, &id, &p, req).await
 }
 

@@ -48,7 +48,10 @@ async fn code(t: &TestApp, key: &str) -> u16 {
 async fn admin_key_is_required() {
     // With an identity provider configured and no admin_key, no admin key exists at all
     // (without one, single-operator mode would generate one).
-    let none = TestApp::spawn_with(Backend::Memory, |c| c.oauth.issuer_url = "http://127.0.0.1:9".into()).await;
+    let none = TestApp::spawn_with(Backend::Memory, |c| {
+        c.oauth.issuer_url = "http://127.0.0.1:9".into()
+    })
+    .await;
     for path in ["/status"] {
         let r = none
             .get(path)
