@@ -17,5 +17,6 @@ mod helpers;
 mod keyfiles;
 mod load;
 mod observe;
+mod proxies;
 mod store_conformance;
 mod throttle;
