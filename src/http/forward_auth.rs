@@ -4,7 +4,7 @@
 //! | endpoint | allow | original method / host / URI from |
 //! |---|---|---|
 //! | `/forward-auth` | 204 | `X-Forwarded-Method` / `-Host` / `-Uri` |
-//! | `/auth` | 200 | `X-Original-Method` / `X-Original-URL`'s host / `X-Original-URI`; only ever 200, 401 or 403 |
+//! | `/auth` | 200 | `X-Original-Method` / `X-Original-URL`'s host / `X-Original-URI` (must agree with `X-Original-URL`'s path when both are sent); only ever 200, 401 or 403 |
 //! | `/ext-authz/{*path}` | exactly 200 | this request's method, `Host`, and the path after the prefix |
 //! | `/auth-unauthorized` | never | — |
 
@@ -78,6 +78,13 @@ async fn nginx_auth(
 ) -> Response {
     // ingress-nginx sends the full URL in X-Original-URL: the only place the host is.
     let url = header(&headers, "x-original-url").and_then(split_url);
+    let original_uri = header(&headers, "x-original-uri");
+    // auth_request passes the client's own headers on, so whichever of the two the
+    // proxy does not set is the client's to choose: ingress-nginx sets X-Original-URL
+    // and forwards a client's X-Original-URI untouched, many nginx configs do the
+    // reverse. When both are present they must describe the same request, or a client
+    // could name an allowed path while requesting another.
+    let conflicting = matches!((url, original_uri), (Some((_, a)), Some(b)) if a != b);
     let target = Target {
         method: header(&headers, "x-original-method").unwrap_or(method.as_str()),
         host: url
@@ -85,11 +92,11 @@ async fn nginx_auth(
             .or_else(|| header(&headers, "x-forwarded-host"))
             .or_else(|| header(&headers, "host"))
             .unwrap_or(""),
-        uri: header(&headers, "x-original-uri")
+        uri: original_uri
             .or(url.map(|(_, path)| path))
             .unwrap_or_else(|| uri.path_and_query().map_or("/", |p| p.as_str())),
     };
-    decide(&app, Dialect::Nginx, peer, &headers, &target).await
+    decide_checked(&app, Dialect::Nginx, peer, &headers, &target, conflicting).await
 }
 
 async fn ext_authz(
@@ -154,9 +161,26 @@ async fn decide(
     headers: &HeaderMap,
     target: &Target<'_>,
 ) -> Response {
+    decide_checked(app, dialect, peer, headers, target, false).await
+}
+
+/// [`decide`], turning an allow into 403 when the proxy's description of the original
+/// request contradicts itself (`conflicting`); refusals keep their own status.
+async fn decide_checked(
+    app: &App,
+    dialect: Dialect,
+    peer: SocketAddr,
+    headers: &HeaderMap,
+    target: &Target<'_>,
+    conflicting: bool,
+) -> Response {
     let started = tokio::time::Instant::now();
     let client = app.gate.client_address(peer.ip(), headers);
-    let decision = app.gate.decide(headers, target, client).await;
+    let mut decision = app.gate.decide(headers, target, client).await;
+    if conflicting && let Outcome::Allow(known) = &decision.outcome {
+        decision.key = Some(known.clone());
+        decision.outcome = Outcome::Deny(Deny::Forbidden);
+    }
     let (response, outcome_label) = match decision.outcome {
         Outcome::Allow(known) => {
             let status = match dialect {

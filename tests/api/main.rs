@@ -19,5 +19,6 @@ mod keyfiles;
 mod load;
 mod mgmt;
 mod observe;
+mod proxies;
 mod store_conformance;
 mod throttle;
