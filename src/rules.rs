@@ -55,9 +55,46 @@ pub fn allows(rules: &[Rule], target: &Target<'_>) -> bool {
         return true;
     }
     let host = host_only(target.host);
-    let path = normalize_path(target.uri);
     let method = target.method.to_ascii_uppercase();
-    rules.iter().any(|r| r.matches(&method, &host, &path))
+    // An encoded slash or backslash (`%2f`, `%5c`) is a path separator to some upstreams
+    // and part of a segment to others. The request must pass the rules read both ways,
+    // so `/v1/..%2fadmin` cannot climb out of `/v1/*` (and `/admin%2f..%2fv1/x` cannot
+    // reach an upstream that routes on the raw `/admin` prefix).
+    let raw = normalize_path(target.uri);
+    let allowed = |path: &str| rules.iter().any(|r| r.matches(&method, &host, path));
+    if !allowed(&raw) {
+        return false;
+    }
+    match decode_separators(&raw) {
+        Some(decoded) => allowed(&normalize_path(&decoded)),
+        None => true,
+    }
+}
+
+/// The path with `%2f`/`%5c` (either case) and `\` read as `/`; `None` when it has none.
+fn decode_separators(path: &str) -> Option<String> {
+    let lower = path.to_ascii_lowercase();
+    if !lower.contains("%2f") && !lower.contains("%5c") && !path.contains('\\') {
+        return None;
+    }
+    let mut out = String::with_capacity(path.len());
+    let mut i = 0;
+    let b = path.as_bytes();
+    while i < b.len() {
+        let rest = &lower[i..];
+        if rest.starts_with("%2f") || rest.starts_with("%5c") {
+            out.push('/');
+            i += 3;
+        } else if b[i] == b'\\' {
+            out.push('/');
+            i += 1;
+        } else {
+            let c = path[i..].chars().next().unwrap_or('/');
+            out.push(c);
+            i += c.len_utf8();
+        }
+    }
+    Some(out)
 }
 
 impl Rule {
@@ -412,6 +449,29 @@ mod tests {
             &t("GET", "api.example.com", "/v1/%2e%2e/admin")
         ));
         assert!(!allows(&rules, &t("GET", "api.example.com", "/v1")));
+    }
+
+    #[test]
+    fn encoded_separators_cannot_climb_out() {
+        let rules = [Rule::parse_spec("paths=/v1/*").unwrap()];
+        for uri in [
+            "/v1/..%2fadmin",
+            "/v1/%2E%2E%2Fadmin",
+            "/v1/x/..%2f..%2fadmin",
+            "/v1/..%5cadmin",
+            "/v1/..\\admin",
+        ] {
+            assert!(!allows(&rules, &t("GET", "h", uri)), "{uri}");
+        }
+        assert!(
+            allows(&rules, &t("GET", "h", "/v1/a%2Fb")),
+            "an encoded slash inside the prefix is fine"
+        );
+        let admin = [Rule::parse_spec("paths=/v1").unwrap()];
+        assert!(
+            !allows(&admin, &t("GET", "h", "/admin%2f..%2fv1/x")),
+            "raw reading is checked too"
+        );
     }
 
     #[test]

@@ -811,7 +811,14 @@ async fn exercise(kind: Kind) {
 
     // Dot-segments cannot climb out of /v1/: the proxies pass them on as sent and
     // keygate resolves them (written raw: an HTTP client library would resolve them).
-    for target in ["/v1/../admin", "/v1/%2e%2e/admin", "/v1/./%2E%2E/admin"] {
+    for target in [
+        "/v1/../admin",
+        "/v1/%2e%2e/admin",
+        "/v1/./%2E%2E/admin",
+        "/v1/..%2fadmin",
+        "/v1/%2E%2E%2Fadmin",
+        "/v1/x/..%2f..%2fadmin",
+    ] {
         let before = s.upstream.hits();
         let (status, body) = s.raw(23, "GET", target, &narrow).await;
         assert_eq!(
@@ -862,7 +869,11 @@ async fn exercise(kind: Kind) {
         Req::get(40, "/v1/items", Some(&doomed)),
     )
     .await;
-    t.app.keys.revoke(&doomed_rec.id).await.unwrap();
+    t.app
+        .keys
+        .revoke(&doomed_rec.id, &keygate::manage::Actor::cli())
+        .await
+        .unwrap();
     s.refused(
         "a key just revoked",
         Req::get(40, "/v1/items", Some(&doomed)),
