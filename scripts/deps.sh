@@ -44,6 +44,12 @@ for p in traefik nginx caddy envoy; do "$here/proxy-path.sh" "$p" >/dev/null; do
 # prometheus_client: the metrics test checks /metrics with a real text-format parser.
 python3 -c 'import prometheus_client' 2>/dev/null || pip_install prometheus_client
 
+# A real OpenID Connect provider (npm oidc-provider) for the API's end-to-end test.
+oidc_dir="$(dirname "$0")/../tests/support/oidc"
+if [ ! -d "$oidc_dir/node_modules/oidc-provider" ] || [ "$oidc_dir/package-lock.json" -nt "$oidc_dir/node_modules/.package-lock.json" ]; then
+  (cd "$oidc_dir" && npm ci --no-audit --no-fund --loglevel=error)
+fi
+
 # Rust tooling that `make test` runs.
 cargo fmt --version >/dev/null 2>&1 || rustup component add rustfmt
 cargo clippy --version >/dev/null 2>&1 || rustup component add clippy

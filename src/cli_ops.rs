@@ -142,6 +142,19 @@ pub async fn import(
         // Tells every server to look SHA-256 imports up too.
         store.set_meta(SHA256_META, b"1").await?;
     }
+    if !dry_run && imported > 0 {
+        let event = crate::store::AuditEvent {
+            seq: 0,
+            at: now,
+            actor: "cli".into(),
+            auth: "cli".into(),
+            action: "import".into(),
+            owner: owner.to_owned(),
+            token_id: None,
+            client: None,
+        };
+        store.append_audit(&event).await?;
+    }
     let verb = if dry_run { "would import" } else { "imported" };
     eprintln!(
         "{verb} {imported}, skipped {skipped} (already in the store or repeated), invalid {} — {valid} valid line(s) in {file_name}",

@@ -592,3 +592,160 @@ fn status_command_reads_a_running_server() {
         .unwrap();
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot reach"));
 }
+
+/// `keygate serve` on a free port, keeping what it writes on stderr.
+fn serve_capturing(dir: &Path) -> (Child, String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    let mut child = Command::new(BIN)
+        .args(["serve", "--port", "0", "--data-dir"])
+        .arg(dir)
+        .env_clear()
+        .current_dir(dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let errs = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = errs.clone();
+    let stderr = child.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        for l in BufReader::new(stderr).lines().map_while(Result::ok) {
+            sink.lock().unwrap().push(l);
+        }
+    });
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let addr = loop {
+        let line = lines.next().expect("server exited early").unwrap();
+        if let Some(i) = line.find("http://") {
+            break line[i + 7..]
+                .chars()
+                .take_while(|c| c.is_ascii_digit() || *c == '.' || *c == ':')
+                .collect::<String>();
+        }
+    };
+    std::thread::spawn(move || for _ in lines {});
+    (child, addr, errs)
+}
+
+fn api_me(addr: &str, key: &str) -> serde_json::Value {
+    let out = Command::new("curl")
+        .args([
+            "-s",
+            "-H",
+            &format!("Authorization: Bearer {key}"),
+            &format!("http://{addr}/api/me"),
+        ])
+        .output()
+        .unwrap();
+    serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null)
+}
+
+#[test]
+fn single_operator_mode_and_the_cli_through_the_api() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (server, addr, errs) = serve_capturing(d);
+    let banner = errs.lock().unwrap().join("\n");
+    let admin = banner
+        .split_whitespace()
+        .find(|w| w.starts_with("kgadmin_"))
+        .unwrap_or_else(|| panic!("no admin key banner: {banner}"))
+        .to_owned();
+    assert!(banner.contains("single-operator mode") && banner.contains("shown ONCE"));
+    let me = api_me(&addr, &admin);
+    assert_eq!(
+        (me["admin"].as_bool(), me["single_operator"].as_bool()),
+        (Some(true), Some(true)),
+        "{me}"
+    );
+
+    // The CLI goes through the running server's API: the store stays with the server.
+    let url = format!("http://{addr}");
+    let remote = |args: &[&str]| {
+        Command::new(BIN)
+            .args(args)
+            .args(["--server", &url, "--admin-key", &admin])
+            .env_clear()
+            .current_dir(d)
+            .output()
+            .unwrap()
+    };
+    let out = remote(&[
+        "token",
+        "create",
+        "--owner",
+        "svc/billing",
+        "--name",
+        "remote",
+        "--rule",
+        "methods=GET",
+    ]);
+    let key = ok(&out).trim().to_owned();
+    assert!(key.starts_with("kg_"));
+    assert_eq!(forward_auth(&addr, Some(&key)), 204);
+    let list: serde_json::Value =
+        serde_json::from_str(&ok(&remote(&["token", "list", "--json"]))).unwrap();
+    let id = list[0]["id"].as_str().unwrap().to_owned();
+    assert_eq!(list[0]["owner"], "svc/billing");
+    let mine: serde_json::Value = serde_json::from_str(&ok(&remote(&[
+        "token",
+        "list",
+        "--owner",
+        "svc/billing",
+        "--json",
+    ])))
+    .unwrap();
+    assert_eq!(mine.as_array().unwrap().len(), 1);
+    ok(&remote(&["token", "disable", &id]));
+    assert_eq!(forward_auth(&addr, Some(&key)), 401);
+    ok(&remote(&["token", "enable", &id]));
+    assert!(ok(&remote(&["token", "show", &id])).contains("status:     active"));
+    let rotated = ok(&remote(&["token", "rotate", &id, "--grace", "0s"]))
+        .trim()
+        .to_owned();
+    assert_eq!(
+        (
+            forward_auth(&addr, Some(&key)),
+            forward_auth(&addr, Some(&rotated))
+        ),
+        (401, 204)
+    );
+    let list: serde_json::Value =
+        serde_json::from_str(&ok(&remote(&["token", "list", "--json"]))).unwrap();
+    ok(&remote(&[
+        "token",
+        "revoke",
+        list[0]["id"].as_str().unwrap(),
+    ]));
+    assert_eq!(forward_auth(&addr, Some(&rotated)), 401);
+    let bad = Command::new(BIN)
+        .args([
+            "token",
+            "list",
+            "--server",
+            &url,
+            "--admin-key",
+            "wrong-admin-key-000000",
+        ])
+        .env_clear()
+        .output()
+        .unwrap();
+    assert!(!bad.status.success() && String::from_utf8_lossy(&bad.stderr).contains("401"));
+    stop(server);
+
+    // Restarted: no new key is made, the same one still works.
+    let (server, addr, errs) = serve_capturing(d);
+    assert!(
+        !errs.lock().unwrap().join("\n").contains("kgadmin_"),
+        "the key is shown once"
+    );
+    assert_eq!(api_me(&addr, &admin)["admin"], true);
+    stop(server);
+
+    // Reset with the server stopped: the new key works, the old one no longer does.
+    let new_admin = ok(&keygate(d, &["admin-key", "reset"])).trim().to_owned();
+    assert!(new_admin.starts_with("kgadmin_") && new_admin != admin);
+    let (server, addr, _) = serve_capturing(d);
+    assert_eq!(api_me(&addr, &new_admin)["admin"], true);
+    assert_eq!(api_me(&addr, &admin)["error"], "unauthorized");
+    stop(server);
+}
