@@ -551,7 +551,7 @@ impl Config {
             ("oauth.issuer_url", &self.oauth.issuer_url),
             ("oauth.jwks_url", &self.oauth.jwks_url),
         ] {
-            if !url.is_empty() && !(url.starts_with("https://") || url.starts_with("http://")) {
+            if !(url.is_empty() || url.starts_with("https://") || url.starts_with("http://")) {
                 return bad(format!("{name} `{url}` must be an http(s) URL"));
             }
         }
