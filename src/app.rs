@@ -18,7 +18,7 @@ use crate::metrics::Metrics;
 use crate::oidc::Verifier;
 use crate::store::memory::MemoryStore;
 use crate::store::redb::RedbStore;
-use crate::store::valkey::{ValkeyOptions, ValkeyStore};
+use crate::store::valkey::{Topology, ValkeyOptions, ValkeyStore};
 use crate::store::{SharedStore, StoreError};
 use crate::token::{KeyPrefix, Policy, Salt};
 
@@ -255,43 +255,48 @@ pub fn open_store(config: &Config) -> Result<(SharedStore, Salt), StartError> {
         .map(|s| Salt::from_hex(s.expose()))
         .transpose()
         .map_err(StartError::Config)?;
-    match &config.valkey_url {
-        Some(url) => {
-            let salt = configured.ok_or_else(|| {
-                StartError::Config(
-                    "token_salt is required with the Valkey store (every replica must hash keys \
-                     the same way): make one with `keygate gen-salt` and set KEYGATE_TOKEN_SALT \
-                     (or KEYGATE_TOKEN_SALT_FILE, or token_salt in keygate.toml)"
-                        .into(),
-                )
-            })?;
-            let tls_ca_pem = config
-                .valkey_tls_ca_file
-                .as_ref()
-                .map(|p| {
-                    std::fs::read(p).map_err(|e| {
-                        StartError::Config(format!("valkey_tls_ca_file {}: {e}", p.display()))
-                    })
-                })
-                .transpose()?;
-            let store = ValkeyStore::connect(&ValkeyOptions {
-                url: url.clone(),
-                username: config.valkey_username.clone(),
-                password: config
-                    .valkey_password
-                    .as_ref()
-                    .map(|p| p.expose().to_owned()),
-                namespace: config.valkey_namespace.clone(),
-                timeout: Duration::from_millis(config.store_timeout_ms),
-                tls_ca_pem,
-            })?;
-            Ok((Arc::new(store), salt))
-        }
-        None => {
-            let salt = embedded_salt(&config.data_dir, configured)?;
-            Ok((Arc::new(RedbStore::open(&config.data_dir)?), salt))
-        }
+    if !config.uses_valkey() {
+        let salt = embedded_salt(&config.data_dir, configured)?;
+        return Ok((Arc::new(RedbStore::open(&config.data_dir)?), salt));
     }
+    let salt = configured.ok_or_else(|| {
+        StartError::Config(
+            "token_salt is required with the Valkey store (every replica must hash keys \
+             the same way): make one with `keygate gen-salt` and set KEYGATE_TOKEN_SALT \
+             (or KEYGATE_TOKEN_SALT_FILE, or token_salt in keygate.toml)"
+                .into(),
+        )
+    })?;
+    let tls_ca_pem = config
+        .valkey_tls_ca_file
+        .as_ref()
+        .map(|p| {
+            std::fs::read(p)
+                .map_err(|e| StartError::Config(format!("valkey_tls_ca_file {}: {e}", p.display())))
+        })
+        .transpose()?;
+    let topology = match &config.valkey_url {
+        Some(url) => Topology::Single(url.clone()),
+        None if !config.valkey_sentinels.is_empty() => Topology::Sentinel {
+            sentinels: config.valkey_sentinels.clone(),
+            service: config.valkey_service_name.clone(),
+        },
+        None => Topology::Cluster(config.valkey_cluster_nodes.clone()),
+    };
+    let store = ValkeyStore::connect(&ValkeyOptions {
+        topology,
+        username: config.valkey_username.clone(),
+        password: config
+            .valkey_password
+            .as_ref()
+            .map(|p| p.expose().to_owned()),
+        namespace: config.valkey_namespace.clone(),
+        timeout: Duration::from_millis(config.store_timeout_ms),
+        tls_ca_pem,
+        wait_replicas: config.valkey_wait_replicas,
+        wait_timeout: Duration::from_millis(config.valkey_wait_timeout_ms),
+    })?;
+    Ok((Arc::new(store), salt))
 }
 
 /// The embedded store's salt: the configured one, else the one kept in the data dir,

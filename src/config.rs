@@ -61,6 +61,15 @@ pub struct Config {
     pub valkey_tls_ca_file: Option<PathBuf>,
     /// Prefix of every Valkey key keygate writes (several deployments can share a server).
     pub valkey_namespace: String,
+    /// Sentinel addresses (`redis://host:26379`); with `valkey_service_name`, instead of
+    /// `valkey_url`.
+    pub valkey_sentinels: Vec<String>,
+    pub valkey_service_name: String,
+    /// Cluster nodes (`redis://host:7000`, any reachable subset), instead of `valkey_url`.
+    pub valkey_cluster_nodes: Vec<String>,
+    /// After each write, wait until this many replicas have it (`WAIT`); 0: don't.
+    pub valkey_wait_replicas: u32,
+    pub valkey_wait_timeout_ms: u64,
     /// 64 hex characters; see `keygate gen-salt`.
     pub token_salt: Option<Secret>,
     pub key_prefix: String,
@@ -262,6 +271,11 @@ impl Default for Config {
             valkey_password: None,
             valkey_tls_ca_file: None,
             valkey_namespace: "kg".into(),
+            valkey_sentinels: Vec::new(),
+            valkey_service_name: "mymaster".into(),
+            valkey_cluster_nodes: Vec::new(),
+            valkey_wait_replicas: 0,
+            valkey_wait_timeout_ms: 1000,
             token_salt: None,
             key_prefix: "kg".into(),
             store_timeout_ms: 500,
@@ -432,6 +446,13 @@ pub fn load(
 }
 
 impl Config {
+    /// Whether the Valkey store is configured (in any of its three forms).
+    pub fn uses_valkey(&self) -> bool {
+        self.valkey_url.is_some()
+            || !self.valkey_sentinels.is_empty()
+            || !self.valkey_cluster_nodes.is_empty()
+    }
+
     /// Checks what types alone cannot; every message names the setting.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let bad = |m: String| Err(ConfigError::Invalid(m));
@@ -442,6 +463,31 @@ impl Config {
             && let Err(e) = crate::token::Salt::from_hex(s.expose())
         {
             return bad(e);
+        }
+        let forms = usize::from(self.valkey_url.is_some())
+            + usize::from(!self.valkey_sentinels.is_empty())
+            + usize::from(!self.valkey_cluster_nodes.is_empty());
+        if forms > 1 {
+            return bad(
+                "set only one of valkey_url, valkey_sentinels and valkey_cluster_nodes".into(),
+            );
+        }
+        for url in self
+            .valkey_sentinels
+            .iter()
+            .chain(&self.valkey_cluster_nodes)
+        {
+            if !["redis://", "rediss://", "valkey://", "valkeys://"]
+                .iter()
+                .any(|p| url.starts_with(p))
+            {
+                return bad(format!(
+                    "`{url}` must start with redis://, rediss:// or valkey://"
+                ));
+            }
+        }
+        if self.valkey_wait_timeout_ms == 0 {
+            return bad("valkey_wait_timeout_ms must be at least 1".into());
         }
         if let Some(url) = &self.valkey_url {
             let scheme = url.split_once("://").map(|(s, _)| s);

@@ -140,6 +140,11 @@ pub struct Gate {
     throttle: Option<Throttle>,
     /// Set when the store holds SHA-256-hashed imports: a miss then also looks those up.
     sha256_in_store: AtomicBool,
+    /// False while invalidations from other replicas may be missed: the cache is then
+    /// neither read nor filled.
+    cache_trusted: AtomicBool,
+    /// Bumped by every invalidation; a lookup that raced one does not cache its answer.
+    epoch: std::sync::atomic::AtomicU64,
 }
 
 /// Meta entry that says the store holds SHA-256 imports.
@@ -154,6 +159,7 @@ impl Gate {
         keysets: Arc<KeySets>,
         metrics: Arc<Metrics>,
     ) -> Self {
+        let store_shared = store.shared();
         let throttle = settings
             .throttle
             .map(|t| Throttle::new(t.max_failures, t.window_secs, t.max_addresses));
@@ -168,6 +174,9 @@ impl Gate {
             metrics,
             throttle,
             sha256_in_store: AtomicBool::new(false),
+            // A store other processes write is untrusted until its watch subscribes.
+            cache_trusted: AtomicBool::new(!store_shared),
+            epoch: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
@@ -227,19 +236,27 @@ impl Gate {
         }
         let hash = KeyHash::of(&self.salt, &key);
         let now_ms = self.clock.now_ms();
-        let cached = self.cache.get(&hash).filter(|c| c.until_ms > now_ms);
-        self.metrics.cache(cached.is_some());
-        let (cached, lookup) = match cached {
+        // While invalidations may be missed (the subscription to other replicas' writes
+        // is down) every lookup goes to the store; what is cached is used only when the
+        // store cannot answer ("stale if error", until the entry's TTL, DESIGN §4).
+        let trusted = self.cache_trusted.load(Ordering::Acquire);
+        let entry = self.cache.get(&hash).filter(|c| c.until_ms > now_ms);
+        let hit = if trusted { entry.clone() } else { None };
+        self.metrics.cache(hit.is_some());
+        let (cached, lookup) = match hit {
             Some(c) => (c, Lookup::Hit),
             None => match self.fetch(&hash, &key, now_ms).await {
                 Ok(c) => (c, Lookup::Miss),
-                Err(_) => {
-                    return Decision {
-                        outcome: Outcome::Deny(Deny::Unavailable),
-                        lookup: Lookup::Miss,
-                        key: None,
-                    };
-                }
+                Err(_) => match entry {
+                    Some(c) if c.known.is_some() => (c, Lookup::Hit),
+                    _ => {
+                        return Decision {
+                            outcome: Outcome::Deny(Deny::Unavailable),
+                            lookup: Lookup::Miss,
+                            key: None,
+                        };
+                    }
+                },
             },
         };
         drop(key);
@@ -271,6 +288,7 @@ impl Gate {
     /// Key sources first, then the store (under the timeout); caches the answer, found
     /// or not.
     async fn fetch(&self, hash: &KeyHash, key: &str, now_ms: i64) -> Result<Cached, StoreError> {
+        let epoch = self.epoch.load(Ordering::Acquire);
         let (found, in_store) = match self.keysets.lookup(hash, key) {
             Some(f) => (Some(self.file_record(f)), false),
             None => (self.lookup_store(hash, key).await?, true),
@@ -284,7 +302,12 @@ impl Gate {
             until_ms: now_ms.saturating_add(i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX)),
             known: found.map(|r| Arc::new(self.known(r, in_store))),
         };
-        if !ttl.is_zero() {
+        // Not cached when an invalidation arrived meanwhile (the answer may predate it)
+        // or when invalidations may be missed.
+        if !ttl.is_zero()
+            && self.cache_trusted.load(Ordering::Acquire)
+            && self.epoch.load(Ordering::Acquire) == epoch
+        {
             self.cache.insert(*hash, cached.clone());
         }
         Ok(cached)
@@ -369,14 +392,21 @@ impl Gate {
         }
     }
 
-    /// Drops one cached answer (after a local write to that key).
+    /// Drops one cached answer (after a write to that key, here or on another replica).
     pub fn forget(&self, hash: &KeyHash) {
+        self.epoch.fetch_add(1, Ordering::AcqRel);
         self.cache.remove(hash);
     }
 
     /// Drops every cached answer (after a key source changed).
     pub fn forget_all(&self) {
+        self.epoch.fetch_add(1, Ordering::AcqRel);
         self.cache.clear();
+    }
+
+    /// Whether cached answers are being used (false while invalidations may be missed).
+    pub fn cache_trusted(&self) -> bool {
+        self.cache_trusted.load(Ordering::Acquire)
     }
 
     /// Looks again whether the store holds SHA-256 imports (at start, and periodically
@@ -461,5 +491,28 @@ mod tests {
         assert_eq!(header_value("alice"), "alice");
         assert_eq!(header_value("Clé 100%"), "Cl%C3%A9 100%25");
         assert_eq!(header_value("a\r\nInjected: 1"), "a%0D%0AInjected: 1");
+    }
+}
+
+impl crate::store::Invalidate for Gate {
+    fn forget(&self, hash: &KeyHash) {
+        Gate::forget(self, hash);
+    }
+
+    fn forget_all(&self) {
+        Gate::forget_all(self);
+    }
+
+    fn trust(&self, trusted: bool) {
+        if trusted {
+            // Following again: start afresh, then use the cache.
+            self.forget_all();
+            self.cache_trusted.store(true, Ordering::Release);
+        } else {
+            // From now on the cache is bypassed (kept only to answer while the store
+            // itself cannot be reached), and nothing new is cached.
+            self.epoch.fetch_add(1, Ordering::AcqRel);
+            self.cache_trusted.store(false, Ordering::Release);
+        }
     }
 }

@@ -160,6 +160,12 @@ pub async fn serve(
     if let Some(v) = &app.verifier {
         background.push(tokio::spawn(v.clone().run()));
     }
+    {
+        // Follows other replicas' writes (Valkey); returns at once for other stores.
+        let store = app.keys.store().clone();
+        let target: Arc<dyn crate::store::Invalidate> = app.gate.clone();
+        background.push(tokio::spawn(async move { store.watch(target).await }));
+    }
     if app.config.metrics_enabled && !app.config.metrics_address.is_empty() {
         let addr = &app.config.metrics_address;
         let metrics_listener = TcpListener::bind(addr).await.map_err(|e| {

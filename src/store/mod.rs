@@ -19,6 +19,7 @@ use crate::token::KeyHash;
 pub mod memory;
 pub mod redb;
 pub mod valkey;
+mod valkey_conn;
 
 /// The public id of a key: 16 base62 characters, random, URL-safe.
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -220,6 +221,17 @@ pub enum StoreError {
     Backend(String),
 }
 
+/// Receives cache invalidations from a store that other processes write too.
+pub trait Invalidate: Send + Sync {
+    /// Drop what is cached for this key.
+    fn forget(&self, hash: &KeyHash);
+    /// Drop everything cached.
+    fn forget_all(&self);
+    /// `false`: invalidations may be missed (the subscription is down), so the cache
+    /// must be emptied and bypassed; `true`: following again, start afresh.
+    fn trust(&self, trusted: bool);
+}
+
 /// One key's last use, as collected by the decision path.
 pub type Touch = (TokenId, Timestamp);
 
@@ -282,6 +294,22 @@ pub trait TokenStore: Send + Sync + 'static {
     /// set, layout version).
     async fn get_meta(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError>;
     async fn set_meta(&self, name: &str, value: &[u8]) -> Result<(), StoreError>;
+
+    /// Whether other processes write this store too (several replicas on Valkey), so
+    /// a cache of it needs [`TokenStore::watch`] to stay correct.
+    fn shared(&self) -> bool {
+        false
+    }
+
+    /// Follows changes made by other processes and passes them to `target` until the
+    /// task is dropped. Stores written by one process only return at once.
+    async fn watch(&self, _target: std::sync::Arc<dyn Invalidate>) {}
+
+    /// Looks for inconsistencies a crash part-way through a change could leave; with
+    /// `repair`, removes them. Returns what was found, in words.
+    async fn check(&self, _repair: bool) -> Result<Vec<String>, StoreError> {
+        Ok(Vec::new())
+    }
 
     /// Cheap reachability check for `/health/ready`.
     async fn ping(&self) -> Result<(), StoreError>;

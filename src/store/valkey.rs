@@ -17,15 +17,18 @@
 //! lookup-by-hash entry first. A crash part-way therefore leaves at worst an unusable
 //! id without a record, never a usable key its owner cannot see or revoke.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use futures_util::StreamExt;
 use redis::{AsyncCommands, RedisError};
 
+use super::valkey_conn::Conn;
+pub use super::valkey_conn::{Topology, ValkeyOptions, with_credentials};
 use super::{
-    AUDIT_MAX, AuditEvent, AuditQuery, StoreError, TokenId, TokenRecord, TokenStore, Touch, decode,
-    encode, sort_records,
+    AUDIT_MAX, AuditEvent, AuditQuery, Invalidate, StoreError, TokenId, TokenRecord, TokenStore,
+    Touch, decode, encode, sort_records,
 };
 use crate::clock::Timestamp;
 use crate::token::KeyHash;
@@ -36,56 +39,127 @@ const TOUCH_SCRIPT: &str = "if redis.call('EXISTS', KEYS[1]) == 1 then \
     if (not v) or tonumber(v) < tonumber(ARGV[1]) then redis.call('SET', KEYS[2], ARGV[1]) end \
     end return 0";
 
+/// How often the subscription is checked with a PING: a connection that died without
+/// closing is noticed within this (plus the store timeout).
+const HEARTBEAT: Duration = Duration::from_secs(1);
+
 pub struct ValkeyStore {
-    conn: ConnectionManager,
+    conn: Conn,
     ns: String,
     timeout: Duration,
-}
-
-/// How to reach Valkey.
-#[derive(Clone)]
-pub struct ValkeyOptions {
-    pub url: String,
-    pub username: Option<String>,
-    pub password: Option<String>,
-    pub namespace: String,
-    pub timeout: Duration,
-    /// PEM CA certificate(s) to trust for `rediss://` instead of the system's roots.
-    pub tls_ca_pem: Option<Vec<u8>>,
+    wait_replicas: u32,
+    wait_timeout: Duration,
 }
 
 impl ValkeyStore {
     /// Builds the client without connecting: keygate starts (and reports not-ready)
-    /// while Valkey is down, and the connection manager reconnects by itself.
+    /// while Valkey is down, and the connection reconnects by itself.
     pub fn connect(opts: &ValkeyOptions) -> Result<Self, StoreError> {
-        let url = with_credentials(
-            &opts.url,
-            opts.username.as_deref(),
-            opts.password.as_deref(),
-        )?;
-        let client = match &opts.tls_ca_pem {
-            Some(pem) => redis::Client::build_with_tls(
-                url.as_str(),
-                redis::TlsCertificates {
-                    client_tls: None,
-                    root_cert: Some(pem.clone()),
-                },
-            ),
-            None => redis::Client::open(url.as_str()),
-        }
-        .map_err(|e| StoreError::Backend(format!("bad valkey_url: {e}")))?;
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(opts.timeout))
-            .set_response_timeout(Some(opts.timeout))
-            .set_number_of_retries(1)
-            .set_max_delay(Duration::from_millis(500));
-        let conn = ConnectionManager::new_lazy_with_config(client, config)
-            .map_err(|e| StoreError::Backend(format!("valkey client: {e}")))?;
+        let conn =
+            Conn::new(opts).map_err(|e| StoreError::Backend(format!("valkey client: {e}")))?;
+        let wait_replicas = match opts.topology {
+            // WAIT is per connection; a cluster's writes go to several primaries.
+            Topology::Cluster(_) if opts.wait_replicas > 0 => {
+                tracing::warn!(
+                    "valkey_wait_replicas is not applied to a Cluster (WAIT is per node)"
+                );
+                0
+            }
+            _ => opts.wait_replicas,
+        };
         Ok(ValkeyStore {
             conn,
             ns: opts.namespace.clone(),
             timeout: opts.timeout,
+            wait_replicas,
+            wait_timeout: opts.wait_timeout,
         })
+    }
+
+    fn k_channel(&self) -> String {
+        format!("{}:invalidate", self.ns)
+    }
+
+    /// Tells every replica to drop what it cached for `hash` (`None`: everything). A
+    /// failure is logged, not returned: the write itself is done, and the other
+    /// replicas' caches expire within `cache.ttl_secs` anyway.
+    async fn publish(&self, hash: Option<&KeyHash>) {
+        let msg = hash.map_or_else(|| "all".to_owned(), |h| format!("h {}", h.to_hex()));
+        let mut c = self.conn.clone();
+        let channel = self.k_channel();
+        if let Err(e) = self
+            .run(async { c.publish::<_, _, i64>(&channel, &msg).await })
+            .await
+        {
+            tracing::warn!(error = %e, "could not publish a cache invalidation");
+        }
+    }
+
+    /// `WAIT` for `valkey_wait_replicas` replicas to have the writes made so far.
+    async fn wait(&self) -> Result<(), StoreError> {
+        if self.wait_replicas == 0 {
+            return Ok(());
+        }
+        let mut c = self.conn.clone();
+        let ms = u64::try_from(self.wait_timeout.as_millis()).unwrap_or(u64::MAX);
+        let fut = async {
+            redis::cmd("WAIT")
+                .arg(self.wait_replicas)
+                .arg(ms)
+                .query_async::<i64>(&mut c)
+                .await
+        };
+        let acked = match tokio::time::timeout(self.timeout + self.wait_timeout, fut).await {
+            Ok(r) => r.map_err(map_err)?,
+            Err(_) => return Err(StoreError::Timeout(ms)),
+        };
+        if acked < i64::from(self.wait_replicas) {
+            return Err(StoreError::Unavailable(format!(
+                "the write reached {acked} of the {} replicas valkey_wait_replicas asks for",
+                self.wait_replicas
+            )));
+        }
+        Ok(())
+    }
+
+    /// One subscription, until it is lost.
+    async fn follow(&self, target: &Arc<dyn Invalidate>, attempt: usize) -> Result<(), RedisError> {
+        let client = self.conn.pubsub_client(attempt).await?;
+        let mut pubsub = tokio::time::timeout(self.timeout, client.get_async_pubsub())
+            .await
+            .map_err(|_| {
+                RedisError::from(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    "subscribe timed out",
+                ))
+            })??;
+        pubsub.subscribe(self.k_channel()).await?;
+        let (mut sink, mut stream) = pubsub.split();
+        // Subscribed: anything written from now on reaches us; drop what came before.
+        target.trust(true);
+        tracing::info!(channel = %self.k_channel(), "following cache invalidations");
+        let mut beat = tokio::time::interval(HEARTBEAT);
+        loop {
+            tokio::select! {
+                msg = stream.next() => {
+                    let Some(msg) = msg else { return Ok(()) };
+                    let text: String = msg.get_payload().unwrap_or_default();
+                    match text.split_once(' ') {
+                        Some(("h", hex)) => match KeyHash::from_hex(hex) {
+                            Some(h) => target.forget(&h),
+                            None => target.forget_all(),
+                        },
+                        _ => target.forget_all(),
+                    }
+                }
+                _ = beat.tick() => {
+                    let pong = tokio::time::timeout(self.timeout, sink.ping::<String>()).await;
+                    if !matches!(pong, Ok(Ok(_))) {
+                        return Ok(());
+                    }
+                }
+            }
+        }
     }
 
     fn k_hash(&self, h: &KeyHash) -> String {
@@ -171,43 +245,6 @@ fn map_err(e: RedisError) -> StoreError {
     }
 }
 
-/// Puts `valkey_username` / `valkey_password` into the URL (percent-encoded), so that
-/// every URL form the client supports keeps working.
-fn with_credentials(
-    url: &str,
-    user: Option<&str>,
-    pass: Option<&str>,
-) -> Result<String, StoreError> {
-    let (scheme, rest) = url
-        .split_once("://")
-        .ok_or_else(|| StoreError::Backend(format!("valkey_url `{url}` has no scheme")))?;
-    if !matches!(scheme, "redis" | "rediss" | "valkey" | "valkeys") {
-        return Err(StoreError::Backend(format!(
-            "valkey_url scheme `{scheme}` is not one of redis://, rediss://, valkey://"
-        )));
-    }
-    if user.is_none() && pass.is_none() {
-        return Ok(url.to_owned());
-    }
-    let rest = rest.rsplit_once('@').map_or(rest, |(_, host)| host);
-    let enc = |s: &str| {
-        s.bytes()
-            .map(|b| {
-                if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-                    char::from(b).to_string()
-                } else {
-                    format!("%{b:02X}")
-                }
-            })
-            .collect::<String>()
-    };
-    Ok(format!(
-        "{scheme}://{}:{}@{rest}",
-        enc(user.unwrap_or("")),
-        enc(pass.unwrap_or(""))
-    ))
-}
-
 #[async_trait]
 impl TokenStore for ValkeyStore {
     fn kind(&self) -> &'static str {
@@ -259,6 +296,8 @@ impl TokenStore for ValkeyStore {
             .await?;
             return Err(StoreError::Conflict("a key with this hash exists".into()));
         }
+        self.wait().await?;
+        self.publish(Some(&r.hash)).await;
         Ok(())
     }
 
@@ -300,7 +339,10 @@ impl TokenStore for ValkeyStore {
                     .await
             })
             .await?;
-        done.map(|_| ()).ok_or(StoreError::NotFound)
+        done.ok_or(StoreError::NotFound)?;
+        self.wait().await?;
+        self.publish(Some(&r.hash)).await;
+        Ok(())
     }
 
     async fn delete(&self, id: &TokenId) -> Result<Option<TokenRecord>, StoreError> {
@@ -325,6 +367,8 @@ impl TokenStore for ValkeyStore {
             c.del::<_, ()>(&keys.4).await
         })
         .await?;
+        self.wait().await?;
+        self.publish(Some(&r.hash)).await;
         Ok(Some(r))
     }
 
@@ -408,6 +452,10 @@ impl TokenStore for ValkeyStore {
                 self.run(async { undo.query_async::<()>(&mut c).await })
                     .await?;
             }
+        }
+        if stored > 0 {
+            self.wait().await?;
+            self.publish(None).await;
         }
         Ok(stored)
     }
@@ -498,6 +546,66 @@ impl TokenStore for ValkeyStore {
         self.run(async { c.set(&key, value).await }).await
     }
 
+    fn shared(&self) -> bool {
+        true
+    }
+
+    async fn watch(&self, target: Arc<dyn Invalidate>) {
+        let mut attempt = 0usize;
+        loop {
+            // Until subscribed, nothing cached can be trusted: we may miss invalidations.
+            target.trust(false);
+            match self.follow(&target, attempt).await {
+                Ok(()) => tracing::warn!(
+                    "the invalidation subscription was lost; bypassing the cache until it is back"
+                ),
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot subscribe to invalidations; bypassing the cache")
+                }
+            }
+            attempt += 1;
+            tokio::time::sleep(Duration::from_millis(200).min(self.timeout)).await;
+        }
+    }
+
+    async fn check(&self, repair: bool) -> Result<Vec<String>, StoreError> {
+        let mut c = self.conn.clone();
+        let ids_key = self.k_ids();
+        let ids: Vec<String> = self.run(async { c.smembers(&ids_key).await }).await?;
+        let mut problems = Vec::new();
+        for raw in ids {
+            let Ok(id) = TokenId::parse(&raw) else {
+                problems.push(format!("`{raw}` in {ids_key} is not a key id"));
+                continue;
+            };
+            let kid = self.k_id(&id);
+            let hash: Option<String> = self.run(async { c.get(&kid).await }).await?;
+            let record = match &hash {
+                Some(h) => {
+                    let key = format!("{}:h:{h}", self.ns);
+                    self.run(async { c.exists::<_, bool>(&key).await }).await?
+                }
+                None => false,
+            };
+            if record {
+                continue;
+            }
+            problems.push(format!(
+                "key {id} is listed but has no record: a create or revoke did not finish (it is not usable)"
+            ));
+            if repair {
+                let (ku, ids_key) = (self.k_used(&id), ids_key.clone());
+                self.run(async {
+                    c.srem::<_, _, ()>(&ids_key, id.as_str()).await?;
+                    c.del::<_, ()>(&kid).await?;
+                    c.del::<_, ()>(&ku).await
+                })
+                .await?;
+            }
+        }
+        Ok(problems)
+    }
+
     async fn ping(&self) -> Result<(), StoreError> {
         let mut c = self.conn.clone();
         let pong: String = self
@@ -508,24 +616,5 @@ impl TokenStore for ValkeyStore {
         } else {
             Err(StoreError::Backend(format!("PING answered {pong}")))
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn credentials_are_encoded_into_the_url() {
-        assert_eq!(
-            with_credentials("redis://h:1/2", None, None).unwrap(),
-            "redis://h:1/2"
-        );
-        assert_eq!(
-            with_credentials("redis://old@h:1", Some("u"), Some("p@ss:w/rd")).unwrap(),
-            "redis://u:p%40ss%3Aw%2Frd@h:1"
-        );
-        assert!(with_credentials("http://h", None, None).is_err());
-        assert!(with_credentials("h:6379", None, None).is_err());
     }
 }

@@ -197,12 +197,14 @@ async fn redb_refuses_a_second_opener_with_a_clear_message() {
 
 fn valkey_store(v: &Valkey, namespace: &str) -> ValkeyStore {
     ValkeyStore::connect(&ValkeyOptions {
-        url: v.url(),
+        topology: keygate::store::valkey::Topology::Single(v.url()),
         username: None,
         password: None,
         namespace: namespace.into(),
         timeout: Duration::from_millis(1000),
         tls_ca_pem: None,
+        wait_replicas: 0,
+        wait_timeout: Duration::from_secs(1),
     })
     .unwrap()
 }
@@ -331,12 +333,14 @@ async fn valkey_store_over_tls() {
         .unwrap();
 
     let opts = |ca: Option<Vec<u8>>| ValkeyOptions {
-        url: format!("rediss://localhost:{port}"),
+        topology: keygate::store::valkey::Topology::Single(format!("rediss://localhost:{port}")),
         username: None,
         password: None,
         namespace: "tls".into(),
         timeout: Duration::from_millis(2000),
         tls_ca_pem: ca,
+        wait_replicas: 0,
+        wait_timeout: Duration::from_secs(1),
     };
     let ca = std::fs::read(certs.path().join("ca.pem")).unwrap();
     let store = ValkeyStore::connect(&opts(Some(ca))).unwrap();
