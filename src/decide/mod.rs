@@ -482,18 +482,6 @@ pub fn header_value(s: &str) -> HeaderValue {
     HeaderValue::from_str(&out).unwrap_or_else(|_| HeaderValue::from_static(""))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn header_values_are_always_valid() {
-        assert_eq!(header_value("alice"), "alice");
-        assert_eq!(header_value("Clé 100%"), "Cl%C3%A9 100%25");
-        assert_eq!(header_value("a\r\nInjected: 1"), "a%0D%0AInjected: 1");
-    }
-}
-
 impl crate::store::Invalidate for Gate {
     fn forget(&self, hash: &KeyHash) {
         Gate::forget(self, hash);
@@ -514,5 +502,17 @@ impl crate::store::Invalidate for Gate {
             self.epoch.fetch_add(1, Ordering::AcqRel);
             self.cache_trusted.store(false, Ordering::Release);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_values_are_always_valid() {
+        assert_eq!(header_value("alice"), "alice");
+        assert_eq!(header_value("Clé 100%"), "Cl%C3%A9 100%25");
+        assert_eq!(header_value("a\r\nInjected: 1"), "a%0D%0AInjected: 1");
     }
 }
