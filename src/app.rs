@@ -36,6 +36,10 @@ pub struct App {
     admin_keys: RwLock<Vec<[u8; 32]>>,
 }
 
+/// Meta entry naming the layout of the stored data, for upgrades and `keygate doctor`.
+pub const LAYOUT_META: &str = "layout";
+pub const LAYOUT_VERSION: &str = "1";
+
 /// Meta entry holding the BLAKE3 digest of the generated admin key.
 pub const ADMIN_KEY_META: &str = "admin_key.blake3";
 
@@ -124,6 +128,22 @@ impl App {
         }
         if self.single_operator() {
             self.single_operator_key().await?;
+        }
+        match self.keys.store().get_meta(LAYOUT_META).await {
+            Ok(None) => {
+                self.keys
+                    .store()
+                    .set_meta(LAYOUT_META, LAYOUT_VERSION.as_bytes())
+                    .await?
+            }
+            Ok(Some(v)) if v != LAYOUT_VERSION.as_bytes() => {
+                return Err(StartError::Config(format!(
+                    "the store's layout is version {}, this keygate knows {LAYOUT_VERSION}",
+                    String::from_utf8_lossy(&v)
+                )));
+            }
+            Ok(Some(_)) => {}
+            Err(e) => tracing::warn!(error = %e, "could not check the store's layout version yet"),
         }
         Ok(())
     }

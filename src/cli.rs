@@ -88,6 +88,12 @@ pub enum Command {
     Check { key: String },
     /// Print a new random token_salt (64 hex characters)
     GenSalt,
+    /// Check the configuration and the store (reachable, latency, layout, leftovers of interrupted changes) and say what is wrong
+    Doctor {
+        /// Remove leftovers of interrupted changes
+        #[arg(long)]
+        fix: bool,
+    },
     /// The admin key of single-operator mode
     #[command(subcommand)]
     AdminKey(AdminKeyCommand),
@@ -277,6 +283,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Check { key } => check_key(&cli.settings, &key),
+        Command::Doctor { fix } => {
+            let config = load_config(&cli.settings)?;
+            runtime()?.block_on(crate::cli_ops::doctor(config, fix))
+        }
         Command::AdminKey(AdminKeyCommand::Reset) => {
             let config = load_config(&cli.settings)?;
             runtime()?.block_on(async {

@@ -145,6 +145,8 @@ pub struct Gate {
     cache_trusted: AtomicBool,
     /// Bumped by every invalidation; a lookup that raced one does not cache its answer.
     epoch: std::sync::atomic::AtomicU64,
+    /// How many times the invalidation feed was (re)joined.
+    follows: std::sync::atomic::AtomicU64,
 }
 
 /// Meta entry that says the store holds SHA-256 imports.
@@ -177,6 +179,7 @@ impl Gate {
             // A store other processes write is untrusted until its watch subscribes.
             cache_trusted: AtomicBool::new(!store_shared),
             epoch: std::sync::atomic::AtomicU64::new(0),
+            follows: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
@@ -404,6 +407,16 @@ impl Gate {
         self.cache.clear();
     }
 
+    /// Whether an answer for `key` is in the cache (diagnostics and tests).
+    pub fn is_cached(&self, key: &str) -> bool {
+        self.cache.get(&KeyHash::of(&self.salt, key)).is_some()
+    }
+
+    /// How many times the invalidation feed of a shared store was (re)joined.
+    pub fn follows(&self) -> u64 {
+        self.follows.load(Ordering::Acquire)
+    }
+
     /// Whether cached answers are being used (false while invalidations may be missed).
     pub fn cache_trusted(&self) -> bool {
         self.cache_trusted.load(Ordering::Acquire)
@@ -496,6 +509,7 @@ impl crate::store::Invalidate for Gate {
             // Following again: start afresh, then use the cache.
             self.forget_all();
             self.cache_trusted.store(true, Ordering::Release);
+            self.follows.fetch_add(1, Ordering::AcqRel);
         } else {
             // From now on the cache is bypassed (kept only to answer while the store
             // itself cannot be reached), and nothing new is cached.

@@ -122,6 +122,27 @@ impl ValkeyStore {
         Ok(())
     }
 
+    /// Runs independent commands: pipelined on one server; on a Cluster (whose pipelines
+    /// must stay within one hash slot) sent side by side on the multiplexed connection.
+    async fn batch(&self, cmds: Vec<redis::Cmd>) -> Result<Vec<redis::Value>, StoreError> {
+        if cmds.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut c = self.conn.clone();
+        if self.conn.is_cluster() {
+            let calls = cmds.into_iter().map(|cmd| {
+                let mut c = c.clone();
+                async move { cmd.query_async::<redis::Value>(&mut c).await }
+            });
+            return self.run(futures_util::future::try_join_all(calls)).await;
+        }
+        let mut pipe = redis::pipe();
+        for cmd in cmds {
+            pipe.add_command(cmd);
+        }
+        self.run(async { pipe.query_async(&mut c).await }).await
+    }
+
     /// One subscription, until it is lost.
     async fn follow(&self, target: &Arc<dyn Invalidate>, attempt: usize) -> Result<(), RedisError> {
         let client = self.conn.pubsub_client(attempt).await?;
@@ -138,7 +159,7 @@ impl ValkeyStore {
         // Subscribed: anything written from now on reaches us; drop what came before.
         target.trust(true);
         tracing::info!(channel = %self.k_channel(), "following cache invalidations");
-        let mut beat = tokio::time::interval(HEARTBEAT);
+        let mut beat = tokio::time::interval_at(tokio::time::Instant::now() + HEARTBEAT, HEARTBEAT);
         loop {
             tokio::select! {
                 msg = stream.next() => {
@@ -153,7 +174,8 @@ impl ValkeyStore {
                     }
                 }
                 _ = beat.tick() => {
-                    let pong = tokio::time::timeout(self.timeout, sink.ping::<String>()).await;
+                    // In subscribed mode (RESP2) the answer is ["pong", ""]: any answer will do.
+                    let pong = tokio::time::timeout(self.timeout, sink.ping::<redis::Value>()).await;
                     if !matches!(pong, Ok(Ok(_))) {
                         return Ok(());
                     }
@@ -387,70 +409,79 @@ impl TokenStore for ValkeyStore {
     }
 
     async fn insert_many(&self, records: &[TokenRecord]) -> Result<usize, StoreError> {
-        // Pipelined in chunks, in the same order as `insert`: claim the ids and write the
-        // indexes, then the lookup-by-hash entries (NX), then undo the few that lost.
+        // In chunks, in the same order as `insert`: claim the ids, write the indexes,
+        // then the lookup-by-hash entries (NX), then undo the few that lost.
         let mut stored = 0;
         for chunk in records.chunks(1000) {
-            let mut claim = redis::pipe();
-            for r in chunk {
-                claim
-                    .cmd("SET")
-                    .arg(self.k_id(&r.id))
-                    .arg(r.hash.to_hex())
-                    .arg("NX");
-            }
-            let mut c = self.conn.clone();
-            let claimed: Vec<Option<String>> =
-                self.run(async { claim.query_async(&mut c).await }).await?;
-            let mut index = redis::pipe();
-            let mut mine = Vec::new();
-            for (r, ok) in chunk.iter().zip(&claimed) {
-                if ok.is_none() {
-                    continue;
-                }
-                index
-                    .cmd("SADD")
-                    .arg(self.k_owner(&r.owner))
-                    .arg(r.id.as_str())
-                    .ignore();
-                index
-                    .cmd("SADD")
-                    .arg(self.k_ids())
-                    .arg(r.id.as_str())
-                    .ignore();
-                index
-                    .cmd("SET")
-                    .arg(self.k_hash(&r.hash))
-                    .arg(encode(r)?)
-                    .arg("NX");
-                mine.push(r);
-            }
+            let claim: Vec<redis::Cmd> = chunk
+                .iter()
+                .map(|r| {
+                    redis::cmd("SET")
+                        .arg(self.k_id(&r.id))
+                        .arg(r.hash.to_hex())
+                        .arg("NX")
+                        .clone()
+                })
+                .collect();
+            let claimed = self.batch(claim).await?;
+            let mine: Vec<&TokenRecord> = chunk
+                .iter()
+                .zip(&claimed)
+                .filter(|(_, ok)| !matches!(ok, redis::Value::Nil))
+                .map(|(r, _)| r)
+                .collect();
             if mine.is_empty() {
                 continue;
             }
-            let set: Vec<Option<String>> =
-                self.run(async { index.query_async(&mut c).await }).await?;
-            let mut undo = redis::pipe();
-            let mut undone = 0;
-            for (r, ok) in mine.iter().zip(&set) {
-                if ok.is_some() {
-                    stored += 1;
-                } else {
-                    undo.cmd("SREM")
+            let mut index = Vec::with_capacity(mine.len() * 2);
+            for r in &mine {
+                index.push(
+                    redis::cmd("SADD")
                         .arg(self.k_owner(&r.owner))
                         .arg(r.id.as_str())
-                        .ignore();
-                    undo.cmd("SREM")
+                        .clone(),
+                );
+                index.push(
+                    redis::cmd("SADD")
                         .arg(self.k_ids())
                         .arg(r.id.as_str())
-                        .ignore();
-                    undo.cmd("DEL").arg(self.k_id(&r.id)).ignore();
-                    undone += 1;
+                        .clone(),
+                );
+            }
+            self.batch(index).await?;
+            let mut set = Vec::with_capacity(mine.len());
+            for r in &mine {
+                set.push(
+                    redis::cmd("SET")
+                        .arg(self.k_hash(&r.hash))
+                        .arg(encode(r)?)
+                        .arg("NX")
+                        .clone(),
+                );
+            }
+            let results = self.batch(set).await?;
+            let mut undo = Vec::new();
+            for (r, ok) in mine.iter().zip(&results) {
+                if matches!(ok, redis::Value::Nil) {
+                    undo.push(
+                        redis::cmd("SREM")
+                            .arg(self.k_owner(&r.owner))
+                            .arg(r.id.as_str())
+                            .clone(),
+                    );
+                    undo.push(
+                        redis::cmd("SREM")
+                            .arg(self.k_ids())
+                            .arg(r.id.as_str())
+                            .clone(),
+                    );
+                    undo.push(redis::cmd("DEL").arg(self.k_id(&r.id)).clone());
+                } else {
+                    stored += 1;
                 }
             }
-            if undone > 0 {
-                self.run(async { undo.query_async::<()>(&mut c).await })
-                    .await?;
+            if !undo.is_empty() {
+                self.batch(undo).await?;
             }
         }
         if stored > 0 {
@@ -467,22 +498,19 @@ impl TokenStore for ValkeyStore {
     }
 
     async fn touch(&self, used: &[Touch]) -> Result<(), StoreError> {
-        if used.is_empty() {
-            return Ok(());
-        }
-        let mut pipe = redis::pipe();
-        for (id, at) in used {
-            pipe.cmd("EVAL")
-                .arg(TOUCH_SCRIPT)
-                .arg(2)
-                .arg(self.k_id(id))
-                .arg(self.k_used(id))
-                .arg(at.unix())
-                .ignore();
-        }
-        let mut c = self.conn.clone();
-        self.run(async { pipe.query_async::<()>(&mut c).await })
-            .await
+        let cmds = used
+            .iter()
+            .map(|(id, at)| {
+                redis::cmd("EVAL")
+                    .arg(TOUCH_SCRIPT)
+                    .arg(2)
+                    .arg(self.k_id(id))
+                    .arg(self.k_used(id))
+                    .arg(at.unix())
+                    .clone()
+            })
+            .collect();
+        self.batch(cmds).await.map(|_| ())
     }
 
     async fn append_audit(&self, event: &AuditEvent) -> Result<u64, StoreError> {

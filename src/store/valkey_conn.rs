@@ -97,17 +97,29 @@ pub fn with_credentials(url: &str, user: Option<&str>, pass: Option<&str>) -> Re
     ))
 }
 
-fn client_for(url: &str, o: &ValkeyOptions) -> RedisResult<redis::Client> {
+/// Connection details for `url`, with credentials and `TCP_NODELAY` (redis-rs leaves
+/// Nagle's algorithm on, which holds small writes such as a PUBLISH after a reply for
+/// up to a delayed-ACK period — measured here as a 200 ms revocation delay).
+fn info_for(url: &str, o: &ValkeyOptions) -> RedisResult<redis::ConnectionInfo> {
+    use redis::IntoConnectionInfo;
     let url = with_credentials(url, o.username.as_deref(), o.password.as_deref())?;
+    Ok(url
+        .as_str()
+        .into_connection_info()?
+        .set_tcp_settings(redis::io::tcp::TcpSettings::default().set_nodelay(true)))
+}
+
+fn client_for(url: &str, o: &ValkeyOptions) -> RedisResult<redis::Client> {
+    let info = info_for(url, o)?;
     match &o.tls_ca_pem {
         Some(pem) => redis::Client::build_with_tls(
-            url.as_str(),
+            info,
             redis::TlsCertificates {
                 client_tls: None,
                 root_cert: Some(pem.clone()),
             },
         ),
-        None => redis::Client::open(url.as_str()),
+        None => redis::Client::open(info),
     }
 }
 
@@ -155,6 +167,10 @@ impl Conn {
                 current: RwLock::new(None),
             })),
         })
+    }
+
+    pub fn is_cluster(&self) -> bool {
+        matches!(self, Conn::Cluster(_))
     }
 
     /// A plain client for a subscription: the server, the current primary, or one of the
@@ -229,9 +245,9 @@ async fn connect_cluster(o: &ValkeyOptions) -> RedisResult<ClusterConnection> {
     let Topology::Cluster(nodes) = &o.topology else {
         return Err(io_error("not a cluster topology"));
     };
-    let nodes: Vec<String> = nodes
+    let nodes: Vec<redis::ConnectionInfo> = nodes
         .iter()
-        .map(|n| with_credentials(n, o.username.as_deref(), o.password.as_deref()))
+        .map(|n| info_for(n, o))
         .collect::<RedisResult<_>>()?;
     let mut b = redis::cluster::ClusterClientBuilder::new(nodes)
         .connection_timeout(o.timeout)

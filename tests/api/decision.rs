@@ -128,7 +128,7 @@ async fn check(t: &TestApp, ep: Ep, c: &Case) {
     }
 }
 
-async fn matrix(backend: Backend) {
+pub(crate) async fn matrix(backend: Backend) {
     let t = TestApp::spawn(backend).await;
     let (good, good_rec) = t.create("alice", "laptop", &[]).await;
     let (ruled, _) = t

@@ -60,16 +60,66 @@ pub fn free_port() -> u16 {
 /// A `valkey-server` process, killed on drop.
 pub struct Valkey {
     pub port: u16,
-    pub dir: tempfile::TempDir,
+    _dir: tempfile::TempDir,
+    args: Vec<String>,
     child: Option<Child>,
 }
 
 impl Valkey {
+    /// A server with an fsync-always append-only file, so a SIGKILL loses nothing that
+    /// was acknowledged.
     pub fn start() -> Self {
+        Self::start_with(&[])
+    }
+
+    /// The same with extra arguments (`--replicaof`, `--cluster-enabled`, …).
+    pub fn start_with(extra: &[&str]) -> Self {
         let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let mut args: Vec<String> = [
+            "--port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        args.extend(["--appendonly", "yes", "--appendfsync", "always", "--dir"].map(String::from));
+        args.push(dir.path().display().to_string());
+        args.extend(extra.iter().map(|s| s.to_string()));
         let mut v = Valkey {
-            port: free_port(),
-            dir,
+            port,
+            _dir: dir,
+            args,
+            child: None,
+        };
+        v.launch();
+        v
+    }
+
+    /// A sentinel watching `primary_port` as `mymaster` (quorum 2, down after 500 ms).
+    pub fn sentinel(primary_port: u16) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let conf = dir.path().join("sentinel.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "port {port}\nbind 127.0.0.1\ndir {}\nsentinel monitor mymaster 127.0.0.1 {primary_port} 2\n\
+                 sentinel down-after-milliseconds mymaster 500\nsentinel failover-timeout mymaster 2000\n\
+                 sentinel parallel-syncs mymaster 1\n",
+                dir.path().display()
+            ),
+        )
+        .unwrap();
+        let args = vec![conf.display().to_string(), "--sentinel".into()];
+        let mut v = Valkey {
+            port,
+            _dir: dir,
+            args,
             child: None,
         };
         v.launch();
@@ -80,21 +130,10 @@ impl Valkey {
         format!("redis://127.0.0.1:{}", self.port)
     }
 
-    /// (Re)starts the server on its port, with an fsync-always append-only file so a
-    /// SIGKILL loses nothing that was acknowledged.
+    /// (Re)starts the server on its port with its arguments.
     pub fn launch(&mut self) {
         let child = Command::new(valkey_binary())
-            .args([
-                "--port",
-                &self.port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-            ])
-            .args(["--appendonly", "yes", "--appendfsync", "always"])
-            .arg("--dir")
-            .arg(self.dir.path())
+            .args(&self.args)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -117,6 +156,60 @@ impl Valkey {
             let _ = c.wait();
         }
     }
+
+    pub async fn cmd<T: redis::FromRedisValue>(&self, c: &mut redis::Cmd) -> T {
+        let client = redis::Client::open(self.url()).unwrap();
+        let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+        c.query_async(&mut conn).await.unwrap()
+    }
+}
+
+/// A three-primary Valkey Cluster, slots assigned by hand (`valkey-cli` is not there).
+pub struct Cluster {
+    pub nodes: Vec<Valkey>,
+}
+
+impl Cluster {
+    pub async fn start() -> Self {
+        let nodes: Vec<Valkey> = (0..3)
+            .map(|_| {
+                Valkey::start_with(&["--cluster-enabled", "yes", "--cluster-node-timeout", "2000"])
+            })
+            .collect();
+        let ranges = [(0, 5460), (5461, 10922), (10923, 16383)];
+        for (n, (a, b)) in nodes.iter().zip(ranges) {
+            let () = n
+                .cmd(redis::cmd("CLUSTER").arg("ADDSLOTSRANGE").arg(a).arg(b))
+                .await;
+        }
+        for other in &nodes[1..] {
+            let () = nodes[0]
+                .cmd(
+                    redis::cmd("CLUSTER")
+                        .arg("MEET")
+                        .arg("127.0.0.1")
+                        .arg(other.port),
+                )
+                .await;
+        }
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let mut ok = true;
+            for n in &nodes {
+                let info: String = n.cmd(redis::cmd("CLUSTER").arg("INFO")).await;
+                ok &= info.contains("cluster_state:ok") && info.contains("cluster_known_nodes:3");
+            }
+            if ok {
+                return Cluster { nodes };
+            }
+            assert!(Instant::now() < deadline, "the cluster never became ok");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    pub fn urls(&self) -> Vec<String> {
+        self.nodes.iter().map(Valkey::url).collect()
+    }
 }
 
 impl Drop for Valkey {
@@ -130,6 +223,7 @@ pub enum Backend {
     Memory,
     Redb,
     Valkey,
+    Cluster,
 }
 
 /// A keygate served in-process on a free port.
@@ -139,6 +233,7 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub _data_dir: tempfile::TempDir,
     pub valkey: Option<Valkey>,
+    pub cluster: Option<Cluster>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
 }
@@ -174,6 +269,14 @@ impl TestApp {
             }
             _ => None,
         };
+        let cluster = match backend {
+            Backend::Cluster => {
+                let c = Cluster::start().await;
+                config.valkey_cluster_nodes = c.urls();
+                Some(c)
+            }
+            _ => None,
+        };
         tweak(&mut config);
         let app = match backend {
             Backend::Memory => {
@@ -181,7 +284,9 @@ impl TestApp {
             }
             _ => App::open(config, Clock::system()).unwrap(),
         };
-        Self::serve(Arc::new(app), data_dir, valkey).await
+        let mut t = Self::serve(Arc::new(app), data_dir, valkey).await;
+        t.cluster = cluster;
+        t
     }
 
     pub async fn serve(app: Arc<App>, data_dir: tempfile::TempDir, valkey: Option<Valkey>) -> Self {
@@ -203,6 +308,7 @@ impl TestApp {
             client: reqwest::Client::builder().no_proxy().build().unwrap(),
             _data_dir: data_dir,
             valkey,
+            cluster: None,
             stop: Some(tx),
             task: Some(task),
         }

@@ -22,5 +22,6 @@ mod migrate;
 mod observe;
 mod oidc_e2e;
 mod proxies;
+mod replicas;
 mod store_conformance;
 mod throttle;

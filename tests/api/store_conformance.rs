@@ -35,7 +35,7 @@ fn record(owner: &str, name: &str, key: &str, created: i64) -> TokenRecord {
     }
 }
 
-async fn conformance(store: &dyn TokenStore) {
+pub(crate) async fn conformance(store: &dyn TokenStore) {
     // insert + every way of reading it back
     let a1 = record("alice", "first", "key-a1", 100);
     let a2 = record("alice", "second", "key-a2", 200);
