@@ -21,8 +21,11 @@ lint:
 unit:
 	VALKEY_SERVER="$$(scripts/valkey-path.sh)" sh -c 'if cargo nextest --version >/dev/null 2>&1; then $(CARGO) nextest run --no-fail-fast; else $(CARGO) test --no-fail-fast; fi'
 
-## Micro-benchmarks of the decision path's pieces (release build).
-bench:
+## Load benchmarks against a bare server (QUICK=1: a short run), then micro-benchmarks.
+bench: deps
+	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
+	$(CARGO) build --release --bins --examples
+	python3 bench/run.py $(if $(QUICK),--quick)
 	$(CARGO) bench --bench hot_path
 
 fmt:

@@ -79,6 +79,9 @@ fn main() {
     };
     let ip: std::net::IpAddr = [127, 0, 0, 1].into();
     rt.block_on(app.gate.decide(&headers, &plain, ip));
+    measure("cache lookup (keyed hash + get)", 200_000, || {
+        black_box(app.gate.is_cached(black_box(k.expose())));
+    });
     measure("whole decision, cached hit", 100_000, || {
         black_box(
             rt.block_on(app.gate.decide(black_box(&headers), &plain, ip))

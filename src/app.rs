@@ -11,7 +11,7 @@ use std::sync::RwLock;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::decide::{Cidr, Gate, GateSettings, IdentityHeaders, Sources, ThrottleSettings};
-use crate::http::access_log::LogLimits;
+use crate::http::access_log::{AccessLog, LogLimits};
 use crate::keyfile::KeySets;
 use crate::manage::Keys;
 use crate::metrics::Metrics;
@@ -29,6 +29,9 @@ pub struct App {
     pub gate: Arc<Gate>,
     pub keys: Keys,
     pub log_limits: LogLimits,
+    /// Where access lines go (`None`: not written; `access_log = false`, or no log
+    /// output set up, as in tests).
+    pub access_log: Option<AccessLog>,
     /// Validates OIDC access tokens, when `[oauth]` is configured.
     pub verifier: Option<Arc<Verifier>>,
     /// Digests of the admin keys in force (configured, or generated in single-operator
@@ -103,6 +106,7 @@ impl App {
             gate,
             keys,
             log_limits,
+            access_log: None,
             verifier,
             admin_keys: RwLock::new(admin_keys),
         })

@@ -14,6 +14,7 @@ use serde_json::Value;
 use crate::app::{App, open_store};
 use crate::clock::{Clock, Timestamp};
 use crate::config::{self, Config, Overrides};
+use crate::http::access_log::AccessLog;
 use crate::manage::{Actor, Keys, NewToken, TokenView};
 use crate::rules::Rule;
 use crate::store::TokenId;
@@ -278,8 +279,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Serve => {
             let config = load_config(&cli.settings)?;
-            let _flush_logs_on_exit = init_logging(&config.log_level, &config.log_format);
-            runtime()?.block_on(serve(config))?;
+            let logging = init_logging(&config.log_level, &config.log_format);
+            runtime()?.block_on(serve(config, &logging))?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Check { key } => check_key(&cli.settings, &key),
@@ -347,13 +348,21 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 
 /// Logs (and the access log) go to stdout through a non-blocking writer: a slow
 /// terminal or pipe never stalls a request. The guard flushes what is queued on exit.
-fn init_logging(level: &str, format: &str) -> tracing_appender::non_blocking::WorkerGuard {
+/// Logs (and the access log) go to stdout through one buffer written by a background
+/// thread (see `logsink`): a slow terminal or pipe never stalls a request. The
+/// [`Logging`] must be kept until exit: dropping it writes what is queued.
+pub struct Logging {
+    pub sink: Arc<crate::logsink::LogSink>,
+    pub json: bool,
+    _flusher: crate::logsink::Flusher,
+}
+
+fn init_logging(level: &str, format: &str) -> Logging {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
     let terminal = std::io::stdout().is_terminal();
-    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
-        .lossy(false)
-        .finish(std::io::stdout());
+    let (sink, flusher) = crate::logsink::start(std::io::stdout());
+    let writer = crate::logsink::MakeSinkWriter(sink.clone());
     let json = format == "json" || (format == "auto" && !terminal);
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
@@ -367,7 +376,11 @@ fn init_logging(level: &str, format: &str) -> tracing_appender::non_blocking::Wo
     } else {
         builder.with_ansi(terminal).try_init()
     };
-    guard
+    Logging {
+        sink,
+        json,
+        _flusher: flusher,
+    }
 }
 
 /// `keygate check KEY`: exit 0 for a well-formed keygate key, 1 otherwise.
@@ -396,13 +409,20 @@ fn check_key(f: &SettingFlags, key: &str) -> anyhow::Result<ExitCode> {
     }
 }
 
-async fn serve(config: Config) -> anyhow::Result<()> {
+async fn serve(config: Config, logging: &Logging) -> anyhow::Result<()> {
     let addr = format!("{}:{}", config.address, config.port);
     let store_desc = match &config.valkey_url {
         Some(_) => "valkey".to_owned(),
         None => format!("embedded ({})", config.data_dir.display()),
     };
-    let app = Arc::new(App::open(config, Clock::system())?);
+    let mut app = App::open(config, Clock::system())?;
+    if app.config.access_log {
+        app.access_log = Some(AccessLog {
+            sink: logging.sink.clone(),
+            json: logging.json,
+        });
+    }
+    let app = Arc::new(app);
     app.prepare().await?;
     let listener = tokio::net::TcpListener::bind(&addr)
         .await

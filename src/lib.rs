@@ -20,6 +20,7 @@ pub mod config;
 pub mod decide;
 pub mod http;
 pub mod keyfile;
+pub mod logsink;
 pub mod manage;
 pub mod metrics;
 pub mod oidc;

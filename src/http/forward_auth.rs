@@ -12,8 +12,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::{ConnectInfo, Path, State};
-use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
 
@@ -28,7 +28,7 @@ pub fn router() -> Router<Arc<App>> {
     Router::new()
         .route("/forward-auth", get(forward_auth))
         .route("/auth", get(nginx_auth))
-        .route("/ext-authz", any(ext_authz_root))
+        .route("/ext-authz", any(ext_authz))
         .route("/ext-authz/{*path}", any(ext_authz))
         .route("/auth-unauthorized", get(unauthorized))
 }
@@ -51,34 +51,43 @@ fn header<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
         .filter(|s| !s.is_empty())
 }
 
-async fn forward_auth(
-    State(app): State<Arc<App>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-) -> Response {
-    let target = Target {
-        method: header(&headers, "x-forwarded-method").unwrap_or(method.as_str()),
-        host: header(&headers, "x-forwarded-host")
-            .or_else(|| header(&headers, "host"))
-            .unwrap_or(""),
-        uri: header(&headers, "x-forwarded-uri")
-            .unwrap_or_else(|| uri.path_and_query().map_or("/", |p| p.as_str())),
-    };
-    decide(&app, Dialect::ForwardAuth, peer, &headers, &target).await
+// The handlers take the request whole and read its parts by reference: extracting a
+// `HeaderMap` would copy every header of every request.
+
+fn peer_of(parts: &axum::http::request::Parts) -> SocketAddr {
+    parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map_or(SocketAddr::from(([0, 0, 0, 0], 0)), |c| c.0)
 }
 
-async fn nginx_auth(
-    State(app): State<Arc<App>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-) -> Response {
+async fn forward_auth(State(app): State<Arc<App>>, req: Request) -> Response {
+    let (parts, _) = req.into_parts();
+    let headers = &parts.headers;
+    let target = Target {
+        method: header(headers, "x-forwarded-method").unwrap_or(parts.method.as_str()),
+        host: header(headers, "x-forwarded-host")
+            .or_else(|| header(headers, "host"))
+            .unwrap_or(""),
+        uri: header(headers, "x-forwarded-uri")
+            .unwrap_or_else(|| parts.uri.path_and_query().map_or("/", |p| p.as_str())),
+    };
+    decide(
+        &app,
+        Dialect::ForwardAuth,
+        peer_of(&parts),
+        headers,
+        &target,
+    )
+    .await
+}
+
+async fn nginx_auth(State(app): State<Arc<App>>, req: Request) -> Response {
+    let (parts, _) = req.into_parts();
+    let headers = &parts.headers;
     // ingress-nginx sends the full URL in X-Original-URL: the only place the host is.
-    let url = header(&headers, "x-original-url").and_then(split_url);
-    let original_uri = header(&headers, "x-original-uri");
+    let url = header(headers, "x-original-url").and_then(split_url);
+    let original_uri = header(headers, "x-original-uri");
     // auth_request passes the client's own headers on, so whichever of the two the
     // proxy does not set is the client's to choose: ingress-nginx sets X-Original-URL
     // and forwards a client's X-Original-URI untouched, many nginx configs do the
@@ -86,55 +95,54 @@ async fn nginx_auth(
     // could name an allowed path while requesting another.
     let conflicting = matches!((url, original_uri), (Some((_, a)), Some(b)) if a != b);
     let target = Target {
-        method: header(&headers, "x-original-method").unwrap_or(method.as_str()),
+        method: header(headers, "x-original-method").unwrap_or(parts.method.as_str()),
         host: url
             .map(|(host, _)| host)
-            .or_else(|| header(&headers, "x-forwarded-host"))
-            .or_else(|| header(&headers, "host"))
+            .or_else(|| header(headers, "x-forwarded-host"))
+            .or_else(|| header(headers, "host"))
             .unwrap_or(""),
         uri: original_uri
             .or(url.map(|(_, path)| path))
-            .unwrap_or_else(|| uri.path_and_query().map_or("/", |p| p.as_str())),
+            .unwrap_or_else(|| parts.uri.path_and_query().map_or("/", |p| p.as_str())),
     };
-    decide_checked(&app, Dialect::Nginx, peer, &headers, &target, conflicting).await
+    decide_checked(
+        &app,
+        Dialect::Nginx,
+        peer_of(&parts),
+        headers,
+        &target,
+        conflicting,
+    )
+    .await
 }
 
-async fn ext_authz(
-    State(app): State<Arc<App>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    Path(path): Path<String>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-) -> Response {
-    let _ = path; // the raw URI is used, so percent-encoding stays as the client sent it
-    let raw = uri.path_and_query().map_or("/", |p| p.as_str());
+async fn ext_authz(State(app): State<Arc<App>>, req: Request) -> Response {
+    let (parts, _) = req.into_parts();
+    // The raw URI, so percent-encoding stays as the client sent it.
+    let raw = parts.uri.path_and_query().map_or("/", |p| p.as_str());
     let original = raw.strip_prefix("/ext-authz").unwrap_or(raw);
-    let target = Target {
-        method: method.as_str(),
-        host: header(&headers, "host").unwrap_or(""),
-        uri: if original.is_empty() { "/" } else { original },
+    let owned;
+    let uri = if original.is_empty() {
+        "/"
+    } else if original.starts_with('?') {
+        owned = format!("/{original}");
+        &owned
+    } else {
+        original
     };
-    decide(&app, Dialect::Envoy, peer, &headers, &target).await
-}
-
-async fn ext_authz_root(
-    State(app): State<Arc<App>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-) -> Response {
-    let query = uri
-        .query()
-        .map(|q| format!("/?{q}"))
-        .unwrap_or_else(|| "/".to_owned());
     let target = Target {
-        method: method.as_str(),
-        host: header(&headers, "host").unwrap_or(""),
-        uri: &query,
+        method: parts.method.as_str(),
+        host: header(&parts.headers, "host").unwrap_or(""),
+        uri,
     };
-    decide(&app, Dialect::Envoy, peer, &headers, &target).await
+    decide(
+        &app,
+        Dialect::Envoy,
+        peer_of(&parts),
+        &parts.headers,
+        &target,
+    )
+    .await
 }
 
 async fn unauthorized() -> Response {
@@ -200,17 +208,21 @@ async fn decide_checked(
     app.gate
         .metrics()
         .decision(dialect.endpoint(), outcome_label, took);
-    if app.config.access_log {
+    if let Some(log) = &app.access_log {
         access_log::decision(
+            log,
             &app.log_limits,
-            dialect.endpoint(),
-            outcome_label,
-            response.status().as_u16(),
-            decision.key.as_deref(),
-            target,
-            headers,
-            client,
-            took,
+            &access_log::Line {
+                endpoint: dialect.endpoint(),
+                outcome: outcome_label,
+                status: response.status().as_u16(),
+                key: decision.key.as_deref(),
+                target,
+                headers,
+                client,
+                took,
+                now_ms: app.clock.now_ms(),
+            },
         );
     }
     response

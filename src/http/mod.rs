@@ -183,6 +183,10 @@ pub async fn serve(
         }));
     }
     let service = router(app.clone()).into_make_service_with_connect_info::<SocketAddr>();
+    // Answers are small single writes: never hold one back for Nagle's algorithm.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     let result = axum::serve(listener, service)
         .with_graceful_shutdown(shutdown)
         .await;
