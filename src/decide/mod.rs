@@ -218,6 +218,7 @@ impl Gate {
         client: IpAddr,
     ) -> Decision {
         if let Some(t) = &self.throttle
+            && t.active()
             && let Some(retry) = t.refused(client, self.clock.now_ms())
         {
             return Decision::early(Outcome::Deny(Deny::Throttled(retry)));
@@ -270,7 +271,7 @@ impl Gate {
                 key: None,
             };
         };
-        let now = self.clock.now();
+        let now = crate::clock::Timestamp::from_unix(now_ms.div_euclid(1000));
         let outcome = if let Some(why) = known.record.unusable_at(now) {
             deny_401(why)
         } else if !rules::allows(&known.record.rules, target) {

@@ -59,6 +59,10 @@ impl Cidr {
     }
 }
 
+const X_FORWARDED_FOR: axum::http::HeaderName =
+    axum::http::HeaderName::from_static("x-forwarded-for");
+const X_REAL_IP: axum::http::HeaderName = axum::http::HeaderName::from_static("x-real-ip");
+
 /// The client's address: the peer's, unless the peer is a trusted proxy, in which case
 /// the right-most untrusted address of `X-Forwarded-For`, else `X-Real-IP`.
 pub fn client_address(peer: IpAddr, headers: &HeaderMap, trusted: &[Cidr]) -> IpAddr {
@@ -67,25 +71,26 @@ pub fn client_address(peer: IpAddr, headers: &HeaderMap, trusted: &[Cidr]) -> Ip
     if !is_trusted(peer) {
         return peer;
     }
+    // Right to left without collecting: the last header's last hop first.
     let mut leftmost = None;
-    let hops: Vec<IpAddr> = headers
-        .get_all("x-forwarded-for")
+    let hops = headers
+        .get_all(X_FORWARDED_FOR)
         .iter()
+        .rev()
         .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|s| parse_hop(s.trim()))
-        .collect();
-    for ip in hops.iter().rev() {
-        leftmost = Some(*ip);
-        if !is_trusted(*ip) {
-            return *ip;
+        .flat_map(|v| v.rsplit(','))
+        .filter_map(|s| parse_hop(s.trim()));
+    for ip in hops {
+        leftmost = Some(ip);
+        if !is_trusted(ip) {
+            return ip;
         }
     }
     if let Some(ip) = leftmost {
         return ip;
     }
     headers
-        .get("x-real-ip")
+        .get(X_REAL_IP)
         .and_then(|v| v.to_str().ok())
         .and_then(|s| parse_hop(s.trim()))
         .unwrap_or(peer)
@@ -136,6 +141,11 @@ impl Throttle {
         // Mix so that neighbouring addresses spread over the shards.
         let mixed = h.wrapping_mul(0x9E37_79B9_7F4A_7C15_u64 as usize) >> 7;
         &self.shards[mixed % SHARDS]
+    }
+
+    /// Whether any address is being tracked (when none is, nothing can be refused).
+    pub fn active(&self) -> bool {
+        self.tracked.load(Ordering::Relaxed) != 0
     }
 
     /// Seconds until `ip` may try again, if it is refused now.

@@ -56,6 +56,8 @@ fn put(out: &mut String, s: &str, n: usize, json: bool) {
     }
 }
 
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+
 thread_local! {
     /// (unix second, "YYYY-MM-DDTHH:MM:SS") and the line being built.
     static SCRATCH: RefCell<(i64, String, String)> = RefCell::new((i64::MIN, String::new(), String::with_capacity(512)));
@@ -88,7 +90,7 @@ pub fn decision(log: &AccessLog, limits: &LogLimits, l: &Line<'_>) {
         }
         out.clear();
         let n = limits.original_length;
-        let header = |name: &str| l.headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("");
+        let header = |name: &HeaderName| l.headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("");
         let metadata = match (&limits.metadata_header, limits.metadata_length) {
             (Some(h), len) if len > 0 => l.headers.get(h).and_then(|v| v.to_str().ok()).map(|v| (v, len)),
             _ => None,
@@ -111,7 +113,7 @@ pub fn decision(log: &AccessLog, limits: &LogLimits, l: &Line<'_>) {
             ("method", l.target.method, 16),
             ("host", l.target.host, n),
             ("uri", l.target.uri, n),
-            ("forwarded_for", header("x-forwarded-for"), n),
+            ("forwarded_for", header(&X_FORWARDED_FOR), n),
         ] {
             out.push_str(sep);
             out.push_str(name);

@@ -7,12 +7,11 @@
 //! cannot be probed.
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::rejection::{JsonRejection, QueryRejection};
-use axum::extract::{ConnectInfo, FromRequestParts, Path, Query, State};
+use axum::extract::{FromRequestParts, Path, Query, State};
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -230,14 +229,11 @@ impl FromRequestParts<Arc<App>> for Principal {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Self, ApiError> {
-        let client = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|ConnectInfo(peer)| {
-                app.gate
-                    .client_address(peer.ip(), &parts.headers)
-                    .to_string()
-            });
+        let client = Some(
+            app.gate
+                .client_address(super::peer().ip(), &parts.headers)
+                .to_string(),
+        );
         let token = parts
             .headers
             .get(header::AUTHORIZATION)

@@ -12,8 +12,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::{ConnectInfo, Request, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderName, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
 
@@ -26,11 +26,17 @@ use crate::rules::Target;
 
 pub fn router() -> Router<Arc<App>> {
     Router::new()
-        .route("/forward-auth", get(forward_auth))
-        .route("/auth", get(nginx_auth))
+        .route(
+            "/forward-auth",
+            get(forward_auth).fallback(method_not_allowed),
+        )
+        .route("/auth", get(nginx_auth).fallback(method_not_allowed))
         .route("/ext-authz", any(ext_authz))
         .route("/ext-authz/{*path}", any(ext_authz))
-        .route("/auth-unauthorized", get(unauthorized))
+        .route(
+            "/auth-unauthorized",
+            get(unauthorized).fallback(method_not_allowed),
+        )
 }
 
 /// How an endpoint speaks to its proxy.
@@ -44,7 +50,17 @@ enum Dialect {
     Envoy,
 }
 
-fn header<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
+// Header names as constants: looking one up by `&str` parses and validates the name on
+// every request.
+const X_FORWARDED_METHOD: HeaderName = HeaderName::from_static("x-forwarded-method");
+const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+const X_FORWARDED_URI: HeaderName = HeaderName::from_static("x-forwarded-uri");
+const X_ORIGINAL_URL: HeaderName = HeaderName::from_static("x-original-url");
+const X_ORIGINAL_URI: HeaderName = HeaderName::from_static("x-original-uri");
+const X_ORIGINAL_METHOD: HeaderName = HeaderName::from_static("x-original-method");
+const HOST: HeaderName = axum::http::header::HOST;
+
+fn header<'a>(h: &'a HeaderMap, name: &HeaderName) -> Option<&'a str> {
     h.get(name)
         .and_then(|v| v.to_str().ok())
         .map(str::trim)
@@ -54,22 +70,19 @@ fn header<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
 // The handlers take the request whole and read its parts by reference: extracting a
 // `HeaderMap` would copy every header of every request.
 
-fn peer_of(parts: &axum::http::request::Parts) -> SocketAddr {
-    parts
-        .extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map_or(SocketAddr::from(([0, 0, 0, 0], 0)), |c| c.0)
+fn peer_of(_parts: &axum::http::request::Parts) -> SocketAddr {
+    super::peer()
 }
 
 async fn forward_auth(State(app): State<Arc<App>>, req: Request) -> Response {
     let (parts, _) = req.into_parts();
     let headers = &parts.headers;
     let target = Target {
-        method: header(headers, "x-forwarded-method").unwrap_or(parts.method.as_str()),
-        host: header(headers, "x-forwarded-host")
-            .or_else(|| header(headers, "host"))
+        method: header(headers, &X_FORWARDED_METHOD).unwrap_or(parts.method.as_str()),
+        host: header(headers, &X_FORWARDED_HOST)
+            .or_else(|| header(headers, &HOST))
             .unwrap_or(""),
-        uri: header(headers, "x-forwarded-uri")
+        uri: header(headers, &X_FORWARDED_URI)
             .unwrap_or_else(|| parts.uri.path_and_query().map_or("/", |p| p.as_str())),
     };
     decide(
@@ -86,8 +99,8 @@ async fn nginx_auth(State(app): State<Arc<App>>, req: Request) -> Response {
     let (parts, _) = req.into_parts();
     let headers = &parts.headers;
     // ingress-nginx sends the full URL in X-Original-URL: the only place the host is.
-    let url = header(headers, "x-original-url").and_then(split_url);
-    let original_uri = header(headers, "x-original-uri");
+    let url = header(headers, &X_ORIGINAL_URL).and_then(split_url);
+    let original_uri = header(headers, &X_ORIGINAL_URI);
     // auth_request passes the client's own headers on, so whichever of the two the
     // proxy does not set is the client's to choose: ingress-nginx sets X-Original-URL
     // and forwards a client's X-Original-URI untouched, many nginx configs do the
@@ -95,11 +108,11 @@ async fn nginx_auth(State(app): State<Arc<App>>, req: Request) -> Response {
     // could name an allowed path while requesting another.
     let conflicting = matches!((url, original_uri), (Some((_, a)), Some(b)) if a != b);
     let target = Target {
-        method: header(headers, "x-original-method").unwrap_or(parts.method.as_str()),
+        method: header(headers, &X_ORIGINAL_METHOD).unwrap_or(parts.method.as_str()),
         host: url
             .map(|(host, _)| host)
-            .or_else(|| header(headers, "x-forwarded-host"))
-            .or_else(|| header(headers, "host"))
+            .or_else(|| header(headers, &X_FORWARDED_HOST))
+            .or_else(|| header(headers, &HOST))
             .unwrap_or(""),
         uri: original_uri
             .or(url.map(|(_, path)| path))
@@ -132,7 +145,7 @@ async fn ext_authz(State(app): State<Arc<App>>, req: Request) -> Response {
     };
     let target = Target {
         method: parts.method.as_str(),
-        host: header(&parts.headers, "host").unwrap_or(""),
+        host: header(&parts.headers, &HOST).unwrap_or(""),
         uri,
     };
     decide(
@@ -143,6 +156,14 @@ async fn ext_authz(State(app): State<Arc<App>>, req: Request) -> Response {
         &target,
     )
     .await
+}
+
+async fn method_not_allowed() -> Response {
+    error(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "this endpoint does not take that method",
+    )
 }
 
 async fn unauthorized() -> Response {
@@ -297,5 +318,38 @@ mod tests {
         );
         assert_eq!(split_url("http://h:8080"), Some(("h:8080", "/")));
         assert_eq!(split_url("not a url"), None);
+    }
+}
+
+/// Which gate endpoint a request is for, when it can skip the router: the exact path
+/// and an accepted method (anything else goes through the router, which answers 404 or
+/// 405 as usual).
+#[derive(Clone, Copy, Debug)]
+pub enum FastPath {
+    ForwardAuth,
+    Nginx,
+    Envoy,
+}
+
+pub fn fast_path(req: &Request) -> Option<FastPath> {
+    let path = req.uri().path();
+    let get = matches!(
+        *req.method(),
+        axum::http::Method::GET | axum::http::Method::HEAD
+    );
+    match path {
+        "/forward-auth" if get => Some(FastPath::ForwardAuth),
+        "/auth" if get => Some(FastPath::Nginx),
+        "/ext-authz" => Some(FastPath::Envoy),
+        p if p.starts_with("/ext-authz/") => Some(FastPath::Envoy),
+        _ => None,
+    }
+}
+
+pub async fn handle(endpoint: FastPath, app: Arc<App>, req: Request) -> Response {
+    match endpoint {
+        FastPath::ForwardAuth => forward_auth(State(app), req).await,
+        FastPath::Nginx => nginx_auth(State(app), req).await,
+        FastPath::Envoy => ext_authz(State(app), req).await,
     }
 }

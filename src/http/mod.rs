@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, MatchedPath, State};
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderValue, Method, header};
 use axum::response::Response;
 use tokio::net::TcpListener;
@@ -30,13 +30,18 @@ pub fn router(app: Arc<App>) -> Router {
     if let Some(cors) = cors_layer(&app.config.cors) {
         api = api.layer(cors);
     }
-    Router::new()
-        .merge(forward_auth::router())
+    // The gate's routes answer unknown methods themselves (a per-route fallback), so
+    // their requests pass through no extra layer.
+    let rest = Router::new()
         .merge(operate::router(
             app.config.metrics_enabled && app.config.metrics_address.is_empty(),
         ))
         .merge(admin::router(app.config.load_max_bytes))
         .merge(api)
+        .layer(axum::middleware::map_response(json_405));
+    Router::new()
+        .merge(forward_auth::router())
+        .merge(rest)
         .fallback(|| async {
             error::error(
                 axum::http::StatusCode::NOT_FOUND,
@@ -45,7 +50,18 @@ pub fn router(app: Arc<App>) -> Router {
             )
         })
         .with_state(app)
-        .layer(axum::middleware::map_response(json_405))
+}
+
+tokio::task_local! {
+    /// The peer of the connection a request came in on.
+    static PEER: SocketAddr;
+}
+
+/// The peer address of the current request's connection (set by [`serve`] for the
+/// request's whole handling, without a per-request allocation).
+pub fn peer() -> SocketAddr {
+    PEER.try_with(|p| *p)
+        .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)))
 }
 
 /// Headers for the API and its docs: no sniffing, no framing, no caching of answers
@@ -117,10 +133,11 @@ async fn count_api(
     req: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Response {
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .and_then(|m| API_ROUTES.iter().find(|r| **r == m.as_str()).copied())
+    let path = req.uri().path();
+    let route = API_ROUTES
+        .iter()
+        .find(|t| template_matches(t, path))
+        .copied()
         .unwrap_or("other");
     let r = next.run(req).await;
     app.gate.metrics().api_request(route, r.status().as_u16());
@@ -182,14 +199,7 @@ pub async fn serve(
             }
         }));
     }
-    let service = router(app.clone()).into_make_service_with_connect_info::<SocketAddr>();
-    // Answers are small single writes: never hold one back for Nagle's algorithm.
-    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
-    let result = axum::serve(listener, service)
-        .with_graceful_shutdown(shutdown)
-        .await;
+    let result = accept_loop(listener, app.clone(), router(app.clone()), shutdown).await;
     for task in background {
         task.abort();
     }
@@ -197,6 +207,81 @@ pub async fn serve(
         tracing::warn!(error = %e, "could not write last-used times at shutdown");
     }
     result
+}
+
+/// `/api/me/tokens/{id}` matches `/api/me/tokens/abc`.
+fn template_matches(template: &str, path: &str) -> bool {
+    let (mut t, mut p) = (template.split('/'), path.split('/'));
+    loop {
+        match (t.next(), p.next()) {
+            (None, None) => return true,
+            (Some(a), Some(b)) if a == b || (a.starts_with('{') && !b.is_empty()) => {}
+            _ => return false,
+        }
+    }
+}
+
+/// HTTP/1.1 on every accepted connection (what proxies speak to an auth server), with
+/// `TCP_NODELAY` (answers are small single writes, never to be held back by Nagle's
+/// algorithm), the peer address in [`PEER`], and a graceful end: on `shutdown` the
+/// listener closes and in-flight requests finish (30 s at most).
+async fn accept_loop(
+    listener: TcpListener,
+    app: Arc<App>,
+    router: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    use hyper_util::rt::TokioIo;
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let (stream, peer) = match accepted {
+                    Ok(a) => a,
+                    Err(e) => {
+                        // Out of file descriptors and the like: pause rather than spin.
+                        tracing::warn!(error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                        continue;
+                    }
+                };
+                let _ = stream.set_nodelay(true);
+                let router = router.clone();
+                let app = app.clone();
+                let svc = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                    let mut router = router.clone();
+                    let app = app.clone();
+                    PEER.scope(peer, async move {
+                        let req = req.map(axum::body::Body::new);
+                        // The gate's endpoints go straight to their handlers: routing
+                        // through the router costs more than the whole decision.
+                        match forward_auth::fast_path(&req) {
+                            Some(endpoint) => Ok(forward_auth::handle(endpoint, app, req).await),
+                            None => {
+                                use tower::Service;
+                                router.call(req).await
+                            }
+                        }
+                    })
+                });
+                let conn = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), svc);
+                let conn = graceful.watch(conn);
+                tokio::spawn(async move {
+                    let _ = conn.await;
+                });
+            }
+            () = &mut shutdown => break,
+        }
+    }
+    drop(listener);
+    if tokio::time::timeout(Duration::from_secs(30), graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("some connections were still busy 30 s after shutdown began");
+    }
+    Ok(())
 }
 
 async fn flush_usage(app: Arc<App>) {

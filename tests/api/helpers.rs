@@ -96,6 +96,17 @@ impl Valkey {
             args,
             child: None,
         };
+        // A free port can be taken by another test before the server binds it: try again
+        // on another one.
+        for _ in 0..4 {
+            match v.launch_once() {
+                Ok(()) => return v,
+                Err(_) => {
+                    v.port = free_port();
+                    v.args[1] = v.port.to_string();
+                }
+            }
+        }
         v.launch();
         v
     }
@@ -132,6 +143,12 @@ impl Valkey {
 
     /// (Re)starts the server on its port with its arguments.
     pub fn launch(&mut self) {
+        if let Err(e) = self.launch_once() {
+            panic!("{e}");
+        }
+    }
+
+    fn launch_once(&mut self) -> Result<(), String> {
         let child = Command::new(valkey_binary())
             .args(&self.args)
             .stdout(Stdio::null())
@@ -139,14 +156,24 @@ impl Valkey {
             .spawn()
             .expect("start valkey-server");
         self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(10);
+        let deadline = Instant::now() + Duration::from_secs(20);
         while Instant::now() < deadline {
+            // Exited already: most likely its port was taken meanwhile by another test.
+            if let Some(c) = self.child.as_mut()
+                && let Ok(Some(status)) = c.try_wait()
+            {
+                self.child = None;
+                return Err(format!(
+                    "valkey-server on port {} exited at start ({status})",
+                    self.port
+                ));
+            }
             if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
-                return;
+                return Ok(());
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        panic!("valkey-server did not start on port {}", self.port);
+        Err(format!("valkey-server did not start on port {}", self.port))
     }
 
     /// SIGKILL, as a crash would.
@@ -171,9 +198,20 @@ pub struct Cluster {
 
 impl Cluster {
     pub async fn start() -> Self {
-        let nodes: Vec<Valkey> = (0..3)
-            .map(|_| {
-                Valkey::start_with(&["--cluster-enabled", "yes", "--cluster-node-timeout", "2000"])
+        // The bus port would default to port + 10000, which may be taken or past 65535.
+        let buses: Vec<u16> = (0..3).map(|_| free_port()).collect();
+        let nodes: Vec<Valkey> = buses
+            .iter()
+            .map(|bus| {
+                let bus = bus.to_string();
+                Valkey::start_with(&[
+                    "--cluster-enabled",
+                    "yes",
+                    "--cluster-node-timeout",
+                    "2000",
+                    "--cluster-port",
+                    &bus,
+                ])
             })
             .collect();
         let ranges = [(0, 5460), (5461, 10922), (10923, 16383)];
@@ -182,15 +220,14 @@ impl Cluster {
                 .cmd(redis::cmd("CLUSTER").arg("ADDSLOTSRANGE").arg(a).arg(b))
                 .await;
         }
-        for other in &nodes[1..] {
-            let () = nodes[0]
-                .cmd(
-                    redis::cmd("CLUSTER")
-                        .arg("MEET")
-                        .arg("127.0.0.1")
-                        .arg(other.port),
-                )
-                .await;
+        for (other, bus) in nodes[1..].iter().zip(&buses[1..]) {
+            let meet = redis::cmd("CLUSTER")
+                .arg("MEET")
+                .arg("127.0.0.1")
+                .arg(other.port)
+                .arg(*bus)
+                .clone();
+            let () = nodes[0].cmd(&mut meet.clone()).await;
         }
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
