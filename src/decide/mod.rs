@@ -70,7 +70,8 @@ pub struct Known {
     pub headers: Vec<(HeaderName, HeaderValue)>,
     /// Unix seconds of the last allow; see [`usage`].
     last_used: std::sync::atomic::AtomicI64,
-    dirty: std::sync::atomic::AtomicBool,
+    /// The usage generation this entry was last queued in.
+    queued: std::sync::atomic::AtomicU64,
     /// Keys from files and uploads are not in the store: no last-used to write.
     in_store: bool,
 }
@@ -391,7 +392,7 @@ impl Gate {
             record,
             headers,
             last_used: std::sync::atomic::AtomicI64::new(last),
-            dirty: std::sync::atomic::AtomicBool::new(false),
+            queued: std::sync::atomic::AtomicU64::new(u64::MAX),
             in_store,
         }
     }

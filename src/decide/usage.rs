@@ -1,61 +1,76 @@
 //! Last-used times, off the hot path.
 //!
-//! An allow stores the time in the cached entry (one atomic store) and, the first time
-//! the entry becomes dirty since the last flush, queues it (one short lock per key per
-//! flush period, not per request). A background task flushes the queue every
-//! `last_used_flush_secs` in one store call; the store keeps the later time, so replicas
-//! sharing a store merge correctly.
+//! Uses are collected in memory, one entry per key (the latest time), and written by a
+//! background task every `last_used_flush_secs` in one store call; the store keeps the
+//! later time, so replicas sharing a store merge correctly.
+//!
+//! A cached key is queued at most once per flush period: its entry remembers the flush
+//! generation it was queued in, so later uses cost one atomic load and no lock. Memory
+//! is bounded by the number of distinct keys used between two flushes (an earlier
+//! version queued every use of an uncached key and grew by hundreds of megabytes a
+//! minute under a stream of cache misses — docs/benchmarks.md).
 
-use std::sync::atomic::Ordering::{Relaxed, SeqCst};
-use std::sync::{Arc, Mutex};
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::Known;
 use crate::clock::Timestamp;
-use crate::store::Touch;
+use crate::store::{TokenId, Touch};
+
+/// Keys kept at most when the store stays unwritable (beyond, the oldest news is lost).
+const MAX_PENDING: usize = 1_000_000;
 
 #[derive(Default)]
 pub struct Usage {
-    pending: Mutex<Vec<Arc<Known>>>,
-    /// Entries whose flush failed, retried next time.
-    retry: Mutex<Vec<Touch>>,
+    pending: Mutex<HashMap<TokenId, i64>>,
+    /// Bumped by every drain; an entry queued in the current generation is not queued
+    /// again.
+    generation: AtomicU64,
 }
 
 impl Usage {
-    pub(super) fn record(&self, known: &Arc<Known>, now: i64) {
-        // Plain loads first: on a hot key most requests change nothing and so write no
-        // shared cache line.
-        if known.last_used.load(Relaxed) < now {
-            known.last_used.fetch_max(now, SeqCst);
+    pub(super) fn record(&self, known: &Known, now: i64) {
+        let generation = self.generation.load(Ordering::Acquire);
+        if known.queued.load(Ordering::Relaxed) == generation
+            && known.last_used.load(Ordering::Relaxed) >= now
+        {
+            return;
         }
-        if !known.dirty.load(Relaxed) && !known.dirty.swap(true, SeqCst) {
-            self.pending
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .push(known.clone());
+        known.queued.store(generation, Ordering::Relaxed);
+        known.last_used.fetch_max(now, Ordering::Relaxed);
+        let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        if p.len() < MAX_PENDING || p.contains_key(&known.record.id) {
+            let t = p.entry(known.record.id.clone()).or_insert(now);
+            *t = (*t).max(now);
         }
     }
 
     /// Takes everything recorded since the last drain.
     pub fn drain(&self) -> Vec<Touch> {
-        let pending = std::mem::take(&mut *self.pending.lock().unwrap_or_else(|e| e.into_inner()));
-        let mut out = std::mem::take(&mut *self.retry.lock().unwrap_or_else(|e| e.into_inner()));
-        for k in pending {
-            // Clear the flag before reading the time: a use that lands after this sees a
-            // clean entry and queues it again, so no use is lost.
-            k.dirty.store(false, SeqCst);
-            out.push((
-                k.record.id.clone(),
-                Timestamp::from_unix(k.last_used.load(SeqCst)),
-            ));
-        }
-        out
+        let taken = std::mem::take(&mut *self.pending.lock().unwrap_or_else(|e| e.into_inner()));
+        // Entries used from now on are queued again.
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        taken
+            .into_iter()
+            .map(|(id, t)| (id, Timestamp::from_unix(t)))
+            .collect()
     }
 
+    /// Puts back what a failed flush could not write.
     pub(super) fn restore(&self, batch: Vec<Touch>) {
-        let mut r = self.retry.lock().unwrap_or_else(|e| e.into_inner());
-        // Bounded: a store that stays down must not make this grow without end.
-        if r.len() < 1_000_000 {
-            r.extend(batch);
+        let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        for (id, t) in batch {
+            if p.len() >= MAX_PENDING && !p.contains_key(&id) {
+                continue;
+            }
+            let e = p.entry(id).or_insert(t.unix());
+            *e = (*e).max(t.unix());
         }
+    }
+
+    /// Keys waiting to be written.
+    pub fn pending(&self) -> usize {
+        self.pending.lock().unwrap_or_else(|e| e.into_inner()).len()
     }
 }

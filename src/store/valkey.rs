@@ -143,6 +143,22 @@ impl ValkeyStore {
         self.run(async { pipe.query_async(&mut c).await }).await
     }
 
+    async fn touch_chunk(&self, used: &[Touch]) -> Result<(), StoreError> {
+        let cmds = used
+            .iter()
+            .map(|(id, at)| {
+                redis::cmd("EVAL")
+                    .arg(TOUCH_SCRIPT)
+                    .arg(2)
+                    .arg(self.k_id(id))
+                    .arg(self.k_used(id))
+                    .arg(at.unix())
+                    .clone()
+            })
+            .collect();
+        self.batch(cmds).await.map(|_| ())
+    }
+
     /// One subscription, until it is lost.
     async fn follow(&self, target: &Arc<dyn Invalidate>, attempt: usize) -> Result<(), RedisError> {
         let client = self.conn.pubsub_client(attempt).await?;
@@ -498,19 +514,11 @@ impl TokenStore for ValkeyStore {
     }
 
     async fn touch(&self, used: &[Touch]) -> Result<(), StoreError> {
-        let cmds = used
-            .iter()
-            .map(|(id, at)| {
-                redis::cmd("EVAL")
-                    .arg(TOUCH_SCRIPT)
-                    .arg(2)
-                    .arg(self.k_id(id))
-                    .arg(self.k_used(id))
-                    .arg(at.unix())
-                    .clone()
-            })
-            .collect();
-        self.batch(cmds).await.map(|_| ())
+        // In chunks, so a large flush never holds the shared connection for long.
+        for chunk in used.chunks(500) {
+            self.touch_chunk(chunk).await?;
+        }
+        Ok(())
     }
 
     async fn append_audit(&self, event: &AuditEvent) -> Result<u64, StoreError> {
