@@ -177,19 +177,17 @@ impl Verifier {
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
                     .is_none_or(|t| t.elapsed() >= REFETCH_MIN);
-                if may {
-                    if let Err(e) = self.refresh().await {
-                        tracing::warn!(error = %e, "refetching identity provider keys failed");
-                    }
+                if may && let Err(e) = self.refresh().await {
+                    tracing::warn!(error = %e, "refetching identity provider keys failed");
                 }
                 self.find(kid)?
                     .ok_or_else(|| invalid("the token is signed with an unknown key"))?
             }
         };
-        if let Some(ka) = jwk.common.key_algorithm {
-            if format!("{ka:?}") != format!("{:?}", header.alg) {
-                return Err(invalid("the token's algorithm does not match its key"));
-            }
+        if let Some(ka) = jwk.common.key_algorithm
+            && format!("{ka:?}") != format!("{:?}", header.alg)
+        {
+            return Err(invalid("the token's algorithm does not match its key"));
         }
         let key =
             DecodingKey::from_jwk(&jwk).map_err(|_| invalid("the issuer's key cannot be used"))?;
@@ -197,14 +195,13 @@ impl Verifier {
         v.leeway = LEEWAY_SECS;
         v.validate_nbf = true;
         v.set_required_spec_claims(&["exp"]);
-        match self
+        if let Some(iss) = self
             .issuer
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .as_ref()
         {
-            Some(iss) => v.set_issuer(&[iss]),
-            None => {}
+            v.set_issuer(&[iss]);
         }
         if self.cfg.audiences.is_empty() {
             v.validate_aud = false;

@@ -260,24 +260,24 @@ impl FromRequestParts<Arc<App>> for Principal {
                 client,
             });
         }
-        if token.split('.').count() == 3 {
-            if let Some(v) = &app.verifier {
-                return match v.verify(token).await {
-                    Ok(c) => Ok(Principal {
-                        subject: c.subject,
-                        admin: c.admin,
-                        method: AuthMethod::Oidc,
-                        name: c.name,
-                        client,
-                    }),
-                    Err(crate::oidc::OidcError::NotReady) => Err(ApiError::new(
-                        StatusCode::SERVICE_UNAVAILABLE,
-                        "unavailable",
-                        "the identity provider's keys are not loaded yet; try again",
-                    )),
-                    Err(crate::oidc::OidcError::Invalid(m)) => Err(ApiError::unauthorized(m)),
-                };
-            }
+        if token.split('.').count() == 3
+            && let Some(v) = &app.verifier
+        {
+            return match v.verify(token).await {
+                Ok(c) => Ok(Principal {
+                    subject: c.subject,
+                    admin: c.admin,
+                    method: AuthMethod::Oidc,
+                    name: c.name,
+                    client,
+                }),
+                Err(crate::oidc::OidcError::NotReady) => Err(ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "unavailable",
+                    "the identity provider's keys are not loaded yet; try again",
+                )),
+                Err(crate::oidc::OidcError::Invalid(m)) => Err(ApiError::unauthorized(m)),
+            };
         }
         if app
             .gate

@@ -7,6 +7,7 @@ pub mod docs;
 pub mod error;
 pub mod forward_auth;
 pub mod operate;
+pub mod ui;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -30,22 +31,38 @@ pub fn router(app: Arc<App>) -> Router {
     if let Some(cors) = cors_layer(&app.config.cors) {
         api = api.layer(cors);
     }
-    Router::new()
+    let base_path = app.config.base_path.clone();
+    // The UI router brings the fallback: the app for client-side routes, a JSON 404
+    // for anything under keygate's own endpoints.
+    let routes = Router::new()
         .merge(forward_auth::router())
         .merge(operate::router(
             app.config.metrics_enabled && app.config.metrics_address.is_empty(),
         ))
         .merge(admin::router(app.config.load_max_bytes))
         .merge(api)
-        .fallback(|| async {
-            error::error(
-                axum::http::StatusCode::NOT_FOUND,
-                "not_found",
-                "no such endpoint",
-            )
-        })
+        .merge(ui::router(&app.config));
+    let routes = if base_path.is_empty() {
+        routes
+    } else {
+        // Every route under the prefix, nothing outside it. `nest` sends `/prefix` to
+        // the nested `/` (which redirects to `/prefix/`) but not `/prefix/` itself.
+        Router::new()
+            .route(&format!("{base_path}/"), ui::index_route(&app.config))
+            .nest(&base_path, routes)
+            .fallback(|| async { not_found() })
+    };
+    routes
         .with_state(app)
         .layer(axum::middleware::map_response(json_405))
+}
+
+fn not_found() -> Response {
+    error::error(
+        axum::http::StatusCode::NOT_FOUND,
+        "not_found",
+        "no such endpoint",
+    )
 }
 
 /// Headers for the API and its docs: no sniffing, no framing, no caching of answers
@@ -117,10 +134,12 @@ async fn count_api(
     req: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Response {
+    let base = app.config.base_path.as_str();
     let route = req
         .extensions()
         .get::<MatchedPath>()
-        .and_then(|m| API_ROUTES.iter().find(|r| **r == m.as_str()).copied())
+        .map(|m| m.as_str().strip_prefix(base).unwrap_or(m.as_str()))
+        .and_then(|m| API_ROUTES.iter().find(|r| **r == m).copied())
         .unwrap_or("other");
     let r = next.run(req).await;
     app.gate.metrics().api_request(route, r.status().as_u16());

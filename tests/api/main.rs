@@ -22,3 +22,4 @@ mod observe;
 mod proxies;
 mod store_conformance;
 mod throttle;
+mod ui;
