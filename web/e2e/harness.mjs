@@ -91,9 +91,10 @@ function track(child, name) {
 }
 
 /** The OIDC provider, with the web UI's client when `uiBase` is given. */
-export async function startProvider(uiBase) {
+export async function startProvider(uiBase, { accessTtl } = {}) {
   const args = [path.join(providerDir, "provider.mjs")];
   if (uiBase) args.push("--ui", uiBase);
+  if (accessTtl) args.push("--access-ttl", String(accessTtl));
   const child = spawn(process.execPath, args, { cwd: providerDir, stdio: ["ignore", "pipe", "pipe"] });
   children.add(child);
   child.on("exit", () => children.delete(child));

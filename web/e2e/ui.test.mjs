@@ -55,6 +55,13 @@ async function oidcLogin(page, url, login) {
   await page.getByRole("heading", { name: "My keys" }).waitFor();
 }
 
+function accessToken(page) {
+  return page.evaluate(() => {
+    const entry = Object.entries(sessionStorage).find(([k]) => k.startsWith("oidc.user:"));
+    return entry ? JSON.parse(entry[1]).access_token : null;
+  });
+}
+
 async function createKey(page, { name, paths = "", methods = "" }) {
   await page.getByRole("button", { name: "New key" }).click();
   const dialog = page.getByRole("dialog", { name: "New key" });
@@ -75,14 +82,14 @@ async function createKey(page, { name, paths = "", methods = "" }) {
 }
 
 describe("with an OIDC provider, under a base path", () => {
-  let kg;
   let url;
 
   before(async () => {
     const port = await freePort();
     url = `http://127.0.0.1:${port}/keygate`;
-    const { issuer } = await startProvider(`${url}/`);
-    kg = await startKeygate({
+    // Access tokens live 70 s: the UI renews them silently 60 s before they expire.
+    const { issuer } = await startProvider(`${url}/`, { accessTtl: 70 });
+    await startKeygate({
       port,
       basePath: "/keygate",
       toml: `base_path = "/keygate"
@@ -114,6 +121,8 @@ docs_html = '<h2>Getting access</h2><p>Ask in #platform.</p><img src="x" onerror
     await page.getByRole("heading", { name: "Acme keys" }).waitFor();
     await shot(page, "login-oidc-desktop");
     await oidcLogin(page, url, "alice");
+    const firstToken = await accessToken(page);
+    assert.ok(firstToken, "the session holds an access token");
     const who = page.getByTestId("whoami");
     await who.getByText("alice").waitFor();
     assert.equal(await who.locator(".badge-admin").count(), 0, "alice is no admin");
@@ -143,6 +152,18 @@ docs_html = '<h2>Getting access</h2><p>Ask in #platform.</p><img src="x" onerror
     await page.getByRole("row", { name: /alice nightly/ }).waitFor();
     await shot(page, "my-keys-desktop");
     assert.equal(await gate(url, kept.key), 204);
+
+    // Silent renew (a hidden iframe to the provider, allowed by the CSP's frame-src) has
+    // replaced the access token by now, and the API takes the new one.
+    await page.waitForFunction(
+      (first) => Object.entries(sessionStorage).some(([k, v]) => k.startsWith("oidc.user:") && JSON.parse(v).access_token !== first),
+      firstToken,
+      { timeout: 30_000 },
+    );
+    const renewed = await accessToken(page);
+    const me = await fetch(`${url}/api/me`, { headers: { Authorization: `Bearer ${renewed}` } });
+    assert.equal(me.status, 200);
+    assert.equal((await me.json()).subject, "alice");
 
     // The operator's docs, sanitised: shown, and nothing in them ran.
     await page.getByRole("link", { name: "Docs" }).click();
@@ -207,6 +228,7 @@ docs_html = '<h2>Getting access</h2><p>Ask in #platform.</p><img src="x" onerror
     await page.getByLabel("Owner").fill("alice");
     await page.getByRole("button", { name: "Filter" }).click();
     await page.waitForURL(`${url}/admin/audit?owner=alice`);
+    await rows.nth(2).waitFor();
     assert.equal(await rows.count(), 3, "alice's two creates and one delete");
     await shot(page, "audit-desktop");
 
@@ -244,7 +266,7 @@ describe("single-operator mode", () => {
     await page.getByText("single-operator mode").waitFor();
     await page.getByLabel("Admin key").fill("kgadmin_not-the-key-at-all");
     await page.getByRole("button", { name: "Log in" }).click();
-    await page.getByRole("alert").getByText("invalid credentials").waitFor();
+    await page.getByRole("alert").getByText("That is not the admin key").waitFor();
     await shot(page, "login-admin-key-desktop");
     // A failed login is a 401 by design; the browser logs it. Nothing else may appear.
     problems.splice(0, problems.length, ...problems.filter((p) => !/401/.test(p)));
@@ -255,6 +277,20 @@ describe("single-operator mode", () => {
     await page.getByTestId("whoami").locator(".badge-admin").waitFor();
     assert.equal(await page.evaluate(() => sessionStorage.getItem("keygate.admin-key")), adminKey);
     assert.equal(await page.evaluate(() => localStorage.length), 0, "nothing in localStorage");
+
+    // The create form refuses bad input next to the field.
+    await page.getByRole("button", { name: "New key" }).click();
+    const form = page.getByRole("dialog", { name: "New key" });
+    await form.getByRole("button", { name: "Add a rule" }).click();
+    await form.getByLabel("Hosts").fill("https://api.example.com");
+    await form.getByLabel("Paths").fill("v1/*");
+    await form.getByRole("button", { name: "Create key" }).click();
+    await form.getByText(/fields? needs? attention/).waitFor();
+    assert.match(await form.getByRole("alert").first().innerText(), /^3 fields need attention/);
+    await form.getByText("without scheme, port or path").waitFor();
+    await shot(page, "create-form-errors-desktop");
+    await form.getByRole("button", { name: "Cancel" }).click();
+    await form.waitFor({ state: "detached" });
 
     const { key, dialog } = await createKey(page, { name: "operator key" });
     assert.equal(await gate(url, key), 204);

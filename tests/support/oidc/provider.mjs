@@ -3,6 +3,7 @@
 //   node provider.mjs                       listens on 127.0.0.1 on a free port
 //   node provider.mjs --ui URL              also serves the web UI's login (URL: the
 //                                           UI's base, e.g. http://127.0.0.1:8080/keygate/)
+//   node provider.mjs --access-ttl SECONDS  access tokens' lifetime (default 600)
 //
 // Prints one line of JSON on stdout when ready: {"issuer": "http://127.0.0.1:PORT"}.
 // Clients (secret = id + "-secret"), all allowed the client-credentials grant:
@@ -22,6 +23,8 @@ const GROUPS = { "alice-svc": ["users"], "admin-svc": ["admin"] };
 
 const uiArg = process.argv.indexOf("--ui");
 const ui = uiArg > 0 ? process.argv[uiArg + 1] : undefined;
+const ttlArg = process.argv.indexOf("--access-ttl");
+const accessTokenTTL = ttlArg > 0 ? Number(process.argv[ttlArg + 1]) : 600;
 
 const server = http.createServer();
 await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
@@ -67,7 +70,7 @@ const provider = new Provider(issuer, {
         scope: "api",
         audience: "keygate",
         accessTokenFormat: "jwt",
-        accessTokenTTL: 600,
+        accessTokenTTL,
       }),
     },
   },

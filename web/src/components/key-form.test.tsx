@@ -30,6 +30,7 @@ describe("the create form", () => {
     expect(onSubmit).not.toHaveBeenCalled();
     const name = screen.getByLabelText("Name");
     expect(name).toHaveAttribute("aria-invalid", "true");
+    expect(name).toHaveFocus();
     expect(name).toHaveAccessibleDescription(/Give the key a name/);
     expect(screen.getByText(/One field needs attention/)).toBeInTheDocument();
   });

@@ -1,7 +1,7 @@
 // Create or edit a key: name, expiry, rules, metadata (and, when editing, disabled).
 // Problems show next to their field as soon as the field is left, and all of them on
 // submit; nothing is sent while any remain.
-import { useId, useState, type ReactNode, type SyntheticEvent } from "react";
+import { useEffect, useId, useRef, useState, type ReactNode, type SyntheticEvent } from "react";
 import type { ApiError } from "../lib/api";
 import { absolute, expiryPresets, type ExpiryPreset } from "../lib/format";
 import { type FormErrors, type KeyFormValues, LIMITS, validateKeyForm } from "../lib/key-form-model";
@@ -38,10 +38,17 @@ export function KeyForm({ mode, initial, currentExpiry, submitting, serverError,
   const serverField =
     serverError && "field" in serverError && serverError.field ? serverFields[serverError.field] : undefined;
 
+  const formRef = useRef<HTMLFormElement>(null);
+  const [attempts, setAttempts] = useState(0);
+  // After a refused submit, take the keyboard to the first field that needs attention.
+  useEffect(() => {
+    if (attempts > 0) formRef.current?.querySelector<HTMLElement>('[aria-invalid="true"]')?.focus();
+  }, [attempts]);
   const submit = (e: SyntheticEvent) => {
     e.preventDefault();
     setSubmitted(true);
     if (Object.keys(errors).length === 0) onSubmit(v);
+    else setAttempts((n) => n + 1);
   };
   const set = <K extends keyof KeyFormValues>(k: K, value: KeyFormValues[K]) => {
     setV((old) => ({ ...old, [k]: value }));
@@ -54,7 +61,7 @@ export function KeyForm({ mode, initial, currentExpiry, submitting, serverError,
   const count = Object.keys(errors).length;
 
   return (
-    <form className="key-form" noValidate onSubmit={submit}>
+    <form ref={formRef} className="key-form" noValidate onSubmit={submit}>
       {serverError && (
         <div className="notice notice-error" role="alert">
           {serverError.message}
@@ -272,17 +279,23 @@ export function KeyForm({ mode, initial, currentExpiry, submitting, serverError,
         </div>
       )}
 
+      {/* Pressing a button here must not first blur the field being edited: the error
+          that blur reveals would move the button away before the click lands. */}
       <div className="actions">
-        <button type="button" className="button" onClick={onCancel}>
+        <button type="button" className="button" onMouseDown={keepFocus} onClick={onCancel}>
           Cancel
         </button>
-        <button type="submit" className="button button-primary" disabled={submitting}>
+        <button type="submit" className="button button-primary" disabled={submitting} onMouseDown={keepFocus}>
           {submitting ? "Saving…" : mode === "create" ? "Create key" : "Save changes"}
         </button>
       </div>
     </form>
   );
 }
+
+const keepFocus = (e: SyntheticEvent) => {
+  e.preventDefault();
+};
 
 interface ControlProps {
   id: string;

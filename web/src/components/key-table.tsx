@@ -32,6 +32,8 @@ function compare(a: Token, b: Token, key: SortKey): number {
   return av.localeCompare(bv, undefined, { sensitivity: "base" });
 }
 
+const plural = (n: number, what: string) => `${n} ${what}${n === 1 ? "" : "s"}`;
+
 export function KeyTable({ tokens, now, onEdit, onRotate, onRevoke }: KeyTableProps) {
   const [sort, setSort] = useState<{ key: SortKey; desc: boolean }>({ key: "created_at", desc: true });
   const [filter, setFilter] = useState("");
@@ -107,7 +109,9 @@ export function KeyTable({ tokens, now, onEdit, onRotate, onRevoke }: KeyTablePr
         </div>
       </div>
       <p className="muted" role="status" aria-live="polite">
-        {shown.length === tokens.length ? `${tokens.length} keys` : `${shown.length} of ${tokens.length} keys`}
+        {shown.length === tokens.length
+          ? plural(tokens.length, "key")
+          : `${shown.length} of ${plural(tokens.length, "key")}`}
       </p>
       {shown.length > 0 && (
         <table>
@@ -159,7 +163,11 @@ export function KeyTable({ tokens, now, onEdit, onRotate, onRevoke }: KeyTablePr
                   {relative(t.created_at, now)}
                 </td>
                 <td data-label="Expires" title={t.expires_at ? absolute(t.expires_at) : undefined}>
-                  {t.expires_at ? (
+                  {t.status === "rotating" && t.grace_until ? (
+                    <span className="warn" title={absolute(t.grace_until)}>
+                      ⚠ replaced; stops {relative(t.grace_until, now)}
+                    </span>
+                  ) : t.expires_at ? (
                     expiresSoon(t.expires_at, now) ? (
                       <span className="warn">⚠ {relative(t.expires_at, now)}</span>
                     ) : (
@@ -167,9 +175,6 @@ export function KeyTable({ tokens, now, onEdit, onRotate, onRevoke }: KeyTablePr
                     )
                   ) : (
                     <span className="muted">never</span>
-                  )}
-                  {t.grace_until && t.status === "rotating" && (
-                    <span className="muted small"> (old key until {relative(t.grace_until, now)})</span>
                   )}
                 </td>
                 <td data-label="Last used" title={t.last_used_at ? absolute(t.last_used_at) : undefined}>

@@ -137,7 +137,12 @@ export function AuthProvider({ config, children }: { config: UiConfig; children:
       loginWithKey: async (key) => {
         const token = key.trim();
         const probe = createApi({ basePath: config.base_path, getToken: () => token });
-        const me = await probe.get("/api/me", meSchema);
+        const me = await probe.get("/api/me", meSchema).catch((e: unknown) => {
+          if (e instanceof ApiError && e.status === 401) {
+            throw new ApiError(401, e.code, "That is not the admin key. Check it and try again.");
+          }
+          throw e;
+        });
         if (!me.admin) throw new ApiError(403, "forbidden", "That is not the admin key.");
         sessionStorage.setItem(ADMIN_KEY_STORAGE, token);
         credential.set(token);

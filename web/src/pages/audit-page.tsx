@@ -51,7 +51,7 @@ export function AuditView(p: {
   const [draft, setDraft] = useState(p.filter);
   const fields: [keyof AuditFilter, string, string][] = [
     ["owner", "Owner", "alice"],
-    ["actor", "Actor", "who made the change"],
+    ["actor", "Actor", "subject"],
     ["token_id", "Key id", "key id"],
   ];
   return (

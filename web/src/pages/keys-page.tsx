@@ -14,7 +14,8 @@ export function KeysPage({ scope, title, intro }: { scope: Scope; title: string;
   const rotate = useRotateToken(scope);
   const revoke = useRevokeToken(scope);
   const [modal, setModal] = useState<Modal>({ kind: "none" });
-  const now = useNow();
+  // Never before the list was fetched: a key made a moment ago is not "in the future".
+  const now = Math.max(useNow(), tokens.dataUpdatedAt);
   const mutations = [create, update, rotate, revoke];
 
   const open = (m: Modal) => {
