@@ -52,7 +52,7 @@ const RESERVED: &[&str] = &[
 
 /// Shown by a binary built without `web/dist`.
 const NOT_BUILT: &str = "<!doctype html>
-<html lang=\"en\"><head><meta charset=\"utf-8\"><title>keygate</title>
+<html lang=\"en\"><head><meta charset=\"utf-8\"><base href=\"/\"><title>keygate</title>
 <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"></head>
 <body><h1>keygate</h1>
 <p>This keygate binary was built without its web UI.</p>
@@ -220,7 +220,7 @@ async fn read_file(path: std::path::PathBuf) -> std::io::Result<String> {
 fn index(config: &Config, headers: &UiHeaders) -> Response {
     let html = match Assets::get("index.html") {
         Some(file) => with_base(&String::from_utf8_lossy(&file.data), &config.base_path),
-        None => NOT_BUILT.to_owned(),
+        None => with_base(NOT_BUILT, &config.base_path),
     };
     let r = ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], html).into_response();
     headers.apply(r, "no-cache")

@@ -62,11 +62,11 @@ function accessToken(page) {
   });
 }
 
-async function createKey(page, { name, paths = "", methods = "" }) {
+async function createKey(page, { name, paths = "", methods = "", expiry = "30d" }) {
   await page.getByRole("button", { name: "New key" }).click();
   const dialog = page.getByRole("dialog", { name: "New key" });
   await dialog.getByLabel("Name", { exact: true }).fill(name);
-  await dialog.getByLabel("Expires").selectOption("30d");
+  await dialog.getByLabel("Expires").selectOption(expiry);
   if (paths || methods) {
     await dialog.getByRole("button", { name: "Add a rule" }).click();
     await dialog.getByLabel("Paths").fill(paths);
@@ -327,6 +327,19 @@ describe("single-operator mode", () => {
     assert.equal(await gate(url, key), 204, "the old key works during its grace period");
     await page.setViewportSize({ width: 1440, height: 900 });
     await page.locator(".badge-rotating").first().waitFor();
+
+    // A fuller list: rules, an expiry within a week (flagged), a key that never expires.
+    for (const k of [
+      { name: "CI deploys", paths: "/v1/*, /v2/*", methods: "GET, POST", expiry: "7d" },
+      { name: "Grafana scraper", paths: "/metrics", methods: "GET", expiry: "never" },
+    ]) {
+      const made = await createKey(page, k);
+      await made.dialog.getByRole("button", { name: "I have saved the key" }).click();
+      await page.getByRole("row", { name: new RegExp(k.name) }).waitFor();
+    }
+    const ci = page.getByRole("row", { name: /CI deploys/ });
+    await ci.locator(".warn").getByText("in 7 days").waitFor();
+    await shot(page, "my-keys-several-desktop");
 
     // Dark theme follows the system setting.
     await page.emulateMedia({ colorScheme: "dark" });

@@ -1,6 +1,6 @@
 // Routes, and the providers every page needs.
 import { QueryClient, QueryClientProvider } from "@tanstack/react-query";
-import { useState, type ReactNode } from "react";
+import { lazy, Suspense, useState, type ReactNode } from "react";
 import { BrowserRouter, Navigate, Route, Routes, useLocation } from "react-router-dom";
 import { Layout } from "./components/layout";
 import { ApiError } from "./lib/api";
@@ -8,13 +8,16 @@ import { AuthProvider, useAuth } from "./lib/auth";
 import type { UiConfig } from "./lib/schemas";
 import { useMe } from "./lib/queries";
 import { Loading } from "./components/state";
-import { AuditPage } from "./pages/audit-page";
 import { CallbackPage } from "./pages/callback-page";
-import { GuidePage } from "./pages/guide-page";
 import { KeysPage } from "./pages/keys-page";
 import { LoginPage } from "./pages/login-page";
-import { OwnerKeysPage } from "./pages/owner-keys-page";
-import { OwnersPage } from "./pages/owners-page";
+
+// Loaded when first visited: most people never open the admin pages, and the docs page
+// brings the HTML sanitiser.
+const AuditPage = lazy(() => import("./pages/audit-page").then((m) => ({ default: m.AuditPage })));
+const GuidePage = lazy(() => import("./pages/guide-page").then((m) => ({ default: m.GuidePage })));
+const OwnerKeysPage = lazy(() => import("./pages/owner-keys-page").then((m) => ({ default: m.OwnerKeysPage })));
+const OwnersPage = lazy(() => import("./pages/owners-page").then((m) => ({ default: m.OwnersPage })));
 
 function newQueryClient() {
   return new QueryClient({
@@ -53,6 +56,7 @@ export function App({ config }: { config: UiConfig }) {
     <QueryClientProvider client={client}>
       <BrowserRouter basename={config.base_path || "/"}>
         <AuthProvider config={config}>
+          <Suspense fallback={<Loading what="the page" />}>
           <Routes>
             <Route path="/login" element={<LoginPage />} />
             <Route path="/callback" element={<CallbackPage />} />
@@ -93,6 +97,7 @@ export function App({ config }: { config: UiConfig }) {
               <Route path="*" element={<p className="page-status">There is no such page.</p>} />
             </Route>
           </Routes>
+          </Suspense>
         </AuthProvider>
       </BrowserRouter>
     </QueryClientProvider>
