@@ -41,13 +41,15 @@ export function KeyTable({ tokens, now, onEdit, onRotate, onRevoke }: KeyTablePr
 
   const shown = useMemo(() => {
     const needle = filter.trim().toLowerCase();
+    // The server lists oldest first: its order breaks ties (keys made in the same second).
+    const order = new Map(tokens.map((t, i) => [t.id, i]));
     const list = tokens.filter(
       (t) =>
         (status === "all" || t.status === status) &&
         (!needle || [t.name, t.hint, t.id, rulesSummary(t.rules)].some((s) => s.toLowerCase().includes(needle))),
     );
     list.sort((a, b) => {
-      const c = compare(a, b, sort.key);
+      const c = compare(a, b, sort.key) || (order.get(a.id) ?? 0) - (order.get(b.id) ?? 0);
       const nullLast = a[sort.key] === null || b[sort.key] === null;
       return sort.desc && !nullLast ? -c : c;
     });
