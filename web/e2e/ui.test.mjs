@@ -278,9 +278,20 @@ describe("single-operator mode", () => {
     assert.equal(await page.evaluate(() => sessionStorage.getItem("keygate.admin-key")), adminKey);
     assert.equal(await page.evaluate(() => localStorage.length), 0, "nothing in localStorage");
 
-    // The create form refuses bad input next to the field.
-    await page.getByRole("button", { name: "New key" }).click();
+    // Dialogs from the keyboard: Enter opens one with the focus on its first field,
+    // Escape closes it and the focus goes back to the button that opened it.
+    const newKey = page.getByRole("button", { name: "New key" });
+    await newKey.focus();
+    await page.keyboard.press("Enter");
     const form = page.getByRole("dialog", { name: "New key" });
+    await form.waitFor();
+    assert.equal(await page.evaluate(() => document.activeElement?.getAttribute("placeholder")), "e.g. CI deploys");
+    await page.keyboard.press("Escape");
+    await form.waitFor({ state: "detached" });
+    assert.equal(await page.evaluate(() => document.activeElement?.textContent), "New key");
+
+    // The create form refuses bad input next to the field.
+    await newKey.click();
     await form.getByRole("button", { name: "Add a rule" }).click();
     await form.getByLabel("Hosts").fill("https://api.example.com");
     await form.getByLabel("Paths").fill("v1/*");

@@ -82,6 +82,7 @@ export function KeyForm({ mode, initial, currentExpiry, submitting, serverError,
             maxLength={LIMITS.name + 20}
             placeholder="e.g. CI deploys"
             autoComplete="off"
+            data-autofocus=""
             onChange={(e) => {
               set("name", e.target.value);
             }}

@@ -27,6 +27,7 @@ export function OneTimeKey({ created, gateUrl, onDone }: { created: Created; gat
             e.currentTarget.select();
           }}
           data-testid="new-key"
+          data-autofocus=""
         />
         <CopyButton text={key} label="Copy key" />
       </div>

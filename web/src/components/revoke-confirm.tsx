@@ -20,7 +20,7 @@ export function RevokeConfirm({
         undone.
       </p>
       <div className="actions">
-        <button type="button" className="button" onClick={onCancel} autoFocus>
+        <button type="button" className="button" onClick={onCancel} data-autofocus="">
           Keep the key
         </button>
         <button type="button" className="button button-danger" disabled={submitting} onClick={onRevoke}>

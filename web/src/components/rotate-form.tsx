@@ -38,6 +38,7 @@ export function RotateForm({
         <label htmlFor={id}>How long the old key keeps working</label>
         <select
           id={id}
+          data-autofocus=""
           value={grace}
           onChange={(e) => {
             setGrace(Number(e.target.value));
