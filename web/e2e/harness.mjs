@@ -3,7 +3,7 @@
 // driven by playwright-core (no browser download). Every process started here is killed
 // when the run ends, however it ends.
 import { spawn } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import net from "node:net";
 import os from "node:os";
 import path from "node:path";
@@ -138,7 +138,24 @@ export async function startKeygate({ port, toml, basePath = "" }) {
     if (Date.now() > deadline) throw new Error(`keygate did not start:\n${t.log()}`);
     await new Promise((r) => setTimeout(r, 50));
   }
+  await sameBuild(url);
   return { url, output: t.log, child };
+}
+
+/**
+ * The app keygate serves must be this checkout's web/dist: a debug binary reads the
+ * dist of the checkout it was compiled in, a release binary the one it embedded.
+ */
+async function sameBuild(url) {
+  const script = (html) => /assets\/index-[\w-]+\.js/.exec(html)?.[0];
+  const local = script(readFileSync(path.join(root, "web/dist/index.html"), "utf8"));
+  const served = script(await (await fetch(`${url}/`)).text());
+  if (!local || local !== served) {
+    throw new Error(
+      `keygate serves ${served ?? "no built UI"}, this checkout's web/dist has ${local}: ` +
+        `rebuild it (make web, then cargo build) or point KEYGATE_BIN at a binary built from this checkout`,
+    );
+  }
 }
 
 /** Debian's Chromium; playwright gives it a fresh temporary --user-data-dir. */
@@ -155,6 +172,9 @@ export function launchChromium() {
       "--disable-component-update",
       "--disable-sync",
       "--disable-quic",
+      // Loopback only: no name is ever looked up (the provider's development pages ask
+      // for web fonts from the internet), so nothing leaves the machine.
+      "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
     ],
     timeout: 30_000,
   });
@@ -168,6 +188,11 @@ export function launchChromium() {
  */
 export async function newPage(browser, { origin, width = 1440, height = 900, colorScheme = "light" }) {
   const context = await browser.newContext({ viewport: { width, height }, colorScheme });
+  // And no request to anywhere but loopback even starts.
+  await context.route(
+    (u) => !["127.0.0.1", "[::1]", "localhost"].includes(u.hostname),
+    (r) => r.abort("blockedbyclient"),
+  );
   await context.grantPermissions(["clipboard-read", "clipboard-write"]).catch(() => undefined);
   const page = await context.newPage();
   page.setDefaultTimeout(15_000);

@@ -161,6 +161,11 @@ docs_html = '<h2>Getting access</h2><p>Ask in #platform.</p><img src="x" onerror
       { timeout: 30_000 },
     );
     const renewed = await accessToken(page);
+    assert.equal(
+      await page.evaluate(() => Object.entries(sessionStorage).some(([k, v]) => k.startsWith("oidc.user:") && JSON.parse(v).refresh_token)),
+      false,
+      "no refresh token: the renewal went through the hidden iframe",
+    );
     const me = await fetch(`${url}/api/me`, { headers: { Authorization: `Bearer ${renewed}` } });
     assert.equal(me.status, 200);
     assert.equal((await me.json()).subject, "alice");
