@@ -211,6 +211,20 @@ docs_html = '<h2>Getting access</h2><p>Ask in #platform.</p><img src="x" onerror
     await alice.waitFor();
     await shot(page, "admin-owners-desktop");
 
+    // Someone with no key yet is listed nowhere; open them by subject and make one.
+    await page.getByLabel("Keys of someone not listed (their subject)").fill("bob");
+    await page.getByRole("button", { name: "Open" }).click();
+    await page.waitForURL(`${url}/admin/owners/bob`);
+    await page.getByText("No keys yet.").waitFor();
+    const bobs = await createKey(page, { name: "bob's batch job" });
+    await bobs.dialog.getByRole("button", { name: "I have saved the key" }).click();
+    await page.getByRole("row", { name: /bob's batch job/ }).waitFor();
+    assert.equal(await gate(url, bobs.key), 204);
+    await page.getByRole("link", { name: "Owners" }).click();
+    await page.getByRole("row", { name: /bob/ }).waitFor();
+    await page.getByLabel("Search owners").fill("ali");
+    await page.getByRole("row", { name: /bob/ }).waitFor({ state: "detached" });
+
     await page.getByRole("link", { name: "alice" }).click();
     await page.waitForURL(`${url}/admin/owners/alice`);
     await page.getByRole("heading", { name: "Keys of alice" }).waitFor();

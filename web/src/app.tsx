@@ -7,7 +7,7 @@ import { ApiError } from "./lib/api";
 import { AuthProvider, useAuth } from "./lib/auth";
 import type { UiConfig } from "./lib/schemas";
 import { useMe } from "./lib/queries";
-import { Loading } from "./components/state";
+import { ErrorNote, Loading } from "./components/state";
 import { CallbackPage } from "./pages/callback-page";
 import { KeysPage } from "./pages/keys-page";
 import { LoginPage } from "./pages/login-page";
@@ -41,7 +41,16 @@ function RequireLogin({ children }: { children: ReactNode }) {
 function RequireAdmin({ children }: { children: ReactNode }) {
   const me = useMe();
   if (me.isPending) return <Loading what="your account" />;
-  if (!me.data?.admin)
+  if (me.isError)
+    return (
+      <ErrorNote
+        error={me.error}
+        onRetry={() => {
+          void me.refetch();
+        }}
+      />
+    );
+  if (!me.data.admin)
     return (
       <p className="notice notice-error" role="alert">
         This page is for administrators.

@@ -1,6 +1,6 @@
 // Admin: every owner with their number of keys.
 import { useDeferredValue, useState } from "react";
-import { Link } from "react-router-dom";
+import { Link, useNavigate } from "react-router-dom";
 import { ErrorNote, Loading } from "../components/state";
 import { useOwners } from "../lib/queries";
 import type { Owner } from "../lib/schemas";
@@ -9,8 +9,12 @@ export function OwnersPage() {
   const [q, setQ] = useState("");
   const deferred = useDeferredValue(q.trim());
   const owners = useOwners(deferred);
+  const navigate = useNavigate();
   return (
     <OwnersView
+      onOpen={(owner) => {
+        void navigate(`/admin/owners/${encodeURIComponent(owner)}`);
+      }}
       q={q}
       onQ={setQ}
       owners={owners.data}
@@ -24,6 +28,7 @@ export function OwnersPage() {
 }
 
 export function OwnersView(p: {
+  onOpen: (owner: string) => void;
   q: string;
   onQ: (q: string) => void;
   owners: Owner[] | undefined;
@@ -83,6 +88,41 @@ export function OwnersView(p: {
           </tbody>
         </table>
       )}
+      <OpenOwner onOpen={p.onOpen} />
     </section>
+  );
+}
+
+/** Someone without keys is listed nowhere: open their page by subject to make one. */
+function OpenOwner({ onOpen }: { onOpen: (owner: string) => void }) {
+  const [owner, setOwner] = useState("");
+  return (
+    <form
+      className="filters open-owner"
+      onSubmit={(e) => {
+        e.preventDefault();
+        if (owner.trim()) onOpen(owner.trim());
+      }}
+    >
+      <div className="field">
+        <label htmlFor="open-owner">Keys of someone not listed (their subject)</label>
+        <input
+          id="open-owner"
+          type="text"
+          value={owner}
+          spellCheck={false}
+          autoComplete="off"
+          placeholder="e.g. bob@example.com"
+          onChange={(e) => {
+            setOwner(e.target.value);
+          }}
+        />
+      </div>
+      <div className="filter-actions">
+        <button type="submit" className="button" disabled={!owner.trim()}>
+          Open
+        </button>
+      </div>
+    </form>
   );
 }
