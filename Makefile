@@ -1,15 +1,19 @@
 # The project's verbs. The README and CI say the same thing: `make run`, `make test`.
 
 CARGO ?= cargo
+NPM ?= npm
+# Where cargo builds (CARGO_TARGET_DIR when set), for the binary the browser tests run.
+TARGET_DIR := $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)
 
-.PHONY: run test deps lint unit bench fmt
+.PHONY: run test deps lint unit bench fmt web web-check e2e
 
-## Serve on 127.0.0.1:8080 with the embedded store (./data).
-run:
+## Serve on 127.0.0.1:8080 with the embedded store (./data) and the web UI.
+run: web
 	$(CARGO) run --release -- serve
 
-## Everything CI checks: install what is missing, then fmt, clippy and every test.
-test: deps lint unit
+## Everything CI checks: install what is missing, then fmt, clippy, the UI's lint, types
+## and component tests, every Rust test, and the browser tests.
+test: deps lint web web-check unit e2e
 
 deps:
 	@scripts/deps.sh
@@ -20,6 +24,29 @@ lint:
 
 unit:
 	VALKEY_SERVER="$$(scripts/valkey-path.sh)" sh -c 'if cargo nextest --version >/dev/null 2>&1; then $(CARGO) nextest run --no-fail-fast; else $(CARGO) test --no-fail-fast; fi'
+
+## Build the web UI into web/dist, which release builds of keygate embed.
+web: web/node_modules/.package-lock.json
+	cd web && $(NPM) run build
+
+# npm ci only when the lock file is newer than what is installed.
+web/node_modules/.package-lock.json: web/package-lock.json web/package.json
+	cd web && $(NPM) ci --no-audit --no-fund
+	@touch $@
+
+tests/support/oidc/node_modules/.package-lock.json: tests/support/oidc/package-lock.json
+	cd tests/support/oidc && $(NPM) ci --no-audit --no-fund
+	@touch $@
+
+## The UI's ESLint, TypeScript check and vitest component tests.
+web-check: web/node_modules/.package-lock.json
+	cd web && $(NPM) run lint && $(NPM) run typecheck && $(NPM) test
+
+## The UI in Debian's Chromium against a real keygate and a real OIDC provider.
+e2e: web tests/support/oidc/node_modules/.package-lock.json
+	$(CARGO) build
+	cd web && KEYGATE_BIN="$(TARGET_DIR)/debug/keygate" $(NPM) run e2e
+
 
 ## Load benchmarks against a bare server (QUICK=1: a short run), then micro-benchmarks.
 bench: deps

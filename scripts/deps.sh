@@ -50,6 +50,15 @@ if [ ! -d "$oidc_dir/node_modules/oidc-provider" ] || [ "$oidc_dir/package-lock.
   (cd "$oidc_dir" && npm ci --no-audit --no-fund --loglevel=error)
 fi
 
+# The web UI and its tests: Node.js (20.19 or later, for Vite) and Debian's Chromium,
+# which the browser tests drive with playwright-core (it downloads no browser).
+if ! have node || ! node -e 'const [a,b]=process.versions.node.split(".").map(Number); process.exit(a>20||(a===20&&b>=19)?0:1)'; then
+  echo "deps: the web UI needs Node.js 20.19 or later (found: $(node --version 2>/dev/null || echo none))" >&2
+  exit 1
+fi
+have npm || apt_install npm
+[ -x "${CHROMIUM:-/usr/bin/chromium}" ] || apt_install chromium
+
 # Rust tooling that `make test` runs.
 cargo fmt --version >/dev/null 2>&1 || rustup component add rustfmt
 cargo clippy --version >/dev/null 2>&1 || rustup component add clippy

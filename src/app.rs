@@ -120,6 +120,11 @@ impl App {
     /// or bad one is an error), the uploaded set kept in the store, and the store's
     /// flags. A store that cannot be reached now is not an error: it is retried.
     pub async fn prepare(&self) -> Result<(), StartError> {
+        if let Some(p) = &self.config.frontend.docs_html_file {
+            std::fs::read_to_string(p).map_err(|e| {
+                StartError::Config(format!("frontend.docs_html_file {}: {e}", p.display()))
+            })?;
+        }
         for (idx, path, _) in self.gate.keysets().files() {
             crate::sources::load_file(self, idx)
                 .map_err(|e| StartError::Config(format!("key file {}: {e}", path.display())))?;

@@ -118,6 +118,63 @@ pub struct Config {
     /// Largest JSON body the management API accepts.
     pub api_max_body_bytes: usize,
     pub headers: HeaderConfig,
+    /// A path prefix for every route keygate serves (`/keygate`; empty: none), for
+    /// running behind a proxy that forwards a sub-path without stripping it.
+    pub base_path: String,
+    /// The web UI (rusty-valkey-forward-auth's `[frontend]` names).
+    pub frontend: FrontendConfig,
+}
+
+/// `[frontend]`: what the web UI shows and how it logs in.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct FrontendConfig {
+    /// Shown in the title bar and on the login page.
+    pub app_name: String,
+    /// The OIDC issuer the UI logs in with (empty: `oauth.issuer_url`).
+    pub oidc_authority: String,
+    /// The UI's OIDC client id (a public client using PKCE); empty: no OIDC login.
+    pub oidc_client_id: String,
+    /// Where the provider sends the browser back (empty: `<the UI's URL>callback`).
+    pub oidc_redirect_uri: String,
+    /// Scopes the UI asks for.
+    pub oidc_scope: String,
+    /// A resource indicator (RFC 8707) sent with the authorization and token requests,
+    /// for providers that pick the access token's audience that way (empty: none).
+    pub oidc_resource: String,
+    /// HTML shown on the UI's Docs page (sanitised in the browser).
+    pub docs_html: String,
+    /// Read `docs_html` from this file at start instead.
+    pub docs_html_file: Option<PathBuf>,
+    /// Where the UI links to the API reference; a path is taken under `base_path`.
+    pub api_docs_path: String,
+}
+
+impl Default for FrontendConfig {
+    fn default() -> Self {
+        FrontendConfig {
+            app_name: "keygate".into(),
+            oidc_authority: String::new(),
+            oidc_client_id: String::new(),
+            oidc_redirect_uri: String::new(),
+            oidc_scope: "openid profile email".into(),
+            oidc_resource: String::new(),
+            docs_html: String::new(),
+            docs_html_file: None,
+            api_docs_path: "/docs".into(),
+        }
+    }
+}
+
+impl FrontendConfig {
+    /// The issuer the UI logs in with: `oidc_authority`, else `oauth.issuer_url`.
+    pub fn authority<'a>(&'a self, oauth: &'a OAuthConfig) -> &'a str {
+        if self.oidc_authority.is_empty() {
+            &oauth.issuer_url
+        } else {
+            &self.oidc_authority
+        }
+    }
 }
 
 /// One `[[key_files]]` entry.
@@ -304,6 +361,8 @@ impl Default for Config {
             cors: CorsConfig::default(),
             api_max_body_bytes: 64 * 1024,
             headers: HeaderConfig::default(),
+            base_path: String::new(),
+            frontend: FrontendConfig::default(),
         }
     }
 }
@@ -597,7 +656,7 @@ impl Config {
             ("oauth.issuer_url", &self.oauth.issuer_url),
             ("oauth.jwks_url", &self.oauth.jwks_url),
         ] {
-            if !(url.is_empty() || url.starts_with("https://") || url.starts_with("http://")) {
+            if !url.is_empty() && !is_http_url(url) {
                 return bad(format!("{name} `{url}` must be an http(s) URL"));
             }
         }
@@ -625,6 +684,53 @@ impl Config {
         {
             return bad("query_param may only hold letters, digits, `_`, `-` and `.`".into());
         }
+        self.validate_frontend()
+    }
+
+    fn validate_frontend(&self) -> Result<(), ConfigError> {
+        let bad = |m: String| Err(ConfigError::Invalid(m));
+        let bp = &self.base_path;
+        if !bp.is_empty()
+            && (!bp.starts_with('/')
+                || bp.ends_with('/')
+                || bp.contains("//")
+                || !bp
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"/_-.~".contains(&b))
+                || bp.split('/').any(|seg| seg == "." || seg == ".."))
+        {
+            return bad(format!(
+                "base_path `{bp}` must be empty or like `/keygate`: a leading `/`, no trailing `/`, \
+                 letters, digits, `_`, `-`, `.`, `~` and `/` only"
+            ));
+        }
+        let f = &self.frontend;
+        let authority = f.authority(&self.oauth);
+        if !authority.is_empty() && !is_http_url(authority) {
+            return bad(format!(
+                "frontend.oidc_authority `{authority}` must be an http(s) URL"
+            ));
+        }
+        if !f.oidc_client_id.is_empty() {
+            if authority.is_empty() {
+                return bad("frontend.oidc_client_id is set but there is no issuer to log in with: set frontend.oidc_authority or oauth.issuer_url".into());
+            }
+            if !self.oauth.enabled() {
+                return bad("frontend.oidc_client_id is set but [oauth] is not: the API would refuse the UI's tokens; set oauth.issuer_url (and oauth.audiences)".into());
+            }
+        }
+        if !f.oidc_redirect_uri.is_empty() && !is_http_url(&f.oidc_redirect_uri) {
+            return bad(format!(
+                "frontend.oidc_redirect_uri `{}` must be an absolute http(s) URL",
+                f.oidc_redirect_uri
+            ));
+        }
+        if !f.docs_html.is_empty() && f.docs_html_file.is_some() {
+            return bad("set frontend.docs_html or frontend.docs_html_file, not both".into());
+        }
+        if f.app_name.trim().is_empty() || f.app_name.chars().count() > 100 {
+            return bad("frontend.app_name must be 1 to 100 characters".into());
+        }
         Ok(())
     }
 
@@ -634,6 +740,10 @@ impl Config {
         shown.valkey_url = shown.valkey_url.as_deref().map(redact_url_password);
         toml::to_string_pretty(&shown).unwrap_or_else(|e| format!("# cannot render: {e}\n"))
     }
+}
+
+fn is_http_url(s: &str) -> bool {
+    s.starts_with("https://") || s.starts_with("http://")
 }
 
 /// The names of settings that hold secrets.
@@ -874,6 +984,77 @@ mod tests {
             .config
             .to_redacted_toml();
         assert!(!shown.contains("hunter2"), "{shown}");
+    }
+
+    #[test]
+    fn frontend_defaults_file_and_env() {
+        let l = load(Some(file("").path()), &env(&[]), &Overrides::new()).unwrap();
+        assert_eq!(l.config.base_path, "");
+        assert_eq!(l.config.frontend, FrontendConfig::default());
+        assert_eq!(l.config.frontend.app_name, "keygate");
+        assert_eq!(l.config.frontend.api_docs_path, "/docs");
+        let f = file(
+            "base_path = \"/keygate\"\n[oauth]\nissuer_url = \"https://idp.example.com\"\n\
+             [frontend]\napp_name = \"Keys\"\noidc_client_id = \"ui\"\ndocs_html = \"<p>hi</p>\"\n",
+        );
+        let html = file("<h2>From a file</h2>\n");
+        let e = env(&[
+            ("KEYGATE_FRONTEND__OIDC_SCOPE", "openid api"),
+            ("KEYGATE_BASE_PATH", "/gate"),
+        ]);
+        let c = load(Some(f.path()), &e, &Overrides::new()).unwrap().config;
+        assert_eq!(c.base_path, "/gate");
+        assert_eq!(c.frontend.app_name, "Keys");
+        assert_eq!(c.frontend.oidc_scope, "openid api");
+        assert_eq!(c.frontend.docs_html, "<p>hi</p>");
+        // The authority defaults to the issuer the API trusts.
+        assert_eq!(c.frontend.authority(&c.oauth), "https://idp.example.com");
+        // `_FILE` reads docs_html from a file, like any other setting.
+        let e = env(&[(
+            "KEYGATE_FRONTEND__DOCS_HTML_FILE",
+            html.path().to_str().unwrap(),
+        )]);
+        let c = load(Some(file("").path()), &e, &Overrides::new())
+            .unwrap()
+            .config;
+        assert_eq!(c.frontend.docs_html, "<h2>From a file</h2>");
+    }
+
+    #[test]
+    fn frontend_validation_names_the_setting() {
+        for (text, needle) in [
+            ("base_path = \"keygate\"", "base_path"),
+            ("base_path = \"/keygate/\"", "base_path"),
+            ("base_path = \"/a/../b\"", "base_path"),
+            ("base_path = \"/a b\"", "base_path"),
+            ("[frontend]\noidc_client_id = \"ui\"", "oidc_client_id"),
+            (
+                "[frontend]\noidc_client_id = \"ui\"\noidc_authority = \"https://idp\"",
+                "[oauth]",
+            ),
+            (
+                "[frontend]\noidc_authority = \"idp.example.com\"",
+                "oidc_authority",
+            ),
+            (
+                "[frontend]\noidc_redirect_uri = \"/callback\"",
+                "oidc_redirect_uri",
+            ),
+            (
+                "[frontend]\ndocs_html = \"x\"\ndocs_html_file = \"/etc/x\"",
+                "docs_html_file",
+            ),
+            ("[frontend]\napp_name = \" \"", "app_name"),
+            ("[frontend]\ncolour = \"blue\"", "colour"),
+        ] {
+            let e = load(Some(file(text).path()), &env(&[]), &Overrides::new())
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(needle), "{text}: {e}");
+        }
+        for ok in ["base_path = \"/keygate\"", "base_path = \"/a/b-c.d\""] {
+            load(Some(file(ok).path()), &env(&[]), &Overrides::new()).unwrap();
+        }
     }
 
     #[test]

@@ -201,7 +201,7 @@ impl Verifier {
             .unwrap_or_else(|e| e.into_inner())
             .as_ref()
         {
-            v.set_issuer(&[iss])
+            v.set_issuer(&[iss]);
         }
         if self.cfg.audiences.is_empty() {
             v.validate_aud = false;

@@ -7,6 +7,7 @@ pub mod docs;
 pub mod error;
 pub mod forward_auth;
 pub mod operate;
+pub mod ui;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -30,8 +31,9 @@ pub fn router(app: Arc<App>) -> Router {
     if let Some(cors) = cors_layer(&app.config.cors) {
         api = api.layer(cors);
     }
+    let base_path = app.config.base_path.clone();
     // The gate's routes answer unknown methods themselves (a per-route fallback), so
-    // their requests pass through no extra layer.
+    // their requests pass through no extra layer; the others get JSON 405s.
     let rest = Router::new()
         .merge(operate::router(
             app.config.metrics_enabled && app.config.metrics_address.is_empty(),
@@ -39,17 +41,23 @@ pub fn router(app: Arc<App>) -> Router {
         .merge(admin::router(app.config.load_max_bytes))
         .merge(api)
         .layer(axum::middleware::map_response(json_405));
-    Router::new()
+    // The UI router brings the fallback: the app for client-side routes, a JSON 404
+    // for anything under keygate's own endpoints.
+    let routes = Router::new()
         .merge(forward_auth::router())
         .merge(rest)
-        .fallback(|| async {
-            error::error(
-                axum::http::StatusCode::NOT_FOUND,
-                "not_found",
-                "no such endpoint",
-            )
-        })
-        .with_state(app)
+        .merge(ui::router(&app.config));
+    let routes = if base_path.is_empty() {
+        routes
+    } else {
+        // Every route under the prefix, nothing outside it. `nest` sends `/prefix` to
+        // the nested `/` (which redirects to `/prefix/`) but not `/prefix/` itself.
+        Router::new()
+            .route(&format!("{base_path}/"), ui::index_route(&app.config))
+            .nest(&base_path, routes)
+            .fallback(|| async { not_found() })
+    };
+    routes.with_state(app)
 }
 
 tokio::task_local! {
@@ -62,6 +70,14 @@ tokio::task_local! {
 pub fn peer() -> SocketAddr {
     PEER.try_with(|p| *p)
         .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)))
+}
+
+fn not_found() -> Response {
+    error::error(
+        axum::http::StatusCode::NOT_FOUND,
+        "not_found",
+        "no such endpoint",
+    )
 }
 
 /// Headers for the API and its docs: no sniffing, no framing, no caching of answers
@@ -256,7 +272,10 @@ async fn accept_loop(
                         let req = req.map(axum::body::Body::new);
                         // The gate's endpoints go straight to their handlers: routing
                         // through the router costs more than the whole decision.
-                        match forward_auth::fast_path(&req) {
+                        // (Under a `base_path` everything goes through the router, which
+                        // strips the prefix.)
+                        let fast = if app.config.base_path.is_empty() { forward_auth::fast_path(&req) } else { None };
+                        match fast {
                             Some(endpoint) => Ok(forward_auth::handle(endpoint, app, req).await),
                             None => {
                                 use tower::Service;

@@ -431,10 +431,18 @@ async fn health_endpoints_and_unknown_paths() {
     for p in ["/health", "/health/live", "/health/ready"] {
         assert_eq!(t.get(p).send().await.unwrap().status(), 200, "{p}");
     }
-    let r = t.get("/nope").send().await.unwrap();
-    assert_eq!(r.status(), 404);
-    let body: serde_json::Value = r.json().await.unwrap();
-    assert_eq!(body["error"], "not_found");
+    // Unknown paths under keygate's endpoints, and anything but GET elsewhere (a GET
+    // elsewhere is the web UI's client-side route: see ui.rs).
+    for r in [
+        t.get("/health/nope"),
+        t.get("/api/nope"),
+        t.client.post(t.url("/nope")),
+    ] {
+        let r = r.send().await.unwrap();
+        assert_eq!(r.status(), 404);
+        let body: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(body["error"], "not_found");
+    }
     let r = t.client.post(t.url("/forward-auth")).send().await.unwrap();
     assert_eq!(r.status(), 405);
     let body: serde_json::Value = r.json().await.unwrap();

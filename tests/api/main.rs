@@ -25,3 +25,4 @@ mod proxies;
 mod replicas;
 mod store_conformance;
 mod throttle;
+mod ui;

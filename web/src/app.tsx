@@ -1,0 +1,114 @@
+// Routes, and the providers every page needs.
+import { QueryClient, QueryClientProvider } from "@tanstack/react-query";
+import { lazy, Suspense, useState, type ReactNode } from "react";
+import { BrowserRouter, Navigate, Route, Routes, useLocation } from "react-router-dom";
+import { Layout } from "./components/layout";
+import { ApiError } from "./lib/api";
+import { AuthProvider, useAuth } from "./lib/auth";
+import type { UiConfig } from "./lib/schemas";
+import { useMe } from "./lib/queries";
+import { ErrorNote, Loading } from "./components/state";
+import { CallbackPage } from "./pages/callback-page";
+import { KeysPage } from "./pages/keys-page";
+import { LoginPage } from "./pages/login-page";
+
+// Loaded when first visited: most people never open the admin pages, and the docs page
+// brings the HTML sanitiser.
+const AuditPage = lazy(() => import("./pages/audit-page").then((m) => ({ default: m.AuditPage })));
+const GuidePage = lazy(() => import("./pages/guide-page").then((m) => ({ default: m.GuidePage })));
+const OwnerKeysPage = lazy(() => import("./pages/owner-keys-page").then((m) => ({ default: m.OwnerKeysPage })));
+const OwnersPage = lazy(() => import("./pages/owners-page").then((m) => ({ default: m.OwnersPage })));
+
+function newQueryClient() {
+  return new QueryClient({
+    defaultOptions: {
+      queries: {
+        // A refusal will not change by asking again; a network blip might.
+        retry: (n, e) => n < 2 && !(e instanceof ApiError && e.status >= 400 && e.status < 500),
+        refetchOnWindowFocus: true,
+      },
+    },
+  });
+}
+
+function RequireLogin({ children }: { children: ReactNode }) {
+  const { session } = useAuth();
+  const location = useLocation();
+  if (!session) return <Navigate to="/login" replace state={{ from: location.pathname + location.search }} />;
+  return children;
+}
+
+function RequireAdmin({ children }: { children: ReactNode }) {
+  const me = useMe();
+  if (me.isPending) return <Loading what="your account" />;
+  if (me.isError)
+    return (
+      <ErrorNote
+        error={me.error}
+        onRetry={() => {
+          void me.refetch();
+        }}
+      />
+    );
+  if (!me.data.admin)
+    return (
+      <p className="notice notice-error" role="alert">
+        This page is for administrators.
+      </p>
+    );
+  return children;
+}
+
+export function App({ config }: { config: UiConfig }) {
+  const [client] = useState(newQueryClient);
+  return (
+    <QueryClientProvider client={client}>
+      <BrowserRouter basename={config.base_path || "/"}>
+        <AuthProvider config={config}>
+          <Suspense fallback={<Loading what="the page" />}>
+          <Routes>
+            <Route path="/login" element={<LoginPage />} />
+            <Route path="/callback" element={<CallbackPage />} />
+            <Route
+              element={
+                <RequireLogin>
+                  <Layout />
+                </RequireLogin>
+              }
+            >
+              <Route index element={<Navigate to="/keys" replace />} />
+              <Route path="/keys" element={<KeysPage scope={{ kind: "me" }} title="My keys" />} />
+              <Route path="/guide" element={<GuidePage />} />
+              <Route
+                path="/admin"
+                element={
+                  <RequireAdmin>
+                    <OwnersPage />
+                  </RequireAdmin>
+                }
+              />
+              <Route
+                path="/admin/owners/:owner"
+                element={
+                  <RequireAdmin>
+                    <OwnerKeysPage />
+                  </RequireAdmin>
+                }
+              />
+              <Route
+                path="/admin/audit"
+                element={
+                  <RequireAdmin>
+                    <AuditPage />
+                  </RequireAdmin>
+                }
+              />
+              <Route path="*" element={<p className="page-status">There is no such page.</p>} />
+            </Route>
+          </Routes>
+          </Suspense>
+        </AuthProvider>
+      </BrowserRouter>
+    </QueryClientProvider>
+  );
+}

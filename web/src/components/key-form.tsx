@@ -1,0 +1,330 @@
+// Create or edit a key: name, expiry, rules, metadata (and, when editing, disabled).
+// Problems show next to their field as soon as the field is left, and all of them on
+// submit; nothing is sent while any remain.
+import { useEffect, useId, useRef, useState, type ReactNode, type SyntheticEvent } from "react";
+import type { ApiError } from "../lib/api";
+import { absolute, expiryPresets, type ExpiryPreset } from "../lib/format";
+import { type FormErrors, type KeyFormValues, LIMITS, validateKeyForm } from "../lib/key-form-model";
+
+export interface KeyFormProps {
+  mode: "create" | "edit";
+  initial: KeyFormValues;
+  /** The key's current expiry, when editing. */
+  currentExpiry?: string | null;
+  submitting: boolean;
+  serverError: ApiError | Error | null;
+  onSubmit: (values: KeyFormValues) => void;
+  onCancel: () => void;
+  /** For tests: "now" in ms. */
+  now?: number;
+}
+
+// Server field names → form fields.
+const serverFields: Record<string, string> = { name: "name", expires_at: "customDate" };
+
+export function KeyForm({ mode, initial, currentExpiry, submitting, serverError, onSubmit, onCancel, now }: KeyFormProps) {
+  const [v, setV] = useState<KeyFormValues>(initial);
+  const [touched, setTouched] = useState<Set<string>>(new Set());
+  const [submitted, setSubmitted] = useState(false);
+  const errors: FormErrors = validateKeyForm(v, now);
+  const id = useId();
+  const touch = (f: string) => () => {
+    setTouched((t) => new Set(t).add(f));
+  };
+  const shown = (f: string): string | undefined => {
+    if (submitted || touched.has(f)) return errors[f];
+    return undefined;
+  };
+  const serverField =
+    serverError && "field" in serverError && serverError.field ? serverFields[serverError.field] : undefined;
+
+  const formRef = useRef<HTMLFormElement>(null);
+  const [attempts, setAttempts] = useState(0);
+  // After a refused submit, take the keyboard to the first field that needs attention.
+  useEffect(() => {
+    if (attempts > 0) formRef.current?.querySelector<HTMLElement>('[aria-invalid="true"]')?.focus();
+  }, [attempts]);
+  const submit = (e: SyntheticEvent) => {
+    e.preventDefault();
+    setSubmitted(true);
+    if (Object.keys(errors).length === 0) onSubmit(v);
+    else setAttempts((n) => n + 1);
+  };
+  const set = <K extends keyof KeyFormValues>(k: K, value: KeyFormValues[K]) => {
+    setV((old) => ({ ...old, [k]: value }));
+  };
+  const presets = expiryPresets.filter((p) => p.value !== "keep");
+  const options: { value: ExpiryPreset; label: string }[] =
+    mode === "edit" && currentExpiry
+      ? [{ value: "keep", label: `Keep: ${absolute(currentExpiry)}` }, ...presets]
+      : presets;
+  const count = Object.keys(errors).length;
+
+  return (
+    <form ref={formRef} className="key-form" noValidate onSubmit={submit}>
+      {serverError && (
+        <div className="notice notice-error" role="alert">
+          {serverError.message}
+        </div>
+      )}
+      {submitted && count > 0 && (
+        <p className="notice notice-error" role="alert">
+          {count === 1 ? "One field needs" : `${count} fields need`} attention.
+        </p>
+      )}
+
+      <Field id={`${id}-name`} label="Name" error={shown("name") ?? (serverField === "name" ? serverError?.message : undefined)}>
+        {(p) => (
+          <input
+            {...p}
+            type="text"
+            value={v.name}
+            maxLength={LIMITS.name + 20}
+            placeholder="e.g. CI deploys"
+            autoComplete="off"
+            data-autofocus=""
+            onChange={(e) => {
+              set("name", e.target.value);
+            }}
+            onBlur={touch("name")}
+          />
+        )}
+      </Field>
+
+      <div className="field-row">
+        <Field id={`${id}-expiry`} label="Expires">
+          {(p) => (
+            <select
+              {...p}
+              value={v.expiry}
+              onChange={(e) => {
+                set("expiry", e.target.value as ExpiryPreset);
+              }}
+            >
+              {options.map((o) => (
+                <option key={o.value} value={o.value}>
+                  {o.label}
+                </option>
+              ))}
+            </select>
+          )}
+        </Field>
+        {v.expiry === "custom" && (
+          <Field
+            id={`${id}-date`}
+            label="Expiry date (UTC)"
+            error={shown("customDate") ?? (serverField === "customDate" ? serverError?.message : undefined)}
+          >
+            {(p) => (
+              <input
+                {...p}
+                type="date"
+                value={v.customDate}
+                onChange={(e) => {
+                  set("customDate", e.target.value);
+                }}
+                onBlur={touch("customDate")}
+              />
+            )}
+          </Field>
+        )}
+      </div>
+
+      <fieldset className="group">
+        <legend>Rules</legend>
+        <p className="hint">
+          Without rules the key may reach anything. With rules, a request must match at least one; within a rule, every
+          field you fill in must match. Separate values with commas.
+        </p>
+        {v.rules.map((r, i) => (
+          <fieldset className="rule" key={i} aria-describedby={shown(`rules.${i}`) ? `${id}-rule-${i}-err` : undefined}>
+            <legend>Rule {i + 1}</legend>
+            {shown(`rules.${i}`) && (
+              <p className="field-error" id={`${id}-rule-${i}-err`}>
+                {shown(`rules.${i}`)}
+              </p>
+            )}
+            {(
+              [
+                ["hosts", "Hosts", "api.example.com, *.example.com"],
+                ["paths", "Paths", "/v1/*, /health"],
+                ["methods", "Methods", "GET, POST"],
+              ] as const
+            ).map(([f, label, placeholder]) => (
+              <Field key={f} id={`${id}-rule-${i}-${f}`} label={label} error={shown(`rules.${i}.${f}`)}>
+                {(p) => (
+                  <input
+                    {...p}
+                    type="text"
+                    value={r[f]}
+                    placeholder={placeholder}
+                    autoComplete="off"
+                    spellCheck={false}
+                    onChange={(e) => {
+                      const rules = v.rules.map((x, j) => (j === i ? { ...x, [f]: e.target.value } : x));
+                      set("rules", rules);
+                    }}
+                    onBlur={() => {
+                      touch(`rules.${i}.${f}`)();
+                      touch(`rules.${i}`)();
+                    }}
+                  />
+                )}
+              </Field>
+            ))}
+            <button
+              type="button"
+              className="button button-quiet"
+              onClick={() => {
+                set(
+                  "rules",
+                  v.rules.filter((_, j) => j !== i),
+                );
+              }}
+            >
+              Remove rule {i + 1}
+            </button>
+          </fieldset>
+        ))}
+        {errors.rules && <p className="field-error">{errors.rules}</p>}
+        <button
+          type="button"
+          className="button"
+          onClick={() => {
+            set("rules", [...v.rules, { hosts: "", paths: "", methods: "" }]);
+          }}
+        >
+          Add a rule
+        </button>
+      </fieldset>
+
+      <fieldset className="group">
+        <legend>Metadata</legend>
+        <p className="hint">Optional notes kept with the key, such as a ticket or a team.</p>
+        {v.metadata.map((m, i) => (
+          <div className="field-row meta-row" key={i}>
+            <Field id={`${id}-meta-${i}-key`} label={`Name ${i + 1}`} error={shown(`metadata.${i}.key`)}>
+              {(p) => (
+                <input
+                  {...p}
+                  type="text"
+                  value={m.key}
+                  placeholder="team"
+                  autoComplete="off"
+                  onChange={(e) => {
+                    set(
+                      "metadata",
+                      v.metadata.map((x, j) => (j === i ? { ...x, key: e.target.value } : x)),
+                    );
+                  }}
+                  onBlur={touch(`metadata.${i}.key`)}
+                />
+              )}
+            </Field>
+            <Field id={`${id}-meta-${i}-value`} label={`Value ${i + 1}`} error={shown(`metadata.${i}.value`)}>
+              {(p) => (
+                <input
+                  {...p}
+                  type="text"
+                  value={m.value}
+                  placeholder="platform"
+                  autoComplete="off"
+                  onChange={(e) => {
+                    set(
+                      "metadata",
+                      v.metadata.map((x, j) => (j === i ? { ...x, value: e.target.value } : x)),
+                    );
+                  }}
+                  onBlur={touch(`metadata.${i}.value`)}
+                />
+              )}
+            </Field>
+            <button
+              type="button"
+              className="button button-quiet"
+              aria-label={`Remove metadata ${i + 1}`}
+              onClick={() => {
+                set(
+                  "metadata",
+                  v.metadata.filter((_, j) => j !== i),
+                );
+              }}
+            >
+              Remove
+            </button>
+          </div>
+        ))}
+        {errors.metadata && <p className="field-error">{errors.metadata}</p>}
+        <button
+          type="button"
+          className="button"
+          onClick={() => {
+            set("metadata", [...v.metadata, { key: "", value: "" }]);
+          }}
+        >
+          Add metadata
+        </button>
+      </fieldset>
+
+      {mode === "edit" && (
+        <div className="checkbox">
+          <input
+            id={`${id}-disabled`}
+            type="checkbox"
+            checked={v.disabled}
+            onChange={(e) => {
+              set("disabled", e.target.checked);
+            }}
+          />
+          <label htmlFor={`${id}-disabled`}>Disabled: refuse this key until it is enabled again</label>
+        </div>
+      )}
+
+      {/* Pressing a button here must not first blur the field being edited: the error
+          that blur reveals would move the button away before the click lands. */}
+      <div className="actions">
+        <button type="button" className="button" onMouseDown={keepFocus} onClick={onCancel}>
+          Cancel
+        </button>
+        <button type="submit" className="button button-primary" disabled={submitting} onMouseDown={keepFocus}>
+          {submitting ? "Saving…" : mode === "create" ? "Create key" : "Save changes"}
+        </button>
+      </div>
+    </form>
+  );
+}
+
+const keepFocus = (e: SyntheticEvent) => {
+  e.preventDefault();
+};
+
+interface ControlProps {
+  id: string;
+  "aria-invalid": boolean;
+  "aria-describedby": string | undefined;
+}
+
+/** A label, a control and its error message, wired together for assistive technology. */
+function Field({
+  id,
+  label,
+  error,
+  children,
+}: {
+  id: string;
+  label: string;
+  error?: string | undefined;
+  children: (p: ControlProps) => ReactNode;
+}) {
+  return (
+    <div className={error ? "field field-invalid" : "field"}>
+      <label htmlFor={id}>{label}</label>
+      {children({ id, "aria-invalid": Boolean(error), "aria-describedby": error ? `${id}-err` : undefined })}
+      {error && (
+        <p className="field-error" id={`${id}-err`}>
+          {error}
+        </p>
+      )}
+    </div>
+  );
+}

@@ -1,0 +1,112 @@
+import { describe, expect, it } from "vitest";
+import { createBody, emptyForm, formOf, patchBody, validateKeyForm, type KeyFormValues } from "./key-form-model";
+import type { Token } from "./schemas";
+
+const NOW = Date.parse("2026-06-01T12:00:00Z");
+const form = (patch: Partial<KeyFormValues>): KeyFormValues => ({ ...emptyForm(), name: "ci", ...patch });
+const rule = (hosts = "", paths = "", methods = "") => ({ hosts, paths, methods });
+
+describe("key form validation", () => {
+  it("accepts a plain named key", () => {
+    expect(validateKeyForm(form({}), NOW)).toEqual({});
+  });
+
+  it("needs a name of at most 100 characters without control characters", () => {
+    expect(validateKeyForm(form({ name: "  " }), NOW).name).toMatch(/name/);
+    expect(validateKeyForm(form({ name: "x".repeat(101) }), NOW).name).toMatch(/100/);
+    expect(validateKeyForm(form({ name: "a\tb" }), NOW).name).toMatch(/control/);
+    expect(validateKeyForm(form({ name: "x".repeat(100) }), NOW).name).toBeUndefined();
+  });
+
+  it("needs a custom expiry date in the future", () => {
+    expect(validateKeyForm(form({ expiry: "custom" }), NOW).customDate).toMatch(/Pick the day/);
+    expect(validateKeyForm(form({ expiry: "custom", customDate: "2026-06-01" }), NOW).customDate).toMatch(/future/);
+    expect(validateKeyForm(form({ expiry: "custom", customDate: "2026-06-02" }), NOW).customDate).toBeUndefined();
+  });
+
+  it("checks each rule's hosts, paths and methods as the server does", () => {
+    const e = validateKeyForm(
+      form({
+        rules: [
+          rule("https://api.example.com", "v1/*", "GET"),
+          rule("*.example.com", "/v1/*, /health", "get, post"),
+          rule(),
+          rule("", "/a b", "G3T"),
+        ],
+      }),
+      NOW,
+    );
+    expect(e["rules.0.hosts"]).toMatch(/without scheme/);
+    expect(e["rules.0.paths"]).toMatch(/must start with \//);
+    expect(e["rules.1.hosts"]).toBeUndefined();
+    expect(e["rules.1.paths"]).toBeUndefined();
+    expect(e["rules.1.methods"]).toBeUndefined();
+    expect(e["rules.2"]).toMatch(/hosts, paths or methods/);
+    expect(e["rules.3.paths"]).toMatch(/no spaces|must start/);
+    expect(e["rules.3.methods"]).toMatch(/not an HTTP method/);
+  });
+
+  it("checks metadata names, duplicates and sizes", () => {
+    const e = validateKeyForm(
+      form({
+        metadata: [
+          { key: "team", value: "core" },
+          { key: "team", value: "x" },
+          { key: "bad key", value: "x" },
+          { key: "big", value: "é".repeat(300) },
+        ],
+      }),
+      NOW,
+    );
+    expect(e["metadata.0.key"]).toBeUndefined();
+    expect(e["metadata.1.key"]).toMatch(/already/);
+    expect(e["metadata.2.key"]).toMatch(/letters/);
+    expect(e["metadata.3.value"]).toMatch(/512 bytes/);
+  });
+});
+
+describe("request bodies", () => {
+  it("turns presets, rules and metadata into the API's shape", () => {
+    const body = createBody(
+      form({
+        name: " deploy ",
+        expiry: "7d",
+        rules: [rule("api.example.com", "/v1/*  /v2/*", "get,post")],
+        metadata: [{ key: "team", value: "core" }],
+      }),
+      NOW,
+    );
+    expect(body).toEqual({
+      name: "deploy",
+      expires_at: "2026-06-08T12:00:00Z",
+      rules: [{ hosts: ["api.example.com"], paths: ["/v1/*", "/v2/*"], methods: ["GET", "POST"] }],
+      metadata: { team: "core" },
+    });
+    expect(createBody(form({ expiry: "never" }), NOW).expires_at).toBeNull();
+    expect(createBody(form({ expiry: "custom", customDate: "2027-01-31" }), NOW).expires_at).toBe("2027-01-31T00:00:00Z");
+  });
+
+  it("leaves the expiry alone when an edit keeps it", () => {
+    const token: Token = {
+      id: "t1",
+      owner: "alice",
+      name: "ci",
+      hint: "kg_Ab…yz",
+      status: "active",
+      created_at: "2026-05-01T00:00:00Z",
+      created_by: "alice",
+      expires_at: "2026-07-01T08:30:00Z",
+      disabled: false,
+      last_used_at: null,
+      rules: [],
+      metadata: {},
+      replaces: null,
+      replaced_by: null,
+      grace_until: null,
+    };
+    const v = formOf(token);
+    expect(v.expiry).toBe("keep");
+    expect("expires_at" in patchBody(v, NOW)).toBe(false);
+    expect(patchBody({ ...v, expiry: "never", disabled: true }, NOW)).toMatchObject({ expires_at: null, disabled: true });
+  });
+});

@@ -1,0 +1,162 @@
+// The create/edit form's values, their validation (the same limits the server checks,
+// so mistakes show next to the field before anything is sent) and the request body.
+import { type ExpiryPreset, dateOnly, expiryOf } from "./format";
+import type { Rule, Token } from "./schemas";
+
+export interface RuleRow {
+  hosts: string;
+  paths: string;
+  methods: string;
+}
+
+export interface MetaRow {
+  key: string;
+  value: string;
+}
+
+export interface KeyFormValues {
+  name: string;
+  expiry: ExpiryPreset;
+  /** yyyy-mm-dd when expiry is "custom". */
+  customDate: string;
+  rules: RuleRow[];
+  metadata: MetaRow[];
+  disabled: boolean;
+}
+
+/** Field path → message, e.g. "name", "rules.0.hosts", "metadata.1.key". */
+export type FormErrors = Record<string, string>;
+
+export const LIMITS = { name: 100, rules: 32, patterns: 32, metadata: 16, metaKey: 64, metaValue: 512 } as const;
+
+export const emptyForm = (): KeyFormValues => ({
+  name: "",
+  expiry: "30d",
+  customDate: "",
+  rules: [],
+  metadata: [],
+  disabled: false,
+});
+
+export function formOf(t: Token): KeyFormValues {
+  return {
+    name: t.name,
+    expiry: t.expires_at ? "keep" : "never",
+    customDate: t.expires_at ? dateOnly(t.expires_at) : "",
+    rules: t.rules.map((r) => ({ hosts: r.hosts.join(", "), paths: r.paths.join(", "), methods: r.methods.join(", ") })),
+    metadata: Object.entries(t.metadata).map(([key, value]) => ({ key, value })),
+    disabled: t.disabled,
+  };
+}
+
+export const splitList = (s: string) =>
+  s
+    .split(/[\s,]+/)
+    .map((x) => x.trim())
+    .filter(Boolean);
+
+// eslint-disable-next-line no-control-regex
+const CONTROL = /[\u0000-\u001f\u007f]/;
+const HOST = /^[A-Za-z0-9.\-_*]{1,253}$/;
+const METHOD = /^[A-Za-z]{1,20}$/;
+const META_KEY = /^[A-Za-z0-9_.-]{1,64}$/;
+
+function hostError(h: string): string | null {
+  if (h.includes("://") || h.includes("/") || h.includes(":")) {
+    return `“${h}”: a host only, without scheme, port or path`;
+  }
+  return HOST.test(h) ? null : `“${h}”: letters, digits, “.”, “-”, “_” and “*” only`;
+}
+
+function pathError(p: string): string | null {
+  if (!p.startsWith("/")) return `“${p}” must start with /`;
+  if (p.length > 512) return "at most 512 characters";
+  if (p.includes("?") || p.includes("#")) return `“${p}”: no query or fragment`;
+  if (!/^[\x21-\x7e]+$/.test(p)) return `“${p}”: no spaces or non-ASCII characters`;
+  return null;
+}
+
+/** Every problem with the values, by field; empty when they can be sent. */
+export function validateKeyForm(v: KeyFormValues, now: number = Date.now()): FormErrors {
+  const errors: FormErrors = {};
+  const name = v.name.trim();
+  if (!name) errors.name = "Give the key a name, so you know later what it is for.";
+  else if (Array.from(name).length > LIMITS.name) errors.name = `At most ${LIMITS.name} characters.`;
+  else if (CONTROL.test(name)) errors.name = "No control characters.";
+
+  if (v.expiry === "custom") {
+    if (!v.customDate) errors.customDate = "Pick the day the key stops working.";
+    else if (Number.isNaN(Date.parse(`${v.customDate}T00:00:00Z`))) errors.customDate = "Not a date.";
+    else if (Date.parse(`${v.customDate}T00:00:00Z`) <= now) errors.customDate = "Pick a day in the future.";
+  }
+
+  if (v.rules.length > LIMITS.rules) errors.rules = `At most ${LIMITS.rules} rules.`;
+  v.rules.forEach((r, i) => {
+    const hosts = splitList(r.hosts);
+    const paths = splitList(r.paths);
+    const methods = splitList(r.methods);
+    if (!hosts.length && !paths.length && !methods.length) {
+      errors[`rules.${i}`] = "Fill in hosts, paths or methods, or remove this rule.";
+    }
+    for (const [field, list, check] of [
+      ["hosts", hosts, hostError],
+      ["paths", paths, pathError],
+      ["methods", methods, (m: string) => (METHOD.test(m) ? null : `“${m}” is not an HTTP method`)],
+    ] as const) {
+      if (list.length > LIMITS.patterns) errors[`rules.${i}.${field}`] = `At most ${LIMITS.patterns}.`;
+      const bad = list.map(check).find((e) => e !== null);
+      if (bad) errors[`rules.${i}.${field}`] = bad;
+    }
+  });
+
+  if (v.metadata.length > LIMITS.metadata) errors.metadata = `At most ${LIMITS.metadata} entries.`;
+  const seen = new Set<string>();
+  v.metadata.forEach((m, i) => {
+    if (!META_KEY.test(m.key)) errors[`metadata.${i}.key`] = "1–64 letters, digits, “_”, “.” or “-”.";
+    else if (seen.has(m.key)) errors[`metadata.${i}.key`] = `“${m.key}” is already used.`;
+    seen.add(m.key);
+    if (new TextEncoder().encode(m.value).length > LIMITS.metaValue) {
+      errors[`metadata.${i}.value`] = `At most ${LIMITS.metaValue} bytes.`;
+    } else if (CONTROL.test(m.value)) errors[`metadata.${i}.value`] = "No control characters.";
+  });
+  return errors;
+}
+
+function rulesOf(v: KeyFormValues): Rule[] {
+  return v.rules.map((r) => ({
+    hosts: splitList(r.hosts),
+    paths: splitList(r.paths),
+    methods: splitList(r.methods).map((m) => m.toUpperCase()),
+  }));
+}
+
+export interface CreateBody {
+  name: string;
+  expires_at: string | null;
+  rules: Rule[];
+  metadata: Record<string, string>;
+}
+
+export function createBody(v: KeyFormValues, now: number = Date.now()): CreateBody {
+  return {
+    name: v.name.trim(),
+    expires_at: v.expiry === "keep" ? null : expiryOf(v.expiry, v.customDate, now),
+    rules: rulesOf(v),
+    metadata: Object.fromEntries(v.metadata.map((m) => [m.key, m.value])),
+  };
+}
+
+export interface PatchBody {
+  name: string;
+  /** Absent: unchanged; null: never expires. */
+  expires_at?: string | null;
+  rules: Rule[];
+  metadata: Record<string, string>;
+  disabled: boolean;
+}
+
+/** A PATCH body: everything the form edits. */
+export function patchBody(v: KeyFormValues, now: number = Date.now()): PatchBody {
+  const { expires_at, ...rest } = createBody(v, now);
+  return v.expiry === "keep" ? { ...rest, disabled: v.disabled } : { ...rest, expires_at, disabled: v.disabled };
+}

@@ -1,0 +1,108 @@
+// Server state through TanStack Query: one hook per API call, keys by scope, and the
+// list refetched after every change.
+import { useInfiniteQuery, useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
+import { seg } from "./api";
+import { useAuth } from "./auth";
+import type { CreateBody, PatchBody } from "./key-form-model";
+import { auditPageSchema, createdSchema, meSchema, ownerListSchema, tokenListSchema, tokenSchema } from "./schemas";
+
+/** Whose keys a page shows: mine, or (admin) one owner's. */
+export type Scope = { kind: "me" } | { kind: "owner"; owner: string };
+
+export const scopePath = (s: Scope) => (s.kind === "me" ? "/api/me/tokens" : `/api/users/${seg(s.owner)}/tokens`);
+const scopeKey = (s: Scope) => ["tokens", s.kind === "me" ? "me" : s.owner] as const;
+
+export function useMe() {
+  const { api, session } = useAuth();
+  return useQuery({
+    queryKey: ["me", session?.token],
+    queryFn: () => api.get("/api/me", meSchema),
+    enabled: session !== null,
+    staleTime: 60_000,
+  });
+}
+
+export function useTokens(scope: Scope) {
+  const { api } = useAuth();
+  return useQuery({ queryKey: scopeKey(scope), queryFn: () => api.get(scopePath(scope), tokenListSchema) });
+}
+
+function useRefresh(scope: Scope) {
+  const qc = useQueryClient();
+  return () =>
+    Promise.all([
+      qc.invalidateQueries({ queryKey: scopeKey(scope) }),
+      qc.invalidateQueries({ queryKey: ["owners"] }),
+      qc.invalidateQueries({ queryKey: ["audit"] }),
+    ]);
+}
+
+export function useCreateToken(scope: Scope) {
+  const { api } = useAuth();
+  const refresh = useRefresh(scope);
+  return useMutation({
+    mutationFn: (body: CreateBody) => api.send("POST", scopePath(scope), body, createdSchema),
+    onSuccess: refresh,
+  });
+}
+
+export function useUpdateToken(scope: Scope) {
+  const { api } = useAuth();
+  const refresh = useRefresh(scope);
+  return useMutation({
+    mutationFn: ({ id, body }: { id: string; body: Partial<PatchBody> }) =>
+      api.send("PATCH", `${scopePath(scope)}/${seg(id)}`, body, tokenSchema),
+    onSuccess: refresh,
+  });
+}
+
+export function useRotateToken(scope: Scope) {
+  const { api } = useAuth();
+  const refresh = useRefresh(scope);
+  return useMutation({
+    mutationFn: ({ id, graceSeconds }: { id: string; graceSeconds: number }) =>
+      api.send("POST", `${scopePath(scope)}/${seg(id)}/rotate`, { grace_seconds: graceSeconds }, createdSchema),
+    onSuccess: refresh,
+  });
+}
+
+export function useRevokeToken(scope: Scope) {
+  const { api } = useAuth();
+  const refresh = useRefresh(scope);
+  return useMutation({
+    mutationFn: (id: string) => api.sendEmpty("DELETE", `${scopePath(scope)}/${seg(id)}`),
+    onSuccess: refresh,
+  });
+}
+
+export function useOwners(q: string) {
+  const { api } = useAuth();
+  const query = q ? `?q=${encodeURIComponent(q)}` : "";
+  return useQuery({
+    queryKey: ["owners", q],
+    queryFn: () => api.get(`/api/users${query}`, ownerListSchema),
+    placeholderData: (previous) => previous,
+  });
+}
+
+export interface AuditFilter {
+  owner: string;
+  actor: string;
+  token_id: string;
+}
+
+export function useAudit(filter: AuditFilter) {
+  const { api } = useAuth();
+  return useInfiniteQuery({
+    queryKey: ["audit", filter],
+    initialPageParam: undefined as number | undefined,
+    queryFn: ({ pageParam }) => {
+      const p = new URLSearchParams({ limit: "50" });
+      for (const [k, v] of Object.entries(filter) as [string, string][]) if (v.trim()) p.set(k, v.trim());
+      if (pageParam !== undefined) p.set("before", String(pageParam));
+      return api.get(`/api/audit?${p.toString()}`, auditPageSchema);
+    },
+    getNextPageParam: (last) => last.next_before,
+  });
+}
+

@@ -1,0 +1,92 @@
+// The API's JSON shapes (src/http/api.rs), checked at run time: a server that answers
+// something else is reported as such instead of half-rendering.
+import { z } from "zod";
+
+export const ruleSchema = z.object({
+  hosts: z.array(z.string()).default([]),
+  paths: z.array(z.string()).default([]),
+  methods: z.array(z.string()).default([]),
+});
+export type Rule = z.infer<typeof ruleSchema>;
+
+export const tokenStatus = z.enum(["active", "disabled", "expired", "rotating"]);
+export type TokenStatus = z.infer<typeof tokenStatus>;
+
+export const tokenSchema = z.object({
+  id: z.string(),
+  owner: z.string(),
+  name: z.string(),
+  hint: z.string(),
+  status: tokenStatus,
+  created_at: z.string(),
+  created_by: z.string(),
+  expires_at: z.string().nullable(),
+  disabled: z.boolean(),
+  last_used_at: z.string().nullable(),
+  rules: z.array(ruleSchema),
+  metadata: z.record(z.string(), z.string()),
+  replaces: z.string().nullable(),
+  replaced_by: z.string().nullable(),
+  grace_until: z.string().nullable(),
+});
+export type Token = z.infer<typeof tokenSchema>;
+export const tokenListSchema = z.array(tokenSchema);
+
+export const createdSchema = z.object({
+  key: z.string(),
+  id: z.string(),
+  hint: z.string(),
+  token: tokenSchema,
+  replaced: tokenSchema.optional(),
+});
+export type Created = z.infer<typeof createdSchema>;
+
+export const meSchema = z.object({
+  subject: z.string(),
+  admin: z.boolean(),
+  auth: z.enum(["oidc", "admin-key"]),
+  name: z.string().optional(),
+  single_operator: z.boolean(),
+});
+export type Me = z.infer<typeof meSchema>;
+
+export const ownerListSchema = z.array(z.object({ owner: z.string(), keys: z.number() }));
+export type Owner = z.infer<typeof ownerListSchema>[number];
+
+export const auditEventSchema = z.object({
+  seq: z.number(),
+  at: z.string(),
+  actor: z.string(),
+  auth: z.string(),
+  action: z.string(),
+  owner: z.string(),
+  token_id: z.string().nullable().optional(),
+  client: z.string().nullable().optional(),
+});
+export type AuditEvent = z.infer<typeof auditEventSchema>;
+export const auditPageSchema = z.object({
+  events: z.array(auditEventSchema),
+  next_before: z.number().optional(),
+});
+export type AuditPage = z.infer<typeof auditPageSchema>;
+
+export const errorBodySchema = z.object({
+  error: z.string(),
+  message: z.string(),
+  field: z.string().optional(),
+});
+
+export const uiConfigSchema = z.object({
+  app_name: z.string(),
+  base_path: z.string(),
+  single_operator: z.boolean(),
+  admin_key_login: z.boolean(),
+  oidc_authority: z.string().nullable(),
+  oidc_client_id: z.string().nullable(),
+  oidc_redirect_uri: z.string().nullable(),
+  oidc_scope: z.string(),
+  oidc_resource: z.string().nullable(),
+  docs_html: z.string(),
+  api_docs_path: z.string(),
+});
+export type UiConfig = z.infer<typeof uiConfigSchema>;
