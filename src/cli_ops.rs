@@ -109,24 +109,16 @@ pub async fn import(
             skipped += 1;
             continue;
         }
-        batch.push(TokenRecord {
-            id: TokenId::generate()?,
+        batch.push(TokenRecord::plain(
+            TokenId::generate()?,
             hash,
-            hash_alg: alg,
-            owner: owner.to_owned(),
-            name: name.clone(),
+            alg,
+            owner.to_owned(),
+            name.clone(),
             hint,
-            created_at: now,
-            created_by: "import".into(),
-            expires_at: None,
-            disabled: false,
-            last_used_at: None,
-            rules: Vec::new(),
-            metadata: Default::default(),
-            replaces: None,
-            replaced_by: None,
-            grace_until: None,
-        });
+            now,
+            "import".into(),
+        ));
         if batch.len() == BATCH {
             let (i, s) = flush(&*store, &mut batch, dry_run).await?;
             imported += i;
@@ -503,24 +495,16 @@ pub async fn import_rvfa(config: Config, from: &str, dry_run: bool) -> anyhow::R
             .map_or(now, |d| {
                 crate::clock::Timestamp::from_unix(i64::try_from(d.as_secs()).unwrap_or(0))
             });
-        records.push(TokenRecord {
-            id: TokenId::generate()?,
+        records.push(TokenRecord::plain(
+            TokenId::generate()?,
             hash,
-            hash_alg: HashAlg::Keyed,
-            owner: sub.clone(),
-            name: name_text,
-            hint: "(imported)".into(),
+            HashAlg::Keyed,
+            sub.clone(),
+            name_text,
+            "(imported)".into(),
             created_at,
-            created_by: "rvfa-import".into(),
-            expires_at: None,
-            disabled: false,
-            last_used_at: None,
-            rules: Vec::new(),
-            metadata: Default::default(),
-            replaces: None,
-            replaced_by: None,
-            grace_until: None,
-        });
+            "rvfa-import".into(),
+        ));
     }
     let found = records.len();
     let imported = if dry_run {

@@ -355,24 +355,16 @@ impl Gate {
         input.extend_from_slice(&f.digest);
         let derived = KeyHash::of(&self.salt, &String::from_utf8_lossy(&input)).to_hex();
         let id = TokenId::derived(format!("kf_{}", &derived[..16]));
-        TokenRecord {
+        TokenRecord::plain(
             id,
-            hash: KeyHash(f.digest),
-            hash_alg: HashAlg::Keyed,
-            owner: f.ident.owner,
-            name: f.ident.name,
-            hint: format!("from {}", f.ident.source),
-            created_at: f.ident.loaded_at,
-            created_by: f.ident.source,
-            expires_at: None,
-            disabled: false,
-            last_used_at: None,
-            rules: Vec::new(),
-            metadata: Default::default(),
-            replaces: None,
-            replaced_by: None,
-            grace_until: None,
-        }
+            KeyHash(f.digest),
+            HashAlg::Keyed,
+            f.ident.owner,
+            f.ident.name,
+            format!("from {}", f.ident.source),
+            f.ident.loaded_at,
+            f.ident.source,
+        )
     }
 
     fn known(&self, record: TokenRecord, in_store: bool) -> Known {

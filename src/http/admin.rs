@@ -67,6 +67,14 @@ struct LoadOptions {
     hash_input_file: Option<String>,
 }
 
+fn too_large(app: &App) -> Response {
+    let m = format!(
+        "the upload is larger than load_max_bytes ({} bytes)",
+        app.config.load_max_bytes
+    );
+    error(StatusCode::PAYLOAD_TOO_LARGE, "too_large", &m)
+}
+
 fn bad_request(message: impl AsRef<str>) -> Response {
     error(StatusCode::BAD_REQUEST, "bad_request", message.as_ref())
 }
@@ -106,14 +114,7 @@ async fn load_inner(
             Ok(Some(f)) => f,
             Ok(None) => break,
             Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-                return error(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "too_large",
-                    &format!(
-                        "the upload is larger than load_max_bytes ({} bytes)",
-                        app.config.load_max_bytes
-                    ),
-                );
+                return too_large(app);
             }
             Err(e) => return bad_request(format!("malformed multipart body: {e}")),
         };
@@ -121,14 +122,7 @@ async fn load_inner(
         let bytes = match field.bytes().await {
             Ok(b) => b,
             Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-                return error(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "too_large",
-                    &format!(
-                        "the upload is larger than load_max_bytes ({} bytes)",
-                        app.config.load_max_bytes
-                    ),
-                );
+                return too_large(app);
             }
             Err(e) => return bad_request(format!("cannot read part `{name}`: {e}")),
         };
@@ -151,14 +145,7 @@ async fn load_inner(
         return bad_request("the `file` part is missing");
     };
     if file.len() > app.config.load_max_bytes {
-        return error(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "too_large",
-            &format!(
-                "the upload is larger than load_max_bytes ({} bytes)",
-                app.config.load_max_bytes
-            ),
-        );
+        return too_large(app);
     }
     let options = options.unwrap_or(LoadOptions {
         format: None,

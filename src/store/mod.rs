@@ -144,6 +144,39 @@ pub struct TokenRecord {
 }
 
 impl TokenRecord {
+    /// A plain record — no expiry, rules, metadata or rotation — for keys that come from
+    /// elsewhere (imports, key files, the uploaded set).
+    #[allow(clippy::too_many_arguments)]
+    pub fn plain(
+        id: TokenId,
+        hash: KeyHash,
+        hash_alg: HashAlg,
+        owner: String,
+        name: String,
+        hint: String,
+        created_at: Timestamp,
+        created_by: String,
+    ) -> Self {
+        TokenRecord {
+            id,
+            hash,
+            hash_alg,
+            owner,
+            name,
+            hint,
+            created_at,
+            created_by,
+            expires_at: None,
+            disabled: false,
+            last_used_at: None,
+            rules: Vec::new(),
+            metadata: BTreeMap::new(),
+            replaces: None,
+            replaced_by: None,
+            grace_until: None,
+        }
+    }
+
     /// Why this record may not be used at `now`, if it may not.
     pub fn unusable_at(&self, now: Timestamp) -> Option<&'static str> {
         if self.disabled {
