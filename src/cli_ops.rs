@@ -135,17 +135,7 @@ pub async fn import(
         store.set_meta(SHA256_META, b"1").await?;
     }
     if !dry_run && imported > 0 {
-        let event = crate::store::AuditEvent {
-            seq: 0,
-            at: now,
-            actor: "cli".into(),
-            auth: "cli".into(),
-            action: "import".into(),
-            owner: owner.to_owned(),
-            token_id: None,
-            client: None,
-        };
-        store.append_audit(&event).await?;
+        audit_import(store.as_ref(), owner.to_owned(), now).await?;
     }
     let verb = if dry_run { "would import" } else { "imported" };
     eprintln!(
@@ -169,6 +159,26 @@ pub async fn import(
     } else {
         ExitCode::from(SOME_INVALID)
     })
+}
+
+/// One audit event for a whole import run (not one per key).
+async fn audit_import(
+    store: &dyn crate::store::TokenStore,
+    what: String,
+    now: crate::clock::Timestamp,
+) -> anyhow::Result<()> {
+    let event = crate::store::AuditEvent {
+        seq: 0,
+        at: now,
+        actor: "cli".into(),
+        auth: "cli".into(),
+        action: "import".into(),
+        owner: what,
+        token_id: None,
+        client: None,
+    };
+    store.append_audit(&event).await?;
+    Ok(())
 }
 
 /// Stores a batch; returns (stored, skipped because present).
@@ -521,17 +531,12 @@ pub async fn import_rvfa(config: Config, from: &str, dry_run: bool) -> anyhow::R
             n += store.insert_many(chunk).await?;
         }
         if n > 0 {
-            let event = crate::store::AuditEvent {
-                seq: 0,
-                at: now,
-                actor: "cli".into(),
-                auth: "cli".into(),
-                action: "import".into(),
-                owner: format!("{n} keys from rusty-valkey-forward-auth"),
-                token_id: None,
-                client: None,
-            };
-            store.append_audit(&event).await?;
+            audit_import(
+                store.as_ref(),
+                format!("{n} keys from rusty-valkey-forward-auth"),
+                now,
+            )
+            .await?;
         }
         n
     };
