@@ -5,15 +5,16 @@ NPM ?= npm
 # Where cargo builds (CARGO_TARGET_DIR when set), for the binary the browser tests run.
 TARGET_DIR := $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)
 
-.PHONY: run test deps lint unit bench fmt web web-check e2e
+.PHONY: run test deps lint deny unit bench fmt web web-check e2e schemathesis
 
 ## Serve on 127.0.0.1:8080 with the embedded store (./data) and the web UI.
 run: web
 	$(CARGO) run --release -- serve
 
-## Everything CI checks: install what is missing, then fmt, clippy, the UI's lint, types
-## and component tests, every Rust test, and the browser tests.
-test: deps lint web web-check unit e2e
+## Everything CI checks: install what is missing, then fmt, clippy, the dependency
+## policy, the UI's lint, types and component tests, every Rust test, the browser tests
+## and schemathesis against the API.
+test: deps lint deny web web-check unit e2e schemathesis
 
 deps:
 	@scripts/deps.sh
@@ -21,6 +22,10 @@ deps:
 lint:
 	$(CARGO) fmt --check
 	$(CARGO) clippy --all-targets -- -D warnings
+
+## Licences, duplicate versions and sources of every dependency (deny.toml).
+deny:
+	cargo deny check licenses bans sources
 
 unit:
 	VALKEY_SERVER="$$(scripts/valkey-path.sh)" sh -c 'if cargo nextest --version >/dev/null 2>&1; then $(CARGO) nextest run --no-fail-fast; else $(CARGO) test --no-fail-fast; fi'
@@ -47,6 +52,10 @@ e2e: web tests/support/oidc/node_modules/.package-lock.json
 	$(CARGO) build
 	cd web && KEYGATE_BIN="$(TARGET_DIR)/debug/keygate" $(NPM) run e2e
 
+## schemathesis over every operation of /openapi.json, as admin key, OIDC admin and user.
+schemathesis: tests/support/oidc/node_modules/.package-lock.json
+	$(CARGO) build
+	KEYGATE_BIN="$(TARGET_DIR)/debug/keygate" python3 tests/schemathesis/run.py
 
 ## Load benchmarks against a bare server (QUICK=1: a short run), then micro-benchmarks.
 bench: deps

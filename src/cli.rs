@@ -170,7 +170,7 @@ pub enum TokenCommand {
         /// A name to recognise the key by
         #[arg(long)]
         name: String,
-        /// Expiry: a duration from now (30d, 12h, 1y) or a UTC date-time (2026-12-31T00:00:00Z)
+        /// Expiry: a duration from now (30d, 12h, 1y) or a date-time (2026-12-31T00:00:00Z, or with an offset: +01:00)
         #[arg(long)]
         expires: Option<String>,
         /// Allow-list rule, repeatable: 'hosts=api.example.com;paths=/v1/*;methods=GET,POST'

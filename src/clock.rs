@@ -42,26 +42,54 @@ impl Timestamp {
     /// `2026-12-31` (midnight UTC).
     pub fn parse(s: &str) -> Result<Self, String> {
         let s = s.trim();
-        let full = if s.len() == 10 && !s.contains('T') {
-            format!("{s}T00:00:00Z")
+        let (full, offset) = if s.len() == 10 && !s.contains('T') {
+            (format!("{s}T00:00:00Z"), 0)
         } else {
-            s.to_owned()
+            let (base, offset) = split_offset(s);
+            (format!("{base}Z"), offset)
         };
         let t = humantime::parse_rfc3339(&full).map_err(|e| {
-            format!("`{s}` is not a UTC date-time like 2026-12-31T00:00:00Z or 2026-12-31 ({e})")
+            format!(
+                "`{s}` is not a date-time like 2026-12-31T00:00:00Z, 2026-12-31T01:00:00+01:00 or 2026-12-31 ({e})"
+            )
         })?;
         let secs = t
             .duration_since(UNIX_EPOCH)
-            .map_err(|_| format!("`{s}` is before 1970"))?
-            .as_secs();
-        Ok(Timestamp::from_unix(
-            i64::try_from(secs).unwrap_or(i64::MAX),
-        ))
+            .ok()
+            .and_then(|d| i64::try_from(d.as_secs()).ok())
+            .map(|s| s - offset)
+            .filter(|s| *s >= 0)
+            .ok_or_else(|| format!("`{s}` is before 1970"))?;
+        Ok(Timestamp::from_unix(secs))
     }
 
     fn to_system(self) -> SystemTime {
         UNIX_EPOCH + Duration::from_secs(u64::try_from(self.0).unwrap_or(0))
     }
+}
+
+/// `2026-12-31T01:00:00+01:00` → (`2026-12-31T01:00:00`, 3600): RFC 3339's numeric
+/// offsets, so that a date-time in any zone is taken (and stored in UTC). A trailing `Z`
+/// is offset 0; anything else is left for the parser to refuse.
+fn split_offset(s: &str) -> (&str, i64) {
+    if let Some(base) = s.strip_suffix(['Z', 'z']) {
+        return (base, 0);
+    }
+    let b = s.as_bytes();
+    if b.len() > 6 && s.is_char_boundary(b.len() - 6) {
+        let (base, off) = s.split_at(b.len() - 6);
+        let o = off.as_bytes();
+        let digits = |r: &[u8]| r.iter().all(u8::is_ascii_digit);
+        if (o[0] == b'+' || o[0] == b'-') && o[3] == b':' && digits(&o[1..3]) && digits(&o[4..6]) {
+            let h = i64::from(o[1] - b'0') * 10 + i64::from(o[2] - b'0');
+            let m = i64::from(o[4] - b'0') * 10 + i64::from(o[5] - b'0');
+            if h < 24 && m < 60 {
+                let sign = if o[0] == b'-' { -1 } else { 1 };
+                return (base, sign * (h * 3600 + m * 60));
+            }
+        }
+    }
+    (s, 0)
 }
 
 impl fmt::Display for Timestamp {
@@ -175,6 +203,11 @@ mod tests {
         assert_eq!(t.to_string(), "2026-12-31T00:00:00Z");
         assert_eq!(Timestamp::parse("2026-12-31").unwrap(), t);
         assert!(Timestamp::parse("31/12/2026").is_err());
+        // Any zone is taken and kept in UTC; an offset that is not one is refused.
+        assert_eq!(Timestamp::parse("2026-12-31T01:30:00+01:30").unwrap(), t);
+        assert_eq!(Timestamp::parse("2026-12-30T22:00:00-02:00").unwrap(), t);
+        assert!(Timestamp::parse("2026-12-31T01:30:00+25:00").is_err());
+        assert!(Timestamp::parse("1970-01-01T00:30:00+01:00").is_err());
         assert!(Timestamp::parse("").is_err());
     }
 
