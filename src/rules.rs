@@ -9,7 +9,10 @@
 //!   `/v1/*` matches `/v1/a/b`); a pattern without `*` matches that path and everything
 //!   below it (`/v1` matches `/v1` and `/v1/x`, not `/v10`). The path is matched without
 //!   its query string and after dot-segments (`/v1/../admin`, `%2e%2e`) and repeated
-//!   slashes are resolved, so they cannot be used to climb out of an allowed prefix;
+//!   slashes are resolved, so they cannot be used to climb out of an allowed prefix; a
+//!   path that common upstreams could read differently from keygate (`;` parameters,
+//!   double encoding, overlong UTF-8, Unicode lookalikes of `.` and `/`, controls: see
+//!   `ambiguous` below) matches no path pattern;
 //! - **methods**: upper-case method names.
 
 use std::borrow::Cow;
