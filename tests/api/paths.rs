@@ -123,3 +123,70 @@ async fn hostile_paths_through_every_gate_endpoint() {
         HOSTILE_PATHS.len()
     );
 }
+
+/// A proxy that sends the original URI with raw non-ASCII or non-UTF-8 bytes: the path
+/// rules judge it, it is never replaced by the gate endpoint's own path (which a path
+/// rule might allow).
+#[tokio::test]
+async fn raw_bytes_in_the_original_uri_headers() {
+    let t = TestApp::spawn(Backend::Memory).await;
+    let (v1, _) = t.create("alice", "v1 only", &["paths=/v1/*"]).await;
+    let (gate, _) = t
+        .create("alice", "gate paths", &["paths=/forward-auth,/auth"])
+        .await;
+    let (free, _) = t.create("alice", "no rules", &[]).await;
+    let send = |key: String, header: &'static str, value: Vec<u8>| {
+        let addr = t.addr;
+        async move {
+            let endpoint: &[u8] = if header == "X-Forwarded-Uri" {
+                b"/forward-auth"
+            } else {
+                b"/auth"
+            };
+            raw_status(
+                addr,
+                endpoint,
+                &[
+                    ("Host", b"api.example.com"),
+                    ("Authorization", format!("Bearer {key}").as_bytes()),
+                    (header, &value),
+                ],
+            )
+            .await
+        }
+    };
+    for header in ["X-Forwarded-Uri", "X-Original-URI", "X-Original-URL"] {
+        let url = |p: &[u8]| {
+            if header == "X-Original-URL" {
+                [b"http://api.example.com".as_slice(), p].concat()
+            } else {
+                p.to_vec()
+            }
+        };
+        for bad in [
+            "/v1/\u{ff0e}\u{ff0e}/admin".as_bytes(),
+            b"/v1/\xc0\xae\xc0\xae/admin",
+            b"/v1/\xff",
+        ] {
+            let what = String::from_utf8_lossy(bad);
+            assert_eq!(
+                send(v1.clone(), header, url(bad)).await,
+                403,
+                "{header} {what}"
+            );
+            assert_eq!(
+                send(gate.clone(), header, url(bad)).await,
+                403,
+                "{header} {what}"
+            );
+            let ok = send(free.clone(), header, url(bad)).await;
+            assert!(
+                matches!(ok, 200 | 204),
+                "{header} {what} without rules: {ok}"
+            );
+        }
+        let letters = url("/v1/caf\u{e9}".as_bytes());
+        let ok = send(v1.clone(), header, letters).await;
+        assert!(matches!(ok, 200 | 204), "{header}: raw letters: {ok}");
+    }
+}
