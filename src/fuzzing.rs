@@ -140,7 +140,15 @@ pub fn rules(data: &[u8]) -> Result<(), String> {
 /// How common upstreams read a request path, modelled independently of
 /// [`rules::normalize_path`]: (upstream, the path it serves).
 pub fn upstream_readings(uri: &str) -> Vec<(&'static str, String)> {
-    let path = uri.split(['?', '#']).next().unwrap_or("");
+    let mut path = uri.split(['?', '#']).next().unwrap_or("");
+    // An absolute-form target (`http://host/path`): servers serve its path.
+    for scheme in ["http://", "https://"] {
+        let head = path.as_bytes().get(..scheme.len());
+        if head.is_some_and(|h| h.eq_ignore_ascii_case(scheme.as_bytes())) {
+            let rest = &path[scheme.len()..];
+            path = rest.find('/').map_or("/", |i| &rest[i..]);
+        }
+    }
     let once = decode_lossy(path.as_bytes());
     let twice = decode_lossy(&once);
     let strip = |b: &[u8]| -> Vec<u8> {
@@ -473,3 +481,51 @@ pub const PLAIN_PATHS: &[&str] = &[
     "/v1/~user/x-y_z",
     "//v1//users",
 ];
+
+#[cfg(test)]
+mod tests {
+    //! The fuzz targets' inputs worth keeping: what they found, and a seed per parser.
+    use super::*;
+
+    #[test]
+    fn rules_regressions() {
+        for input in [
+            // the upstream model read an absolute-form target's scheme as a segment
+            "paths=/v1/*\nhttps://x/v1/a\nh",
+            "paths=/v1/*\nHTTP://x/v1/a\nh",
+            "paths=/v1/*\nht\u{e9}ps://\u{e9}\nh",
+            "[{\"paths\":[\"/v1/*\"]}]\n/v1/..;/x\nh:1",
+        ] {
+            assert_eq!(rules(input.as_bytes()), Ok(()), "{input:?}");
+        }
+        for path in HOSTILE_PATHS.iter().chain(PLAIN_PATHS) {
+            assert_eq!(rules(format!("paths=/v1/*\n{path}\nh").as_bytes()), Ok(()));
+        }
+    }
+
+    #[test]
+    fn parsers_take_their_seeds() {
+        let key = token::assemble(&KeyPrefix::default(), &[7; 32]);
+        for input in [
+            format!("Bearer {key}\n\n/"),
+            "Basic Og==\n\n/".into(),
+            "Digest x\n  \n/x?key=%2B%+1%".into(),
+        ] {
+            assert_eq!(credential(input.as_bytes()), Ok(()), "{input:?}");
+        }
+        assert_eq!(self::key(key.as_bytes()), Ok(()));
+        assert_eq!(
+            keyfile(format!("# c\n{key}\n\n{}\n", "ab".repeat(32)).as_bytes()),
+            Ok(())
+        );
+        assert_eq!(jwt(b"eyJhbGciOiJub25lIn0.e30."), Ok(()));
+        assert_eq!(
+            config(b"listen = \"127.0.0.1:1\"\n[oauth]\nissuer_url = 3"),
+            Ok(())
+        );
+        let body = "multipart/form-data; boundary=B\n--B\r\nContent-Disposition: form-data; \
+                    name=\"file\"\r\n\r\nak_1234567890\r\n--B--\r\n";
+        assert_eq!(load(body.as_bytes()), Ok(()));
+        assert_eq!(load(b"text/plain\n\xff"), Ok(()));
+    }
+}
