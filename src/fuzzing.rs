@@ -412,6 +412,8 @@ pub const HOSTILE_PATHS: &[&str] = &[
     // dot segments and encoded separators (refused before this issue, kept as a guard)
     "/v1/../admin",
     "/v1/%2e%2e/admin",
+    "/admin/%2e%2e/v1/x",
+    "/admin/.%2e/v1/x",
     "/v1/..%2fadmin",
     "/v1/..%5cadmin",
     "/v1/..\\admin",
@@ -471,7 +473,6 @@ pub const PLAIN_PATHS: &[&str] = &[
     "/v1/a.b/c.json",
     "/v1/./x",
     "/v1/x/../y",
-    "/v1/%2e/x",
     "/v1/a%2Fb",
     "/v1/a%2fb%2fc",
     "/v1/caf%C3%A9",
@@ -493,6 +494,9 @@ mod tests {
             // the upstream model read an absolute-form target's scheme as a segment
             "paths=/v1/*\nhttps://x/v1/a\nh",
             "paths=/v1/*\nHTTP://x/v1/a\nh",
+            // keygate resolved a leading %2E segment that plain servers keep as a name
+            "path\0\0\0\0/.1/*\n%2E/v1/a%2fb%2fc\nh",
+            "paths=/v1/*\n/admin/%2e%2e/v1/x\nh",
             "paths=/v1/*\nht\u{e9}ps://\u{e9}\nh",
             "[{\"paths\":[\"/v1/*\"]}]\n/v1/..;/x\nh:1",
         ] {

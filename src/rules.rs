@@ -143,12 +143,17 @@ fn decode_separators(path: &str) -> Option<String> {
 ///   among them the lookalikes of `.`, `/` and `\` that NFKC or confusable folding
 ///   turns into them (U+FF0E, U+2024, U+FE52, U+FF0F, U+2215, U+2044, U+FF3C, …);
 /// - a segment of dots and spaces other than `.` and `..` (`...`, `.. `): Windows
-///   servers trim trailing dots and spaces from names.
+///   servers trim trailing dots and spaces from names;
+/// - a `.` or `..` segment written with `%2e` (see [`encoded_dot_segment`]), and a path
+///   that does not start with `/`.
 ///
 /// One pass over a plain ASCII path without `%`, no allocation; encoded paths are
 /// decoded once into a buffer and checked again.
 fn ambiguous(path: &str) -> bool {
     let b = path.as_bytes();
+    if b.first() != Some(&b'/') {
+        return true;
+    }
     let mut escaped = false;
     let mut seg = DotSegment::default();
     for (i, &c) in b.iter().enumerate() {
@@ -171,7 +176,25 @@ fn ambiguous(path: &str) -> bool {
     if seg.end() {
         return true;
     }
-    escaped && ambiguous_decoded(&decode(b))
+    escaped && (encoded_dot_segment(b) || ambiguous_decoded(&decode(b)))
+}
+
+/// A `.` or `..` segment written with `%2e`: resolved by keygate and by upstreams that
+/// decode it, a plain name to those that do not, so `/admin/%2e%2e/v1/x` is `/v1/x` to
+/// the first and under `/admin` to a proxy or router that matches the raw path.
+fn encoded_dot_segment(b: &[u8]) -> bool {
+    b.split(|c| matches!(c, b'/' | b'\\')).any(|seg| {
+        let (mut dots, mut rest) = (0, seg);
+        while !rest.is_empty() && dots <= 2 {
+            rest = match rest {
+                [b'.', r @ ..] => r,
+                [b'%', b'2', b'e' | b'E', r @ ..] => r,
+                _ => return false,
+            };
+            dots += 1;
+        }
+        seg.contains(&b'%') && rest.is_empty() && (1..=2).contains(&dots)
+    })
 }
 
 /// The checks of [`ambiguous`] on the path decoded once.
@@ -709,6 +732,14 @@ mod tests {
             ("/v1/...", true),
             ("/v1/.../", true),
             ("/v1/. /x", true),
+            ("/v1/%2e/x", true),
+            ("/v1/.%2E", true),
+            ("/v1/%2e%2e%2e", true),
+            ("/v1/%2ex", false),
+            ("/v1/x%2e", false),
+            ("%2E/v1/x", true),
+            ("v1/x", true),
+            ("", true),
         ] {
             assert_eq!(ambiguous(path), want, "{path}");
         }
