@@ -417,6 +417,9 @@ pub const HOSTILE_PATHS: &[&str] = &[
     "/v1/..%2fadmin",
     "/v1/..%5cadmin",
     "/v1/..\\admin",
+    "/v1/..%2fv1/../admin",
+    "/v1/..%5cv1/../admin",
+    "/v1/..\\v1/../admin",
     // `;` path parameters (Tomcat, Jetty, Spring)
     "/v1/..;/admin",
     "/v1/..;x=1/admin",
@@ -497,6 +500,9 @@ mod tests {
             // keygate resolved a leading %2E segment that plain servers keep as a name
             "path\0\0\0\0/.1/*\n%2E/v1/a%2fb%2fc\nh",
             "paths=/v1/*\n/admin/%2e%2e/v1/x\nh",
+            // the separator reading was taken after `..` had removed the segment with
+            // the encoded separator
+            "paths=/v1/*\n/v1/..%5cv1/../v:a\nmipaa\nspan\n",
             "paths=/v1/*\nht\u{e9}ps://\u{e9}\nh",
             "[{\"paths\":[\"/v1/*\"]}]\n/v1/..;/x\nh:1",
         ] {

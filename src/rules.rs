@@ -93,7 +93,9 @@ impl<'a> Readings<'a> {
             return Readings::Ambiguous;
         }
         let raw = normalize(path);
-        let separated = decode_separators(&raw).map(|d| normalize(&d).into_owned());
+        // From the path as sent: normalising first would let `..` remove the very
+        // segment that holds the encoded separator (`/v1/..%2fv1/../admin`).
+        let separated = decode_separators(path).map(|d| normalize(&d).into_owned());
         Readings::Clear { raw, separated }
     }
 }
