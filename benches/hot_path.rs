@@ -51,6 +51,21 @@ fn main() {
     measure("rule matching (one rule, allowed)", 200_000, || {
         black_box(allows(black_box(&rules), black_box(&target)));
     });
+    // The paths the hostile-path checks look at twice: percent-encoded, non-ASCII.
+    let encoded = Target {
+        uri: "/v1/caf%C3%A9/a%2Fb?x=1",
+        ..target
+    };
+    measure("rule matching (encoded path, allowed)", 200_000, || {
+        black_box(allows(black_box(&rules), black_box(&encoded)));
+    });
+    let hostile = Target {
+        uri: "/v1/..;/admin",
+        ..target
+    };
+    measure("rule matching (hostile path, refused)", 200_000, || {
+        black_box(allows(black_box(&rules), black_box(&hostile)));
+    });
 
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()

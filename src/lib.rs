@@ -18,6 +18,8 @@ mod cli_ops;
 pub mod clock;
 pub mod config;
 pub mod decide;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod http;
 pub mod keyfile;
 pub mod logsink;

@@ -9,7 +9,10 @@
 //!   `/v1/*` matches `/v1/a/b`); a pattern without `*` matches that path and everything
 //!   below it (`/v1` matches `/v1` and `/v1/x`, not `/v10`). The path is matched without
 //!   its query string and after dot-segments (`/v1/../admin`, `%2e%2e`) and repeated
-//!   slashes are resolved, so they cannot be used to climb out of an allowed prefix;
+//!   slashes are resolved, so they cannot be used to climb out of an allowed prefix; a
+//!   path that common upstreams could read differently from keygate (`;` parameters,
+//!   double encoding, overlong UTF-8, Unicode lookalikes of `.` and `/`, controls: see
+//!   `ambiguous` below) matches no path pattern;
 //! - **methods**: upper-case method names.
 
 use std::borrow::Cow;
@@ -55,53 +58,252 @@ pub fn allows(rules: &[Rule], target: &Target<'_>) -> bool {
         return true;
     }
     let host = host_only(target.host);
-    let method = target.method.to_ascii_uppercase();
-    // An encoded slash or backslash (`%2f`, `%5c`) is a path separator to some upstreams
-    // and part of a segment to others. The request must pass the rules read both ways,
-    // so `/v1/..%2fadmin` cannot climb out of `/v1/*` (and `/admin%2f..%2fv1/x` cannot
-    // reach an upstream that routes on the raw `/admin` prefix).
-    let raw = normalize_path(target.uri);
-    let allowed = |path: &str| rules.iter().any(|r| r.matches(&method, &host, path));
-    if !allowed(&raw) {
-        return false;
-    }
-    match decode_separators(&raw) {
-        Some(decoded) => allowed(&normalize_path(&decoded)),
-        None => true,
+    let paths = if rules.iter().any(|r| !r.paths.is_empty()) {
+        Readings::of(target.uri)
+    } else {
+        Readings::Unused
+    };
+    rules
+        .iter()
+        .any(|r| r.matches(target.method, &host, &paths))
+}
+
+/// The request path as rules see it.
+enum Readings<'a> {
+    /// No rule names paths: the path is not looked at.
+    Unused,
+    /// Upstreams could read the path differently from keygate (see [`ambiguous`]): no
+    /// path pattern matches it.
+    Ambiguous,
+    /// An encoded slash or backslash (`%2f`, `%5c`) is a path separator to some
+    /// upstreams and part of a segment to others, so a path pattern must match the path
+    /// read both ways: `/v1/..%2fadmin` cannot climb out of `/v1/*`, and
+    /// `/admin%2f..%2fv1/x` cannot reach an upstream that routes on the raw `/admin`.
+    Clear {
+        raw: Cow<'a, str>,
+        /// With `%2f`, `%5c` and `\` read as `/`; `None` when the path has none.
+        separated: Option<String>,
+    },
+}
+
+impl<'a> Readings<'a> {
+    fn of(uri: &'a str) -> Self {
+        let path = path_part(uri);
+        if ambiguous(path) {
+            return Readings::Ambiguous;
+        }
+        let raw = normalize(path);
+        // From the path as sent: normalising first would let `..` remove the very
+        // segment that holds the encoded separator (`/v1/..%2fv1/../admin`).
+        let separated = decode_separators(path).map(|d| normalize(&d).into_owned());
+        Readings::Clear { raw, separated }
     }
 }
 
 /// The path with `%2f`/`%5c` (either case) and `\` read as `/`; `None` when it has none.
 fn decode_separators(path: &str) -> Option<String> {
-    let lower = path.to_ascii_lowercase();
-    if !lower.contains("%2f") && !lower.contains("%5c") && !path.contains('\\') {
+    let b = path.as_bytes();
+    let escape_at = |i: usize| {
+        b[i] == b'%'
+            && matches!(
+                (b.get(i + 1), b.get(i + 2)),
+                (Some(b'2'), Some(b'f' | b'F')) | (Some(b'5'), Some(b'c' | b'C'))
+            )
+    };
+    if !(0..b.len()).any(|i| b[i] == b'\\' || escape_at(i)) {
         return None;
     }
-    let mut out = String::with_capacity(path.len());
+    let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
-    let b = path.as_bytes();
     while i < b.len() {
-        let rest = &lower[i..];
-        if rest.starts_with("%2f") || rest.starts_with("%5c") {
-            out.push('/');
+        if escape_at(i) {
+            out.push(b'/');
             i += 3;
-        } else if b[i] == b'\\' {
-            out.push('/');
-            i += 1;
         } else {
-            let c = path[i..].chars().next().unwrap_or('/');
-            out.push(c);
-            i += c.len_utf8();
+            out.push(if b[i] == b'\\' { b'/' } else { b[i] });
+            i += 1;
         }
     }
-    Some(out)
+    // ASCII replaced by ASCII: still UTF-8, the lossy conversion never replaces anything.
+    Some(String::from_utf8_lossy(&out).into_owned())
+}
+
+/// Whether common upstreams could read `path` (no query) differently from keygate, in
+/// a way that could move it to another place. True for:
+/// - a control character, raw or percent-encoded (some servers cut at NUL or drop
+///   tabs: `/v1/.%00./admin`, `.\t.`), and a raw space (a space is sent as `%20`);
+/// - `;`, raw or encoded: Java servers (Tomcat, Jetty, Spring) drop `;parameters` from
+///   segments, so `/v1/..;/admin` is `/admin` to them and `/v1/x;.json` is `/v1/x`;
+/// - an encoded `?` or `#` (`%3f`, `%23`): a proxy that decodes the path before passing
+///   it on turns `/v1/..%3f` into the path `/v1/..`;
+/// - a `%` not followed by two hex digits (`%u002e` is a dot to IIS), and a `%` that is
+///   itself encoded and followed by hex digits or `u` (`%252e`, `%25%32%65`): the
+///   path means something else to upstreams that decode twice;
+/// - after one decoding, bytes that are not UTF-8 (overlong forms such as `%c0%ae`,
+///   `%e0%80%ae`, which lenient decoders read as `.`), and any non-ASCII character that
+///   is not a letter or digit: punctuation, symbols, spaces and invisible characters,
+///   among them the lookalikes of `.`, `/` and `\` that NFKC or confusable folding
+///   turns into them (U+FF0E, U+2024, U+FE52, U+FF0F, U+2215, U+2044, U+FF3C, …);
+/// - a segment of dots and spaces other than `.` and `..` (`...`, `.. `): Windows
+///   servers trim trailing dots and spaces from names;
+/// - a `.` or `..` segment written with `%2e` (see [`encoded_dot_segment`]), and a path
+///   that does not start with `/`.
+///
+/// One pass over a plain ASCII path without `%`, no allocation; encoded paths are
+/// decoded once into a buffer and checked again.
+fn ambiguous(path: &str) -> bool {
+    let b = path.as_bytes();
+    if b.first() != Some(&b'/') {
+        return true;
+    }
+    let mut escaped = false;
+    let mut seg = DotSegment::default();
+    for (i, &c) in b.iter().enumerate() {
+        match c {
+            0..=0x20 | 0x7f | b';' => return true,
+            b'%' => {
+                let hex = |j: usize| b.get(j).is_some_and(u8::is_ascii_hexdigit);
+                if !(hex(i + 1) && hex(i + 2)) {
+                    return true;
+                }
+                escaped = true;
+            }
+            0x80.. => escaped = true,
+            _ => {}
+        }
+        if seg.push(c) {
+            return true;
+        }
+    }
+    if seg.end() {
+        return true;
+    }
+    escaped && (encoded_dot_segment(b) || ambiguous_decoded(&decode(b)))
+}
+
+/// A `.` or `..` segment written with `%2e`: resolved by keygate and by upstreams that
+/// decode it, a plain name to those that do not, so `/admin/%2e%2e/v1/x` is `/v1/x` to
+/// the first and under `/admin` to a proxy or router that matches the raw path.
+fn encoded_dot_segment(b: &[u8]) -> bool {
+    b.split(|c| matches!(c, b'/' | b'\\')).any(|seg| {
+        let (mut dots, mut rest) = (0, seg);
+        while !rest.is_empty() && dots <= 2 {
+            rest = match rest {
+                [b'.', r @ ..] => r,
+                [b'%', b'2', b'e' | b'E', r @ ..] => r,
+                _ => return false,
+            };
+            dots += 1;
+        }
+        seg.contains(&b'%') && rest.is_empty() && (1..=2).contains(&dots)
+    })
+}
+
+/// The checks of [`ambiguous`] on the path decoded once.
+fn ambiguous_decoded(d: &[u8]) -> bool {
+    let mut seg = DotSegment::default();
+    for (i, &c) in d.iter().enumerate() {
+        match c {
+            0..=0x1f | 0x7f | b';' | b'?' | b'#' => return true,
+            b'%' if d.get(i + 1).is_some_and(|n| matches!(n, b'u' | b'U'))
+                || (d.get(i + 1).is_some_and(u8::is_ascii_hexdigit)
+                    && d.get(i + 2).is_some_and(u8::is_ascii_hexdigit)) =>
+            {
+                return true;
+            }
+            _ => {}
+        }
+        if seg.push(c) {
+            return true;
+        }
+    }
+    if seg.end() {
+        return true;
+    }
+    match std::str::from_utf8(d) {
+        Ok(text) => text.chars().any(|c| !c.is_ascii() && !c.is_alphanumeric()),
+        Err(_) => true,
+    }
+}
+
+/// Percent-decoding of a path whose escapes are known to be well-formed.
+fn decode(b: &[u8]) -> Vec<u8> {
+    let hex = |c: u8| (c as char).to_digit(16).and_then(|d| u8::try_from(d).ok());
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let pair = (b[i] == b'%')
+            .then(|| Some((hex(*b.get(i + 1)?)?, hex(*b.get(i + 2)?)?)))
+            .flatten();
+        match pair {
+            Some((hi, lo)) => {
+                out.push(hi << 4 | lo);
+                i += 3;
+            }
+            None => {
+                out.push(b[i]);
+                i += 1;
+            }
+        }
+    }
+    out
+}
+
+/// Watches for segments made of dots and spaces only, other than `.` and `..`.
+#[derive(Default)]
+struct DotSegment {
+    len: usize,
+    only_dots: bool,
+    other: bool,
+}
+
+impl DotSegment {
+    /// Takes the next byte; true when it ends an odd segment.
+    fn push(&mut self, c: u8) -> bool {
+        match c {
+            b'/' | b'\\' => {
+                let odd = self.end();
+                *self = DotSegment::default();
+                odd
+            }
+            b'.' | b' ' => {
+                if self.len == 0 {
+                    self.only_dots = true;
+                }
+                self.only_dots &= c == b'.';
+                self.len += 1;
+                false
+            }
+            _ => {
+                self.other = true;
+                self.len += 1;
+                false
+            }
+        }
+    }
+
+    /// True when the segment so far is odd.
+    fn end(&self) -> bool {
+        self.len > 0 && !self.other && !(self.only_dots && self.len <= 2)
+    }
 }
 
 impl Rule {
-    fn matches(&self, method: &str, host: &str, path: &str) -> bool {
-        (self.methods.is_empty() || self.methods.iter().any(|m| m.0 == method))
+    fn matches(&self, method: &str, host: &str, paths: &Readings<'_>) -> bool {
+        let path = |path: &str| self.paths.iter().any(|p| p.matches(path));
+        (self.methods.is_empty()
+            || self
+                .methods
+                .iter()
+                .any(|m| m.0.eq_ignore_ascii_case(method)))
             && (self.hosts.is_empty() || self.hosts.iter().any(|h| glob(&h.0, host)))
-            && (self.paths.is_empty() || self.paths.iter().any(|p| p.matches(path)))
+            && (self.paths.is_empty()
+                || match paths {
+                    Readings::Clear { raw, separated } => {
+                        path(raw) && separated.as_deref().is_none_or(path)
+                    }
+                    Readings::Unused | Readings::Ambiguous => false,
+                })
     }
 
     /// Parses the CLI form `hosts=a.example.com,*.b.com;paths=/v1/*;methods=GET,POST`.
@@ -338,12 +540,22 @@ pub fn host_only(raw: &str) -> Cow<'_, str> {
 /// percent-encoded ones) and repeated slashes resolved. Absolute URIs lose their
 /// scheme and authority.
 pub fn normalize_path(uri: &str) -> Cow<'_, str> {
+    normalize(path_part(uri))
+}
+
+/// The path of a request URI: no query or fragment, no scheme and authority.
+fn path_part(uri: &str) -> &str {
     let mut path = uri.split(['?', '#']).next().unwrap_or("");
     for scheme in ["http://", "https://"] {
         if let Some(rest) = path.strip_prefix(scheme) {
             path = rest.find('/').map_or("/", |i| &rest[i..]);
         }
     }
+    path
+}
+
+/// [`normalize_path`] of a path that is already only a path.
+fn normalize(path: &str) -> Cow<'_, str> {
     let suspicious = path.is_empty()
         || !path.starts_with('/')
         || path.contains("//")
@@ -472,6 +684,67 @@ mod tests {
             !allows(&admin, &t("GET", "h", "/admin%2f..%2fv1/x")),
             "raw reading is checked too"
         );
+    }
+
+    #[test]
+    fn hostile_paths_are_refused_when_paths_are_ruled() {
+        use crate::fuzzing::{HOSTILE_PATHS, PLAIN_PATHS};
+        let v1 = [Rule::parse_spec("paths=/v1/*").unwrap()];
+        let v1_or_get = [
+            Rule::parse_spec("paths=/v1/*").unwrap(),
+            Rule::parse_spec("methods=GET").unwrap(),
+        ];
+        let host_only = [Rule::parse_spec("hosts=h").unwrap()];
+        for uri in HOSTILE_PATHS {
+            assert!(!allows(&v1, &t("GET", "h", uri)), "{uri} passed /v1/*");
+            // A rule that does not look at paths still lets it through: only path
+            // patterns refuse what upstreams read differently.
+            assert!(allows(&v1_or_get, &t("GET", "h", uri)), "{uri}");
+            assert!(!allows(&v1_or_get, &t("POST", "h", uri)), "{uri}");
+            assert!(allows(&host_only, &t("GET", "h", uri)), "{uri}");
+            assert!(allows(&[], &t("GET", "h", uri)), "{uri}");
+        }
+        for uri in PLAIN_PATHS {
+            assert!(allows(&v1, &t("GET", "h", uri)), "{uri} refused by /v1/*");
+        }
+        // the same paths pass under their own prefix
+        let root = [Rule::parse_spec("paths=/").unwrap()];
+        assert!(allows(&root, &t("GET", "h", "/admin/x")));
+        assert!(!allows(&root, &t("GET", "h", "/x;y")));
+    }
+
+    #[test]
+    fn ambiguity_checks_one_by_one() {
+        for (path, want) in [
+            ("/v1/a", false),
+            ("/v1/a%", true),
+            ("/v1/a%2", true),
+            ("/v1/a%zz", true),
+            ("/v1/%2541", true),
+            ("/v1/%25", false),
+            ("/v1/%25zz", false),
+            ("/v1/a\u{7f}", true),
+            ("/v1/\u{e9}t\u{e9}", false),
+            ("/v1/\u{200b}", true),
+            ("/v1/\u{202e}x", true),
+            ("/v1/%e2%80%8b", true),
+            ("/v1/.", false),
+            ("/v1/..", false),
+            ("/v1/a..", false),
+            ("/v1/...", true),
+            ("/v1/.../", true),
+            ("/v1/. /x", true),
+            ("/v1/%2e/x", true),
+            ("/v1/.%2E", true),
+            ("/v1/%2e%2e%2e", true),
+            ("/v1/%2ex", false),
+            ("/v1/x%2e", false),
+            ("%2E/v1/x", true),
+            ("v1/x", true),
+            ("", true),
+        ] {
+            assert_eq!(ambiguous(path), want, "{path}");
+        }
     }
 
     #[test]

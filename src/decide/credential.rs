@@ -105,8 +105,10 @@ fn percent_decode(s: &str) -> Cow<'_, str> {
     while i < b.len() {
         match b[i] {
             b'%' if i + 2 < b.len() => {
+                // Two hex digits exactly: `from_str_radix` alone would take `%+f` as 0x0f.
                 let hex = std::str::from_utf8(&b[i + 1..i + 3])
                     .ok()
+                    .filter(|h| h.bytes().all(|c| c.is_ascii_hexdigit()))
                     .and_then(|h| u8::from_str_radix(h, 16).ok());
                 match hex {
                     Some(v) => {
@@ -150,6 +152,12 @@ mod tests {
 
     fn b64(s: &str) -> String {
         base64::engine::general_purpose::STANDARD.encode(s)
+    }
+
+    #[test]
+    fn query_escapes_need_two_hex_digits() {
+        assert_eq!(percent_decode("a%41%+1%2"), "aA% 1%2");
+        assert_eq!(percent_decode("%4a+b%4A"), "J bJ");
     }
 
     #[test]

@@ -67,6 +67,19 @@ fn header<'a>(h: &'a HeaderMap, name: &HeaderName) -> Option<&'a str> {
         .filter(|s| !s.is_empty())
 }
 
+/// A header that names the original request's URI. UTF-8 is taken as it is (the path
+/// rules judge non-ASCII characters); bytes that are not UTF-8 become [`UNREADABLE`],
+/// which no path pattern matches. Treating them as absent would fall back to the path
+/// of this request (`/forward-auth`, `/auth`), which a path rule might allow.
+fn uri_header<'a>(h: &'a HeaderMap, name: &HeaderName) -> Option<&'a str> {
+    let v = h.get(name)?;
+    let s = std::str::from_utf8(v.as_bytes()).map_or(UNREADABLE, str::trim);
+    (!s.is_empty()).then_some(s)
+}
+
+/// The original path when the proxy sent bytes that are not UTF-8.
+const UNREADABLE: &str = "/\u{fffd}";
+
 // The handlers take the request whole and read its parts by reference: extracting a
 // `HeaderMap` would copy every header of every request.
 
@@ -82,7 +95,7 @@ async fn forward_auth(State(app): State<Arc<App>>, req: Request) -> Response {
         host: header(headers, &X_FORWARDED_HOST)
             .or_else(|| header(headers, &HOST))
             .unwrap_or(""),
-        uri: header(headers, &X_FORWARDED_URI)
+        uri: uri_header(headers, &X_FORWARDED_URI)
             .unwrap_or_else(|| parts.uri.path_and_query().map_or("/", |p| p.as_str())),
     };
     decide(
@@ -99,8 +112,11 @@ async fn nginx_auth(State(app): State<Arc<App>>, req: Request) -> Response {
     let (parts, _) = req.into_parts();
     let headers = &parts.headers;
     // ingress-nginx sends the full URL in X-Original-URL: the only place the host is.
-    let url = header(headers, &X_ORIGINAL_URL).and_then(split_url);
-    let original_uri = header(headers, &X_ORIGINAL_URI);
+    let url = match uri_header(headers, &X_ORIGINAL_URL) {
+        Some(UNREADABLE) => Some(("", UNREADABLE)),
+        u => u.and_then(split_url),
+    };
+    let original_uri = uri_header(headers, &X_ORIGINAL_URI);
     // auth_request passes the client's own headers on, so whichever of the two the
     // proxy does not set is the client's to choose: ingress-nginx sets X-Original-URL
     // and forwards a client's X-Original-URI untouched, many nginx configs do the

@@ -21,6 +21,8 @@ mod mgmt;
 mod migrate;
 mod observe;
 mod oidc_e2e;
+mod paths;
+mod properties;
 mod proxies;
 mod replicas;
 mod store_conformance;

@@ -828,6 +828,44 @@ async fn exercise(kind: Kind) {
         );
     }
 
+    // The hostile-path table (issue 12, finding 2), raw. Some proxies normalise or
+    // refuse a path themselves before asking keygate, which is fine; what may never
+    // happen is the upstream getting a request that some upstream reads outside /v1.
+    let mut outcomes = Vec::new();
+    for target in keygate::fuzzing::HOSTILE_PATHS {
+        let before = s.upstream.hits();
+        let (status, body) = s.raw(24, "GET", target, &narrow).await;
+        let reached = s.upstream.hits() - before;
+        if reached == 0 {
+            assert!(
+                status >= 400,
+                "{kind:?}: GET {target}: {status} without reaching the upstream"
+            );
+            outcomes.push(format!("{status}"));
+            continue;
+        }
+        assert_eq!(status, 200, "{kind:?}: GET {target}: {body}");
+        let seen: Value = serde_json::from_str(&body).unwrap();
+        let seen = seen["uri"].as_str().unwrap();
+        for (upstream, read) in keygate::fuzzing::upstream_readings(seen) {
+            assert!(
+                read == "/v1" || read.starts_with("/v1/"),
+                "{kind:?}: GET {target} reached the upstream as {seen}, which {upstream} \
+                 reads as {read}"
+            );
+        }
+        outcomes.push(format!("200 as {seen}"));
+    }
+    eprintln!(
+        "{kind:?}: hostile paths: {}",
+        keygate::fuzzing::HOSTILE_PATHS
+            .iter()
+            .zip(&outcomes)
+            .map(|(p, o)| format!("{p} → {o}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+
     // The throttle: three failures from one client, then even a valid key is refused
     // there — however the client varies the addresses it claims — and only there.
     for i in 1..=3 {
