@@ -858,12 +858,56 @@ async fn audit(
     paths(me, my_list, my_create, my_get, my_patch, my_delete, my_rotate, users, user_list, user_create, user_get,
           user_patch, user_delete, user_rotate, all_list, any_get, any_patch, any_delete, any_rotate, audit),
     components(schemas(TokenView, Rule, Created, CreateRequest, PatchRequest, RotateRequest, Me, Owner, AuditEvent, AuditPage, ErrorBody, AuthMethod)),
-    modifiers(&BearerScheme),
+    modifiers(&BearerScheme, &Throttled),
     tags((name = "self", description = "The caller's own keys"), (name = "admin", description = "Everyone's keys and the audit log (administrators)"))
 )]
 pub struct ApiDoc;
 
 struct BearerScheme;
+
+/// Every operation may answer 429: the client failed too often (the failed-attempt
+/// throttle, shared with the gate).
+struct Throttled;
+
+impl utoipa::Modify for Throttled {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{Content, HeaderBuilder, Ref, ResponseBuilder};
+        let response = ResponseBuilder::new()
+            .description(
+                "Too many failed attempts from this client; try again after `Retry-After` seconds.",
+            )
+            .header(
+                "Retry-After",
+                HeaderBuilder::new()
+                    .schema(
+                        utoipa::openapi::ObjectBuilder::new()
+                            .schema_type(utoipa::openapi::schema::Type::Integer),
+                    )
+                    .build(),
+            )
+            .content(
+                "application/json",
+                Content::new(Some(Ref::from_schema_name("ErrorBody"))),
+            )
+            .build();
+        for item in openapi.paths.paths.values_mut() {
+            for op in [
+                &mut item.get,
+                &mut item.post,
+                &mut item.patch,
+                &mut item.put,
+                &mut item.delete,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                op.responses
+                    .responses
+                    .insert("429".into(), response.clone().into());
+            }
+        }
+    }
+}
 
 impl utoipa::Modify for BearerScheme {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
