@@ -34,11 +34,13 @@ struct Assets;
 /// What `index.html` says about its base, replaced by the configured one.
 const BASE_PLACEHOLDER: &str = r#"<base href="/""#;
 
-/// The app's client-side routes (`web/src/app.tsx`), without the leading `/`: `*` is
-/// one non-empty path segment. Keep in step with the app's `<Route>`s.
+/// The app's client-side routes (`web/src/app.tsx`, and the OIDC redirect targets in
+/// `web/src/lib/auth.tsx`), without the leading `/`: `*` is one non-empty path segment.
+/// Keep in step with the app.
 const CLIENT_ROUTES: &[&str] = &[
     "login",
     "callback",
+    "silent-callback",
     "keys",
     "guide",
     "admin",

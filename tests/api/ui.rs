@@ -297,6 +297,7 @@ async fn near_miss_paths_never_answer_2xx() {
             "/",
             "/login",
             "/callback",
+            "/silent-callback",
             "/keys",
             "/guide",
             "/admin",
