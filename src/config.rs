@@ -876,6 +876,17 @@ mod tests {
         assert_eq!(l.config.address, "127.0.0.1");
         assert_eq!(l.config.store_timeout_ms, 500);
         assert!(l.config.valkey_url.is_none());
+        assert_eq!(l.config.header_read_timeout_ms, 10_000);
+        assert_eq!(l.config.idle_timeout_ms, 5_000);
+        assert_eq!(l.config.max_connections, 10_000);
+        assert_eq!(l.config.throttle.ipv6_prefix, 64);
+        let e = env(&[
+            ("KEYGATE_MAX_CONNECTIONS", "50"),
+            ("KEYGATE_THROTTLE__IPV6_PREFIX", "56"),
+        ]);
+        let l = load(Some(file("").path()), &e, &Overrides::new()).unwrap();
+        assert_eq!(l.config.max_connections, 50);
+        assert_eq!(l.config.throttle.ipv6_prefix, 56);
     }
 
     #[test]
@@ -983,6 +994,11 @@ mod tests {
             ("store_timeout_ms = 0", "store_timeout_ms"),
             ("api_key_header = \"bad header\"", "api_key_header"),
             ("[headers]\nuser = \"a b\"", "headers.user"),
+            ("[throttle]\nipv6_prefix = 0", "throttle.ipv6_prefix"),
+            ("[throttle]\nipv6_prefix = 129", "throttle.ipv6_prefix"),
+            ("header_read_timeout_ms = 0", "header_read_timeout_ms"),
+            ("idle_timeout_ms = 0", "idle_timeout_ms"),
+            ("max_connections = 0", "max_connections"),
         ] {
             let e = load(Some(file(text).path()), &env(&[]), &Overrides::new())
                 .unwrap_err()
