@@ -87,6 +87,8 @@ impl App {
             original_length: config.original_length,
             metadata_length: config.metadata_length,
             metadata_header: header_name("metadata_header", &config.metadata_header)?,
+            key_prefix: config.key_prefix.clone(),
+            query_param: (!config.query_param.is_empty()).then(|| config.query_param.clone()),
         };
         let admin_keys = config
             .admin_key
@@ -258,6 +260,7 @@ fn gate_settings(c: &Config, prefix: KeyPrefix) -> Result<GateSettings, StartErr
             max_failures: c.throttle.max_failures,
             window_secs: c.throttle.window_secs,
             max_addresses: c.throttle.max_addresses,
+            ipv6_prefix: c.throttle.ipv6_prefix,
         }),
         trusted_proxies,
         sources: Sources {
@@ -333,6 +336,13 @@ pub fn open_store(config: &Config) -> Result<(SharedStore, Salt), StartError> {
 /// kept one is refused: every existing key would silently stop working.
 fn embedded_salt(dir: &Path, configured: Option<Salt>) -> Result<Salt, StartError> {
     let path = dir.join(SALT_FILE);
+    crate::private_fs::dir(dir).map_err(|e| {
+        StartError::Config(format!("cannot create data dir {}: {e}", dir.display()))
+    })?;
+    if path.exists() {
+        crate::private_fs::file(&path)
+            .map_err(|e| StartError::Config(format!("cannot tighten {}: {e}", path.display())))?;
+    }
     let kept = match std::fs::read_to_string(&path) {
         Ok(text) => Some(
             Salt::from_hex(&text)
@@ -368,7 +378,7 @@ fn embedded_salt(dir: &Path, configured: Option<Salt>) -> Result<Salt, StartErro
 pub fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
     use std::io::Write;
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
+        crate::private_fs::dir(dir)?;
     }
     let mut opts = std::fs::OpenOptions::new();
     opts.write(true).create_new(true);

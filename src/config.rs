@@ -110,6 +110,16 @@ pub struct Config {
     pub metrics_address: String,
     /// CIDRs whose `X-Forwarded-For` / `X-Real-IP` are believed.
     pub trusted_proxies: Vec<String>,
+    /// Longest wait for a complete request head (request line and headers), counted
+    /// from the connection's start or from the end of the previous answer.
+    pub header_read_timeout_ms: u64,
+    /// A connection with no request being handled and no byte moving either way for
+    /// this long is closed (idle keep-alive, silent, or not reading its answer).
+    pub idle_timeout_ms: u64,
+    /// Connections open at once, both listeners together (lowered to fit the
+    /// open-files limit). At the cap, connections without a request in progress are
+    /// closed to make room.
+    pub max_connections: usize,
     pub throttle: ThrottleConfig,
     pub cache: CacheConfig,
     /// OpenID Connect for the management API (rusty-valkey-forward-auth's `[oauth]`).
@@ -284,6 +294,9 @@ pub struct ThrottleConfig {
     pub window_secs: u64,
     /// Bound on addresses tracked at once.
     pub max_addresses: usize,
+    /// IPv6 clients are counted per network of this prefix length (a /64 is what one
+    /// subscriber usually gets); IPv4 clients per address.
+    pub ipv6_prefix: u8,
 }
 
 impl Default for ThrottleConfig {
@@ -293,6 +306,7 @@ impl Default for ThrottleConfig {
             max_failures: 20,
             window_secs: 60,
             max_addresses: 100_000,
+            ipv6_prefix: 64,
         }
     }
 }
@@ -355,6 +369,9 @@ impl Default for Config {
             metrics_enabled: true,
             metrics_address: String::new(),
             trusted_proxies: vec!["127.0.0.0/8".into(), "::1/128".into()],
+            header_read_timeout_ms: 10_000,
+            idle_timeout_ms: 5_000,
+            max_connections: 10_000,
             throttle: ThrottleConfig::default(),
             cache: CacheConfig::default(),
             oauth: OAuthConfig::default(),
@@ -652,6 +669,15 @@ impl Config {
         {
             return bad("throttle.max_failures, throttle.window_secs and throttle.max_addresses must be at least 1 (throttle.enabled = false turns it off)".into());
         }
+        if !(1..=128).contains(&self.throttle.ipv6_prefix) {
+            return bad("throttle.ipv6_prefix must be 1 to 128".into());
+        }
+        if self.header_read_timeout_ms == 0 || self.idle_timeout_ms == 0 {
+            return bad("header_read_timeout_ms and idle_timeout_ms must be at least 1".into());
+        }
+        if self.max_connections == 0 {
+            return bad("max_connections must be at least 1".into());
+        }
         for (name, url) in [
             ("oauth.issuer_url", &self.oauth.issuer_url),
             ("oauth.jwks_url", &self.oauth.jwks_url),
@@ -850,6 +876,17 @@ mod tests {
         assert_eq!(l.config.address, "127.0.0.1");
         assert_eq!(l.config.store_timeout_ms, 500);
         assert!(l.config.valkey_url.is_none());
+        assert_eq!(l.config.header_read_timeout_ms, 10_000);
+        assert_eq!(l.config.idle_timeout_ms, 5_000);
+        assert_eq!(l.config.max_connections, 10_000);
+        assert_eq!(l.config.throttle.ipv6_prefix, 64);
+        let e = env(&[
+            ("KEYGATE_MAX_CONNECTIONS", "50"),
+            ("KEYGATE_THROTTLE__IPV6_PREFIX", "56"),
+        ]);
+        let l = load(Some(file("").path()), &e, &Overrides::new()).unwrap();
+        assert_eq!(l.config.max_connections, 50);
+        assert_eq!(l.config.throttle.ipv6_prefix, 56);
     }
 
     #[test]
@@ -957,6 +994,11 @@ mod tests {
             ("store_timeout_ms = 0", "store_timeout_ms"),
             ("api_key_header = \"bad header\"", "api_key_header"),
             ("[headers]\nuser = \"a b\"", "headers.user"),
+            ("[throttle]\nipv6_prefix = 0", "throttle.ipv6_prefix"),
+            ("[throttle]\nipv6_prefix = 129", "throttle.ipv6_prefix"),
+            ("header_read_timeout_ms = 0", "header_read_timeout_ms"),
+            ("idle_timeout_ms = 0", "idle_timeout_ms"),
+            ("max_connections = 0", "max_connections"),
         ] {
             let e = load(Some(file(text).path()), &env(&[]), &Overrides::new())
                 .unwrap_err()

@@ -26,6 +26,7 @@ pub mod logsink;
 pub mod manage;
 pub mod metrics;
 pub mod oidc;
+mod private_fs;
 pub mod rules;
 pub mod sources;
 pub mod store;

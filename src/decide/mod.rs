@@ -52,6 +52,7 @@ pub struct ThrottleSettings {
     pub max_failures: u32,
     pub window_secs: u64,
     pub max_addresses: usize,
+    pub ipv6_prefix: u8,
 }
 
 /// Names of the headers sent upstream on allow (`None` = not sent).
@@ -163,9 +164,14 @@ impl Gate {
         metrics: Arc<Metrics>,
     ) -> Self {
         let store_shared = store.shared();
-        let throttle = settings
-            .throttle
-            .map(|t| Throttle::new(t.max_failures, t.window_secs, t.max_addresses));
+        let throttle = settings.throttle.map(|t| {
+            Throttle::new(
+                t.max_failures,
+                t.window_secs,
+                t.max_addresses,
+                t.ipv6_prefix,
+            )
+        });
         Gate {
             cache: quick_cache::sync::Cache::new(settings.cache_max_entries),
             salt,
@@ -208,6 +214,23 @@ impl Gate {
     /// forwarded headers.
     pub fn client_address(&self, peer: IpAddr, headers: &HeaderMap) -> IpAddr {
         throttle::client_address(peer, headers, &self.settings.trusted_proxies)
+    }
+
+    /// Seconds until `client` may try again, when it has failed too often (for the
+    /// admin-key checks, which share the gate's table).
+    pub fn throttled(&self, client: IpAddr) -> Option<u64> {
+        let t = self.throttle.as_ref()?;
+        if !t.active() {
+            return None;
+        }
+        t.refused(client, self.clock.now_ms())
+    }
+
+    /// Counts a failed attempt from `client` (a wrong admin key or token).
+    pub fn failed(&self, client: IpAddr) {
+        if let Some(t) = &self.throttle {
+            t.fail(client, self.clock.now_ms());
+        }
     }
 
     /// Decides one request. `target` is the original request as the proxy described it;

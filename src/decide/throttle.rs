@@ -1,6 +1,9 @@
-//! Failed-attempt throttle: an address that fails `max_failures` times within
+//! Failed-attempt throttle: a client that fails `max_failures` times within
 //! `window_secs` is refused (429, or 403 on `/auth`) until the window ends — before any
-//! credential is read, so the refusal says nothing about the key it carried.
+//! credential is read, so the refusal says nothing about the key it carried. A client
+//! is an IPv4 address, or an IPv6 network of `ipv6_prefix` bits (one subscriber
+//! usually holds a whole /64 and could otherwise rotate past the limit). The gate and
+//! the admin-key checks of `/api`, `/status` and `/load` share one table.
 //!
 //! Memory is bounded: the table is split in shards, and a full shard first drops
 //! windows that have ended, then the oldest window.
@@ -115,6 +118,8 @@ struct Window {
 
 pub struct Throttle {
     max_failures: u32,
+    /// Mask applied to IPv6 clients.
+    ipv6_mask: u128,
     window_ms: i64,
     per_shard: usize,
     shards: Vec<RwLock<HashMap<IpAddr, Window>>>,
@@ -123,9 +128,12 @@ pub struct Throttle {
 }
 
 impl Throttle {
-    pub fn new(max_failures: u32, window_secs: u64, max_addresses: usize) -> Self {
+    pub fn new(max_failures: u32, window_secs: u64, max_addresses: usize, ipv6_prefix: u8) -> Self {
         Throttle {
             max_failures,
+            ipv6_mask: u128::MAX
+                .checked_shl(128 - u32::from(ipv6_prefix.min(128)))
+                .unwrap_or(0),
             window_ms: i64::try_from(window_secs.saturating_mul(1000)).unwrap_or(i64::MAX),
             per_shard: max_addresses.div_ceil(SHARDS).max(1),
             shards: (0..SHARDS).map(|_| RwLock::new(HashMap::new())).collect(),
@@ -148,11 +156,20 @@ impl Throttle {
         self.tracked.load(Ordering::Relaxed) != 0
     }
 
+    /// What failures are counted against: the address, or its IPv6 network.
+    fn client(&self, ip: IpAddr) -> IpAddr {
+        match ip.to_canonical() {
+            IpAddr::V6(a) => IpAddr::V6((u128::from(a) & self.ipv6_mask).into()),
+            v4 => v4,
+        }
+    }
+
     /// Seconds until `ip` may try again, if it is refused now.
     pub fn refused(&self, ip: IpAddr, now_ms: i64) -> Option<u64> {
         if self.tracked.load(Ordering::Relaxed) == 0 {
             return None;
         }
+        let ip = self.client(ip);
         let shard = self.shard(&ip).read().unwrap_or_else(|e| e.into_inner());
         let w = shard.get(&ip)?;
         let ends = w.start_ms.saturating_add(self.window_ms);
@@ -166,6 +183,7 @@ impl Throttle {
 
     /// Counts one failed attempt from `ip`.
     pub fn fail(&self, ip: IpAddr, now_ms: i64) {
+        let ip = self.client(ip);
         let mut shard = self.shard(&ip).write().unwrap_or_else(|e| e.into_inner());
         if let Some(w) = shard.get_mut(&ip) {
             if now_ms >= w.start_ms.saturating_add(self.window_ms) {
@@ -265,7 +283,7 @@ mod tests {
 
     #[test]
     fn refuses_after_the_limit_until_the_window_ends() {
-        let t = Throttle::new(3, 60, 1000);
+        let t = Throttle::new(3, 60, 1000, 64);
         let a = ip("1.1.1.1");
         for i in 0..3 {
             assert_eq!(t.refused(a, 1000 + i), None);
@@ -279,8 +297,27 @@ mod tests {
     }
 
     #[test]
+    fn ipv6_networks_count_as_one_client() {
+        let t = Throttle::new(2, 60, 1000, 64);
+        t.fail(ip("2001:db8:0:1::1"), 0);
+        t.fail(ip("2001:db8:0:1:ffff:ffff:ffff:ffff"), 0);
+        assert!(t.refused(ip("2001:db8:0:1::abcd"), 1).is_some());
+        assert!(t.refused(ip("2001:db8:0:2::1"), 1).is_none());
+        assert_eq!(t.tracked(), 1);
+        let t = Throttle::new(1, 60, 1000, 48);
+        t.fail(ip("2001:db8:0:1::1"), 0);
+        assert!(t.refused(ip("2001:db8:0:ffff::1"), 1).is_some());
+        assert!(t.refused(ip("2001:db8:1::1"), 1).is_none());
+        // IPv4, also when written as IPv4-mapped IPv6, is one address.
+        let t = Throttle::new(1, 60, 1000, 1);
+        t.fail(ip("::ffff:10.0.0.1"), 0);
+        assert!(t.refused(ip("10.0.0.1"), 1).is_some());
+        assert!(t.refused(ip("10.0.0.2"), 1).is_none());
+    }
+
+    #[test]
     fn memory_is_bounded() {
-        let t = Throttle::new(1, 60, 160);
+        let t = Throttle::new(1, 60, 160, 128);
         for i in 0..10_000u32 {
             t.fail(IpAddr::V4(i.into()), 0);
         }

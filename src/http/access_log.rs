@@ -1,12 +1,16 @@
 //! One access line per decision: allows at `INFO`, refusals at `WARN`, target
-//! `keygate::access`. Never the presented key, never a hash of it. What comes from the
-//! client is cut to `original_length` / `metadata_length` characters and stripped of
-//! control characters, so it can neither flood nor forge log lines.
+//! `keygate::access`. Never the presented key, never a hash of it: the configured query
+//! parameter's values and anything shaped like a keygate key (`kg_` and 49 letters or
+//! digits, `_` also as `%5F`), wherever it appears, are logged as `[redacted]`. What
+//! comes from the client is cut to `original_length` / `metadata_length` characters,
+//! its control characters (and Unicode line separators) replaced, and `"` and `\`
+//! escaped in both formats, so it can neither flood nor forge log lines or fields.
 //!
 //! Lines are formatted here by hand (JSON or text, like `tracing`'s) into a reused
 //! per-thread buffer and handed to the [`LogSink`], which a background thread writes
 //! out: the request path makes no system call and no allocation for its line.
 
+use std::borrow::Cow;
 use std::cell::RefCell;
 use std::fmt::Write as _;
 use std::net::IpAddr;
@@ -26,6 +30,10 @@ pub struct LogLimits {
     pub original_length: usize,
     pub metadata_length: usize,
     pub metadata_header: Option<HeaderName>,
+    /// The key prefix (`kg`): anything shaped like a key is redacted wherever it is.
+    pub key_prefix: String,
+    /// The query parameter that may carry a key: its values are redacted.
+    pub query_param: Option<String>,
 }
 
 /// Where access lines go and how they look.
@@ -35,23 +43,126 @@ pub struct AccessLog {
     pub json: bool,
 }
 
+/// Characters that may not reach a log line as they are: controls (newlines, escape
+/// sequences) and the Unicode line and paragraph separators.
+fn unsafe_char(c: char) -> bool {
+    c.is_control() || c == '\u{2028}' || c == '\u{2029}'
+}
+
 /// At most `n` characters of `s`, control characters replaced.
 pub fn clip(s: &str, n: usize) -> String {
     s.chars()
         .take(n)
-        .map(|c| if c.is_control() { '\u{FFFD}' } else { c })
+        .map(|c| if unsafe_char(c) { '\u{FFFD}' } else { c })
         .collect()
 }
 
-/// Appends at most `n` characters of `s` as JSON string content (or, for text, as is),
-/// control characters replaced.
-fn put(out: &mut String, s: &str, n: usize, json: bool) {
+/// Appends at most `n` characters of `s` as the content of a quoted value: control
+/// characters replaced, `"` and `\\` escaped (the same escaping in JSON and text, so
+/// a value can never end its field early).
+fn put(out: &mut String, s: &str, n: usize) {
     for c in s.chars().take(n) {
         match c {
-            c if c.is_control() => out.push('\u{FFFD}'),
-            '"' if json => out.push_str("\\\""),
-            '\\' if json => out.push_str("\\\\"),
+            c if unsafe_char(c) => out.push('\u{FFFD}'),
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
             c => out.push(c),
+        }
+    }
+}
+
+const REDACTED: &str = "[redacted]";
+
+/// `s` with the values of the key's query parameter and everything shaped like a
+/// keygate key replaced by `[redacted]`; borrowed (no allocation) when there is none.
+fn redact<'a>(s: &'a str, limits: &LogLimits) -> Cow<'a, str> {
+    let s = match &limits.query_param {
+        Some(p) if s.contains(p.as_str()) => redact_param(s, p),
+        _ => Cow::Borrowed(s),
+    };
+    redact_keys(s, &limits.key_prefix)
+}
+
+/// Every `name=value` of the query string with its value replaced.
+fn redact_param<'a>(s: &'a str, name: &str) -> Cow<'a, str> {
+    let Some((path, rest)) = s.split_once('?') else {
+        return Cow::Borrowed(s);
+    };
+    let (query, fragment) = match rest.split_once('#') {
+        Some((q, f)) => (q, Some(f)),
+        None => (rest, None),
+    };
+    if !query
+        .split('&')
+        .any(|pair| pair.split('=').next() == Some(name))
+    {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len());
+    out.push_str(path);
+    for (i, pair) in query.split('&').enumerate() {
+        out.push(if i == 0 { '?' } else { '&' });
+        match pair.split_once('=') {
+            Some((k, _)) if k == name => {
+                out.push_str(k);
+                out.push('=');
+                out.push_str(REDACTED);
+            }
+            _ => out.push_str(pair),
+        }
+    }
+    if let Some(f) = fragment {
+        out.push('#');
+        out.push_str(f);
+    }
+    Cow::Owned(out)
+}
+
+/// Every `{prefix}_` (or `{prefix}%5F`) followed by at least a key body's worth of
+/// letters and digits replaced, checksum or not: a key with a typo is still almost
+/// the key.
+fn redact_keys<'a>(s: Cow<'a, str>, prefix: &str) -> Cow<'a, str> {
+    if prefix.is_empty() || !s.contains(prefix) {
+        return s;
+    }
+    let mut out: Option<String> = None;
+    let mut copied = 0;
+    let mut i = 0;
+    let b = s.as_bytes();
+    while let Some(off) = s[i..].find(prefix) {
+        let start = i + off;
+        let mut j = start + prefix.len();
+        let sep = if b.get(j) == Some(&b'_') {
+            1
+        } else if b
+            .get(j..j + 3)
+            .is_some_and(|x| x.eq_ignore_ascii_case(b"%5f"))
+        {
+            3
+        } else {
+            0
+        };
+        j += sep;
+        let run = b[j..]
+            .iter()
+            .take_while(|c| c.is_ascii_alphanumeric())
+            .count();
+        if sep == 0 || run < crate::token::BODY_LEN {
+            // The prefix is ASCII: the next byte starts a character.
+            i = start + 1;
+            continue;
+        }
+        let o = out.get_or_insert_with(|| String::with_capacity(s.len()));
+        o.push_str(&s[copied..start]);
+        o.push_str(REDACTED);
+        copied = j + run;
+        i = copied;
+    }
+    match out {
+        None => s,
+        Some(mut o) => {
+            o.push_str(&s[copied..]);
+            Cow::Owned(o)
         }
     }
 }
@@ -107,9 +218,13 @@ pub fn decision(log: &AccessLog, limits: &LogLimits, l: &Line<'_>) {
         }
         let sep = if json { "\",\"" } else { "\" " };
         let eq = if json { "\":\"" } else { "=\"" };
-        put(out, token_id, 64, json);
+        put(out, token_id, 64);
+        out.push_str(sep);
+        out.push_str("owner");
+        out.push_str(eq);
+        put(out, owner, 256);
+        // What the client chose: redacted first, then clipped.
         for (name, value, max) in [
-            ("owner", owner, 256),
             ("method", l.target.method, 16),
             ("host", l.target.host, n),
             ("uri", l.target.uri, n),
@@ -118,7 +233,7 @@ pub fn decision(log: &AccessLog, limits: &LogLimits, l: &Line<'_>) {
             out.push_str(sep);
             out.push_str(name);
             out.push_str(eq);
-            put(out, value, max, json);
+            put(out, &redact(value, limits), max);
         }
         out.push_str(sep);
         out.push_str("client");
@@ -128,7 +243,7 @@ pub fn decision(log: &AccessLog, limits: &LogLimits, l: &Line<'_>) {
         out.push_str("metadata");
         out.push_str(eq);
         if let Some((v, len)) = metadata {
-            put(out, v, len, json);
+            put(out, &redact(v, limits), len);
         }
         if json {
             let _ = writeln!(out, "\",\"latency_us\":{latency}}}");
@@ -153,33 +268,32 @@ mod tests {
         assert_eq!(clip("é€x", 2), "é€");
     }
 
-    #[test]
-    fn json_lines_are_valid_json_whatever_the_client_sends() {
-        #[derive(Clone, Default)]
-        struct Out(Arc<std::sync::Mutex<Vec<u8>>>);
-        impl std::io::Write for Out {
-            fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-                self.0.lock().unwrap().extend_from_slice(b);
-                Ok(b.len())
-            }
-            fn flush(&mut self) -> std::io::Result<()> {
-                Ok(())
-            }
+    #[derive(Clone, Default)]
+    struct Out(Arc<std::sync::Mutex<Vec<u8>>>);
+    impl std::io::Write for Out {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
         }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn limits(n: usize) -> LogLimits {
+        LogLimits {
+            original_length: n,
+            metadata_length: n,
+            metadata_header: Some(HeaderName::from_static("x-akas-metadata")),
+            key_prefix: "kg".into(),
+            query_param: Some("api_key".into()),
+        }
+    }
+
+    /// The lines written for `target` and `headers`, JSON first, then text.
+    fn lines(limits: &LogLimits, target: &Target<'_>, headers: &HeaderMap) -> (String, String) {
         let out = Out::default();
         let (sink, flusher) = crate::logsink::start(out.clone());
-        let mut headers = HeaderMap::new();
-        headers.insert("x-forwarded-for", "1.2.3.4, \"evil\\".parse().unwrap());
-        let target = Target {
-            method: "GET",
-            host: "h\"ost",
-            uri: "/a\\b\"c",
-        };
-        let limits = LogLimits {
-            original_length: 100,
-            metadata_length: 0,
-            metadata_header: None,
-        };
         for json in [true, false] {
             let log = AccessLog {
                 sink: sink.clone(),
@@ -187,14 +301,14 @@ mod tests {
             };
             decision(
                 &log,
-                &limits,
+                limits,
                 &Line {
                     endpoint: Endpoint::Auth,
                     outcome: Outcome::Unauthenticated,
                     status: 401,
                     key: None,
-                    target: &target,
-                    headers: &headers,
+                    target,
+                    headers,
                     client: "9.9.9.9".parse().unwrap(),
                     took: Duration::from_micros(12),
                     now_ms: 1_798_675_200_123,
@@ -203,20 +317,180 @@ mod tests {
         }
         drop(flusher);
         let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
-        let mut lines = text.lines();
-        let v: serde_json::Value = serde_json::from_str(lines.next().unwrap()).unwrap();
-        assert_eq!(v["timestamp"], "2026-12-31T00:00:00.123Z");
-        assert_eq!(v["level"], "WARN");
-        assert_eq!(v["host"], "h\"ost");
-        assert_eq!(v["uri"], "/a\\b\"c");
-        assert_eq!(v["forwarded_for"], "1.2.3.4, \"evil\\");
-        assert_eq!(v["latency_us"], 12);
-        let textline = lines.next().unwrap();
+        let mut l = text.lines();
+        let json = l.next().unwrap().to_owned();
+        let text = l.next().unwrap().to_owned();
+        assert!(l.next().is_none(), "one line each: {text}");
+        (json, text)
+    }
+
+    /// Reads a text line back: `key=value` and `key="quoted \" value"` pairs after the
+    /// message, as a log shipper's logfmt parser would.
+    fn parse_text(line: &str) -> Vec<(String, String)> {
+        let rest = line.split_once(" decision ").unwrap().1;
+        let mut fields = Vec::new();
+        let mut chars = rest.chars().peekable();
+        loop {
+            while chars.peek() == Some(&' ') {
+                chars.next();
+            }
+            if chars.peek().is_none() {
+                return fields;
+            }
+            let key: String = chars.by_ref().take_while(|c| *c != '=').collect();
+            let mut value = String::new();
+            if chars.peek() == Some(&'"') {
+                chars.next();
+                loop {
+                    match chars.next().expect("unterminated value") {
+                        '\\' => value.push(chars.next().expect("dangling escape")),
+                        '"' => break,
+                        c => value.push(c),
+                    }
+                }
+                let after = chars.next();
+                assert!(
+                    after.is_none() || after == Some(' '),
+                    "junk after {key}: {line}"
+                );
+            } else {
+                value = chars.by_ref().take_while(|c| *c != ' ').collect();
+            }
+            fields.push((key, value));
+        }
+    }
+
+    const NAMES: &[&str] = &[
+        "decision",
+        "endpoint",
+        "status",
+        "token_id",
+        "owner",
+        "method",
+        "host",
+        "uri",
+        "forwarded_for",
+        "client",
+        "metadata",
+        "latency_us",
+    ];
+
+    #[test]
+    fn hostile_values_cannot_forge_fields_in_either_format() {
+        let hostile = "a\" status=200 decision=allowed token_id=\"x\\\" \\\\\n2026 INFO keygate::access: decision decision=allowed\r\u{1b}[2J\u{0}\u{7f}\u{2028}end\\";
+        // What a header can carry: visible ASCII, spaces and tabs.
+        let in_header = "b\" status=200 decision=allowed x=\"\\\" \\\\\t2026 INFO keygate::access: decision decision=allowed end\\";
+        let mut headers = HeaderMap::new();
+        let xff_raw = format!("1.2.3.4, {in_header}");
+        headers.insert("x-forwarded-for", xff_raw.parse().unwrap());
+        headers.insert("x-akas-metadata", in_header.parse().unwrap());
+        let target = Target {
+            method: hostile,
+            host: hostile,
+            uri: hostile,
+        };
+        let l = limits(1000);
+        let (json, text) = lines(&l, &target, &headers);
+
+        let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+        let obj = v.as_object().unwrap();
+        let want_method = clip(hostile, 16);
+        let want = clip(hostile, 1000);
+        assert_eq!(v["decision"], "unauthenticated");
+        assert_eq!(v["status"], 401);
+        assert_eq!(v["token_id"], "");
+        assert_eq!(v["method"], want_method.as_str());
+        assert_eq!(v["host"], want.as_str());
+        assert_eq!(v["uri"], want.as_str());
+        assert_eq!(v["client"], "9.9.9.9");
+        let xff = clip(&xff_raw, 1000);
+        assert_eq!(v["forwarded_for"], xff.as_str());
+        for name in NAMES {
+            assert!(obj.contains_key(*name), "{name} missing: {json}");
+        }
+
+        let fields = parse_text(&text);
+        let names: Vec<&str> = fields.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(names, NAMES, "{text}");
+        let get = |k: &str| fields.iter().find(|(n, _)| n == k).unwrap().1.clone();
+        assert_eq!(get("decision"), "unauthenticated");
+        assert_eq!(get("status"), "401");
+        assert_eq!(get("token_id"), "");
+        assert_eq!(get("method"), want_method);
+        assert_eq!(get("host"), want);
+        assert_eq!(get("uri"), want);
+        assert_eq!(get("forwarded_for"), xff);
+        assert_eq!(get("metadata"), clip(in_header, 1000));
+        assert_eq!(v["metadata"], clip(in_header, 1000).as_str());
+        assert_eq!(get("client"), "9.9.9.9");
         assert!(
-            textline.starts_with(
+            text.starts_with(
                 "2026-12-31T00:00:00.123Z  WARN keygate::access: decision decision=unauthenticated"
             ),
-            "{textline}"
+            "{text}"
         );
+        assert_eq!(v["timestamp"], "2026-12-31T00:00:00.123Z");
+    }
+
+    #[test]
+    fn keys_in_uris_are_redacted() {
+        let p = crate::token::KeyPrefix::default();
+        let key = crate::token::generate(&p).unwrap().expose().to_owned();
+        // A typo'd key is still almost the key.
+        let mut typo = key.clone();
+        typo.pop();
+        typo.push('x');
+        let encoded = key.replacen('_', "%5F", 1);
+        let cases = [
+            (format!("/v1/{key}/x"), "/v1/[redacted]/x".to_owned()),
+            (format!("/v1/{typo}"), "/v1/[redacted]".to_owned()),
+            (
+                format!("/v1/{encoded}?a=1"),
+                "/v1/[redacted]?a=1".to_owned(),
+            ),
+            (
+                format!("/x?api_key={key}&b=2"),
+                "/x?api_key=[redacted]&b=2".to_owned(),
+            ),
+            (
+                "/x?b=1&api_key=legacy-secret#f".to_owned(),
+                "/x?b=1&api_key=[redacted]#f".to_owned(),
+            ),
+            (
+                "/x?api_key=a&api_key=b".to_owned(),
+                "/x?api_key=[redacted]&api_key=[redacted]".to_owned(),
+            ),
+            (format!("/x?other={key}"), "/x?other=[redacted]".to_owned()),
+            (
+                "/x?my_api_key=1&api_keys=2".to_owned(),
+                "/x?my_api_key=1&api_keys=2".to_owned(),
+            ),
+            ("/kg_short/kg_".to_owned(), "/kg_short/kg_".to_owned()),
+        ];
+        let headers = HeaderMap::new();
+        for (uri, want) in cases {
+            let target = Target {
+                method: "GET",
+                host: "h",
+                uri: &uri,
+            };
+            let (json, text) = lines(&limits(1000), &target, &headers);
+            let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+            assert_eq!(v["uri"], want.as_str(), "{uri}");
+            assert!(text.contains(&format!(" uri=\"{want}\" ")), "{text}");
+            assert!(
+                !json.contains(&key[3..]) && !text.contains(&key[3..]),
+                "{uri}"
+            );
+        }
+        // The host is a client's value too.
+        let host = format!("{key}.example.com");
+        let target = Target {
+            method: "GET",
+            host: &host,
+            uri: "/",
+        };
+        let (json, _) = lines(&limits(1000), &target, &headers);
+        assert!(!json.contains(&key), "{json}");
     }
 }

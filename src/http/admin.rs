@@ -28,13 +28,22 @@ pub fn router(load_max_bytes: usize) -> Router<Arc<App>> {
         .route("/status", get(status))
 }
 
-/// `Ok` when the request carries the admin key as `Authorization: Bearer`.
+/// `Ok` when the request carries the admin key as `Authorization: Bearer`. A wrong key
+/// counts as a failed attempt of the client (the gate's throttle, same trusted-proxy
+/// rules), and a client over the limit is refused before its key is looked at.
 pub fn require_admin(app: &App, headers: &HeaderMap) -> Result<(), Box<Response>> {
     if !app.has_admin_key() {
         return Err(Box::new(error(
             StatusCode::FORBIDDEN,
             "forbidden",
             "no admin key is configured: set admin_key in keygate.toml, KEYGATE_ADMIN_KEY(_FILE) or --admin-key",
+        )));
+    }
+    let client = app.gate.client_address(super::peer().ip(), headers);
+    if let Some(retry) = app.gate.throttled(client) {
+        return Err(Box::new(super::error::too_many_failures(
+            StatusCode::TOO_MANY_REQUESTS,
+            retry,
         )));
     }
     let presented = headers
@@ -45,11 +54,14 @@ pub fn require_admin(app: &App, headers: &HeaderMap) -> Result<(), Box<Response>
         .map(|(_, k)| k.trim());
     match presented {
         Some(k) if app.is_admin_key(k) => Ok(()),
-        Some(_) => Err(Box::new(error(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
-            "wrong admin key",
-        ))),
+        Some(_) => {
+            app.gate.failed(client);
+            Err(Box::new(error(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "wrong admin key",
+            )))
+        }
         None => Err(Box::new(error(
             StatusCode::UNAUTHORIZED,
             "unauthorized",

@@ -64,6 +64,8 @@ pub struct ApiError {
     code: &'static str,
     message: String,
     field: Option<&'static str>,
+    /// Set on 429: seconds for `Retry-After`.
+    retry_after: Option<u64>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -83,6 +85,7 @@ impl ApiError {
             code,
             message: message.into(),
             field: None,
+            retry_after: None,
         }
     }
     fn unauthorized(m: impl Into<String>) -> Self {
@@ -108,6 +111,9 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        if let Some(retry) = self.retry_after {
+            return super::error::too_many_failures(self.status, retry);
+        }
         if self.field.is_none() {
             return error(self.status, self.code, &self.message);
         }
@@ -228,12 +234,39 @@ impl Principal {
 impl FromRequestParts<Arc<App>> for Principal {
     type Rejection = ApiError;
 
+    /// A client over the failed-attempt limit is refused before its credential is
+    /// looked at; a credential that is presented and refused counts as a failure (one
+    /// table with the gate and `/status`, `/load`).
     async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Self, ApiError> {
-        let client = Some(
-            app.gate
-                .client_address(super::peer().ip(), &parts.headers)
-                .to_string(),
-        );
+        let address = app.gate.client_address(super::peer().ip(), &parts.headers);
+        if let Some(retry) = app.gate.throttled(address) {
+            return Err(ApiError {
+                retry_after: Some(retry),
+                ..ApiError::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "too_many_failures",
+                    "too many failed attempts from this address; try again later",
+                )
+            });
+        }
+        let principal = Self::authenticate(parts, app, address).await;
+        if let Err(e) = &principal
+            && e.status == StatusCode::UNAUTHORIZED
+            && parts.headers.contains_key(header::AUTHORIZATION)
+        {
+            app.gate.failed(address);
+        }
+        principal
+    }
+}
+
+impl Principal {
+    async fn authenticate(
+        parts: &Parts,
+        app: &Arc<App>,
+        address: std::net::IpAddr,
+    ) -> Result<Self, ApiError> {
+        let client = Some(address.to_string());
         let token = parts
             .headers
             .get(header::AUTHORIZATION)
@@ -825,12 +858,56 @@ async fn audit(
     paths(me, my_list, my_create, my_get, my_patch, my_delete, my_rotate, users, user_list, user_create, user_get,
           user_patch, user_delete, user_rotate, all_list, any_get, any_patch, any_delete, any_rotate, audit),
     components(schemas(TokenView, Rule, Created, CreateRequest, PatchRequest, RotateRequest, Me, Owner, AuditEvent, AuditPage, ErrorBody, AuthMethod)),
-    modifiers(&BearerScheme),
+    modifiers(&BearerScheme, &Throttled),
     tags((name = "self", description = "The caller's own keys"), (name = "admin", description = "Everyone's keys and the audit log (administrators)"))
 )]
 pub struct ApiDoc;
 
 struct BearerScheme;
+
+/// Every operation may answer 429: the client failed too often (the failed-attempt
+/// throttle, shared with the gate).
+struct Throttled;
+
+impl utoipa::Modify for Throttled {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{Content, HeaderBuilder, Ref, ResponseBuilder};
+        let response = ResponseBuilder::new()
+            .description(
+                "Too many failed attempts from this client; try again after `Retry-After` seconds.",
+            )
+            .header(
+                "Retry-After",
+                HeaderBuilder::new()
+                    .schema(
+                        utoipa::openapi::ObjectBuilder::new()
+                            .schema_type(utoipa::openapi::schema::Type::Integer),
+                    )
+                    .build(),
+            )
+            .content(
+                "application/json",
+                Content::new(Some(Ref::from_schema_name("ErrorBody"))),
+            )
+            .build();
+        for item in openapi.paths.paths.values_mut() {
+            for op in [
+                &mut item.get,
+                &mut item.post,
+                &mut item.patch,
+                &mut item.put,
+                &mut item.delete,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                op.responses
+                    .responses
+                    .insert("429".into(), response.clone().into());
+            }
+        }
+    }
+}
 
 impl utoipa::Modify for BearerScheme {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {

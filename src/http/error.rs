@@ -24,3 +24,16 @@ pub fn error(status: StatusCode, error: &str, message: &str) -> Response {
     }
     r
 }
+
+/// The refusal of a client that failed too often: `status` (429, or 403 for nginx,
+/// which passes nothing else on) with `Retry-After`.
+pub fn too_many_failures(status: StatusCode, retry_after_secs: u64) -> Response {
+    let mut r = error(
+        status,
+        "too_many_failures",
+        "too many failed attempts from this address; try again later",
+    );
+    r.headers_mut()
+        .insert(header::RETRY_AFTER, retry_after_secs.into());
+    r
+}

@@ -294,18 +294,11 @@ fn deny(dialect: Dialect, d: Deny) -> Response {
         ),
         // nginx turns anything but 401/403 into a 500 for the client: refuse with 403.
         Deny::Throttled(retry) => {
-            let (status, code) = match dialect {
-                Dialect::Nginx => (StatusCode::FORBIDDEN, "too_many_failures"),
-                _ => (StatusCode::TOO_MANY_REQUESTS, "too_many_failures"),
+            let status = match dialect {
+                Dialect::Nginx => StatusCode::FORBIDDEN,
+                _ => StatusCode::TOO_MANY_REQUESTS,
             };
-            let mut r = error(
-                status,
-                code,
-                "too many failed attempts from this address; try again later",
-            );
-            r.headers_mut()
-                .insert(axum::http::header::RETRY_AFTER, retry.into());
-            r
+            super::error::too_many_failures(status, retry)
         }
         Deny::Unavailable => match dialect {
             Dialect::Nginx => error(

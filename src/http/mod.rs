@@ -3,6 +3,7 @@
 pub mod access_log;
 pub mod admin;
 pub mod api;
+mod conn;
 pub mod docs;
 pub mod error;
 pub mod forward_auth;
@@ -41,8 +42,8 @@ pub fn router(app: Arc<App>) -> Router {
         .merge(admin::router(app.config.load_max_bytes))
         .merge(api)
         .layer(axum::middleware::map_response(json_405));
-    // The UI router brings the fallback: the app for client-side routes, a JSON 404
-    // for anything under keygate's own endpoints.
+    // The UI router brings the fallback: the app for its client-side routes, a JSON
+    // 404 for anything else.
     let routes = Router::new()
         .merge(forward_auth::router())
         .merge(rest)
@@ -199,6 +200,7 @@ pub async fn serve(
         let target: Arc<dyn crate::store::Invalidate> = app.gate.clone();
         background.push(tokio::spawn(async move { store.watch(target).await }));
     }
+    let limits = conn::Limits::new(&app.config);
     if app.config.metrics_enabled && !app.config.metrics_address.is_empty() {
         let addr = &app.config.metrics_address;
         let metrics_listener = TcpListener::bind(addr).await.map_err(|e| {
@@ -209,13 +211,25 @@ pub async fn serve(
         })?;
         tracing::info!(address = %addr, "metrics on http://{addr}/metrics");
         let metrics = operate::metrics_router().with_state(app.clone());
+        // The same timeouts, and slots from the same cap.
+        let limits = limits.clone();
         background.push(tokio::spawn(async move {
-            if let Err(e) = axum::serve(metrics_listener, metrics).await {
+            let forever = std::future::pending::<()>();
+            if let Err(e) =
+                conn::accept_loop(metrics_listener, limits, None, metrics, forever).await
+            {
                 tracing::error!(error = %e, "metrics listener failed");
             }
         }));
     }
-    let result = accept_loop(listener, app.clone(), router(app.clone()), shutdown).await;
+    let result = conn::accept_loop(
+        listener,
+        limits,
+        Some(app.clone()),
+        router(app.clone()),
+        shutdown,
+    )
+    .await;
     for task in background {
         task.abort();
     }
@@ -235,72 +249,6 @@ fn template_matches(template: &str, path: &str) -> bool {
             _ => return false,
         }
     }
-}
-
-/// HTTP/1.1 on every accepted connection (what proxies speak to an auth server), with
-/// `TCP_NODELAY` (answers are small single writes, never to be held back by Nagle's
-/// algorithm), the peer address in [`PEER`], and a graceful end: on `shutdown` the
-/// listener closes and in-flight requests finish (30 s at most).
-async fn accept_loop(
-    listener: TcpListener,
-    app: Arc<App>,
-    router: Router,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    use hyper_util::rt::TokioIo;
-    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-    let mut shutdown = std::pin::pin!(shutdown);
-    loop {
-        tokio::select! {
-            accepted = listener.accept() => {
-                let (stream, peer) = match accepted {
-                    Ok(a) => a,
-                    Err(e) => {
-                        // Out of file descriptors and the like: pause rather than spin.
-                        tracing::warn!(error = %e, "accept failed");
-                        tokio::time::sleep(Duration::from_millis(20)).await;
-                        continue;
-                    }
-                };
-                let _ = stream.set_nodelay(true);
-                let router = router.clone();
-                let app = app.clone();
-                let svc = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
-                    let mut router = router.clone();
-                    let app = app.clone();
-                    PEER.scope(peer, async move {
-                        let req = req.map(axum::body::Body::new);
-                        // The gate's endpoints go straight to their handlers: routing
-                        // through the router costs more than the whole decision.
-                        // (Under a `base_path` everything goes through the router, which
-                        // strips the prefix.)
-                        let fast = if app.config.base_path.is_empty() { forward_auth::fast_path(&req) } else { None };
-                        match fast {
-                            Some(endpoint) => Ok(forward_auth::handle(endpoint, app, req).await),
-                            None => {
-                                use tower::Service;
-                                router.call(req).await
-                            }
-                        }
-                    })
-                });
-                let conn = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), svc);
-                let conn = graceful.watch(conn);
-                tokio::spawn(async move {
-                    let _ = conn.await;
-                });
-            }
-            () = &mut shutdown => break,
-        }
-    }
-    drop(listener);
-    if tokio::time::timeout(Duration::from_secs(30), graceful.shutdown())
-        .await
-        .is_err()
-    {
-        tracing::warn!("some connections were still busy 30 s after shutdown began");
-    }
-    Ok(())
 }
 
 async fn flush_usage(app: Arc<App>) {

@@ -1,7 +1,9 @@
 //! The web UI: its settings at `/ui/config`, the built single-page app (`web/dist`,
 //! embedded into release builds by `rust-embed`, read from disk by debug builds), and
-//! `index.html` for every other `GET` that is not one of keygate's own endpoints, so
-//! client-side routes survive a reload.
+//! `index.html` for the app's own client-side routes ([`CLIENT_ROUTES`]), so they
+//! survive a reload. Every other path is a JSON 404: a mistyped gate URL
+//! (`/forwardauth`, `/Auth`) must never answer 2xx, or a proxy pointed at it would let
+//! every request through.
 //!
 //! Every answer carries a strict Content-Security-Policy that the app satisfies: scripts
 //! and styles only from this origin (no inline script or style), connections only to
@@ -32,23 +34,34 @@ struct Assets;
 /// What `index.html` says about its base, replaced by the configured one.
 const BASE_PLACEHOLDER: &str = r#"<base href="/""#;
 
-/// First path segments that belong to keygate's own endpoints: an unknown path under
-/// them answers a JSON 404 as before, never the app.
-const RESERVED: &[&str] = &[
-    "api",
-    "docs",
-    "openapi.json",
-    "health",
-    "metrics",
-    "forward-auth",
-    "auth",
-    "auth-unauthorized",
-    "ext-authz",
-    "load",
-    "status",
-    "ui",
-    "assets",
+/// The app's client-side routes (`web/src/app.tsx`, and the OIDC redirect targets in
+/// `web/src/lib/auth.tsx`), without the leading `/`: `*` is one non-empty path segment.
+/// Keep in step with the app.
+const CLIENT_ROUTES: &[&str] = &[
+    "login",
+    "callback",
+    "silent-callback",
+    "keys",
+    "guide",
+    "admin",
+    "admin/audit",
+    "admin/owners/*",
 ];
+
+/// Whether `path` (without its leading `/`) is one of [`CLIENT_ROUTES`].
+fn client_route(path: &str) -> bool {
+    CLIENT_ROUTES.iter().any(|route| {
+        let (mut r, mut p) = (route.split('/'), path.split('/'));
+        loop {
+            match (r.next(), p.next()) {
+                (None, None) => return true,
+                (Some("*"), Some(seg)) if !seg.is_empty() => {}
+                (Some(a), Some(b)) if a == b => {}
+                _ => return false,
+            }
+        }
+    })
+}
 
 /// Shown by a binary built without `web/dist`.
 const NOT_BUILT: &str = "<!doctype html>
@@ -257,11 +270,10 @@ async fn fallback(State(app): State<Arc<App>>, req: Request, headers: Arc<UiHead
             .unwrap_or_else(|_| not_found());
         return headers.apply(r, cache);
     }
-    let first = path.split('/').next().unwrap_or_default();
-    if RESERVED.contains(&first) {
-        return not_found();
+    if client_route(path) {
+        return index(&app.config, &headers);
     }
-    index(&app.config, &headers)
+    not_found()
 }
 
 fn content_type(path: &str) -> &'static str {
@@ -283,6 +295,33 @@ fn content_type(path: &str) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn client_routes() {
+        for ok in [
+            "keys",
+            "admin",
+            "admin/owners/a%40b",
+            "login",
+            "admin/audit",
+        ] {
+            assert!(client_route(ok), "{ok}");
+        }
+        for no in [
+            "",
+            "keys/",
+            "keys/x",
+            "Keys",
+            "admin/owners",
+            "admin/owners/",
+            "admin/owners/a/b",
+            "forwardauth",
+            "auth",
+            "admin/auditx",
+        ] {
+            assert!(!client_route(no), "{no}");
+        }
+    }
 
     #[test]
     fn origins() {

@@ -10,9 +10,11 @@
 )]
 
 mod cli;
+mod connections;
 mod decision;
 mod docs;
 mod faults;
+mod files;
 mod helpers;
 mod jwt;
 mod keyfiles;

@@ -1,9 +1,7 @@
 //! Metrics (bounded series, parseable by a real Prometheus parser) and the access log
 //! (never a key, never a hash of one).
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use crate::helpers::{Backend, TestApp};
@@ -140,7 +138,20 @@ async fn metrics_on_their_own_listener() {
 const BIN: &str = env!("CARGO_BIN_EXE_keygate");
 
 #[test]
-fn access_log_never_holds_a_key_or_its_hash() {
+fn access_log_never_holds_a_key_or_its_hash_json() {
+    access_log_never_holds_a_key_or_its_hash("json");
+}
+
+#[test]
+fn access_log_never_holds_a_key_or_its_hash_text() {
+    access_log_never_holds_a_key_or_its_hash("text");
+}
+
+/// Every credential source (Bearer, Basic user and password, the configured header,
+/// the configured query parameter) and keys written into the path: none of the keys, nor
+/// their hashes, appear in the log.
+fn access_log_never_holds_a_key_or_its_hash(format: &str) {
+    use base64::Engine as _;
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let keyfile = d.join("partner.keys");
@@ -148,55 +159,25 @@ fn access_log_never_holds_a_key_or_its_hash() {
     std::fs::write(
         d.join("keygate.toml"),
         format!(
-            "log_format = \"json\"\nmetadata_length = 8\n[[key_files]]\npath = \"{}\"\n",
+            "log_format = \"{format}\"\nmetadata_length = 8\nquery_param = \"api_key\"\n\
+             api_key_header = \"X-Api-Key\"\n[throttle]\nenabled = false\n\
+             [[key_files]]\npath = \"{}\"\n",
             keyfile.display()
         ),
     )
     .unwrap();
-    let run = |args: &[&str]| {
-        let out = Command::new(BIN)
-            .args(args)
-            .current_dir(d)
-            .env_clear()
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap().trim().to_owned()
-    };
-    let good = run(&["token", "create", "--owner", "alice", "--name", "logged"]);
+    let good = crate::helpers::run_cli(
+        d,
+        &["token", "create", "--owner", "alice", "--name", "logged"],
+    );
 
-    let mut child = Command::new(BIN)
+    let mut serve = Command::new(BIN);
+    serve
         .args(["serve", "--port", "0"])
         .current_dir(d)
-        .env_clear()
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let lines = Arc::new(Mutex::new(Vec::<String>::new()));
-    let (tx, rx) = std::sync::mpsc::channel();
-    let stdout = child.stdout.take().unwrap();
-    let sink = lines.clone();
-    let reader = std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            let line = line.unwrap();
-            if let Some(i) = line.find("http://") {
-                let addr: String = line[i + 7..]
-                    .chars()
-                    .take_while(|c| c.is_ascii_digit() || *c == '.' || *c == ':')
-                    .collect();
-                let _ = tx.send(addr);
-            }
-            sink.lock().unwrap().push(line);
-        }
-    });
-    let addr = rx
-        .recv_timeout(Duration::from_secs(30))
-        .expect("server address");
+        .env_clear();
+    let server = crate::helpers::Process::start(serve);
+    let addr = server.addr.clone();
 
     let unknown = keygate::token::generate(&Default::default())
         .unwrap()
@@ -212,51 +193,69 @@ fn access_log_never_holds_a_key_or_its_hash() {
         "legacy-secret-key-123",
         "partner-secret-key-77",
     ];
+    let b64 = |s: String| base64::engine::general_purpose::STANDARD.encode(s);
+    let mut requests = 0;
     for key in presented {
-        let out = Command::new("curl")
-            .args([
-                "-s",
-                "-o",
-                "/dev/null",
-                "-H",
-                &format!("Authorization: Bearer {key}"),
-            ])
-            .args([
-                "-H",
-                "X-Akas-Metadata: meta-value-long",
-                "-H",
-                "X-Forwarded-Uri: /a/b",
-            ])
-            .arg(format!("http://{addr}/forward-auth"))
-            .output()
-            .unwrap();
-        assert!(out.status.success());
+        let mut ways: Vec<(String, String)> = vec![
+            ("Authorization".into(), format!("Bearer {key}")),
+            (
+                "Authorization".into(),
+                format!("Basic {}", b64(format!("{key}:"))),
+            ),
+            (
+                "Authorization".into(),
+                format!("Basic {}", b64(format!("user:{key}"))),
+            ),
+            ("X-Api-Key".into(), key.into()),
+            (
+                "X-Forwarded-Uri".into(),
+                format!("/a/b?x=1&api_key={key}&y=2"),
+            ),
+        ];
+        if key.starts_with("kg_") {
+            // Not a credential keygate reads, but still a key: not in the log either.
+            ways.push(("X-Forwarded-Uri".into(), format!("/files/{key}/raw")));
+            ways.push(("X-Forwarded-Uri".into(), format!("/q?next=/v1/{key}")));
+        }
+        for (name, value) in ways {
+            let mut args: Vec<String> = vec![
+                "-s".into(),
+                "-o".into(),
+                "/dev/null".into(),
+                "-H".into(),
+                format!("{name}: {value}"),
+                "-H".into(),
+                "X-Akas-Metadata: meta-value-long".into(),
+            ];
+            if name != "X-Forwarded-Uri" {
+                args.extend(["-H".into(), "X-Forwarded-Uri: /a/b".into()]);
+            }
+            let out = Command::new("curl")
+                .args(&args)
+                .arg(format!("http://{addr}/forward-auth"))
+                .output()
+                .unwrap();
+            assert!(out.status.success());
+            requests += 1;
+        }
     }
-    Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    let status = child.wait().unwrap();
-    assert!(status.success());
-    reader.join().unwrap();
-
+    let lines = server.stop();
     let salt_hex = std::fs::read_to_string(d.join("data/token_salt")).unwrap();
     let salt = keygate::token::Salt::from_hex(&salt_hex).unwrap();
-    let all = lines.lock().unwrap().join("\n");
-    let access: Vec<serde_json::Value> = lines
-        .lock()
-        .unwrap()
+    let all = lines.join("\n");
+    let access: Vec<String> = lines
         .iter()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter(|v| v["target"] == "keygate::access")
+        .filter(|l| l.contains("keygate::access"))
+        .cloned()
         .collect();
-    assert_eq!(
-        access.len(),
-        presented.len(),
-        "one line per decision:\n{all}"
-    );
+    assert_eq!(access.len(), requests, "one line per decision:\n{all}");
     for key in presented {
-        assert!(!all.contains(key), "a key is in the log");
+        assert!(!all.contains(key), "a key is in the log:\n{all}");
+        // Nor a recognisable part of one.
+        assert!(
+            !all.contains(&key[3..key.len() - 3]),
+            "part of a key is in the log:\n{all}"
+        );
         let keyed = keygate::token::KeyHash::of(&salt, key).to_hex();
         let sha = keygate::keyfile::sha256_hex(key.as_bytes());
         assert!(
@@ -264,11 +263,25 @@ fn access_log_never_holds_a_key_or_its_hash() {
             "a hash of a key is in the log"
         );
     }
+    assert!(all.contains("api_key=[redacted]"), "{all}");
+    assert!(all.contains("/files/[redacted]/raw"), "{all}");
+    if format == "text" {
+        let allowed = access
+            .iter()
+            .filter(|l| l.contains("decision=allowed"))
+            .count();
+        assert_eq!(allowed, 10, "{all}");
+        return;
+    }
+    let access: Vec<serde_json::Value> = access
+        .iter()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .collect();
     let allowed: Vec<_> = access
         .iter()
         .filter(|v| v["decision"] == "allowed")
         .collect();
-    assert_eq!(allowed.len(), 2, "{all}");
+    assert_eq!(allowed.len(), 10, "two keys, five ways each: {all}");
     assert_eq!(allowed[0]["owner"], "alice");
     assert_eq!(allowed[0]["level"], "INFO");
     assert_eq!(allowed[0]["metadata"], "meta-val", "cut to metadata_length");
@@ -276,7 +289,7 @@ fn access_log_never_holds_a_key_or_its_hash() {
         .iter()
         .filter(|v| v["decision"] == "unauthenticated")
         .collect();
-    assert_eq!(denied.len(), 3);
+    assert_eq!(denied.len(), requests - 10);
     assert_eq!(denied[0]["level"], "WARN");
     for v in &access {
         for field in [

@@ -641,6 +641,7 @@ async fn exercise(kind: Kind) {
             max_failures: 3,
             window_secs: 60,
             max_addresses: 1000,
+            ..Default::default()
         };
         // Only the proxy is trusted to say who the client is; clients are 127.0.0.N.
         c.trusted_proxies = vec!["127.0.0.1/32".into()];

@@ -11,8 +11,10 @@ async fn spawn(trusted: Vec<String>) -> TestApp {
             max_failures: 3,
             window_secs: 60,
             max_addresses: 1000,
+            ..Default::default()
         };
         c.trusted_proxies = trusted;
+        c.admin_key = Some(keygate::config::Secret::new(crate::helpers::ADMIN_KEY));
     })
     .await
 }
@@ -24,6 +26,16 @@ async fn from(t: &TestApp, path: &str, client: &str, key: &str) -> reqwest::Resp
         .send()
         .await
         .unwrap()
+}
+
+/// A refusal says when to come back, within the 60 s window.
+fn assert_retry_after(r: &reqwest::Response) {
+    let retry: u64 = r.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&retry), "{retry}");
 }
 
 #[tokio::test]
@@ -41,12 +53,7 @@ async fn an_address_over_the_limit_is_refused_until_the_window_ends() {
     // Refused before the key is even read: a valid key gets the same answer as a bad one.
     let r = from(&t, "/forward-auth", "1.1.1.1", &good).await;
     assert_eq!(r.status(), 429);
-    let retry: u64 = r.headers()["retry-after"]
-        .to_str()
-        .unwrap()
-        .parse()
-        .unwrap();
-    assert!((1..=60).contains(&retry), "{retry}");
+    assert_retry_after(&r);
     let with_good: serde_json::Value = r.json().await.unwrap();
     let with_bad: serde_json::Value = from(&t, "/forward-auth", "1.1.1.1", "wrong")
         .await
@@ -124,5 +131,157 @@ async fn off_means_off() {
     assert_eq!(
         from(&t, "/forward-auth", "1.1.1.1", &good).await.status(),
         204
+    );
+}
+
+#[tokio::test]
+async fn ipv6_clients_are_counted_per_64() {
+    let t = spawn(vec!["127.0.0.0/8".into(), "::1/128".into()]).await;
+    let (good, _) = t.create("alice", "k", &[]).await;
+    // Every attempt from a new address of the same /64, as one subscriber can.
+    for host in ["2001:db8:1:2::1", "2001:db8:1:2::2", "2001:db8:1:2:ffff::3"] {
+        assert_eq!(
+            from(&t, "/forward-auth", host, "wrong-key-123456")
+                .await
+                .status(),
+            401,
+            "{host}"
+        );
+    }
+    let r = from(&t, "/forward-auth", "2001:db8:1:2:abcd::9", &good).await;
+    assert_eq!(r.status(), 429, "a fresh address in the same /64");
+    let r = from(&t, "/forward-auth", "[2001:db8:1:2::77]:4444", &good).await;
+    assert_eq!(r.status(), 429, "with a port too");
+    // The next /64 is someone else.
+    assert_eq!(
+        from(&t, "/forward-auth", "2001:db8:1:3::1", &good)
+            .await
+            .status(),
+        204
+    );
+    // IPv4 is still per address.
+    for _ in 0..3 {
+        from(&t, "/forward-auth", "10.1.1.1", "wrong-key-123456").await;
+    }
+    assert_eq!(
+        from(&t, "/forward-auth", "10.1.1.2", &good).await.status(),
+        204
+    );
+}
+
+#[tokio::test]
+async fn the_ipv6_prefix_is_configurable() {
+    let t = TestApp::spawn_with(Backend::Memory, |c| {
+        c.throttle = keygate::config::ThrottleConfig {
+            enabled: true,
+            max_failures: 2,
+            ipv6_prefix: 128,
+            ..Default::default()
+        };
+    })
+    .await;
+    let (good, _) = t.create("alice", "k", &[]).await;
+    for host in ["2001:db8::1", "2001:db8::1"] {
+        from(&t, "/forward-auth", host, "wrong-key-123456").await;
+    }
+    assert_eq!(
+        from(&t, "/forward-auth", "2001:db8::1", &good)
+            .await
+            .status(),
+        429
+    );
+    assert_eq!(
+        from(&t, "/forward-auth", "2001:db8::2", &good)
+            .await
+            .status(),
+        204,
+        "/128: every address alone"
+    );
+}
+
+/// Wrong admin keys on `/status`, `/load` and `/api` count as failed attempts, per
+/// client behind the trusted proxy, like wrong keys at the gate.
+#[tokio::test]
+async fn admin_key_guessing_is_throttled() {
+    use crate::helpers::ADMIN_KEY;
+    let t = spawn(vec!["127.0.0.0/8".into()]).await;
+    let (good, _) = t.create("alice", "k", &[]).await;
+    let status = |client: &'static str, key: String| {
+        t.get("/status")
+            .header("X-Forwarded-For", client)
+            .bearer_auth(key)
+            .send()
+    };
+    let load = |client: &'static str, key: String| {
+        let form = reqwest::multipart::Form::new().text("file", "k1\n");
+        t.client
+            .post(t.url("/load"))
+            .header("X-Forwarded-For", client)
+            .bearer_auth(key)
+            .multipart(form)
+            .send()
+    };
+    let api = |client: &'static str, key: String| {
+        t.get("/api/tokens")
+            .header("X-Forwarded-For", client)
+            .bearer_auth(key)
+            .send()
+    };
+    // One guess on each endpoint, then one at the gate: the fourth is refused.
+    assert_eq!(
+        status("1.1.1.1", "guess-1".into()).await.unwrap().status(),
+        401
+    );
+    assert_eq!(
+        load("1.1.1.1", "guess-2".into()).await.unwrap().status(),
+        401
+    );
+    assert_eq!(
+        api("1.1.1.1", "guess-3".into()).await.unwrap().status(),
+        401
+    );
+    // The right admin key is refused now too, without being looked at.
+    for r in [
+        status("1.1.1.1", ADMIN_KEY.into()).await.unwrap(),
+        load("1.1.1.1", ADMIN_KEY.into()).await.unwrap(),
+        api("1.1.1.1", ADMIN_KEY.into()).await.unwrap(),
+    ] {
+        assert_eq!(r.status(), 429);
+        assert_retry_after(&r);
+        let body: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(body["error"], "too_many_failures");
+    }
+    // The same table as the gate's.
+    assert_eq!(
+        from(&t, "/forward-auth", "1.1.1.1", &good).await.status(),
+        429
+    );
+    // Other clients are unaffected.
+    assert_eq!(
+        status("2.2.2.2", ADMIN_KEY.into()).await.unwrap().status(),
+        200
+    );
+    assert_eq!(
+        api("2.2.2.2", ADMIN_KEY.into()).await.unwrap().status(),
+        200
+    );
+    // A request without any credential is not a guess.
+    for _ in 0..5 {
+        let r = t
+            .get("/status")
+            .header("X-Forwarded-For", "3.3.3.3")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 401);
+    }
+    assert_eq!(
+        status("3.3.3.3", ADMIN_KEY.into()).await.unwrap().status(),
+        200
+    );
+    t.app.clock.advance(Duration::from_secs(61));
+    assert_eq!(
+        status("1.1.1.1", ADMIN_KEY.into()).await.unwrap().status(),
+        200
     );
 }

@@ -142,7 +142,7 @@ async fn base_path_prefixes_every_route_and_oidc_settings_reach_the_ui() {
         .unwrap();
     assert_eq!(r.status(), 308);
     assert_eq!(r.headers()["location"], "/keygate/");
-    for path in ["/keygate/", "/keygate/keys/abc"] {
+    for path in ["/keygate/", "/keygate/keys", "/keygate/admin/owners/abc"] {
         let (s, body, _) = html(&t, path).await;
         assert_eq!(s, 200, "{path}");
         if built() {
@@ -206,4 +206,116 @@ async fn a_missing_docs_file_stops_the_start() {
     .unwrap();
     let e = app.prepare().await.unwrap_err().to_string();
     assert!(e.contains("frontend.docs_html_file"), "{e}");
+}
+
+/// A mistyped gate URL must never answer 2xx: a proxy pointed at it would let every
+/// request through. Only the UI's own client-side routes get the app.
+#[tokio::test]
+async fn near_miss_paths_never_answer_2xx() {
+    const NEAR_MISSES: &[&str] = &[
+        "/forwardauth",
+        "/forward_auth",
+        "/forward-auth/",
+        "/forward-auth/x",
+        "/forward-auth;x",
+        "/Forward-Auth",
+        "/FORWARD-AUTH",
+        "/forward-auth%20",
+        "/Auth",
+        "/AUTH",
+        "/auth/",
+        "/auth;x",
+        "/authz",
+        "/auth-request",
+        "/ext_authz",
+        "/extauthz",
+        "/Ext-Authz",
+        "/verify",
+        "/validate",
+        "/check",
+        "/oauth2/auth",
+        "/keys/",
+        "/keys/x",
+        "/keysx",
+        "/admin/owners",
+        "/admin/owners/a/b",
+        "/admin/x",
+        "/login/x",
+        "/index.html",
+        "/favicon.ico",
+        "/.env",
+        "/x",
+    ];
+    for base in ["", "/kg"] {
+        let t = TestApp::spawn_with(Backend::Memory, move |c| c.base_path = base.into()).await;
+        let (key, _) = t.create("alice", "k", &[]).await;
+        for path in NEAR_MISSES {
+            let url = t.url(&format!("{base}{path}"));
+            for method in [
+                reqwest::Method::GET,
+                reqwest::Method::HEAD,
+                reqwest::Method::POST,
+            ] {
+                // With and without a valid key: neither may get through.
+                for auth in [false, true] {
+                    let mut req = t.client.request(method.clone(), &url);
+                    if auth {
+                        req = req.bearer_auth(&key);
+                    }
+                    let r = req.send().await.unwrap();
+                    let s = r.status();
+                    assert!(
+                        !s.is_success() && !s.is_redirection(),
+                        "{method} {base}{path}: {s}"
+                    );
+                    if method != reqwest::Method::HEAD {
+                        assert_eq!(s, 404, "{method} {base}{path}");
+                        let ct = r.headers()["content-type"].to_str().unwrap().to_owned();
+                        assert_eq!(ct, "application/json", "{method} {base}{path}");
+                        let body: Value = r.json().await.unwrap();
+                        assert_eq!(body["error"], "not_found", "{method} {base}{path}");
+                    } else {
+                        assert_eq!(s, 404, "{method} {base}{path}");
+                    }
+                }
+            }
+        }
+        // The real gate endpoints refuse without a key and allow with one.
+        for path in ["/forward-auth", "/auth", "/ext-authz", "/ext-authz/x"] {
+            let url = t.url(&format!("{base}{path}"));
+            let r = t.client.get(&url).send().await.unwrap();
+            assert!(
+                matches!(r.status().as_u16(), 401 | 403),
+                "{path}: {}",
+                r.status()
+            );
+            let r = t.client.get(&url).bearer_auth(&key).send().await.unwrap();
+            assert!(r.status().is_success(), "{path}: {}", r.status());
+        }
+        // The UI's own routes still get the app, with GET and HEAD.
+        for path in [
+            "/",
+            "/login",
+            "/callback",
+            "/silent-callback",
+            "/keys",
+            "/guide",
+            "/admin",
+            "/admin/audit",
+            "/admin/owners/alice%40example.com",
+        ] {
+            let url = t.url(&format!("{base}{path}"));
+            for method in [reqwest::Method::GET, reqwest::Method::HEAD] {
+                let r = t.client.request(method.clone(), &url).send().await.unwrap();
+                assert_eq!(r.status(), 200, "{method} {base}{path}");
+                assert_eq!(r.headers()["content-type"], "text/html; charset=utf-8");
+            }
+            let r = t.client.post(&url).send().await.unwrap();
+            assert!(
+                matches!(r.status().as_u16(), 404 | 405),
+                "POST {base}{path}: {}",
+                r.status()
+            );
+        }
+    }
 }

@@ -1,0 +1,329 @@
+//! Connections: accepted under a cap, timed out, and served with HTTP/1.1.
+//!
+//! A hostile client must not be able to starve the others by holding connections
+//! (every one costs a file descriptor), so:
+//! - the request head must arrive within `header_read_timeout_ms` of the connection's
+//!   start or of the previous answer (hyper's timer: a half-sent request or a silent
+//!   connection is closed);
+//! - a connection with no request being handled and no byte moving either way for
+//!   `idle_timeout_ms` is closed (an idle keep-alive connection, a client that stopped
+//!   reading its answer);
+//! - at most `max_connections` are open at once, both listeners together, lowered to
+//!   fit the open-files limit. When a new connection arrives at the cap, every
+//!   connection without a request in progress is closed to make room (as nginx reuses
+//!   idle keep-alive connections), so a flood of idle connections cannot lock healthy
+//!   clients out;
+//! - accept errors (out of descriptors) back off, up to a second, instead of spinning,
+//!   and are logged once per streak.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use axum::Router;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Notify, Semaphore};
+
+use super::forward_auth;
+use crate::app::App;
+use crate::config::Config;
+
+/// Descriptors kept free of connections: the store, Valkey, log and key files.
+const RESERVED_FDS: usize = 64;
+
+/// What every connection of both listeners lives under.
+#[derive(Clone)]
+pub struct Limits {
+    header_read: Duration,
+    idle: Duration,
+    slots: Arc<Semaphore>,
+    /// Notified when a connection arrives at the cap: the idle ones close.
+    pressure: Arc<Notify>,
+}
+
+impl Limits {
+    pub fn new(c: &Config) -> Self {
+        let mut max = c.max_connections;
+        if let Some(files) = open_files_limit() {
+            let fits = files.saturating_sub(RESERVED_FDS).max(1);
+            if fits < max {
+                tracing::warn!(
+                    max_connections = c.max_connections,
+                    open_files_limit = files,
+                    "max_connections lowered to {fits} to fit the open-files limit (ulimit -n); raise the limit for more"
+                );
+                max = fits;
+            }
+        }
+        Limits {
+            header_read: Duration::from_millis(c.header_read_timeout_ms),
+            idle: Duration::from_millis(c.idle_timeout_ms),
+            slots: Arc::new(Semaphore::new(max)),
+            pressure: Arc::new(Notify::new()),
+        }
+    }
+
+    /// A slot for a connection that has arrived: at the cap, the connections without a
+    /// request in progress are asked to close until one is free.
+    async fn slot(&self) -> tokio::sync::OwnedSemaphorePermit {
+        loop {
+            if let Ok(p) = self.slots.clone().try_acquire_owned() {
+                return p;
+            }
+            self.pressure.notify_waiters();
+            if let Ok(Ok(p)) = tokio::time::timeout(
+                Duration::from_millis(100),
+                self.slots.clone().acquire_owned(),
+            )
+            .await
+            {
+                return p;
+            }
+        }
+    }
+}
+
+/// The soft `RLIMIT_NOFILE` (Linux; elsewhere unknown).
+fn open_files_limit() -> Option<usize> {
+    let text = std::fs::read_to_string("/proc/self/limits").ok()?;
+    let line = text.lines().find(|l| l.starts_with("Max open files"))?;
+    line["Max open files".len()..]
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// What a connection is doing, for its idle timer and the pressure valve.
+#[derive(Default)]
+struct Activity {
+    /// Bumped by every read or write that moved bytes.
+    io: AtomicU64,
+    /// Requests being handled.
+    busy: AtomicUsize,
+}
+
+/// The socket, counting the reads and writes that move bytes (one relaxed add each).
+struct Watched {
+    inner: TcpStream,
+    activity: Arc<Activity>,
+}
+
+impl AsyncRead for Watched {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let r = Pin::new(&mut self.inner).poll_read(cx, buf);
+        if buf.filled().len() != before {
+            self.activity.io.fetch_add(1, Ordering::Relaxed);
+        }
+        r
+    }
+}
+
+impl AsyncWrite for Watched {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let r = Pin::new(&mut self.inner).poll_write(cx, buf);
+        if matches!(r, Poll::Ready(Ok(n)) if n > 0) {
+            self.activity.io.fetch_add(1, Ordering::Relaxed);
+        }
+        r
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        let r = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        if matches!(r, Poll::Ready(Ok(n)) if n > 0) {
+            self.activity.io.fetch_add(1, Ordering::Relaxed);
+        }
+        r
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+/// Counts a request as in progress until dropped.
+struct Busy(Arc<Activity>);
+
+impl Busy {
+    fn new(a: &Arc<Activity>) -> Self {
+        a.busy.fetch_add(1, Ordering::Relaxed);
+        Busy(a.clone())
+    }
+}
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        self.0.busy.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// HTTP/1.1 on every accepted connection (what proxies speak to an auth server), with
+/// `TCP_NODELAY` (answers are small single writes, never to be held back by Nagle's
+/// algorithm), the peer address in [`super::PEER`], the limits above, and a graceful
+/// end: on `shutdown` the listener closes and in-flight requests finish (30 s at most).
+///
+/// `gate`: the main listener's app, whose gate endpoints skip the router (routing costs
+/// more than the whole decision); `None` for the metrics listener.
+pub async fn accept_loop(
+    listener: TcpListener,
+    limits: Limits,
+    gate: Option<Arc<App>>,
+    router: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    // Every connection holds a sender: when all are gone, `alive_rx` ends.
+    let (alive_tx, mut alive_rx) = tokio::sync::mpsc::channel::<()>(1);
+    let mut shutdown = std::pin::pin!(shutdown);
+    let mut backoff = Duration::ZERO;
+    loop {
+        let accepted = tokio::select! {
+            a = listener.accept() => a,
+            () = &mut shutdown => break,
+        };
+        let (stream, peer) = match accepted {
+            Ok(a) => {
+                backoff = Duration::ZERO;
+                a
+            }
+            Err(e) => {
+                // Out of descriptors and the like: make room, and pause rather than spin.
+                if backoff.is_zero() {
+                    tracing::warn!(error = %e, "accept failed; backing off (logged once until an accept succeeds)");
+                }
+                limits.pressure.notify_waiters();
+                backoff = (backoff * 2).clamp(Duration::from_millis(10), Duration::from_secs(1));
+                tokio::select! {
+                    () = tokio::time::sleep(backoff) => continue,
+                    () = &mut shutdown => break,
+                }
+            }
+        };
+        let permit = tokio::select! {
+            p = limits.slot() => p,
+            () = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let activity = Arc::new(Activity::default());
+        let io = hyper_util::rt::TokioIo::new(Watched {
+            inner: stream,
+            activity: activity.clone(),
+        });
+        let svc = {
+            let (router, gate, activity) = (router.clone(), gate.clone(), activity.clone());
+            hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                let busy = Busy::new(&activity);
+                let mut router = router.clone();
+                let gate = gate.clone();
+                super::PEER.scope(peer, async move {
+                    let _busy = busy;
+                    let req = req.map(axum::body::Body::new);
+                    // Under a `base_path` everything goes through the router, which
+                    // strips the prefix.
+                    let fast = gate
+                        .filter(|app| app.config.base_path.is_empty())
+                        .and_then(|app| forward_auth::fast_path(&req).map(|e| (e, app)));
+                    match fast {
+                        Some((endpoint, app)) => Ok(forward_auth::handle(endpoint, app, req).await),
+                        None => {
+                            use tower::Service;
+                            router.call(req).await
+                        }
+                    }
+                })
+            })
+        };
+        let conn = hyper::server::conn::http1::Builder::new()
+            .timer(hyper_util::rt::TokioTimer::new())
+            .header_read_timeout(limits.header_read)
+            .serve_connection(io, svc);
+        let (limits, mut stop, alive) = (limits.clone(), stop_rx.clone(), alive_tx.clone());
+        tokio::spawn(async move {
+            let _slot = permit;
+            let _alive = alive;
+            watch(conn, &activity, &limits, &mut stop).await;
+        });
+    }
+    drop(listener);
+    let _ = stop_tx.send(true);
+    drop(alive_tx);
+    if tokio::time::timeout(Duration::from_secs(30), alive_rx.recv())
+        .await
+        .is_err()
+    {
+        tracing::warn!("some connections were still busy 30 s after shutdown began");
+    }
+    Ok(())
+}
+
+/// Drives one connection until it ends, is idle too long, is asked to make room, or
+/// (on shutdown) has finished its request in progress.
+async fn watch<C>(
+    conn: hyper::server::conn::http1::Connection<hyper_util::rt::TokioIo<Watched>, C>,
+    activity: &Activity,
+    limits: &Limits,
+    stop: &mut tokio::sync::watch::Receiver<bool>,
+) where
+    C: hyper::service::HttpService<hyper::body::Incoming>,
+    C::ResBody: 'static,
+    <C::ResBody as hyper::body::Body>::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    // Quiet is judged in quarters of the idle timeout: a connection is closed between
+    // one and one and a quarter idle timeouts after it went quiet.
+    const QUARTERS: u32 = 4;
+    let mut conn = std::pin::pin!(conn);
+    let mut tick = tokio::time::interval(limits.idle / QUARTERS);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick.tick().await;
+    let (mut seen, mut quiet) = (activity.io.load(Ordering::Relaxed), 0);
+    let mut stopping = false;
+    loop {
+        tokio::select! {
+            _ = conn.as_mut() => return,
+            _ = tick.tick() => {
+                let now = activity.io.load(Ordering::Relaxed);
+                if now != seen || activity.busy.load(Ordering::Relaxed) != 0 {
+                    (seen, quiet) = (now, 0);
+                } else {
+                    quiet += 1;
+                    if quiet >= QUARTERS {
+                        return;
+                    }
+                }
+            }
+            () = limits.pressure.notified() => {
+                if activity.busy.load(Ordering::Relaxed) == 0 {
+                    return;
+                }
+            }
+            _ = stop.changed(), if !stopping => {
+                stopping = true;
+                conn.as_mut().graceful_shutdown();
+            }
+        }
+    }
+}
