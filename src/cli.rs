@@ -487,7 +487,8 @@ async fn token_command(config: Config, cmd: TokenCommand) -> anyhow::Result<Exit
     let clock = Clock::system();
     let prefix = KeyPrefix::parse(&config.key_prefix).map_err(|e| anyhow::anyhow!(e))?;
     let (store, salt) = open_store(&config)?;
-    let keys = Keys::new(store, salt, prefix, clock.clone(), None);
+    let keys = Keys::new(store, salt, prefix, clock.clone(), None)
+        .with_max_keys_per_owner(config.max_keys_per_owner);
     let now = clock.now();
     let actor = Actor::cli();
     let mut out = std::io::stdout().lock();
@@ -510,7 +511,12 @@ async fn token_command(config: Config, cmd: TokenCommand) -> anyhow::Result<Exit
         }
         TokenCommand::List { owner, json } => {
             let list = keys.list(owner.as_deref()).await?;
-            print_views(&mut out, &list.iter().map(view).collect::<Vec<_>>(), json)?;
+            print_views(
+                &mut out,
+                &list.records.iter().map(view).collect::<Vec<_>>(),
+                json,
+            )?;
+            crate::cli_ops::report_damaged(&list.damaged);
         }
         TokenCommand::Show { id, json } => {
             let r = keys
@@ -519,13 +525,13 @@ async fn token_command(config: Config, cmd: TokenCommand) -> anyhow::Result<Exit
                 .map_err(|e| not_found(e, &id))?;
             print_view(&mut out, &view(&r), json)?;
         }
-        TokenCommand::Revoke { id } => {
-            let r = keys
-                .revoke(&parse_id(&id)?, &actor)
-                .await
-                .map_err(|e| not_found(e, &id))?;
-            eprintln!("revoked key {} ({}) of {}", r.id, r.hint, r.owner);
-        }
+        TokenCommand::Revoke { id } => match keys.revoke(&parse_id(&id)?, &actor).await {
+            Ok(r) => eprintln!("revoked key {} ({}) of {}", r.id, r.hint, r.owner),
+            Err(crate::manage::ManageError::Damaged { id, .. }) => {
+                eprintln!("removed key {id} (its stored record was damaged)");
+            }
+            Err(e) => return Err(not_found(e, &id)),
+        },
         TokenCommand::Disable { id } => {
             let r = keys
                 .set_disabled(&parse_id(&id)?, true, &actor)
