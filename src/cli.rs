@@ -89,9 +89,9 @@ pub enum Command {
     Check { key: String },
     /// Print a new random token_salt (64 hex characters)
     GenSalt,
-    /// Check the configuration and the store (reachable, latency, layout, leftovers of interrupted changes) and say what is wrong
+    /// Check the configuration and the store (reachable, latency, layout, leftovers of interrupted changes, damaged records) and say what is wrong
     Doctor {
-        /// Remove leftovers of interrupted changes
+        /// Remove leftovers of interrupted changes and damaged records
         #[arg(long)]
         fix: bool,
     },

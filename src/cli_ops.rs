@@ -674,9 +674,12 @@ pub async fn doctor(config: Config, fix: bool) -> anyhow::Result<ExitCode> {
         println!("keys: {}", store.count().await?);
         let found = store.check(fix).await?;
         if found.is_empty() {
-            println!("leftovers of interrupted changes: none");
+            println!("leftovers of interrupted changes and damaged records: none");
         } else if fix {
-            println!("leftovers of interrupted changes: {} removed", found.len());
+            println!(
+                "leftovers of interrupted changes and damaged records: {} removed",
+                found.len()
+            );
             for f in &found {
                 println!("  removed: {f}");
             }

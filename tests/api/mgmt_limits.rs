@@ -256,7 +256,13 @@ async fn keys_per_owner_are_capped_and_lists_are_paged() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_owner_cannot_flush_the_audit_log_of_others() {
-    let t = TestApp::spawn(Backend::Redb).await;
+    for backend in [Backend::Memory, Backend::Redb, Backend::Valkey] {
+        audit_per_owner(backend).await;
+    }
+}
+
+async fn audit_per_owner(backend: Backend) {
+    let t = TestApp::spawn(backend).await;
     let store = t.app.keys.store().clone();
     let (_, bob) = t.create("bob", "bob's", &[]).await;
     let cap = keygate::store::AUDIT_MAX_PER_OWNER;
