@@ -877,7 +877,7 @@ async fn any_rotate(
 
 /// The audit log, newest first (admin).
 #[utoipa::path(get, path = "/api/audit", tag = "admin", security(("bearer" = [])), params(AuditParams),
-    responses((status = 200, body = AuditPage), (status = 403, body = ErrorBody)))]
+    responses((status = 200, body = AuditPage), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn audit(
     State(app): State<Arc<App>>,
     p: Principal,
