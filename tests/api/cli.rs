@@ -622,7 +622,13 @@ fn serve_capturing(dir: &Path) -> (Child, String, std::sync::Arc<std::sync::Mute
                 .collect::<String>();
         }
     };
-    std::thread::spawn(move || for _ in lines {});
+    // The rest of stdout (the log) goes with stderr.
+    let sink = errs.clone();
+    std::thread::spawn(move || {
+        for l in lines.map_while(Result::ok) {
+            sink.lock().unwrap().push(l);
+        }
+    });
     (child, addr, errs)
 }
 
@@ -849,6 +855,34 @@ fn cli_limits_names_and_damaged_records() {
     assert!(
         err.contains(&format!("key {id} is damaged")),
         "the list names it: {err}"
+    );
+    // Through a server: the paged list names it too, and the server's log does.
+    let (server, addr, log) = serve_capturing(d);
+    let admin = log
+        .lock()
+        .unwrap()
+        .join("\n")
+        .split_whitespace()
+        .find(|w| w.starts_with("kgadmin_"))
+        .unwrap()
+        .to_owned();
+    let url = format!("http://{addr}");
+    let out = Command::new(BIN)
+        .args(["token", "list", "--server", &url, "--admin-key", &admin])
+        .env_clear()
+        .current_dir(d)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains(&format!("key {id} is damaged")), "{err}");
+    stop(server);
+    let logged = log.lock().unwrap().join("\n");
+    assert!(
+        logged
+            .lines()
+            .any(|l| l.contains("damaged") && l.contains(id.as_str())),
+        "the server's log names the record: {logged}"
     );
     let out = keygate(d, &["doctor"]);
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
