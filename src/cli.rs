@@ -526,8 +526,10 @@ async fn token_command(config: Config, cmd: TokenCommand) -> anyhow::Result<Exit
             print_view(&mut out, &view(&r), json)?;
         }
         TokenCommand::Revoke { id } => match keys.revoke(&parse_id(&id)?, &actor).await {
-            Ok(r) => eprintln!("revoked key {} ({}) of {}", r.id, r.hint, r.owner),
-            Err(crate::manage::ManageError::Damaged { id, .. }) => {
+            Ok(crate::manage::Removed::Key(r)) => {
+                eprintln!("revoked key {} ({}) of {}", r.id, r.hint, r.owner)
+            }
+            Ok(crate::manage::Removed::Damaged { id, .. }) => {
                 eprintln!("removed key {id} (its stored record was damaged)");
             }
             Err(e) => return Err(not_found(e, &id)),

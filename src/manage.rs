@@ -311,7 +311,7 @@ impl Keys {
     }
 
     /// Deletes a key for good, damaged or not.
-    pub async fn revoke(&self, id: &TokenId, actor: &Actor) -> Result<TokenRecord, ManageError> {
+    pub async fn revoke(&self, id: &TokenId, actor: &Actor) -> Result<Removed, ManageError> {
         let r = match self.store.delete(id).await {
             Err(StoreError::Damaged { owner, detail, .. }) => {
                 return self.remove_damaged(id, owner, &detail, actor).await;
@@ -320,28 +320,27 @@ impl Keys {
         };
         self.forget(&r.hash);
         self.audit(actor, "delete", &r.owner, &r.id).await;
-        Ok(r)
+        Ok(Removed::Key(Box::new(r)))
     }
 
-    /// Removes a record that does not decode. Answers `Damaged` (with the owner the
-    /// bytes named) once it is gone: there is no record to return.
+    /// Removes a record that does not decode, without reading it.
     async fn remove_damaged(
         &self,
         id: &TokenId,
         owner: Option<String>,
         detail: &str,
         actor: &Actor,
-    ) -> Result<TokenRecord, ManageError> {
+    ) -> Result<Removed, ManageError> {
         let Some(hash) = self.store.remove_damaged(id).await? else {
             return Err(ManageError::NotFound);
         };
         tracing::warn!(token_id = %id, error = %detail, "removed a damaged key record");
         self.forget(&hash);
-        let owner = owner.unwrap_or_default();
-        self.audit(actor, "delete", &owner, id).await;
-        Err(ManageError::Damaged {
+        self.audit(actor, "delete", owner.as_deref().unwrap_or(""), id)
+            .await;
+        Ok(Removed::Damaged {
             id: id.clone(),
-            owner: Some(owner),
+            owner,
         })
     }
 
@@ -414,6 +413,17 @@ impl Keys {
             g.forget(hash);
         }
     }
+}
+
+/// What a revocation removed.
+#[derive(Debug)]
+pub enum Removed {
+    Key(Box<TokenRecord>),
+    /// A record that did not decode; its owner when the damaged bytes named one.
+    Damaged {
+        id: TokenId,
+        owner: Option<String>,
+    },
 }
 
 /// What a rotation made.

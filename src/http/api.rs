@@ -559,10 +559,8 @@ async fn delete_in(
         Err(e) if e.code == "damaged" => id_of(raw_id)?,
         Err(e) => return Err(e),
     };
-    match app.keys.revoke(&id, &p.actor()).await {
-        Ok(_) | Err(ManageError::Damaged { .. }) => Ok(StatusCode::NO_CONTENT),
-        Err(e) => Err(e.into()),
-    }
+    app.keys.revoke(&id, &p.actor()).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 async fn rotate_in(
