@@ -82,7 +82,8 @@ impl App {
             keysets,
             Arc::new(Metrics::default()),
         ));
-        let keys = Keys::new(store, salt, prefix, clock.clone(), Some(gate.clone()));
+        let keys = Keys::new(store, salt, prefix, clock.clone(), Some(gate.clone()))
+            .with_max_keys_per_owner(config.max_keys_per_owner);
         let log_limits = LogLimits {
             original_length: config.original_length,
             metadata_length: config.metadata_length,

@@ -89,9 +89,9 @@ pub enum Command {
     Check { key: String },
     /// Print a new random token_salt (64 hex characters)
     GenSalt,
-    /// Check the configuration and the store (reachable, latency, layout, leftovers of interrupted changes) and say what is wrong
+    /// Check the configuration and the store (reachable, latency, layout, leftovers of interrupted changes, damaged records) and say what is wrong
     Doctor {
-        /// Remove leftovers of interrupted changes
+        /// Remove leftovers of interrupted changes and damaged records
         #[arg(long)]
         fix: bool,
     },
@@ -487,7 +487,8 @@ async fn token_command(config: Config, cmd: TokenCommand) -> anyhow::Result<Exit
     let clock = Clock::system();
     let prefix = KeyPrefix::parse(&config.key_prefix).map_err(|e| anyhow::anyhow!(e))?;
     let (store, salt) = open_store(&config)?;
-    let keys = Keys::new(store, salt, prefix, clock.clone(), None);
+    let keys = Keys::new(store, salt, prefix, clock.clone(), None)
+        .with_max_keys_per_owner(config.max_keys_per_owner);
     let now = clock.now();
     let actor = Actor::cli();
     let mut out = std::io::stdout().lock();
@@ -510,7 +511,12 @@ async fn token_command(config: Config, cmd: TokenCommand) -> anyhow::Result<Exit
         }
         TokenCommand::List { owner, json } => {
             let list = keys.list(owner.as_deref()).await?;
-            print_views(&mut out, &list.iter().map(view).collect::<Vec<_>>(), json)?;
+            print_views(
+                &mut out,
+                &list.records.iter().map(view).collect::<Vec<_>>(),
+                json,
+            )?;
+            crate::cli_ops::report_damaged(&list.damaged);
         }
         TokenCommand::Show { id, json } => {
             let r = keys
@@ -519,13 +525,15 @@ async fn token_command(config: Config, cmd: TokenCommand) -> anyhow::Result<Exit
                 .map_err(|e| not_found(e, &id))?;
             print_view(&mut out, &view(&r), json)?;
         }
-        TokenCommand::Revoke { id } => {
-            let r = keys
-                .revoke(&parse_id(&id)?, &actor)
-                .await
-                .map_err(|e| not_found(e, &id))?;
-            eprintln!("revoked key {} ({}) of {}", r.id, r.hint, r.owner);
-        }
+        TokenCommand::Revoke { id } => match keys.revoke(&parse_id(&id)?, &actor).await {
+            Ok(crate::manage::Removed::Key(r)) => {
+                eprintln!("revoked key {} ({}) of {}", r.id, r.hint, r.owner)
+            }
+            Ok(crate::manage::Removed::Damaged { id, .. }) => {
+                eprintln!("removed key {id} (its stored record was damaged)");
+            }
+            Err(e) => return Err(not_found(e, &id)),
+        },
         TokenCommand::Disable { id } => {
             let r = keys
                 .set_disabled(&parse_id(&id)?, true, &actor)

@@ -389,9 +389,9 @@ pub async fn remote_token(
                 Some(o) => format!("/api/users/{}/tokens", segment(o)),
                 None => "/api/tokens".to_owned(),
             };
-            let views: Vec<TokenView> =
-                serde_json::from_value(api.call(Method::GET, &path, None).await?)?;
+            let (views, damaged) = list_all_pages(&api, &path).await?;
             print_views(&mut out, &views, json)?;
+            report_damaged(&damaged);
         }
         TokenCommand::Show { id, json } => {
             let id = parse_id(&id)?;
@@ -429,6 +429,55 @@ pub async fn remote_token(
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Pages the CLI reads at most (of [`PAGE`] keys each) before it stops with a warning.
+const MAX_PAGES: usize = 1000;
+const PAGE: usize = 500;
+
+/// Every page of a key listing, following `next_cursor`; and the damaged ids it named.
+async fn list_all_pages(api: &Api, path: &str) -> anyhow::Result<(Vec<TokenView>, Vec<String>)> {
+    let mut views = Vec::new();
+    let mut damaged = Vec::new();
+    let mut cursor: Option<String> = None;
+    for _ in 0..MAX_PAGES {
+        let mut url = format!("{path}?limit={PAGE}");
+        if let Some(c) = &cursor {
+            url.push_str(&format!("&cursor={c}"));
+        }
+        let page = api.call(reqwest::Method::GET, &url, None).await?;
+        let tokens: Vec<TokenView> = serde_json::from_value(page["tokens"].clone())?;
+        views.extend(tokens);
+        if damaged.is_empty() {
+            damaged = page["damaged"]
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|d| d["id"].as_str().map(str::to_owned))
+                        .collect()
+                })
+                .unwrap_or_default();
+        }
+        match page["next_cursor"].as_str() {
+            // Cursors are hex: safe in a query string as they are.
+            Some(c) => cursor = Some(c.to_owned()),
+            None => return Ok((views, damaged)),
+        }
+    }
+    eprintln!(
+        "warning: stopped after {} keys ({MAX_PAGES} pages); the list is incomplete",
+        views.len()
+    );
+    Ok((views, damaged))
+}
+
+/// Names damaged records on stderr, so a listing never hides them.
+pub fn report_damaged<T: std::fmt::Display>(ids: &[T]) {
+    for id in ids {
+        eprintln!(
+            "warning: the stored record of key {id} is damaged (left out); `keygate token revoke {id}` or `keygate doctor --fix` removes it"
+        );
+    }
 }
 
 async fn set_disabled(api: &Api, id: &str, disabled: bool) -> anyhow::Result<()> {
@@ -490,7 +539,7 @@ pub async fn import_rvfa(config: Config, from: &str, dry_run: bool) -> anyhow::R
         } else {
             description
                 .chars()
-                .filter(|c| !c.is_control())
+                .filter(|c| crate::manage::allowed_char(*c))
                 .take(crate::manage::MAX_NAME_LEN)
                 .collect()
         };
@@ -625,9 +674,12 @@ pub async fn doctor(config: Config, fix: bool) -> anyhow::Result<ExitCode> {
         println!("keys: {}", store.count().await?);
         let found = store.check(fix).await?;
         if found.is_empty() {
-            println!("leftovers of interrupted changes: none");
+            println!("leftovers of interrupted changes and damaged records: none");
         } else if fix {
-            println!("leftovers of interrupted changes: {} removed", found.len());
+            println!(
+                "leftovers of interrupted changes and damaged records: {} removed",
+                found.len()
+            );
             for f in &found {
                 println!("  removed: {f}");
             }

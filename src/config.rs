@@ -127,6 +127,9 @@ pub struct Config {
     pub cors: CorsConfig,
     /// Largest JSON body the management API accepts.
     pub api_max_body_bytes: usize,
+    /// Most keys one owner may have; creating one more through the API or the CLI
+    /// answers 409 `too_many_keys`.
+    pub max_keys_per_owner: usize,
     pub headers: HeaderConfig,
     /// A path prefix for every route keygate serves (`/keygate`; empty: none), for
     /// running behind a proxy that forwards a sub-path without stripping it.
@@ -377,6 +380,7 @@ impl Default for Config {
             oauth: OAuthConfig::default(),
             cors: CorsConfig::default(),
             api_max_body_bytes: 64 * 1024,
+            max_keys_per_owner: 1000,
             headers: HeaderConfig::default(),
             base_path: String::new(),
             frontend: FrontendConfig::default(),
@@ -646,6 +650,16 @@ impl Config {
                     f.format
                 ));
             }
+            if let Some(o) = &f.owner
+                && let Err(e) = crate::manage::validate_owner(o)
+            {
+                return bad(format!("key_files[{i}].{e}"));
+            }
+            if let Some(n) = &f.name
+                && let Err(e) = crate::manage::validate_name(n)
+            {
+                return bad(format!("key_files[{i}].{e}"));
+            }
         }
         for cidr in &self.trusted_proxies {
             if let Err(e) = crate::decide::throttle::Cidr::parse(cidr) {
@@ -702,6 +716,9 @@ impl Config {
         }
         if self.api_max_body_bytes < 1024 {
             return bad("api_max_body_bytes must be at least 1024".into());
+        }
+        if self.max_keys_per_owner == 0 {
+            return bad("max_keys_per_owner must be at least 1".into());
         }
         if !self
             .query_param

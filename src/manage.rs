@@ -9,7 +9,7 @@ use crate::clock::{Clock, Timestamp};
 use crate::decide::Gate;
 use crate::rules::{self, Rule};
 use crate::store::{
-    AuditEvent, AuditQuery, HashAlg, SharedStore, StoreError, TokenId, TokenRecord,
+    AuditEvent, AuditQuery, HashAlg, Listing, SharedStore, StoreError, TokenId, TokenRecord,
 };
 use crate::token::{self, KeyHash, KeyPrefix, NewKey, Salt};
 
@@ -70,8 +70,20 @@ pub enum ManageError {
     },
     #[error("no key with that id")]
     NotFound,
+    /// The owner already has `max_keys_per_owner` keys.
+    #[error(
+        "this owner already has {0} keys, the most allowed (max_keys_per_owner); delete one first"
+    )]
+    TooManyKeys(usize),
+    /// The stored record does not decode; it can only be deleted.
+    #[error("the stored record of key {id} is damaged; it can only be deleted")]
+    Damaged {
+        id: TokenId,
+        /// Its owner, when the damaged bytes still name one.
+        owner: Option<String>,
+    },
     #[error(transparent)]
-    Store(#[from] StoreError),
+    Store(StoreError),
 }
 
 fn invalid(field: &'static str, message: impl Into<String>) -> ManageError {
@@ -88,6 +100,18 @@ fn not_found(e: StoreError) -> ManageError {
     }
 }
 
+impl From<StoreError> for ManageError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Damaged { id, owner, detail } => {
+                tracing::warn!(token_id = %id, owner = owner.as_deref().unwrap_or(""), error = %detail, "a stored key record is damaged; delete it or run `keygate doctor --fix`");
+                ManageError::Damaged { id, owner }
+            }
+            e => ManageError::Store(e),
+        }
+    }
+}
+
 /// The key service: validation, store writes, cache invalidation and the audit log.
 #[derive(Clone)]
 pub struct Keys {
@@ -96,7 +120,11 @@ pub struct Keys {
     prefix: KeyPrefix,
     clock: Clock,
     gate: Option<Arc<Gate>>,
+    max_keys_per_owner: usize,
 }
+
+/// The default of `max_keys_per_owner`.
+pub const DEFAULT_MAX_KEYS_PER_OWNER: usize = 1000;
 
 impl Keys {
     pub fn new(
@@ -112,7 +140,13 @@ impl Keys {
             prefix,
             clock,
             gate,
+            max_keys_per_owner: DEFAULT_MAX_KEYS_PER_OWNER,
         }
+    }
+
+    pub fn with_max_keys_per_owner(mut self, n: usize) -> Self {
+        self.max_keys_per_owner = n;
+        self
     }
 
     pub fn store(&self) -> &SharedStore {
@@ -143,10 +177,16 @@ impl Keys {
         validate_metadata(&t.metadata)?;
         rules::validate_all(&t.rules).map_err(|m| invalid("rules", m))?;
         self.check_expiry(t.expires_at)?;
+        // Counted before the insert: two creates racing at the limit may both pass, so
+        // the limit can be exceeded by the number of concurrent creates, no more.
+        let held = self.store.list_by_owner(&t.owner).await?;
+        if held.records.len() + held.damaged.len() >= self.max_keys_per_owner {
+            return Err(ManageError::TooManyKeys(self.max_keys_per_owner));
+        }
         let (key, record) = self.mint(t, actor, None)?;
         self.store.insert(&record).await?;
         self.forget(&record.hash);
-        self.audit(actor, "create", &record).await;
+        self.audit(actor, "create", &record.owner, &record.id).await;
         Ok((key, record))
     }
 
@@ -183,17 +223,23 @@ impl Keys {
         self.store.get(id).await?.ok_or(ManageError::NotFound)
     }
 
-    pub async fn list(&self, owner: Option<&str>) -> Result<Vec<TokenRecord>, ManageError> {
-        Ok(match owner {
+    /// One owner's keys (`None`: everyone's), and the ids of damaged records, each
+    /// named in the log.
+    pub async fn list(&self, owner: Option<&str>) -> Result<Listing, ManageError> {
+        let listing = match owner {
             Some(o) => self.store.list_by_owner(o).await?,
             None => self.store.list_all().await?,
-        })
+        };
+        for id in &listing.damaged {
+            tracing::warn!(token_id = %id, "a stored key record is damaged and was left out of a listing; delete it or run `keygate doctor --fix`");
+        }
+        Ok(listing)
     }
 
     /// Every owner with how many keys they have, by owner.
     pub async fn owners(&self) -> Result<Vec<(String, usize)>, ManageError> {
         let mut counts: BTreeMap<String, usize> = BTreeMap::new();
-        for r in self.store.list_all().await? {
+        for r in self.list(None).await?.records {
             *counts.entry(r.owner).or_default() += 1;
         }
         Ok(counts.into_iter().collect())
@@ -243,7 +289,7 @@ impl Keys {
             (true, Some(false)) => "enable",
             _ => "update",
         };
-        self.audit(actor, action, &r).await;
+        self.audit(actor, action, &r.owner, &r.id).await;
         Ok(r)
     }
 
@@ -264,12 +310,38 @@ impl Keys {
         .await
     }
 
-    /// Deletes a key for good.
-    pub async fn revoke(&self, id: &TokenId, actor: &Actor) -> Result<TokenRecord, ManageError> {
-        let r = self.store.delete(id).await?.ok_or(ManageError::NotFound)?;
+    /// Deletes a key for good, damaged or not.
+    pub async fn revoke(&self, id: &TokenId, actor: &Actor) -> Result<Removed, ManageError> {
+        let r = match self.store.delete(id).await {
+            Err(StoreError::Damaged { owner, detail, .. }) => {
+                return self.remove_damaged(id, owner, &detail, actor).await;
+            }
+            r => r?.ok_or(ManageError::NotFound)?,
+        };
         self.forget(&r.hash);
-        self.audit(actor, "delete", &r).await;
-        Ok(r)
+        self.audit(actor, "delete", &r.owner, &r.id).await;
+        Ok(Removed::Key(Box::new(r)))
+    }
+
+    /// Removes a record that does not decode, without reading it.
+    async fn remove_damaged(
+        &self,
+        id: &TokenId,
+        owner: Option<String>,
+        detail: &str,
+        actor: &Actor,
+    ) -> Result<Removed, ManageError> {
+        let Some(hash) = self.store.remove_damaged(id).await? else {
+            return Err(ManageError::NotFound);
+        };
+        tracing::warn!(token_id = %id, error = %detail, "removed a damaged key record");
+        self.forget(&hash);
+        self.audit(actor, "delete", owner.as_deref().unwrap_or(""), id)
+            .await;
+        Ok(Removed::Damaged {
+            id: id.clone(),
+            owner,
+        })
     }
 
     /// Issues a new key with the same settings. The old key keeps working for `grace`
@@ -309,26 +381,26 @@ impl Keys {
             self.forget(&o.hash);
             Some(o)
         };
-        self.audit(actor, "rotate", &new).await;
+        self.audit(actor, "rotate", &new.owner, &new.id).await;
         Ok(Rotated { key, new, old })
     }
 
     /// Appends and logs an audit event. The change itself is already done: a failure
     /// here is logged, not returned.
-    async fn audit(&self, actor: &Actor, action: &str, r: &TokenRecord) {
+    async fn audit(&self, actor: &Actor, action: &str, owner: &str, id: &TokenId) {
         let event = AuditEvent {
             seq: 0,
             at: self.clock.now(),
             actor: actor.subject.clone(),
             auth: actor.auth.to_owned(),
             action: action.to_owned(),
-            owner: r.owner.clone(),
-            token_id: Some(r.id.clone()),
+            owner: owner.to_owned(),
+            token_id: Some(id.clone()),
             client: actor.client.clone(),
         };
-        tracing::info!(target: "keygate::audit", actor = %event.actor, auth = %event.auth, action, owner = %event.owner, token_id = %r.id, client = event.client.as_deref().unwrap_or(""), "key changed");
+        tracing::info!(target: "keygate::audit", actor = %event.actor, auth = %event.auth, action, owner = %event.owner, token_id = %id, client = event.client.as_deref().unwrap_or(""), "key changed");
         if let Err(e) = self.store.append_audit(&event).await {
-            tracing::error!(error = %e, action, token_id = %r.id, "could not store the audit event");
+            tracing::error!(error = %e, action, token_id = %id, "could not store the audit event");
         }
     }
 
@@ -343,6 +415,17 @@ impl Keys {
     }
 }
 
+/// What a revocation removed.
+#[derive(Debug)]
+pub enum Removed {
+    Key(Box<TokenRecord>),
+    /// A record that did not decode; its owner when the damaged bytes named one.
+    Damaged {
+        id: TokenId,
+        owner: Option<String>,
+    },
+}
+
 /// What a rotation made.
 pub struct Rotated {
     pub key: NewKey,
@@ -351,31 +434,81 @@ pub struct Rotated {
     pub old: Option<TokenRecord>,
 }
 
-fn printable(s: &str) -> bool {
-    !s.chars().any(char::is_control)
+/// Whether a character may appear in names, owners and metadata values: anything but
+/// control characters (Cc), line and paragraph separators (Zl, Zp), and the invisible
+/// or direction-changing format characters (Cf and the fillers that render as nothing),
+/// which let a name look like another one (`U+202E` turns text around, a name of only
+/// `U+200B` looks empty). Private-use and unassigned code points are allowed.
+pub fn allowed_char(c: char) -> bool {
+    !(c.is_control()
+        || matches!(c,
+            '\u{00AD}'                     // soft hyphen
+            | '\u{034F}'                   // combining grapheme joiner
+            | '\u{061C}'                   // Arabic letter mark
+            | '\u{115F}' | '\u{1160}'      // Hangul fillers
+            | '\u{17B4}' | '\u{17B5}'      // Khmer invisible vowels
+            | '\u{180B}'..='\u{180F}'      // Mongolian variation selectors, vowel separator
+            | '\u{200B}'..='\u{200F}'      // zero-width space/joiners, LRM, RLM
+            | '\u{2028}'..='\u{202E}'      // line/paragraph separators, bidi embeddings
+            | '\u{2060}'..='\u{206F}'      // word joiner, invisible operators, bidi isolates
+            | '\u{3164}' | '\u{FFA0}'      // Hangul fillers
+            | '\u{FE00}'..='\u{FE0F}'      // variation selectors
+            | '\u{FEFF}'                   // zero-width no-break space (BOM)
+            | '\u{FFF0}'..='\u{FFFB}'      // interlinear annotations, specials
+            | '\u{110BD}' | '\u{110CD}'    // Kaithi number signs
+            | '\u{1BCA0}'..='\u{1BCA3}'    // shorthand format controls
+            | '\u{1D173}'..='\u{1D17A}'    // musical format controls
+            | '\u{E0000}'..='\u{E0FFF}'    // tags, variation selectors supplement
+        ))
 }
 
-pub fn validate_owner(s: &str) -> Result<(), ManageError> {
-    if s.trim().is_empty() || s.len() > MAX_OWNER_LEN || !printable(s) || s.trim() != s {
+/// The first character of `s` that [`allowed_char`] refuses, as `U+XXXX`.
+fn refused_char(s: &str) -> Option<String> {
+    s.chars()
+        .find(|c| !allowed_char(*c))
+        .map(|c| format!("U+{:04X}", u32::from(c)))
+}
+
+fn check_text(
+    field: &'static str,
+    s: &str,
+    max: usize,
+    len: usize,
+    unit: &str,
+    trimmed: bool,
+) -> Result<(), ManageError> {
+    if let Some(c) = refused_char(s) {
         return Err(invalid(
-            "owner",
+            field,
             format!(
-                "must be 1 to {MAX_OWNER_LEN} characters without control characters or surrounding spaces"
+                "contains {c}: control, invisible and text-direction characters are not allowed"
             ),
         ));
     }
+    if s.trim().is_empty() || len > max || (trimmed && s.trim() != s) {
+        let spaces = if trimmed {
+            " without surrounding spaces"
+        } else {
+            ""
+        };
+        return Err(invalid(field, format!("must be 1 to {max} {unit}{spaces}")));
+    }
     Ok(())
 }
 
+pub fn validate_owner(s: &str) -> Result<(), ManageError> {
+    check_text("owner", s, MAX_OWNER_LEN, s.len(), "bytes", true)
+}
+
 pub fn validate_name(s: &str) -> Result<(), ManageError> {
-    let n = s.chars().count();
-    if s.trim().is_empty() || n > MAX_NAME_LEN || !printable(s) {
-        return Err(invalid(
-            "name",
-            format!("must be 1 to {MAX_NAME_LEN} characters without control characters"),
-        ));
-    }
-    Ok(())
+    check_text(
+        "name",
+        s,
+        MAX_NAME_LEN,
+        s.chars().count(),
+        "characters",
+        false,
+    )
 }
 
 pub fn validate_metadata(m: &BTreeMap<String, String>) -> Result<(), ManageError> {
@@ -390,19 +523,26 @@ pub fn validate_metadata(m: &BTreeMap<String, String>) -> Result<(), ManageError
             && k.bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b));
         if !key_ok {
+            let shown: String = k.chars().filter(|c| allowed_char(*c)).take(80).collect();
             return Err(invalid(
                 "metadata",
                 format!(
-                    "key `{k}` must be 1 to {MAX_METADATA_KEY_LEN} of letters, digits, `_`, `-`, `.`"
+                    "key `{shown}` must be 1 to {MAX_METADATA_KEY_LEN} of letters, digits, `_`, `-`, `.`"
                 ),
             ));
         }
-        if v.len() > MAX_METADATA_VALUE_LEN || !printable(v) {
+        if let Some(c) = refused_char(v) {
             return Err(invalid(
                 "metadata",
                 format!(
-                    "value of `{k}` must be at most {MAX_METADATA_VALUE_LEN} bytes without control characters"
+                    "value of `{k}` contains {c}: control, invisible and text-direction characters are not allowed"
                 ),
+            ));
+        }
+        if v.len() > MAX_METADATA_VALUE_LEN {
+            return Err(invalid(
+                "metadata",
+                format!("value of `{k}` must be at most {MAX_METADATA_VALUE_LEN} bytes"),
             ));
         }
     }

@@ -75,6 +75,10 @@ pub struct Known {
     queued: std::sync::atomic::AtomicU64,
     /// Keys from files and uploads are not in the store: no last-used to write.
     in_store: bool,
+    /// Set when the record holds an owner that may not be sent upstream (too long,
+    /// invisible or control characters: written around the API's checks); the key is
+    /// then refused. Worked out once, when the entry is cached.
+    refused: Option<&'static str>,
 }
 
 #[derive(Clone)]
@@ -296,7 +300,9 @@ impl Gate {
             };
         };
         let now = crate::clock::Timestamp::from_unix(now_ms.div_euclid(1000));
-        let outcome = if let Some(why) = known.record.unusable_at(now) {
+        let outcome = if let Some(why) = known.refused {
+            deny_401(why)
+        } else if let Some(why) = known.record.unusable_at(now) {
             deny_401(why)
         } else if !rules::allows(&known.record.rules, target) {
             Outcome::Deny(Deny::Forbidden)
@@ -392,13 +398,27 @@ impl Gate {
 
     fn known(&self, record: TokenRecord, in_store: bool) -> Known {
         let ids = &self.settings.identity_headers;
+        // What the store holds is checked again on the way out (the store is trusted
+        // to be ours, not to be well-formed): an owner that breaks the API's rules
+        // refuses the key, since an identity must never be altered; a name is
+        // informational, so it is cut to what the API accepts.
+        let refused = crate::manage::validate_owner(&record.owner).err().map(|e| {
+            tracing::warn!(token_id = %record.id, error = %e, "refusing a key whose stored owner may not be sent upstream");
+            "the key's stored owner is invalid"
+        });
+        let name = upstream_name(&record.name);
+        if name != record.name {
+            tracing::warn!(token_id = %record.id, "a key's stored name breaks the rules for names; sending it shortened and without the refused characters");
+        }
         let mut headers = Vec::with_capacity(3);
-        for (name, value) in [
+        for (header, value) in [
             (&ids.user, record.owner.as_str()),
             (&ids.token_id, record.id.as_str()),
-            (&ids.token_name, record.name.as_str()),
+            (&ids.token_name, &*name),
         ] {
-            if let Some(n) = name {
+            if let Some(n) = header
+                && refused.is_none()
+            {
                 headers.push((n.clone(), header_value(value)));
             }
         }
@@ -409,6 +429,7 @@ impl Gate {
             last_used: std::sync::atomic::AtomicI64::new(last),
             queued: std::sync::atomic::AtomicU64::new(u64::MAX),
             in_store,
+            refused,
         }
     }
 
@@ -494,6 +515,23 @@ fn malformed_message(e: Malformed) -> &'static str {
     }
 }
 
+/// A key's name as sent upstream: without the characters names may not hold and at
+/// most [`crate::manage::MAX_NAME_LEN`] characters (what the API accepts), whatever
+/// the store holds.
+pub fn upstream_name(name: &str) -> std::borrow::Cow<'_, str> {
+    let ok = name.chars().all(crate::manage::allowed_char)
+        && name.chars().nth(crate::manage::MAX_NAME_LEN).is_none();
+    if ok {
+        return std::borrow::Cow::Borrowed(name);
+    }
+    std::borrow::Cow::Owned(
+        name.chars()
+            .filter(|c| crate::manage::allowed_char(*c))
+            .take(crate::manage::MAX_NAME_LEN)
+            .collect(),
+    )
+}
+
 /// A header value for arbitrary text: visible ASCII as is, anything else (and `%`)
 /// percent-encoded as UTF-8, so an owner or name can never break the response.
 pub fn header_value(s: &str) -> HeaderValue {
@@ -545,5 +583,16 @@ mod tests {
         assert_eq!(header_value("alice"), "alice");
         assert_eq!(header_value("Clé 100%"), "Cl%C3%A9 100%25");
         assert_eq!(header_value("a\r\nInjected: 1"), "a%0D%0AInjected: 1");
+    }
+
+    #[test]
+    fn names_sent_upstream_are_bounded_and_visible() {
+        assert_eq!(upstream_name("plain name"), "plain name");
+        assert_eq!(upstream_name("a\u{202E}b\u{200B}c\u{2028}"), "abc");
+        let huge = "n".repeat(5_000_000);
+        assert_eq!(
+            upstream_name(&huge).chars().count(),
+            crate::manage::MAX_NAME_LEN
+        );
     }
 }

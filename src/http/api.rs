@@ -27,6 +27,9 @@ use crate::manage::{Actor, ManageError, NewToken, Patch, TokenView};
 use crate::rules::Rule;
 use crate::store::{AuditEvent, AuditQuery, StoreError, TokenId, TokenRecord};
 
+mod paging;
+use paging::{PageParams, record_key};
+
 /// Longest grace period a rotation may give the old key.
 pub const MAX_GRACE: Duration = Duration::from_secs(30 * 86_400);
 
@@ -101,6 +104,13 @@ impl ApiError {
     fn not_found() -> Self {
         Self::new(StatusCode::NOT_FOUND, "not_found", "no such key")
     }
+    fn damaged(id: &TokenId) -> Self {
+        Self::new(
+            StatusCode::CONFLICT,
+            "damaged",
+            format!("the stored record of key {id} is damaged; it can only be deleted"),
+        )
+    }
     fn invalid(field: &'static str, m: impl Into<String>) -> Self {
         ApiError {
             field: Some(field),
@@ -131,6 +141,10 @@ impl From<ManageError> for ApiError {
         match e {
             ManageError::Invalid { field, message } => ApiError::invalid(field, message),
             ManageError::NotFound => ApiError::not_found(),
+            e @ ManageError::TooManyKeys(_) => {
+                ApiError::new(StatusCode::CONFLICT, "too_many_keys", e.to_string())
+            }
+            ManageError::Damaged { id, .. } => ApiError::damaged(&id),
             ManageError::Store(e) => e.into(),
         }
     }
@@ -140,6 +154,7 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::NotFound => ApiError::not_found(),
+            StoreError::Damaged { id, .. } => ApiError::damaged(&id),
             StoreError::Conflict(m) => ApiError::new(StatusCode::CONFLICT, "conflict", m),
             StoreError::Timeout(_) | StoreError::Unavailable(_) => ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -397,11 +412,43 @@ pub struct Owner {
     keys: usize,
 }
 
-#[derive(Deserialize)]
+/// A page of owners, by name.
+#[derive(Serialize, ToSchema)]
+pub struct OwnerPage {
+    owners: Vec<Owner>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_cursor: Option<String>,
+}
+
+/// A page of keys, oldest first.
+#[derive(Serialize, ToSchema)]
+pub struct TokenPage {
+    tokens: Vec<TokenView>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_cursor: Option<String>,
+    /// Keys in this listing whose stored record is damaged (it cannot be read or used,
+    /// only deleted); repeated on every page.
+    damaged: Vec<DamagedKey>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct DamagedKey {
+    id: String,
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct OwnersQuery {
     /// Only owners containing this (case-insensitive).
     q: Option<String>,
+    /// 1–500, default 100.
+    #[param(minimum = 1, maximum = 500)]
+    limit: Option<usize>,
+    /// The `next_cursor` of the previous page.
+    cursor: Option<String>,
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -440,21 +487,54 @@ fn id_of(raw: &str) -> Result<TokenId, ApiError> {
     TokenId::parse(raw).map_err(|_| ApiError::not_found())
 }
 
-async fn find(app: &App, scope: &Scope, raw_id: &str) -> Result<TokenRecord, ApiError> {
-    let r = app.keys.get(&id_of(raw_id)?).await?;
-    match scope {
-        Scope::Owner(o) if *o != r.owner => Err(ApiError::not_found()),
-        _ => Ok(r),
+impl Scope {
+    /// Whether a record of `owner` (`None`: unknown, from a damaged record) is in scope.
+    fn holds(&self, owner: Option<&str>) -> bool {
+        match self {
+            Scope::Owner(o) => owner == Some(o.as_str()),
+            Scope::Any => true,
+        }
     }
 }
 
-async fn list_in(app: &App, scope: &Scope) -> Result<Json<Vec<TokenView>>, ApiError> {
+async fn find(app: &App, scope: &Scope, raw_id: &str) -> Result<TokenRecord, ApiError> {
+    match app.keys.get(&id_of(raw_id)?).await {
+        Ok(r) if scope.holds(Some(&r.owner)) => Ok(r),
+        Ok(_) => Err(ApiError::not_found()),
+        // A damaged record outside the scope is as unknown as any other key there.
+        Err(ManageError::Damaged { owner, .. }) if !scope.holds(owner.as_deref()) => {
+            Err(ApiError::not_found())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn query<T>(q: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
+    q.map(|Query(q)| q)
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_request", e.body_text()))
+}
+
+async fn list_in(
+    app: &App,
+    scope: &Scope,
+    q: Result<Query<PageParams>, QueryRejection>,
+) -> Result<Json<TokenPage>, ApiError> {
+    let page = query(q)?.check()?;
     let owner = match scope {
         Scope::Owner(o) => Some(o.as_str()),
         Scope::Any => None,
     };
-    let list = app.keys.list(owner).await?;
-    Ok(Json(list.iter().map(|r| view(app, r)).collect()))
+    let listing = app.keys.list(owner).await?;
+    let (records, next_cursor) = page.of(listing.records, record_key);
+    Ok(Json(TokenPage {
+        tokens: records.iter().map(|r| view(app, r)).collect(),
+        next_cursor,
+        damaged: listing
+            .damaged
+            .iter()
+            .map(|id| DamagedKey { id: id.to_string() })
+            .collect(),
+    }))
 }
 
 async fn create_in(
@@ -506,8 +586,13 @@ async fn delete_in(
     raw_id: &str,
     p: &Principal,
 ) -> Result<StatusCode, ApiError> {
-    let r = find(app, scope, raw_id).await?;
-    app.keys.revoke(&r.id, &p.actor()).await?;
+    let id = match find(app, scope, raw_id).await {
+        Ok(r) => r.id,
+        // In scope and damaged: deleting is the one thing it can still be.
+        Err(e) if e.code == "damaged" => id_of(raw_id)?,
+        Err(e) => return Err(e),
+    };
+    app.keys.revoke(&id, &p.actor()).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -576,19 +661,20 @@ async fn me(State(app): State<Arc<App>>, p: Principal) -> Json<Me> {
     })
 }
 
-/// My keys, oldest first.
-#[utoipa::path(get, path = "/api/me/tokens", tag = "self", security(("bearer" = [])),
-    responses((status = 200, body = [TokenView]), (status = 401, body = ErrorBody)))]
+/// My keys, oldest first, a page at a time.
+#[utoipa::path(get, path = "/api/me/tokens", tag = "self", security(("bearer" = [])), params(PageParams),
+    responses((status = 200, body = TokenPage), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn my_list(
     State(app): State<Arc<App>>,
     p: Principal,
-) -> Result<Json<Vec<TokenView>>, ApiError> {
-    list_in(&app, &Scope::Owner(p.subject)).await
+    q: Result<Query<PageParams>, QueryRejection>,
+) -> Result<Json<TokenPage>, ApiError> {
+    list_in(&app, &Scope::Owner(p.subject), q).await
 }
 
 /// Create a key for myself; the answer holds the key, shown this once.
 #[utoipa::path(post, path = "/api/me/tokens", tag = "self", security(("bearer" = [])), request_body = CreateRequest,
-    responses((status = 201, body = Created), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 201, body = Created), (status = 401, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn my_create(
     State(app): State<Arc<App>>,
     p: Principal,
@@ -600,7 +686,7 @@ async fn my_create(
 
 /// One of my keys.
 #[utoipa::path(get, path = "/api/me/tokens/{id}", tag = "self", security(("bearer" = [])),
-    responses((status = 200, body = TokenView), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = TokenView), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn my_get(
     State(app): State<Arc<App>>,
     p: Principal,
@@ -614,7 +700,7 @@ async fn my_get(
 
 /// Change name, expiry, rules, metadata or disabled.
 #[utoipa::path(patch, path = "/api/me/tokens/{id}", tag = "self", security(("bearer" = [])), request_body = PatchRequest,
-    responses((status = 200, body = TokenView), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 200, body = TokenView), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn my_patch(
     State(app): State<Arc<App>>,
     p: Principal,
@@ -627,7 +713,7 @@ async fn my_patch(
 
 /// Revoke one of my keys.
 #[utoipa::path(delete, path = "/api/me/tokens/{id}", tag = "self", security(("bearer" = [])),
-    responses((status = 204), (status = 404, body = ErrorBody)))]
+    responses((status = 204), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn my_delete(
     State(app): State<Arc<App>>,
     p: Principal,
@@ -638,7 +724,7 @@ async fn my_delete(
 
 /// Rotate one of my keys: a new key with the same settings; the old one keeps working for `grace_seconds`.
 #[utoipa::path(post, path = "/api/me/tokens/{id}/rotate", tag = "self", security(("bearer" = [])), request_body = RotateRequest,
-    responses((status = 201, body = Created), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 201, body = Created), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn my_rotate(
     State(app): State<Arc<App>>,
     p: Principal,
@@ -649,44 +735,53 @@ async fn my_rotate(
     rotate_in(&app, &Scope::Owner(p.subject.clone()), &id, &p, req).await
 }
 
-/// Every owner with their number of keys (admin).
-#[utoipa::path(get, path = "/api/users", tag = "admin", security(("bearer" = [])),
-    params(("q" = Option<String>, Query, description = "only owners containing this")),
-    responses((status = 200, body = [Owner]), (status = 403, body = ErrorBody)))]
+/// Every owner with their number of keys, by name, a page at a time (admin).
+#[utoipa::path(get, path = "/api/users", tag = "admin", security(("bearer" = [])), params(OwnersQuery),
+    responses((status = 200, body = OwnerPage), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn users(
     State(app): State<Arc<App>>,
     p: Principal,
     q: Result<Query<OwnersQuery>, QueryRejection>,
-) -> Result<Json<Vec<Owner>>, ApiError> {
+) -> Result<Json<OwnerPage>, ApiError> {
     p.require_admin()?;
-    let Query(q) =
-        q.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_request", e.body_text()))?;
+    let q = query(q)?;
+    let page = PageParams {
+        limit: q.limit,
+        cursor: q.cursor,
+    }
+    .check()?;
     let needle = q.q.unwrap_or_default().to_lowercase();
-    let owners = app.keys.owners().await?;
-    Ok(Json(
-        owners
-            .into_iter()
-            .filter(|(o, _)| o.to_lowercase().contains(&needle))
-            .map(|(owner, keys)| Owner { owner, keys })
-            .collect(),
-    ))
+    let owners: Vec<Owner> = app
+        .keys
+        .owners()
+        .await?
+        .into_iter()
+        .filter(|(o, _)| o.to_lowercase().contains(&needle))
+        .map(|(owner, keys)| Owner { owner, keys })
+        .collect();
+    let (owners, next_cursor) = page.of(owners, |o| o.owner.clone());
+    Ok(Json(OwnerPage {
+        owners,
+        next_cursor,
+    }))
 }
 
-/// One owner's keys (admin).
-#[utoipa::path(get, path = "/api/users/{sub}/tokens", tag = "admin", security(("bearer" = [])),
-    responses((status = 200, body = [TokenView]), (status = 403, body = ErrorBody)))]
+/// One owner's keys, a page at a time (admin).
+#[utoipa::path(get, path = "/api/users/{sub}/tokens", tag = "admin", security(("bearer" = [])), params(PageParams),
+    responses((status = 200, body = TokenPage), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn user_list(
     State(app): State<Arc<App>>,
     p: Principal,
     Path(sub): Path<String>,
-) -> Result<Json<Vec<TokenView>>, ApiError> {
+    q: Result<Query<PageParams>, QueryRejection>,
+) -> Result<Json<TokenPage>, ApiError> {
     p.require_admin()?;
-    list_in(&app, &Scope::Owner(owner_from_path(sub)?)).await
+    list_in(&app, &Scope::Owner(owner_from_path(sub)?), q).await
 }
 
 /// Create a key for an owner (admin).
 #[utoipa::path(post, path = "/api/users/{sub}/tokens", tag = "admin", security(("bearer" = [])), request_body = CreateRequest,
-    responses((status = 201, body = Created), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 201, body = Created), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn user_create(
     State(app): State<Arc<App>>,
     p: Principal,
@@ -700,7 +795,7 @@ async fn user_create(
 }
 
 #[utoipa::path(get, path = "/api/users/{sub}/tokens/{id}", tag = "admin", security(("bearer" = [])),
-    responses((status = 200, body = TokenView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = TokenView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn user_get(
     State(app): State<Arc<App>>,
     p: Principal,
@@ -714,7 +809,7 @@ async fn user_get(
 }
 
 #[utoipa::path(patch, path = "/api/users/{sub}/tokens/{id}", tag = "admin", security(("bearer" = [])), request_body = PatchRequest,
-    responses((status = 200, body = TokenView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 200, body = TokenView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn user_patch(
     State(app): State<Arc<App>>,
     p: Principal,
@@ -727,7 +822,7 @@ async fn user_patch(
 }
 
 #[utoipa::path(delete, path = "/api/users/{sub}/tokens/{id}", tag = "admin", security(("bearer" = [])),
-    responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn user_delete(
     State(app): State<Arc<App>>,
     p: Principal,
@@ -738,7 +833,7 @@ async fn user_delete(
 }
 
 #[utoipa::path(post, path = "/api/users/{sub}/tokens/{id}/rotate", tag = "admin", security(("bearer" = [])), request_body = RotateRequest,
-    responses((status = 201, body = Created), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 201, body = Created), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn user_rotate(
     State(app): State<Arc<App>>,
     p: Principal,
@@ -750,20 +845,21 @@ async fn user_rotate(
     rotate_in(&app, &Scope::Owner(sub), &id, &p, req).await
 }
 
-/// Every key (admin).
-#[utoipa::path(get, path = "/api/tokens", tag = "admin", security(("bearer" = [])),
-    responses((status = 200, body = [TokenView]), (status = 403, body = ErrorBody)))]
+/// Every key, a page at a time (admin).
+#[utoipa::path(get, path = "/api/tokens", tag = "admin", security(("bearer" = [])), params(PageParams),
+    responses((status = 200, body = TokenPage), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn all_list(
     State(app): State<Arc<App>>,
     p: Principal,
-) -> Result<Json<Vec<TokenView>>, ApiError> {
+    q: Result<Query<PageParams>, QueryRejection>,
+) -> Result<Json<TokenPage>, ApiError> {
     p.require_admin()?;
-    list_in(&app, &Scope::Any).await
+    list_in(&app, &Scope::Any, q).await
 }
 
 /// Any key by id (admin).
 #[utoipa::path(get, path = "/api/tokens/{id}", tag = "admin", security(("bearer" = [])),
-    responses((status = 200, body = TokenView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = TokenView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn any_get(
     State(app): State<Arc<App>>,
     p: Principal,
@@ -774,7 +870,7 @@ async fn any_get(
 }
 
 #[utoipa::path(patch, path = "/api/tokens/{id}", tag = "admin", security(("bearer" = [])), request_body = PatchRequest,
-    responses((status = 200, body = TokenView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = TokenView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn any_patch(
     State(app): State<Arc<App>>,
     p: Principal,
@@ -787,7 +883,7 @@ async fn any_patch(
 }
 
 #[utoipa::path(delete, path = "/api/tokens/{id}", tag = "admin", security(("bearer" = [])),
-    responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn any_delete(
     State(app): State<Arc<App>>,
     p: Principal,
@@ -798,7 +894,7 @@ async fn any_delete(
 }
 
 #[utoipa::path(post, path = "/api/tokens/{id}/rotate", tag = "admin", security(("bearer" = [])), request_body = RotateRequest,
-    responses((status = 201, body = Created), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 201, body = Created), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn any_rotate(
     State(app): State<Arc<App>>,
     p: Principal,
@@ -812,15 +908,14 @@ async fn any_rotate(
 
 /// The audit log, newest first (admin).
 #[utoipa::path(get, path = "/api/audit", tag = "admin", security(("bearer" = [])), params(AuditParams),
-    responses((status = 200, body = AuditPage), (status = 403, body = ErrorBody)))]
+    responses((status = 200, body = AuditPage), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn audit(
     State(app): State<Arc<App>>,
     p: Principal,
     q: Result<Query<AuditParams>, QueryRejection>,
 ) -> Result<Json<AuditPage>, ApiError> {
     p.require_admin()?;
-    let Query(q) =
-        q.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_request", e.body_text()))?;
+    let q = query(q)?;
     let limit = q.limit.unwrap_or(50);
     if !(1..=500).contains(&limit) {
         return Err(ApiError::invalid("limit", "must be 1 to 500"));
@@ -857,7 +952,7 @@ async fn audit(
     info(title = "keygate", description = "Manage API keys. Authenticate with an OIDC access token or the admin key as `Authorization: Bearer`."),
     paths(me, my_list, my_create, my_get, my_patch, my_delete, my_rotate, users, user_list, user_create, user_get,
           user_patch, user_delete, user_rotate, all_list, any_get, any_patch, any_delete, any_rotate, audit),
-    components(schemas(TokenView, Rule, Created, CreateRequest, PatchRequest, RotateRequest, Me, Owner, AuditEvent, AuditPage, ErrorBody, AuthMethod)),
+    components(schemas(TokenView, TokenPage, DamagedKey, Rule, Created, CreateRequest, PatchRequest, RotateRequest, Me, Owner, OwnerPage, AuditEvent, AuditPage, ErrorBody, AuthMethod)),
     modifiers(&BearerScheme, &Throttled),
     tags((name = "self", description = "The caller's own keys"), (name = "admin", description = "Everyone's keys and the audit log (administrators)"))
 )]

@@ -6,8 +6,8 @@ use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 use async_trait::async_trait;
 
 use super::{
-    AUDIT_MAX, AuditEvent, AuditQuery, StoreError, TokenId, TokenRecord, TokenStore, Touch,
-    sort_records,
+    AUDIT_MAX, AUDIT_MAX_PER_OWNER, AuditEvent, AuditQuery, Listing, StoreError, TokenId,
+    TokenRecord, TokenStore, Touch,
 };
 use crate::token::KeyHash;
 
@@ -91,22 +91,33 @@ impl TokenStore for MemoryStore {
         Ok(removed)
     }
 
-    async fn list_by_owner(&self, owner: &str) -> Result<Vec<TokenRecord>, StoreError> {
-        let mut v: Vec<_> = self
+    async fn list_by_owner(&self, owner: &str) -> Result<Listing, StoreError> {
+        let records = self
             .read()
             .by_id
             .values()
             .filter(|r| r.owner == owner)
             .cloned()
             .collect();
-        sort_records(&mut v);
-        Ok(v)
+        Ok(Listing {
+            records,
+            damaged: Vec::new(),
+        }
+        .sorted())
     }
 
-    async fn list_all(&self) -> Result<Vec<TokenRecord>, StoreError> {
-        let mut v: Vec<_> = self.read().by_id.values().cloned().collect();
-        sort_records(&mut v);
-        Ok(v)
+    async fn list_all(&self) -> Result<Listing, StoreError> {
+        let records = self.read().by_id.values().cloned().collect();
+        Ok(Listing {
+            records,
+            damaged: Vec::new(),
+        }
+        .sorted())
+    }
+
+    /// Records are kept decoded here: none is ever damaged, this is a plain delete.
+    async fn remove_damaged(&self, id: &TokenId) -> Result<Option<KeyHash>, StoreError> {
+        Ok(self.delete(id).await?.map(|r| r.hash))
     }
 
     async fn count(&self) -> Result<u64, StoreError> {
@@ -130,6 +141,12 @@ impl TokenStore for MemoryStore {
             seq,
             ..event.clone()
         });
+        let owner = &event.owner;
+        if g.audit.iter().filter(|e| e.owner == *owner).count() > AUDIT_MAX_PER_OWNER
+            && let Some(i) = g.audit.iter().position(|e| e.owner == *owner)
+        {
+            g.audit.remove(i);
+        }
         if g.audit.len() as u64 > AUDIT_MAX {
             g.audit.remove(0);
         }

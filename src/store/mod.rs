@@ -240,6 +240,12 @@ impl AuditQuery {
 /// Audit events kept at most (the oldest are dropped beyond this).
 pub const AUDIT_MAX: u64 = 100_000;
 
+/// Audit events kept at most about one owner's keys: beyond this, that owner's oldest
+/// event is dropped, so one user changing their keys in a loop only ever pushes out
+/// their own history, never other people's (it takes more than
+/// `AUDIT_MAX / AUDIT_MAX_PER_OWNER` busy owners to reach the global limit).
+pub const AUDIT_MAX_PER_OWNER: usize = 1000;
+
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     #[error("not found")]
@@ -252,6 +258,46 @@ pub enum StoreError {
     Unavailable(String),
     #[error("store error: {0}")]
     Backend(String),
+    /// The stored record of this id does not decode (written by hand, by an old version
+    /// or by a bug). It can be deleted ([`TokenStore::remove_damaged`]), nothing else.
+    #[error("the stored record of key {id} is damaged: {detail}")]
+    Damaged {
+        id: TokenId,
+        /// The owner, when the damaged bytes still name one (JSON with an `owner`).
+        owner: Option<String>,
+        detail: String,
+    },
+}
+
+/// Records as listed: those that decode, oldest first, and the ids of those that do not.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Listing {
+    pub records: Vec<TokenRecord>,
+    pub damaged: Vec<TokenId>,
+}
+
+impl Listing {
+    /// Sorts the records oldest first (then by id) and the damaged ids, so every
+    /// backend lists in the same order.
+    pub(crate) fn sorted(mut self) -> Self {
+        sort_records(&mut self.records);
+        self.damaged.sort();
+        self
+    }
+
+    /// Adds what one id read back as: a record, nothing (deleted meanwhile) or damage.
+    pub(crate) fn push(
+        &mut self,
+        read: Result<Option<TokenRecord>, StoreError>,
+    ) -> Result<(), StoreError> {
+        match read {
+            Ok(Some(r)) => self.records.push(r),
+            Ok(None) => {}
+            Err(StoreError::Damaged { id, .. }) => self.damaged.push(id),
+            Err(e) => return Err(e),
+        }
+        Ok(())
+    }
 }
 
 /// Receives cache invalidations from a store that other processes write too.
@@ -291,11 +337,18 @@ pub trait TokenStore: Send + Sync + 'static {
     /// Removes a record; returns what was removed.
     async fn delete(&self, id: &TokenId) -> Result<Option<TokenRecord>, StoreError>;
 
-    /// One owner's records, oldest first.
-    async fn list_by_owner(&self, owner: &str) -> Result<Vec<TokenRecord>, StoreError>;
+    /// One owner's records, oldest first, and the ids of their records that do not
+    /// decode.
+    async fn list_by_owner(&self, owner: &str) -> Result<Listing, StoreError>;
 
-    /// Every record, oldest first (admin listings, export).
-    async fn list_all(&self) -> Result<Vec<TokenRecord>, StoreError>;
+    /// Every record, oldest first (admin listings, export), and the ids of the records
+    /// that do not decode.
+    async fn list_all(&self) -> Result<Listing, StoreError>;
+
+    /// Removes everything stored under `id` without decoding its record: the way out
+    /// for a [`StoreError::Damaged`] one. Returns the hash it was stored under, `None`
+    /// when there was nothing.
+    async fn remove_damaged(&self, id: &TokenId) -> Result<Option<KeyHash>, StoreError>;
 
     /// Stores many new records at once (imports); records whose id or hash exists are
     /// skipped. Returns how many were stored.
@@ -350,7 +403,7 @@ pub trait TokenStore: Send + Sync + 'static {
 
 pub type SharedStore = Arc<dyn TokenStore>;
 
-/// Sorts records oldest first, then by id, so every backend lists in the same order.
+/// Sorts records oldest first, then by id.
 pub(crate) fn sort_records(v: &mut [TokenRecord]) {
     v.sort_by(|a, b| {
         a.created_at
@@ -363,6 +416,35 @@ pub(crate) fn encode(record: &TokenRecord) -> Result<Vec<u8>, StoreError> {
     serde_json::to_vec(record).map_err(|e| StoreError::Backend(format!("encode record: {e}")))
 }
 
+/// Decodes a record found by its hash (the gate's lookup): a damaged one is an error
+/// that names its id when the bytes still hold one, and the gate refuses the key.
 pub(crate) fn decode(bytes: &[u8]) -> Result<TokenRecord, StoreError> {
-    serde_json::from_slice(bytes).map_err(|e| StoreError::Backend(format!("corrupt record: {e}")))
+    serde_json::from_slice(bytes).map_err(|e| {
+        let id = salvage(bytes, "id").unwrap_or_else(|| "unknown".into());
+        StoreError::Backend(format!("corrupt record (key id {id}): {e}"))
+    })
+}
+
+/// Decodes the record stored for `id`; a damaged one is [`StoreError::Damaged`].
+pub(crate) fn decode_for(id: &TokenId, bytes: &[u8]) -> Result<TokenRecord, StoreError> {
+    match serde_json::from_slice::<TokenRecord>(bytes) {
+        Ok(r) if r.id == *id => Ok(r),
+        Ok(r) => Err(StoreError::Damaged {
+            id: id.clone(),
+            owner: Some(r.owner),
+            detail: format!("the record stored for it is key {}", r.id),
+        }),
+        Err(e) => Err(StoreError::Damaged {
+            id: id.clone(),
+            owner: salvage(bytes, "owner"),
+            detail: e.to_string(),
+        }),
+    }
+}
+
+/// A top-level string field of a record that does not decode as a whole, if the bytes
+/// are still a JSON object holding it.
+pub(crate) fn salvage(bytes: &[u8], field: &str) -> Option<String> {
+    let v: serde_json::Value = serde_json::from_slice(bytes).ok()?;
+    v.get(field)?.as_str().map(str::to_owned)
 }

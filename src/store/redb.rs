@@ -9,12 +9,13 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use redb::{
-    Database, MultimapTableDefinition, ReadableTable, ReadableTableMetadata, TableDefinition,
+    Database, MultimapTableDefinition, ReadableMultimapTable, ReadableTable, ReadableTableMetadata,
+    TableDefinition,
 };
 
 use super::{
-    AUDIT_MAX, AuditEvent, AuditQuery, StoreError, TokenId, TokenRecord, TokenStore, Touch, decode,
-    encode, sort_records,
+    AUDIT_MAX, AUDIT_MAX_PER_OWNER, AuditEvent, AuditQuery, Listing, StoreError, TokenId,
+    TokenRecord, TokenStore, Touch, decode, decode_for, encode, salvage,
 };
 use crate::clock::Timestamp;
 use crate::token::KeyHash;
@@ -30,6 +31,9 @@ const LAST_USED: TableDefinition<&str, i64> = TableDefinition::new("last_used");
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 /// seq → audit event (JSON).
 const AUDIT: TableDefinition<u64, &[u8]> = TableDefinition::new("audit");
+/// owner → seqs of the audit events about their keys (for the per-owner limit).
+const AUDIT_OWNERS: MultimapTableDefinition<&str, u64> =
+    MultimapTableDefinition::new("audit_owners");
 
 pub const FILE_NAME: &str = "keygate.redb";
 
@@ -77,6 +81,7 @@ impl RedbStore {
             tx.open_table(LAST_USED).map_err(be)?;
             tx.open_table(META).map_err(be)?;
             tx.open_table(AUDIT).map_err(be)?;
+            tx.open_multimap_table(AUDIT_OWNERS).map_err(be)?;
         }
         tx.commit().map_err(be)?;
         Ok(RedbStore { db: Arc::new(db) })
@@ -94,19 +99,79 @@ impl RedbStore {
     }
 }
 
+/// Reads the record stored under `hash`; with `id`, as that id's record (a record that
+/// does not decode is then [`StoreError::Damaged`]).
 fn read_record(
     records: &impl ReadableTable<&'static [u8], &'static [u8]>,
     last_used: &impl ReadableTable<&'static str, i64>,
     hash: &[u8],
+    id: Option<&TokenId>,
 ) -> Result<Option<TokenRecord>, StoreError> {
     let Some(bytes) = records.get(hash).map_err(be)? else {
         return Ok(None);
     };
-    let mut r = decode(bytes.value())?;
+    let mut r = match id {
+        Some(id) => decode_for(id, bytes.value())?,
+        None => decode(bytes.value())?,
+    };
     if let Some(t) = last_used.get(r.id.as_str()).map_err(be)? {
         r.last_used_at = Some(Timestamp::from_unix(t.value()));
     }
     Ok(Some(r))
+}
+
+/// Reads `id`'s record, in a listing: damage is reported, not an error.
+fn list_one(
+    ids: &impl ReadableTable<&'static str, &'static [u8]>,
+    records: &impl ReadableTable<&'static [u8], &'static [u8]>,
+    last_used: &impl ReadableTable<&'static str, i64>,
+    raw_id: &str,
+    out: &mut Listing,
+) -> Result<(), StoreError> {
+    let Ok(id) = TokenId::parse(raw_id) else {
+        return Ok(());
+    };
+    let Some(hash) = ids.get(raw_id).map_err(be)? else {
+        return Ok(());
+    };
+    out.push(read_record(records, last_used, hash.value(), Some(&id)))
+}
+
+/// Removes everything under `id` in one write transaction without decoding its record.
+fn remove_raw(tx: &redb::WriteTransaction, id: &str) -> Result<Option<KeyHash>, StoreError> {
+    let mut ids = tx.open_table(IDS).map_err(be)?;
+    let Some(hash) = ids.remove(id).map_err(be)?.map(|h| h.value().to_vec()) else {
+        return Ok(None);
+    };
+    let mut records = tx.open_table(RECORDS).map_err(be)?;
+    let bytes = records
+        .remove(hash.as_slice())
+        .map_err(be)?
+        .map(|b| b.value().to_vec());
+    let mut owners = tx.open_multimap_table(OWNERS).map_err(be)?;
+    match bytes.as_deref().and_then(|b| salvage(b, "owner")) {
+        Some(owner) => {
+            owners.remove(owner.as_str(), id).map_err(be)?;
+        }
+        None => {
+            // The owner cannot be read: find the id's entries in the owner index.
+            let mut holders = Vec::new();
+            for entry in owners.iter().map_err(be)? {
+                let (owner, values) = entry.map_err(be)?;
+                for v in values {
+                    if v.map_err(be)?.value() == id {
+                        holders.push(owner.value().to_owned());
+                    }
+                }
+            }
+            for owner in holders {
+                owners.remove(owner.as_str(), id).map_err(be)?;
+            }
+        }
+    }
+    let mut last_used = tx.open_table(LAST_USED).map_err(be)?;
+    last_used.remove(id).map_err(be)?;
+    Ok(<[u8; 32]>::try_from(hash.as_slice()).ok().map(KeyHash))
 }
 
 #[async_trait]
@@ -148,7 +213,7 @@ impl TokenStore for RedbStore {
             let tx = db.begin_read().map_err(be)?;
             let records = tx.open_table(RECORDS).map_err(be)?;
             let last_used = tx.open_table(LAST_USED).map_err(be)?;
-            read_record(&records, &last_used, &hash.0)
+            read_record(&records, &last_used, &hash.0, None)
         })
         .await
     }
@@ -163,7 +228,7 @@ impl TokenStore for RedbStore {
             };
             let records = tx.open_table(RECORDS).map_err(be)?;
             let last_used = tx.open_table(LAST_USED).map_err(be)?;
-            read_record(&records, &last_used, hash.value())
+            read_record(&records, &last_used, hash.value(), Some(&id))
         })
         .await
     }
@@ -184,7 +249,7 @@ impl TokenStore for RedbStore {
                 let old = records
                     .get(hash.as_slice())
                     .map_err(be)?
-                    .map(|b| decode(b.value()))
+                    .map(|b| decode_for(&r.id, b.value()))
                     .transpose()?
                     .ok_or(StoreError::NotFound)?;
                 if old.hash != r.hash || old.owner != r.owner {
@@ -218,7 +283,7 @@ impl TokenStore for RedbStore {
                 let removed = records
                     .remove(hash.as_slice())
                     .map_err(be)?
-                    .map(|b| decode(b.value()))
+                    .map(|b| decode_for(&id, b.value()))
                     .transpose()?;
                 if let Some(r) = &removed {
                     let mut owners = tx.open_multimap_table(OWNERS).map_err(be)?;
@@ -234,7 +299,7 @@ impl TokenStore for RedbStore {
         .await
     }
 
-    async fn list_by_owner(&self, owner: &str) -> Result<Vec<TokenRecord>, StoreError> {
+    async fn list_by_owner(&self, owner: &str) -> Result<Listing, StoreError> {
         let owner = owner.to_owned();
         self.blocking(move |db| {
             let tx = db.begin_read().map_err(be)?;
@@ -242,37 +307,60 @@ impl TokenStore for RedbStore {
             let ids = tx.open_table(IDS).map_err(be)?;
             let records = tx.open_table(RECORDS).map_err(be)?;
             let last_used = tx.open_table(LAST_USED).map_err(be)?;
-            let mut out = Vec::new();
+            let mut out = Listing::default();
             for id in owners.get(owner.as_str()).map_err(be)? {
                 let id = id.map_err(be)?;
-                if let Some(hash) = ids.get(id.value()).map_err(be)?
-                    && let Some(r) = read_record(&records, &last_used, hash.value())?
-                {
-                    out.push(r);
-                }
+                list_one(&ids, &records, &last_used, id.value(), &mut out)?;
             }
-            sort_records(&mut out);
-            Ok(out)
+            Ok(out.sorted())
         })
         .await
     }
 
-    async fn list_all(&self) -> Result<Vec<TokenRecord>, StoreError> {
+    async fn list_all(&self) -> Result<Listing, StoreError> {
         self.blocking(move |db| {
             let tx = db.begin_read().map_err(be)?;
+            let ids = tx.open_table(IDS).map_err(be)?;
             let records = tx.open_table(RECORDS).map_err(be)?;
             let last_used = tx.open_table(LAST_USED).map_err(be)?;
-            let mut out = Vec::new();
-            for entry in records.iter().map_err(be)? {
-                let (hash, _) = entry.map_err(be)?;
-                if let Some(r) = read_record(&records, &last_used, hash.value())? {
-                    out.push(r);
-                }
+            let mut out = Listing::default();
+            for entry in ids.iter().map_err(be)? {
+                let (id, _) = entry.map_err(be)?;
+                list_one(&ids, &records, &last_used, id.value(), &mut out)?;
             }
-            sort_records(&mut out);
-            Ok(out)
+            Ok(out.sorted())
         })
         .await
+    }
+
+    async fn remove_damaged(&self, id: &TokenId) -> Result<Option<KeyHash>, StoreError> {
+        let id = id.clone();
+        self.blocking(move |db| {
+            let tx = db.begin_write().map_err(be)?;
+            let hash = remove_raw(&tx, id.as_str())?;
+            tx.commit().map_err(be)?;
+            Ok(hash)
+        })
+        .await
+    }
+
+    async fn check(&self, repair: bool) -> Result<Vec<String>, StoreError> {
+        let damaged = self.list_all().await?.damaged;
+        let problems = damaged
+            .iter()
+            .map(|id| format!("key {id}: its stored record is damaged (it cannot be read or used)"))
+            .collect();
+        if repair && !damaged.is_empty() {
+            self.blocking(move |db| {
+                let tx = db.begin_write().map_err(be)?;
+                for id in &damaged {
+                    remove_raw(&tx, id.as_str())?;
+                }
+                tx.commit().map_err(be)
+            })
+            .await?;
+        }
+        Ok(problems)
     }
 
     async fn insert_many(&self, records: &[TokenRecord]) -> Result<usize, StoreError> {
@@ -347,8 +435,34 @@ impl TokenStore for RedbStore {
                 e.seq = last + 1;
                 let bytes = serde_json::to_vec(&e).map_err(be)?;
                 audit.insert(e.seq, bytes.as_slice()).map_err(be)?;
+                let mut by_owner = tx.open_multimap_table(AUDIT_OWNERS).map_err(be)?;
+                by_owner.insert(e.owner.as_str(), e.seq).map_err(be)?;
+                let oldest = {
+                    let held = by_owner.get(e.owner.as_str()).map_err(be)?;
+                    if held.len() > AUDIT_MAX_PER_OWNER as u64 {
+                        held.into_iter()
+                            .next()
+                            .transpose()
+                            .map_err(be)?
+                            .map(|v| v.value())
+                    } else {
+                        None
+                    }
+                };
+                if let Some(seq) = oldest {
+                    by_owner.remove(e.owner.as_str(), seq).map_err(be)?;
+                    audit.remove(seq).map_err(be)?;
+                }
                 if e.seq > AUDIT_MAX {
-                    audit.remove(e.seq - AUDIT_MAX).map_err(be)?;
+                    let gone = e.seq - AUDIT_MAX;
+                    let owner = audit
+                        .remove(gone)
+                        .map_err(be)?
+                        .and_then(|v| serde_json::from_slice::<AuditEvent>(v.value()).ok())
+                        .map(|old| old.owner);
+                    if let Some(o) = owner {
+                        by_owner.remove(o.as_str(), gone).map_err(be)?;
+                    }
                 }
                 e.seq
             };

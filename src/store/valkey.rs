@@ -10,6 +10,8 @@
 //! | `ns:o:<owner>` | set | the owner's ids |
 //! | `ns:ids` | set | every id |
 //! | `ns:m:<name>` | string | meta values |
+//! | `ns:audit` | list | audit events (JSON), newest first |
+//! | `ns:audit:o:<owner>` | list | the same events, per owner (the per-owner limit) |
 //!
 //! A change touches keys in several hash slots, and Valkey Cluster cannot make that
 //! atomic, so writes are ordered: a create writes the id, owner and index entries first
@@ -27,8 +29,8 @@ use redis::{AsyncCommands, RedisError};
 use super::valkey_conn::Conn;
 pub use super::valkey_conn::{Topology, ValkeyOptions, with_credentials};
 use super::{
-    AUDIT_MAX, AuditEvent, AuditQuery, Invalidate, StoreError, TokenId, TokenRecord, TokenStore,
-    Touch, decode, encode, sort_records,
+    AUDIT_MAX, AUDIT_MAX_PER_OWNER, AuditEvent, AuditQuery, Invalidate, Listing, StoreError,
+    TokenId, TokenRecord, TokenStore, Touch, decode, decode_for, encode, salvage,
 };
 use crate::clock::Timestamp;
 use crate::token::KeyHash;
@@ -248,15 +250,15 @@ impl ValkeyStore {
             })
             .await?;
         let Some(bytes) = rec else { return Ok(None) };
-        let mut r = decode(&bytes)?;
+        let mut r = decode_for(id, &bytes)?;
         if used.is_some() {
             r.last_used_at = used.map(Timestamp::from_unix);
         }
         Ok(Some(r))
     }
 
-    async fn records_for(&self, ids: Vec<String>) -> Result<Vec<TokenRecord>, StoreError> {
-        let mut out = Vec::with_capacity(ids.len());
+    async fn records_for(&self, ids: Vec<String>) -> Result<Listing, StoreError> {
+        let mut out = Listing::default();
         for raw in ids {
             let Ok(id) = TokenId::parse(&raw) else {
                 continue;
@@ -264,14 +266,11 @@ impl ValkeyStore {
             let mut c = self.conn.clone();
             let key = self.k_id(&id);
             let hash: Option<String> = self.run(async { c.get(&key).await }).await?;
-            if let Some(h) = hash
-                && let Some(r) = self.record_at(&h, &id).await?
-            {
-                out.push(r);
+            if let Some(h) = hash {
+                out.push(self.record_at(&h, &id).await)?;
             }
         }
-        sort_records(&mut out);
-        Ok(out)
+        Ok(out.sorted())
     }
 }
 
@@ -410,18 +409,50 @@ impl TokenStore for ValkeyStore {
         Ok(Some(r))
     }
 
-    async fn list_by_owner(&self, owner: &str) -> Result<Vec<TokenRecord>, StoreError> {
+    async fn list_by_owner(&self, owner: &str) -> Result<Listing, StoreError> {
         let mut c = self.conn.clone();
         let key = self.k_owner(owner);
         let ids: Vec<String> = self.run(async { c.smembers(&key).await }).await?;
         self.records_for(ids).await
     }
 
-    async fn list_all(&self) -> Result<Vec<TokenRecord>, StoreError> {
+    async fn list_all(&self) -> Result<Listing, StoreError> {
         let mut c = self.conn.clone();
         let key = self.k_ids();
         let ids: Vec<String> = self.run(async { c.smembers(&key).await }).await?;
         self.records_for(ids).await
+    }
+
+    async fn remove_damaged(&self, id: &TokenId) -> Result<Option<KeyHash>, StoreError> {
+        let mut c = self.conn.clone();
+        let kid = self.k_id(id);
+        let hash: Option<String> = self.run(async { c.get(&kid).await }).await?;
+        let Some(hex) = hash else { return Ok(None) };
+        let khash = format!("{}:h:{hex}", self.ns);
+        let bytes: Option<Vec<u8>> = self.run(async { c.get(&khash).await }).await?;
+        // An owner that cannot be read leaves a stale entry in its owner set; listings
+        // skip ids without `i:{id}`, so it shows nowhere.
+        let owner = bytes.as_deref().and_then(|b| salvage(b, "owner"));
+        let (kids, kused, id_s) = (self.k_ids(), self.k_used(id), id.to_string());
+        let kowner = owner.map(|o| self.k_owner(&o));
+        // Same order as `delete`: lookup-by-hash first.
+        self.run(async {
+            c.del::<_, ()>(&khash).await?;
+            if let Some(k) = &kowner {
+                c.srem::<_, _, ()>(k, &id_s).await?;
+            }
+            c.srem::<_, _, ()>(&kids, &id_s).await?;
+            c.del::<_, ()>(&kid).await?;
+            c.del::<_, ()>(&kused).await
+        })
+        .await?;
+        self.wait().await?;
+        let hash = KeyHash::from_hex(&hex);
+        match &hash {
+            Some(h) => self.publish(Some(h)).await,
+            None => self.publish(None).await,
+        }
+        Ok(hash)
     }
 
     async fn insert_many(&self, records: &[TokenRecord]) -> Result<usize, StoreError> {
@@ -534,8 +565,18 @@ impl TokenStore for ValkeyStore {
         };
         let json = serde_json::to_string(&e).map_err(|e| StoreError::Backend(e.to_string()))?;
         let max = isize::try_from(AUDIT_MAX).unwrap_or(isize::MAX);
+        // The same event in its owner's list too: past the per-owner limit, that
+        // owner's oldest event leaves both lists (found from the tail, where it is).
+        let kowner = format!("{}:audit:o:{}", self.ns, e.owner);
         self.run(async {
             c.lpush::<_, _, ()>(&klist, &json).await?;
+            let held: usize = c.lpush(&kowner, &json).await?;
+            if held > AUDIT_MAX_PER_OWNER {
+                let oldest: Option<String> = c.rpop(&kowner, None).await?;
+                if let Some(old) = oldest {
+                    c.lrem::<_, _, ()>(&klist, -1, &old).await?;
+                }
+            }
             c.ltrim::<_, ()>(&klist, 0, max - 1).await
         })
         .await?;
@@ -616,14 +657,23 @@ impl TokenStore for ValkeyStore {
             };
             let kid = self.k_id(&id);
             let hash: Option<String> = self.run(async { c.get(&kid).await }).await?;
-            let record = match &hash {
+            let record: Option<Vec<u8>> = match &hash {
                 Some(h) => {
                     let key = format!("{}:h:{h}", self.ns);
-                    self.run(async { c.exists::<_, bool>(&key).await }).await?
+                    self.run(async { c.get(&key).await }).await?
                 }
-                None => false,
+                None => None,
             };
-            if record {
+            if let Some(bytes) = record {
+                if decode_for(&id, &bytes).is_ok() {
+                    continue;
+                }
+                problems.push(format!(
+                    "key {id}: its stored record is damaged (it cannot be read or used)"
+                ));
+                if repair {
+                    self.remove_damaged(&id).await?;
+                }
                 continue;
             }
             problems.push(format!(

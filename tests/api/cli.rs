@@ -622,7 +622,13 @@ fn serve_capturing(dir: &Path) -> (Child, String, std::sync::Arc<std::sync::Mute
                 .collect::<String>();
         }
     };
-    std::thread::spawn(move || for _ in lines {});
+    // The rest of stdout (the log) goes with stderr.
+    let sink = errs.clone();
+    std::thread::spawn(move || {
+        for l in lines.map_while(Result::ok) {
+            sink.lock().unwrap().push(l);
+        }
+    });
     (child, addr, errs)
 }
 
@@ -748,4 +754,149 @@ fn single_operator_mode_and_the_cli_through_the_api() {
     assert_eq!(api_me(&addr, &new_admin)["admin"], true);
     assert_eq!(api_me(&addr, &admin)["error"], "unauthorized");
     stop(server);
+}
+
+/// The CLI side of issue 12: the per-owner limit from the environment, names with
+/// invisible characters refused in every way they come in, damaged records named by
+/// `token list` and found and removed by `doctor`.
+#[test]
+fn cli_limits_names_and_damaged_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let with_env = |args: &[&str], env: &[(&str, &str)]| {
+        Command::new(BIN)
+            .args(args)
+            .arg("--data-dir")
+            .arg(d)
+            .env_clear()
+            .envs(env.iter().copied())
+            .current_dir(d)
+            .output()
+            .unwrap()
+    };
+    let limit = [("KEYGATE_MAX_KEYS_PER_OWNER", "2")];
+    let create = |owner: &str, name: &str| {
+        with_env(
+            &["token", "create", "--owner", owner, "--name", name],
+            &limit,
+        )
+    };
+    ok(&create("me", "one"));
+    ok(&create("me", "two"));
+    let third = create("me", "three");
+    assert!(!third.status.success());
+    let err = String::from_utf8_lossy(&third.stderr);
+    assert!(err.contains("max_keys_per_owner"), "{err}");
+    ok(&create("someone-else", "one"));
+
+    for (owner, name) in [
+        ("me", "a\u{202E}b"),
+        ("me", "\u{200B}"),
+        ("m\u{2028}e", "x"),
+    ] {
+        let out = create(owner, name);
+        assert!(!out.status.success(), "{owner:?} {name:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("U+"), "{err}");
+    }
+    let file = d.join("keys.txt");
+    std::fs::write(&file, "legacy-key-000001\n").unwrap();
+    let out = keygate(
+        d,
+        &[
+            "keys",
+            "import",
+            file.to_str().unwrap(),
+            "--format",
+            "plain",
+            "--owner",
+            "\u{202E}legacy",
+        ],
+    );
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("owner"));
+    std::fs::write(
+        d.join("keygate.toml"),
+        "[[key_files]]\npath = \"keys.txt\"\nowner = \"svc\u{2066}\"\n",
+    )
+    .unwrap();
+    let out = keygate(d, &["config", "check"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("key_files[0].owner"), "{err}");
+    std::fs::remove_file(d.join("keygate.toml")).unwrap();
+
+    // Damage one record the way the embedded store keeps it.
+    let listed: serde_json::Value = serde_json::from_str(&ok(&keygate(
+        d,
+        &["token", "list", "--owner", "me", "--json"],
+    )))
+    .unwrap();
+    let id = listed[0]["id"].as_str().unwrap().to_owned();
+    {
+        use redb::ReadableTable;
+        const IDS: redb::TableDefinition<&str, &[u8]> = redb::TableDefinition::new("ids");
+        const RECORDS: redb::TableDefinition<&[u8], &[u8]> = redb::TableDefinition::new("records");
+        let db = redb::Database::create(d.join("keygate.redb")).unwrap();
+        let tx = db.begin_write().unwrap();
+        {
+            let ids = tx.open_table(IDS).unwrap();
+            let hash = ids.get(id.as_str()).unwrap().unwrap().value().to_vec();
+            let mut records = tx.open_table(RECORDS).unwrap();
+            records
+                .insert(hash.as_slice(), b"{truncated".as_slice())
+                .unwrap();
+        }
+        tx.commit().unwrap();
+    }
+    let out = keygate(d, &["token", "list"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains(&format!("key {id} is damaged")),
+        "the list names it: {err}"
+    );
+    // Through a server: the paged list names it too, and the server's log does.
+    let (server, addr, log) = serve_capturing(d);
+    let admin = log
+        .lock()
+        .unwrap()
+        .join("\n")
+        .split_whitespace()
+        .find(|w| w.starts_with("kgadmin_"))
+        .unwrap()
+        .to_owned();
+    let url = format!("http://{addr}");
+    let out = Command::new(BIN)
+        .args(["token", "list", "--server", &url, "--admin-key", &admin])
+        .env_clear()
+        .current_dir(d)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains(&format!("key {id} is damaged")), "{err}");
+    stop(server);
+    let logged = log.lock().unwrap().join("\n");
+    assert!(
+        logged
+            .lines()
+            .any(|l| l.contains("damaged") && l.contains(id.as_str())),
+        "the server's log names the record: {logged}"
+    );
+    let out = keygate(d, &["doctor"]);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains(&format!("PROBLEM: key {id}: its stored record is damaged")),
+        "{text}"
+    );
+    let text = ok(&keygate(d, &["doctor", "--fix"]));
+    assert!(text.contains("1 removed"), "{text}");
+    let text = ok(&keygate(d, &["doctor"]));
+    assert!(text.contains("nothing is wrong"), "{text}");
+    let out = keygate(d, &["token", "list"]);
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("damaged"));
+    // Room again under the limit.
+    ok(&create("me", "again"));
 }

@@ -405,6 +405,15 @@ impl TestApp {
     pub fn get(&self, path: &str) -> reqwest::RequestBuilder {
         self.client.get(self.url(path))
     }
+
+    /// `GET /forward-auth` with `key` as a bearer token.
+    pub async fn forward_auth(&self, key: &str) -> reqwest::Response {
+        self.get("/forward-auth")
+            .bearer_auth(key)
+            .send()
+            .await
+            .unwrap()
+    }
 }
 
 impl Drop for TestApp {

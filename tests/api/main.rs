@@ -20,6 +20,7 @@ mod jwt;
 mod keyfiles;
 mod load;
 mod mgmt;
+mod mgmt_limits;
 mod migrate;
 mod observe;
 mod oidc_e2e;

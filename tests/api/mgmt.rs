@@ -10,14 +10,21 @@ use serde_json::{Value, json};
 use crate::helpers::{ADMIN_KEY, Backend, TestApp};
 use crate::jwt::{Issuer, SigningKey};
 
-struct Env {
-    t: TestApp,
+pub(crate) struct Env {
+    pub(crate) t: TestApp,
     idp: Issuer,
     key: SigningKey,
 }
 
 impl Env {
-    async fn start(backend: Backend) -> Self {
+    pub(crate) async fn start(backend: Backend) -> Self {
+        Self::start_with(backend, |_| {}).await
+    }
+
+    pub(crate) async fn start_with(
+        backend: Backend,
+        tweak: impl FnOnce(&mut keygate::config::Config),
+    ) -> Self {
         let key = SigningKey::generate("k1");
         let idp = Issuer::start(&[&key]).await;
         let url = idp.url.clone();
@@ -25,6 +32,7 @@ impl Env {
             c.oauth.issuer_url = url;
             c.oauth.audiences = vec!["keygate".into()];
             c.admin_key = Some(Secret::new(ADMIN_KEY));
+            tweak(c);
         })
         .await;
         let env = Env { t, idp, key };
@@ -46,11 +54,17 @@ impl Env {
         env
     }
 
-    fn token(&self, sub: &str, groups: &[&str]) -> String {
+    pub(crate) fn token(&self, sub: &str, groups: &[&str]) -> String {
         self.key.sign(&self.idp.claims(sub, groups))
     }
 
-    async fn call(&self, m: Method, path: &str, bearer: &str, body: Option<Value>) -> (u16, Value) {
+    pub(crate) async fn call(
+        &self,
+        m: Method,
+        path: &str,
+        bearer: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
         let mut r = self
             .t
             .client
@@ -72,15 +86,8 @@ impl Env {
         )
     }
 
-    async fn gate(&self, key: &str) -> u16 {
-        self.t
-            .get("/forward-auth")
-            .bearer_auth(key)
-            .send()
-            .await
-            .unwrap()
-            .status()
-            .as_u16()
+    pub(crate) async fn gate(&self, key: &str) -> u16 {
+        self.t.forward_auth(key).await.status().as_u16()
     }
 }
 
@@ -119,8 +126,13 @@ async fn user_crud_and_rotation() {
 
     let (s, list) = e.call(Method::GET, "/api/me/tokens", &alice, None).await;
     assert_eq!(s, 200);
-    assert_eq!(list.as_array().unwrap().len(), 1);
-    assert!(list[0].get("key").is_none(), "the key is shown only once");
+    assert_eq!(list["tokens"].as_array().unwrap().len(), 1);
+    assert_eq!(list["damaged"], json!([]));
+    assert!(list.get("next_cursor").is_none(), "{list}");
+    assert!(
+        list["tokens"][0].get("key").is_none(),
+        "the key is shown only once"
+    );
     let (s, one) = e
         .call(Method::GET, &format!("/api/me/tokens/{id}"), &alice, None)
         .await;
@@ -277,16 +289,16 @@ async fn admin_routes_and_audit_paging() {
     let (_, users) = e.call(Method::GET, "/api/users", &admin, None).await;
     assert_eq!(
         users,
-        json!([{"owner": "alice", "keys": 1}, {"owner": "svc/billing", "keys": 1}])
+        json!({"owners": [{"owner": "alice", "keys": 1}, {"owner": "svc/billing", "keys": 1}]})
     );
     let (_, filtered) = e.call(Method::GET, "/api/users?q=BILL", &admin, None).await;
-    assert_eq!(filtered.as_array().unwrap().len(), 1);
+    assert_eq!(filtered["owners"].as_array().unwrap().len(), 1);
     let (_, theirs) = e
         .call(Method::GET, "/api/users/svc%2Fbilling/tokens", &admin, None)
         .await;
-    assert_eq!(theirs.as_array().unwrap().len(), 1);
+    assert_eq!(theirs["tokens"].as_array().unwrap().len(), 1);
     let (_, all) = e.call(Method::GET, "/api/tokens", &admin, None).await;
-    assert_eq!(all.as_array().unwrap().len(), 2);
+    assert_eq!(all["tokens"].as_array().unwrap().len(), 2);
 
     // The owner in the path must match the key's owner.
     let (s, _) = e
@@ -438,7 +450,7 @@ async fn users_cannot_reach_each_other_or_admin_routes() {
         assert_eq!(s, 404, "{m} {path}: {b}");
     }
     let (_, bobs) = e.call(Method::GET, "/api/me/tokens", &bob, None).await;
-    assert_eq!(bobs, json!([]));
+    assert_eq!(bobs, json!({"tokens": [], "damaged": []}));
     assert_eq!(e.gate(&akey).await, 204, "alice's key is untouched");
     let (_, mine) = e
         .call(Method::GET, &format!("/api/me/tokens/{aid}"), &alice, None)
@@ -574,7 +586,11 @@ async fn token_attacks_are_refused() {
         assert_eq!(s, 401, "{name}");
     }
     let (_, list) = e.call(Method::GET, "/api/tokens", ADMIN_KEY, None).await;
-    assert_eq!(list, json!([]), "nothing was created by a refused token");
+    assert_eq!(
+        list["tokens"],
+        json!([]),
+        "nothing was created by a refused token"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -664,7 +680,7 @@ async fn bad_input_is_refused_and_writes_nothing() {
         assert_eq!(s, 422, "{body}: {b}");
     }
     let (_, list) = e.call(Method::GET, "/api/me/tokens", &alice, None).await;
-    assert_eq!(list, json!([]), "nothing was written");
+    assert_eq!(list["tokens"], json!([]), "nothing was written");
 
     let (_, c) = e
         .call(

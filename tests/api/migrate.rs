@@ -47,7 +47,22 @@ async fn rvfa_records_import_and_keep_working() {
     let source = Valkey::start();
     // rvfa's keys are 32 random bytes in base64url; any string hashes the same way.
     let key = "Wm9vQmFyQmF6UXV4MTIzNDU2Nzg5MGFiY2RlZmdoaWo";
-    rvfa_write(&source.url(), key, "alice@example.com", "laptop").await;
+    // Text-direction characters are dropped from a description.
+    rvfa_write(
+        &source.url(),
+        key,
+        "alice@example.com",
+        "lap\u{202E}top\u{200B}",
+    )
+    .await;
+    // A subject that is not a valid owner is reported, not imported.
+    rvfa_write(
+        &source.url(),
+        "mallory-rvfa-key-value-00000000000000000",
+        "\u{202E}mallory",
+        "x",
+    )
+    .await;
     rvfa_write(
         &source.url(),
         "another-rvfa-key-value-000000000000000000",
@@ -98,7 +113,7 @@ async fn rvfa_records_import_and_keep_working() {
         let msg = String::from_utf8_lossy(&out.stderr);
         assert!(out.status.success(), "{dest}: {msg}");
         assert!(
-            msg.contains("imported 2, skipped 0") && msg.contains("invalid 1"),
+            msg.contains("imported 2, skipped 0") && msg.contains("invalid 2"),
             "{dest}: {msg}"
         );
         // Idempotent.

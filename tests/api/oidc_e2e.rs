@@ -133,7 +133,10 @@ async fn a_real_provider_issues_tokens_keygate_accepts() {
         .json()
         .await
         .unwrap();
-    assert_eq!(users, json!([{"owner": "alice-svc", "keys": 1}]));
+    assert_eq!(
+        users,
+        json!({"owners": [{"owner": "alice-svc", "keys": 1}]})
+    );
     assert_eq!(
         t.get("/api/users")
             .bearer_auth(&user)

@@ -52,15 +52,24 @@ pub(crate) async fn conformance(store: &dyn TokenStore) {
         .list_by_owner("alice")
         .await
         .unwrap()
+        .records
         .into_iter()
         .map(|r| r.name)
         .collect();
     assert_eq!(alice, ["first", "second"], "oldest first");
-    assert!(store.list_by_owner("nobody").await.unwrap().is_empty());
+    assert!(
+        store
+            .list_by_owner("nobody")
+            .await
+            .unwrap()
+            .records
+            .is_empty()
+    );
     let all: Vec<_> = store
         .list_all()
         .await
         .unwrap()
+        .records
         .into_iter()
         .map(|r| r.name)
         .collect();
@@ -80,7 +89,12 @@ pub(crate) async fn conformance(store: &dyn TokenStore) {
         Err(StoreError::Conflict(_))
     ));
     assert!(
-        store.list_by_owner("carol").await.unwrap().is_empty(),
+        store
+            .list_by_owner("carol")
+            .await
+            .unwrap()
+            .records
+            .is_empty(),
         "a refused insert leaves nothing"
     );
     assert_eq!(store.get(&a1.id).await.unwrap().unwrap().owner, "alice");
@@ -146,7 +160,7 @@ pub(crate) async fn conformance(store: &dyn TokenStore) {
     assert_eq!(gone.id, a1.id);
     assert!(store.get(&a1.id).await.unwrap().is_none());
     assert!(store.get_by_hash(&a1.hash).await.unwrap().is_none());
-    assert_eq!(store.list_by_owner("alice").await.unwrap().len(), 1);
+    assert_eq!(store.list_by_owner("alice").await.unwrap().records.len(), 1);
     assert!(store.delete(&a1.id).await.unwrap().is_none());
     // the same key can be stored again after its delete (no leftovers)
     store.insert(&a1).await.unwrap();
@@ -215,7 +229,7 @@ async fn valkey_store_conforms() {
     conformance(&valkey_store(&v, "t1")).await;
     // Another namespace on the same server sees nothing of the first.
     let other: Arc<dyn TokenStore> = Arc::new(valkey_store(&v, "t2"));
-    assert!(other.list_all().await.unwrap().is_empty());
+    assert!(other.list_all().await.unwrap().records.is_empty());
 }
 
 #[tokio::test]

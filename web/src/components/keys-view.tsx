@@ -21,6 +21,13 @@ export interface KeysViewProps {
   title: string;
   intro?: string;
   tokens: Token[];
+  /** Ids of keys whose stored record cannot be read: they can only be deleted. */
+  damaged?: string[];
+  /** Another page of keys exists. */
+  more?: boolean;
+  loadingMore?: boolean;
+  onMore?: () => void;
+  onDeleteDamaged?: (id: string) => void;
   now: number;
   gateUrl: string;
   modal: Modal;
@@ -53,6 +60,33 @@ export function KeysView(p: KeysViewProps) {
         </button>
       </div>
       {p.intro && <p className="muted">{p.intro}</p>}
+      {p.damaged && p.damaged.length > 0 && (
+        <div className="notice notice-error" role="alert">
+          <p>
+            {p.damaged.length === 1 ? "One key" : `${p.damaged.length} keys`} could not be read (the stored record is
+            damaged). They do not work; delete them:
+          </p>
+          <ul>
+            {p.damaged.map((id) => (
+              <li key={id}>
+                <code>{id}</code>{" "}
+                {p.onDeleteDamaged && (
+                  <button
+                    type="button"
+                    className="button"
+                    disabled={p.busy}
+                    onClick={() => {
+                      p.onDeleteDamaged?.(id);
+                    }}
+                  >
+                    Delete
+                  </button>
+                )}
+              </li>
+            ))}
+          </ul>
+        </div>
+      )}
       {p.tokens.length === 0 ? (
         <div className="empty">
           <p>No keys yet.</p>
@@ -72,6 +106,11 @@ export function KeysView(p: KeysViewProps) {
             p.onModal({ kind: "revoke", token });
           }}
         />
+      )}
+      {p.more && p.onMore && (
+        <button type="button" className="button" disabled={p.loadingMore} onClick={p.onMore}>
+          {p.loadingMore ? "Loading…" : "More keys"}
+        </button>
       )}
       {m.kind === "create" && (
         <Dialog title="New key" onClose={close} wide>

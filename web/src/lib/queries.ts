@@ -4,7 +4,18 @@ import { useInfiniteQuery, useMutation, useQuery, useQueryClient } from "@tansta
 import { seg } from "./api";
 import { useAuth } from "./auth";
 import type { CreateBody, PatchBody } from "./key-form-model";
-import { auditPageSchema, createdSchema, meSchema, ownerListSchema, tokenListSchema, tokenSchema } from "./schemas";
+import { auditPageSchema, createdSchema, meSchema, ownerPageSchema, tokenPageSchema, tokenSchema } from "./schemas";
+
+/** Items per page of the key and owner lists; more are fetched with "Load more". */
+export const PAGE_SIZE = 100;
+
+/** `path` with `limit` and, after the first page, the server's opaque `cursor`. */
+export function pagePath(path: string, cursor: string | undefined, extra?: URLSearchParams): string {
+  const p = new URLSearchParams(extra);
+  p.set("limit", String(PAGE_SIZE));
+  if (cursor !== undefined) p.set("cursor", cursor);
+  return `${path}?${p.toString()}`;
+}
 
 /** Whose keys a page shows: mine, or (admin) one owner's. */
 export type Scope = { kind: "me" } | { kind: "owner"; owner: string };
@@ -24,7 +35,12 @@ export function useMe() {
 
 export function useTokens(scope: Scope) {
   const { api } = useAuth();
-  return useQuery({ queryKey: scopeKey(scope), queryFn: () => api.get(scopePath(scope), tokenListSchema) });
+  return useInfiniteQuery({
+    queryKey: scopeKey(scope),
+    initialPageParam: undefined as string | undefined,
+    queryFn: ({ pageParam }) => api.get(pagePath(scopePath(scope), pageParam), tokenPageSchema),
+    getNextPageParam: (last) => last.next_cursor,
+  });
 }
 
 function useRefresh(scope: Scope) {
@@ -77,10 +93,12 @@ export function useRevokeToken(scope: Scope) {
 
 export function useOwners(q: string) {
   const { api } = useAuth();
-  const query = q ? `?q=${encodeURIComponent(q)}` : "";
-  return useQuery({
+  return useInfiniteQuery({
     queryKey: ["owners", q],
-    queryFn: () => api.get(`/api/users${query}`, ownerListSchema),
+    initialPageParam: undefined as string | undefined,
+    queryFn: ({ pageParam }) =>
+      api.get(pagePath("/api/users", pageParam, new URLSearchParams(q ? { q } : {})), ownerPageSchema),
+    getNextPageParam: (last) => last.next_cursor,
     placeholderData: (previous) => previous,
   });
 }

@@ -30,7 +30,13 @@ export const tokenSchema = z.object({
   grace_until: z.string().nullable(),
 });
 export type Token = z.infer<typeof tokenSchema>;
-export const tokenListSchema = z.array(tokenSchema);
+/** A page of keys; `damaged` names keys whose stored record cannot be read (only deleted). */
+export const tokenPageSchema = z.object({
+  tokens: z.array(tokenSchema),
+  next_cursor: z.string().optional(),
+  damaged: z.array(z.object({ id: z.string() })),
+});
+export type TokenPage = z.infer<typeof tokenPageSchema>;
 
 export const createdSchema = z.object({
   key: z.string(),
@@ -50,8 +56,12 @@ export const meSchema = z.object({
 });
 export type Me = z.infer<typeof meSchema>;
 
-export const ownerListSchema = z.array(z.object({ owner: z.string(), keys: z.number() }));
-export type Owner = z.infer<typeof ownerListSchema>[number];
+export const ownerSchema = z.object({ owner: z.string(), keys: z.number() });
+export type Owner = z.infer<typeof ownerSchema>;
+export const ownerPageSchema = z.object({
+  owners: z.array(ownerSchema),
+  next_cursor: z.string().optional(),
+});
 
 export const auditEventSchema = z.object({
   seq: z.number(),

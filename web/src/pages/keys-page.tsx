@@ -40,7 +40,16 @@ export function KeysPage({ scope, title, intro }: { scope: Scope; title: string;
     <KeysView
       title={title}
       {...(intro ? { intro } : {})}
-      tokens={tokens.data}
+      tokens={tokens.data.pages.flatMap((p) => p.tokens)}
+      damaged={tokens.data.pages[0]?.damaged.map((d) => d.id) ?? []}
+      more={tokens.hasNextPage}
+      loadingMore={tokens.isFetchingNextPage}
+      onMore={() => {
+        void tokens.fetchNextPage();
+      }}
+      onDeleteDamaged={(id) => {
+        revoke.mutate(id);
+      }}
       now={now}
       gateUrl={new URL(`${config.base_path}/forward-auth`, window.location.origin).href}
       modal={modal}

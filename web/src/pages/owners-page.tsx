@@ -17,7 +17,12 @@ export function OwnersPage() {
       }}
       q={q}
       onQ={setQ}
-      owners={owners.data}
+      owners={owners.data?.pages.flatMap((p) => p.owners)}
+      more={owners.hasNextPage}
+      loadingMore={owners.isFetchingNextPage}
+      onMore={() => {
+        void owners.fetchNextPage();
+      }}
       pending={owners.isPending}
       error={owners.isError ? owners.error : null}
       onRetry={() => {
@@ -32,6 +37,9 @@ export function OwnersView(p: {
   q: string;
   onQ: (q: string) => void;
   owners: Owner[] | undefined;
+  more?: boolean;
+  loadingMore?: boolean;
+  onMore?: () => void;
   pending: boolean;
   error: unknown;
   onRetry: () => void;
@@ -87,6 +95,11 @@ export function OwnersView(p: {
             ))}
           </tbody>
         </table>
+      )}
+      {p.more && p.onMore && (
+        <button type="button" className="button" disabled={p.loadingMore} onClick={p.onMore}>
+          {p.loadingMore ? "Loading…" : "More owners"}
+        </button>
       )}
       <OpenOwner onOpen={p.onOpen} />
     </section>

@@ -1,0 +1,78 @@
+import { render, screen } from "@testing-library/react";
+import userEvent from "@testing-library/user-event";
+import { describe, expect, it, vi } from "vitest";
+import { pagePath, PAGE_SIZE } from "../lib/queries";
+import { tokenPageSchema, type Token } from "../lib/schemas";
+import { KeysView, type KeysViewProps } from "./keys-view";
+
+const token: Token = {
+  id: "k1",
+  owner: "alice",
+  name: "first",
+  hint: "kg_a…",
+  status: "active",
+  created_at: "2026-05-01T00:00:00Z",
+  created_by: "alice",
+  expires_at: null,
+  disabled: false,
+  last_used_at: null,
+  rules: [],
+  metadata: {},
+  replaces: null,
+  replaced_by: null,
+  grace_until: null,
+};
+
+function props(extra: Partial<KeysViewProps>): KeysViewProps {
+  return {
+    title: "My keys",
+    tokens: [token],
+    now: Date.parse("2026-06-01T00:00:00Z"),
+    gateUrl: "http://localhost/forward-auth",
+    modal: { kind: "none" },
+    busy: false,
+    error: null,
+    onModal: vi.fn(),
+    onCreate: vi.fn(),
+    onUpdate: vi.fn(),
+    onRotate: vi.fn(),
+    onRevoke: vi.fn(),
+    ...extra,
+  };
+}
+
+describe("the keys view", () => {
+  it("offers the next page only when the server has one", async () => {
+    const onMore = vi.fn();
+    const { rerender } = render(<KeysView {...props({ more: true, onMore })} />);
+    await userEvent.click(screen.getByRole("button", { name: "More keys" }));
+    expect(onMore).toHaveBeenCalledOnce();
+    rerender(<KeysView {...props({ more: false, onMore })} />);
+    expect(screen.queryByRole("button", { name: "More keys" })).not.toBeInTheDocument();
+  });
+
+  it("names damaged keys and lets them be deleted", async () => {
+    const onDeleteDamaged = vi.fn();
+    render(<KeysView {...props({ damaged: ["bad1"], onDeleteDamaged })} />);
+    const alert = screen.getByRole("alert");
+    expect(alert).toHaveTextContent("One key could not be read");
+    expect(alert).toHaveTextContent("bad1");
+    await userEvent.click(screen.getByRole("button", { name: "Delete" }));
+    expect(onDeleteDamaged).toHaveBeenCalledWith("bad1");
+  });
+});
+
+describe("list pages", () => {
+  it("ask for a bounded page and pass the cursor back as given", () => {
+    expect(pagePath("/api/me/tokens", undefined)).toBe(`/api/me/tokens?limit=${PAGE_SIZE}`);
+    expect(pagePath("/api/users", "6162", new URLSearchParams({ q: "a b" }))).toBe(
+      `/api/users?q=a+b&limit=${PAGE_SIZE}&cursor=6162`,
+    );
+  });
+
+  it("parse the server's page shape", () => {
+    const page = tokenPageSchema.parse({ tokens: [token], next_cursor: "ab", damaged: [{ id: "x" }] });
+    expect(page.next_cursor).toBe("ab");
+    expect(() => tokenPageSchema.parse([token])).toThrow();
+  });
+});
