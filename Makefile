@@ -82,9 +82,9 @@ image: dist
 ## Build the image twice (same digest), inspect it and run it with podman (tests/packaging).
 image-test: image
 	@scripts/deps.sh packaging
-	KEYGATE_DIST_BIN=$(DIST_BIN) python3 -m pytest -q -p no:cacheprovider tests/packaging/test_image.py
+	KEYGATE_DIST_BIN=$(DIST_BIN) python3 -m pytest -q -s -p no:cacheprovider tests/packaging/test_image.py
 
 ## Lint, render, validate the Helm chart; run keygate with the configuration it renders.
 chart-test: dist
 	@scripts/deps.sh packaging
-	KEYGATE_DIST_BIN=$(DIST_BIN) python3 -m pytest -q -p no:cacheprovider tests/packaging/test_chart.py
+	KEYGATE_DIST_BIN=$(DIST_BIN) python3 -m pytest -q -s -p no:cacheprovider tests/packaging/test_chart.py

@@ -22,7 +22,8 @@ for tool in buildah skopeo; do
 done
 [ -x "$bin" ] || { echo "image.sh: no binary at $bin (make dist builds it)" >&2; exit 1; }
 [ -s "$ca" ] || { echo "image.sh: no CA bundle at $ca (Debian: ca-certificates)" >&2; exit 1; }
-if ldd "$bin" >/dev/null 2>&1; then
+# A static(-pie) binary names no shared library (ldd prints no "=>").
+if ldd "$bin" 2>&1 | grep -q "=>"; then
   echo "image.sh: $bin is dynamically linked; the image needs the static build (make dist)" >&2
   exit 1
 fi

@@ -122,6 +122,13 @@ class Podman:
         self(*cmd)
         return name
 
+    def wait(self, name, url, want=200, **kw):
+        """wait_status, with the container's log in the failure."""
+        try:
+            return wait_status(url, want, **kw)
+        except AssertionError as e:
+            raise AssertionError(f"{e}\n--- log of {name} ---\n{self.logs(name)[-4000:]}") from None
+
     def logs(self, name):
         p = self("logs", name, check=False)
         return p.stdout + p.stderr

@@ -14,7 +14,7 @@ import jsonschema
 import pytest
 import yaml
 
-from support import ROOT, Valkey, free_port, need, run, tmpdir, wait_status
+from support import ROOT, Valkey, free_port, need, run, tmpdir
 
 
 CHART = ROOT / "deploy/helm/keygate"
@@ -331,13 +331,10 @@ def test_rendered_configuration_runs(values, podman, valkey):
     serve = pod.run(pod.c["args"], hosts=hosts)
     base = f"http://127.0.0.1:{pod.port}"
     probes = pod.c["readinessProbe"]["httpGet"]["path"], pod.c["livenessProbe"]["httpGet"]["path"]
-    try:
-        for path in probes:
-            wait_status(base + path, 200)
-    except AssertionError:
-        raise AssertionError(pm.logs(serve))
+    for path in probes:
+        pm.wait(serve, base + path)
     if pod.metrics_port:
-        wait_status(f"http://127.0.0.1:{pod.metrics_port}/metrics", 200)
+        pm.wait(serve, f"http://127.0.0.1:{pod.metrics_port}/metrics")
     if "KEYGATE_VALKEY_URL" in pod.env():
         assert valkey.command("PING") == "+PONG"
     pm("stop", "--time", "10", serve)

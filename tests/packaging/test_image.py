@@ -95,7 +95,7 @@ def test_embedded_store_lifecycle(podman):
     base = f"http://127.0.0.1:{port}"
     volume = pm.create_volume()
     name = pm.start(image, env=loopback(port), volumes=[f"{volume}:/data"])
-    wait_status(f"{base}/health/ready", 200)
+    pm.wait(name, f"{base}/health/ready")
     admin = admin_key_from(pm.logs(name))[0]
     key = create_key(base, admin)
     assert http("GET", f"{base}/forward-auth", {"Authorization": f"Bearer {key}"})[0] == 204
@@ -116,7 +116,7 @@ def test_embedded_store_lifecycle(podman):
     assert took < 2.0, f"stopping took {took:.2f} s"
 
     pm("start", name)
-    wait_status(f"{base}/health/ready", 200)
+    pm.wait(name, f"{base}/health/ready")
     assert http("GET", f"{base}/forward-auth", {"Authorization": f"Bearer {key}"})[0] == 204
     assert len(admin_key_from(pm.logs(name))) == 1, "the admin key is printed once, at the first start"
     assert http("GET", f"{base}/api/me", {"Authorization": f"Bearer {admin}"})[0] == 200
@@ -138,9 +138,9 @@ def test_valkey_by_host_name(podman, valkey):
     pm, image = podman
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    pm.start(image, env=valkey_env(port, f"redis://valkey.test:{valkey.port}/0"),
-             hosts=["valkey.test:127.0.0.1"])
-    wait_status(f"{base}/health/ready", 200)
+    name = pm.start(image, env=valkey_env(port, f"redis://valkey.test:{valkey.port}/0"),
+                    hosts=["valkey.test:127.0.0.1"])
+    pm.wait(name, f"{base}/health/ready")
     key = create_key(base, ADMIN)
     assert http("GET", f"{base}/forward-auth", {"Authorization": f"Bearer {key}"})[0] == 204
     assert valkey.command("EXISTS", "kg:ids") == ":1", "the key is not in Valkey"
@@ -161,9 +161,9 @@ def test_rediss_with_a_ca_file(podman, valkey, certs):
         url = f"rediss://valkey.test:{tls_port}/0"
         port = free_port()
         base = f"http://127.0.0.1:{port}"
-        pm.start(image, env=valkey_env(port, url, KEYGATE_VALKEY_TLS_CA_FILE="/certs/ca.pem"),
-                 volumes=[f"{certs}:/certs:ro"], hosts=["valkey.test:127.0.0.1"])
-        wait_status(f"{base}/health/ready", 200)
+        name = pm.start(image, env=valkey_env(port, url, KEYGATE_VALKEY_TLS_CA_FILE="/certs/ca.pem"),
+                        volumes=[f"{certs}:/certs:ro"], hosts=["valkey.test:127.0.0.1"])
+        pm.wait(name, f"{base}/health/ready")
         key = create_key(base, ADMIN)
         assert http("GET", f"{base}/forward-auth", {"Authorization": f"Bearer {key}"})[0] == 204
 
@@ -174,6 +174,7 @@ def test_rediss_with_a_ca_file(podman, valkey, certs):
         running = pm.inspect(name, "{{.State.Running}}") == "true"
         if running:
             assert http("GET", f"http://127.0.0.1:{other}/health/ready")[0] == 503
+        assert "UnknownIssuer" in pm.logs(name), pm.logs(name)[-2000:]
     finally:
         proxy.terminate()
         proxy.wait(10)
@@ -257,15 +258,15 @@ def test_oidc_issuer_over_tls(podman, issuer, certs, trust):
         volumes.append(f"{certs}:/certs:ro")
     elif trust == "system_roots":
         volumes.append(f"{certs / 'ca.pem'}:/etc/ssl/certs/ca-certificates.crt:ro")
-    pm.start(image, env=env, volumes=volumes, hosts=["issuer.test:127.0.0.1"])
-    wait_status(f"{base}/health/live", 200)
+    name = pm.start(image, env=env, volumes=volumes, hosts=["issuer.test:127.0.0.1"])
+    pm.wait(name, f"{base}/health/live")
     auth = {"Authorization": f"Bearer {issuer.token('carol')}"}
     if trust == "none":
         time.sleep(2)
         status, _, body = http("GET", f"{base}/api/me", auth)
         assert status == 503, (status, body)
         return
-    _, _, body = wait_status(f"{base}/api/me", 200, headers=auth)
+    _, _, body = pm.wait(name, f"{base}/api/me", headers=auth)
     assert json.loads(body)["subject"] == "carol"
 
 
@@ -303,8 +304,8 @@ def test_readme_container_commands(podman):
         if cmd.startswith("curl "):
             wait_status(f"http://127.0.0.1:{port}/health/live", 200)
             cmd = cmd.replace("curl ", "curl -sS --retry 20 --retry-connrefused --retry-delay 1 ", 1)
-        if "grep" in cmd:
-            time.sleep(0.5)
+        if "podman logs" in line:
+            wait_status(f"http://127.0.0.1:{port}/health/live", 200)  # the banner comes first
         p = subprocess.run(["bash", "-o", "pipefail", "-c", cmd], capture_output=True, text=True, cwd=ROOT)
         assert p.returncode == 0, f"{line}\n{p.stdout}\n{p.stderr}"
         outputs.append(p.stdout)
