@@ -35,7 +35,9 @@ packaging() {
   for tool in buildah podman skopeo runc hadolint kubernetes-validate; do
     have "$tool" || { echo "deps: $tool could not be installed" >&2; exit 1; }
   done
-  python3 -c 'import helm_python, pytest' || { echo "deps: helm-python-sdk or pytest could not be installed" >&2; exit 1; }
+  python3 -c 'import yaml, jsonschema' 2>/dev/null || pip_install pyyaml jsonschema
+  python3 -c 'import helm_python, pytest, yaml, jsonschema' \
+    || { echo "deps: helm-python-sdk, pytest, pyyaml or jsonschema could not be installed" >&2; exit 1; }
 }
 packaging
 if [ "${1:-}" = packaging ]; then exit 0; fi

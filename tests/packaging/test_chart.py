@@ -220,8 +220,8 @@ class Pod:
     (Secret files 0440, group fsGroup), the data volume, the user, a read-only root and
     no capabilities. Ports (and the 0.0.0.0 address) are moved to free loopback ones."""
 
-    def __init__(self, docs, existing_secrets, podman, image, tmp):
-        self.docs, self.podman, self.image, self.tmp = docs, podman, image, tmp
+    def __init__(self, docs, existing_secrets, podman, image):
+        self.docs, self.podman, self.image = docs, podman, image
         self.workload = next(d for d in docs if d["kind"] in ("StatefulSet", "Deployment"))
         self.spec = self.workload["spec"]["template"]["spec"]
         self.c = self.spec["containers"][0]
@@ -318,7 +318,7 @@ def test_rendered_configuration_runs(values, podman, valkey):
         "keygate-valkey": {"url": f"redis://valkey.test:{valkey.port}/0"},
         "keygate-secrets": {"token-salt": SALT, "admin-key": "an-admin-key-from-our-own-secret"},
     }
-    pod = Pod(docs, existing, pm, image, None)
+    pod = Pod(docs, existing, pm, image)
     hosts = ["valkey.test:127.0.0.1"]
     check = pod.run(["config", "check"], hosts=hosts)
     code, logs = wait_exit(pm, check)
