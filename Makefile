@@ -5,16 +5,16 @@ NPM ?= npm
 # Where cargo builds (CARGO_TARGET_DIR when set), for the binary the browser tests run.
 TARGET_DIR := $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)
 
-.PHONY: run test deps lint deny unit bench fmt web web-check e2e schemathesis
+.PHONY: run test deps lint deny unit bench fmt web web-check e2e schemathesis dist image image-test chart-test
 
 ## Serve on 127.0.0.1:8080 with the embedded store (./data) and the web UI.
 run: web
 	$(CARGO) run --release -- serve
 
 ## Everything CI checks: install what is missing, then fmt, clippy, the dependency
-## policy, the UI's lint, types and component tests, every Rust test, the browser tests
-## and schemathesis against the API.
-test: deps lint deny web web-check unit e2e schemathesis
+## policy, the UI's lint, types and component tests, every Rust test, the browser tests,
+## schemathesis against the API, and the container image and Helm chart.
+test: deps lint deny web web-check unit e2e schemathesis image-test chart-test
 
 deps:
 	@scripts/deps.sh
@@ -30,9 +30,15 @@ deny:
 unit:
 	VALKEY_SERVER="$$(scripts/valkey-path.sh)" sh -c 'if cargo nextest --version >/dev/null 2>&1; then $(CARGO) nextest run --no-fail-fast; else $(CARGO) test --no-fail-fast; fi'
 
-## Build the web UI into web/dist, which release builds of keygate embed.
-web: web/node_modules/.package-lock.json
+## Build the web UI into web/dist, which release builds of keygate embed. Only when a
+## source changed: a rebuilt web/dist would make cargo rebuild the release binary.
+web: web/dist/index.html
+
+WEB_SOURCES := $(shell find web/src web/public -type f 2>/dev/null) \
+	web/index.html web/vite.config.ts web/tsconfig.json web/package.json
+web/dist/index.html: web/node_modules/.package-lock.json $(WEB_SOURCES)
 	cd web && $(NPM) run build
+	@touch $@
 
 # npm ci only when the lock file is newer than what is installed.
 web/node_modules/.package-lock.json: web/package-lock.json web/package.json
@@ -66,3 +72,28 @@ bench: deps
 
 fmt:
 	$(CARGO) fmt
+
+## The static, self-contained keygate (glibc, crt-static, UI embedded, release profile):
+## runs on an empty filesystem. The image and its tests use exactly this binary.
+DIST_TARGET := x86_64-unknown-linux-gnu
+DIST_BIN := $(TARGET_DIR)/$(DIST_TARGET)/release/keygate
+VERSION := $(shell sed -n 's/^version = "\(.*\)"$$/\1/p' Cargo.toml | head -n1)
+IMAGE := $(TARGET_DIR)/keygate-$(VERSION).oci.tar
+dist: web
+	RUSTFLAGS="-C target-feature=+crt-static" CARGO_PROFILE_RELEASE_STRIP=symbols \
+		$(CARGO) build --release --locked --target $(DIST_TARGET)
+
+## The container image (Containerfile, FROM scratch) as an OCI archive in target/.
+image: dist
+	@scripts/deps.sh packaging
+	scripts/image.sh $(DIST_BIN) $(IMAGE) $(TARGET_DIR)/image-build
+
+## Build the image twice (same digest), inspect it and run it with podman (tests/packaging).
+image-test: image
+	@scripts/deps.sh packaging
+	KEYGATE_DIST_BIN=$(DIST_BIN) python3 -m pytest -q -s -p no:cacheprovider tests/packaging/test_image.py
+
+## Lint, render, validate the Helm chart; run keygate with the configuration it renders.
+chart-test: dist
+	@scripts/deps.sh packaging
+	KEYGATE_DIST_BIN=$(DIST_BIN) python3 -m pytest -q -s -p no:cacheprovider tests/packaging/test_chart.py

