@@ -179,8 +179,7 @@ impl Keys {
         self.check_expiry(t.expires_at)?;
         // Counted before the insert: two creates racing at the limit may both pass, so
         // the limit can be exceeded by the number of concurrent creates, no more.
-        let held = self.store.list_by_owner(&t.owner).await?;
-        if held.records.len() + held.damaged.len() >= self.max_keys_per_owner {
+        if self.store.count_by_owner(&t.owner).await? >= self.max_keys_per_owner {
             return Err(ManageError::TooManyKeys(self.max_keys_per_owner));
         }
         let (key, record) = self.mint(t, actor, None)?;

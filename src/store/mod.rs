@@ -341,6 +341,13 @@ pub trait TokenStore: Send + Sync + 'static {
     /// decode.
     async fn list_by_owner(&self, owner: &str) -> Result<Listing, StoreError>;
 
+    /// How many keys (damaged ones included) an owner holds: the per-owner limit asks
+    /// on every create, so a store that can count without reading records says so.
+    async fn count_by_owner(&self, owner: &str) -> Result<usize, StoreError> {
+        let held = self.list_by_owner(owner).await?;
+        Ok(held.records.len() + held.damaged.len())
+    }
+
     /// Every record, oldest first (admin listings, export), and the ids of the records
     /// that do not decode.
     async fn list_all(&self) -> Result<Listing, StoreError>;

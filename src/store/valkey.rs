@@ -416,6 +416,14 @@ impl TokenStore for ValkeyStore {
         self.records_for(ids).await
     }
 
+    /// One SCARD instead of reading every record (the limit is checked on each create).
+    /// A stale id left by a damaged record without a readable owner counts too.
+    async fn count_by_owner(&self, owner: &str) -> Result<usize, StoreError> {
+        let mut c = self.conn.clone();
+        let key = self.k_owner(owner);
+        self.run(async { c.scard(&key).await }).await
+    }
+
     async fn list_all(&self) -> Result<Listing, StoreError> {
         let mut c = self.conn.clone();
         let key = self.k_ids();

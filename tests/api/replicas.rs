@@ -16,6 +16,9 @@ use crate::helpers::{Backend, Cluster, TestApp, Valkey, base_config};
 async fn replica(tweak: impl FnOnce(&mut Config)) -> TestApp {
     let dir = tempfile::tempdir().unwrap();
     let mut config = base_config(dir.path());
+    // These tests measure propagation, not the store timeout: with the whole suite
+    // running in parallel on two cores, a multi-command write can take over 300 ms.
+    config.store_timeout_ms = 2000;
     tweak(&mut config);
     let app = App::open(config, Clock::system()).unwrap();
     let t = TestApp::serve(Arc::new(app), dir, None).await;
