@@ -35,7 +35,11 @@ mkdir -p "$ctx/data"
 cp "$bin" "$ctx/keygate"
 cp "$ca" "$ctx/ca-certificates.crt"
 
-ba=(buildah --root "$state/root" --runroot "$state/runroot" --storage-driver vfs)
+# The runroot (locks, sockets) goes to a short /tmp dir: podman and buildah refuse long
+# runroot paths, and a checkout's target/ can be deep.
+runroot="$(mktemp -d /tmp/kgba-XXXXXX)"
+trap 'rm -rf "$runroot"' EXIT
+ba=(buildah --root "$state/root" --runroot "$runroot" --storage-driver vfs)
 "${ba[@]}" bud --quiet --isolation chroot --timestamp 0 --layers=false \
   --build-arg VERSION="$version" --build-arg REVISION="$revision" --build-arg SOURCE="$source" \
   -f "$here/Containerfile" -t "$tag" "$ctx" >/dev/null

@@ -84,8 +84,11 @@ class Podman:
         need("podman")
         need("runc")
         self.state = Path(state)
+        # podman refuses a runroot path over 50 characters, and a checkout's target/ can be
+        # deep: the runroot (sockets, locks; nothing to keep) lives in a short /tmp dir.
+        self.runroot = tempfile.mkdtemp(prefix="kgpm-", dir="/tmp")
         self.base = [
-            "podman", "--root", str(self.state / "root"), "--runroot", str(self.state / "runroot"),
+            "podman", "--root", str(self.state / "root"), "--runroot", self.runroot,
             "--storage-driver", "vfs", "--runtime", "runc", "--cgroup-manager", "cgroupfs",
             "--events-backend", "file",
         ]
@@ -144,6 +147,7 @@ class Podman:
         if vols:
             self("volume", "rm", "-f", *vols, check=False)
         left = self("ps", "-aq", "--filter", f"label={self.label}", check=False).stdout.split()
+        shutil.rmtree(self.runroot, ignore_errors=True)
         assert not left, f"containers left behind: {left}"
 
 
