@@ -492,7 +492,7 @@ async fn token_command(config: Config, cmd: TokenCommand) -> anyhow::Result<Exit
     let now = clock.now();
     let actor = Actor::cli();
     let mut out = std::io::stdout().lock();
-    let view = |r: &crate::store::TokenRecord| TokenView::of(r, now);
+    let view = |r: &crate::store::TokenRecord| TokenView::of(r, now, None);
     match cmd {
         TokenCommand::Create {
             owner,
@@ -588,6 +588,7 @@ pub fn new_token(
         expires_at,
         rules,
         metadata,
+        limits: None,
     })
 }
 

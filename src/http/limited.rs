@@ -1,0 +1,127 @@
+//! How usage-limit refusals and remaining counts are said over HTTP.
+//!
+//! - Refused: 429 with `{"error": "rate_limited" | "usage_exceeded"}`, `Retry-After`,
+//!   and the IETF rate-limit headers (draft-ietf-httpapi-ratelimit-headers):
+//!   `RateLimit-Policy: "1m";q=100;w=60, "1h";q=5000;w=3600` names every limit,
+//!   `RateLimit: "1m";r=0;t=17` the one that refused. Owner limits are named
+//!   `owner.<name>`. nginx's `auth_request` passes on only 401 and 403, so `/auth`
+//!   answers 403 with `X-Keygate-Denied: rate_limited` (or `usage_exceeded`), which
+//!   the shipped nginx configuration turns into a 429 for the client (`deploy/nginx`).
+//! - Allowed, with `limits.upstream_headers`: `RateLimit-Policy`, `RateLimit` (every
+//!   limit's remaining uses and seconds to reset) and `X-Credits-Remaining` go upstream.
+
+use std::fmt::Write;
+
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use axum::response::Response;
+
+use super::error::error;
+use crate::decide::Known;
+use crate::limits::engine::Report;
+use crate::limits::{Exceeded, Scope};
+
+pub const RATELIMIT_POLICY: HeaderName = HeaderName::from_static("ratelimit-policy");
+pub const RATELIMIT: HeaderName = HeaderName::from_static("ratelimit");
+pub const X_KEYGATE_DENIED: HeaderName = HeaderName::from_static("x-keygate-denied");
+pub const X_CREDITS_REMAINING: HeaderName = HeaderName::from_static("x-credits-remaining");
+
+/// A limit's name in the headers: owner limits are `owner.<name>`.
+fn item(out: &mut String, scope: Scope, name: &str) {
+    out.push('"');
+    if scope == Scope::Owner {
+        out.push_str("owner.");
+    }
+    out.push_str(name);
+    out.push('"');
+}
+
+/// `RateLimit-Policy` for a key's limits and its owner's (`None`: no rate limits).
+fn policy(known: &Known) -> Option<HeaderValue> {
+    let mut out = String::new();
+    for scope in [Scope::Key, Scope::Owner] {
+        let Some(limits) = known.limits_of(scope) else {
+            continue;
+        };
+        for r in &limits.rate_limits {
+            if !out.is_empty() {
+                out.push_str(", ");
+            }
+            item(&mut out, scope, &r.name);
+            let _ = write!(out, ";q={};w={}", r.limit, r.window.secs());
+        }
+    }
+    (!out.is_empty())
+        .then(|| HeaderValue::from_str(&out).ok())
+        .flatten()
+}
+
+/// The refusal of a request over a limit. `nginx`: 403 instead of 429.
+pub fn refusal(nginx: bool, e: Exceeded, known: Option<&Known>) -> Response {
+    let message = match e {
+        Exceeded::Rate {
+            scope: Scope::Key, ..
+        } => "this key is over its rate limit; retry later",
+        Exceeded::Rate {
+            scope: Scope::Owner,
+            ..
+        } => "the rate limit shared by this owner's keys is used up; retry later",
+        Exceeded::Credits {
+            scope: Scope::Key, ..
+        } => "this key has no credits left",
+        Exceeded::Credits {
+            scope: Scope::Owner,
+            ..
+        } => "the credits shared by this owner's keys are used up",
+    };
+    let status = if nginx {
+        StatusCode::FORBIDDEN
+    } else {
+        StatusCode::TOO_MANY_REQUESTS
+    };
+    let mut r = error(status, e.code(), message);
+    let h = r.headers_mut();
+    h.insert(X_KEYGATE_DENIED, HeaderValue::from_static(e.code()));
+    if let Some(retry) = e.retry_after() {
+        h.insert(header::RETRY_AFTER, retry.into());
+    }
+    if let Some(k) = known {
+        if let Some(p) = policy(k) {
+            h.insert(RATELIMIT_POLICY, p);
+        }
+        if let Exceeded::Rate {
+            scope, retry_after, ..
+        } = e
+        {
+            let mut v = String::new();
+            item(&mut v, scope, &k.limit_name(e));
+            let _ = write!(v, ";r=0;t={retry_after}");
+            if let Ok(v) = HeaderValue::from_str(&v) {
+                h.insert(RATELIMIT, v);
+            }
+        }
+    }
+    r
+}
+
+/// What is left, sent upstream on allow.
+pub fn upstream(h: &mut HeaderMap, known: &Known, report: &Report, now_ms: i64) {
+    if let Some(p) = policy(known) {
+        h.insert(RATELIMIT_POLICY, p);
+    }
+    if !report.rates.is_empty() {
+        let mut v = String::new();
+        for r in &report.rates {
+            if !v.is_empty() {
+                v.push_str(", ");
+            }
+            item(&mut v, r.scope, &r.name);
+            let _ = write!(v, ";r={};t={}", r.remaining, r.reset_secs(now_ms));
+        }
+        if let Ok(v) = HeaderValue::from_str(&v) {
+            h.insert(RATELIMIT, v);
+        }
+    }
+    if let Some(c) = report.credits {
+        h.insert(X_CREDITS_REMAINING, c.into());
+    }
+}
