@@ -18,6 +18,7 @@ mod files;
 mod helpers;
 mod jwt;
 mod keyfiles;
+mod limits;
 mod load;
 mod mgmt;
 mod mgmt_limits;
