@@ -19,6 +19,7 @@ mod helpers;
 mod jwt;
 mod keyfiles;
 mod limits;
+mod limits_replicas;
 mod load;
 mod mgmt;
 mod mgmt_limits;
