@@ -790,3 +790,129 @@ impl std::io::Write for Captured {
         Ok(())
     }
 }
+
+/// Fenced blocks of one language in the README's "Usage limits" section.
+fn readme_examples(lang: &str) -> Vec<String> {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let start = readme
+        .find("\n## Usage limits\n")
+        .expect("the README has a Usage limits section");
+    let end = readme[start + 1..]
+        .find("\n## ")
+        .map_or(readme.len(), |i| start + 1 + i);
+    let mut out = Vec::new();
+    let mut current: Option<String> = None;
+    for line in readme[start..end].lines() {
+        match &mut current {
+            None if line.trim() == format!("```{lang}") => current = Some(String::new()),
+            Some(b) if line.trim() == "```" => {
+                out.push(std::mem::take(b));
+                current = None;
+            }
+            Some(b) => {
+                b.push_str(line);
+                b.push('\n');
+            }
+            None => {}
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_readme_examples_run() {
+    let t = TestApp::spawn_with(Backend::Memory, |c| {
+        c.admin_key = Some(Secret::new(ADMIN_KEY))
+    })
+    .await;
+    let (key, r) = t.create("partner", "docs", &[]).await;
+    t.app
+        .keys
+        .update(
+            &r.id,
+            keygate::manage::Patch {
+                limits: Some(
+                    serde_json::from_value(json!({"rate_limits": [{"name": "per-minute", "limit": 100, "window": "1m"}], "credits": {"remaining": 10000}}))
+                        .unwrap(),
+                ),
+                ..Default::default()
+            },
+            &keygate::manage::Actor::cli(),
+        )
+        .await
+        .unwrap();
+    let base = t.url("");
+    let run = |program: &str, args: Vec<String>| {
+        let out = std::process::Command::new(program)
+            .args(args)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap())
+            .env("KEYGATE", &base)
+            .env("ADMIN_KEY", ADMIN_KEY)
+            .env("KEY", &key)
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success(),
+            "{program}: {stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        stdout
+    };
+    let mut ran = 0;
+    for block in readme_examples("sh") {
+        let out = tokio::task::block_in_place(|| {
+            run(
+                "bash",
+                vec!["-euo".into(), "pipefail".into(), "-c".into(), block.clone()],
+            )
+        });
+        if block.contains("/verify") {
+            assert!(out.contains("\"valid\":true"), "{block}\n{out}");
+        }
+        ran += 1;
+    }
+    for block in readme_examples("python") {
+        let out = tokio::task::block_in_place(|| run("python3", vec!["-c".into(), block]));
+        assert!(out.starts_with("partner "), "{out}");
+        ran += 1;
+    }
+    for block in readme_examples("js") {
+        let out = tokio::task::block_in_place(|| {
+            run(
+                "node",
+                vec!["--input-type=module".into(), "-e".into(), block],
+            )
+        });
+        assert!(out.starts_with("partner "), "{out}");
+        ran += 1;
+    }
+    assert_eq!(ran, 4, "every example of the section ran");
+    // What the first example made is there, with its limits.
+    let (_, v) = {
+        let r = t
+            .admin(t.get("/api/users/partner/tokens"))
+            .send()
+            .await
+            .unwrap();
+        (r.status(), r.json::<Value>().await.unwrap())
+    };
+    let made = v["tokens"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["name"] == "partner-prod")
+        .unwrap();
+    assert_eq!(made["limits"]["credits"]["refill"]["interval"], "monthly");
+    let owner: Value = t
+        .admin(t.get("/api/users/partner/limits"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(owner["limits"]["rate_limits"][0]["limit"], 1000);
+}
