@@ -115,6 +115,8 @@ struct Win {
 struct Cred {
     /// The refill period the lease belongs to (0 without refills).
     period_ms: i64,
+    /// When that period ends (`i64::MAX` without refills; 0: not worked out yet).
+    period_end_ms: i64,
     left: u64,
     store_left: Option<u64>,
     /// "None left" is believed until then.
@@ -164,7 +166,11 @@ impl State {
             .collect();
         self.credits = match (limits.credits, self.credits) {
             (None, _) => None,
-            (Some(_), Some(c)) => Some(c),
+            // The refill may have changed: work the period out again.
+            (Some(_), Some(c)) => Some(Cred {
+                period_end_ms: 0,
+                ..c
+            }),
             (Some(_), None) => Some(Cred::default()),
         };
         self.limits = limits;
@@ -187,11 +193,18 @@ impl State {
             }
         }
         if let (Some(c), Some(policy)) = (&mut self.credits, self.limits.credits) {
-            let period = policy.refill.map_or(0, |r| r.interval.period_start(now));
+            if now < c.period_end_ms {
+                return;
+            }
+            let (period, end) = policy.refill.map_or((0, i64::MAX), |r| {
+                (r.interval.period_start(now), r.interval.next_start(now))
+            });
+            c.period_end_ms = end;
             if period != c.period_ms {
                 // Credits leased in an earlier period are gone with it.
                 *c = Cred {
                     period_ms: period,
+                    period_end_ms: end,
                     want: c.want,
                     taken_ms: c.taken_ms,
                     ..Cred::default()
@@ -293,18 +306,17 @@ impl Engine {
         report: bool,
     ) -> (Verdict, Option<Report>) {
         // Bounded: each round either decides or adds a lease; concurrent requests can
-        // spend a fresh lease before this one gets to it, a few times at most.
-        for _ in 0..8 {
+        // spend a fresh lease before this one gets to it, a few times at most. No heap
+        // allocation on the way to an answer.
+        for _ in 0..16 {
             let now = self.clock.now_ms();
-            let mut need: Vec<(usize, Need)> = Vec::new();
-            {
-                let mut guards: Vec<(usize, MutexGuard<'_, State>)> = slots
-                    .iter()
-                    .enumerate()
-                    .filter_map(|(i, s)| s.map(|s| (i, lock(&s.state))))
-                    .collect();
-                for (si, g) in guards.iter_mut() {
-                    let scope = slots[*si].map_or(Scope::Key, |s| s.scope);
+            let need = {
+                let mut g0 = slots[0].map(|s| lock(&s.state));
+                let mut g1 = slots[1].map(|s| lock(&s.state));
+                let mut need: Option<(usize, Need)> = None;
+                for (si, g) in [(0, g0.as_deref_mut()), (1, g1.as_deref_mut())] {
+                    let Some(g) = g else { continue };
+                    let scope = slots[si].map_or(Scope::Key, |s| s.scope);
                     g.roll(now);
                     for (i, (w, r)) in g.windows.iter().zip(&g.limits.rate_limits).enumerate() {
                         if w.exhausted {
@@ -318,8 +330,8 @@ impl Engine {
                                 None,
                             );
                         }
-                        if w.left == 0 {
-                            need.push((*si, Need::Window(i)));
+                        if w.left == 0 && need.is_none() {
+                            need = Some((si, Need::Window(i)));
                         }
                     }
                     if let Some(c) = &g.credits
@@ -336,11 +348,13 @@ impl Engine {
                                 None,
                             );
                         }
-                        need.push((*si, Need::Credits));
+                        if need.is_none() {
+                            need = Some((si, Need::Credits));
+                        }
                     }
                 }
-                if need.is_empty() {
-                    for (_, g) in guards.iter_mut() {
+                if need.is_none() {
+                    for g in [g0.as_deref_mut(), g1.as_deref_mut()].into_iter().flatten() {
                         for w in &mut g.windows {
                             w.left -= 1;
                         }
@@ -349,19 +363,19 @@ impl Engine {
                         }
                         g.last_use_ms = now;
                     }
-                    let r = report.then(|| report_of(slots, &guards));
+                    let r = report.then(|| report_of(slots, [g0.as_deref(), g1.as_deref()]));
                     return (Verdict::Allow, r);
                 }
-            }
-            for (si, n) in need {
-                let Some(slot) = slots[si] else { continue };
-                if let Err(e) = self.lease(slot, n).await {
-                    tracing::warn!(slot = %slot.name, error = %e, "no usage lease from the store");
-                    return match self.on_error {
-                        OnStoreError::Deny => (Verdict::Unavailable, None),
-                        OnStoreError::Allow => (Verdict::Allow, None),
-                    };
-                }
+                need
+            };
+            let Some((si, n)) = need else { continue };
+            let Some(slot) = slots[si] else { continue };
+            if let Err(e) = self.lease(slot, n).await {
+                tracing::warn!(slot = %slot.name, error = %e, "no usage lease from the store");
+                return match self.on_error {
+                    OnStoreError::Deny => (Verdict::Unavailable, None),
+                    OnStoreError::Allow => (Verdict::Allow, None),
+                };
             }
         }
         (Verdict::Unavailable, None)
@@ -370,15 +384,12 @@ impl Engine {
     /// What is left, without spending anything (`/verify` on a refusal).
     pub fn peek(&self, slots: [Option<&Arc<Slot>>; 2]) -> Report {
         let now = self.clock.now_ms();
-        let mut guards: Vec<(usize, MutexGuard<'_, State>)> = slots
-            .iter()
-            .enumerate()
-            .filter_map(|(i, s)| s.map(|s| (i, lock(&s.state))))
-            .collect();
-        for (_, g) in guards.iter_mut() {
+        let mut g0 = slots[0].map(|s| lock(&s.state));
+        let mut g1 = slots[1].map(|s| lock(&s.state));
+        for g in [g0.as_deref_mut(), g1.as_deref_mut()].into_iter().flatten() {
             g.roll(now);
         }
-        report_of(slots, &guards)
+        report_of(slots, [g0.as_deref(), g1.as_deref()])
     }
 
     /// Gets a new lease for what `slot` lacks, unless another request got one meanwhile.
@@ -596,10 +607,11 @@ impl Slot {
     }
 }
 
-fn report_of(slots: [Option<&Arc<Slot>>; 2], guards: &[(usize, MutexGuard<'_, State>)]) -> Report {
+fn report_of(slots: [Option<&Arc<Slot>>; 2], states: [Option<&State>; 2]) -> Report {
     let mut r = Report::default();
-    for (si, g) in guards {
-        let scope = slots[*si].map_or(Scope::Key, |s| s.scope);
+    for (si, g) in states.into_iter().enumerate() {
+        let Some(g) = g else { continue };
+        let scope = slots[si].map_or(Scope::Key, |s| s.scope);
         for (w, l) in g.windows.iter().zip(&g.limits.rate_limits) {
             let remaining = if w.exhausted {
                 0
