@@ -1023,6 +1023,26 @@ mod tests {
     }
 
     #[test]
+    fn limits_from_file_and_env() {
+        let l = load(Some(file("").path()), &env(&[]), &Overrides::new()).unwrap();
+        assert_eq!(l.config.limits.on_store_error, "deny");
+        assert!(l.config.limits.key_defaults().unwrap().0.is_empty());
+        let e = env(&[
+            ("KEYGATE_LIMITS__RATE_LIMITS", "100/1m, per-hour=5000/1h"),
+            ("KEYGATE_LIMITS__CREDITS", "10000"),
+            ("KEYGATE_LIMITS__REFILL", "10000/monthly"),
+            ("KEYGATE_LIMITS__OWNER__RATE_LIMITS", "1000/1m"),
+        ]);
+        let l = load(Some(file("").path()), &e, &Overrides::new()).unwrap();
+        let (limits, credits) = l.config.limits.key_defaults().unwrap();
+        assert_eq!(limits.rate_limits.len(), 2);
+        assert_eq!(limits.rate_limits[1].name, "per-hour");
+        assert_eq!(credits, Some(10_000));
+        let (owner, none) = l.config.limits.owner_defaults().unwrap();
+        assert_eq!((owner.rate_limits[0].limit, none), (1000, None));
+    }
+
+    #[test]
     fn layers_in_order() {
         let f = file("port = 9000\naddress = \"0.0.0.0\"\n[cache]\nttl_secs = 5\n");
         let e = env(&[
@@ -1143,6 +1163,17 @@ mod tests {
             ("header_read_timeout_ms = 0", "header_read_timeout_ms"),
             ("idle_timeout_ms = 0", "idle_timeout_ms"),
             ("max_connections = 0", "max_connections"),
+            ("[limits]\nrate_limits = [\"0/1m\"]", "limits.rate_limits"),
+            ("[limits]\nrate_limits = [\"-5/1m\"]", "limits.rate_limits"),
+            ("[limits]\nrate_limits = [\"5/40d\"]", "31d"),
+            ("[limits]\nrate_limits = [\"5/1y\"]", "unknown unit"),
+            ("[limits]\nrate_limits = [\"5\"]", "limits.rate_limits"),
+            ("[limits]\nrate_limits = [\"a=1/1m\", \"a=2/1h\"]", "two rate limits"),
+            ("[limits]\nrefill = \"5/daily\"", "limits.refill needs limits.credits"),
+            ("[limits]\ncredits = 5\nrefill = \"5/yearly\"", "limits.refill"),
+            ("[limits]\non_store_error = \"maybe\"", "limits.on_store_error"),
+            ("[limits.owner]\nrate_limits = [\"1/0s\"]", "limits.owner.rate_limits"),
+            ("[limits.owner]\ncredits = 2000000000000000000", "limits.owner.credits"),
         ] {
             let e = load(Some(file(text).path()), &env(&[]), &Overrides::new())
                 .unwrap_err()
