@@ -149,7 +149,7 @@ def wrk(port, seconds, env, pids):
 def create_key(port, limits):
     """A key with `limits`, made through the API of the keygate on `port`."""
     body = json.dumps({"name": "bench-limited", "limits": limits}).encode()
-    req = urllib.request.Request(f"http://127.0.0.1:{port}/api/users/bench/tokens", data=body, method="POST",
+    req = urllib.request.Request(f"http://127.0.0.1:{port}/api/users/bench-limits/tokens", data=body, method="POST",
                                  headers={"Authorization": f"Bearer {ADMIN}", "Content-Type": "application/json"})
     with urllib.request.urlopen(req, timeout=10) as r:
         return json.load(r)["key"]

@@ -1168,12 +1168,30 @@ mod tests {
             ("[limits]\nrate_limits = [\"5/40d\"]", "31d"),
             ("[limits]\nrate_limits = [\"5/1y\"]", "unknown unit"),
             ("[limits]\nrate_limits = [\"5\"]", "limits.rate_limits"),
-            ("[limits]\nrate_limits = [\"a=1/1m\", \"a=2/1h\"]", "two rate limits"),
-            ("[limits]\nrefill = \"5/daily\"", "limits.refill needs limits.credits"),
-            ("[limits]\ncredits = 5\nrefill = \"5/yearly\"", "limits.refill"),
-            ("[limits]\non_store_error = \"maybe\"", "limits.on_store_error"),
-            ("[limits.owner]\nrate_limits = [\"1/0s\"]", "limits.owner.rate_limits"),
-            ("[limits.owner]\ncredits = 2000000000000000000", "limits.owner.credits"),
+            (
+                "[limits]\nrate_limits = [\"a=1/1m\", \"a=2/1h\"]",
+                "two rate limits",
+            ),
+            (
+                "[limits]\nrefill = \"5/daily\"",
+                "limits.refill needs limits.credits",
+            ),
+            (
+                "[limits]\ncredits = 5\nrefill = \"5/yearly\"",
+                "limits.refill",
+            ),
+            (
+                "[limits]\non_store_error = \"maybe\"",
+                "limits.on_store_error",
+            ),
+            (
+                "[limits.owner]\nrate_limits = [\"1/0s\"]",
+                "limits.owner.rate_limits",
+            ),
+            (
+                "[limits.owner]\ncredits = 2000000000000000000",
+                "limits.owner.credits",
+            ),
         ] {
             let e = load(Some(file(text).path()), &env(&[]), &Overrides::new())
                 .unwrap_err()

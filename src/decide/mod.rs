@@ -88,6 +88,8 @@ pub struct Known {
     refused: Option<&'static str>,
     /// The usage limits in force: the key's own, then its owner's.
     pub slots: [Option<Arc<Slot>>; 2],
+    /// `RateLimit-Policy` for those limits, built once when the entry is cached.
+    pub limit_policy: Option<HeaderValue>,
 }
 
 impl Known {
@@ -593,7 +595,7 @@ impl Gate {
                 None,
             )
         });
-        let owner_slot = owner.map(|p| {
+        let owner_slot = owner.as_ref().map(|p| {
             self.limits.slot(
                 Scope::Owner,
                 crate::manage::owner_slot(&record.owner),
@@ -601,6 +603,11 @@ impl Gate {
                 p.1,
             )
         });
+        let limit_policy = crate::limits::policy_header(
+            key_slot.as_ref().map(|_| &record.limits),
+            owner.as_ref().map(|p| &*p.0),
+        )
+        .and_then(|v| HeaderValue::from_str(&v).ok());
         Known {
             record,
             headers,
@@ -609,6 +616,7 @@ impl Gate {
             in_store,
             refused,
             slots: [key_slot, owner_slot],
+            limit_policy,
         }
     }
 

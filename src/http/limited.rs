@@ -35,26 +35,6 @@ fn item(out: &mut String, scope: Scope, name: &str) {
     out.push('"');
 }
 
-/// `RateLimit-Policy` for a key's limits and its owner's (`None`: no rate limits).
-fn policy(known: &Known) -> Option<HeaderValue> {
-    let mut out = String::new();
-    for scope in [Scope::Key, Scope::Owner] {
-        let Some(limits) = known.limits_of(scope) else {
-            continue;
-        };
-        for r in &limits.rate_limits {
-            if !out.is_empty() {
-                out.push_str(", ");
-            }
-            item(&mut out, scope, &r.name);
-            let _ = write!(out, ";q={};w={}", r.limit, r.window.secs());
-        }
-    }
-    (!out.is_empty())
-        .then(|| HeaderValue::from_str(&out).ok())
-        .flatten()
-}
-
 /// The refusal of a request over a limit. `nginx`: 403 instead of 429.
 pub fn refusal(nginx: bool, e: Exceeded, known: Option<&Known>) -> Response {
     let message = match e {
@@ -85,8 +65,8 @@ pub fn refusal(nginx: bool, e: Exceeded, known: Option<&Known>) -> Response {
         h.insert(header::RETRY_AFTER, retry.into());
     }
     if let Some(k) = known {
-        if let Some(p) = policy(k) {
-            h.insert(RATELIMIT_POLICY, p);
+        if let Some(p) = &k.limit_policy {
+            h.insert(RATELIMIT_POLICY, p.clone());
         }
         if let Exceeded::Rate {
             scope, retry_after, ..
@@ -105,8 +85,8 @@ pub fn refusal(nginx: bool, e: Exceeded, known: Option<&Known>) -> Response {
 
 /// What is left, sent upstream on allow.
 pub fn upstream(h: &mut HeaderMap, known: &Known, report: &Report, now_ms: i64) {
-    if let Some(p) = policy(known) {
-        h.insert(RATELIMIT_POLICY, p);
+    if let Some(p) = &known.limit_policy {
+        h.insert(RATELIMIT_POLICY, p.clone());
     }
     if !report.rates.is_empty() {
         let mut v = String::new();

@@ -422,6 +422,28 @@ fn interval_len(i: Interval) -> u64 {
     }
 }
 
+/// The `RateLimit-Policy` header value for a key's and its owner's rate limits
+/// (`"per-minute";q=100;w=60, "owner.hourly";q=5000;w=3600`); `None` without any.
+pub fn policy_header(key: Option<&Limits>, owner: Option<&Limits>) -> Option<String> {
+    use std::fmt::Write;
+    let mut out = String::new();
+    for (prefix, limits) in [("", key), ("owner.", owner)] {
+        for r in limits.iter().flat_map(|l| &l.rate_limits) {
+            if !out.is_empty() {
+                out.push_str(", ");
+            }
+            let _ = write!(
+                out,
+                "\"{prefix}{}\";q={};w={}",
+                r.name,
+                r.limit,
+                r.window.secs()
+            );
+        }
+    }
+    (!out.is_empty()).then_some(out)
+}
+
 /// Whose limit: the key's own or its owner's (shared by all their keys).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Scope {
