@@ -462,3 +462,31 @@ async fn a_killed_embedded_gate_loses_at_most_its_lease() {
     assert!(used + left <= total, "overspent");
     assert!(lost <= total / 16, "lost {lost}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn limits_work_through_sentinel() {
+    let primary = Valkey::start();
+    let sentinels: Vec<Valkey> = (0..3).map(|_| Valkey::sentinel(primary.port)).collect();
+    let urls: Vec<String> = sentinels.iter().map(Valkey::url).collect();
+    let t = replica_at("redis://unused", Clock::system(), |c| {
+        c.valkey_url = None;
+        c.valkey_sentinels = urls.clone();
+        c.valkey_service_name = "mymaster".into();
+    })
+    .await;
+    clear_of_boundary(3600).await;
+    let (key, r) = limited_key(
+        &t,
+        json!({"rate_limits": [{"name": "h", "limit": 3, "window": "1h"}], "credits": {"remaining": 10}}),
+    )
+    .await;
+    let got = hammer(std::slice::from_ref(&t), &key, 6, 1).await;
+    assert_eq!((got.allowed, got.limited), (3, 3), "{got:?}");
+    let left: Option<u64> = primary
+        .cmd(redis::cmd("HGET").arg(format!("kg:c:k:{}", r.id)).arg("l"))
+        .await;
+    assert!(
+        left.unwrap() <= 7,
+        "the balance is on the primary: {left:?}"
+    );
+}
