@@ -105,7 +105,11 @@ impl Known {
         match e {
             Exceeded::Rate { scope, index, .. } => self
                 .limits_of(scope)
-                .and_then(|l| l.rate_limits.get(usize::from(index)).map(|r| r.name.clone()))
+                .and_then(|l| {
+                    l.rate_limits
+                        .get(usize::from(index))
+                        .map(|r| r.name.clone())
+                })
                 .unwrap_or_default(),
             Exceeded::Credits { .. } => "credits".into(),
         }
@@ -398,7 +402,10 @@ impl Gate {
             let verdict = if known.slots[0].is_some() || known.slots[1].is_some() {
                 let (v, r) = self
                     .limits
-                    .check([known.slots[0].as_ref(), known.slots[1].as_ref()], want_report)
+                    .check(
+                        [known.slots[0].as_ref(), known.slots[1].as_ref()],
+                        want_report,
+                    )
                     .await;
                 report = r;
                 v
@@ -636,7 +643,11 @@ impl Gate {
     /// Looks again whether the store holds SHA-256 imports (at start, and periodically
     /// so that an import by another process is seen).
     pub async fn refresh_store_flags(&self) -> Result<(), StoreError> {
-        if self.store.get_meta(crate::manage::OWNER_LIMITS_IN_USE).await?.is_some()
+        if self
+            .store
+            .get_meta(crate::manage::OWNER_LIMITS_IN_USE)
+            .await?
+            .is_some()
             && !self.owner_limits_in_use.swap(true, Ordering::AcqRel)
         {
             self.forget_all();

@@ -282,12 +282,10 @@ impl FromRequestParts<Arc<App>> for Principal {
                 )
             });
         }
-        let principal = Self::authenticate(parts, app, address)
-            .await
-            .map(|mut p| {
-                p.may_raise_limits = p.admin || app.config.limits.users_may_raise;
-                p
-            });
+        let principal = Self::authenticate(parts, app, address).await.map(|mut p| {
+            p.may_raise_limits = p.admin || app.config.limits.users_may_raise;
+            p
+        });
         if let Err(e) = &principal
             && e.status == StatusCode::UNAUTHORIZED
             && parts.headers.contains_key(header::AUTHORIZATION)
@@ -523,7 +521,12 @@ async fn views(app: &App, records: &[TokenRecord]) -> Result<Vec<TokenView>, Api
 }
 
 async fn view(app: &App, r: &TokenRecord) -> Result<TokenView, ApiError> {
-    let b = app.keys.balances(std::slice::from_ref(r)).await?.pop().flatten();
+    let b = app
+        .keys
+        .balances(std::slice::from_ref(r))
+        .await?
+        .pop()
+        .flatten();
     Ok(TokenView::of(r, app.clock.now(), b))
 }
 
@@ -742,7 +745,9 @@ async fn my_get(
     p: Principal,
     Path(id): Path<String>,
 ) -> Result<Json<TokenView>, ApiError> {
-    Ok(Json(view(&app, &find(&app, &Scope::Owner(p.subject), &id).await?).await?))
+    Ok(Json(
+        view(&app, &find(&app, &Scope::Owner(p.subject), &id).await?).await?,
+    ))
 }
 
 /// Change name, expiry, rules, metadata or disabled.
@@ -849,7 +854,9 @@ async fn user_get(
     Path((sub, id)): Path<(String, String)>,
 ) -> Result<Json<TokenView>, ApiError> {
     p.require_admin()?;
-    Ok(Json(view(&app, &find(&app, &Scope::Owner(sub), &id).await?).await?))
+    Ok(Json(
+        view(&app, &find(&app, &Scope::Owner(sub), &id).await?).await?,
+    ))
 }
 
 #[utoipa::path(patch, path = "/api/users/{sub}/tokens/{id}", tag = "admin", security(("bearer" = [])), request_body = PatchRequest,
@@ -910,7 +917,9 @@ async fn any_get(
     Path(id): Path<String>,
 ) -> Result<Json<TokenView>, ApiError> {
     p.require_admin()?;
-    Ok(Json(view(&app, &find(&app, &Scope::Any, &id).await?).await?))
+    Ok(Json(
+        view(&app, &find(&app, &Scope::Any, &id).await?).await?,
+    ))
 }
 
 #[utoipa::path(patch, path = "/api/tokens/{id}", tag = "admin", security(("bearer" = [])), request_body = PatchRequest,

@@ -318,9 +318,7 @@ fn deny(dialect: Dialect, d: Deny) -> Response {
             };
             super::error::too_many_failures(status, retry)
         }
-        Deny::Limited(e) => {
-            super::limited::refusal(matches!(dialect, Dialect::Nginx), e, None)
-        }
+        Deny::Limited(e) => super::limited::refusal(matches!(dialect, Dialect::Nginx), e, None),
         Deny::Unavailable => match dialect {
             Dialect::Nginx => error(
                 StatusCode::FORBIDDEN,

@@ -111,7 +111,11 @@ pub(crate) async fn verify(
     let target = Target {
         method: req.method.as_deref().unwrap_or(""),
         host: req.host.as_deref().unwrap_or(""),
-        uri: req.path.as_deref().filter(|p| !p.is_empty()).unwrap_or(NO_PATH),
+        uri: req
+            .path
+            .as_deref()
+            .filter(|p| !p.is_empty())
+            .unwrap_or(NO_PATH),
     };
     let decision = app.gate.decide_key(&req.key, &target, client).await;
     drop(req.key);

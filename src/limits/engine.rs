@@ -225,7 +225,12 @@ pub struct Engine {
 }
 
 impl Engine {
-    pub fn new(store: SharedStore, clock: Clock, timeout: Duration, on_error: OnStoreError) -> Self {
+    pub fn new(
+        store: SharedStore,
+        clock: Clock,
+        timeout: Duration,
+        on_error: OnStoreError,
+    ) -> Self {
         Engine {
             store,
             clock,
@@ -282,7 +287,11 @@ impl Engine {
 
     /// Decides whether one more use fits every limit of `slots` (a key's, then its
     /// owner's), and spends it when it does. Nothing is spent on a refusal.
-    pub async fn check(&self, slots: [Option<&Arc<Slot>>; 2], report: bool) -> (Verdict, Option<Report>) {
+    pub async fn check(
+        &self,
+        slots: [Option<&Arc<Slot>>; 2],
+        report: bool,
+    ) -> (Verdict, Option<Report>) {
         // Bounded: each round either decides or adds a lease; concurrent requests can
         // spend a fresh lease before this one gets to it, a few times at most.
         for _ in 0..8 {
@@ -429,7 +438,12 @@ impl Engine {
                         return Ok(());
                     }
                     let cap = c.store_left.map_or(1, |l| l / 16);
-                    (c.period_ms, refill, init, next_want(c.want, c.taken_ms, now, cap))
+                    (
+                        c.period_ms,
+                        refill,
+                        init,
+                        next_want(c.want, c.taken_ms, now, cap),
+                    )
                 };
                 let lease = CreditLease {
                     slot: &slot.name,
@@ -487,7 +501,12 @@ impl Engine {
                 return;
             }
             st.roll(now);
-            let names: Vec<String> = st.limits.rate_limits.iter().map(|r| r.name.clone()).collect();
+            let names: Vec<String> = st
+                .limits
+                .rate_limits
+                .iter()
+                .map(|r| r.name.clone())
+                .collect();
             let mut windows = Vec::new();
             for (w, name) in st.windows.iter_mut().zip(names) {
                 if w.left > 0 {
@@ -511,7 +530,9 @@ impl Engine {
             }
         }
         if let Some((period, n)) = credits
-            && let Err(e) = self.timed(self.store.return_credits(&slot.name, period, n)).await
+            && let Err(e) = self
+                .timed(self.store.return_credits(&slot.name, period, n))
+                .await
         {
             // Lost: an undershoot of at most this lease, never an overspend.
             tracing::warn!(slot = %slot.name, credits = n, error = %e, "could not give back unspent credits");
@@ -604,19 +625,27 @@ fn report_of(slots: [Option<&Arc<Slot>>; 2], guards: &[(usize, MutexGuard<'_, St
 }
 
 fn secs_until(at_ms: i64, now_ms: i64) -> u64 {
-    u64::try_from((at_ms - now_ms).max(0)).unwrap_or(0).div_ceil(1000).max(1)
+    u64::try_from((at_ms - now_ms).max(0))
+        .unwrap_or(0)
+        .div_ceil(1000)
+        .max(1)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::limits::{CreditPolicy, RateLimit, Refill};
-    use crate::store::memory::MemoryStore;
     use crate::store::TokenStore;
+    use crate::store::memory::MemoryStore;
 
     fn engine(clock: &Clock) -> (Engine, Arc<MemoryStore>) {
         let store = Arc::new(MemoryStore::new());
-        let e = Engine::new(store.clone(), clock.clone(), Duration::from_secs(1), OnStoreError::Deny);
+        let e = Engine::new(
+            store.clone(),
+            clock.clone(),
+            Duration::from_secs(1),
+            OnStoreError::Deny,
+        );
         (e, store)
     }
 
@@ -640,7 +669,16 @@ mod tests {
         }
         assert_eq!(allowed, 10);
         let (v, _) = e.check([Some(&s), None], false).await;
-        assert!(matches!(v, Verdict::Exceeded(Exceeded::Rate { retry_after: 1..=60, .. })), "{v:?}");
+        assert!(
+            matches!(
+                v,
+                Verdict::Exceeded(Exceeded::Rate {
+                    retry_after: 1..=60,
+                    ..
+                })
+            ),
+            "{v:?}"
+        );
         clock.advance(Duration::from_secs(60));
         assert_eq!(e.check([Some(&s), None], false).await.0, Verdict::Allow);
     }
@@ -655,9 +693,18 @@ mod tests {
                 refill: Some(Refill::parse_spec("7/1h").unwrap()),
             }),
         });
-        let period = Refill::parse_spec("7/1h").unwrap().interval.period_start(clock.now_ms());
+        let period = Refill::parse_spec("7/1h")
+            .unwrap()
+            .interval
+            .period_start(clock.now_ms());
         store
-            .set_credits("k:c", Some(crate::store::counters::Balance { left: 5, period_ms: period }))
+            .set_credits(
+                "k:c",
+                Some(crate::store::counters::Balance {
+                    left: 5,
+                    period_ms: period,
+                }),
+            )
             .await
             .unwrap();
         let s = e.slot(Scope::Key, "k:c".into(), limits, None);
@@ -693,7 +740,13 @@ mod tests {
         }
         assert_eq!(allowed, 3);
         let (v, _) = e.check([Some(&k1), Some(&owner)], false).await;
-        assert!(matches!(v, Verdict::Exceeded(Exceeded::Rate { scope: Scope::Owner, .. })));
+        assert!(matches!(
+            v,
+            Verdict::Exceeded(Exceeded::Rate {
+                scope: Scope::Owner,
+                ..
+            })
+        ));
         let (_, report) = {
             let k3 = e.slot(Scope::Key, "k:3".into(), rate("100/1m"), None);
             e.check([Some(&k3), None], true).await

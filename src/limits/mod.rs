@@ -81,7 +81,7 @@ impl fmt::Display for Span {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let n = self.0;
         for (unit, size) in [("d", 86_400), ("h", 3600), ("m", 60)] {
-            if n >= size && n % size == 0 {
+            if n >= size && n.is_multiple_of(size) {
                 return write!(f, "{}{unit}", n / size);
             }
         }
@@ -167,11 +167,7 @@ fn check_name(name: &str) -> Result<(), String> {
     if ok {
         Ok(())
     } else {
-        let shown: String = name
-            .chars()
-            .filter(|c| !c.is_control())
-            .take(40)
-            .collect();
+        let shown: String = name.chars().filter(|c| !c.is_control()).take(40).collect();
         Err(format!(
             "rate limit name `{shown}` must be 1 to {MAX_NAME_LEN} of letters, digits, `_`, `-`, `.`"
         ))
@@ -285,7 +281,11 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = if m <= 2 { y + 1 } else { y };
-    (y, u32::try_from(m).unwrap_or(1), u32::try_from(d).unwrap_or(1))
+    (
+        y,
+        u32::try_from(m).unwrap_or(1),
+        u32::try_from(d).unwrap_or(1),
+    )
 }
 
 /// (year, month, day) → days since 1970-01-01.
@@ -487,7 +487,17 @@ mod tests {
         assert_eq!(Span::parse(" 90s ").unwrap().to_string(), "90s");
         assert_eq!(Span::parse("120s").unwrap().to_string(), "2m");
         assert_eq!(Span::parse("24h").unwrap().to_string(), "1d");
-        for bad in ["", "m", "0s", "-1m", "1.5m", "1 m", "1w", "1M", "99999999999999999999d"] {
+        for bad in [
+            "",
+            "m",
+            "0s",
+            "-1m",
+            "1.5m",
+            "1 m",
+            "1w",
+            "1M",
+            "99999999999999999999d",
+        ] {
             assert!(Span::parse(bad).is_err(), "{bad}");
         }
     }
@@ -498,7 +508,9 @@ mod tests {
         assert_eq!((r.name.as_str(), r.limit, r.window.secs()), ("1m", 100, 60));
         let r = RateLimit::parse_spec("burst=5/1s").unwrap();
         assert_eq!(r.name, "burst");
-        for bad in ["100", "0/1m", "-1/1m", "100/0s", "100/32d", "a b=1/1m", "=1/1m", "1/1x"] {
+        for bad in [
+            "100", "0/1m", "-1/1m", "100/0s", "100/32d", "a b=1/1m", "=1/1m", "1/1x",
+        ] {
             assert!(RateLimit::parse_spec(bad).is_err(), "{bad}");
         }
     }

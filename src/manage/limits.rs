@@ -235,7 +235,11 @@ impl Keys {
         };
         let slot = owner_slot(owner);
         let stored = if limits.credits.is_some() {
-            self.store.get_credits(std::slice::from_ref(&slot)).await?.pop().flatten()
+            self.store
+                .get_credits(std::slice::from_ref(&slot))
+                .await?
+                .pop()
+                .flatten()
         } else {
             None
         };

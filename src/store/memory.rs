@@ -6,9 +6,8 @@ use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 use async_trait::async_trait;
 
 use super::{
-    CreditLease, Granted, WindowLease, counters,
-    AUDIT_MAX, AUDIT_MAX_PER_OWNER, AuditEvent, AuditQuery, Listing, StoreError, TokenId,
-    TokenRecord, TokenStore, Touch,
+    AUDIT_MAX, AUDIT_MAX_PER_OWNER, AuditEvent, AuditQuery, CreditLease, Granted, Listing,
+    StoreError, TokenId, TokenRecord, TokenStore, Touch, WindowLease, counters,
 };
 use crate::token::KeyHash;
 

@@ -14,11 +14,11 @@ use redb::{
 };
 
 use super::counters::Balance;
-use super::{CreditLease, Granted, WindowLease};
 use super::{
     AUDIT_MAX, AUDIT_MAX_PER_OWNER, AuditEvent, AuditQuery, Listing, StoreError, TokenId,
     TokenRecord, TokenStore, Touch, decode, decode_for, encode, salvage,
 };
+use super::{CreditLease, Granted, WindowLease};
 use crate::clock::Timestamp;
 use crate::token::KeyHash;
 

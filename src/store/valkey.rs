@@ -28,14 +28,14 @@ use async_trait::async_trait;
 use futures_util::StreamExt;
 use redis::{AsyncCommands, RedisError};
 
+use super::counters::Balance;
 use super::valkey_conn::Conn;
 pub use super::valkey_conn::{Topology, ValkeyOptions, with_credentials};
-use super::counters::Balance;
-use super::{CreditLease, Granted, WindowLease};
 use super::{
     AUDIT_MAX, AUDIT_MAX_PER_OWNER, AuditEvent, AuditQuery, Invalidate, Listing, StoreError,
     TokenId, TokenRecord, TokenStore, Touch, decode, decode_for, encode, salvage,
 };
+use super::{CreditLease, Granted, WindowLease};
 use crate::clock::Timestamp;
 use crate::token::KeyHash;
 
@@ -783,8 +783,8 @@ impl TokenStore for ValkeyStore {
         values
             .into_iter()
             .map(|v| {
-                let (l, p): (Option<u64>, Option<i64>) =
-                    redis::FromRedisValue::from_redis_value(v).map_err(|e| {
+                let (l, p): (Option<u64>, Option<i64>) = redis::FromRedisValue::from_redis_value(v)
+                    .map_err(|e| {
                         StoreError::Backend(format!("a stored credit balance is damaged: {e}"))
                     })?;
                 Ok(l.map(|left| Balance {
