@@ -221,7 +221,9 @@ impl Keys {
         // quota must exist.
         if let Some(left) = balance {
             let b = balance_now(&record.limits, left, self.clock.now_ms());
-            self.store.set_credits(&record.usage_slot(), Some(b)).await?;
+            self.store
+                .set_credits(&record.usage_slot(), Some(b))
+                .await?;
         }
         self.store.insert(&record).await?;
         self.forget(&record.hash);
@@ -310,7 +312,11 @@ impl Keys {
             Some(lp) => {
                 let (next, balance) = lp.apply(&r.limits)?;
                 if !actor.may_raise_limits {
-                    let old_balance = self.balances(std::slice::from_ref(&r)).await?.pop().flatten();
+                    let old_balance = self
+                        .balances(std::slice::from_ref(&r))
+                        .await?
+                        .pop()
+                        .flatten();
                     if !next.within(balance, &r.limits, old_balance) {
                         return Err(locked());
                     }
@@ -339,7 +345,9 @@ impl Keys {
         if let Some(d) = p.disabled {
             r.disabled = d;
         }
-        let limits_changed = limits.as_ref().is_some_and(|(l, b)| *l != r.limits || b.is_some());
+        let limits_changed = limits
+            .as_ref()
+            .is_some_and(|(l, b)| *l != r.limits || b.is_some());
         if let Some((l, balance)) = limits {
             let slot = r.usage_slot();
             if let Some(g) = &self.gate {
@@ -351,6 +359,21 @@ impl Keys {
             } else if let Some(left) = balance {
                 let b = balance_now(&l, left, self.clock.now_ms());
                 self.store.set_credits(&slot, Some(b)).await?;
+            } else if r.limits.credits.is_some()
+                && l.credits.and_then(|c| c.refill) != r.limits.credits.and_then(|c| c.refill)
+            {
+                // A new refill counts from now: the balance stays what it is (no
+                // `remaining` keeps it) instead of being refilled at once because it
+                // was written in an earlier period (or under no refill at all).
+                let left = self
+                    .balances(std::slice::from_ref(&r))
+                    .await?
+                    .pop()
+                    .flatten();
+                if let Some(left) = left {
+                    let b = balance_now(&l, left, self.clock.now_ms());
+                    self.store.set_credits(&slot, Some(b)).await?;
+                }
             }
             r.limits = l;
         }
