@@ -314,6 +314,7 @@ pub enum OwnerLimitsCommand {
     /// Show an owner's limits and where they come from (their own, the [limits.owner] default, or none)
     Get {
         owner: String,
+        /// JSON, as the API answers
         #[arg(long)]
         json: bool,
     },
@@ -322,6 +323,7 @@ pub enum OwnerLimitsCommand {
         owner: String,
         #[command(flatten)]
         limits: LimitFlags,
+        /// Print the result as JSON, as the API answers
         #[arg(long)]
         json: bool,
     },
