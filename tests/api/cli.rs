@@ -1244,6 +1244,14 @@ fn limits_through_the_api() {
     );
     assert_eq!(forward_auth(&addr, Some(&key)), 204);
     assert_eq!(forward_auth(&addr, Some(&key)), 429);
+    // A refill added alone starts counting now: the empty balance stays empty.
+    ok(&remote(&["token", "update", &id, "--refill", "5/daily"]));
+    let v = json_of(&remote(&["token", "show", &id, "--json"]));
+    assert_eq!(
+        v["limits"]["credits"],
+        serde_json::json!({"remaining": 0, "refill": {"amount": 5, "interval": "daily"}})
+    );
+    assert_eq!(forward_auth(&addr, Some(&key)), 429);
     ok(&remote(&[
         "token",
         "update",
