@@ -15,7 +15,7 @@ use crate::app::{App, open_store};
 use crate::clock::{Clock, Timestamp};
 use crate::config::{self, Config, Overrides};
 use crate::http::access_log::AccessLog;
-use crate::limits::{MAX_CREDITS, MAX_RATE_LIMITS, RateLimit, Refill};
+use crate::limits::{MAX_CREDITS, MAX_LIMIT, MAX_RATE_LIMITS, RateLimit, Refill};
 use crate::manage::{
     Actor, CreditsPatch, CreditsView, Keys, LimitsPatch, LimitsView, NewToken, Patch, TokenView,
 };
@@ -336,6 +336,15 @@ pub fn parse_rate_limits(items: &[String]) -> anyhow::Result<Vec<RateLimit>> {
     let mut out: Vec<RateLimit> = Vec::new();
     for s in items {
         let shown = clip(s.trim(), 60);
+        // A limit of digits too large for a number: say so, not "not a whole number".
+        let limit = s.split_once('=').map_or(s.as_str(), |(_, r)| r);
+        let limit = limit.split_once('/').map_or(limit, |(l, _)| l).trim();
+        if !limit.is_empty()
+            && limit.bytes().all(|b| b.is_ascii_digit())
+            && limit.parse::<u64>().is_err()
+        {
+            bail!("--rate-limit {shown}: the limit must be 1 to {MAX_LIMIT}");
+        }
         let r =
             RateLimit::parse_spec(s).map_err(|e| anyhow::anyhow!("--rate-limit {shown}: {e}"))?;
         if out.iter().any(|o| o.name == r.name) {

@@ -918,7 +918,7 @@ const BAD_LIMITS: &[(&[&str], &str)] = &[
     ),
     (
         &["--rate-limit", "99999999999999999999/1m"],
-        "--rate-limit 99999999999999999999/1m",
+        "--rate-limit 99999999999999999999/1m: the limit must be 1 to",
     ),
     (&["--refill", "100/monthly"], "--refill needs --credits"),
     (
