@@ -359,6 +359,21 @@ impl Keys {
             } else if let Some(left) = balance {
                 let b = balance_now(&l, left, self.clock.now_ms());
                 self.store.set_credits(&slot, Some(b)).await?;
+            } else if r.limits.credits.is_some()
+                && l.credits.and_then(|c| c.refill) != r.limits.credits.and_then(|c| c.refill)
+            {
+                // A new refill counts from now: the balance stays what it is (no
+                // `remaining` keeps it) instead of being refilled at once because it
+                // was written in an earlier period (or under no refill at all).
+                let left = self
+                    .balances(std::slice::from_ref(&r))
+                    .await?
+                    .pop()
+                    .flatten();
+                if let Some(left) = left {
+                    let b = balance_now(&l, left, self.clock.now_ms());
+                    self.store.set_credits(&slot, Some(b)).await?;
+                }
             }
             r.limits = l;
         }
