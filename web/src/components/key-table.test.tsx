@@ -2,26 +2,11 @@ import { render, screen, within } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
 import { describe, expect, it, vi } from "vitest";
 import type { Token } from "../lib/schemas";
+import { token } from "../test-fixtures";
 import { KeyTable } from "./key-table";
 
 const NOW = Date.parse("2026-06-01T12:00:00Z");
-const base: Token = {
-  id: "a",
-  owner: "alice",
-  name: "a",
-  hint: "kg_a…",
-  status: "active",
-  created_at: "2026-05-01T00:00:00Z",
-  created_by: "alice",
-  expires_at: null,
-  disabled: false,
-  last_used_at: null,
-  rules: [],
-  metadata: {},
-  replaces: null,
-  replaced_by: null,
-  grace_until: null,
-};
+const base: Token = { ...token, id: "a", name: "a" };
 const tokens: Token[] = [
   { ...base, id: "1", name: "old", created_at: "2026-01-01T00:00:00Z", expires_at: "2026-06-03T00:00:00Z" },
   { ...base, id: "2", name: "same second, first", created_at: "2026-05-01T00:00:00Z", status: "disabled" },

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { createBody, emptyForm, formOf, patchBody, validateKeyForm, type KeyFormValues } from "./key-form-model";
 import type { Token } from "./schemas";
+import { token as fixture } from "../test-fixtures";
 
 const NOW = Date.parse("2026-06-01T12:00:00Z");
 const form = (patch: Partial<KeyFormValues>): KeyFormValues => ({ ...emptyForm(), name: "ci", ...patch });
@@ -87,26 +88,10 @@ describe("request bodies", () => {
   });
 
   it("leaves the expiry alone when an edit keeps it", () => {
-    const token: Token = {
-      id: "t1",
-      owner: "alice",
-      name: "ci",
-      hint: "kg_Ab…yz",
-      status: "active",
-      created_at: "2026-05-01T00:00:00Z",
-      created_by: "alice",
-      expires_at: "2026-07-01T08:30:00Z",
-      disabled: false,
-      last_used_at: null,
-      rules: [],
-      metadata: {},
-      replaces: null,
-      replaced_by: null,
-      grace_until: null,
-    };
+    const token: Token = { ...fixture, id: "t1", name: "ci", hint: "kg_Ab…yz", expires_at: "2026-07-01T08:30:00Z" };
     const v = formOf(token);
     expect(v.expiry).toBe("keep");
-    expect("expires_at" in patchBody(v, NOW)).toBe(false);
-    expect(patchBody({ ...v, expiry: "never", disabled: true }, NOW)).toMatchObject({ expires_at: null, disabled: true });
+    expect("expires_at" in patchBody(v, token.limits, NOW)).toBe(false);
+    expect(patchBody({ ...v, expiry: "never", disabled: true }, token.limits, NOW)).toMatchObject({ expires_at: null, disabled: true });
   });
 });
