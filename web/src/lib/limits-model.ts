@@ -2,6 +2,7 @@
 // (balance, refill). Checked the way the server checks them (docs: the API contract of
 // issue 13), turned into request bodies, and compared with a key's current limits so an
 // edit sends only what changed.
+import { groupDigits } from "./format";
 import type { Limits, RateLimit, Refill } from "./schemas";
 
 export type Unit = "s" | "m" | "h" | "d";
@@ -128,18 +129,16 @@ export function limitsValuesOf(l: Limits): LimitsValues {
   return v;
 }
 
-const group = (n: number) => n.toLocaleString("en-US").replaceAll(",", "\u202f");
-
 /** A whole number typed into the form (spaces and "_" may group digits), or why it is not one. */
 export function wholeNumber(typed: string, min: number, max: number): number | { error: string } {
   const s = typed.replace(/[\s_\u00a0\u202f]/g, "");
   if (!s) return { error: "Enter a number." };
-  if (/^-\d/.test(s)) return { error: `At least ${group(min)}: no negative numbers.` };
+  if (/^-\d/.test(s)) return { error: `At least ${groupDigits(min)}: no negative numbers.` };
   if (/^\d*[.,]\d+$/.test(s)) return { error: "A whole number, without decimals." };
   if (!/^\d+$/.test(s)) return { error: "Digits only, e.g. 100." };
   const n = Number(s);
-  if (n < min) return { error: `At least ${group(min)}.` };
-  if (n > max) return { error: `At most ${group(max)}.` };
+  if (n < min) return { error: `At least ${groupDigits(min)}.` };
+  if (n > max) return { error: `At most ${groupDigits(max)}.` };
   return n;
 }
 
