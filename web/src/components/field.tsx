@@ -1,5 +1,16 @@
 // A label, a control and its error message, wired together for assistive technology.
-import type { ReactNode } from "react";
+import type { MouseEvent, ReactNode } from "react";
+
+/**
+ * For a form's onMouseDown: pressing a button, a checkbox, a radio button or a label
+ * must not first blur the field being edited. The error that blur reveals would move
+ * the control away before the mouse is released, and the click would be lost.
+ */
+export function keepFocusOnClick(e: MouseEvent) {
+  if (e.target instanceof Element && e.target.closest('button, label, input[type="checkbox"], input[type="radio"]')) {
+    e.preventDefault();
+  }
+}
 
 export interface ControlProps {
   id: string;

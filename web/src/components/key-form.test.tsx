@@ -140,6 +140,7 @@ describe("the limits in the create form", () => {
     await user.type(screen.getByLabelText("Refill to"), "100");
     await user.type(screen.getByLabelText(/^Every/), "12");
     await user.selectOptions(screen.getByLabelText("Refill interval unit"), "h");
+    expect(screen.getByText("Every 12 hours the balance is set to 100 (not added to).")).toBeInTheDocument();
     await user.click(screen.getByRole("button", { name: "Create key" }));
     expect(onSubmit).toHaveBeenCalledTimes(1);
     const values = onSubmit.mock.calls[0]?.[0];

@@ -5,7 +5,7 @@ import { useEffect, useId, useRef, useState, type SyntheticEvent } from "react";
 import { ApiError } from "../lib/api";
 import { absolute, expiryPresets, groupDigits, type ExpiryPreset } from "../lib/format";
 import { type FormErrors, type KeyFormValues, LIMITS, validateKeyForm } from "../lib/key-form-model";
-import { Field } from "./field";
+import { Field, keepFocusOnClick } from "./field";
 import { LimitsFields } from "./limits-fields";
 
 export interface KeyFormProps {
@@ -79,7 +79,7 @@ export function KeyForm({
   const count = Object.keys(errors).length;
 
   return (
-    <form ref={formRef} className="key-form" noValidate onSubmit={submit}>
+    <form ref={formRef} className="key-form" noValidate onSubmit={submit} onMouseDown={keepFocusOnClick}>
       {serverError && (
         <div className="notice notice-error" role="alert">
           {isLimitsError(serverError) ? "keygate refused the limits: see “Limits” below." : serverError.message}
@@ -340,7 +340,7 @@ export function KeyForm({
               }}
               balanceHint={
                 mode === "edit" && initial.limits.credits
-                  ? `${groupDigits(Number(initial.limits.remaining))} when you opened this form. Leave it as it is to keep the live balance; change it to set a new one.`
+                  ? `The balance was ${groupDigits(Number(initial.limits.remaining))} when you opened this form. Leave it as it is to keep the live balance; change it to set a new one.`
                   : undefined
               }
             />
@@ -362,13 +362,11 @@ export function KeyForm({
         </div>
       )}
 
-      {/* Pressing a button here must not first blur the field being edited: the error
-          that blur reveals would move the button away before the click lands. */}
       <div className="actions">
-        <button type="button" className="button" onMouseDown={keepFocus} onClick={onCancel}>
+        <button type="button" className="button" onClick={onCancel}>
           Cancel
         </button>
-        <button type="submit" className="button button-primary" disabled={submitting} onMouseDown={keepFocus}>
+        <button type="submit" className="button button-primary" disabled={submitting}>
           {submitting ? "Saving…" : mode === "create" ? "Create key" : "Save changes"}
         </button>
       </div>
@@ -376,6 +374,3 @@ export function KeyForm({
   );
 }
 
-const keepFocus = (e: SyntheticEvent) => {
-  e.preventDefault();
-};

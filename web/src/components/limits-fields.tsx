@@ -11,7 +11,9 @@ import {
   emptyRateLimit,
   refillOptions,
   unitOptions,
+  wholeNumber,
 } from "../lib/limits-model";
+import { groupDigits } from "../lib/format";
 import { Field } from "./field";
 
 export interface LimitsFieldsProps {
@@ -24,6 +26,29 @@ export interface LimitsFieldsProps {
   onTouch: (field: string) => void;
   /** What the balance field means: a key being edited, or an owner's shared quota. */
   balanceHint?: ReactNode;
+}
+
+const refillWhen: Record<Exclude<RefillChoice, "none" | "custom">, string> = {
+  daily: "Every day at 00:00 UTC",
+  weekly: "Every Monday at 00:00 UTC",
+  monthly: "On the 1st of every month at 00:00 UTC",
+};
+
+/** "Every day at 00:00 UTC the balance is set to 10 000 (not added to)." */
+function refillHint(v: LimitsValues): string {
+  const n = wholeNumber(v.refillAmount, 1, LIMIT_BOUNDS.credits);
+  const to = typeof n === "number" ? groupDigits(n) : "the amount above";
+  const every = wholeNumber(v.refillEvery, 1, Number.MAX_SAFE_INTEGER);
+  const unit = unitOptions.find((u) => u.value === v.refillUnit)?.label ?? "";
+  const when =
+    v.refill === "custom"
+      ? typeof every === "number"
+        ? `Every ${groupDigits(every)} ${every === 1 ? unit.replace(/s$/, "") : unit}`
+        : "At each interval"
+      : v.refill === "none"
+        ? ""
+        : refillWhen[v.refill];
+  return `${when} the balance is set to ${to} (not added to).`;
 }
 
 const numeric = { type: "text", inputMode: "numeric", autoComplete: "off", spellCheck: false } as const;
@@ -64,7 +89,7 @@ export function LimitsFields({ id, value: v, onChange, errorOf, onTouch, balance
                   {...p}
                   type="text"
                   value={r.name}
-                  placeholder="per-minute"
+                  placeholder="e.g. per-minute"
                   maxLength={LIMIT_BOUNDS.name + 8}
                   autoComplete="off"
                   spellCheck={false}
@@ -87,7 +112,7 @@ export function LimitsFields({ id, value: v, onChange, errorOf, onTouch, balance
                   {...p}
                   {...numeric}
                   value={r.limit}
-                  placeholder="100"
+                  placeholder="e.g. 100"
                   onChange={(e) => {
                     setRow(i, { limit: e.target.value });
                   }}
@@ -179,7 +204,7 @@ export function LimitsFields({ id, value: v, onChange, errorOf, onTouch, balance
                   {...p}
                   {...numeric}
                   value={v.remaining}
-                  placeholder="10000"
+                  placeholder="e.g. 10000"
                   onChange={(e) => {
                     set({ remaining: e.target.value });
                   }}
@@ -204,14 +229,16 @@ export function LimitsFields({ id, value: v, onChange, errorOf, onTouch, balance
                 </select>
               )}
             </Field>
-            {v.refill !== "none" && (
+          </div>
+          {v.refill !== "none" && (
+            <div className="field-row">
               <Field id={`${id}-refill-amount`} label="Refill to" className="limit-number" error={errorOf("refillAmount")}>
                 {(p) => (
                   <input
                     {...p}
                     {...numeric}
                     value={v.refillAmount}
-                    placeholder="10000"
+                    placeholder="e.g. 10000"
                     onChange={(e) => {
                       set({ refillAmount: e.target.value });
                     }}
@@ -219,51 +246,50 @@ export function LimitsFields({ id, value: v, onChange, errorOf, onTouch, balance
                   />
                 )}
               </Field>
-            )}
-            {v.refill === "custom" && (
-              <div className={errorOf("refillEvery") ? "field field-invalid limit-window" : "field limit-window"}>
-                <label htmlFor={`${id}-refill-every`}>
-                  Every<span className="visually-hidden"> (refill interval)</span>
-                </label>
-                <div className="duration">
-                  <input
-                    id={`${id}-refill-every`}
-                    {...numeric}
-                    value={v.refillEvery}
-                    placeholder="12"
-                    aria-invalid={Boolean(errorOf("refillEvery"))}
-                    aria-describedby={errorOf("refillEvery") ? `${id}-refill-every-err` : undefined}
-                    onChange={(e) => {
-                      set({ refillEvery: e.target.value });
-                    }}
-                    onBlur={touch("refillEvery")}
-                  />
-                  <select
-                    aria-label="Refill interval unit"
-                    value={v.refillUnit}
-                    onChange={(e) => {
-                      set({ refillUnit: e.target.value as Unit });
-                      onTouch("refillEvery");
-                    }}
-                  >
-                    {unitOptions.map((u) => (
-                      <option key={u.value} value={u.value}>
-                        {u.label}
-                      </option>
-                    ))}
-                  </select>
+              {v.refill === "custom" ? (
+                <div className={errorOf("refillEvery") ? "field field-invalid limit-window" : "field limit-window"}>
+                  <label htmlFor={`${id}-refill-every`}>
+                    Every<span className="visually-hidden"> (refill interval)</span>
+                  </label>
+                  <div className="duration">
+                    <input
+                      id={`${id}-refill-every`}
+                      {...numeric}
+                      value={v.refillEvery}
+                      aria-invalid={Boolean(errorOf("refillEvery"))}
+                      aria-describedby={errorOf("refillEvery") ? `${id}-refill-every-err` : undefined}
+                      onChange={(e) => {
+                        set({ refillEvery: e.target.value });
+                      }}
+                      onBlur={touch("refillEvery")}
+                    />
+                    <select
+                      aria-label="Refill interval unit"
+                      value={v.refillUnit}
+                      onChange={(e) => {
+                        set({ refillUnit: e.target.value as Unit });
+                        onTouch("refillEvery");
+                      }}
+                    >
+                      {unitOptions.map((u) => (
+                        <option key={u.value} value={u.value}>
+                          {u.label}
+                        </option>
+                      ))}
+                    </select>
+                  </div>
+                  {errorOf("refillEvery") && (
+                    <p className="field-error" id={`${id}-refill-every-err`}>
+                      {errorOf("refillEvery")}
+                    </p>
+                  )}
                 </div>
-                {errorOf("refillEvery") && (
-                  <p className="field-error" id={`${id}-refill-every-err`}>
-                    {errorOf("refillEvery")}
-                  </p>
-                )}
-              </div>
-            )}
-          </div>
-          {v.refill !== "none" && (
-            <p className="hint">A refill sets the balance to this amount (it does not add to it).</p>
+              ) : (
+                <div className="field" aria-hidden="true" />
+              )}
+            </div>
           )}
+          {v.refill !== "none" && <p className="hint">{refillHint(v)}</p>}
           {balanceHint && <p className="hint">{balanceHint}</p>}
         </>
       )}

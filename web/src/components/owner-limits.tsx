@@ -6,6 +6,7 @@ import { groupDigits } from "../lib/format";
 import { type LimitsValues, limitsOf, limitsValuesOf, validateLimits } from "../lib/limits-model";
 import { useOwnerLimits, useResetOwnerLimits, useSetOwnerLimits } from "../lib/queries";
 import type { OwnerLimits } from "../lib/schemas";
+import { keepFocusOnClick } from "./field";
 import { LimitsFields } from "./limits-fields";
 import { LimitsSummary } from "./limits-summary";
 import { messageOf } from "./state";
@@ -166,7 +167,13 @@ function OwnerLimitsForm({
     if (count === 0) onSubmit(v);
   };
   return (
-    <form className="owner-limits-form" noValidate onSubmit={submit} aria-label={`Limits of ${owner}`}>
+    <form
+      className="owner-limits-form"
+      noValidate
+      onSubmit={submit}
+      onMouseDown={keepFocusOnClick}
+      aria-label={`Limits of ${owner}`}
+    >
       {error && (
         <p className="notice notice-error" role="alert">
           {messageOf(error)}

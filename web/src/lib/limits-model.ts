@@ -40,9 +40,9 @@ export type RefillChoice = "none" | "daily" | "weekly" | "monthly" | "custom";
 
 export const refillOptions: { value: RefillChoice; label: string }[] = [
   { value: "none", label: "Never" },
-  { value: "daily", label: "Daily (midnight UTC)" },
-  { value: "weekly", label: "Weekly (Monday 00:00 UTC)" },
-  { value: "monthly", label: "Monthly (the 1st, 00:00 UTC)" },
+  { value: "daily", label: "Daily" },
+  { value: "weekly", label: "Weekly" },
+  { value: "monthly", label: "Monthly" },
   { value: "custom", label: "Every…" },
 ];
 
