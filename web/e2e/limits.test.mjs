@@ -1,14 +1,25 @@
-// Usage limits (issue 13) end to end, in single-operator mode: make a key with a rate
-// limit and credits in the UI, use it until the gate refuses it, and see what is left
-// in the list; edit its limits; set and reset an owner's limits. Screenshots go to
-// e2e/artifacts/limits-*.png.
+// Usage limits (issue 13) end to end. In single-operator mode (an admin): make a key
+// with a rate limit and credits in the UI, use it until the gate refuses it, and see
+// what is left in the list; edit its limits; set and reset an owner's limits. With an
+// OIDC user who may not raise limits: the form says so, and shows the server's refusal.
+// Screenshots go to e2e/artifacts/limits-*.png.
 //
 //   npm run e2e          (KEYGATE_BIN=path/to/keygate to pick the binary)
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { cleanup, freePort, launchChromium, newPage, requireTools, shot, startKeygate, watchdog } from "./harness.mjs";
+import {
+  cleanup,
+  freePort,
+  launchChromium,
+  newPage,
+  requireTools,
+  shot,
+  startKeygate,
+  startProvider,
+  watchdog,
+} from "./harness.mjs";
 
-const dog = watchdog(240_000);
+const dog = watchdog(280_000);
 let browser;
 
 before(async () => {
@@ -82,7 +93,7 @@ describe("usage limits", () => {
     await limits.getByLabel("Window unit, rate limit 1").selectOption("m");
     await limits.getByLabel(/Count credits/).check();
     await limits.getByLabel("Credits left").fill("5");
-    await limits.scrollIntoViewIfNeeded();
+    await form.getByRole("button", { name: "Create key" }).scrollIntoViewIfNeeded();
     await shot(page, "limits-create-form-desktop");
     await form.getByRole("button", { name: "Create key" }).click();
 
@@ -145,7 +156,7 @@ describe("usage limits", () => {
     await editLimits.getByLabel("Requests, rate limit 1").fill("100");
     await editLimits.getByLabel("Refill").selectOption("daily");
     await editLimits.getByLabel("Refill to").fill("1000");
-    await editLimits.getByRole("button", { name: "Add a rate limit" }).scrollIntoViewIfNeeded();
+    await edit.getByRole("button", { name: "Save changes" }).scrollIntoViewIfNeeded();
     await shot(page, "limits-edit-form-desktop");
     const patched = page.waitForRequest((r) => r.method() === "PATCH");
     await edit.getByRole("button", { name: "Save changes" }).click();
@@ -191,6 +202,94 @@ describe("usage limits", () => {
     const reset = await (await api(`/api/users/${encodeURIComponent(me.subject)}/limits`)).json();
     assert.notEqual(reset.source, "owner");
 
+    assertClean(problems);
+    await context.close();
+  });
+});
+
+describe("a user who may not raise limits", () => {
+  let url;
+
+  before(async () => {
+    const port = await freePort();
+    url = `http://127.0.0.1:${port}`;
+    const { issuer } = await startProvider(`${url}/`);
+    await startKeygate({
+      port,
+      toml: `[oauth]
+issuer_url = "${issuer}"
+audiences = ["keygate"]
+
+[frontend]
+oidc_client_id = "keygate-ui"
+oidc_scope = "openid profile api"
+oidc_resource = "urn:keygate"
+`,
+    });
+    // The API answers 503 until keygate has the provider's keys.
+    for (let i = 0; i < 100; i++) {
+      const r = await fetch(`${url}/api/me`, { headers: { Authorization: "Bearer a.b.c" } });
+      if (r.status !== 503) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  });
+
+  test("may tighten a key's limits, and is told so when trying to raise them", { timeout: 120_000 }, async () => {
+    const { page, context, problems } = await newPage(browser, { origin: url });
+    await page.goto(`${url}/`);
+    await page.waitForURL(`${url}/login`);
+    await page.getByRole("button", { name: "Log in with your organisation account" }).click();
+    await page.waitForURL((u) => !u.href.startsWith(url));
+    await page.locator('input[name="login"]').fill("dora");
+    await page.locator('input[name="password"]').fill("any password works here");
+    await page.locator('button[type="submit"]').click();
+    const consent = page.getByRole("button", { name: "Continue" });
+    await Promise.race([consent.waitFor(), page.waitForURL(`${url}/keys`)]);
+    if (await consent.isVisible()) await consent.click();
+    await page.waitForURL(`${url}/keys`);
+    const token = await page.evaluate(() => {
+      const entry = Object.entries(sessionStorage).find(([k]) => k.startsWith("oidc.user:"));
+      return entry ? JSON.parse(entry[1]).access_token : null;
+    });
+    const me = await (await fetch(`${url}/api/me`, { headers: { Authorization: `Bearer ${token}` } })).json();
+    assert.equal(me.may_raise_limits, false, "users may not raise limits by default");
+
+    // A rate limit where there was none is a tightening: allowed.
+    await page.getByRole("button", { name: "New key" }).click();
+    const form = page.getByRole("dialog", { name: "New key" });
+    await form.getByLabel("Name", { exact: true }).fill("dora's job");
+    const limits = form.getByRole("group", { name: "Limits" });
+    await limits.getByText("You can only tighten limits; ask an administrator to raise them.").waitFor();
+    await limits.getByLabel(/Set limits for this key/).check();
+    await limits.getByRole("button", { name: "Add a rate limit" }).click();
+    await limits.getByLabel("Name, rate limit 1").fill("burst");
+    await limits.getByLabel("Requests, rate limit 1").fill("3");
+    await form.getByRole("button", { name: "Create key" }).click();
+    const shown = page.getByRole("dialog", { name: "Your new key" });
+    await shown.getByRole("button", { name: "I have saved the key" }).click();
+    const row = page.getByRole("row", { name: /dora's job/ });
+    await row.locator('td[data-label="Limits"]').getByText("3/1m").waitFor();
+
+    // Raising it is refused, and the form says why, next to the limits.
+    await page.getByRole("button", { name: "Edit dora's job" }).click();
+    const edit = page.getByRole("dialog", { name: "Edit “dora's job”" });
+    const editLimits = edit.getByRole("group", { name: "Limits" });
+    await editLimits.getByLabel("Requests, rate limit 1").fill("100");
+    await edit.getByRole("button", { name: "Save changes" }).click();
+    await edit.getByText("keygate refused the limits: see “Limits” below.").waitFor();
+    const refusal = editLimits.locator(".notice-error");
+    await refusal.waitFor();
+    assert.ok((await refusal.innerText()).trim().length > 0, "the server's message is shown");
+    await editLimits.scrollIntoViewIfNeeded();
+    await shot(page, "limits-locked-desktop");
+    // The refused PATCH is a 403 the browser logs; nothing else may appear.
+    problems.splice(0, problems.length, ...problems.filter((p) => !/403/.test(p)));
+
+    // Lowering it is fine.
+    await editLimits.getByLabel("Requests, rate limit 1").fill("2");
+    await edit.getByRole("button", { name: "Save changes" }).click();
+    await edit.waitFor({ state: "detached" });
+    await row.locator('td[data-label="Limits"]').getByText("2/1m").waitFor();
     assertClean(problems);
     await context.close();
   });
