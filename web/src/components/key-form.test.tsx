@@ -211,6 +211,12 @@ describe("the limits in the create form", () => {
     expect(alerts).toContain("keygate refused the limits: see “Limits” below.");
   });
 
+  it("show the server's 422 about the limits in the Limits section", () => {
+    setupLimits({ serverError: new ApiError(422, "invalid", "limits: window 40d is longer than 31d", "limits") });
+    expect(screen.getByRole("group", { name: "Limits" })).toHaveTextContent("limits: window 40d is longer than 31d");
+    expect(screen.getByLabelText("Name")).toHaveAttribute("aria-invalid", "false");
+  });
+
   it("say nothing of tightening to those who may raise limits", () => {
     setupLimits();
     expect(screen.queryByText(/only tighten/)).not.toBeInTheDocument();

@@ -24,11 +24,11 @@ export interface KeyFormProps {
 }
 
 // Server field names → form fields.
-const serverFields: Record<string, string> = { name: "name", expires_at: "customDate", limits: "limits" };
+const serverFields: Record<string, string> = { name: "name", expires_at: "customDate" };
 
 /** A refusal about the limits: not allowed to raise them (403), or out of bounds (422). */
 export const isLimitsError = (e: ApiError | Error | null): e is ApiError =>
-  e instanceof ApiError && (e.code === "limits_locked" || e.field === "limits");
+  e instanceof ApiError && (e.code === "limits_locked" || (e.field?.startsWith("limits") ?? false));
 
 export function KeyForm({
   mode,

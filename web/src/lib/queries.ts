@@ -104,12 +104,11 @@ const limitsPath = (s: Scope) => (s.kind === "me" ? "/api/me/limits" : `/api/use
 const limitsKey = (s: Scope) => ["limits", s.kind === "me" ? "me" : s.owner] as const;
 
 /** The limits shared by all of an owner's keys (mine, or, for an admin, anyone's). */
-export function useOwnerLimits(scope: Scope, enabled = true) {
+export function useOwnerLimits(scope: Scope) {
   const { api } = useAuth();
   return useQuery({
     queryKey: limitsKey(scope),
     queryFn: () => api.get(limitsPath(scope), ownerLimitsSchema),
-    enabled,
   });
 }
 
