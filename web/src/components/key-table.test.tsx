@@ -60,11 +60,12 @@ describe("limits in the key table", () => {
     render(<KeyTable tokens={[token, limitedToken, empty]} now={NOW} onEdit={vi.fn()} onRotate={vi.fn()} onRevoke={vi.fn()} />);
     expect(screen.getByRole("columnheader", { name: "Limits" })).toBeInTheDocument();
     const limited = cell("limited");
-    expect(within(limited).getByText("100/1m · 5 000/1h")).toBeInTheDocument();
-    expect(limited).toHaveTextContent("9 950 credits left · refills 10 000 monthly");
+    expect(limited.querySelector(".rate-limits")).toHaveTextContent("100/1m · 5 000/1h");
+    expect(limited.querySelector(".credits")).toHaveTextContent("9 950 credits left");
+    expect(limited.querySelector(".refill")).toHaveTextContent("refills 10 000 monthly");
     const unlimited = within(cell("first")).getByText("unlimited");
     expect(unlimited).toHaveClass("muted");
-    const spent = within(cell("spent")).getByText(/no credits left/);
+    const spent = within(cell("spent")).getByText("⚠ no credits left");
     expect(spent).toHaveClass("warn");
     expect(within(cell("spent")).queryByText(/refills/)).not.toBeInTheDocument();
   });

@@ -1,6 +1,7 @@
-// A key's or an owner's limits in a line or two: "100/1m · 5 000/1h", "9 950 credits
-// left · refills 10 000 monthly"; "unlimited" without any.
-import { creditsLeft, rateLimitsSummary, refillSummary } from "../lib/format";
+// A key's or an owner's limits in a few short lines: "100/1m · 5 000/1h", "9 950 credits
+// left", "refills 10 000 monthly"; "unlimited" without any.
+import { Fragment } from "react";
+import { creditsLeft, groupDigits, refillSummary } from "../lib/format";
 import type { Limits } from "../lib/schemas";
 
 export function LimitsSummary({ limits }: { limits: Limits }) {
@@ -10,15 +11,21 @@ export function LimitsSummary({ limits }: { limits: Limits }) {
     <span className="limits-summary">
       {rates.length > 0 && (
         <span className="rate-limits" title={rates.map((r) => `${r.name}: ${r.limit} per ${r.window}`).join("\n")}>
-          {rateLimitsSummary(rates)}
+          {/* Each limit stays on one line; a narrow column wraps between them. */}
+          {rates.map((r, i) => (
+            <Fragment key={r.name}>
+              {i > 0 && " · "}
+              <span className="nowrap">{`${groupDigits(r.limit)}/${r.window}`}</span>
+            </Fragment>
+          ))}
         </span>
       )}
       {credits && (
-        <span className="credits">
-          {credits.remaining === 0 ? <span className="warn">⚠ {creditsLeft(credits)}</span> : creditsLeft(credits)}
-          {credits.refill && <span className="muted"> · {refillSummary(credits.refill)}</span>}
+        <span className={credits.remaining === 0 ? "credits nowrap warn" : "credits nowrap"}>
+          {credits.remaining === 0 ? `⚠ ${creditsLeft(credits)}` : creditsLeft(credits)}
         </span>
       )}
+      {credits?.refill && <span className="refill muted">{refillSummary(credits.refill)}</span>}
     </span>
   );
 }

@@ -1,6 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { limitedToken } from "../test-fixtures";
-import { creditsLeft, expiresSoon, refillSummary, rateLimitsSummary, relative, rulesSummary } from "./format";
+import { creditsLeft, expiresSoon, refillSummary, relative, rulesSummary } from "./format";
 
 const NOW = Date.parse("2026-06-01T12:00:00Z");
 
@@ -28,8 +27,6 @@ describe("format", () => {
 
 describe("limits as text", () => {
   it("are short and grouped", () => {
-    expect(rateLimitsSummary(limitedToken.limits.rate_limits)).toBe("100/1m · 5\u202f000/1h");
-    expect(rateLimitsSummary([])).toBe("");
     expect(creditsLeft({ remaining: 9950, refill: null })).toBe("9\u202f950 credits left");
     expect(creditsLeft({ remaining: 1, refill: null })).toBe("1 credit left");
     expect(creditsLeft({ remaining: 0, refill: null })).toBe("no credits left");

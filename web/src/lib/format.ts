@@ -1,5 +1,5 @@
 // Dates, rules and limits as people read them.
-import type { Credits, Refill, RateLimit, Rule } from "./schemas";
+import type { Credits, Refill, Rule } from "./schemas";
 
 const DAY = 86_400_000;
 /** An expiry closer than this is shown as a warning. */
@@ -94,11 +94,6 @@ export function dateOnly(iso: string): string {
 /** 9950 → "9 950" (narrow no-break spaces group the digits). */
 export function groupDigits(n: number): string {
   return n.toLocaleString("en-US").replaceAll(",", "\u202f");
-}
-
-/** "100/1m · 5 000/1h"; "" without rate limits. */
-export function rateLimitsSummary(limits: RateLimit[]): string {
-  return limits.map((r) => `${groupDigits(r.limit)}/${r.window}`).join(" · ");
 }
 
 /** "9 950 credits left", "1 credit left", "no credits left". */
