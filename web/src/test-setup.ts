@@ -1,9 +1,11 @@
 import "@testing-library/jest-dom/vitest";
 import { cleanup } from "@testing-library/react";
-import { afterEach } from "vitest";
+import { afterEach, vi } from "vitest";
 
 afterEach(() => {
   cleanup();
+  vi.unstubAllGlobals();
+  sessionStorage.clear();
 });
 
 // jsdom has <dialog> but not its modal methods.

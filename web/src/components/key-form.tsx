@@ -1,10 +1,12 @@
-// Create or edit a key: name, expiry, rules, metadata (and, when editing, disabled).
+// Create or edit a key: name, expiry, rules, metadata, limits (and, when editing, disabled).
 // Problems show next to their field as soon as the field is left, and all of them on
 // submit; nothing is sent while any remain.
-import { useEffect, useId, useRef, useState, type ReactNode, type SyntheticEvent } from "react";
-import type { ApiError } from "../lib/api";
-import { absolute, expiryPresets, type ExpiryPreset } from "../lib/format";
+import { useEffect, useId, useRef, useState, type SyntheticEvent } from "react";
+import { ApiError } from "../lib/api";
+import { absolute, expiryPresets, groupDigits, type ExpiryPreset } from "../lib/format";
 import { type FormErrors, type KeyFormValues, LIMITS, validateKeyForm } from "../lib/key-form-model";
+import { Field, keepFocusOnClick } from "./field";
+import { LimitsFields } from "./limits-fields";
 
 export interface KeyFormProps {
   mode: "create" | "edit";
@@ -15,6 +17,8 @@ export interface KeyFormProps {
   serverError: ApiError | Error | null;
   onSubmit: (values: KeyFormValues) => void;
   onCancel: () => void;
+  /** False: this account may only keep or tighten limits (GET /api/me's may_raise_limits). */
+  mayRaiseLimits?: boolean;
   /** For tests: "now" in ms. */
   now?: number;
 }
@@ -22,7 +26,21 @@ export interface KeyFormProps {
 // Server field names → form fields.
 const serverFields: Record<string, string> = { name: "name", expires_at: "customDate" };
 
-export function KeyForm({ mode, initial, currentExpiry, submitting, serverError, onSubmit, onCancel, now }: KeyFormProps) {
+/** A refusal about the limits: not allowed to raise them (403), or out of bounds (422). */
+export const isLimitsError = (e: ApiError | Error | null): e is ApiError =>
+  e instanceof ApiError && (e.code === "limits_locked" || (e.field?.startsWith("limits") ?? false));
+
+export function KeyForm({
+  mode,
+  initial,
+  currentExpiry,
+  submitting,
+  serverError,
+  onSubmit,
+  onCancel,
+  mayRaiseLimits = true,
+  now,
+}: KeyFormProps) {
   const [v, setV] = useState<KeyFormValues>(initial);
   const [touched, setTouched] = useState<Set<string>>(new Set());
   const [submitted, setSubmitted] = useState(false);
@@ -61,10 +79,10 @@ export function KeyForm({ mode, initial, currentExpiry, submitting, serverError,
   const count = Object.keys(errors).length;
 
   return (
-    <form ref={formRef} className="key-form" noValidate onSubmit={submit}>
+    <form ref={formRef} className="key-form" noValidate onSubmit={submit} onMouseDown={keepFocusOnClick}>
       {serverError && (
         <div className="notice notice-error" role="alert">
-          {serverError.message}
+          {isLimitsError(serverError) ? "keygate refused the limits: see “Limits” below." : serverError.message}
         </div>
       )}
       {submitted && count > 0 && (
@@ -266,6 +284,70 @@ export function KeyForm({ mode, initial, currentExpiry, submitting, serverError,
         </button>
       </fieldset>
 
+      <fieldset className="group limits" aria-describedby={mayRaiseLimits ? undefined : `${id}-locked`}>
+        <legend>Limits</legend>
+        {!mayRaiseLimits && (
+          <p className="notice notice-warn small" id={`${id}-locked`}>
+            You can only tighten limits; ask an administrator to raise them.
+          </p>
+        )}
+        {isLimitsError(serverError) && (
+          <p className="notice notice-error small" role="alert">
+            {serverError.message}
+          </p>
+        )}
+        {mode === "create" && (
+          <div className="choice" role="radiogroup" aria-label="Limits for this key">
+            {(
+              [
+                [false, "The defaults for new keys", "whatever the administrator configured; maybe none"],
+                [true, "Set limits for this key", "rate limits and credits of its own"],
+              ] as const
+            ).map(([value, label, detail]) => (
+              <div className="radio" key={label}>
+                <input
+                  id={`${id}-limits-${String(value)}`}
+                  type="radio"
+                  name={`${id}-limits`}
+                  checked={v.setLimits === value}
+                  onChange={() => {
+                    set("setLimits", value);
+                  }}
+                />
+                <label htmlFor={`${id}-limits-${String(value)}`}>
+                  {label} <span className="muted">({detail})</span>
+                </label>
+              </div>
+            ))}
+          </div>
+        )}
+        {(mode === "edit" || v.setLimits) && (
+          <>
+            {mode === "edit" && (
+              <p className="hint">
+                Without rate limits or credits the key itself is unlimited; its owner’s limits, if any, still apply.
+              </p>
+            )}
+            <LimitsFields
+              id={`${id}-limits`}
+              value={v.limits}
+              onChange={(limits) => {
+                set("limits", limits);
+              }}
+              errorOf={(f) => shown(`limits.${f}`)}
+              onTouch={(f) => {
+                touch(`limits.${f}`)();
+              }}
+              balanceHint={
+                mode === "edit" && initial.limits.credits
+                  ? `The balance was ${groupDigits(Number(initial.limits.remaining))} when you opened this form. Leave it as it is to keep the live balance; change it to set a new one.`
+                  : undefined
+              }
+            />
+          </>
+        )}
+      </fieldset>
+
       {mode === "edit" && (
         <div className="checkbox">
           <input
@@ -280,13 +362,11 @@ export function KeyForm({ mode, initial, currentExpiry, submitting, serverError,
         </div>
       )}
 
-      {/* Pressing a button here must not first blur the field being edited: the error
-          that blur reveals would move the button away before the click lands. */}
       <div className="actions">
-        <button type="button" className="button" onMouseDown={keepFocus} onClick={onCancel}>
+        <button type="button" className="button" onClick={onCancel}>
           Cancel
         </button>
-        <button type="submit" className="button button-primary" disabled={submitting} onMouseDown={keepFocus}>
+        <button type="submit" className="button button-primary" disabled={submitting}>
           {submitting ? "Saving…" : mode === "create" ? "Create key" : "Save changes"}
         </button>
       </div>
@@ -294,37 +374,3 @@ export function KeyForm({ mode, initial, currentExpiry, submitting, serverError,
   );
 }
 
-const keepFocus = (e: SyntheticEvent) => {
-  e.preventDefault();
-};
-
-interface ControlProps {
-  id: string;
-  "aria-invalid": boolean;
-  "aria-describedby": string | undefined;
-}
-
-/** A label, a control and its error message, wired together for assistive technology. */
-function Field({
-  id,
-  label,
-  error,
-  children,
-}: {
-  id: string;
-  label: string;
-  error?: string | undefined;
-  children: (p: ControlProps) => ReactNode;
-}) {
-  return (
-    <div className={error ? "field field-invalid" : "field"}>
-      <label htmlFor={id}>{label}</label>
-      {children({ id, "aria-invalid": Boolean(error), "aria-describedby": error ? `${id}-err` : undefined })}
-      {error && (
-        <p className="field-error" id={`${id}-err`}>
-          {error}
-        </p>
-      )}
-    </div>
-  );
-}

@@ -2,26 +2,11 @@ import { render, screen, within } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
 import { describe, expect, it, vi } from "vitest";
 import type { Token } from "../lib/schemas";
+import { limitedToken, token } from "../test-fixtures";
 import { KeyTable } from "./key-table";
 
 const NOW = Date.parse("2026-06-01T12:00:00Z");
-const base: Token = {
-  id: "a",
-  owner: "alice",
-  name: "a",
-  hint: "kg_a…",
-  status: "active",
-  created_at: "2026-05-01T00:00:00Z",
-  created_by: "alice",
-  expires_at: null,
-  disabled: false,
-  last_used_at: null,
-  rules: [],
-  metadata: {},
-  replaces: null,
-  replaced_by: null,
-  grace_until: null,
-};
+const base: Token = { ...token, id: "a", name: "a" };
 const tokens: Token[] = [
   { ...base, id: "1", name: "old", created_at: "2026-01-01T00:00:00Z", expires_at: "2026-06-03T00:00:00Z" },
   { ...base, id: "2", name: "same second, first", created_at: "2026-05-01T00:00:00Z", status: "disabled" },
@@ -59,5 +44,29 @@ describe("the key table", () => {
     render(<KeyTable tokens={tokens} now={NOW} onEdit={vi.fn()} onRotate={vi.fn()} onRevoke={onRevoke} />);
     await user.click(screen.getByRole("button", { name: "Revoke old" }));
     expect(onRevoke).toHaveBeenCalledWith(tokens[0]);
+  });
+});
+
+describe("limits in the key table", () => {
+  const cell = (name: string) => {
+    const row = screen.getByText(name, { selector: ".key-name" }).closest("tr");
+    const limits = row?.querySelector('td[data-label="Limits"]');
+    if (!(limits instanceof HTMLElement)) throw new Error("no Limits cell");
+    return limits;
+  };
+
+  it("shows rate limits compactly, the credits left and the refill; unlimited keys muted", () => {
+    const empty = { ...limitedToken, id: "k3", name: "spent", limits: { rate_limits: [], credits: { remaining: 0, refill: null } } };
+    render(<KeyTable tokens={[token, limitedToken, empty]} now={NOW} onEdit={vi.fn()} onRotate={vi.fn()} onRevoke={vi.fn()} />);
+    expect(screen.getByRole("columnheader", { name: "Limits" })).toBeInTheDocument();
+    const limited = cell("limited");
+    expect(limited.querySelector(".rate-limits")).toHaveTextContent("100/1m · 5 000/1h");
+    expect(limited.querySelector(".credits")).toHaveTextContent("9 950 credits left");
+    expect(limited.querySelector(".refill")).toHaveTextContent("refills 10 000 monthly");
+    const unlimited = within(cell("first")).getByText("unlimited");
+    expect(unlimited).toHaveClass("muted");
+    const spent = within(cell("spent")).getByText("⚠ no credits left");
+    expect(spent).toHaveClass("warn");
+    expect(within(cell("spent")).queryByText(/refills/)).not.toBeInTheDocument();
   });
 });

@@ -3,6 +3,7 @@
 import { useMemo, useState } from "react";
 import { absolute, expiresSoon, relative, rulesSummary } from "../lib/format";
 import type { Token, TokenStatus } from "../lib/schemas";
+import { LimitsSummary } from "./limits-summary";
 import { StatusBadge } from "./status-badge";
 
 type SortKey = "name" | "created_at" | "expires_at" | "last_used_at" | "status";
@@ -138,6 +139,7 @@ export function KeyTable({ tokens, now, onEdit, onRotate, onRevoke }: KeyTablePr
                 </th>
               ))}
               <th scope="col">Rules</th>
+              <th scope="col">Limits</th>
               <th scope="col" aria-sort={sort.key === "status" ? (sort.desc ? "descending" : "ascending") : undefined}>
                 <button
                   type="button"
@@ -184,6 +186,9 @@ export function KeyTable({ tokens, now, onEdit, onRotate, onRevoke }: KeyTablePr
                 </td>
                 <td data-label="Rules" className="rules">
                   {rulesSummary(t.rules)}
+                </td>
+                <td data-label="Limits" className="limits-cell">
+                  <LimitsSummary limits={t.limits} />
                 </td>
                 <td data-label="Status">
                   <StatusBadge status={t.status} />

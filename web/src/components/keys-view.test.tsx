@@ -2,26 +2,10 @@ import { render, screen } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
 import { describe, expect, it, vi } from "vitest";
 import { pagePath, PAGE_SIZE } from "../lib/queries";
-import { tokenPageSchema, type Token } from "../lib/schemas";
+import { tokenPageSchema } from "../lib/schemas";
+import { token } from "../test-fixtures";
 import { KeysView, type KeysViewProps } from "./keys-view";
 
-const token: Token = {
-  id: "k1",
-  owner: "alice",
-  name: "first",
-  hint: "kg_a…",
-  status: "active",
-  created_at: "2026-05-01T00:00:00Z",
-  created_by: "alice",
-  expires_at: null,
-  disabled: false,
-  last_used_at: null,
-  rules: [],
-  metadata: {},
-  replaces: null,
-  replaced_by: null,
-  grace_until: null,
-};
 
 function props(extra: Partial<KeysViewProps>): KeysViewProps {
   return {

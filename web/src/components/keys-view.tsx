@@ -1,4 +1,5 @@
 // A page of keys with everything one can do to them: pure, driven by its props.
+import type { ReactNode } from "react";
 import type { ApiError } from "../lib/api";
 import { emptyForm, formOf, type KeyFormValues } from "../lib/key-form-model";
 import type { Created, Token } from "../lib/schemas";
@@ -20,6 +21,8 @@ export type Modal =
 export interface KeysViewProps {
   title: string;
   intro?: string;
+  /** Shown above the list: the owner's limits. */
+  aside?: ReactNode;
   tokens: Token[];
   /** Ids of keys whose stored record cannot be read: they can only be deleted. */
   damaged?: string[];
@@ -33,6 +36,8 @@ export interface KeysViewProps {
   modal: Modal;
   busy: boolean;
   error: ApiError | Error | null;
+  /** False: the forms say that limits can only be tightened. */
+  mayRaiseLimits?: boolean;
   onModal: (m: Modal) => void;
   onCreate: (v: KeyFormValues) => void;
   onUpdate: (t: Token, v: KeyFormValues) => void;
@@ -60,6 +65,7 @@ export function KeysView(p: KeysViewProps) {
         </button>
       </div>
       {p.intro && <p className="muted">{p.intro}</p>}
+      {p.aside}
       {p.damaged && p.damaged.length > 0 && (
         <div className="notice notice-error" role="alert">
           <p>
@@ -119,6 +125,7 @@ export function KeysView(p: KeysViewProps) {
             initial={emptyForm()}
             submitting={p.busy}
             serverError={p.error}
+            mayRaiseLimits={p.mayRaiseLimits ?? true}
             onSubmit={p.onCreate}
             onCancel={close}
           />
@@ -132,6 +139,7 @@ export function KeysView(p: KeysViewProps) {
             currentExpiry={m.token.expires_at}
             submitting={p.busy}
             serverError={p.error}
+            mayRaiseLimits={p.mayRaiseLimits ?? true}
             onSubmit={(v) => {
               p.onUpdate(m.token, v);
             }}

@@ -1,27 +1,12 @@
 import { render, screen } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
 import { describe, expect, it, vi } from "vitest";
-import type { Created } from "../lib/schemas";
+import type { Created, Token } from "../lib/schemas";
+import { token as fixture } from "../test-fixtures";
 import { OneTimeKey } from "./one-time-key";
 
 const KEY = "kg_0123456789abcdefghijABCDEFGHIJ0123456789abcdefghi";
-const token = {
-  id: "tok1",
-  owner: "alice",
-  name: "deploys",
-  hint: "kg_0123…fghi",
-  status: "active" as const,
-  created_at: "2026-06-01T12:00:00Z",
-  created_by: "alice",
-  expires_at: null,
-  disabled: false,
-  last_used_at: null,
-  rules: [],
-  metadata: {},
-  replaces: null,
-  replaced_by: null,
-  grace_until: null,
-};
+const token: Token = { ...fixture, id: "tok1", name: "deploys", hint: "kg_0123…fghi", created_at: "2026-06-01T12:00:00Z" };
 const created: Created = { key: KEY, id: "tok1", hint: token.hint, token };
 
 describe("the one-time key", () => {

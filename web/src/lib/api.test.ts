@@ -25,10 +25,16 @@ const me = { subject: "alice", admin: false, auth: "oidc", single_operator: fals
 describe("api client", () => {
   it("sends the credential under the base path and returns the checked body", async () => {
     const { api, fetch } = client(json(200, me));
-    await expect(api.get("/api/me", meSchema)).resolves.toEqual(me);
+    // An older server says nothing of limits: then they may not be raised.
+    await expect(api.get("/api/me", meSchema)).resolves.toEqual({ ...me, may_raise_limits: false });
     const [url, init] = fetch.mock.calls[0] ?? [];
     expect(url).toBe("/keygate/api/me");
     expect((init?.headers as Record<string, string>).Authorization).toBe("Bearer tok");
+  });
+
+  it("reads whether limits may be raised", async () => {
+    const { api } = client(json(200, { ...me, may_raise_limits: true }));
+    await expect(api.get("/api/me", meSchema)).resolves.toMatchObject({ may_raise_limits: true });
   });
 
   it("sends JSON bodies", async () => {

@@ -28,7 +28,7 @@ export interface ApiOptions {
   fetch?: typeof fetch;
 }
 
-export type Method = "GET" | "POST" | "PATCH" | "DELETE";
+export type Method = "GET" | "POST" | "PUT" | "PATCH" | "DELETE";
 
 export interface Api {
   get<S extends z.ZodType>(path: string, schema: S): Promise<z.infer<S>>;

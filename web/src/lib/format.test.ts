@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { expiresSoon, relative, rulesSummary } from "./format";
+import { creditsLeft, expiresSoon, refillSummary, relative, rulesSummary } from "./format";
 
 const NOW = Date.parse("2026-06-01T12:00:00Z");
 
@@ -22,5 +22,15 @@ describe("format", () => {
     expect(rulesSummary([{ hosts: ["api.example.com"], paths: ["/v1/*"], methods: ["GET"] }, { hosts: [], paths: ["/health"], methods: [] }])).toBe(
       "GET api.example.com /v1/*; any host /health",
     );
+  });
+});
+
+describe("limits as text", () => {
+  it("are short and grouped", () => {
+    expect(creditsLeft({ remaining: 9950, refill: null })).toBe("9\u202f950 credits left");
+    expect(creditsLeft({ remaining: 1, refill: null })).toBe("1 credit left");
+    expect(creditsLeft({ remaining: 0, refill: null })).toBe("no credits left");
+    expect(refillSummary({ amount: 10_000, interval: "monthly" })).toBe("refills 10\u202f000 monthly");
+    expect(refillSummary({ amount: 500, interval: "12h" })).toBe("refills 500 every 12h");
   });
 });

@@ -1,5 +1,5 @@
-// Dates and rules as people read them.
-import type { Rule } from "./schemas";
+// Dates, rules and limits as people read them.
+import type { Credits, Refill, Rule } from "./schemas";
 
 const DAY = 86_400_000;
 /** An expiry closer than this is shown as a warning. */
@@ -89,4 +89,21 @@ export function expiryOf(
 /** yyyy-mm-dd of an ISO date-time (UTC), for a date input. */
 export function dateOnly(iso: string): string {
   return iso.slice(0, 10);
+}
+
+/** 9950 → "9 950" (narrow no-break spaces group the digits). */
+export function groupDigits(n: number): string {
+  return n.toLocaleString("en-US").replaceAll(",", "\u202f");
+}
+
+/** "9 950 credits left", "1 credit left", "no credits left". */
+export function creditsLeft(c: Credits): string {
+  if (c.remaining === 0) return "no credits left";
+  return `${groupDigits(c.remaining)} ${c.remaining === 1 ? "credit" : "credits"} left`;
+}
+
+/** "refills 10 000 monthly", "refills 500 every 12h". */
+export function refillSummary(r: Refill): string {
+  const when = ["daily", "weekly", "monthly"].includes(r.interval) ? r.interval : `every ${r.interval}`;
+  return `refills ${groupDigits(r.amount)} ${when}`;
 }

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { createBody, emptyForm, formOf, patchBody, validateKeyForm, type KeyFormValues } from "./key-form-model";
 import type { Token } from "./schemas";
+import { limitedToken, token as fixture } from "../test-fixtures";
 
 const NOW = Date.parse("2026-06-01T12:00:00Z");
 const form = (patch: Partial<KeyFormValues>): KeyFormValues => ({ ...emptyForm(), name: "ci", ...patch });
@@ -87,26 +88,42 @@ describe("request bodies", () => {
   });
 
   it("leaves the expiry alone when an edit keeps it", () => {
-    const token: Token = {
-      id: "t1",
-      owner: "alice",
-      name: "ci",
-      hint: "kg_Ab…yz",
-      status: "active",
-      created_at: "2026-05-01T00:00:00Z",
-      created_by: "alice",
-      expires_at: "2026-07-01T08:30:00Z",
-      disabled: false,
-      last_used_at: null,
-      rules: [],
-      metadata: {},
-      replaces: null,
-      replaced_by: null,
-      grace_until: null,
-    };
+    const token: Token = { ...fixture, id: "t1", name: "ci", hint: "kg_Ab…yz", expires_at: "2026-07-01T08:30:00Z" };
     const v = formOf(token);
     expect(v.expiry).toBe("keep");
-    expect("expires_at" in patchBody(v, NOW)).toBe(false);
-    expect(patchBody({ ...v, expiry: "never", disabled: true }, NOW)).toMatchObject({ expires_at: null, disabled: true });
+    expect("expires_at" in patchBody(v, token.limits, NOW)).toBe(false);
+    expect(patchBody({ ...v, expiry: "never", disabled: true }, token.limits, NOW)).toMatchObject({ expires_at: null, disabled: true });
+  });
+});
+
+describe("limits in key bodies", () => {
+  it("are left to the server's defaults unless the form sets them", () => {
+    expect("limits" in createBody(form({}), NOW)).toBe(false);
+    const v = form({ setLimits: true });
+    v.limits.rateLimits = [{ name: "burst", limit: "3", every: "1", unit: "m" }];
+    v.limits.credits = true;
+    v.limits.remaining = "5";
+    expect(createBody(v, NOW).limits).toEqual({
+      rate_limits: [{ name: "burst", limit: 3, window: "1m" }],
+      credits: { remaining: 5, refill: null },
+    });
+  });
+
+  it("are checked only when the form sets them", () => {
+    const v = form({});
+    v.limits.rateLimits = [{ name: "", limit: "0", every: "1", unit: "m" }];
+    expect(validateKeyForm(v, NOW)).toEqual({});
+    expect(validateKeyForm({ ...v, setLimits: true }, NOW)).toMatchObject({
+      "limits.rateLimits.0.name": expect.stringMatching(/name/) as unknown,
+      "limits.rateLimits.0.limit": "At least 1.",
+    });
+  });
+
+  it("say in a PATCH only what changed", () => {
+    const v = formOf(limitedToken);
+    expect(v.setLimits).toBe(true);
+    expect("limits" in patchBody(v, limitedToken.limits, NOW)).toBe(false);
+    v.limits.credits = false;
+    expect(patchBody(v, limitedToken.limits, NOW).limits).toEqual({ credits: null });
   });
 });

@@ -1,7 +1,16 @@
 // The create/edit form's values, their validation (the same limits the server checks,
 // so mistakes show next to the field before anything is sent) and the request body.
 import { type ExpiryPreset, dateOnly, expiryOf } from "./format";
-import type { Rule, Token } from "./schemas";
+import {
+  type LimitsPatch,
+  type LimitsValues,
+  emptyLimits,
+  limitsOf,
+  limitsPatch,
+  limitsValuesOf,
+  validateLimits,
+} from "./limits-model";
+import type { Limits, Rule, Token } from "./schemas";
 
 export interface RuleRow {
   hosts: string;
@@ -22,9 +31,15 @@ export interface KeyFormValues {
   rules: RuleRow[];
   metadata: MetaRow[];
   disabled: boolean;
+  /**
+   * Create: false leaves the limits to the server's defaults for new keys (nothing is
+   * sent); true sends `limits`. Always true when editing.
+   */
+  setLimits: boolean;
+  limits: LimitsValues;
 }
 
-/** Field path → message, e.g. "name", "rules.0.hosts", "metadata.1.key". */
+/** Field path → message, e.g. "name", "rules.0.hosts", "metadata.1.key", "limits.rateLimits.0.name". */
 export type FormErrors = Record<string, string>;
 
 export const LIMITS = { name: 100, rules: 32, patterns: 32, metadata: 16, metaKey: 64, metaValue: 512 } as const;
@@ -36,6 +51,8 @@ export const emptyForm = (): KeyFormValues => ({
   rules: [],
   metadata: [],
   disabled: false,
+  setLimits: false,
+  limits: emptyLimits(),
 });
 
 export function formOf(t: Token): KeyFormValues {
@@ -46,6 +63,8 @@ export function formOf(t: Token): KeyFormValues {
     rules: t.rules.map((r) => ({ hosts: r.hosts.join(", "), paths: r.paths.join(", "), methods: r.methods.join(", ") })),
     metadata: Object.entries(t.metadata).map(([key, value]) => ({ key, value })),
     disabled: t.disabled,
+    setLimits: true,
+    limits: limitsValuesOf(t.limits),
   };
 }
 
@@ -119,6 +138,7 @@ export function validateKeyForm(v: KeyFormValues, now: number = Date.now()): For
       errors[`metadata.${i}.value`] = `At most ${LIMITS.metaValue} bytes.`;
     } else if (CONTROL.test(m.value)) errors[`metadata.${i}.value`] = "No control characters.";
   });
+  if (v.setLimits) Object.assign(errors, validateLimits(v.limits, "limits."));
   return errors;
 }
 
@@ -135,15 +155,23 @@ export interface CreateBody {
   expires_at: string | null;
   rules: Rule[];
   metadata: Record<string, string>;
+  /** Absent: the server's defaults for new keys. */
+  limits?: Limits;
 }
 
-export function createBody(v: KeyFormValues, now: number = Date.now()): CreateBody {
+function commonOf(v: KeyFormValues, now: number) {
   return {
     name: v.name.trim(),
     expires_at: v.expiry === "keep" ? null : expiryOf(v.expiry, v.customDate, now),
     rules: rulesOf(v),
     metadata: Object.fromEntries(v.metadata.map((m) => [m.key, m.value])),
   };
+}
+
+export function createBody(v: KeyFormValues, now: number = Date.now()): CreateBody {
+  const body: CreateBody = commonOf(v, now);
+  if (v.setLimits) body.limits = limitsOf(v.limits);
+  return body;
 }
 
 export interface PatchBody {
@@ -153,10 +181,15 @@ export interface PatchBody {
   rules: Rule[];
   metadata: Record<string, string>;
   disabled: boolean;
+  /** Absent: unchanged; otherwise only the parts that changed (see LimitsPatch). */
+  limits?: LimitsPatch;
 }
 
-/** A PATCH body: everything the form edits. */
-export function patchBody(v: KeyFormValues, now: number = Date.now()): PatchBody {
-  const { expires_at, ...rest } = createBody(v, now);
-  return v.expiry === "keep" ? { ...rest, disabled: v.disabled } : { ...rest, expires_at, disabled: v.disabled };
+/** A PATCH body: everything the form edits, and of the limits only what differs from `original`. */
+export function patchBody(v: KeyFormValues, original: Limits, now: number = Date.now()): PatchBody {
+  const { expires_at, ...rest } = commonOf(v, now);
+  const body: PatchBody = v.expiry === "keep" ? { ...rest, disabled: v.disabled } : { ...rest, expires_at, disabled: v.disabled };
+  const limits = limitsPatch(v.limits, original);
+  if (limits) body.limits = limits;
+  return body;
 }

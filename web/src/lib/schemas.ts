@@ -12,6 +12,31 @@ export type Rule = z.infer<typeof ruleSchema>;
 export const tokenStatus = z.enum(["active", "disabled", "expired", "rotating"]);
 export type TokenStatus = z.infer<typeof tokenStatus>;
 
+/** A rate limit: at most `limit` requests per `window` ("30s", "1m", "1h", "1d"). */
+export const rateLimitSchema = z.object({
+  name: z.string(),
+  limit: z.number().int(),
+  window: z.string(),
+});
+export type RateLimit = z.infer<typeof rateLimitSchema>;
+
+/** Once per interval ("daily", "weekly", "monthly" or a duration such as "12h") the balance is set to `amount`. */
+export const refillSchema = z.object({ amount: z.number().int(), interval: z.string() });
+export type Refill = z.infer<typeof refillSchema>;
+
+export const creditsSchema = z.object({
+  remaining: z.number().int(),
+  refill: refillSchema.nullable(),
+});
+export type Credits = z.infer<typeof creditsSchema>;
+
+/** A key's or an owner's usage limits; `credits: null` means no quota. */
+export const limitsSchema = z.object({
+  rate_limits: z.array(rateLimitSchema),
+  credits: creditsSchema.nullable(),
+});
+export type Limits = z.infer<typeof limitsSchema>;
+
 export const tokenSchema = z.object({
   id: z.string(),
   owner: z.string(),
@@ -28,6 +53,7 @@ export const tokenSchema = z.object({
   replaces: z.string().nullable(),
   replaced_by: z.string().nullable(),
   grace_until: z.string().nullable(),
+  limits: limitsSchema,
 });
 export type Token = z.infer<typeof tokenSchema>;
 /** A page of keys; `damaged` names keys whose stored record cannot be read (only deleted). */
@@ -53,6 +79,8 @@ export const meSchema = z.object({
   auth: z.enum(["oidc", "admin-key"]),
   name: z.string().optional(),
   single_operator: z.boolean(),
+  /** May this account loosen limits? Older servers do not say: then no. */
+  may_raise_limits: z.boolean().optional().default(false),
 });
 export type Me = z.infer<typeof meSchema>;
 
@@ -62,6 +90,14 @@ export const ownerPageSchema = z.object({
   owners: z.array(ownerSchema),
   next_cursor: z.string().optional(),
 });
+
+/** The limits shared by all of an owner's keys, and where they come from. */
+export const ownerLimitsSchema = z.object({
+  owner: z.string(),
+  source: z.enum(["owner", "default", "none"]),
+  limits: limitsSchema,
+});
+export type OwnerLimits = z.infer<typeof ownerLimitsSchema>;
 
 export const auditEventSchema = z.object({
   seq: z.number(),

@@ -1,14 +1,24 @@
 // Data container for a page of keys: mine, or (admin) one owner's.
 import { useEffect, useState } from "react";
 import { type Modal, KeysView } from "../components/keys-view";
+import { MyLimits, OwnerLimitsPanel } from "../components/owner-limits";
 import { ErrorNote, Loading } from "../components/state";
 import { useAuth } from "../lib/auth";
 import { createBody, patchBody } from "../lib/key-form-model";
-import { type Scope, useCreateToken, useRevokeToken, useRotateToken, useTokens, useUpdateToken } from "../lib/queries";
+import {
+  type Scope,
+  useCreateToken,
+  useMe,
+  useRevokeToken,
+  useRotateToken,
+  useTokens,
+  useUpdateToken,
+} from "../lib/queries";
 
 export function KeysPage({ scope, title, intro }: { scope: Scope; title: string; intro?: string }) {
   const { config } = useAuth();
   const tokens = useTokens(scope);
+  const me = useMe();
   const create = useCreateToken(scope);
   const update = useUpdateToken(scope);
   const rotate = useRotateToken(scope);
@@ -40,6 +50,7 @@ export function KeysPage({ scope, title, intro }: { scope: Scope; title: string;
     <KeysView
       title={title}
       {...(intro ? { intro } : {})}
+      aside={scope.kind === "owner" ? <OwnerLimitsPanel owner={scope.owner} /> : <MyLimits />}
       tokens={tokens.data.pages.flatMap((p) => p.tokens)}
       damaged={tokens.data.pages[0]?.damaged.map((d) => d.id) ?? []}
       more={tokens.hasNextPage}
@@ -55,6 +66,7 @@ export function KeysPage({ scope, title, intro }: { scope: Scope; title: string;
       modal={modal}
       busy={mutations.some((x) => x.isPending)}
       error={mutations.find((x) => x.error)?.error ?? null}
+      mayRaiseLimits={me.data ? me.data.admin || me.data.may_raise_limits : true}
       onModal={open}
       onCreate={(v) => {
         create.mutate(createBody(v), {
@@ -65,7 +77,7 @@ export function KeysPage({ scope, title, intro }: { scope: Scope; title: string;
       }}
       onUpdate={(t, v) => {
         update.mutate(
-          { id: t.id, body: patchBody(v) },
+          { id: t.id, body: patchBody(v, t.limits) },
           {
             onSuccess: () => {
               setModal({ kind: "none" });
