@@ -90,30 +90,28 @@ pub struct Known {
     pub slots: [Option<Arc<Slot>>; 2],
     /// `RateLimit-Policy` for those limits, built once when the entry is cached.
     pub limit_policy: Option<HeaderValue>,
+    /// The limits of the two slots, readable without their locks.
+    key_limits: Option<Arc<Limits>>,
+    owner_limits: Option<Arc<Limits>>,
 }
 
 impl Known {
     /// The limits of one scope, when it has any.
-    pub fn limits_of(&self, scope: Scope) -> Option<Arc<Limits>> {
-        let i = match scope {
-            Scope::Key => 0,
-            Scope::Owner => 1,
-        };
-        self.slots[i].as_ref().map(|s| s.limits())
+    pub fn limits_of(&self, scope: Scope) -> Option<&Limits> {
+        match scope {
+            Scope::Key => self.key_limits.as_deref(),
+            Scope::Owner => self.owner_limits.as_deref(),
+        }
     }
 
-    /// The name of the limit that refused a request.
-    pub fn limit_name(&self, e: Exceeded) -> String {
+    /// The name of the limit that refused a request (`credits` for a quota).
+    pub fn limit_name(&self, e: Exceeded) -> &str {
         match e {
             Exceeded::Rate { scope, index, .. } => self
                 .limits_of(scope)
-                .and_then(|l| {
-                    l.rate_limits
-                        .get(usize::from(index))
-                        .map(|r| r.name.clone())
-                })
-                .unwrap_or_default(),
-            Exceeded::Credits { .. } => "credits".into(),
+                .and_then(|l| l.rate_limits.get(usize::from(index)))
+                .map_or("", |r| r.name.as_str()),
+            Exceeded::Credits { .. } => "credits",
         }
     }
 }
@@ -587,13 +585,10 @@ impl Gate {
             }
         }
         let last = record.last_used_at.map_or(0, |t| t.unix());
-        let key_slot = (!record.limits.is_empty()).then(|| {
-            self.limits.slot(
-                Scope::Key,
-                record.usage_slot(),
-                Arc::new(record.limits.clone()),
-                None,
-            )
+        let key_limits = (!record.limits.is_empty()).then(|| Arc::new(record.limits.clone()));
+        let key_slot = key_limits.as_ref().map(|l| {
+            self.limits
+                .slot(Scope::Key, record.usage_slot(), l.clone(), None)
         });
         let owner_slot = owner.as_ref().map(|p| {
             self.limits.slot(
@@ -617,6 +612,8 @@ impl Gate {
             refused,
             slots: [key_slot, owner_slot],
             limit_policy,
+            key_limits,
+            owner_limits: owner.map(|p| p.0.clone()),
         }
     }
 

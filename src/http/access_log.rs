@@ -254,7 +254,7 @@ pub fn decision(log: &AccessLog, limits: &LogLimits, l: &Line<'_>) {
             out.push_str(eq);
             out.push_str(e.scope().as_str());
             out.push(':');
-            put(out, &k.limit_name(e), 40);
+            put(out, k.limit_name(e), 40);
         }
         if json {
             let _ = writeln!(out, "\",\"latency_us\":{latency}}}");

@@ -15,7 +15,6 @@ use std::fmt::Write;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::Response;
 
-use super::error::error;
 use crate::decide::Known;
 use crate::limits::engine::Report;
 use crate::limits::{Exceeded, Scope};
@@ -35,31 +34,45 @@ fn item(out: &mut String, scope: Scope, name: &str) {
     out.push('"');
 }
 
+/// The JSON body of each refusal, written out once (the same shape `error()` makes):
+/// refusals of a busy key over its limit are answered as cheaply as possible.
+fn body(e: Exceeded) -> &'static str {
+    match e {
+        Exceeded::Rate {
+            scope: Scope::Key, ..
+        } => r#"{"error":"rate_limited","message":"this key is over its rate limit; retry later"}"#,
+        Exceeded::Rate {
+            scope: Scope::Owner,
+            ..
+        } => {
+            r#"{"error":"rate_limited","message":"the rate limit shared by this owner's keys is used up; retry later"}"#
+        }
+        Exceeded::Credits {
+            scope: Scope::Key, ..
+        } => r#"{"error":"usage_exceeded","message":"this key has no credits left"}"#,
+        Exceeded::Credits {
+            scope: Scope::Owner,
+            ..
+        } => {
+            r#"{"error":"usage_exceeded","message":"the credits shared by this owner's keys are used up"}"#
+        }
+    }
+}
+
 /// The refusal of a request over a limit. `nginx`: 403 instead of 429.
 pub fn refusal(nginx: bool, e: Exceeded, known: Option<&Known>) -> Response {
-    let message = match e {
-        Exceeded::Rate {
-            scope: Scope::Key, ..
-        } => "this key is over its rate limit; retry later",
-        Exceeded::Rate {
-            scope: Scope::Owner,
-            ..
-        } => "the rate limit shared by this owner's keys is used up; retry later",
-        Exceeded::Credits {
-            scope: Scope::Key, ..
-        } => "this key has no credits left",
-        Exceeded::Credits {
-            scope: Scope::Owner,
-            ..
-        } => "the credits shared by this owner's keys are used up",
-    };
     let status = if nginx {
         StatusCode::FORBIDDEN
     } else {
         StatusCode::TOO_MANY_REQUESTS
     };
-    let mut r = error(status, e.code(), message);
+    let mut r = Response::new(axum::body::Body::from(body(e)));
+    *r.status_mut() = status;
     let h = r.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     h.insert(X_KEYGATE_DENIED, HeaderValue::from_static(e.code()));
     if let Some(retry) = e.retry_after() {
         h.insert(header::RETRY_AFTER, retry.into());
@@ -72,10 +85,10 @@ pub fn refusal(nginx: bool, e: Exceeded, known: Option<&Known>) -> Response {
             scope, retry_after, ..
         } = e
         {
-            let mut v = String::new();
-            item(&mut v, scope, &k.limit_name(e));
+            let mut v = String::with_capacity(48);
+            item(&mut v, scope, k.limit_name(e));
             let _ = write!(v, ";r=0;t={retry_after}");
-            if let Ok(v) = HeaderValue::from_str(&v) {
+            if let Ok(v) = HeaderValue::try_from(v) {
                 h.insert(RATELIMIT, v);
             }
         }
