@@ -116,6 +116,8 @@ fn main() {
     });
 
     // Usage limits: a rate limit far from exhaustion, a quota, and a key over its limit.
+    // From another address: the garbage keys above got 127.0.0.1 throttled.
+    let ip: std::net::IpAddr = [10, 0, 0, 2].into();
     for (name, limits) in [
         (
             "whole decision, rate-limited key (room)",

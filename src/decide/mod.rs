@@ -405,6 +405,7 @@ impl Gate {
                     .check(
                         [known.slots[0].as_ref(), known.slots[1].as_ref()],
                         want_report,
+                        now_ms,
                     )
                     .await;
                 report = r;

@@ -300,16 +300,22 @@ impl Engine {
 
     /// Decides whether one more use fits every limit of `slots` (a key's, then its
     /// owner's), and spends it when it does. Nothing is spent on a refusal.
+    /// `now_ms`: the decision's clock reading (read again after waiting for a lease).
     pub async fn check(
         &self,
         slots: [Option<&Arc<Slot>>; 2],
         report: bool,
+        now_ms: i64,
     ) -> (Verdict, Option<Report>) {
         // Bounded: each round either decides or adds a lease; concurrent requests can
         // spend a fresh lease before this one gets to it, a few times at most. No heap
         // allocation on the way to an answer.
-        for _ in 0..16 {
-            let now = self.clock.now_ms();
+        for round in 0..16 {
+            let now = if round == 0 {
+                now_ms
+            } else {
+                self.clock.now_ms()
+            };
             let need = {
                 let mut g0 = slots[0].map(|s| lock(&s.state));
                 let mut g1 = slots[1].map(|s| lock(&s.state));
@@ -675,12 +681,12 @@ mod tests {
         let s = e.slot(Scope::Key, "k:a".into(), rate("10/1m"), None);
         let mut allowed = 0;
         for _ in 0..25 {
-            if e.check([Some(&s), None], false).await.0 == Verdict::Allow {
+            if e.check([Some(&s), None], false, clock.now_ms()).await.0 == Verdict::Allow {
                 allowed += 1;
             }
         }
         assert_eq!(allowed, 10);
-        let (v, _) = e.check([Some(&s), None], false).await;
+        let (v, _) = e.check([Some(&s), None], false, clock.now_ms()).await;
         assert!(
             matches!(
                 v,
@@ -692,7 +698,10 @@ mod tests {
             "{v:?}"
         );
         clock.advance(Duration::from_secs(60));
-        assert_eq!(e.check([Some(&s), None], false).await.0, Verdict::Allow);
+        assert_eq!(
+            e.check([Some(&s), None], false, clock.now_ms()).await.0,
+            Verdict::Allow
+        );
     }
 
     #[tokio::test(start_paused = true)]
@@ -722,7 +731,7 @@ mod tests {
         let s = e.slot(Scope::Key, "k:c".into(), limits, None);
         let mut allowed = 0;
         for _ in 0..20 {
-            if e.check([Some(&s), None], false).await.0 == Verdict::Allow {
+            if e.check([Some(&s), None], false, clock.now_ms()).await.0 == Verdict::Allow {
                 allowed += 1;
             }
         }
@@ -730,7 +739,7 @@ mod tests {
         clock.advance(Duration::from_secs(3600));
         let mut allowed = 0;
         for _ in 0..20 {
-            if e.check([Some(&s), None], false).await.0 == Verdict::Allow {
+            if e.check([Some(&s), None], false, clock.now_ms()).await.0 == Verdict::Allow {
                 allowed += 1;
             }
         }
@@ -746,12 +755,18 @@ mod tests {
         let k2 = e.slot(Scope::Key, "k:2".into(), rate("100/1m"), None);
         let mut allowed = 0;
         for k in [&k1, &k2, &k1, &k2, &k1] {
-            if e.check([Some(k), Some(&owner)], true).await.0 == Verdict::Allow {
+            if e.check([Some(k), Some(&owner)], true, clock.now_ms())
+                .await
+                .0
+                == Verdict::Allow
+            {
                 allowed += 1;
             }
         }
         assert_eq!(allowed, 3);
-        let (v, _) = e.check([Some(&k1), Some(&owner)], false).await;
+        let (v, _) = e
+            .check([Some(&k1), Some(&owner)], false, clock.now_ms())
+            .await;
         assert!(matches!(
             v,
             Verdict::Exceeded(Exceeded::Rate {
@@ -761,7 +776,7 @@ mod tests {
         ));
         let (_, report) = {
             let k3 = e.slot(Scope::Key, "k:3".into(), rate("100/1m"), None);
-            e.check([Some(&k3), None], true).await
+            e.check([Some(&k3), None], true, clock.now_ms()).await
         };
         assert_eq!(report.unwrap().rates[0].remaining, 99);
     }
@@ -772,7 +787,10 @@ mod tests {
         let (e, _) = engine(&clock);
         let s = e.slot(Scope::Key, "k:busy".into(), rate("1000000/1h"), None);
         for _ in 0..5000 {
-            assert_eq!(e.check([Some(&s), None], false).await.0, Verdict::Allow);
+            assert_eq!(
+                e.check([Some(&s), None], false, clock.now_ms()).await.0,
+                Verdict::Allow
+            );
         }
         assert!(e.held().0 > 0);
         clock.advance(Duration::from_secs(3));
