@@ -73,7 +73,11 @@ pub fn refusal(nginx: bool, e: Exceeded, known: Option<&Known>) -> Response {
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
     );
-    h.insert(X_KEYGATE_DENIED, HeaderValue::from_static(e.code()));
+    if nginx {
+        // Only nginx needs it: its 403 must be told apart from a rules 403. Elsewhere
+        // the status and the body say it, and every header costs on a busy refusal.
+        h.insert(X_KEYGATE_DENIED, HeaderValue::from_static(e.code()));
+    }
     if let Some(retry) = e.retry_after() {
         h.insert(header::RETRY_AFTER, retry.into());
     }
