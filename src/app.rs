@@ -269,6 +269,7 @@ fn gate_settings(c: &Config, prefix: KeyPrefix) -> Result<GateSettings, StartErr
         }),
         trusted_proxies,
         upstream_limit_headers: c.limits.upstream_headers,
+        analytics: c.analytics.enabled,
         limits_on_store_error: c.limits.on_store_error().map_err(StartError::Config)?,
         owner_defaults: c.limits.owner_defaults().map_err(StartError::Config)?,
         sources: Sources {

@@ -132,6 +132,8 @@ pub struct Config {
     pub max_keys_per_owner: usize,
     /// Usage limits: defaults for new keys and owners, and how they are enforced.
     pub limits: LimitsConfig,
+    /// Usage analytics: counts per key and owner in time buckets.
+    pub analytics: AnalyticsConfig,
     pub headers: HeaderConfig,
     /// A path prefix for every route keygate serves (`/keygate`; empty: none), for
     /// running behind a proxy that forwards a sub-path without stripping it.
@@ -339,6 +341,45 @@ pub struct LimitsConfig {
     pub owner: OwnerLimitsConfig,
 }
 
+/// `[analytics]`: usage counts per key and owner (README, "Usage analytics").
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AnalyticsConfig {
+    pub enabled: bool,
+    /// How often the counts collected in memory are written to the store.
+    pub flush_secs: u64,
+    pub minute_retention_hours: u64,
+    pub hour_retention_days: u64,
+    pub day_retention_days: u64,
+}
+
+impl Default for AnalyticsConfig {
+    fn default() -> Self {
+        AnalyticsConfig {
+            enabled: true,
+            flush_secs: 10,
+            minute_retention_hours: 48,
+            hour_retention_days: 90,
+            day_retention_days: 730,
+        }
+    }
+}
+
+impl AnalyticsConfig {
+    pub fn retention(&self) -> crate::analytics::Retention {
+        let ms = |v: u64, unit: i64| {
+            i64::try_from(v)
+                .unwrap_or(i64::MAX / unit)
+                .saturating_mul(unit)
+        };
+        crate::analytics::Retention {
+            minute_ms: ms(self.minute_retention_hours, 3_600_000),
+            hour_ms: ms(self.hour_retention_days, 86_400_000),
+            day_ms: ms(self.day_retention_days, 86_400_000),
+        }
+    }
+}
+
 /// `[limits.owner]`: the default limits of an owner.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -491,6 +532,7 @@ impl Default for Config {
             api_max_body_bytes: 64 * 1024,
             max_keys_per_owner: 1000,
             limits: LimitsConfig::default(),
+            analytics: AnalyticsConfig::default(),
             headers: HeaderConfig::default(),
             base_path: String::new(),
             frontend: FrontendConfig::default(),
@@ -832,6 +874,18 @@ impl Config {
         }
         if self.max_keys_per_owner == 0 {
             return bad("max_keys_per_owner must be at least 1".into());
+        }
+        let a = &self.analytics;
+        if a.flush_secs == 0 || a.flush_secs > 3600 {
+            return bad("analytics.flush_secs must be 1 to 3600".into());
+        }
+        if !(1..=24 * 31).contains(&a.minute_retention_hours) {
+            return bad("analytics.minute_retention_hours must be 1 to 744 (31 days)".into());
+        }
+        if !(1..=3660).contains(&a.hour_retention_days)
+            || !(1..=36600).contains(&a.day_retention_days)
+        {
+            return bad("analytics.hour_retention_days must be 1 to 3660 and analytics.day_retention_days 1 to 36600".into());
         }
         self.limits.key_defaults().map_err(ConfigError::Invalid)?;
         self.limits.owner_defaults().map_err(ConfigError::Invalid)?;

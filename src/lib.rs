@@ -1,6 +1,7 @@
 //! keygate: an API-key gate for HTTP services behind a reverse proxy.
 //!
 //! # Layout
+//! - [`analytics`]: usage counts per key and owner in time buckets (tallied, flushed).
 //! - [`config`]: settings, layered defaults < file < env < flags.
 //! - [`token`]: the key format (generate, pre-check, checksum, keyed hash, hint). No I/O.
 //! - [`rules`]: per-key allow-lists of hosts, paths and methods.
@@ -13,6 +14,7 @@
 //! - [`cli`]: the `keygate` command.
 //! - [`clock`]: the injected clock; nothing else reads the wall clock.
 
+pub mod analytics;
 pub mod app;
 pub mod cli;
 mod cli_ops;

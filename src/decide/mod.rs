@@ -13,8 +13,8 @@ pub mod throttle;
 pub mod usage;
 
 use std::net::IpAddr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
@@ -52,6 +52,8 @@ pub struct GateSettings {
     pub limits_on_store_error: OnStoreError,
     /// Limits of owners without their own (`[limits.owner]`) and their starting balance.
     pub owner_defaults: (Limits, Option<u64>),
+    /// Count outcomes per key in time buckets (`[analytics]`).
+    pub analytics: bool,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -201,6 +203,8 @@ pub struct Gate {
     /// nothing is looked up).
     owner_limits_in_use: AtomicBool,
     owner_defaults: Option<OwnerPolicy>,
+    /// Analytics tallies (`None`: analytics off).
+    tally: Option<crate::analytics::Tally>,
 }
 
 /// An owner's limits and the balance a missing counter starts at.
@@ -240,6 +244,7 @@ impl Gate {
             ))
         });
         Gate {
+            tally: settings.analytics.then(crate::analytics::Tally::default),
             limits,
             owner_cache: quick_cache::sync::Cache::new(settings.cache_max_entries.min(100_000)),
             owner_limits_in_use: AtomicBool::new(false),
@@ -272,6 +277,19 @@ impl Gate {
     /// The usage-limit engine.
     pub fn limits(&self) -> &Engine {
         &self.limits
+    }
+
+    /// The analytics tallies, when analytics are on.
+    pub fn tally(&self) -> Option<&crate::analytics::Tally> {
+        self.tally.as_ref()
+    }
+
+    fn count(&self, known: &Arc<Known>, o: crate::analytics::Outcome, now_ms: i64) {
+        if let Some(t) = &self.tally
+            && known.in_store
+        {
+            t.record(known, o, now_ms);
+        }
     }
 
     pub fn keysets(&self) -> &Arc<KeySets> {
@@ -392,11 +410,15 @@ impl Gate {
         };
         let now = crate::clock::Timestamp::from_unix(now_ms.div_euclid(1000));
         let mut report = None;
+        use crate::analytics::Outcome as Counted;
         let outcome = if let Some(why) = known.refused {
+            self.count(&known, Counted::Refused, now_ms);
             deny_401(why)
         } else if let Some(why) = known.record.unusable_at(now) {
+            self.count(&known, Counted::Refused, now_ms);
             deny_401(why)
         } else if !rules::allows(&known.record.rules, target) {
+            self.count(&known, Counted::Forbidden, now_ms);
             Outcome::Deny(Deny::Forbidden)
         } else {
             let verdict = if known.slots[0].is_some() || known.slots[1].is_some() {
@@ -418,9 +440,17 @@ impl Gate {
                     if known.in_store {
                         self.usage.record(&known, now.unix());
                     }
+                    self.count(&known, Counted::Allowed, now_ms);
                     Outcome::Allow(known.clone())
                 }
-                Verdict::Exceeded(e) => Outcome::Deny(Deny::Limited(e)),
+                Verdict::Exceeded(e) => {
+                    let counted = match e {
+                        Exceeded::Rate { .. } => Counted::RateLimited,
+                        Exceeded::Credits { .. } => Counted::UsageExceeded,
+                    };
+                    self.count(&known, counted, now_ms);
+                    Outcome::Deny(Deny::Limited(e))
+                }
                 Verdict::Unavailable => Outcome::Deny(Deny::Unavailable),
             }
         };
@@ -664,6 +694,29 @@ impl Gate {
             self.forget_all();
         }
         Ok(())
+    }
+
+    /// Writes the analytics tallies collected since the previous flush (and what an
+    /// earlier failed flush left in `retry`). Returns how many tallies were written.
+    pub async fn flush_analytics(
+        &self,
+        retention: crate::analytics::Retention,
+        retry: &Mutex<Vec<crate::analytics::UsageAdd>>,
+    ) -> Result<usize, StoreError> {
+        let Some(t) = &self.tally else { return Ok(0) };
+        let mut batch = std::mem::take(&mut *retry.lock().unwrap_or_else(|e| e.into_inner()));
+        batch.extend(t.drain());
+        if batch.is_empty() {
+            return Ok(0);
+        }
+        let n = batch.len();
+        if let Err(e) = self.store.add_usage(&batch, retention).await {
+            // Kept for the next flush, within the same bound as the tallies.
+            batch.truncate(crate::analytics::MAX_PENDING);
+            *retry.lock().unwrap_or_else(|e| e.into_inner()) = batch;
+            return Err(e);
+        }
+        Ok(n)
     }
 
     /// Writes the last-used times collected since the previous flush.

@@ -143,6 +143,11 @@ const API_ROUTES: &[&str] = &[
     "/api/audit",
     "/api/me/limits",
     "/api/users/{sub}/limits",
+    "/api/me/usage",
+    "/api/me/tokens/{id}/usage",
+    "/api/users/{sub}/usage",
+    "/api/users/{sub}/tokens/{id}/usage",
+    "/api/tokens/{id}/usage",
     "/openapi.json",
     "/docs",
     "/docs/",
@@ -192,9 +197,11 @@ pub async fn serve(
     app: Arc<App>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let retry = Arc::new(std::sync::Mutex::new(Vec::new()));
     let mut background = vec![
         tokio::spawn(flush_usage(app.clone())),
         tokio::spawn(sweep_limits(app.clone())),
+        tokio::spawn(flush_analytics(app.clone(), retry.clone())),
         tokio::spawn(crate::sources::watch(app.clone())),
     ];
     if let Some(v) = &app.verifier {
@@ -242,9 +249,57 @@ pub async fn serve(
     if let Err(e) = app.gate.flush_usage().await {
         tracing::warn!(error = %e, "could not write last-used times at shutdown");
     }
+    if let Err(e) = app
+        .gate
+        .flush_analytics(app.config.analytics.retention(), &retry)
+        .await
+    {
+        tracing::warn!(error = %e, "could not write the last analytics counts at shutdown");
+    }
     // Unspent leases go back, so a clean shutdown loses no credit.
     app.gate.limits().give_back_all().await;
     result
+}
+
+/// Writes analytics tallies every `analytics.flush_secs` (sooner when they fill up), and
+/// drops buckets past their retention once an hour.
+async fn flush_analytics(
+    app: Arc<App>,
+    retry: Arc<std::sync::Mutex<Vec<crate::analytics::UsageAdd>>>,
+) {
+    let Some(tally) = app.gate.tally() else {
+        return;
+    };
+    let every = Duration::from_secs(app.config.analytics.flush_secs);
+    let retention = app.config.analytics.retention();
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last_prune = tokio::time::Instant::now();
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            () = tally.full.notified() => {}
+        }
+        if let Err(e) = app.gate.flush_analytics(retention, &retry).await {
+            tracing::debug!(error = %e, "analytics flush failed; will retry");
+        }
+        if last_prune.elapsed() > Duration::from_secs(3600) {
+            last_prune = tokio::time::Instant::now();
+            match app
+                .keys
+                .store()
+                .prune_usage(app.clock.now_ms(), retention)
+                .await
+            {
+                Ok(n) if n > 0 => tracing::info!(
+                    removed = n,
+                    "dropped analytics buckets past their retention"
+                ),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "could not drop old analytics buckets"),
+            }
+        }
+    }
 }
 
 /// Gives back usage leases left idle (other replicas may need them).

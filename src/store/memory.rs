@@ -16,6 +16,9 @@ pub struct MemoryStore {
     inner: RwLock<Inner>,
     windows: counters::Windows,
     credits: counters::Credits,
+    /// (step, slot, bucket) → counts.
+    usage:
+        std::sync::Mutex<std::collections::BTreeMap<(u8, String, i64), crate::analytics::Counts>>,
 }
 
 #[derive(Default)]
@@ -81,6 +84,36 @@ impl TokenStore for MemoryStore {
         slots: &[String],
     ) -> Result<Vec<Option<counters::Balance>>, StoreError> {
         Ok(slots.iter().map(|s| self.credits.get(s)).collect())
+    }
+
+    async fn add_usage(
+        &self,
+        batch: &[crate::analytics::UsageAdd],
+        _retention: crate::analytics::Retention,
+    ) -> Result<(), StoreError> {
+        let mut m = self.usage.lock().unwrap_or_else(|e| e.into_inner());
+        for ((slot, step, bucket), c) in crate::analytics::expand(batch) {
+            crate::analytics::add(
+                m.entry((step.as_u8(), slot, bucket))
+                    .or_insert([0; crate::analytics::OUTCOMES]),
+                &c,
+            );
+        }
+        Ok(())
+    }
+
+    async fn read_usage(
+        &self,
+        slot: &str,
+        step: crate::analytics::Step,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<Vec<(i64, crate::analytics::Counts)>, StoreError> {
+        let m = self.usage.lock().unwrap_or_else(|e| e.into_inner());
+        let (s, o) = (step.as_u8(), slot.to_owned());
+        Ok(m.range((s, o.clone(), from_ms)..(s, o, to_ms))
+            .map(|((_, _, b), c)| (*b, *c))
+            .collect())
     }
 
     async fn insert(&self, record: &TokenRecord) -> Result<(), StoreError> {

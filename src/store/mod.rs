@@ -464,6 +464,34 @@ pub trait TokenStore: Send + Sync + 'static {
         slots: &[String],
     ) -> Result<Vec<Option<counters::Balance>>, StoreError>;
 
+    /// Adds analytics tallies into their minute, hour and day buckets, per key and per
+    /// owner; buckets older than `retention` may be dropped.
+    async fn add_usage(
+        &self,
+        batch: &[crate::analytics::UsageAdd],
+        retention: crate::analytics::Retention,
+    ) -> Result<(), StoreError>;
+
+    /// The non-empty buckets of `slot` at `step` with `from_ms <= start < to_ms`, oldest
+    /// first.
+    async fn read_usage(
+        &self,
+        slot: &str,
+        step: crate::analytics::Step,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<Vec<(i64, crate::analytics::Counts)>, StoreError>;
+
+    /// Drops analytics buckets past their retention, for stores that do not expire
+    /// them by themselves.
+    async fn prune_usage(
+        &self,
+        _now_ms: i64,
+        _retention: crate::analytics::Retention,
+    ) -> Result<usize, StoreError> {
+        Ok(0)
+    }
+
     /// Tells other replicas to drop everything they cached (owner limits changed).
     async fn announce_all(&self) {}
 

@@ -31,6 +31,8 @@ const OWNERS: MultimapTableDefinition<&str, &str> = MultimapTableDefinition::new
 /// id → unix seconds of last use.
 const LAST_USED: TableDefinition<&str, i64> = TableDefinition::new("last_used");
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
+/// analytics: `[step][slot][0xFF][bucket, big-endian, sign bit flipped]` → 5 × u64 LE.
+const USAGE: TableDefinition<&[u8], &[u8]> = TableDefinition::new("usage");
 /// credit slot → balance (`left period_ms`).
 const CREDITS: TableDefinition<&str, &str> = TableDefinition::new("credits");
 /// seq → audit event (JSON).
@@ -88,6 +90,7 @@ impl RedbStore {
             tx.open_table(LAST_USED).map_err(be)?;
             tx.open_table(META).map_err(be)?;
             tx.open_table(CREDITS).map_err(be)?;
+            tx.open_table(USAGE).map_err(be)?;
             tx.open_table(AUDIT).map_err(be)?;
             tx.open_multimap_table(AUDIT_OWNERS).map_err(be)?;
         }
@@ -629,7 +632,125 @@ impl TokenStore for RedbStore {
         .await
     }
 
+    async fn add_usage(
+        &self,
+        batch: &[crate::analytics::UsageAdd],
+        _retention: crate::analytics::Retention,
+    ) -> Result<(), StoreError> {
+        let rows = crate::analytics::expand(batch);
+        self.blocking(move |db| {
+            let tx = db.begin_write().map_err(be)?;
+            {
+                let mut t = tx.open_table(USAGE).map_err(be)?;
+                for ((slot, step, bucket), c) in rows {
+                    let key = usage_key(step, &slot, bucket);
+                    let mut sum = t
+                        .get(key.as_slice())
+                        .map_err(be)?
+                        .map(|v| decode_counts(v.value()))
+                        .unwrap_or_default();
+                    crate::analytics::add(&mut sum, &c);
+                    t.insert(key.as_slice(), encode_counts(&sum).as_slice())
+                        .map_err(be)?;
+                }
+            }
+            tx.commit().map_err(be)
+        })
+        .await
+    }
+
+    async fn read_usage(
+        &self,
+        slot: &str,
+        step: crate::analytics::Step,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<Vec<(i64, crate::analytics::Counts)>, StoreError> {
+        let (lo, hi) = (usage_key(step, slot, from_ms), usage_key(step, slot, to_ms));
+        self.blocking(move |db| {
+            let tx = db.begin_read().map_err(be)?;
+            let t = tx.open_table(USAGE).map_err(be)?;
+            let mut out = Vec::new();
+            for row in t.range(lo.as_slice()..hi.as_slice()).map_err(be)? {
+                let (k, v) = row.map_err(be)?;
+                out.push((usage_bucket(k.value()), decode_counts(v.value())));
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn prune_usage(
+        &self,
+        now_ms: i64,
+        retention: crate::analytics::Retention,
+    ) -> Result<usize, StoreError> {
+        self.blocking(move |db| {
+            let tx = db.begin_write().map_err(be)?;
+            let removed = {
+                let mut t = tx.open_table(USAGE).map_err(be)?;
+                let old: Vec<Vec<u8>> = t
+                    .iter()
+                    .map_err(be)?
+                    .filter_map(Result::ok)
+                    .map(|(k, _)| k.value().to_vec())
+                    .filter(|k| {
+                        let step = match k.first() {
+                            Some(0) => crate::analytics::Step::Minute,
+                            Some(1) => crate::analytics::Step::Hour,
+                            _ => crate::analytics::Step::Day,
+                        };
+                        usage_bucket(k) < now_ms - retention.of(step)
+                    })
+                    .collect();
+                for k in &old {
+                    t.remove(k.as_slice()).map_err(be)?;
+                }
+                old.len()
+            };
+            tx.commit().map_err(be)?;
+            Ok(removed)
+        })
+        .await
+    }
+
     async fn ping(&self) -> Result<(), StoreError> {
         Ok(())
     }
+}
+
+fn usage_key(step: crate::analytics::Step, slot: &str, bucket: i64) -> Vec<u8> {
+    let mut k = Vec::with_capacity(slot.len() + 10);
+    k.push(step.as_u8());
+    k.extend_from_slice(slot.as_bytes());
+    // 0xFF never occurs in UTF-8: the slot ends here, whatever it holds.
+    k.push(0xFF);
+    k.extend_from_slice(&((bucket as u64) ^ (1 << 63)).to_be_bytes());
+    k
+}
+
+fn usage_bucket(key: &[u8]) -> i64 {
+    let mut b = [0u8; 8];
+    if key.len() >= 8 {
+        b.copy_from_slice(&key[key.len() - 8..]);
+    }
+    (u64::from_be_bytes(b) ^ (1 << 63)) as i64
+}
+
+fn encode_counts(c: &crate::analytics::Counts) -> Vec<u8> {
+    c.iter().flat_map(|n| n.to_le_bytes()).collect()
+}
+
+fn decode_counts(v: &[u8]) -> crate::analytics::Counts {
+    let mut c = [0u64; crate::analytics::OUTCOMES];
+    for (i, chunk) in v
+        .chunks_exact(8)
+        .take(crate::analytics::OUTCOMES)
+        .enumerate()
+    {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(chunk);
+        c[i] = u64::from_le_bytes(b);
+    }
+    c
 }

@@ -14,6 +14,7 @@
 //! | `ns:audit:o:<owner>` | list | the same events, per owner (the per-owner limit) |
 //! | `ns:w:<slot>\|<window start ms>` | string | uses granted in a rate-limit window (expires after two windows) |
 //! | `ns:c:<slot>` | hash | a credit balance: `l` left, `p` start of its refill period (ms) |
+//! | `ns:a:<step>:<slot>\|<container start ms>` | hash | analytics: `<bucket index>:<outcome>` → count; an hour of minutes, a day of hours or 32 days of days, expiring after the step's retention |
 //!
 //! A change touches keys in several hash slots, and Valkey Cluster cannot make that
 //! atomic, so writes are ordered: a create writes the id, owner and index entries first
@@ -265,6 +266,9 @@ impl ValkeyStore {
     }
     fn k_credits(&self, slot: &str) -> String {
         format!("{}:c:{}", self.ns, slot)
+    }
+    fn k_usage(&self, slot: &str, step: crate::analytics::Step, container_ms: i64) -> String {
+        format!("{}:a:{}:{}|{}", self.ns, step.name(), slot, container_ms)
     }
 
     /// One script, answering two integers.
@@ -797,6 +801,88 @@ impl TokenStore for ValkeyStore {
 
     async fn announce_all(&self) {
         self.publish(None).await;
+    }
+
+    async fn add_usage(
+        &self,
+        batch: &[crate::analytics::UsageAdd],
+        retention: crate::analytics::Retention,
+    ) -> Result<(), StoreError> {
+        let rows = crate::analytics::expand(batch);
+        let mut cmds = Vec::new();
+        let mut expiring = std::collections::BTreeMap::new();
+        for ((slot, step, bucket), c) in rows {
+            let container = bucket - bucket.rem_euclid(step.container());
+            let key = self.k_usage(&slot, step, container);
+            let index = (bucket - container) / step.millis();
+            for (o, n) in c.iter().enumerate() {
+                if *n > 0 {
+                    cmds.push(
+                        redis::cmd("HINCRBY")
+                            .arg(&key)
+                            .arg(format!("{index}:{o}"))
+                            .arg(*n)
+                            .clone(),
+                    );
+                }
+            }
+            // Kept for the step's retention after the container ends.
+            let until = container + step.container() + retention.of(step);
+            expiring.insert(key, until);
+        }
+        for (key, until_ms) in expiring {
+            cmds.push(redis::cmd("PEXPIREAT").arg(key).arg(until_ms).clone());
+        }
+        // In chunks, so one flush never holds the shared connection for long.
+        for chunk in cmds.chunks(1000) {
+            self.batch(chunk.to_vec()).await?;
+        }
+        Ok(())
+    }
+
+    async fn read_usage(
+        &self,
+        slot: &str,
+        step: crate::analytics::Step,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<Vec<(i64, crate::analytics::Counts)>, StoreError> {
+        let size = step.container();
+        let mut containers = Vec::new();
+        let mut c = from_ms - from_ms.rem_euclid(size);
+        while c < to_ms && containers.len() < 10_000 {
+            containers.push(c);
+            c += size;
+        }
+        let cmds = containers
+            .iter()
+            .map(|c| {
+                redis::cmd("HGETALL")
+                    .arg(self.k_usage(slot, step, *c))
+                    .clone()
+            })
+            .collect();
+        let mut out: std::collections::BTreeMap<i64, crate::analytics::Counts> =
+            std::collections::BTreeMap::new();
+        for (container, v) in containers.iter().zip(self.batch(cmds).await?) {
+            let fields: std::collections::HashMap<String, u64> =
+                redis::FromRedisValue::from_redis_value(v).map_err(|e| {
+                    StoreError::Backend(format!("analytics bucket is damaged: {e}"))
+                })?;
+            for (field, n) in fields {
+                let Some((i, o)) = field.split_once(':') else {
+                    continue;
+                };
+                let (Ok(i), Ok(o)) = (i.parse::<i64>(), o.parse::<usize>()) else {
+                    continue;
+                };
+                let bucket = container + i * step.millis();
+                if o < crate::analytics::OUTCOMES && bucket >= from_ms && bucket < to_ms {
+                    out.entry(bucket).or_insert([0; crate::analytics::OUTCOMES])[o] += n;
+                }
+            }
+        }
+        Ok(out.into_iter().collect())
     }
 
     async fn watch(&self, target: Arc<dyn Invalidate>) {

@@ -9,6 +9,7 @@
     clippy::zombie_processes
 )]
 
+mod analytics;
 mod cli;
 mod connections;
 mod decision;

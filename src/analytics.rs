@@ -1,0 +1,303 @@
+//! Usage analytics: how often each key (and each owner's keys together) was allowed or
+//! refused, in time buckets.
+//!
+//! The decision path adds one to an in-memory tally per (key, minute) — a sharded map
+//! keyed by the cached entry's address, no allocation after the key's first use in a
+//! flush interval — and a background task flushes the tallies to the store every
+//! `analytics.flush_secs` in one batch. The store adds each tally into three buckets per
+//! key and per owner: the minute (kept `analytics.minute_retention_hours`, default 48 h),
+//! the hour (`hour_retention_days`, 90 d) and the day (`day_retention_days`, 730 d).
+//! Replicas on Valkey add into the same buckets (`HINCRBY`), so the figures are the
+//! deployment's. A clean shutdown flushes; a crash loses at most one flush interval.
+//!
+//! Memory is bounded: at most [`MAX_PENDING`] (key, minute) tallies wait for a flush
+//! (about 120 bytes each); past that a flush is started early and, while it runs,
+//! further new tallies are dropped and counted (`keygate_analytics_dropped_total`).
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use serde::Serialize;
+
+use crate::decide::Known;
+
+/// What happened to a request that carried a known key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Allowed = 0,
+    /// The key's rules do not allow the request.
+    Forbidden = 1,
+    /// The key is disabled, expired, or past its rotation grace.
+    Refused = 2,
+    RateLimited = 3,
+    UsageExceeded = 4,
+}
+
+pub const OUTCOMES: usize = 5;
+pub const OUTCOME_NAMES: [&str; OUTCOMES] = [
+    "allowed",
+    "forbidden",
+    "refused",
+    "rate_limited",
+    "usage_exceeded",
+];
+
+/// Counts per outcome, in [`Outcome`] order.
+pub type Counts = [u64; OUTCOMES];
+
+/// Tallies waiting for a flush, at most.
+pub const MAX_PENDING: usize = 200_000;
+
+/// A bucket size.
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    serde::Deserialize,
+    utoipa::ToSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Step {
+    Minute,
+    Hour,
+    Day,
+}
+
+impl Step {
+    pub const ALL: [Step; 3] = [Step::Minute, Step::Hour, Step::Day];
+
+    pub fn millis(self) -> i64 {
+        match self {
+            Step::Minute => 60_000,
+            Step::Hour => 3_600_000,
+            Step::Day => 86_400_000,
+        }
+    }
+
+    /// The bucket holding `ms`.
+    pub fn bucket(self, ms: i64) -> i64 {
+        ms - ms.rem_euclid(self.millis())
+    }
+
+    /// The buckets of this step are stored in containers of this many milliseconds (a
+    /// Valkey hash each): an hour of minutes, a day of hours, 32 days of days.
+    pub fn container(self) -> i64 {
+        match self {
+            Step::Minute => 3_600_000,
+            Step::Hour => 86_400_000,
+            Step::Day => 32 * 86_400_000,
+        }
+    }
+
+    pub fn as_u8(self) -> u8 {
+        match self {
+            Step::Minute => 0,
+            Step::Hour => 1,
+            Step::Day => 2,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Step::Minute => "minute",
+            Step::Hour => "hour",
+            Step::Day => "day",
+        }
+    }
+}
+
+/// How long each step's buckets are kept.
+#[derive(Clone, Copy, Debug)]
+pub struct Retention {
+    pub minute_ms: i64,
+    pub hour_ms: i64,
+    pub day_ms: i64,
+}
+
+impl Default for Retention {
+    fn default() -> Self {
+        Retention {
+            minute_ms: 48 * 3_600_000,
+            hour_ms: 90 * 86_400_000,
+            day_ms: 730 * 86_400_000,
+        }
+    }
+}
+
+impl Retention {
+    pub fn of(self, step: Step) -> i64 {
+        match step {
+            Step::Minute => self.minute_ms,
+            Step::Hour => self.hour_ms,
+            Step::Day => self.day_ms,
+        }
+    }
+}
+
+/// One flushed tally: a key's (and so its owner's) counts in one minute.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UsageAdd {
+    /// `k:<id>`.
+    pub key_slot: String,
+    /// `o:<owner>`.
+    pub owner_slot: String,
+    pub minute_ms: i64,
+    pub counts: Counts,
+}
+
+/// The slot of a key's own analytics.
+pub fn key_slot(id: &crate::store::TokenId) -> String {
+    format!("k:{id}")
+}
+
+/// The slot of an owner's analytics (all their keys together).
+pub fn owner_slot(owner: &str) -> String {
+    format!("o:{owner}")
+}
+
+const SHARDS: usize = 8;
+
+type Shard = HashMap<(usize, i64), (Arc<Known>, Counts)>;
+
+/// The in-memory tallies of the decision path.
+pub struct Tally {
+    shards: [Mutex<Shard>; SHARDS],
+    len: AtomicUsize,
+    dropped: AtomicU64,
+    /// Woken when the tallies are full, so the flusher runs early.
+    pub full: tokio::sync::Notify,
+}
+
+impl Default for Tally {
+    fn default() -> Self {
+        Tally {
+            shards: std::array::from_fn(|_| Mutex::new(HashMap::new())),
+            len: AtomicUsize::new(0),
+            dropped: AtomicU64::new(0),
+            full: tokio::sync::Notify::new(),
+        }
+    }
+}
+
+impl Tally {
+    /// Counts one request of `known` at `now_ms`.
+    pub fn record(&self, known: &Arc<Known>, outcome: Outcome, now_ms: i64) {
+        let addr = Arc::as_ptr(known) as usize;
+        let minute = Step::Minute.bucket(now_ms);
+        // The address's low bits are alignment: shard on the higher ones.
+        let shard = &self.shards[(addr >> 6) % SHARDS];
+        let mut m = shard.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((_, c)) = m.get_mut(&(addr, minute)) {
+            c[outcome as usize] += 1;
+            return;
+        }
+        if self.len.load(Ordering::Relaxed) >= MAX_PENDING {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+            self.full.notify_one();
+            return;
+        }
+        let mut c = [0; OUTCOMES];
+        c[outcome as usize] = 1;
+        m.insert((addr, minute), (known.clone(), c));
+        self.len.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Takes every tally.
+    pub fn drain(&self) -> Vec<UsageAdd> {
+        let mut out = Vec::new();
+        for shard in &self.shards {
+            let taken = std::mem::take(&mut *shard.lock().unwrap_or_else(|e| e.into_inner()));
+            self.len.fetch_sub(taken.len(), Ordering::Relaxed);
+            out.extend(
+                taken
+                    .into_iter()
+                    .map(|((_, minute), (k, counts))| UsageAdd {
+                        key_slot: key_slot(&k.record.id),
+                        owner_slot: owner_slot(&k.record.owner),
+                        minute_ms: minute,
+                        counts,
+                    }),
+            );
+        }
+        out
+    }
+
+    /// Tallies dropped because too many were waiting.
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+
+    /// Tallies waiting.
+    pub fn pending(&self) -> usize {
+        self.len.load(Ordering::Relaxed)
+    }
+}
+
+/// Adds `b` into `a`.
+pub fn add(a: &mut Counts, b: &Counts) {
+    for (x, y) in a.iter_mut().zip(b) {
+        *x += y;
+    }
+}
+
+/// Sums a batch per (slot, step, bucket): what the stores write.
+pub fn expand(batch: &[UsageAdd]) -> HashMap<(String, Step, i64), Counts> {
+    let mut out: HashMap<(String, Step, i64), Counts> = HashMap::new();
+    for u in batch {
+        for slot in [&u.key_slot, &u.owner_slot] {
+            for step in Step::ALL {
+                add(
+                    out.entry((slot.clone(), step, step.bucket(u.minute_ms)))
+                        .or_insert([0; OUTCOMES]),
+                    &u.counts,
+                );
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn buckets_and_expansion() {
+        let t = 1_796_119_234_567; // 2026-12-01T10:00:34.567Z
+        assert_eq!(Step::Minute.bucket(t), 1_796_119_200_000);
+        assert_eq!(Step::Hour.bucket(t), 1_796_119_200_000);
+        assert_eq!(Step::Day.bucket(t), 1_796_083_200_000);
+        let batch = vec![
+            UsageAdd {
+                key_slot: "k:a".into(),
+                owner_slot: "o:x".into(),
+                minute_ms: Step::Minute.bucket(t),
+                counts: [2, 1, 0, 0, 0],
+            },
+            UsageAdd {
+                key_slot: "k:b".into(),
+                owner_slot: "o:x".into(),
+                minute_ms: Step::Minute.bucket(t + 60_000),
+                counts: [1, 0, 0, 3, 0],
+            },
+        ];
+        let e = expand(&batch);
+        assert_eq!(
+            e[&("o:x".to_owned(), Step::Hour, Step::Hour.bucket(t))],
+            [3, 1, 0, 3, 0]
+        );
+        assert_eq!(
+            e[&("k:a".to_owned(), Step::Day, Step::Day.bucket(t))],
+            [2, 1, 0, 0, 0]
+        );
+        // k:a and k:b: 3 buckets each; o:x: two minutes, one hour, one day.
+        assert_eq!(e.len(), 10);
+    }
+}
