@@ -15,6 +15,8 @@ metrics on, logs to /dev/null), for three cases:
   limited  a key with a rate limit far from exhaustion (10^12 per day)
   over     a key over its rate limit (1 per day, used once): every request a 429
   credits  a key with a quota far from exhaustion (10^15 credits)
+  noanalytics  the valid key with analytics off (`analytics.enabled = false`): what
+           counting costs is `valid` against this
   shared   (Valkey) two keygate replicas sharing one limited key, one wrk on each; the
            Valkey commands per allowed request are counted from INFO commandstats
 
@@ -233,7 +235,8 @@ def main():
              # Throttle off: the unknown key's own path (hash, negative cache, 401), not
              # the throttle's refusal that the 21st failed attempt from one address gets.
              ("unknown", {"KEY": unknown}, {"KEYGATE_THROTTLE__ENABLED": "false"}),
-             ("limited", {}, {}), ("over", {}, {}), ("credits", {}, {})]
+             ("limited", {}, {}), ("over", {}, {}), ("credits", {}, {}),
+             ("noanalytics", {"KEY": valid}, {"KEYGATE_ANALYTICS__ENABLED": "false"})]
     if args.cases:
         wanted = set(args.cases.split(","))
         cases = [c for c in cases if c[0] in wanted]
@@ -298,6 +301,8 @@ def main():
                   f"{c['valid'][store]['cpu_us']:.2f} = {c['limited'][store]['cpu_us'] / c['valid'][store]['cpu_us']:.3f}×", end="")
         if "valid" in c and "credits" in c:
             print(f"; credits key {c['credits'][store]['cpu_us'] / c['valid'][store]['cpu_us']:.3f}×", end="")
+        if "valid" in c and "noanalytics" in c:
+            print(f"; analytics on/off CPU {c['valid'][store]['cpu_us'] / c['noanalytics'][store]['cpu_us']:.3f}×", end="")
         if "over" in c and "unknown" in c:
             print(f"; over-limit refusals {c['over'][store]['rps']:.0f} req/s vs unknown key "
                   f"{c['unknown'][store]['rps']:.0f} = {c['over'][store]['rps'] / c['unknown'][store]['rps']:.3f}×", end="")
