@@ -240,6 +240,166 @@ impl Tally {
     }
 }
 
+/// The slot of everyone's analytics together.
+pub const GLOBAL_SLOT: &str = "g:all";
+
+/// The most buckets one series holds.
+pub const MAX_POINTS: i64 = 1500;
+
+/// Checks a range and picks its step: bucket-aligned start, exclusive end. The default
+/// step is minutes up to 6 h, hours up to 31 days, days beyond.
+pub fn range(
+    from_ms: i64,
+    to_ms: i64,
+    step: Option<Step>,
+) -> Result<(i64, i64, Step), (&'static str, String)> {
+    if from_ms >= to_ms {
+        return Err(("from", "must be before `to`".into()));
+    }
+    let span = to_ms - from_ms;
+    let step = step.unwrap_or(if span <= 6 * 3_600_000 {
+        Step::Minute
+    } else if span <= 31 * 86_400_000 {
+        Step::Hour
+    } else {
+        Step::Day
+    });
+    let from = step.bucket(from_ms);
+    // The bucket holding the last millisecond before `to` is the last one.
+    let to = step.bucket(to_ms - 1) + step.millis();
+    if (to - from) / step.millis() > MAX_POINTS {
+        return Err((
+            "step",
+            format!(
+                "that range holds more than {MAX_POINTS} {}s; use a coarser step or a shorter range",
+                step.name()
+            ),
+        ));
+    }
+    Ok((from, to, step))
+}
+
+/// Counts per outcome, by name.
+#[derive(
+    Serialize, serde::Deserialize, utoipa::ToSchema, Default, Clone, Copy, Debug, PartialEq, Eq,
+)]
+pub struct OutcomeCounts {
+    pub allowed: u64,
+    /// Refused by the key's rules.
+    pub forbidden: u64,
+    /// The key was disabled, expired or past its rotation grace.
+    pub refused: u64,
+    pub rate_limited: u64,
+    pub usage_exceeded: u64,
+}
+
+impl From<Counts> for OutcomeCounts {
+    fn from(c: Counts) -> Self {
+        OutcomeCounts {
+            allowed: c[0],
+            forbidden: c[1],
+            refused: c[2],
+            rate_limited: c[3],
+            usage_exceeded: c[4],
+        }
+    }
+}
+
+impl OutcomeCounts {
+    pub fn get(&self, o: usize) -> u64 {
+        [
+            self.allowed,
+            self.forbidden,
+            self.refused,
+            self.rate_limited,
+            self.usage_exceeded,
+        ]
+        .get(o)
+        .copied()
+        .unwrap_or(0)
+    }
+}
+
+#[derive(Serialize, serde::Deserialize, utoipa::ToSchema, Clone, Debug)]
+pub struct UsagePoint {
+    /// The bucket's start.
+    #[schema(value_type = String, format = DateTime)]
+    pub t: crate::clock::Timestamp,
+    #[serde(flatten)]
+    pub counts: OutcomeCounts,
+}
+
+/// A series: every bucket of a range, empty ones included, and the totals.
+#[derive(Serialize, serde::Deserialize, utoipa::ToSchema, Clone, Debug)]
+#[schema(example = json!({"from": "2026-12-01T00:00:00Z", "to": "2026-12-01T02:00:00Z", "step": "hour",
+    "totals": {"allowed": 1200, "forbidden": 3, "refused": 0, "rate_limited": 41, "usage_exceeded": 0},
+    "points": [{"t": "2026-12-01T00:00:00Z", "allowed": 700, "forbidden": 3, "refused": 0, "rate_limited": 41, "usage_exceeded": 0},
+               {"t": "2026-12-01T01:00:00Z", "allowed": 500, "forbidden": 0, "refused": 0, "rate_limited": 0, "usage_exceeded": 0}]}))]
+pub struct UsageSeries {
+    #[schema(value_type = String, format = DateTime)]
+    pub from: crate::clock::Timestamp,
+    #[schema(value_type = String, format = DateTime)]
+    pub to: crate::clock::Timestamp,
+    pub step: Step,
+    pub totals: OutcomeCounts,
+    pub points: Vec<UsagePoint>,
+}
+
+impl UsageSeries {
+    /// The dense series of `rows` (sparse, sorted, as the stores answer) over a range
+    /// from [`range`].
+    pub fn of(rows: Vec<(i64, Counts)>, from: i64, to: i64, step: Step) -> UsageSeries {
+        use crate::clock::Timestamp;
+        let mut totals = [0; OUTCOMES];
+        let mut rows = rows.into_iter().peekable();
+        let mut points = Vec::new();
+        let mut t = from;
+        while t < to {
+            let mut c = [0; OUTCOMES];
+            while let Some((b, _)) = rows.peek() {
+                if *b > t {
+                    break;
+                }
+                if let Some((b, counts)) = rows.next()
+                    && b == t
+                {
+                    c = counts;
+                }
+            }
+            add(&mut totals, &c);
+            points.push(UsagePoint {
+                t: Timestamp::from_unix(t.div_euclid(1000)),
+                counts: c.into(),
+            });
+            t += step.millis();
+        }
+        UsageSeries {
+            from: Timestamp::from_unix(from.div_euclid(1000)),
+            to: Timestamp::from_unix(to.div_euclid(1000)),
+            step,
+            totals: totals.into(),
+            points,
+        }
+    }
+}
+
+/// A terminal sparkline of `values` (`▁`–`█` scaled to the largest; a space for zero).
+pub fn sparkline(values: &[u64]) -> String {
+    const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
+    let max = values.iter().copied().max().unwrap_or(0);
+    values
+        .iter()
+        .map(|&v| {
+            if v == 0 || max == 0 {
+                ' '
+            } else {
+                let i = ((v as f64 / max as f64) * 7.0).round() as usize;
+                BARS[i.min(7)]
+            }
+        })
+        .collect()
+}
+
 /// Adds `b` into `a`.
 pub fn add(a: &mut Counts, b: &Counts) {
     for (x, y) in a.iter_mut().zip(b) {
@@ -250,8 +410,9 @@ pub fn add(a: &mut Counts, b: &Counts) {
 /// Sums a batch per (slot, step, bucket): what the stores write.
 pub fn expand(batch: &[UsageAdd]) -> HashMap<(String, Step, i64), Counts> {
     let mut out: HashMap<(String, Step, i64), Counts> = HashMap::new();
+    let global = GLOBAL_SLOT.to_owned();
     for u in batch {
-        for slot in [&u.key_slot, &u.owner_slot] {
+        for slot in [&u.key_slot, &u.owner_slot, &global] {
             for step in Step::ALL {
                 add(
                     out.entry((slot.clone(), step, step.bucket(u.minute_ms)))
@@ -297,7 +458,8 @@ mod tests {
             e[&("k:a".to_owned(), Step::Day, Step::Day.bucket(t))],
             [2, 1, 0, 0, 0]
         );
-        // k:a and k:b: 3 buckets each; o:x: two minutes, one hour, one day.
-        assert_eq!(e.len(), 10);
+        // k:a and k:b: 3 buckets each; o:x and g:all: two minutes, one hour, one day.
+        assert_eq!(e.len(), 14);
+        assert_eq!(sparkline(&[0, 1, 4, 8]), " ▂▄█");
     }
 }

@@ -78,6 +78,8 @@ pub enum Command {
     Token(TokenArgs),
     /// Rate limits and credits shared by all of an owner's keys: in the store, or through a running server's API with --server
     OwnerLimits(OwnerLimitsArgs),
+    /// Usage over time, by outcome: a key's, an owner's or everyone's (a chart, or --json)
+    Usage(crate::cli_usage::UsageArgs),
     /// Bulk operations on keys
     #[command(subcommand)]
     Keys(KeysCommand),
@@ -657,6 +659,16 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 config, &file, &format, &owner, name, dry_run,
             ))
         }
+        Command::Usage(args) => match args.server.clone() {
+            Some(server) => {
+                let admin = cli.settings.admin_key.clone();
+                runtime()?.block_on(crate::cli_usage::remote(&server, admin.as_deref(), args))
+            }
+            None => {
+                let config = load_config(&cli.settings)?;
+                runtime()?.block_on(crate::cli_usage::local(config, args))
+            }
+        },
         Command::OwnerLimits(OwnerLimitsArgs {
             server: Some(server),
             command,

@@ -285,13 +285,23 @@ pub async fn status(server: &str, admin_key: Option<&str>, json: bool) -> anyhow
 }
 
 /// A small client of the management API, as the admin.
-struct Api {
+pub(crate) struct Api {
     http: reqwest::Client,
     base: String,
     key: String,
 }
 
+/// A client of `server`'s API with the admin key (for other commands' modules).
+pub(crate) fn api(server: &str, admin_key: Option<&str>) -> anyhow::Result<Api> {
+    Api::new(server, admin_key)
+}
+
 impl Api {
+    /// GET `path`, its JSON answer.
+    pub(crate) async fn get(&self, path: &str) -> anyhow::Result<serde_json::Value> {
+        self.call(reqwest::Method::GET, path, None).await
+    }
+
     /// A client of `server`'s API with the admin key.
     fn new(server: &str, admin_key: Option<&str>) -> anyhow::Result<Api> {
         let Some(admin_key) = admin_key else {

@@ -36,8 +36,9 @@ use limits::{
 };
 use paging::{PageParams, record_key};
 use usage::{
-    __path_any_key_usage, __path_my_key_usage, __path_my_usage, __path_user_key_usage,
-    __path_user_usage, any_key_usage, my_key_usage, my_usage, user_key_usage, user_usage,
+    __path_all_usage, __path_any_key_usage, __path_my_key_usage, __path_my_usage,
+    __path_user_key_usage, __path_user_usage, all_usage, any_key_usage, my_key_usage, my_usage,
+    user_key_usage, user_usage,
 };
 
 /// Longest grace period a rotation may give the old key.
@@ -68,6 +69,7 @@ pub fn router() -> Router<Arc<App>> {
         .route("/api/audit", get(audit))
         .route("/api/me/limits", get(my_limits))
         .route("/api/me/usage", get(my_usage))
+        .route("/api/usage", get(all_usage))
         .route("/api/me/tokens/{id}/usage", get(my_key_usage))
         .route("/api/users/{sub}/usage", get(user_usage))
         .route("/api/users/{sub}/tokens/{id}/usage", get(user_key_usage))
@@ -1016,11 +1018,11 @@ async fn audit(
     paths(me, my_list, my_create, my_get, my_patch, my_delete, my_rotate, users, user_list, user_create, user_get,
           user_patch, user_delete, user_rotate, all_list, any_get, any_patch, any_delete, any_rotate, audit,
           my_limits, owner_limits, set_owner_limits, clear_owner_limits, crate::http::verify::verify,
-          my_key_usage, user_key_usage, any_key_usage, my_usage, user_usage),
+          my_key_usage, user_key_usage, any_key_usage, my_usage, user_usage, all_usage),
     components(schemas(TokenView, TokenPage, DamagedKey, Rule, Created, CreateRequest, PatchRequest, RotateRequest, Me, Owner, OwnerPage, AuditEvent, AuditPage, ErrorBody, AuthMethod,
         LimitsView, LimitsPatch, crate::manage::CreditsView, crate::manage::CreditsPatch, crate::manage::OwnerLimitsView,
         crate::limits::RateLimit, crate::limits::Refill, crate::http::verify::VerifyRequest, crate::http::verify::VerifyResponse, crate::http::verify::RateLimitLeft,
-        usage::UsageSeries, usage::UsagePoint, usage::OutcomeCounts, usage::OwnerUsage, usage::KeyTotals, crate::analytics::Step)),
+        crate::analytics::UsageSeries, crate::analytics::UsagePoint, crate::analytics::OutcomeCounts, usage::OwnerUsage, usage::KeyTotals, crate::analytics::Step)),
     modifiers(&BearerScheme, &Throttled),
     tags((name = "self", description = "The caller's own keys"), (name = "admin", description = "Everyone's keys and the audit log (administrators)"),
          (name = "gate", description = "Verifying keys (applications not behind a proxy); no `Authorization`"))

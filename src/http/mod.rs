@@ -144,6 +144,7 @@ const API_ROUTES: &[&str] = &[
     "/api/me/limits",
     "/api/users/{sub}/limits",
     "/api/me/usage",
+    "/api/usage",
     "/api/me/tokens/{id}/usage",
     "/api/users/{sub}/usage",
     "/api/users/{sub}/tokens/{id}/usage",

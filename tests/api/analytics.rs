@@ -295,3 +295,100 @@ async fn analytics_can_be_turned_off() {
     assert_eq!(v["totals"]["allowed"], 0);
     assert!(t.app.gate.tally().is_none());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_draws_and_exports_usage() {
+    let t = TestApp::spawn_with(Backend::Redb, fast).await;
+    let (key, r) = t.create("gina", "charted", &[]).await;
+    for _ in 0..6 {
+        assert_eq!(t.forward_auth(&key).await.status(), 204);
+    }
+    let id = r.id.to_string();
+    let want =
+        json!({"allowed": 6, "forbidden": 0, "refused": 0, "rate_limited": 0, "usage_exceeded": 0});
+    totals_become(&t, &format!("/api/tokens/{id}/usage"), want.clone()).await;
+    // Through the running server's API.
+    let server = t.url("");
+    let remote = tokio::task::block_in_place(|| {
+        crate::helpers::run_cli(
+            std::path::Path::new("/"),
+            &[
+                "usage",
+                "--key",
+                &id,
+                "--since",
+                "2h",
+                "--server",
+                &server,
+                "--admin-key",
+                ADMIN_KEY,
+                "--json",
+            ],
+        )
+    });
+    let v: Value = serde_json::from_str(&remote).unwrap();
+    assert_eq!(v["totals"], want);
+    assert_eq!(v["step"], "minute");
+    let chart = tokio::task::block_in_place(|| {
+        crate::helpers::run_cli(
+            std::path::Path::new("/"),
+            &[
+                "usage",
+                "--owner",
+                "gina",
+                "--server",
+                &server,
+                "--admin-key",
+                ADMIN_KEY,
+            ],
+        )
+    });
+    assert!(chart.starts_with("owner gina: "), "{chart}");
+    let allowed = chart.lines().find(|l| l.starts_with("allowed")).unwrap();
+    assert!(allowed.contains(" 6 ") && allowed.contains('█'), "{chart}");
+    // From the store, once the server is gone.
+    let (dir, _) = t.stop().await;
+    let d = dir.path().display().to_string();
+    let local = crate::helpers::run_cli(
+        dir.path(),
+        &[
+            "usage",
+            "--data-dir",
+            &d,
+            "--token-salt",
+            crate::helpers::SALT,
+            "--json",
+            "--since",
+            "7d",
+        ],
+    );
+    let v: Value = serde_json::from_str(&local).unwrap();
+    assert_eq!(v["totals"]["allowed"], 6, "everyone's usage: {v}");
+    assert_eq!(v["step"], "hour");
+    // Bad input: a clear error, nothing read.
+    for (args, says) in [
+        (vec!["usage", "--since", "0s"], "--since"),
+        (vec!["usage", "--since", "yesterday"], "--since"),
+        (vec!["usage", "--since", "1000d"], "2 years"),
+        (vec!["usage", "--step", "second"], "--step"),
+        (
+            vec!["usage", "--since", "30d", "--step", "minute"],
+            "coarser",
+        ),
+        (vec!["usage", "--key", "no such id!"], "key id"),
+        (vec!["usage", "--key", "AAAAAAAAAAAAAAAA"], "no key"),
+    ] {
+        let mut full = args.clone();
+        full.extend(["--data-dir", &d, "--token-salt", crate::helpers::SALT]);
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_keygate"))
+            .args(&full)
+            .env_clear()
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !out.status.success() && err.contains(says),
+            "{args:?}: {err}"
+        );
+    }
+}

@@ -17,12 +17,9 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::paging::{PageParams, record_key};
 use super::{ApiError, ErrorBody, Principal, Scope, find, owner_from_path, query};
-use crate::analytics::{Counts, OUTCOMES, Step, add, key_slot, owner_slot};
+use crate::analytics::{OUTCOMES, OutcomeCounts, Step, UsageSeries, add, key_slot, owner_slot};
 use crate::app::App;
 use crate::clock::Timestamp;
-
-/// The most buckets one answer holds.
-pub const MAX_POINTS: i64 = 1500;
 
 #[derive(Deserialize, IntoParams, Default)]
 #[serde(deny_unknown_fields)]
@@ -51,55 +48,6 @@ pub struct OwnerUsageParams {
     limit: Option<usize>,
     /// The `next_cursor` of the previous page.
     cursor: Option<String>,
-}
-
-/// Counts per outcome.
-#[derive(Serialize, ToSchema, Default, Clone, Copy)]
-pub struct OutcomeCounts {
-    allowed: u64,
-    /// Refused by the key's rules.
-    forbidden: u64,
-    /// The key was disabled, expired or past its rotation grace.
-    refused: u64,
-    rate_limited: u64,
-    usage_exceeded: u64,
-}
-
-impl From<Counts> for OutcomeCounts {
-    fn from(c: Counts) -> Self {
-        OutcomeCounts {
-            allowed: c[0],
-            forbidden: c[1],
-            refused: c[2],
-            rate_limited: c[3],
-            usage_exceeded: c[4],
-        }
-    }
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct UsagePoint {
-    /// The bucket's start.
-    #[schema(value_type = String, format = DateTime)]
-    t: Timestamp,
-    #[serde(flatten)]
-    counts: OutcomeCounts,
-}
-
-/// A series: every bucket of the range, empty ones included.
-#[derive(Serialize, ToSchema)]
-#[schema(example = json!({"from": "2026-12-01T00:00:00Z", "to": "2026-12-01T02:00:00Z", "step": "hour",
-    "totals": {"allowed": 1200, "forbidden": 3, "refused": 0, "rate_limited": 41, "usage_exceeded": 0},
-    "points": [{"t": "2026-12-01T00:00:00Z", "allowed": 700, "forbidden": 3, "refused": 0, "rate_limited": 41, "usage_exceeded": 0},
-               {"t": "2026-12-01T01:00:00Z", "allowed": 500, "forbidden": 0, "refused": 0, "rate_limited": 0, "usage_exceeded": 0}]}))]
-pub struct UsageSeries {
-    #[schema(value_type = String, format = DateTime)]
-    from: Timestamp,
-    #[schema(value_type = String, format = DateTime)]
-    to: Timestamp,
-    step: Step,
-    totals: OutcomeCounts,
-    points: Vec<UsagePoint>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -135,29 +83,8 @@ fn range(
 ) -> Result<Range, ApiError> {
     let to_ms = to.map_or_else(|| app.clock.now_ms(), |t| t.unix() * 1000);
     let from_ms = from.map_or(to_ms - 86_400_000, |t| t.unix() * 1000);
-    if from_ms >= to_ms {
-        return Err(ApiError::invalid("from", "must be before `to`"));
-    }
-    let span = to_ms - from_ms;
-    let step = step.unwrap_or(if span <= 6 * 3_600_000 {
-        Step::Minute
-    } else if span <= 31 * 86_400_000 {
-        Step::Hour
-    } else {
-        Step::Day
-    });
-    let from = step.bucket(from_ms);
-    // The bucket holding the last millisecond before `to` is the last one.
-    let to = step.bucket(to_ms - 1) + step.millis();
-    if (to - from) / step.millis() > MAX_POINTS {
-        return Err(ApiError::invalid(
-            "step",
-            format!(
-                "that range holds more than {MAX_POINTS} {}s; use a coarser step or a shorter range",
-                step.name()
-            ),
-        ));
-    }
+    let (from, to, step) = crate::analytics::range(from_ms, to_ms, step)
+        .map_err(|(field, m)| ApiError::invalid(field, m))?;
     Ok(Range { from, to, step })
 }
 
@@ -167,36 +94,7 @@ async fn series(app: &App, slot: &str, r: &Range) -> Result<UsageSeries, ApiErro
         .store()
         .read_usage(slot, r.step, r.from, r.to)
         .await?;
-    let mut totals = [0; OUTCOMES];
-    let mut rows = rows.into_iter().peekable();
-    let mut points = Vec::new();
-    let mut t = r.from;
-    while t < r.to {
-        let mut c = [0; OUTCOMES];
-        while let Some((b, _)) = rows.peek() {
-            if *b > t {
-                break;
-            }
-            if let Some((b, counts)) = rows.next()
-                && b == t
-            {
-                c = counts;
-            }
-        }
-        add(&mut totals, &c);
-        points.push(UsagePoint {
-            t: Timestamp::from_unix(t.div_euclid(1000)),
-            counts: c.into(),
-        });
-        t += r.step.millis();
-    }
-    Ok(UsageSeries {
-        from: Timestamp::from_unix(r.from.div_euclid(1000)),
-        to: Timestamp::from_unix(r.to.div_euclid(1000)),
-        step: r.step,
-        totals: totals.into(),
-        points,
-    })
+    Ok(UsageSeries::of(rows, r.from, r.to, r.step))
 }
 
 async fn key_usage(
@@ -300,6 +198,20 @@ pub(super) async fn my_usage(
     q: Result<Query<OwnerUsageParams>, QueryRejection>,
 ) -> Result<Json<OwnerUsage>, ApiError> {
     owner_usage(&app, p.subject, q).await
+}
+
+/// Everyone's usage together over time (admin).
+#[utoipa::path(get, path = "/api/usage", tag = "admin", security(("bearer" = [])), params(RangeParams),
+    responses((status = 200, body = UsageSeries), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub(super) async fn all_usage(
+    State(app): State<Arc<App>>,
+    p: Principal,
+    q: Result<Query<RangeParams>, QueryRejection>,
+) -> Result<Json<UsageSeries>, ApiError> {
+    p.require_admin()?;
+    let q = query(q)?;
+    let r = range(&app, q.from, q.to, q.step)?;
+    Ok(Json(series(&app, crate::analytics::GLOBAL_SLOT, &r).await?))
 }
 
 /// An owner's usage over time and per key (admin).
