@@ -991,6 +991,37 @@ async fn exercise(kind: Kind) {
         (1..=86_400).contains(&retry),
         "{kind:?}: Retry-After {retry}: the refill is at most a day away"
     );
+    // Usage analytics counted exactly what keygate decided for the proxy: the limited
+    // key's 2 allowed and 1 rate-limited, the metered key's 1 allowed and 1 out of
+    // credits (flushed now rather than after `analytics.flush_secs`).
+    let retry = std::sync::Mutex::new(Vec::new());
+    t.app
+        .gate
+        .flush_analytics(t.app.config.analytics.retention(), &retry)
+        .await
+        .unwrap();
+    let now = t.app.clock.now_ms();
+    let day = keygate::analytics::Step::Day;
+    for (owner, want) in [("dave", [2, 0, 0, 1, 0]), ("erin", [1, 0, 0, 0, 1])] {
+        let rows = t
+            .app
+            .keys
+            .store()
+            .read_usage(
+                &keygate::analytics::owner_slot(owner),
+                day,
+                day.bucket(now) - 86_400_000,
+                now + 86_400_000,
+            )
+            .await
+            .unwrap();
+        let mut total = [0; keygate::analytics::OUTCOMES];
+        for (_, c) in &rows {
+            keygate::analytics::add(&mut total, c);
+        }
+        assert_eq!(total, want, "{kind:?}: analytics of {owner}'s key");
+    }
+
     // An ordinary 403 is what it was: nginx's own page, keygate's JSON elsewhere.
     let reply = s
         .refused(
