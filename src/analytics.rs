@@ -400,6 +400,19 @@ pub fn sparkline(values: &[u64]) -> String {
         .collect()
 }
 
+/// The `limit` slots with the most requests (ties by slot), from per-slot sums.
+pub fn top(sums: HashMap<String, Counts>, limit: usize) -> Vec<(String, Counts)> {
+    let mut v: Vec<(String, Counts)> = sums.into_iter().collect();
+    v.sort_by(|a, b| {
+        b.1.iter()
+            .sum::<u64>()
+            .cmp(&a.1.iter().sum::<u64>())
+            .then_with(|| a.0.cmp(&b.0))
+    });
+    v.truncate(limit);
+    v
+}
+
 /// Adds `b` into `a`.
 pub fn add(a: &mut Counts, b: &Counts) {
     for (x, y) in a.iter_mut().zip(b) {

@@ -109,10 +109,11 @@ pub async fn remote(
     let path = match (&args.key, &args.owner) {
         (Some(k), _) => format!("/api/tokens/{}/usage{q}", crate::cli::parse_id(k)?),
         (None, Some(o)) => format!("/api/users/{}/usage{q}&limit=1", crate::cli_ops::segment(o)),
-        (None, None) => format!("/api/usage{q}"),
+        (None, None) => format!("/api/usage{q}&top=1"),
     };
     let mut v = api.get(&path).await?;
-    if args.owner.is_some() && args.key.is_none() {
+    if args.key.is_none() {
+        // Owner and everyone: the series is one part of the answer.
         v = v["series"].take();
     }
     let series: UsageSeries = serde_json::from_value(v).context("the server's answer")?;

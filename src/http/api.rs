@@ -1022,7 +1022,7 @@ async fn audit(
     components(schemas(TokenView, TokenPage, DamagedKey, Rule, Created, CreateRequest, PatchRequest, RotateRequest, Me, Owner, OwnerPage, AuditEvent, AuditPage, ErrorBody, AuthMethod,
         LimitsView, LimitsPatch, crate::manage::CreditsView, crate::manage::CreditsPatch, crate::manage::OwnerLimitsView,
         crate::limits::RateLimit, crate::limits::Refill, crate::http::verify::VerifyRequest, crate::http::verify::VerifyResponse, crate::http::verify::RateLimitLeft,
-        crate::analytics::UsageSeries, crate::analytics::UsagePoint, crate::analytics::OutcomeCounts, usage::OwnerUsage, usage::KeyTotals, crate::analytics::Step)),
+        crate::analytics::UsageSeries, crate::analytics::UsagePoint, crate::analytics::OutcomeCounts, usage::OwnerUsage, usage::KeyTotals, usage::AllUsage, usage::TopKey, usage::TopOwner, crate::analytics::Step)),
     modifiers(&BearerScheme, &Throttled),
     tags((name = "self", description = "The caller's own keys"), (name = "admin", description = "Everyone's keys and the audit log (administrators)"),
          (name = "gate", description = "Verifying keys (applications not behind a proxy); no `Authorization`"))

@@ -102,6 +102,29 @@ impl TokenStore for MemoryStore {
         Ok(())
     }
 
+    async fn top_usage(
+        &self,
+        prefix: &str,
+        from_day_ms: i64,
+        to_day_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<(String, crate::analytics::Counts)>, StoreError> {
+        let m = self.usage.lock().unwrap_or_else(|e| e.into_inner());
+        let day = crate::analytics::Step::Day.as_u8();
+        let mut sums: HashMap<String, crate::analytics::Counts> = HashMap::new();
+        for ((step, slot, bucket), c) in m.iter() {
+            if *step == day && slot.starts_with(prefix) && (from_day_ms..to_day_ms).contains(bucket)
+            {
+                crate::analytics::add(
+                    sums.entry(slot.clone())
+                        .or_insert([0; crate::analytics::OUTCOMES]),
+                    c,
+                );
+            }
+        }
+        Ok(crate::analytics::top(sums, limit))
+    }
+
     async fn read_usage(
         &self,
         slot: &str,

@@ -482,6 +482,17 @@ pub trait TokenStore: Send + Sync + 'static {
         to_ms: i64,
     ) -> Result<Vec<(i64, crate::analytics::Counts)>, StoreError>;
 
+    /// The slots starting with `prefix` (`k:` keys, `o:` owners) with the most requests
+    /// counted in the day buckets `from_day_ms <= start < to_day_ms`: at most `limit`,
+    /// most first, with their counts.
+    async fn top_usage(
+        &self,
+        prefix: &str,
+        from_day_ms: i64,
+        to_day_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<(String, crate::analytics::Counts)>, StoreError>;
+
     /// Drops analytics buckets past their retention, for stores that do not expire
     /// them by themselves.
     async fn prune_usage(

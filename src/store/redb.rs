@@ -680,6 +680,43 @@ impl TokenStore for RedbStore {
         .await
     }
 
+    async fn top_usage(
+        &self,
+        prefix: &str,
+        from_day_ms: i64,
+        to_day_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<(String, crate::analytics::Counts)>, StoreError> {
+        let mut lo = vec![crate::analytics::Step::Day.as_u8()];
+        lo.extend_from_slice(prefix.as_bytes());
+        let mut hi = lo.clone();
+        // Every slot starting with `prefix`: up to the next byte after it.
+        if let Some(last) = hi.last_mut() {
+            *last += 1;
+        }
+        self.blocking(move |db| {
+            let tx = db.begin_read().map_err(be)?;
+            let t = tx.open_table(USAGE).map_err(be)?;
+            let mut sums: std::collections::HashMap<String, crate::analytics::Counts> =
+                std::collections::HashMap::new();
+            for row in t.range(lo.as_slice()..hi.as_slice()).map_err(be)? {
+                let (k, v) = row.map_err(be)?;
+                let k = k.value();
+                let bucket = usage_bucket(k);
+                if !(from_day_ms..to_day_ms).contains(&bucket) || k.len() < 10 {
+                    continue;
+                }
+                let slot = String::from_utf8_lossy(&k[1..k.len() - 9]).into_owned();
+                crate::analytics::add(
+                    sums.entry(slot).or_insert([0; crate::analytics::OUTCOMES]),
+                    &decode_counts(v.value()),
+                );
+            }
+            Ok(crate::analytics::top(sums, limit))
+        })
+        .await
+    }
+
     async fn prune_usage(
         &self,
         now_ms: i64,

@@ -14,6 +14,7 @@
 //! | `ns:audit:o:<owner>` | list | the same events, per owner (the per-owner limit) |
 //! | `ns:w:<slot>\|<window start ms>` | string | uses granted in a rate-limit window (expires after two windows) |
 //! | `ns:c:<slot>` | hash | a credit balance: `l` left, `p` start of its refill period (ms) |
+//! | `ns:a:top:<k\|o>\|<day start ms>` | sorted set | keys / owners by requests that day (the admin overview) |
 //! | `ns:a:<step>:<slot>\|<container start ms>` | hash | analytics: `<bucket index>:<outcome>` → count; an hour of minutes, a day of hours or 32 days of days, expiring after the step's retention |
 //!
 //! A change touches keys in several hash slots, and Valkey Cluster cannot make that
@@ -266,6 +267,9 @@ impl ValkeyStore {
     }
     fn k_credits(&self, slot: &str) -> String {
         format!("{}:c:{}", self.ns, slot)
+    }
+    fn k_top(&self, kind: &str, day_ms: i64) -> String {
+        format!("{}:a:top:{kind}|{day_ms}", self.ns)
     }
     fn k_usage(&self, slot: &str, step: crate::analytics::Step, container_ms: i64) -> String {
         format!("{}:a:{}:{}|{}", self.ns, step.name(), slot, container_ms)
@@ -830,6 +834,17 @@ impl TokenStore for ValkeyStore {
             let until = container + step.container() + retention.of(step);
             expiring.insert(key, until);
         }
+        // Per day, a ranking of keys and of owners by requests (for the admin overview).
+        for u in batch {
+            let day = crate::analytics::Step::Day.bucket(u.minute_ms);
+            let n: u64 = u.counts.iter().sum();
+            for (kind, slot) in [("k", &u.key_slot), ("o", &u.owner_slot)] {
+                let key = self.k_top(kind, day);
+                cmds.push(redis::cmd("ZINCRBY").arg(&key).arg(n).arg(slot).clone());
+                let until = day + 86_400_000 + retention.day_ms;
+                expiring.insert(key, until);
+            }
+        }
         for (key, until_ms) in expiring {
             cmds.push(redis::cmd("PEXPIREAT").arg(key).arg(until_ms).clone());
         }
@@ -838,6 +853,53 @@ impl TokenStore for ValkeyStore {
             self.batch(chunk.to_vec()).await?;
         }
         Ok(())
+    }
+
+    async fn top_usage(
+        &self,
+        prefix: &str,
+        from_day_ms: i64,
+        to_day_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<(String, crate::analytics::Counts)>, StoreError> {
+        let kind = if prefix.starts_with('o') { "o" } else { "k" };
+        let day_ms = crate::analytics::Step::Day.millis();
+        let mut days = Vec::new();
+        let mut d = from_day_ms;
+        while d < to_day_ms && days.len() < 1000 {
+            days.push(d);
+            d += day_ms;
+        }
+        // The ranking per day gives the candidates (the top `limit` of each day); their
+        // counts by outcome come from their day buckets.
+        let cmds = days
+            .iter()
+            .map(|d| {
+                redis::cmd("ZREVRANGE")
+                    .arg(self.k_top(kind, *d))
+                    .arg(0)
+                    .arg(limit.saturating_sub(1))
+                    .clone()
+            })
+            .collect();
+        let mut candidates = std::collections::BTreeSet::new();
+        for v in self.batch(cmds).await? {
+            let members: Vec<String> = redis::FromRedisValue::from_redis_value(v)
+                .map_err(|e| StoreError::Backend(format!("analytics ranking is damaged: {e}")))?;
+            candidates.extend(members.into_iter().filter(|m| m.starts_with(prefix)));
+        }
+        let mut sums = std::collections::HashMap::new();
+        for slot in candidates {
+            let mut c = [0; crate::analytics::OUTCOMES];
+            for (_, counts) in self
+                .read_usage(&slot, crate::analytics::Step::Day, from_day_ms, to_day_ms)
+                .await?
+            {
+                crate::analytics::add(&mut c, &counts);
+            }
+            sums.insert(slot, c);
+        }
+        Ok(crate::analytics::top(sums, limit))
     }
 
     async fn read_usage(

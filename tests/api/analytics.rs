@@ -392,3 +392,44 @@ async fn the_cli_draws_and_exports_usage() {
         );
     }
 }
+
+async fn overview_on(backend: Backend) {
+    let t = TestApp::spawn_with(backend, fast).await;
+    let (busy, rb) = t.create("hana", "busy", &[]).await;
+    let (quiet, _) = t.create("ivan", "quiet", &[]).await;
+    let (other, _) = t.create("hana", "other", &[]).await;
+    for _ in 0..5 {
+        t.forward_auth(&busy).await;
+    }
+    for _ in 0..2 {
+        t.forward_auth(&quiet).await;
+    }
+    t.forward_auth(&other).await;
+    let want =
+        json!({"allowed": 8, "forbidden": 0, "refused": 0, "rate_limited": 0, "usage_exceeded": 0});
+    let v = totals_become(&t, "/api/usage?top=2", want).await;
+    let keys = v["top_keys"].as_array().unwrap();
+    assert_eq!(keys.len(), 2, "{v}");
+    assert_eq!(keys[0]["id"], rb.id.as_str());
+    assert_eq!(
+        (keys[0]["name"].as_str(), keys[0]["owner"].as_str()),
+        (Some("busy"), Some("hana"))
+    );
+    assert_eq!(keys[0]["totals"]["allowed"], 5);
+    assert_eq!(keys[1]["totals"]["allowed"], 2);
+    let owners = v["top_owners"].as_array().unwrap();
+    assert_eq!(
+        owners[0],
+        json!({"owner": "hana", "totals": {"allowed": 6, "forbidden": 0, "refused": 0, "rate_limited": 0, "usage_exceeded": 0}})
+    );
+    assert_eq!(owners[1]["owner"], "ivan");
+    let (s, v) = get(&t, "/api/usage?top=0").await;
+    assert_eq!((s, v["field"].as_str()), (422, Some("top")));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_admin_overview_ranks_keys_and_owners() {
+    overview_on(Backend::Memory).await;
+    overview_on(Backend::Redb).await;
+    overview_on(Backend::Valkey).await;
+}

@@ -200,18 +200,92 @@ pub(super) async fn my_usage(
     owner_usage(&app, p.subject, q).await
 }
 
-/// Everyone's usage together over time (admin).
-#[utoipa::path(get, path = "/api/usage", tag = "admin", security(("bearer" = [])), params(RangeParams),
-    responses((status = 200, body = UsageSeries), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
+#[derive(Deserialize, IntoParams, Default)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct AllUsageParams {
+    #[param(value_type = Option<String>, format = DateTime)]
+    from: Option<Timestamp>,
+    #[param(value_type = Option<String>, format = DateTime)]
+    to: Option<Timestamp>,
+    step: Option<Step>,
+    /// How many top keys and owners: 1–50, default 10.
+    top: Option<usize>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct TopKey {
+    id: String,
+    /// Absent when the key was deleted since.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    owner: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name: Option<String>,
+    totals: OutcomeCounts,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct TopOwner {
+    owner: String,
+    totals: OutcomeCounts,
+}
+
+/// Everyone's usage over time, and the busiest keys and owners of the range (counted in
+/// whole days: the days the range touches).
+#[derive(Serialize, ToSchema)]
+pub struct AllUsage {
+    series: UsageSeries,
+    top_keys: Vec<TopKey>,
+    top_owners: Vec<TopOwner>,
+}
+
+/// Everyone's usage together over time, and the top keys and owners (admin).
+#[utoipa::path(get, path = "/api/usage", tag = "admin", security(("bearer" = [])), params(AllUsageParams),
+    responses((status = 200, body = AllUsage), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub(super) async fn all_usage(
     State(app): State<Arc<App>>,
     p: Principal,
-    q: Result<Query<RangeParams>, QueryRejection>,
-) -> Result<Json<UsageSeries>, ApiError> {
+    q: Result<Query<AllUsageParams>, QueryRejection>,
+) -> Result<Json<AllUsage>, ApiError> {
     p.require_admin()?;
     let q = query(q)?;
+    let top = q.top.unwrap_or(10);
+    if !(1..=50).contains(&top) {
+        return Err(ApiError::invalid("top", "must be 1 to 50"));
+    }
     let r = range(&app, q.from, q.to, q.step)?;
-    Ok(Json(series(&app, crate::analytics::GLOBAL_SLOT, &r).await?))
+    let series = series(&app, crate::analytics::GLOBAL_SLOT, &r).await?;
+    let day = Step::Day;
+    let (from_day, to_day) = (day.bucket(r.from), day.bucket(r.to - 1) + day.millis());
+    let store = app.keys.store();
+    let mut top_keys = Vec::new();
+    for (slot, c) in store.top_usage("k:", from_day, to_day, top).await? {
+        let id = slot.trim_start_matches("k:").to_owned();
+        let record = match crate::store::TokenId::parse(&id) {
+            Ok(tid) => store.get(&tid).await.ok().flatten(),
+            Err(_) => None,
+        };
+        top_keys.push(TopKey {
+            id,
+            owner: record.as_ref().map(|r| r.owner.clone()),
+            name: record.map(|r| r.name),
+            totals: c.into(),
+        });
+    }
+    let top_owners = store
+        .top_usage("o:", from_day, to_day, top)
+        .await?
+        .into_iter()
+        .map(|(slot, c)| TopOwner {
+            owner: slot.trim_start_matches("o:").to_owned(),
+            totals: c.into(),
+        })
+        .collect();
+    Ok(Json(AllUsage {
+        series,
+        top_keys,
+        top_owners,
+    }))
 }
 
 /// An owner's usage over time and per key (admin).
