@@ -42,9 +42,11 @@ const CLIENT_ROUTES: &[&str] = &[
     "callback",
     "silent-callback",
     "keys",
+    "keys/*",
     "guide",
     "admin",
     "admin/audit",
+    "admin/usage",
     "admin/owners/*",
 ];
 

@@ -38,7 +38,14 @@ async fn single_operator_config_app_and_fallback() {
     assert_eq!(c["api_docs_path"], "/docs");
 
     // The app at / and at any client-side route, with a CSP that allows no inline code.
-    for path in ["/", "/keys", "/admin/owners/alice%40example.com", "/guide"] {
+    for path in [
+        "/",
+        "/keys",
+        "/keys/AbCdEfGh12345678",
+        "/admin/owners/alice%40example.com",
+        "/admin/usage",
+        "/guide",
+    ] {
         let (s, body, h) = html(&t, path).await;
         assert_eq!(s, 200, "{path}");
         assert_eq!(h["content-type"], "text/html; charset=utf-8", "{path}");
@@ -236,7 +243,7 @@ async fn near_miss_paths_never_answer_2xx() {
         "/check",
         "/oauth2/auth",
         "/keys/",
-        "/keys/x",
+        "/keys/x/y",
         "/keysx",
         "/admin/owners",
         "/admin/owners/a/b",
