@@ -356,13 +356,13 @@ impl Rule {
             }
         }
         for h in &self.hosts {
-            HostPattern::parse(&h.0)?;
+            HostPattern::parse(&h.0)?.check_labels()?;
         }
         for p in &self.paths {
             PathPattern::parse(&p.0)?;
         }
         for m in &self.methods {
-            Method::parse(&m.0)?;
+            Method::parse(&m.0)?.check_known()?;
         }
         Ok(())
     }
@@ -421,6 +421,31 @@ impl HostPattern {
                  (no scheme, port or path)"
             ))
         }
+    }
+}
+
+impl HostPattern {
+    /// The stricter check of new rules (stored ones keep loading as they are): dot-
+    /// separated labels of at most 63 characters, none empty (`.`, `a..b`, `.com` and
+    /// `example.com.` are refused), no label starting or ending with `-`.
+    pub fn check_labels(&self) -> Result<(), String> {
+        let s = &self.0;
+        let bad = |why: &str| Err(format!("host pattern `{s}`: {why}"));
+        if s == "*" {
+            return Ok(());
+        }
+        for label in s.split('.') {
+            if label.is_empty() {
+                return bad("empty label (a leading, trailing or doubled `.`)");
+            }
+            if label.len() > 63 {
+                return bad("a label is longer than 63 characters");
+            }
+            if label.starts_with('-') || label.ends_with('-') {
+                return bad("a label starts or ends with `-`");
+            }
+        }
+        Ok(())
     }
 }
 
@@ -496,6 +521,62 @@ impl Method {
             Ok(Method(s.to_ascii_uppercase()))
         } else {
             Err(format!("`{s}` is not an HTTP method"))
+        }
+    }
+}
+
+/// Methods new rules may name: RFC 9110's, PATCH, WebDAV's and the other registered ones
+/// in use (IANA HTTP Method Registry), and PURGE (caches).
+pub const KNOWN_METHODS: &[&str] = &[
+    "GET",
+    "HEAD",
+    "POST",
+    "PUT",
+    "DELETE",
+    "CONNECT",
+    "OPTIONS",
+    "TRACE",
+    "PATCH",
+    "QUERY",
+    "PROPFIND",
+    "PROPPATCH",
+    "MKCOL",
+    "COPY",
+    "MOVE",
+    "LOCK",
+    "UNLOCK",
+    "SEARCH",
+    "REPORT",
+    "MKCALENDAR",
+    "ACL",
+    "BIND",
+    "UNBIND",
+    "REBIND",
+    "MERGE",
+    "LABEL",
+    "UPDATE",
+    "CHECKIN",
+    "CHECKOUT",
+    "UNCHECKOUT",
+    "MKWORKSPACE",
+    "MKACTIVITY",
+    "ORDERPATCH",
+    "LINK",
+    "UNLINK",
+    "PURGE",
+];
+
+impl Method {
+    /// The stricter check of new rules: a method from [`KNOWN_METHODS`] (`GETT` is
+    /// refused rather than accepted and never matched).
+    pub fn check_known(&self) -> Result<(), String> {
+        if KNOWN_METHODS.contains(&self.0.as_str()) {
+            Ok(())
+        } else {
+            Err(format!(
+                "`{}` is not an HTTP method keygate knows (GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS, …)",
+                self.0
+            ))
         }
     }
 }
@@ -790,13 +871,29 @@ mod tests {
     }
 
     #[test]
+    fn stored_rules_stay_readable_new_ones_are_strict() {
+        // A record written before the stricter checks still loads (and never matches
+        // the unknown method); a new rule with it is refused.
+        let old: Rule = serde_json::from_str(r#"{"hosts":["a..b"],"methods":["GETT"]}"#).unwrap();
+        assert!(old.validate().is_err());
+        assert!(Rule::parse_spec("hosts=*.example.com,api.example.com;methods=get,PURGE").is_ok());
+        assert!(Rule::parse_spec("hosts=*").is_ok());
+    }
+
+    #[test]
     fn bad_specs_say_why() {
         for (spec, why) in [
             ("hosts", "field=value"),
             ("colour=red", "unknown rule field"),
             ("paths=v1", "must start with `/`"),
             ("methods=G3T", "not an HTTP method"),
+            ("methods=GETT", "not an HTTP method keygate knows"),
             ("hosts=https://x.com", "no scheme"),
+            ("hosts=.", "empty label"),
+            ("hosts=a..example.com", "empty label"),
+            ("hosts=.example.com", "empty label"),
+            ("hosts=example.com.", "empty label"),
+            ("hosts=-a.example.com", "starts or ends with `-`"),
             ("", "at least one"),
         ] {
             let e = Rule::parse_spec(spec).unwrap_err();
