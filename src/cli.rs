@@ -262,6 +262,12 @@ pub enum TokenCommand {
         /// How long the old key keeps working (0s: revoked at once)
         #[arg(long, default_value = "0s")]
         grace: String,
+        /// The new key's expiry (a duration from now or a date-time); default: the old key's, which must not have passed
+        #[arg(long, conflicts_with = "no_expiry")]
+        expires: Option<String>,
+        /// The new key never expires
+        #[arg(long)]
+        no_expiry: bool,
     },
 }
 
@@ -967,10 +973,16 @@ async fn token_command(config: Config, cmd: TokenCommand) -> anyhow::Result<Exit
                 .map_err(|e| not_found(e, &id))?;
             eprintln!("enabled key {} ({})", r.id, r.hint);
         }
-        TokenCommand::Rotate { id, grace } => {
+        TokenCommand::Rotate {
+            id,
+            grace,
+            expires,
+            no_expiry,
+        } => {
             let grace = parse_grace(&grace)?;
+            let expiry = rotate_expiry(expires, no_expiry, now)?;
             let r = keys
-                .rotate(&parse_id(&id)?, grace, &actor)
+                .rotate_with(&parse_id(&id)?, grace, expiry, &actor)
                 .await
                 .map_err(|e| not_found(e, &id))?;
             writeln!(out, "{}", r.key.expose())?;
@@ -1035,6 +1047,19 @@ async fn owner_limits_command(config: Config, cmd: OwnerLimitsCommand) -> anyhow
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `token rotate`'s `--expires` / `--no-expiry` (`None`: keep the old key's).
+pub fn rotate_expiry(
+    expires: Option<String>,
+    no_expiry: bool,
+    now: Timestamp,
+) -> anyhow::Result<Option<Option<Timestamp>>> {
+    Ok(match (expires, no_expiry) {
+        (Some(e), _) => Some(Some(parse_expiry(&e, now)?)),
+        (None, true) => Some(None),
+        (None, false) => None,
+    })
 }
 
 /// `--grace 1h`: how long a rotated key keeps working.

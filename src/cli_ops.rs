@@ -475,10 +475,18 @@ pub async fn remote_token(
         }
         TokenCommand::Disable { id } => set_disabled(&api, &id, true).await?,
         TokenCommand::Enable { id } => set_disabled(&api, &id, false).await?,
-        TokenCommand::Rotate { id, grace } => {
+        TokenCommand::Rotate {
+            id,
+            grace,
+            expires,
+            no_expiry,
+        } => {
             let grace = parse_grace(&grace)?;
             let id = parse_id(&id)?;
-            let body = serde_json::json!({"grace_seconds": grace.as_secs()});
+            let mut body = serde_json::json!({"grace_seconds": grace.as_secs()});
+            if let Some(e) = crate::cli::rotate_expiry(expires, no_expiry, now)? {
+                body["expires_at"] = serde_json::to_value(e)?;
+            }
             let r = api
                 .call(
                     Method::POST,

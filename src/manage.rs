@@ -451,6 +451,20 @@ impl Keys {
         grace: Duration,
         actor: &Actor,
     ) -> Result<Rotated, ManageError> {
+        self.rotate_with(id, grace, None, actor).await
+    }
+
+    /// [`Keys::rotate`], choosing the new key's expiry. `expires`: `None` keeps the old
+    /// key's expiry, which must then be in the future or absent — an expired key's
+    /// successor never silently becomes a key that never expires: its expiry must be
+    /// given (`Some(None)`: none, on purpose).
+    pub async fn rotate_with(
+        &self,
+        id: &TokenId,
+        grace: Duration,
+        expires: Option<Option<Timestamp>>,
+        actor: &Actor,
+    ) -> Result<Rotated, ManageError> {
         let old = self.get(id).await?;
         if old.replaced_by.is_some() {
             return Err(invalid(
@@ -458,10 +472,27 @@ impl Keys {
                 "this key was already rotated; rotate its successor",
             ));
         }
+        let expires_at = match expires {
+            Some(e) => {
+                self.check_expiry(e)?;
+                e
+            }
+            None => match old.expires_at {
+                Some(t) if t <= self.clock.now() => {
+                    return Err(invalid(
+                        "expires_at",
+                        format!(
+                            "this key expired at {t}: say when its successor expires (`expires_at`, or null for a key that never expires)"
+                        ),
+                    ));
+                }
+                e => e,
+            },
+        };
         let t = NewToken {
             owner: old.owner.clone(),
             name: old.name.clone(),
-            expires_at: old.expires_at.filter(|e| *e > self.clock.now()),
+            expires_at,
             rules: old.rules.clone(),
             metadata: old.metadata.clone(),
             limits: None,

@@ -421,6 +421,11 @@ pub struct RotateRequest {
     /// How long the old key keeps working; 0 (the default) revokes it at once.
     #[serde(default)]
     grace_seconds: u64,
+    /// The new key's expiry: absent keeps the old key's (refused, 422, when that has
+    /// passed); `null` for none.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    expires_at: Option<Option<Timestamp>>,
 }
 
 /// A new key: the only time it is shown.
@@ -672,7 +677,10 @@ async fn rotate_in(
         ));
     }
     let r = find(app, scope, raw_id).await?;
-    let rot = app.keys.rotate(&r.id, grace, &p.actor()).await?;
+    let rot = app
+        .keys
+        .rotate_with(&r.id, grace, req.expires_at, &p.actor())
+        .await?;
     let created = Created {
         key: rot.key.expose().to_owned(),
         id: rot.new.id.to_string(),

@@ -836,3 +836,100 @@ async fn gate_serves_while_the_issuer_is_unreachable() {
         "readiness is about the store"
     );
 }
+
+/// Rotation keeps the old key's expiry; an expired key's successor needs its expiry said
+/// (issue 14: it used to become a key that never expires).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rotation_keeps_or_asks_for_the_expiry() {
+    let e = Env::start(Backend::Memory).await;
+    let alice = e.token("alice", &[]);
+    let soon = || {
+        keygate::clock::Timestamp::from_unix(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_secs() as i64
+                + 2,
+        )
+    };
+    let later = "2099-01-01T00:00:00Z";
+    let create = |exp: String| {
+        let alice = alice.clone();
+        let e = &e;
+        async move {
+            let (s, b) = e
+                .call(
+                    Method::POST,
+                    "/api/me/tokens",
+                    &alice,
+                    Some(json!({"name": "r", "expires_at": exp})),
+                )
+                .await;
+            assert_eq!(s, 201, "{b}");
+            b["id"].as_str().unwrap().to_owned()
+        }
+    };
+    // In the future: kept.
+    let id = create(later.into()).await;
+    let (s, b) = e
+        .call(
+            Method::POST,
+            &format!("/api/me/tokens/{id}/rotate"),
+            &alice,
+            None,
+        )
+        .await;
+    assert_eq!(
+        (s, b["token"]["expires_at"].as_str()),
+        (201, Some(later)),
+        "{b}"
+    );
+    // Expired: refused until the successor's expiry is said.
+    let id = create(soon().to_string()).await;
+    tokio::time::sleep(Duration::from_millis(3100)).await;
+    let path = format!("/api/me/tokens/{id}/rotate");
+    let (s, b) = e.call(Method::POST, &path, &alice, None).await;
+    assert_eq!((s, b["field"].as_str()), (422, Some("expires_at")), "{b}");
+    assert!(b["message"].as_str().unwrap().contains("expired at"), "{b}");
+    let (s, b) = e
+        .call(
+            Method::POST,
+            &path,
+            &alice,
+            Some(json!({"expires_at": "2020-01-01T00:00:00Z"})),
+        )
+        .await;
+    assert_eq!(
+        (s, b["field"].as_str()),
+        (422, Some("expires_at")),
+        "a past expiry: {b}"
+    );
+    let (s, b) = e
+        .call(
+            Method::POST,
+            &path,
+            &alice,
+            Some(json!({"expires_at": later})),
+        )
+        .await;
+    assert_eq!(
+        (s, b["token"]["expires_at"].as_str()),
+        (201, Some(later)),
+        "{b}"
+    );
+    let id = create(soon().to_string()).await;
+    tokio::time::sleep(Duration::from_millis(3100)).await;
+    let (s, b) = e
+        .call(
+            Method::POST,
+            &format!("/api/me/tokens/{id}/rotate"),
+            &alice,
+            Some(json!({"expires_at": null})),
+        )
+        .await;
+    assert_eq!(
+        (s, &b["token"]["expires_at"]),
+        (201, &Value::Null),
+        "never, on purpose: {b}"
+    );
+}
