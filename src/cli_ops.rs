@@ -179,6 +179,8 @@ async fn audit_import(
         owner: what,
         token_id: None,
         client: None,
+        name: None,
+        changes: Vec::new(),
     };
     store.append_audit(&event).await?;
     Ok(())

@@ -308,6 +308,7 @@ impl Keys {
             self.check_expiry(exp)?;
         }
         let mut r = self.get(id).await?;
+        let before = r.clone();
         let limits = match &p.limits {
             Some(lp) => {
                 let (next, balance) = lp.apply(&r.limits)?;
@@ -348,6 +349,7 @@ impl Keys {
         let limits_changed = limits
             .as_ref()
             .is_some_and(|(l, b)| *l != r.limits || b.is_some());
+        let new_balance = limits.as_ref().and_then(|(_, b)| *b);
         if let Some((l, balance)) = limits {
             let slot = r.usage_slot();
             if let Some(g) = &self.gate {
@@ -379,15 +381,29 @@ impl Keys {
         }
         self.store.update(&r).await.map_err(not_found)?;
         self.forget(&r.hash);
+        let mut changes = changes(&before, &r);
+        if let Some(left) = new_balance {
+            changes.push(crate::store::AuditChange {
+                field: "credits.remaining".into(),
+                from: None,
+                to: Some(left.to_string()),
+            });
+        }
         if limits_changed {
-            self.audit(actor, "limits", &r.owner, &r.id).await;
+            let (limit_changes, rest): (Vec<_>, Vec<_>) = changes
+                .into_iter()
+                .partition(|c| c.field == "limits" || c.field == "credits.remaining");
+            self.audit_record(actor, "limits", &r, limit_changes).await;
+            changes = rest;
         }
         let action = match (only_disabled, p.disabled) {
             (true, Some(true)) => "disable",
             (true, Some(false)) => "enable",
             _ => "update",
         };
-        self.audit(actor, action, &r.owner, &r.id).await;
+        if !limits_changed || !changes.is_empty() || p.disabled.is_some() {
+            self.audit_record(actor, action, &r, changes).await;
+        }
         Ok(r)
     }
 
@@ -538,15 +554,48 @@ impl Keys {
     /// Appends and logs an audit event. The change itself is already done: a failure
     /// here is logged, not returned.
     async fn audit(&self, actor: &Actor, action: &str, owner: &str, id: &TokenId) {
-        self.audit_event(actor, action, owner, Some(id)).await;
+        let name = match self.store.get(id).await {
+            Ok(Some(r)) => Some(r.name),
+            _ => None,
+        };
+        self.audit_event(actor, action, owner, Some(id), name, Vec::new())
+            .await;
+    }
+
+    /// An audit event about one key whose record is at hand, with what changed.
+    async fn audit_record(
+        &self,
+        actor: &Actor,
+        action: &str,
+        r: &TokenRecord,
+        changes: Vec<crate::store::AuditChange>,
+    ) {
+        self.audit_event(
+            actor,
+            action,
+            &r.owner,
+            Some(&r.id),
+            Some(r.name.clone()),
+            changes,
+        )
+        .await;
     }
 
     /// An audit event about an owner rather than one key.
     async fn audit_owner(&self, actor: &Actor, action: &str, owner: &str) {
-        self.audit_event(actor, action, owner, None).await;
+        self.audit_event(actor, action, owner, None, None, Vec::new())
+            .await;
     }
 
-    async fn audit_event(&self, actor: &Actor, action: &str, owner: &str, id: Option<&TokenId>) {
+    async fn audit_event(
+        &self,
+        actor: &Actor,
+        action: &str,
+        owner: &str,
+        id: Option<&TokenId>,
+        name: Option<String>,
+        changes: Vec<crate::store::AuditChange>,
+    ) {
         let event = AuditEvent {
             seq: 0,
             at: self.clock.now(),
@@ -556,6 +605,8 @@ impl Keys {
             owner: owner.to_owned(),
             token_id: id.cloned(),
             client: actor.client.clone(),
+            name,
+            changes,
         };
         let shown = id.map_or_else(String::new, ToString::to_string);
         tracing::info!(target: "keygate::audit", actor = %event.actor, auth = %event.auth, action, owner = %event.owner, token_id = %shown, client = event.client.as_deref().unwrap_or(""), "key changed");
@@ -571,6 +622,56 @@ impl Keys {
     fn forget(&self, hash: &KeyHash) {
         if let Some(g) = &self.gate {
             g.forget(hash);
+        }
+    }
+}
+
+/// The fields an update changed, as text (rules in their CLI form, metadata and limits
+/// as JSON). Nothing secret is in a record.
+fn changes(a: &TokenRecord, b: &TokenRecord) -> Vec<crate::store::AuditChange> {
+    let mut out = Vec::new();
+    let mut field = |name: &str, x: Option<String>, y: Option<String>| {
+        if x != y {
+            out.push(crate::store::AuditChange {
+                field: name.into(),
+                from: x,
+                to: y,
+            });
+        }
+    };
+    field("name", Some(a.name.clone()), Some(b.name.clone()));
+    field(
+        "expires_at",
+        a.expires_at.map(|t| t.to_string()),
+        b.expires_at.map(|t| t.to_string()),
+    );
+    field(
+        "disabled",
+        Some(a.disabled.to_string()),
+        Some(b.disabled.to_string()),
+    );
+    let rules = |r: &TokenRecord| {
+        r.rules
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(" | ")
+    };
+    field("rules", Some(rules(a)), Some(rules(b)));
+    let json = |v: &dyn erased::Json| v.json();
+    field("metadata", Some(json(&a.metadata)), Some(json(&b.metadata)));
+    field("limits", Some(json(&a.limits)), Some(json(&b.limits)));
+    out
+}
+
+mod erased {
+    /// JSON text of a value, for audit changes.
+    pub trait Json {
+        fn json(&self) -> String;
+    }
+    impl<T: serde::Serialize> Json for T {
+        fn json(&self) -> String {
+            serde_json::to_string(self).unwrap_or_default()
         }
     }
 }

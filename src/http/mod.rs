@@ -141,6 +141,7 @@ const API_ROUTES: &[&str] = &[
     "/api/tokens/{id}",
     "/api/tokens/{id}/rotate",
     "/api/audit",
+    "/api/audit/export",
     "/api/me/limits",
     "/api/users/{sub}/limits",
     "/api/me/usage",

@@ -229,6 +229,22 @@ pub struct AuditEvent {
     /// The caller's address, when the change came over HTTP.
     #[serde(default)]
     pub client: Option<String>,
+    /// The key's name at the time (absent for events about an owner or an import).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// What an update changed, field by field (never a key or a hash).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub changes: Vec<AuditChange>,
+}
+
+/// One field an update changed: its values before and after, as text.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct AuditChange {
+    pub field: String,
+    #[serde(default)]
+    pub from: Option<String>,
+    #[serde(default)]
+    pub to: Option<String>,
 }
 
 /// Which audit events to list: newest first, filtered, paged by `before`.
@@ -240,11 +256,19 @@ pub struct AuditQuery {
     /// Only events with `seq` below this.
     pub before: Option<u64>,
     pub limit: usize,
+    pub action: Option<String>,
+    /// Only events at or after this time.
+    pub since: Option<Timestamp>,
+    /// Only events before this time.
+    pub until: Option<Timestamp>,
 }
 
 impl AuditQuery {
     pub fn matches(&self, e: &AuditEvent) -> bool {
         self.before.is_none_or(|b| e.seq < b)
+            && self.action.as_ref().is_none_or(|a| *a == e.action)
+            && self.since.is_none_or(|t| e.at >= t)
+            && self.until.is_none_or(|t| e.at < t)
             && self.owner.as_ref().is_none_or(|o| *o == e.owner)
             && self.actor.as_ref().is_none_or(|a| *a == e.actor)
             && self

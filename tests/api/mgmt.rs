@@ -933,3 +933,146 @@ async fn rotation_keeps_or_asks_for_the_expiry() {
         "never, on purpose: {b}"
     );
 }
+
+/// The audit log names the key, says what changed, filters by action and time, and
+/// exports as CSV or JSON (issue 14).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audit_says_what_changed_and_exports() {
+    let e = Env::start(Backend::Memory).await;
+    let (s, b) = e
+        .call(
+            Method::POST,
+            "/api/users/alice/tokens",
+            ADMIN_KEY,
+            Some(json!({"name": "=cmd|' /C calc'!A0", "rules": [{"methods": ["GET"]}]})),
+        )
+        .await;
+    assert_eq!(s, 201, "{b}");
+    let id = b["id"].as_str().unwrap().to_owned();
+    let (s, _) = e
+        .call(
+            Method::PATCH,
+            &format!("/api/tokens/{id}"),
+            ADMIN_KEY,
+            Some(
+                json!({"name": "ci, deploys", "rules": [{"methods": ["GET", "POST"]}],
+                        "limits": {"credits": {"remaining": 5}}}),
+            ),
+        )
+        .await;
+    assert_eq!(s, 200);
+    let (_, v) = e
+        .call(
+            Method::GET,
+            &format!("/api/audit?token_id={id}&action=update"),
+            ADMIN_KEY,
+            None,
+        )
+        .await;
+    let events = v["events"].as_array().unwrap();
+    assert_eq!(events.len(), 1, "{v}");
+    let ev = &events[0];
+    assert_eq!(ev["name"], "ci, deploys");
+    let changes = ev["changes"].as_array().unwrap();
+    assert!(
+        changes
+            .contains(&json!({"field": "name", "from": "=cmd|' /C calc'!A0", "to": "ci, deploys"})),
+        "{ev}"
+    );
+    assert!(
+        changes
+            .contains(&json!({"field": "rules", "from": "methods=GET", "to": "methods=GET,POST"})),
+        "{ev}"
+    );
+    let (_, v) = e
+        .call(
+            Method::GET,
+            &format!("/api/audit?token_id={id}&action=limits"),
+            ADMIN_KEY,
+            None,
+        )
+        .await;
+    let limits = &v["events"][0]["changes"];
+    assert!(
+        limits
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["field"] == "credits.remaining" && c["to"] == "5"),
+        "{v}"
+    );
+    // Time filters.
+    let (_, v) = e
+        .call(
+            Method::GET,
+            "/api/audit?since=2099-01-01T00:00:00Z",
+            ADMIN_KEY,
+            None,
+        )
+        .await;
+    assert_eq!(v["events"], json!([]));
+    let (_, v) = e
+        .call(
+            Method::GET,
+            "/api/audit?until=2099-01-01T00:00:00Z&action=create",
+            ADMIN_KEY,
+            None,
+        )
+        .await;
+    assert_eq!(v["events"][0]["name"], "=cmd|' /C calc'!A0");
+    // Export: CSV (formula cells neutralised, commas quoted) and JSON.
+    let r =
+        e.t.admin(e.t.get(&format!("/api/audit/export?token_id={id}")))
+            .send()
+            .await
+            .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(
+        r.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/csv")
+    );
+    assert!(
+        r.headers()["content-disposition"]
+            .to_str()
+            .unwrap()
+            .contains("keygate-audit.csv")
+    );
+    let csv = r.text().await.unwrap();
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(
+        lines[0],
+        "seq,at,actor,auth,action,owner,token_id,name,client,changes"
+    );
+    assert_eq!(lines.len(), 4, "create, update, limits: {csv}");
+    assert!(csv.contains("'=cmd|' /C calc'!A0"), "{csv}");
+    assert!(csv.contains("\"ci, deploys\""), "{csv}");
+    let r =
+        e.t.admin(e.t.get("/api/audit/export?format=json&action=create"))
+            .send()
+            .await
+            .unwrap();
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v.as_array().unwrap().len(), 1);
+    for q in [
+        "format=xml",
+        "token_id=bad%20id",
+        "since=yesterday",
+        "colour=red",
+    ] {
+        let r =
+            e.t.admin(e.t.get(&format!("/api/audit/export?{q}")))
+                .send()
+                .await
+                .unwrap();
+        assert!(
+            matches!(r.status().as_u16(), 400 | 422),
+            "{q}: {}",
+            r.status()
+        );
+    }
+    let alice = e.token("alice", &[]);
+    let (s, _) = e.call(Method::GET, "/api/audit/export", &alice, None).await;
+    assert_eq!(s, 403);
+}

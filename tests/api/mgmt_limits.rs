@@ -276,6 +276,8 @@ async fn audit_per_owner(backend: Backend) {
         owner: "mallory".into(),
         token_id: None,
         client: None,
+        name: None,
+        changes: Vec::new(),
     };
     for i in 0..(cap as u64 + 50) {
         store.append_audit(&event(i)).await.unwrap();
