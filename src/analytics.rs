@@ -473,6 +473,6 @@ mod tests {
         );
         // k:a and k:b: 3 buckets each; o:x and g:all: two minutes, one hour, one day.
         assert_eq!(e.len(), 14);
-        assert_eq!(sparkline(&[0, 1, 4, 8]), " ▂▄█");
+        assert_eq!(sparkline(&[0, 1, 4, 8]), " ▂▅█");
     }
 }

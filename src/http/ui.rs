@@ -302,7 +302,9 @@ mod tests {
     fn client_routes() {
         for ok in [
             "keys",
+            "keys/AbCdEfGh12345678",
             "admin",
+            "admin/usage",
             "admin/owners/a%40b",
             "login",
             "admin/audit",
@@ -312,7 +314,7 @@ mod tests {
         for no in [
             "",
             "keys/",
-            "keys/x",
+            "keys/x/y",
             "Keys",
             "admin/owners",
             "admin/owners/",
