@@ -47,6 +47,7 @@ const CLIENT_ROUTES: &[&str] = &[
     "admin",
     "admin/audit",
     "admin/usage",
+    "admin/keys/*",
     "admin/owners/*",
 ];
 
@@ -305,6 +306,7 @@ mod tests {
             "keys/AbCdEfGh12345678",
             "admin",
             "admin/usage",
+            "admin/keys/AbCdEfGh12345678",
             "admin/owners/a%40b",
             "login",
             "admin/audit",
