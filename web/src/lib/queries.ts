@@ -6,14 +6,18 @@ import { useAuth } from "./auth";
 import type { CreateBody, PatchBody } from "./key-form-model";
 import {
   type Limits,
+  allUsageSchema,
   auditPageSchema,
   createdSchema,
   meSchema,
   ownerLimitsSchema,
   ownerPageSchema,
+  ownerUsageSchema,
   tokenPageSchema,
   tokenSchema,
+  usageSeriesSchema,
 } from "./schemas";
+import { type RangePreset, rangeQuery } from "./usage";
 
 /** Items per page of the key and owner lists; more are fetched with "Load more". */
 export const PAGE_SIZE = 100;
@@ -57,6 +61,7 @@ function useRefresh(scope: Scope) {
   return () =>
     Promise.all([
       qc.invalidateQueries({ queryKey: scopeKey(scope) }),
+      qc.invalidateQueries({ queryKey: ["token"] }),
       qc.invalidateQueries({ queryKey: ["owners"] }),
       qc.invalidateQueries({ queryKey: ["audit"] }),
     ]);
@@ -171,3 +176,59 @@ export function useAudit(filter: AuditFilter) {
   });
 }
 
+
+/**
+ * Where one key lives: one of mine (`/api/me/tokens/{id}`), or, for an admin, anyone's
+ * (`/api/tokens/{id}`, no owner needed).
+ */
+export type KeyScope = "me" | "any";
+const keyPath = (s: KeyScope, id: string) => `${s === "me" ? "/api/me/tokens" : "/api/tokens"}/${seg(id)}`;
+
+export function useToken(scope: KeyScope, id: string) {
+  const { api } = useAuth();
+  return useQuery({
+    queryKey: ["token", scope, id],
+    queryFn: () => api.get(keyPath(scope, id), tokenSchema),
+  });
+}
+
+/** Figures lag by the server's flush interval: a minute's refresh is plenty. */
+const USAGE_REFRESH_MS = 60_000;
+
+/** A key's usage over a range ending now, by outcome. */
+export function useKeyUsage(scope: KeyScope, id: string, range: RangePreset, enabled = true) {
+  const { api } = useAuth();
+  return useQuery({
+    queryKey: ["usage", "key", scope, id, range],
+    queryFn: () => api.get(`${keyPath(scope, id)}/usage?${rangeQuery(range)}`, usageSeriesSchema),
+    enabled,
+    refetchInterval: USAGE_REFRESH_MS,
+    placeholderData: (previous) => previous,
+  });
+}
+
+/** An owner's keys together over the last 24 h, and a page of per-key totals (the page at `cursor`). */
+export function useOwnerUsage(scope: Scope, cursor: string | undefined) {
+  const { api } = useAuth();
+  const path = scope.kind === "me" ? "/api/me/usage" : `/api/users/${seg(scope.owner)}/usage`;
+  return useQuery({
+    queryKey: ["usage", "owner", scope.kind === "me" ? "me" : scope.owner, cursor ?? ""],
+    queryFn: () => api.get(pagePath(path, cursor, new URLSearchParams(rangeQuery("24h"))), ownerUsageSchema),
+    refetchInterval: USAGE_REFRESH_MS,
+  });
+}
+
+/** Admin: everyone's usage over a range, and the busiest keys and owners. */
+export function useAllUsage(range: RangePreset, top = 10) {
+  const { api } = useAuth();
+  return useQuery({
+    queryKey: ["usage", "all", range, top],
+    queryFn: () => {
+      const p = new URLSearchParams(rangeQuery(range));
+      p.set("top", String(top));
+      return api.get(`/api/usage?${p.toString()}`, allUsageSchema);
+    },
+    refetchInterval: USAGE_REFRESH_MS,
+    placeholderData: (previous) => previous,
+  });
+}
