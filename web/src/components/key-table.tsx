@@ -1,6 +1,7 @@
 // Keys as a table (cards on a narrow screen), with sorting and filtering. Pure: it
 // renders what it is given and reports what the user asks for.
 import { useMemo, useState } from "react";
+import { Link } from "react-router-dom";
 import { absolute, expiresSoon, relative, rulesSummary } from "../lib/format";
 import type { Token, TokenStatus } from "../lib/schemas";
 import { LimitsSummary } from "./limits-summary";
@@ -14,6 +15,8 @@ export interface KeyTableProps {
   onEdit: (t: Token) => void;
   onRotate: (t: Token) => void;
   onRevoke: (t: Token) => void;
+  /** Where each key's own page is: its name links there. */
+  keyHref?: (t: Token) => string;
 }
 
 const columns: { key: SortKey; label: string }[] = [
@@ -35,7 +38,7 @@ function compare(a: Token, b: Token, key: SortKey): number {
 
 const plural = (n: number, what: string) => `${n} ${what}${n === 1 ? "" : "s"}`;
 
-export function KeyTable({ tokens, now, onEdit, onRotate, onRevoke }: KeyTableProps) {
+export function KeyTable({ tokens, now, onEdit, onRotate, onRevoke, keyHref }: KeyTableProps) {
   const [sort, setSort] = useState<{ key: SortKey; desc: boolean }>({ key: "created_at", desc: true });
   const [filter, setFilter] = useState("");
   const [status, setStatus] = useState<TokenStatus | "all">("all");
@@ -160,7 +163,13 @@ export function KeyTable({ tokens, now, onEdit, onRotate, onRevoke }: KeyTablePr
             {shown.map((t) => (
               <tr key={t.id} data-key-id={t.id}>
                 <td data-label="Name">
-                  <span className="key-name">{t.name}</span>
+                  {keyHref ? (
+                    <Link className="key-name" to={keyHref(t)}>
+                      {t.name}
+                    </Link>
+                  ) : (
+                    <span className="key-name">{t.name}</span>
+                  )}
                   <code className="hint-code">{t.hint}</code>
                 </td>
                 <td data-label="Created" title={absolute(t.created_at)}>

@@ -33,6 +33,8 @@ export interface KeysViewProps {
   onUpdate: (t: Token, v: KeyFormValues) => void;
   onRotate: (t: Token, graceSeconds: number) => void;
   onRevoke: (t: Token) => void;
+  /** Where each key's own page is. */
+  keyHref?: (t: Token) => string;
 }
 
 export function KeysView(p: KeysViewProps) {
@@ -92,6 +94,7 @@ export function KeysView(p: KeysViewProps) {
         <KeyTable
           tokens={p.tokens}
           now={p.now}
+          {...(p.keyHref ? { keyHref: p.keyHref } : {})}
           onEdit={(token) => {
             p.onModal({ kind: "edit", token });
           }}

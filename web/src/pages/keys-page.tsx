@@ -5,6 +5,7 @@ import { MyLimits, OwnerLimitsPanel } from "../components/owner-limits";
 import { ErrorNote, Loading } from "../components/state";
 import { useAuth } from "../lib/auth";
 import { createBody, patchBody } from "../lib/key-form-model";
+import { keyHref } from "../lib/links";
 import {
   type Scope,
   useCreateToken,
@@ -62,6 +63,7 @@ export function KeysPage({ scope, title, intro }: { scope: Scope; title: string;
         revoke.mutate(id);
       }}
       now={now}
+      keyHref={(t) => keyHref(scope.kind === "me" ? "me" : "any", t.id)}
       gateUrl={new URL(`${config.base_path}/forward-auth`, window.location.origin).href}
       modal={modal}
       busy={mutations.some((x) => x.isPending)}
