@@ -57,6 +57,7 @@ function Canvas({ series, label }: { series: UsageSeries; label: string }) {
     const grid = cssVar("--border", dark ? "#343b46" : "#d5dae1");
     const bars = uPlot.paths.bars?.({ size: [0.8, 40], gap: 1 });
     const top = [...outcomes].reverse();
+    const half = { minute: 30, hour: 1800, day: 43_200 }[series.step];
     const axis = { stroke: text, grid: { stroke: grid, width: 1 }, ticks: { stroke: grid, width: 1 } };
     const opts: uPlot.Options = {
       width: Math.max(200, el.clientWidth),
@@ -64,7 +65,8 @@ function Canvas({ series, label }: { series: UsageSeries; label: string }) {
       legend: { show: false },
       cursor: { y: false, drag: { x: false, y: false } },
       scales: {
-        x: { time: true },
+        // Half a bucket either side, so the first and last bars are whole.
+        x: { time: true, range: (_u, min, max) => [min - half, max + half] },
         y: { range: (_u, _min, max) => [0, Math.max(4, Math.ceil(max * 1.1))] },
       },
       axes: [
