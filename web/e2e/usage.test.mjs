@@ -110,6 +110,18 @@ describe("usage analytics", () => {
       await new Promise((r) => setTimeout(r, 250));
     }
 
+    // The list: the key's last 24 h, with a sparkline.
+    {
+      const { page, context, problems } = await loggedIn({});
+      const row = page.locator(`tr[data-key-id="${keyId}"]`);
+      await row.getByText(`${ALLOWED + FORBIDDEN} requests`).waitFor();
+      assert.ok(await row.getByText(`${FORBIDDEN} refused`).isVisible());
+      await row.locator("svg.sparkline").waitFor();
+      await shot(page, "usage-list-desktop-light");
+      assert.deepEqual(problems, []);
+      await context.close();
+    }
+
     const { page, context, problems } = await keyPage({});
     const main = page.getByRole("main");
     assert.ok(await main.getByText(keyId, { exact: true }).isVisible());
@@ -145,6 +157,11 @@ describe("usage analytics", () => {
       const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
       assert.ok(overflow <= 0, `the page scrolls sideways by ${overflow} px`);
       await shot(page, `usage-key-${width < 500 ? "mobile" : "desktop"}-${colorScheme}`);
+      if (width < 500 && colorScheme === "dark") {
+        await page.getByRole("link", { name: "My keys" }).first().click();
+        await page.locator("svg.sparkline").first().waitFor();
+        await shot(page, "usage-list-mobile-dark");
+      }
       assert.deepEqual(problems, []);
       await context.close();
     });

@@ -35,6 +35,8 @@ export interface KeysViewProps {
   onRevoke: (t: Token) => void;
   /** Where each key's own page is. */
   keyHref?: (t: Token) => string;
+  /** Each key's recent usage, in its own column. */
+  activity?: (t: Token) => ReactNode;
 }
 
 export function KeysView(p: KeysViewProps) {
@@ -95,6 +97,7 @@ export function KeysView(p: KeysViewProps) {
           tokens={p.tokens}
           now={p.now}
           {...(p.keyHref ? { keyHref: p.keyHref } : {})}
+          {...(p.activity ? { activity: p.activity } : {})}
           onEdit={(token) => {
             p.onModal({ kind: "edit", token });
           }}

@@ -1,6 +1,6 @@
 // Server state through TanStack Query: one hook per API call, keys by scope, and the
 // list refetched after every change.
-import { useInfiniteQuery, useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
+import { useInfiniteQuery, useMutation, useQueries, useQuery, useQueryClient } from "@tanstack/react-query";
 import { seg } from "./api";
 import { useAuth } from "./auth";
 import type { CreateBody, PatchBody } from "./key-form-model";
@@ -207,13 +207,53 @@ export function useKeyUsage(scope: KeyScope, id: string, range: RangePreset, ena
   });
 }
 
-/** An owner's keys together over the last 24 h, and a page of per-key totals (the page at `cursor`). */
-export function useOwnerUsage(scope: Scope, cursor: string | undefined) {
+/**
+ * An owner's keys together over the last 24 h, and per-key totals: one request per page
+ * of the key list (the same `limit` and cursors, so the same keys).
+ */
+export function useOwnerUsagePages(scope: Scope, cursors: (string | undefined)[]) {
   const { api } = useAuth();
   const path = scope.kind === "me" ? "/api/me/usage" : `/api/users/${seg(scope.owner)}/usage`;
+  return useQueries({
+    queries: cursors.map((cursor) => ({
+      queryKey: ["usage", "owner", scope.kind === "me" ? "me" : scope.owner, cursor ?? ""],
+      queryFn: () => api.get(pagePath(path, cursor, new URLSearchParams(rangeQuery("24h"))), ownerUsageSchema),
+      refetchInterval: USAGE_REFRESH_MS,
+    })),
+  });
+}
+
+/** At most this many per-key series requests at once (the list's sparklines). */
+export const SPARK_CONCURRENCY = 20;
+let sparkRunning = 0;
+const sparkWaiting: (() => void)[] = [];
+
+/** `job`, once fewer than SPARK_CONCURRENCY others are running. */
+export async function throttled<T>(job: () => Promise<T>): Promise<T> {
+  // A finished job hands its place straight to the next one waiting.
+  if (sparkRunning >= SPARK_CONCURRENCY) {
+    await new Promise<void>((resolve) => {
+      sparkWaiting.push(resolve);
+    });
+  } else {
+    sparkRunning++;
+  }
+  try {
+    return await job();
+  } finally {
+    const next = sparkWaiting.shift();
+    if (next) next();
+    else sparkRunning--;
+  }
+}
+
+/** A key's last 24 h for its sparkline: only once `enabled` (the row is on screen), 20 at a time. */
+export function useKeySparkline(scope: KeyScope, id: string, enabled: boolean) {
+  const { api } = useAuth();
   return useQuery({
-    queryKey: ["usage", "owner", scope.kind === "me" ? "me" : scope.owner, cursor ?? ""],
-    queryFn: () => api.get(pagePath(path, cursor, new URLSearchParams(rangeQuery("24h"))), ownerUsageSchema),
+    queryKey: ["usage", "key", scope, id, "24h"],
+    queryFn: () => throttled(() => api.get(`${keyPath(scope, id)}/usage?${rangeQuery("24h")}`, usageSeriesSchema)),
+    enabled,
     refetchInterval: USAGE_REFRESH_MS,
   });
 }
