@@ -143,6 +143,21 @@ describe("usage analytics", () => {
     await page.getByRole("button", { name: "24h" }).click();
     await table.waitFor();
     await shot(page, "usage-key-desktop-light");
+
+    // Everyone's usage (admin): the key among the busiest, linked to its admin page.
+    await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Admin" }).click();
+    await page.getByRole("link", { name: "Usage", exact: true }).click();
+    await page.waitForURL(`${url}/admin/usage`);
+    const top = page.getByRole("region", { name: "Busiest keys" });
+    await top.getByRole("link", { name: "reporting" }).waitFor();
+    const topRow = top.getByRole("row", { name: /reporting/ });
+    assert.deepEqual((await topRow.getByRole("cell").allInnerTexts()).slice(2), [String(ALLOWED + FORBIDDEN), String(ALLOWED), String(FORBIDDEN)]);
+    await page.locator(".usage-canvas canvas").first().waitFor();
+    await shot(page, "usage-admin-desktop-light");
+    await top.getByRole("link", { name: "reporting" }).click();
+    await page.waitForURL(`${url}/admin/keys/${keyId}`);
+    await page.getByRole("heading", { level: 1, name: /reporting/ }).waitFor();
+    await page.getByRole("img", { name: new RegExp(`${ALLOWED + FORBIDDEN} requests`) }).waitFor();
     assert.deepEqual(problems, []);
     await context.close();
   });
@@ -161,6 +176,13 @@ describe("usage analytics", () => {
         await page.getByRole("link", { name: "My keys" }).first().click();
         await page.locator("svg.sparkline").first().waitFor();
         await shot(page, "usage-list-mobile-dark");
+        await page.getByRole("link", { name: "Admin" }).click();
+        await page.getByRole("link", { name: "Usage", exact: true }).click();
+        await page.getByRole("region", { name: "Busiest keys" }).getByRole("link", { name: "reporting" }).waitFor();
+        await page.locator(".usage-canvas canvas").first().waitFor();
+        const wide = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+        assert.ok(wide <= 0, `the overview scrolls sideways by ${wide} px`);
+        await shot(page, "usage-admin-mobile-dark");
       }
       assert.deepEqual(problems, []);
       await context.close();

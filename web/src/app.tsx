@@ -18,6 +18,7 @@ const AuditPage = lazy(() => import("./pages/audit-page").then((m) => ({ default
 const KeyPage = lazy(() => import("./pages/key-page").then((m) => ({ default: m.KeyPage })));
 const GuidePage = lazy(() => import("./pages/guide-page").then((m) => ({ default: m.GuidePage })));
 const OwnerKeysPage = lazy(() => import("./pages/owner-keys-page").then((m) => ({ default: m.OwnerKeysPage })));
+const UsagePage = lazy(() => import("./pages/usage-page").then((m) => ({ default: m.UsagePage })));
 const OwnersPage = lazy(() => import("./pages/owners-page").then((m) => ({ default: m.OwnersPage })));
 
 function newQueryClient() {
@@ -102,6 +103,14 @@ export function App({ config }: { config: UiConfig }) {
                 element={
                   <RequireAdmin>
                     <KeyPage scope="any" />
+                  </RequireAdmin>
+                }
+              />
+              <Route
+                path="/admin/usage"
+                element={
+                  <RequireAdmin>
+                    <UsagePage />
                   </RequireAdmin>
                 }
               />
