@@ -63,6 +63,15 @@ function Canvas({ series, label }: { series: UsageSeries; label: string }) {
       width: Math.max(200, el.clientWidth),
       height: HEIGHT,
       legend: { show: false },
+      // Dates and times as the table writes them: "1 Dec", "14:00".
+      fmtDate: (tpl) =>
+        uPlot.fmtDate(
+          tpl
+            .replace("{M}/{D}/{YY}", "{D} {MMM} {YYYY}")
+            .replace("{M}/{D}", "{D} {MMM}")
+            .replace("{h}:{mm}{aa}", "{HH}:{mm}")
+            .replace("{h}{aa}", "{HH}:00"),
+        ),
       cursor: { y: false, drag: { x: false, y: false } },
       scales: {
         // Half a bucket either side, so the first and last bars are whole.
