@@ -184,11 +184,13 @@ export function useAudit(filter: AuditFilter) {
 export type KeyScope = "me" | "any";
 const keyPath = (s: KeyScope, id: string) => `${s === "me" ? "/api/me/tokens" : "/api/tokens"}/${seg(id)}`;
 
-export function useToken(scope: KeyScope, id: string) {
+/** One key; `enabled: false` (it is being deleted) keeps what was read without asking again. */
+export function useToken(scope: KeyScope, id: string, enabled = true) {
   const { api } = useAuth();
   return useQuery({
     queryKey: ["token", scope, id],
     queryFn: () => api.get(keyPath(scope, id), tokenSchema),
+    enabled,
   });
 }
 

@@ -113,6 +113,8 @@ describe("a key's page", () => {
     await user.click(within(dialog).getByRole("button", { name: /Revoke/ }));
     expect(await screen.findByText("the list")).toBeInTheDocument();
     expect(api.writes()).toEqual([{ method: "DELETE", path: "/api/me/tokens/k1", body: undefined }]);
+    // Not read again once deleted (it would only answer 404).
+    expect(api.calls.filter((c) => c.method === "GET" && c.path === "/api/me/tokens/k1")).toHaveLength(1);
   });
 
   it("for an admin, reads any key and changes it through its owner's routes", async () => {

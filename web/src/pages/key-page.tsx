@@ -155,7 +155,9 @@ export function KeyPage({ scope }: { scope: KeyScope }) {
   const { id = "" } = useParams();
   const { config } = useAuth();
   const navigate = useNavigate();
-  const token = useToken(scope, id);
+  // While it is deleted, the key is not read again (it would answer 404 before we leave).
+  const [leaving, setLeaving] = useState(false);
+  const token = useToken(scope, id, !leaving);
   const me = useMe();
   // The actions go through the owner's routes: mine, or (admin) the key's owner's.
   const owner: Scope = scope === "me" ? { kind: "me" } : { kind: "owner", owner: token.data?.owner ?? "" };
@@ -293,9 +295,13 @@ export function KeyPage({ scope }: { scope: KeyScope }) {
           );
         }}
         onRevoke={(tok) => {
+          setLeaving(true);
           revoke.mutate(tok.id, {
             onSuccess: () => {
               void navigate(listHref, { replace: true });
+            },
+            onError: () => {
+              setLeaving(false);
             },
           });
         }}
