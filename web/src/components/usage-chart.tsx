@@ -17,7 +17,9 @@ function cssVar(name: string, fallback: string): string {
 
 /** Follows the system's colour scheme, so the canvas is drawn again on a change. */
 function useDark(): boolean {
-  const query = typeof window.matchMedia === "function" ? window.matchMedia("(prefers-color-scheme: dark)") : null;
+  const [query] = useState(() =>
+    typeof window.matchMedia === "function" ? window.matchMedia("(prefers-color-scheme: dark)") : null,
+  );
   const [dark, setDark] = useState(query?.matches ?? false);
   useEffect(() => {
     if (!query) return;
