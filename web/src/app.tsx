@@ -15,8 +15,10 @@ import { LoginPage } from "./pages/login-page";
 // Loaded when first visited: most people never open the admin pages, and the docs page
 // brings the HTML sanitiser.
 const AuditPage = lazy(() => import("./pages/audit-page").then((m) => ({ default: m.AuditPage })));
+const KeyPage = lazy(() => import("./pages/key-page").then((m) => ({ default: m.KeyPage })));
 const GuidePage = lazy(() => import("./pages/guide-page").then((m) => ({ default: m.GuidePage })));
 const OwnerKeysPage = lazy(() => import("./pages/owner-keys-page").then((m) => ({ default: m.OwnerKeysPage })));
+const UsagePage = lazy(() => import("./pages/usage-page").then((m) => ({ default: m.UsagePage })));
 const OwnersPage = lazy(() => import("./pages/owners-page").then((m) => ({ default: m.OwnersPage })));
 
 function newQueryClient() {
@@ -78,6 +80,7 @@ export function App({ config }: { config: UiConfig }) {
             >
               <Route index element={<Navigate to="/keys" replace />} />
               <Route path="/keys" element={<KeysPage scope={{ kind: "me" }} title="My keys" />} />
+              <Route path="/keys/:id" element={<KeyPage scope="me" />} />
               <Route path="/guide" element={<GuidePage />} />
               <Route
                 path="/admin"
@@ -92,6 +95,22 @@ export function App({ config }: { config: UiConfig }) {
                 element={
                   <RequireAdmin>
                     <OwnerKeysPage />
+                  </RequireAdmin>
+                }
+              />
+              <Route
+                path="/admin/keys/:id"
+                element={
+                  <RequireAdmin>
+                    <KeyPage scope="any" />
+                  </RequireAdmin>
+                }
+              />
+              <Route
+                path="/admin/usage"
+                element={
+                  <RequireAdmin>
+                    <UsagePage />
                   </RequireAdmin>
                 }
               />

@@ -53,13 +53,13 @@ export function mockApi(routes: Record<string, Route>) {
   return { calls, writes, fetch };
 }
 
-/** `ui` inside the query client, a router and a session (logged in with an admin key). */
-export function renderWithApi(ui: ReactNode) {
+/** `ui` inside the query client, a router (at `route`) and a session (logged in with an admin key). */
+export function renderWithApi(ui: ReactNode, route = "/") {
   sessionStorage.setItem(ADMIN_KEY_STORAGE, "kgadmin_test");
   const client = new QueryClient({ defaultOptions: { queries: { retry: false } } });
   return render(
     <QueryClientProvider client={client}>
-      <MemoryRouter>
+      <MemoryRouter initialEntries={[route]}>
         <AuthProvider config={config}>{ui}</AuthProvider>
       </MemoryRouter>
     </QueryClientProvider>,

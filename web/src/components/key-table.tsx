@@ -1,6 +1,7 @@
 // Keys as a table (cards on a narrow screen), with sorting and filtering. Pure: it
 // renders what it is given and reports what the user asks for.
-import { useMemo, useState } from "react";
+import { type ReactNode, useMemo, useState } from "react";
+import { Link } from "react-router-dom";
 import { absolute, expiresSoon, relative, rulesSummary } from "../lib/format";
 import type { Token, TokenStatus } from "../lib/schemas";
 import { LimitsSummary } from "./limits-summary";
@@ -14,6 +15,10 @@ export interface KeyTableProps {
   onEdit: (t: Token) => void;
   onRotate: (t: Token) => void;
   onRevoke: (t: Token) => void;
+  /** Where each key's own page is: its name links there. */
+  keyHref?: (t: Token) => string;
+  /** A key's recent usage, shown in its own column when given. */
+  activity?: (t: Token) => ReactNode;
 }
 
 const columns: { key: SortKey; label: string }[] = [
@@ -35,7 +40,7 @@ function compare(a: Token, b: Token, key: SortKey): number {
 
 const plural = (n: number, what: string) => `${n} ${what}${n === 1 ? "" : "s"}`;
 
-export function KeyTable({ tokens, now, onEdit, onRotate, onRevoke }: KeyTableProps) {
+export function KeyTable({ tokens, now, onEdit, onRotate, onRevoke, keyHref, activity }: KeyTableProps) {
   const [sort, setSort] = useState<{ key: SortKey; desc: boolean }>({ key: "created_at", desc: true });
   const [filter, setFilter] = useState("");
   const [status, setStatus] = useState<TokenStatus | "all">("all");
@@ -138,6 +143,7 @@ export function KeyTable({ tokens, now, onEdit, onRotate, onRevoke }: KeyTablePr
                   </button>
                 </th>
               ))}
+              {activity && <th scope="col">Last 24 h</th>}
               <th scope="col">Rules</th>
               <th scope="col">Limits</th>
               <th scope="col" aria-sort={sort.key === "status" ? (sort.desc ? "descending" : "ascending") : undefined}>
@@ -160,7 +166,13 @@ export function KeyTable({ tokens, now, onEdit, onRotate, onRevoke }: KeyTablePr
             {shown.map((t) => (
               <tr key={t.id} data-key-id={t.id}>
                 <td data-label="Name">
-                  <span className="key-name">{t.name}</span>
+                  {keyHref ? (
+                    <Link className="key-name" to={keyHref(t)}>
+                      {t.name}
+                    </Link>
+                  ) : (
+                    <span className="key-name">{t.name}</span>
+                  )}
                   <code className="hint-code">{t.hint}</code>
                 </td>
                 <td data-label="Created" title={absolute(t.created_at)}>
@@ -184,6 +196,11 @@ export function KeyTable({ tokens, now, onEdit, onRotate, onRevoke }: KeyTablePr
                 <td data-label="Last used" title={t.last_used_at ? absolute(t.last_used_at) : undefined}>
                   {t.last_used_at ? relative(t.last_used_at, now) : <span className="muted">never</span>}
                 </td>
+                {activity && (
+                  <td data-label="Last 24 h" className="activity-cell">
+                    {activity(t)}
+                  </td>
+                )}
                 <td data-label="Rules" className="rules">
                   {rulesSummary(t.rules)}
                 </td>

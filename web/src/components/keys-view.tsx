@@ -1,22 +1,12 @@
 // A page of keys with everything one can do to them: pure, driven by its props.
 import type { ReactNode } from "react";
 import type { ApiError } from "../lib/api";
-import { emptyForm, formOf, type KeyFormValues } from "../lib/key-form-model";
-import type { Created, Token } from "../lib/schemas";
-import { Dialog } from "./dialog";
-import { KeyForm } from "./key-form";
+import type { KeyFormValues } from "../lib/key-form-model";
+import type { Token } from "../lib/schemas";
+import { KeyDialogs, type Modal } from "./key-dialogs";
 import { KeyTable } from "./key-table";
-import { OneTimeKey } from "./one-time-key";
-import { RevokeConfirm } from "./revoke-confirm";
-import { RotateForm } from "./rotate-form";
 
-export type Modal =
-  | { kind: "none" }
-  | { kind: "create" }
-  | { kind: "edit"; token: Token }
-  | { kind: "rotate"; token: Token }
-  | { kind: "revoke"; token: Token }
-  | { kind: "created"; created: Created };
+export type { Modal } from "./key-dialogs";
 
 export interface KeysViewProps {
   title: string;
@@ -43,6 +33,10 @@ export interface KeysViewProps {
   onUpdate: (t: Token, v: KeyFormValues) => void;
   onRotate: (t: Token, graceSeconds: number) => void;
   onRevoke: (t: Token) => void;
+  /** Where each key's own page is. */
+  keyHref?: (t: Token) => string;
+  /** Each key's recent usage, in its own column. */
+  activity?: (t: Token) => ReactNode;
 }
 
 export function KeysView(p: KeysViewProps) {
@@ -102,6 +96,8 @@ export function KeysView(p: KeysViewProps) {
         <KeyTable
           tokens={p.tokens}
           now={p.now}
+          {...(p.keyHref ? { keyHref: p.keyHref } : {})}
+          {...(p.activity ? { activity: p.activity } : {})}
           onEdit={(token) => {
             p.onModal({ kind: "edit", token });
           }}
@@ -118,74 +114,18 @@ export function KeysView(p: KeysViewProps) {
           {p.loadingMore ? "Loading…" : "More keys"}
         </button>
       )}
-      {m.kind === "create" && (
-        <Dialog title="New key" onClose={close} wide>
-          <KeyForm
-            mode="create"
-            initial={emptyForm()}
-            submitting={p.busy}
-            serverError={p.error}
-            mayRaiseLimits={p.mayRaiseLimits ?? true}
-            onSubmit={p.onCreate}
-            onCancel={close}
-          />
-        </Dialog>
-      )}
-      {m.kind === "edit" && (
-        <Dialog title={`Edit “${m.token.name}”`} onClose={close} wide>
-          <KeyForm
-            mode="edit"
-            initial={formOf(m.token)}
-            currentExpiry={m.token.expires_at}
-            submitting={p.busy}
-            serverError={p.error}
-            mayRaiseLimits={p.mayRaiseLimits ?? true}
-            onSubmit={(v) => {
-              p.onUpdate(m.token, v);
-            }}
-            onCancel={close}
-          />
-        </Dialog>
-      )}
-      {m.kind === "rotate" && (
-        <Dialog title={`Rotate “${m.token.name}”`} onClose={close}>
-          {p.error && (
-            <p className="notice notice-error" role="alert">
-              {p.error.message}
-            </p>
-          )}
-          <RotateForm
-            token={m.token}
-            submitting={p.busy}
-            onRotate={(grace) => {
-              p.onRotate(m.token, grace);
-            }}
-            onCancel={close}
-          />
-        </Dialog>
-      )}
-      {m.kind === "revoke" && (
-        <Dialog title={`Revoke “${m.token.name}”?`} onClose={close}>
-          {p.error && (
-            <p className="notice notice-error" role="alert">
-              {p.error.message}
-            </p>
-          )}
-          <RevokeConfirm
-            token={m.token}
-            submitting={p.busy}
-            onRevoke={() => {
-              p.onRevoke(m.token);
-            }}
-            onCancel={close}
-          />
-        </Dialog>
-      )}
-      {m.kind === "created" && (
-        <Dialog title="Your new key" onClose={close} wide>
-          <OneTimeKey created={m.created} gateUrl={p.gateUrl} onDone={close} />
-        </Dialog>
-      )}
+      <KeyDialogs
+        modal={m}
+        gateUrl={p.gateUrl}
+        busy={p.busy}
+        error={p.error}
+        {...(p.mayRaiseLimits === undefined ? {} : { mayRaiseLimits: p.mayRaiseLimits })}
+        onClose={close}
+        onCreate={p.onCreate}
+        onUpdate={p.onUpdate}
+        onRotate={p.onRotate}
+        onRevoke={p.onRevoke}
+      />
     </section>
   );
 }

@@ -1,19 +1,23 @@
 // Server state through TanStack Query: one hook per API call, keys by scope, and the
 // list refetched after every change.
-import { useInfiniteQuery, useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
+import { useInfiniteQuery, useMutation, useQueries, useQuery, useQueryClient } from "@tanstack/react-query";
 import { seg } from "./api";
 import { useAuth } from "./auth";
 import type { CreateBody, PatchBody } from "./key-form-model";
 import {
   type Limits,
+  allUsageSchema,
   auditPageSchema,
   createdSchema,
   meSchema,
   ownerLimitsSchema,
   ownerPageSchema,
+  ownerUsageSchema,
   tokenPageSchema,
   tokenSchema,
+  usageSeriesSchema,
 } from "./schemas";
+import { type RangePreset, rangeQuery } from "./usage";
 
 /** Items per page of the key and owner lists; more are fetched with "Load more". */
 export const PAGE_SIZE = 100;
@@ -57,6 +61,7 @@ function useRefresh(scope: Scope) {
   return () =>
     Promise.all([
       qc.invalidateQueries({ queryKey: scopeKey(scope) }),
+      qc.invalidateQueries({ queryKey: ["token"] }),
       qc.invalidateQueries({ queryKey: ["owners"] }),
       qc.invalidateQueries({ queryKey: ["audit"] }),
     ]);
@@ -171,3 +176,101 @@ export function useAudit(filter: AuditFilter) {
   });
 }
 
+
+/**
+ * Where one key lives: one of mine (`/api/me/tokens/{id}`), or, for an admin, anyone's
+ * (`/api/tokens/{id}`, no owner needed).
+ */
+export type KeyScope = "me" | "any";
+const keyPath = (s: KeyScope, id: string) => `${s === "me" ? "/api/me/tokens" : "/api/tokens"}/${seg(id)}`;
+
+/** One key; `enabled: false` (it is being deleted) keeps what was read without asking again. */
+export function useToken(scope: KeyScope, id: string, enabled = true) {
+  const { api } = useAuth();
+  return useQuery({
+    queryKey: ["token", scope, id],
+    queryFn: () => api.get(keyPath(scope, id), tokenSchema),
+    enabled,
+  });
+}
+
+/** Figures lag by the server's flush interval: a minute's refresh is plenty. */
+const USAGE_REFRESH_MS = 60_000;
+
+/** A key's usage over a range ending now, by outcome. */
+export function useKeyUsage(scope: KeyScope, id: string, range: RangePreset, enabled = true) {
+  const { api } = useAuth();
+  return useQuery({
+    queryKey: ["usage", "key", scope, id, range],
+    queryFn: () => api.get(`${keyPath(scope, id)}/usage?${rangeQuery(range)}`, usageSeriesSchema),
+    enabled,
+    refetchInterval: USAGE_REFRESH_MS,
+    placeholderData: (previous) => previous,
+  });
+}
+
+/**
+ * An owner's keys together over the last 24 h, and per-key totals: one request per page
+ * of the key list (the same `limit` and cursors, so the same keys).
+ */
+export function useOwnerUsagePages(scope: Scope, cursors: (string | undefined)[]) {
+  const { api } = useAuth();
+  const path = scope.kind === "me" ? "/api/me/usage" : `/api/users/${seg(scope.owner)}/usage`;
+  return useQueries({
+    queries: cursors.map((cursor) => ({
+      queryKey: ["usage", "owner", scope.kind === "me" ? "me" : scope.owner, cursor ?? ""],
+      queryFn: () => api.get(pagePath(path, cursor, new URLSearchParams(rangeQuery("24h"))), ownerUsageSchema),
+      refetchInterval: USAGE_REFRESH_MS,
+    })),
+  });
+}
+
+/** At most this many per-key series requests at once (the list's sparklines). */
+export const SPARK_CONCURRENCY = 20;
+let sparkRunning = 0;
+const sparkWaiting: (() => void)[] = [];
+
+/** `job`, once fewer than SPARK_CONCURRENCY others are running. */
+export async function throttled<T>(job: () => Promise<T>): Promise<T> {
+  // A finished job hands its place straight to the next one waiting.
+  if (sparkRunning >= SPARK_CONCURRENCY) {
+    await new Promise<void>((resolve) => {
+      sparkWaiting.push(resolve);
+    });
+  } else {
+    sparkRunning++;
+  }
+  try {
+    return await job();
+  } finally {
+    const next = sparkWaiting.shift();
+    if (next) next();
+    else sparkRunning--;
+  }
+}
+
+/** A key's last 24 h for its sparkline: only once `enabled` (the row is on screen), 20 at a time. */
+export function useKeySparkline(scope: KeyScope, id: string, enabled: boolean) {
+  const { api } = useAuth();
+  return useQuery({
+    queryKey: ["usage", "key", scope, id, "24h"],
+    queryFn: () => throttled(() => api.get(`${keyPath(scope, id)}/usage?${rangeQuery("24h")}`, usageSeriesSchema)),
+    enabled,
+    refetchInterval: USAGE_REFRESH_MS,
+  });
+}
+
+/** Admin: everyone's usage over a range, and the busiest keys and owners. */
+export function useAllUsage(range: RangePreset, top = 10) {
+  const { api } = useAuth();
+  return useQuery({
+    queryKey: ["usage", "all", range, top],
+    queryFn: () => {
+      const p = new URLSearchParams(rangeQuery(range));
+      p.set("top", String(top));
+      return api.get(`/api/usage?${p.toString()}`, allUsageSchema);
+    },
+    refetchInterval: USAGE_REFRESH_MS,
+    placeholderData: (previous) => previous,
+  });
+}

@@ -136,3 +136,47 @@ export const uiConfigSchema = z.object({
   api_docs_path: z.string(),
 });
 export type UiConfig = z.infer<typeof uiConfigSchema>;
+
+/** Decisions about a key (or an owner's keys, or everyone's) by outcome. */
+export const outcomeCountsSchema = z.object({
+  allowed: z.number(),
+  /** Refused by the key's rules. */
+  forbidden: z.number(),
+  /** The key was disabled, expired or past its rotation grace. */
+  refused: z.number(),
+  rate_limited: z.number(),
+  usage_exceeded: z.number(),
+});
+export type OutcomeCounts = z.infer<typeof outcomeCountsSchema>;
+
+export const usagePointSchema = outcomeCountsSchema.extend({ t: z.string() });
+export type UsagePoint = z.infer<typeof usagePointSchema>;
+
+/** Every bucket of a range (empty ones included), and the totals. */
+export const usageSeriesSchema = z.object({
+  from: z.string(),
+  to: z.string(),
+  step: z.enum(["minute", "hour", "day"]),
+  totals: outcomeCountsSchema,
+  points: z.array(usagePointSchema),
+});
+export type UsageSeries = z.infer<typeof usageSeriesSchema>;
+
+/** An owner's keys together, and a page of per-key totals. */
+export const ownerUsageSchema = z.object({
+  owner: z.string(),
+  series: usageSeriesSchema,
+  keys: z.array(z.object({ id: z.string(), name: z.string(), totals: outcomeCountsSchema })),
+  next_cursor: z.string().optional(),
+});
+export type OwnerUsage = z.infer<typeof ownerUsageSchema>;
+
+/** Everyone's usage, and the busiest keys (owner and name absent once deleted) and owners. */
+export const allUsageSchema = z.object({
+  series: usageSeriesSchema,
+  top_keys: z.array(
+    z.object({ id: z.string(), owner: z.string().optional(), name: z.string().optional(), totals: outcomeCountsSchema }),
+  ),
+  top_owners: z.array(z.object({ owner: z.string(), totals: outcomeCountsSchema })),
+});
+export type AllUsage = z.infer<typeof allUsageSchema>;

@@ -1,14 +1,18 @@
 // Data container for a page of keys: mine, or (admin) one owner's.
 import { useEffect, useState } from "react";
+import { KeyActivity } from "../components/key-activity";
 import { type Modal, KeysView } from "../components/keys-view";
 import { MyLimits, OwnerLimitsPanel } from "../components/owner-limits";
 import { ErrorNote, Loading } from "../components/state";
 import { useAuth } from "../lib/auth";
 import { createBody, patchBody } from "../lib/key-form-model";
+import { keyHref } from "../lib/links";
+import type { OutcomeCounts } from "../lib/schemas";
 import {
   type Scope,
   useCreateToken,
   useMe,
+  useOwnerUsagePages,
   useRevokeToken,
   useRotateToken,
   useTokens,
@@ -27,6 +31,11 @@ export function KeysPage({ scope, title, intro }: { scope: Scope; title: string;
   // Never before the list was fetched: a key made a moment ago is not "in the future".
   const now = Math.max(useNow(), tokens.dataUpdatedAt);
   const mutations = [create, update, rotate, revoke];
+  // Per-key totals of the last 24 h: one request per page of keys.
+  const usagePages = useOwnerUsagePages(scope, (tokens.data?.pageParams ?? []) as (string | undefined)[]);
+  const totals = new Map<string, OutcomeCounts>();
+  for (const u of usagePages) for (const k of u.data?.keys ?? []) totals.set(k.id, k.totals);
+  const keyScope = scope.kind === "me" ? "me" : "any";
 
   const open = (m: Modal) => {
     mutations.forEach((x) => {
@@ -62,6 +71,8 @@ export function KeysPage({ scope, title, intro }: { scope: Scope; title: string;
         revoke.mutate(id);
       }}
       now={now}
+      keyHref={(t) => keyHref(keyScope, t.id)}
+      activity={(t) => <KeyActivity scope={keyScope} id={t.id} totals={totals.get(t.id)} />}
       gateUrl={new URL(`${config.base_path}/forward-auth`, window.location.origin).href}
       modal={modal}
       busy={mutations.some((x) => x.isPending)}

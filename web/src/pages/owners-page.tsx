@@ -48,9 +48,14 @@ export function OwnersView(p: {
     <section className="page">
       <div className="page-head">
         <h1>Owners</h1>
-        <Link className="button" to="/admin/audit">
-          Audit log
-        </Link>
+        <div className="key-actions">
+          <Link className="button" to="/admin/usage">
+            Usage
+          </Link>
+          <Link className="button" to="/admin/audit">
+            Audit log
+          </Link>
+        </div>
       </div>
       <div className="filters">
         <div className="field">

@@ -1,0 +1,142 @@
+import { screen, waitFor, within } from "@testing-library/react";
+import userEvent from "@testing-library/user-event";
+import { Route, Routes } from "react-router-dom";
+import { describe, expect, it, vi } from "vitest";
+import type { Token, UsageSeries } from "../lib/schemas";
+import { token } from "../test-fixtures";
+import { type Route as ApiRoute, json, mockApi, renderWithApi } from "../test-render";
+import { KeyPage, withZone } from "./key-page";
+
+// jsdom has no canvas: the chart's drawing is uPlot's business, the figures are ours.
+vi.mock("uplot", () => {
+  class FakePlot {
+    static paths = {};
+    setSize() {}
+    destroy() {}
+  }
+  return { default: FakePlot };
+});
+
+const zero = { allowed: 0, forbidden: 0, refused: 0, rate_limited: 0, usage_exceeded: 0 };
+const series: UsageSeries = {
+  from: "2026-12-01T00:00:00Z",
+  to: "2026-12-01T02:00:00Z",
+  step: "hour",
+  totals: { ...zero, allowed: 7, rate_limited: 2 },
+  points: [
+    { t: "2026-12-01T00:00:00Z", ...zero, allowed: 4 },
+    { t: "2026-12-01T01:00:00Z", ...zero, allowed: 3, rate_limited: 2 },
+  ],
+};
+
+const key: Token = {
+  ...token,
+  expires_at: "2027-01-01T00:00:00Z",
+  rules: [{ hosts: ["api.example.com"], paths: ["/v1/*"], methods: ["GET"] }],
+  metadata: { team: "search" },
+  replaces: "k0",
+};
+
+function setup(routes: Record<string, ApiRoute>, scope: "me" | "any" = "me") {
+  const api = mockApi({
+    "GET /api/me": () => json(200, { subject: "alice", admin: scope === "any", auth: "oidc", single_operator: false }),
+    ...routes,
+  });
+  const base = scope === "me" ? "/keys" : "/admin/keys";
+  renderWithApi(
+    <Routes>
+      <Route path={`${base}/:id`} element={<KeyPage scope={scope} />} />
+      <Route path="/keys" element={<p>the list</p>} />
+      <Route path="/admin/owners/:owner" element={<p>the owner&apos;s list</p>} />
+    </Routes>,
+    `${base}/k1`,
+  );
+  return { api, user: userEvent.setup() };
+}
+
+describe("a key's page", () => {
+  it("shows the key and its usage, with the figures as a table", async () => {
+    const { api, user } = setup({
+      "GET /api/me/tokens/k1": () => json(200, key),
+      "GET /api/me/tokens/k1/usage": () => json(200, series),
+    });
+    expect(await screen.findByRole("heading", { level: 1, name: /first/ })).toBeInTheDocument();
+    expect(screen.getByText("k1")).toBeInTheDocument();
+    expect(screen.getByRole("button", { name: "Copy id" })).toBeInTheDocument();
+    expect(screen.getByText("GET · api.example.com · /v1/*")).toBeInTheDocument();
+    expect(screen.getByText("team")).toBeInTheDocument();
+    expect(screen.getByRole("link", { name: "k0" })).toHaveAttribute("href", "/keys/k0");
+    expect(screen.getByText(withZone("2027-01-01T00:00:00Z"))).toHaveAttribute("datetime", "2027-01-01T00:00:00Z");
+
+    const table = await screen.findByRole("table", { name: /Requests over the last 24 hours/ });
+    const total = within(table).getByRole("row", { name: /Total/ });
+    expect(within(total).getAllByRole("cell").map((c) => c.textContent)).toEqual(["7", "0", "0", "2", "0"]);
+    expect(screen.getByRole("img", { name: /9 requests: 7 allowed, 2 refused/ })).toBeInTheDocument();
+    const first = api.calls.find((c) => c.path === "/api/me/tokens/k1/usage");
+    expect(first).toBeDefined();
+
+    await user.click(screen.getByRole("button", { name: "7d" }));
+    expect(screen.getByRole("button", { name: "7d" })).toHaveAttribute("aria-pressed", "true");
+    await screen.findByRole("table", { name: /Requests over the last 7 days/ });
+    expect(api.calls.filter((c) => c.path === "/api/me/tokens/k1/usage")).toHaveLength(2);
+  });
+
+  it("says when a range is too long for its step, and is otherwise usable", async () => {
+    setup({
+      "GET /api/me/tokens/k1": () => json(200, key),
+      "GET /api/me/tokens/k1/usage": () => json(422, { error: "invalid", message: "step: too many buckets", field: "step" }),
+    });
+    expect(await screen.findByRole("alert")).toHaveTextContent("too many buckets");
+    expect(screen.getByRole("button", { name: "Revoke" })).toBeInTheDocument();
+  });
+
+  it("disables and enables the key", async () => {
+    const { api, user } = setup({
+      "GET /api/me/tokens/k1": () => json(200, key),
+      "GET /api/me/tokens/k1/usage": () => json(200, series),
+      "PATCH /api/me/tokens/k1": () => json(200, { ...key, disabled: true, status: "disabled" }),
+    });
+    await user.click(await screen.findByRole("button", { name: "Disable" }));
+    await waitFor(() => {
+      expect(api.writes()).toEqual([{ method: "PATCH", path: "/api/me/tokens/k1", body: { disabled: true } }]);
+    });
+  });
+
+  it("revokes through the same dialog as the list, then goes back to the list", async () => {
+    const { api, user } = setup({
+      "GET /api/me/tokens/k1": () => json(200, key),
+      "GET /api/me/tokens/k1/usage": () => json(200, series),
+      "DELETE /api/me/tokens/k1": () => new Response(null, { status: 204 }),
+    });
+    await user.click(await screen.findByRole("button", { name: "Revoke" }));
+    const dialog = screen.getByRole("dialog", { name: /Revoke “first”/ });
+    await user.click(within(dialog).getByRole("button", { name: /Revoke/ }));
+    expect(await screen.findByText("the list")).toBeInTheDocument();
+    expect(api.writes()).toEqual([{ method: "DELETE", path: "/api/me/tokens/k1", body: undefined }]);
+    // Not read again once deleted (it would only answer 404).
+    expect(api.calls.filter((c) => c.method === "GET" && c.path === "/api/me/tokens/k1")).toHaveLength(1);
+  });
+
+  it("for an admin, reads any key and changes it through its owner's routes", async () => {
+    const { api, user } = setup(
+      {
+        "GET /api/tokens/k1": () => json(200, key),
+        "GET /api/tokens/k1/usage": () => json(200, series),
+        "PATCH /api/users/alice/tokens/k1": () => json(200, key),
+      },
+      "any",
+    );
+    const owners = await screen.findAllByRole("link", { name: "alice" });
+    expect(owners.map((a) => a.getAttribute("href"))).toEqual(["/admin/owners/alice", "/admin/owners/alice"]);
+    expect(screen.getByRole("link", { name: "k0" })).toHaveAttribute("href", "/admin/keys/k0");
+    await user.click(screen.getByRole("button", { name: "Disable" }));
+    await waitFor(() => {
+      expect(api.writes()).toEqual([{ method: "PATCH", path: "/api/users/alice/tokens/k1", body: { disabled: true } }]);
+    });
+  });
+
+  it("says when the key is not there", async () => {
+    setup({ "GET /api/me/tokens/k1": () => json(404, { error: "not_found", message: "no such key" }) });
+    expect(await screen.findByRole("alert")).toHaveTextContent("no such key");
+  });
+});

@@ -1,0 +1,311 @@
+// One key: everything about it, its usage over a chosen range, and its actions (the
+// same dialogs as the list). Mine at /keys/{id}; anyone's (admin) at /admin/keys/{id}.
+import { useState } from "react";
+import { Link, useNavigate, useParams } from "react-router-dom";
+import { CopyButton } from "../components/copy-button";
+import { KeyDialogs, type Modal } from "../components/key-dialogs";
+import { LimitsSummary } from "../components/limits-summary";
+import { ErrorNote, Loading } from "../components/state";
+import { StatusBadge } from "../components/status-badge";
+import { RangePicker, UsageChart, rangeLabel } from "../components/usage-chart";
+import { useAuth } from "../lib/auth";
+import { createBody, patchBody } from "../lib/key-form-model";
+import {
+  type KeyScope,
+  type Scope,
+  useCreateToken,
+  useKeyUsage,
+  useMe,
+  useRevokeToken,
+  useRotateToken,
+  useToken,
+  useUpdateToken,
+} from "../lib/queries";
+import type { Token } from "../lib/schemas";
+import { keyHref } from "../lib/links";
+import type { RangePreset } from "../lib/usage";
+
+/** A date-time with its time zone: "1 Dec 2026, 10:17 UTC". */
+export function withZone(iso: string): string {
+  const d = new Date(iso);
+  if (Number.isNaN(d.getTime())) return iso;
+  return d.toLocaleString("en-GB", {
+    day: "numeric",
+    month: "short",
+    year: "numeric",
+    hour: "2-digit",
+    minute: "2-digit",
+    timeZoneName: "short",
+  });
+}
+
+function KeyUsage({ scope, id }: { scope: KeyScope; id: string }) {
+  const [range, setRange] = useState<RangePreset>("24h");
+  const usage = useKeyUsage(scope, id, range);
+  return (
+    <section className="panel usage-panel" aria-labelledby="usage-title">
+      <div className="panel-head">
+        <h2 id="usage-title">Usage</h2>
+        <RangePicker value={range} onChange={setRange} />
+      </div>
+      {usage.isPending ? (
+        <Loading what="usage" />
+      ) : usage.isError ? (
+        <ErrorNote
+          error={usage.error}
+          onRetry={() => {
+            void usage.refetch();
+          }}
+        />
+      ) : (
+        <UsageChart series={usage.data} title={`Requests over the last ${rangeLabel(range)}`} />
+      )}
+    </section>
+  );
+}
+
+function Details({ t, scope }: { t: Token; scope: KeyScope }) {
+  const meta = Object.entries(t.metadata);
+  return (
+    <dl className="key-details">
+      <dt>Hint</dt>
+      <dd>
+        <code>{t.hint}</code>
+      </dd>
+      <dt>Id</dt>
+      <dd className="key-id">
+        <code>{t.id}</code> <CopyButton text={t.id} label="Copy id" />
+      </dd>
+      <dt>Owner</dt>
+      <dd>
+        {scope === "any" ? <Link to={`/admin/owners/${encodeURIComponent(t.owner)}`}>{t.owner}</Link> : t.owner}
+      </dd>
+      <dt>Created</dt>
+      <dd>
+        {withZone(t.created_at)} by {t.created_by}
+      </dd>
+      <dt>Expires</dt>
+      <dd>
+        {t.expires_at ? <time dateTime={t.expires_at}>{withZone(t.expires_at)}</time> : "never"}
+        {t.grace_until && (
+          <>
+            {" "}
+            <span className="warn">
+              (replaced; works until <time dateTime={t.grace_until}>{withZone(t.grace_until)}</time>)
+            </span>
+          </>
+        )}
+      </dd>
+      <dt>Last used</dt>
+      <dd>{t.last_used_at ? withZone(t.last_used_at) : "never"}</dd>
+      <dt>Rules</dt>
+      <dd>
+        {t.rules.length === 0 ? (
+          "any host, path and method"
+        ) : (
+          <ul className="plain-list">
+            {t.rules.map((r, i) => (
+              <li key={i}>
+                {r.methods.length ? r.methods.join(", ") : "any method"} ·{" "}
+                {r.hosts.length ? r.hosts.join(", ") : "any host"} · {r.paths.length ? r.paths.join(", ") : "any path"}
+              </li>
+            ))}
+          </ul>
+        )}
+      </dd>
+      <dt>Metadata</dt>
+      <dd>
+        {meta.length === 0 ? (
+          <span className="muted">none</span>
+        ) : (
+          <ul className="plain-list">
+            {meta.map(([k, v]) => (
+              <li key={k}>
+                <code>{k}</code> = {v}
+              </li>
+            ))}
+          </ul>
+        )}
+      </dd>
+      <dt>Limits</dt>
+      <dd>
+        <LimitsSummary limits={t.limits} />
+      </dd>
+      {t.replaces && (
+        <>
+          <dt>Replaces</dt>
+          <dd>
+            <Link to={keyHref(scope, t.replaces)}>{t.replaces}</Link>
+          </dd>
+        </>
+      )}
+      {t.replaced_by && (
+        <>
+          <dt>Replaced by</dt>
+          <dd>
+            <Link to={keyHref(scope, t.replaced_by)}>{t.replaced_by}</Link>
+          </dd>
+        </>
+      )}
+    </dl>
+  );
+}
+
+export function KeyPage({ scope }: { scope: KeyScope }) {
+  const { id = "" } = useParams();
+  const { config } = useAuth();
+  const navigate = useNavigate();
+  // While it is deleted, the key is not read again (it would answer 404 before we leave).
+  const [leaving, setLeaving] = useState(false);
+  const token = useToken(scope, id, !leaving);
+  const me = useMe();
+  // The actions go through the owner's routes: mine, or (admin) the key's owner's.
+  const owner: Scope = scope === "me" ? { kind: "me" } : { kind: "owner", owner: token.data?.owner ?? "" };
+  const create = useCreateToken(owner);
+  const update = useUpdateToken(owner);
+  const rotate = useRotateToken(owner);
+  const revoke = useRevokeToken(owner);
+  const [modal, setModal] = useState<Modal>({ kind: "none" });
+  const mutations = [create, update, rotate, revoke];
+  const listHref = scope === "me" ? "/keys" : `/admin/owners/${encodeURIComponent(token.data?.owner ?? "")}`;
+
+  const open = (m: Modal) => {
+    mutations.forEach((x) => {
+      x.reset();
+    });
+    setModal(m);
+  };
+
+  if (token.isPending) return <Loading what="the key" />;
+  if (token.isError)
+    return (
+      <section className="page">
+        <ErrorNote
+          error={token.error}
+          onRetry={() => {
+            void token.refetch();
+          }}
+        />
+        <p>
+          <Link to={scope === "me" ? "/keys" : "/admin"}>Back to the keys</Link>
+        </p>
+      </section>
+    );
+
+  const t = token.data;
+  return (
+    <section className="page key-page">
+      <nav className="breadcrumbs" aria-label="Breadcrumbs">
+        {scope === "me" ? (
+          <Link to="/keys">My keys</Link>
+        ) : (
+          <>
+            <Link to="/admin">Owners</Link> <span aria-hidden="true">›</span> <Link to={listHref}>{t.owner}</Link>
+          </>
+        )}{" "}
+        <span aria-hidden="true">›</span> <span>{t.name}</span>
+      </nav>
+      <div className="page-head">
+        <h1>
+          {t.name} <StatusBadge status={t.status} />
+        </h1>
+        <div className="key-actions">
+          <button
+            type="button"
+            className="button"
+            onClick={() => {
+              open({ kind: "edit", token: t });
+            }}
+          >
+            Edit
+          </button>
+          <button
+            type="button"
+            className="button"
+            disabled={t.status === "rotating"}
+            onClick={() => {
+              open({ kind: "rotate", token: t });
+            }}
+          >
+            Rotate
+          </button>
+          <button
+            type="button"
+            className="button"
+            disabled={update.isPending}
+            onClick={() => {
+              update.reset();
+              update.mutate({ id: t.id, body: { disabled: !t.disabled } });
+            }}
+          >
+            {t.disabled ? "Enable" : "Disable"}
+          </button>
+          <button
+            type="button"
+            className="button button-danger"
+            onClick={() => {
+              open({ kind: "revoke", token: t });
+            }}
+          >
+            Revoke
+          </button>
+        </div>
+      </div>
+      {modal.kind === "none" && update.error && (
+        <p className="notice notice-error" role="alert">
+          {update.error.message}
+        </p>
+      )}
+      <Details t={t} scope={scope} />
+      <KeyUsage scope={scope} id={t.id} />
+      <KeyDialogs
+        modal={modal}
+        gateUrl={new URL(`${config.base_path}/forward-auth`, window.location.origin).href}
+        busy={mutations.some((x) => x.isPending)}
+        error={mutations.find((x) => x.error)?.error ?? null}
+        mayRaiseLimits={me.data ? me.data.admin || me.data.may_raise_limits : true}
+        onClose={() => {
+          setModal({ kind: "none" });
+        }}
+        onCreate={(v) => {
+          create.mutate(createBody(v), {
+            onSuccess: (created) => {
+              setModal({ kind: "created", created });
+            },
+          });
+        }}
+        onUpdate={(tok, v) => {
+          update.mutate(
+            { id: tok.id, body: patchBody(v, tok.limits) },
+            {
+              onSuccess: () => {
+                setModal({ kind: "none" });
+              },
+            },
+          );
+        }}
+        onRotate={(tok, graceSeconds) => {
+          rotate.mutate(
+            { id: tok.id, graceSeconds },
+            {
+              onSuccess: (created) => {
+                setModal({ kind: "created", created });
+              },
+            },
+          );
+        }}
+        onRevoke={(tok) => {
+          setLeaving(true);
+          revoke.mutate(tok.id, {
+            onSuccess: () => {
+              void navigate(listHref, { replace: true });
+            },
+            onError: () => {
+              setLeaving(false);
+            },
+          });
+        }}
+      />
+    </section>
+  );
+}
