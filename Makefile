@@ -63,11 +63,12 @@ schemathesis: tests/support/oidc/node_modules/.package-lock.json
 	$(CARGO) build
 	KEYGATE_BIN="$(TARGET_DIR)/debug/keygate" python3 tests/schemathesis/run.py
 
-## Load benchmarks against a bare server (QUICK=1: a short run), then micro-benchmarks.
+## Load benchmarks against a bare server (QUICK=1: a short run; CASES=valid,limited: only
+## those), then micro-benchmarks.
 bench: deps
 	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	$(CARGO) build --release --bins --examples
-	python3 bench/run.py $(if $(QUICK),--quick)
+	python3 bench/run.py $(if $(QUICK),--quick) $(if $(CASES),--cases $(CASES))
 	$(CARGO) bench --bench hot_path
 
 fmt:

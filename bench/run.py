@@ -10,6 +10,13 @@ metrics on, logs to /dev/null), for three cases:
   garbage  a key with a wrong checksum
   misses   every request a different valid key from 100 000, with the cache turned off
            (cache.ttl_secs = 0): every request goes to the store
+  unknown  a well-formed key that is in no store (the negative cache answers; throttle
+           off, or the throttle would answer instead after 20 attempts)
+  limited  a key with a rate limit far from exhaustion (10^12 per day)
+  over     a key over its rate limit (1 per day, used once): every request a 429
+  credits  a key with a quota far from exhaustion (10^15 credits)
+  shared   (Valkey) two keygate replicas sharing one limited key, one wrk on each; the
+           Valkey commands per allowed request are counted from INFO commandstats
 
 and prints per case req/s, the ratio to the bare server, server CPU µs per request
 (from /proc/PID/stat; Valkey's separately), p50/p99 latency and peak RSS, as a table and
@@ -98,8 +105,12 @@ class Server:
             self.proc.kill()
 
 
+ADMIN = "bench-admin-key-0123456789"
+
+
 def keygate(name, data_dir, extra_env, port):
-    env = {"PATH": os.environ.get("PATH", ""), "KEYGATE_TOKEN_SALT": SALT, "KEYGATE_LOG_FORMAT": "json"}
+    env = {"PATH": os.environ.get("PATH", ""), "KEYGATE_TOKEN_SALT": SALT, "KEYGATE_LOG_FORMAT": "json",
+           "KEYGATE_ADMIN_KEY": ADMIN}
     env.update(extra_env)
     argv = [BIN, "serve", "--port", str(port), "--data-dir", data_dir]
     return Server(name, argv, env, f"http://127.0.0.1:{port}/health/ready", port)
@@ -136,6 +147,46 @@ def wrk(port, seconds, env, pids):
             "p50_ms": lat(50), "p99_ms": lat(99), "cpu_us": cpu}
 
 
+def create_key(port, limits):
+    """A key with `limits`, made through the API of the keygate on `port`."""
+    body = json.dumps({"name": "bench-limited", "limits": limits}).encode()
+    req = urllib.request.Request(f"http://127.0.0.1:{port}/api/users/bench-limits/tokens", data=body, method="POST",
+                                 headers={"Authorization": f"Bearer {ADMIN}", "Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=10) as r:
+        return json.load(r)["key"]
+
+
+def use_once(port, key):
+    req = urllib.request.Request(f"http://127.0.0.1:{port}/forward-auth", headers={"Authorization": f"Bearer {key}"})
+    try:
+        urllib.request.urlopen(req, timeout=5)
+    except urllib.error.HTTPError:
+        pass
+
+
+LIMITS = {
+    "limited": {"rate_limits": [{"name": "day", "limit": 10**12, "window": "1d"}]},
+    "over": {"rate_limits": [{"name": "day", "limit": 1, "window": "1d"}]},
+    "credits": {"credits": {"remaining": 10**15}},
+}
+
+
+def valkey_calls(port):
+    """Commands Valkey has run so far (the sum of INFO commandstats), asked over RESP."""
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+        s.sendall(b"*2\r\n$4\r\nINFO\r\n$12\r\ncommandstats\r\n")
+        data = b""
+        while True:
+            chunk = s.recv(65536)
+            data += chunk
+            m = re.match(rb"\$(\d+)\r\n", data)
+            if m and len(data) >= m.end() + int(m.group(1)):
+                break
+            if not chunk:
+                break
+    return sum(int(n) for n in re.findall(rb"calls=(\d+)", data))
+
+
 def median(xs):
     return statistics.median(xs) if xs else 0.0
 
@@ -144,8 +195,12 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="short runs, one round, no scale case")
     ap.add_argument("--json", default=os.path.join(ROOT, "bench/results.json"))
+    ap.add_argument("--cases", default="", help="comma-separated cases to run (default: all)")
+    ap.add_argument("--seconds", type=int, default=0, help="seconds per run (default 10, --quick 3)")
+    ap.add_argument("--rounds", type=int, default=0, help="interleaved rounds (default 5, --quick 1)")
     args = ap.parse_args()
     seconds, rounds, n_keys = (3, 1, 20_000) if args.quick else (10, 5, 100_000)
+    seconds, rounds = args.seconds or seconds, args.rounds or rounds
     for tool in (BIN, BARE):
         if not os.path.exists(tool):
             sys.exit(f"{tool} is missing: `make bench` builds it")
@@ -172,8 +227,16 @@ def main():
     print(f"imported {n_keys} keys: embedded {t_emb:.1f} s, valkey {t_vk:.1f} s", flush=True)
 
     results = {"machine": {"cores": os.cpu_count()}, "seconds": seconds, "rounds": rounds, "keys": n_keys, "cases": {}}
+    unknown = make_key(random.Random(99))
     cases = [("valid", {"KEY": valid}, {}), ("garbage", {"KEY": garbage}, {}),
-             ("misses", {"KEYS_FILE": keys_file}, {"KEYGATE_CACHE__TTL_SECS": "0"})]
+             ("misses", {"KEYS_FILE": keys_file}, {"KEYGATE_CACHE__TTL_SECS": "0"}),
+             # Throttle off: the unknown key's own path (hash, negative cache, 401), not
+             # the throttle's refusal that the 21st failed attempt from one address gets.
+             ("unknown", {"KEY": unknown}, {"KEYGATE_THROTTLE__ENABLED": "false"}),
+             ("limited", {}, {}), ("over", {}, {}), ("credits", {}, {})]
+    if args.cases:
+        wanted = set(args.cases.split(","))
+        cases = [c for c in cases if c[0] in wanted]
     for case, wrk_env, kg_env in cases:
         bport = free_port()
         bare = Server("bare", [BARE, f"127.0.0.1:{bport}"], port=bport)
@@ -181,10 +244,18 @@ def main():
         emb = keygate("embedded", emb_dir, kg_env, free_port())
         vk = keygate("valkey", vk_dir, {**kg_env, "KEYGATE_VALKEY_URL": vurl}, free_port())
         runs = {"bare": [], "embedded": [], "valkey": []}
+        per_server = {"bare": dict(wrk_env), "embedded": dict(wrk_env), "valkey": dict(wrk_env)}
+        if case in LIMITS:
+            for srv in (emb, vk):
+                key = create_key(srv.port, LIMITS[case])
+                if case == "over":
+                    use_once(srv.port, key)
+                per_server[srv.name] = {"KEY": key}
+            per_server["bare"] = {"KEY": valid}
         for r in range(rounds):
             for s in (bare, emb, vk):
                 pids = [s.proc.pid] + ([valkey.proc.pid] if s is vk else [])
-                runs[s.name].append(wrk(s.port, seconds, wrk_env, pids))
+                runs[s.name].append(wrk(s.port, seconds, per_server[s.name], pids))
         summary = {}
         for s in (bare, emb, vk):
             rs = runs[s.name]
@@ -207,7 +278,9 @@ def main():
         for s in (bare, emb, vk):
             s.stop()
 
-    if not args.quick:
+    if not args.cases or "shared" in args.cases.split(","):
+        results["shared"] = shared(vk_dir, vurl, vport, seconds)
+    if not args.quick and not args.cases:
         results["scale"] = scale(work, vurl, valkey)
     valkey.stop()
 
@@ -218,6 +291,21 @@ def main():
             vk_cpu = f"{v['valkey_cpu_us']:.1f}" if v["valkey_cpu_us"] is not None else "-"
             print(f"{case:<8} {name:<9} {v['rps']:>9.0f} {v['ratio']:>7.2f} {v['cpu_us']:>11.1f} {v['cpu_ratio']:>7.2f} {vk_cpu:>9} "
                   f"{v['p50_ms']:>7.3f} {v['p99_ms']:>7.3f} {v['p99_ratio']:>6.2f} {v['rss_mib']:>8.1f}")
+    c = results["cases"]
+    for store in ("embedded", "valkey"):
+        if "valid" in c and "limited" in c:
+            print(f"\n{store}: limited key CPU {c['limited'][store]['cpu_us']:.2f} µs/req vs unlimited "
+                  f"{c['valid'][store]['cpu_us']:.2f} = {c['limited'][store]['cpu_us'] / c['valid'][store]['cpu_us']:.3f}×", end="")
+        if "valid" in c and "credits" in c:
+            print(f"; credits key {c['credits'][store]['cpu_us'] / c['valid'][store]['cpu_us']:.3f}×", end="")
+        if "over" in c and "unknown" in c:
+            print(f"; over-limit refusals {c['over'][store]['rps']:.0f} req/s vs unknown key "
+                  f"{c['unknown'][store]['rps']:.0f} = {c['over'][store]['rps'] / c['unknown'][store]['rps']:.3f}×", end="")
+    print()
+    if "shared" in results:
+        v = results["shared"]
+        print(f"\nshared   2 replicas on Valkey, one limited key: {v['rps']:.0f} req/s together, "
+              f"{v['allowed']} allowed, {v['valkey_calls']} Valkey commands = {v['calls_per_allowed']:.5f} per allowed request")
     if "scale" in results:
         print()
         for name, v in results["scale"].items():
@@ -226,6 +314,31 @@ def main():
         json.dump(results, f, indent=2)
     print(f"\nJSON: {args.json}")
     shutil.rmtree(work, ignore_errors=True)
+
+
+def shared(vk_dir, vurl, vport, seconds):
+    """Two replicas on one Valkey, one key with a limit far from exhaustion, one wrk on
+    each replica at once; Valkey's commands per allowed request."""
+    a = keygate("replica-a", vk_dir, {"KEYGATE_VALKEY_URL": vurl}, free_port())
+    b = keygate("replica-b", vk_dir + "-b", {"KEYGATE_VALKEY_URL": vurl}, free_port())
+    key = create_key(a.port, LIMITS["limited"])
+    use_once(b.port, key)
+    before = valkey_calls(vport)
+    procs = []
+    for s in (a, b):
+        cmd = ["wrk", "-t1", "-c32", f"-d{seconds}s", "-s", LUA, f"http://127.0.0.1:{s.port}/"]
+        procs.append(subprocess.Popen(cmd, env={**os.environ, "KEY": key}, stdout=subprocess.PIPE, text=True))
+    outs = [p.communicate()[0] for p in procs]
+    after = valkey_calls(vport)
+    a.stop()
+    b.stop()
+    total = sum(int(re.search(r"(\d+) requests in", o).group(1)) for o in outs)
+    non2xx = sum(int(m.group(1)) for o in outs for m in [re.search(r"Non-2xx or 3xx responses: (\d+)", o)] if m)
+    rps = sum(float(re.search(r"Requests/sec:\s+([\d.]+)", o).group(1)) for o in outs)
+    allowed = total - non2xx
+    calls = after - before - 1  # the INFO that read `before`
+    return {"rps": rps, "allowed": allowed, "valkey_calls": calls,
+            "calls_per_allowed": calls / allowed if allowed else float("nan")}
 
 
 def scale(work, vurl, valkey):

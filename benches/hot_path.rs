@@ -114,4 +114,46 @@ fn main() {
                 .lookup,
         );
     });
+
+    // Usage limits: a rate limit far from exhaustion, a quota, and a key over its limit.
+    // From another address: the garbage keys above got 127.0.0.1 throttled.
+    let ip: std::net::IpAddr = [10, 0, 0, 2].into();
+    for (name, limits) in [
+        (
+            "whole decision, rate-limited key (room)",
+            serde_json::json!({"rate_limits": [{"name": "d", "limit": 1_000_000_000_000u64, "window": "1d"}]}),
+        ),
+        (
+            "whole decision, key with credits",
+            serde_json::json!({"credits": {"remaining": 1_000_000_000_000_000u64}}),
+        ),
+        (
+            "whole decision, key over its limit",
+            serde_json::json!({"rate_limits": [{"name": "d", "limit": 1, "window": "1d"}]}),
+        ),
+    ] {
+        let (k, _) = rt
+            .block_on(app.keys.create(
+                NewToken {
+                    owner: "bench".into(),
+                    name: "limited".into(),
+                    limits: Some(serde_json::from_value(limits).unwrap()),
+                    ..Default::default()
+                },
+                &keygate::manage::Actor::cli(),
+            ))
+            .unwrap();
+        let mut h = HeaderMap::new();
+        h.insert(
+            "authorization",
+            HeaderValue::from_str(&format!("Bearer {}", k.expose())).unwrap(),
+        );
+        rt.block_on(app.gate.decide(&h, &plain, ip));
+        measure(name, 100_000, || {
+            black_box(
+                rt.block_on(app.gate.decide(black_box(&h), &plain, ip))
+                    .lookup,
+            );
+        });
+    }
 }

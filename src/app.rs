@@ -83,7 +83,11 @@ impl App {
             Arc::new(Metrics::default()),
         ));
         let keys = Keys::new(store, salt, prefix, clock.clone(), Some(gate.clone()))
-            .with_max_keys_per_owner(config.max_keys_per_owner);
+            .with_max_keys_per_owner(config.max_keys_per_owner)
+            .with_limit_defaults(
+                config.limits.key_defaults().map_err(StartError::Config)?,
+                config.limits.owner_defaults().map_err(StartError::Config)?,
+            );
         let log_limits = LogLimits {
             original_length: config.original_length,
             metadata_length: config.metadata_length,
@@ -264,6 +268,9 @@ fn gate_settings(c: &Config, prefix: KeyPrefix) -> Result<GateSettings, StartErr
             ipv6_prefix: c.throttle.ipv6_prefix,
         }),
         trusted_proxies,
+        upstream_limit_headers: c.limits.upstream_headers,
+        limits_on_store_error: c.limits.on_store_error().map_err(StartError::Config)?,
+        owner_defaults: c.limits.owner_defaults().map_err(StartError::Config)?,
         sources: Sources {
             header: header_name("api_key_header", &c.api_key_header)?,
             query_param: (!c.query_param.is_empty()).then(|| c.query_param.clone()),

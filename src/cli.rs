@@ -15,7 +15,10 @@ use crate::app::{App, open_store};
 use crate::clock::{Clock, Timestamp};
 use crate::config::{self, Config, Overrides};
 use crate::http::access_log::AccessLog;
-use crate::manage::{Actor, Keys, NewToken, TokenView};
+use crate::limits::{MAX_CREDITS, MAX_LIMIT, MAX_RATE_LIMITS, RateLimit, Refill};
+use crate::manage::{
+    Actor, CreditsPatch, CreditsView, Keys, LimitsPatch, LimitsView, NewToken, Patch, TokenView,
+};
 use crate::rules::Rule;
 use crate::store::TokenId;
 use crate::token::{KeyPrefix, Salt};
@@ -73,6 +76,8 @@ pub enum Command {
     Serve,
     /// Create, list and change keys: in the store, or through a running server's API with --server
     Token(TokenArgs),
+    /// Rate limits and credits shared by all of an owner's keys: in the store, or through a running server's API with --server
+    OwnerLimits(OwnerLimitsArgs),
     /// Bulk operations on keys
     #[command(subcommand)]
     Keys(KeysCommand),
@@ -179,6 +184,54 @@ pub enum TokenCommand {
         /// Metadata entry, repeatable: key=value
         #[arg(long = "metadata")]
         metadata: Vec<String>,
+        #[command(flatten)]
+        limits: LimitFlags,
+    },
+    /// Change a key's name, expiry or usage limits; flags not given stay as they are
+    Update {
+        id: String,
+        /// A new name
+        #[arg(long)]
+        name: Option<String>,
+        /// A new expiry: a duration from now (30d) or a date-time
+        #[arg(long, conflicts_with = "no_expiry")]
+        expires: Option<String>,
+        /// Remove the expiry
+        #[arg(long)]
+        no_expiry: bool,
+        /// Rate limit, repeatable; the ones given replace the key's list: 100/1m or per-hour=5000/1h
+        #[arg(
+            long = "rate-limit",
+            value_name = "[NAME=]N/WINDOW",
+            allow_hyphen_values = true,
+            conflicts_with = "no_rate_limits"
+        )]
+        rate_limits: Vec<String>,
+        /// Remove every rate limit of the key
+        #[arg(long)]
+        no_rate_limits: bool,
+        /// Set the credit balance (gives the key a quota if it had none)
+        #[arg(
+            long,
+            value_name = "N",
+            allow_hyphen_values = true,
+            conflicts_with = "no_credits"
+        )]
+        credits: Option<String>,
+        /// Set the refill: AMOUNT/INTERVAL (10000/monthly, 500/12h)
+        #[arg(
+            long,
+            value_name = "AMOUNT/INTERVAL",
+            allow_hyphen_values = true,
+            conflicts_with_all = ["no_refill", "no_credits"]
+        )]
+        refill: Option<String>,
+        /// Remove the refill (the balance stays)
+        #[arg(long, conflicts_with = "no_credits")]
+        no_refill: bool,
+        /// Remove the quota: the key no longer spends credits
+        #[arg(long)]
+        no_credits: bool,
     },
     /// List keys
     List {
@@ -208,6 +261,285 @@ pub enum TokenCommand {
         #[arg(long, default_value = "0s")]
         grace: String,
     },
+}
+
+/// Usage-limit flags of `token create` and `owner-limits set`.
+#[derive(Args, Debug, Default, Clone)]
+pub struct LimitFlags {
+    /// Rate limit, repeatable: 100/1m (100 requests a minute), or named: per-hour=5000/1h; window units s, m, h, d, at most 31d
+    #[arg(
+        long = "rate-limit",
+        value_name = "[NAME=]N/WINDOW",
+        allow_hyphen_values = true
+    )]
+    pub rate_limits: Vec<String>,
+    /// A quota: the credits to start with (every request let through spends one)
+    #[arg(long, value_name = "N", allow_hyphen_values = true)]
+    pub credits: Option<String>,
+    /// Set the balance back to AMOUNT every INTERVAL (daily, weekly, monthly — UTC — or a duration of at least 1m): 10000/monthly, 500/12h; needs --credits
+    #[arg(long, value_name = "AMOUNT/INTERVAL", allow_hyphen_values = true)]
+    pub refill: Option<String>,
+}
+
+impl LimitFlags {
+    /// The limits these flags give (`None`: no flag was given).
+    pub fn view(&self) -> anyhow::Result<Option<LimitsView>> {
+        let rate_limits = parse_rate_limits(&self.rate_limits)?;
+        let credits = self.credits.as_deref().map(parse_credits).transpose()?;
+        let refill = self.refill.as_deref().map(parse_refill).transpose()?;
+        if refill.is_some() && credits.is_none() {
+            bail!("--refill needs --credits (the balance to start with)");
+        }
+        if rate_limits.is_empty() && credits.is_none() {
+            return Ok(None);
+        }
+        Ok(Some(LimitsView {
+            rate_limits,
+            credits: credits.map(|remaining| CreditsView { remaining, refill }),
+        }))
+    }
+}
+
+#[derive(Args, Debug)]
+pub struct OwnerLimitsArgs {
+    /// Go through this running server's API (with --admin-key) instead of opening the store
+    #[arg(long, global = true, env = "KEYGATE_SERVER")]
+    pub server: Option<String>,
+    #[command(subcommand)]
+    pub command: OwnerLimitsCommand,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum OwnerLimitsCommand {
+    /// Show an owner's limits and where they come from (their own, the [limits.owner] default, or none)
+    Get {
+        owner: String,
+        /// JSON, as the API answers
+        #[arg(long)]
+        json: bool,
+    },
+    /// Set an owner's own limits, replacing what they had; with no limit flag the owner has none at all (the default no longer applies)
+    Set {
+        owner: String,
+        #[command(flatten)]
+        limits: LimitFlags,
+        /// Print the result as JSON, as the API answers
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove an owner's own limits: the [limits.owner] default applies again
+    Clear { owner: String },
+}
+
+/// `--rate-limit` values, checked: each well formed, names unique, not too many.
+pub fn parse_rate_limits(items: &[String]) -> anyhow::Result<Vec<RateLimit>> {
+    let mut out: Vec<RateLimit> = Vec::new();
+    for s in items {
+        let shown = clip(s.trim(), 60);
+        // A limit of digits too large for a number: say so, not "not a whole number".
+        let limit = s.split_once('=').map_or(s.as_str(), |(_, r)| r);
+        let limit = limit.split_once('/').map_or(limit, |(l, _)| l).trim();
+        if !limit.is_empty()
+            && limit.bytes().all(|b| b.is_ascii_digit())
+            && limit.parse::<u64>().is_err()
+        {
+            bail!("--rate-limit {shown}: the limit must be 1 to {MAX_LIMIT}");
+        }
+        let r =
+            RateLimit::parse_spec(s).map_err(|e| anyhow::anyhow!("--rate-limit {shown}: {e}"))?;
+        if out.iter().any(|o| o.name == r.name) {
+            bail!(
+                "--rate-limit {shown}: two rate limits are named `{}`; name them apart, like per-minute=100/1m",
+                r.name
+            );
+        }
+        out.push(r);
+    }
+    if out.len() > MAX_RATE_LIMITS {
+        bail!("--rate-limit: at most {MAX_RATE_LIMITS} rate limits");
+    }
+    Ok(out)
+}
+
+/// `--credits N`: 0 to 10^15.
+pub fn parse_credits(s: &str) -> anyhow::Result<u64> {
+    let shown = clip(s.trim(), 40);
+    match s.trim().parse::<u64>() {
+        Ok(n) if n <= MAX_CREDITS => Ok(n),
+        _ => bail!("--credits {shown}: must be a whole number from 0 to {MAX_CREDITS}"),
+    }
+}
+
+/// `--refill AMOUNT/INTERVAL`.
+pub fn parse_refill(s: &str) -> anyhow::Result<Refill> {
+    let shown = clip(s.trim(), 60);
+    Refill::parse_spec(s).map_err(|e| anyhow::anyhow!("--refill {shown}: {e}"))
+}
+
+/// The limit flags of `token update`, as a change (`None`: none was given).
+#[allow(clippy::too_many_arguments)]
+pub fn limits_patch(
+    rate_limits: &[String],
+    no_rate_limits: bool,
+    credits: Option<&str>,
+    refill: Option<&str>,
+    no_refill: bool,
+    no_credits: bool,
+) -> anyhow::Result<Option<LimitsPatch>> {
+    let rates = if no_rate_limits {
+        Some(Vec::new())
+    } else if rate_limits.is_empty() {
+        None
+    } else {
+        Some(parse_rate_limits(rate_limits)?)
+    };
+    let remaining = credits.map(parse_credits).transpose()?;
+    let refill = refill.map(parse_refill).transpose()?;
+    let credits = if no_credits {
+        Some(None)
+    } else if remaining.is_some() || refill.is_some() || no_refill {
+        Some(Some(CreditsPatch {
+            remaining,
+            refill: if no_refill {
+                Some(None)
+            } else {
+                refill.map(Some)
+            },
+        }))
+    } else {
+        None
+    };
+    if rates.is_none() && credits.is_none() {
+        return Ok(None);
+    }
+    Ok(Some(LimitsPatch {
+        rate_limits: rates,
+        credits,
+    }))
+}
+
+/// A change of limits as the API's PATCH body takes it.
+pub fn limits_patch_json(p: &LimitsPatch) -> Value {
+    let mut m = serde_json::Map::new();
+    if let Some(r) = &p.rate_limits {
+        m.insert("rate_limits".into(), serde_json::json!(r));
+    }
+    match &p.credits {
+        None => {}
+        Some(None) => {
+            m.insert("credits".into(), Value::Null);
+        }
+        Some(Some(c)) => {
+            let mut cm = serde_json::Map::new();
+            if let Some(n) = c.remaining {
+                cm.insert("remaining".into(), n.into());
+            }
+            match c.refill {
+                None => {}
+                Some(None) => {
+                    cm.insert("refill".into(), Value::Null);
+                }
+                Some(Some(r)) => {
+                    cm.insert("refill".into(), serde_json::json!(r));
+                }
+            }
+            m.insert("credits".into(), Value::Object(cm));
+        }
+    }
+    Value::Object(m)
+}
+
+/// Whether a change of credits needs the key to have a quota already (no balance given).
+pub fn needs_quota(p: &LimitsPatch) -> bool {
+    matches!(
+        p.credits,
+        Some(Some(CreditsPatch {
+            remaining: None,
+            ..
+        }))
+    )
+}
+
+/// Refuses `--refill`/`--no-refill` without `--credits` on a key that has no quota.
+pub fn check_quota(p: &LimitsPatch, has_quota: bool) -> anyhow::Result<()> {
+    if needs_quota(p) && !has_quota {
+        bail!(
+            "this key has no credits to refill: give --credits N too (the balance to start with)"
+        );
+    }
+    Ok(())
+}
+
+/// The compact form of limits in tables: `100/1m per-hour=5000/1h · 9950 cr`.
+pub fn limits_compact(l: &LimitsView) -> String {
+    let mut parts: Vec<String> = l.rate_limits.iter().map(rate_spec).collect();
+    if let Some(c) = &l.credits {
+        if !parts.is_empty() {
+            parts.push("·".into());
+        }
+        parts.push(format!("{} cr", c.remaining));
+    }
+    if parts.is_empty() {
+        "-".into()
+    } else {
+        parts.join(" ")
+    }
+}
+
+/// `100/1m`, or `name=100/1m` when the name is not the window.
+fn rate_spec(r: &RateLimit) -> String {
+    let window = r.window.to_string();
+    if r.name == window {
+        format!("{}/{window}", r.limit)
+    } else {
+        format!("{}={}/{window}", r.name, r.limit)
+    }
+}
+
+fn print_limits_lines(out: &mut impl Write, l: &LimitsView) -> std::io::Result<()> {
+    if l.rate_limits.is_empty() {
+        writeln!(out, "rate limit: none")?;
+    }
+    for r in &l.rate_limits {
+        writeln!(out, "rate limit: {}", rate_spec(r))?;
+    }
+    match &l.credits {
+        None => writeln!(out, "credits:    no quota")?,
+        Some(c) => match c.refill {
+            Some(r) => writeln!(
+                out,
+                "credits:    {} left, refilled to {} {}",
+                c.remaining,
+                r.amount,
+                match r.interval {
+                    crate::limits::Interval::Every(s) => format!("every {s}"),
+                    i => i.to_string(),
+                }
+            )?,
+            None => writeln!(out, "credits:    {} left, no refill", c.remaining)?,
+        },
+    }
+    Ok(())
+}
+
+/// Prints an owner's limits (`GET /api/users/{sub}/limits` shape).
+pub fn print_owner_limits(out: &mut impl Write, v: &Value, json: bool) -> anyhow::Result<()> {
+    if json {
+        writeln!(out, "{}", serde_json::to_string_pretty(v)?)?;
+        return Ok(());
+    }
+    let limits: LimitsView = serde_json::from_value(v["limits"].clone())
+        .context("the server's answer has no readable limits")?;
+    let source = match v["source"].as_str().unwrap_or("?") {
+        "owner" => "their own",
+        "default" => "the default ([limits.owner])",
+        "none" => "none (no limits of their own and no default)",
+        other => other,
+    };
+    writeln!(out, "owner:      {}", v["owner"].as_str().unwrap_or("?"))?;
+    writeln!(out, "limits:     {source}")?;
+    print_limits_lines(out, &limits)?;
+    Ok(())
 }
 
 /// Entry point of the binary.
@@ -324,6 +656,24 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             runtime()?.block_on(crate::cli_ops::import(
                 config, &file, &format, &owner, name, dry_run,
             ))
+        }
+        Command::OwnerLimits(OwnerLimitsArgs {
+            server: Some(server),
+            command,
+        }) => {
+            let admin = cli.settings.admin_key.clone();
+            runtime()?.block_on(crate::cli_ops::remote_owner_limits(
+                &server,
+                admin.as_deref(),
+                command,
+            ))
+        }
+        Command::OwnerLimits(OwnerLimitsArgs {
+            server: None,
+            command,
+        }) => {
+            let config = load_config(&cli.settings)?;
+            runtime()?.block_on(owner_limits_command(config, command))
         }
         Command::Token(TokenArgs {
             server: Some(server),
@@ -483,16 +833,29 @@ pub fn parse_id(s: &str) -> anyhow::Result<TokenId> {
     TokenId::parse(s).map_err(|e| anyhow::anyhow!(e))
 }
 
+/// The key service on the configured store, with the configured default limits.
+fn local_keys(config: &Config, clock: &Clock) -> anyhow::Result<Keys> {
+    let prefix = KeyPrefix::parse(&config.key_prefix).map_err(|e| anyhow::anyhow!(e))?;
+    let key_defaults = config
+        .limits
+        .key_defaults()
+        .map_err(|e| anyhow::anyhow!(e))?;
+    let owner_defaults = config
+        .limits
+        .owner_defaults()
+        .map_err(|e| anyhow::anyhow!(e))?;
+    let (store, salt) = open_store(config)?;
+    Ok(Keys::new(store, salt, prefix, clock.clone(), None)
+        .with_max_keys_per_owner(config.max_keys_per_owner)
+        .with_limit_defaults(key_defaults, owner_defaults))
+}
+
 async fn token_command(config: Config, cmd: TokenCommand) -> anyhow::Result<ExitCode> {
     let clock = Clock::system();
-    let prefix = KeyPrefix::parse(&config.key_prefix).map_err(|e| anyhow::anyhow!(e))?;
-    let (store, salt) = open_store(&config)?;
-    let keys = Keys::new(store, salt, prefix, clock.clone(), None)
-        .with_max_keys_per_owner(config.max_keys_per_owner);
+    let keys = local_keys(&config, &clock)?;
     let now = clock.now();
     let actor = Actor::cli();
     let mut out = std::io::stdout().lock();
-    let view = |r: &crate::store::TokenRecord| TokenView::of(r, now);
     match cmd {
         TokenCommand::Create {
             owner,
@@ -500,8 +863,10 @@ async fn token_command(config: Config, cmd: TokenCommand) -> anyhow::Result<Exit
             expires,
             rules,
             metadata,
+            limits,
         } => {
-            let t = new_token(owner, name, expires, &rules, &metadata, now)?;
+            let mut t = new_token(owner, name, expires, &rules, &metadata, now)?;
+            t.limits = limits.view()?;
             let (key, record) = keys.create(t, &actor).await?;
             writeln!(out, "{}", key.expose())?;
             eprintln!(
@@ -509,13 +874,50 @@ async fn token_command(config: Config, cmd: TokenCommand) -> anyhow::Result<Exit
                 record.id, record.hint, record.owner
             );
         }
+        TokenCommand::Update {
+            id,
+            name,
+            expires,
+            no_expiry,
+            rate_limits,
+            no_rate_limits,
+            credits,
+            refill,
+            no_refill,
+            no_credits,
+        } => {
+            let token_id = parse_id(&id)?;
+            let limits = limits_patch(
+                &rate_limits,
+                no_rate_limits,
+                credits.as_deref(),
+                refill.as_deref(),
+                no_refill,
+                no_credits,
+            )?;
+            let patch = update_patch(name, expires, no_expiry, limits, now)?;
+            if let Some(l) = &patch.limits
+                && needs_quota(l)
+            {
+                let r = keys.get(&token_id).await.map_err(|e| not_found(e, &id))?;
+                check_quota(l, r.limits.credits.is_some())?;
+            }
+            let r = keys
+                .update(&token_id, patch, &actor)
+                .await
+                .map_err(|e| not_found(e, &id))?;
+            eprintln!("updated key {} ({})", r.id, r.hint);
+        }
         TokenCommand::List { owner, json } => {
             let list = keys.list(owner.as_deref()).await?;
-            print_views(
-                &mut out,
-                &list.records.iter().map(view).collect::<Vec<_>>(),
-                json,
-            )?;
+            let balances = keys.balances(&list.records).await?;
+            let views: Vec<TokenView> = list
+                .records
+                .iter()
+                .zip(balances)
+                .map(|(r, b)| TokenView::of(r, now, b))
+                .collect();
+            print_views(&mut out, &views, json)?;
             crate::cli_ops::report_damaged(&list.damaged);
         }
         TokenCommand::Show { id, json } => {
@@ -523,7 +925,12 @@ async fn token_command(config: Config, cmd: TokenCommand) -> anyhow::Result<Exit
                 .get(&parse_id(&id)?)
                 .await
                 .map_err(|e| not_found(e, &id))?;
-            print_view(&mut out, &view(&r), json)?;
+            let balance = keys
+                .balances(std::slice::from_ref(&r))
+                .await?
+                .pop()
+                .flatten();
+            print_view(&mut out, &TokenView::of(&r, now, balance), json)?;
         }
         TokenCommand::Revoke { id } => match keys.revoke(&parse_id(&id)?, &actor).await {
             Ok(crate::manage::Removed::Key(r)) => {
@@ -561,6 +968,63 @@ async fn token_command(config: Config, cmd: TokenCommand) -> anyhow::Result<Exit
     Ok(ExitCode::SUCCESS)
 }
 
+/// The [`Patch`] of `token update`; refuses an update that changes nothing.
+pub fn update_patch(
+    name: Option<String>,
+    expires: Option<String>,
+    no_expiry: bool,
+    limits: Option<LimitsPatch>,
+    now: Timestamp,
+) -> anyhow::Result<Patch> {
+    let expires_at = if no_expiry {
+        Some(None)
+    } else {
+        expires
+            .map(|e| parse_expiry(&e, now))
+            .transpose()?
+            .map(Some)
+    };
+    if name.is_none() && expires_at.is_none() && limits.is_none() {
+        bail!(
+            "nothing to change: give --name, --expires, --no-expiry, --rate-limit, --no-rate-limits, --credits, --refill, --no-refill or --no-credits"
+        );
+    }
+    Ok(Patch {
+        name,
+        expires_at,
+        limits,
+        ..Patch::default()
+    })
+}
+
+async fn owner_limits_command(config: Config, cmd: OwnerLimitsCommand) -> anyhow::Result<ExitCode> {
+    let clock = Clock::system();
+    let keys = local_keys(&config, &clock)?;
+    let actor = Actor::cli();
+    let mut out = std::io::stdout().lock();
+    match cmd {
+        OwnerLimitsCommand::Get { owner, json } => {
+            let v = keys.owner_limits(&owner).await?;
+            print_owner_limits(&mut out, &serde_json::to_value(&v)?, json)?;
+        }
+        OwnerLimitsCommand::Set {
+            owner,
+            limits,
+            json,
+        } => {
+            let view = limits.view()?.unwrap_or_default();
+            let v = keys.set_owner_limits(&owner, &view, &actor).await?;
+            print_owner_limits(&mut out, &serde_json::to_value(&v)?, json)?;
+            eprintln!("set the limits of owner {owner}");
+        }
+        OwnerLimitsCommand::Clear { owner } => {
+            keys.clear_owner_limits(&owner, &actor).await?;
+            eprintln!("cleared the limits of owner {owner}: the default applies again");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 /// `--grace 1h`: how long a rotated key keeps working.
 pub fn parse_grace(s: &str) -> anyhow::Result<std::time::Duration> {
     humantime::parse_duration(s)
@@ -588,6 +1052,7 @@ pub fn new_token(
         expires_at,
         rules,
         metadata,
+        limits: None,
     })
 }
 
@@ -619,13 +1084,13 @@ pub fn print_view(out: &mut impl Write, v: &TokenView, json: bool) -> anyhow::Re
 fn print_table(out: &mut impl Write, views: &[TokenView]) -> std::io::Result<()> {
     writeln!(
         out,
-        "{:<16}  {:<20}  {:<24}  {:<16}  {:<8}  {:<20}  {:<20}",
+        "{:<16}  {:<20}  {:<24}  {:<16}  {:<8}  {:<20}  {:<20}  LIMITS",
         "ID", "OWNER", "NAME", "HINT", "STATUS", "EXPIRES", "LAST USED"
     )?;
     for v in views {
         writeln!(
             out,
-            "{:<16}  {:<20}  {:<24}  {:<16}  {:<8}  {:<20}  {:<20}",
+            "{:<16}  {:<20}  {:<24}  {:<16}  {:<8}  {:<20}  {:<20}  {}",
             v.id.as_str(),
             clip(&v.owner, 20),
             clip(&v.name, 24),
@@ -633,6 +1098,7 @@ fn print_table(out: &mut impl Write, views: &[TokenView]) -> std::io::Result<()>
             v.status,
             v.expires_at.map_or("never".into(), |t| t.to_string()),
             v.last_used_at.map_or("never".into(), |t| t.to_string()),
+            limits_compact(&v.limits),
         )?;
     }
     Ok(())
@@ -661,6 +1127,7 @@ fn print_one(out: &mut impl Write, v: &TokenView) -> std::io::Result<()> {
     for (k, val) in &v.metadata {
         writeln!(out, "metadata:   {k}={val}")?;
     }
+    print_limits_lines(out, &v.limits)?;
     Ok(())
 }
 

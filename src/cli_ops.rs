@@ -11,7 +11,10 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::Write;
 
 use crate::app::open_store;
-use crate::cli::{TokenCommand, new_token, parse_grace, parse_id, print_view, print_views};
+use crate::cli::{
+    OwnerLimitsCommand, TokenCommand, check_quota, limits_patch, limits_patch_json, needs_quota,
+    new_token, parse_grace, parse_id, print_owner_limits, print_view, print_views, update_patch,
+};
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::decide::SHA256_META;
@@ -289,6 +292,20 @@ struct Api {
 }
 
 impl Api {
+    /// A client of `server`'s API with the admin key.
+    fn new(server: &str, admin_key: Option<&str>) -> anyhow::Result<Api> {
+        let Some(admin_key) = admin_key else {
+            bail!("--server needs the admin key: --admin-key or KEYGATE_ADMIN_KEY(_FILE)");
+        };
+        Ok(Api {
+            http: reqwest::Client::builder()
+                .timeout(std::time::Duration::from_secs(30))
+                .build()?,
+            base: server.trim_end_matches('/').to_owned(),
+            key: admin_key.to_owned(),
+        })
+    }
+
     async fn call(
         &self,
         method: reqwest::Method,
@@ -344,16 +361,7 @@ pub async fn remote_token(
     admin_key: Option<&str>,
     cmd: TokenCommand,
 ) -> anyhow::Result<ExitCode> {
-    let Some(admin_key) = admin_key else {
-        bail!("--server needs the admin key: --admin-key or KEYGATE_ADMIN_KEY(_FILE)");
-    };
-    let api = Api {
-        http: reqwest::Client::builder()
-            .timeout(std::time::Duration::from_secs(30))
-            .build()?,
-        base: server.trim_end_matches('/').to_owned(),
-        key: admin_key.to_owned(),
-    };
+    let api = Api::new(server, admin_key)?;
     use reqwest::Method;
     let mut out = std::io::stdout().lock();
     let now = Clock::system().now();
@@ -364,11 +372,15 @@ pub async fn remote_token(
             expires,
             rules,
             metadata,
+            limits,
         } => {
             let t = new_token(owner, name, expires, &rules, &metadata, now)?;
-            let body = serde_json::json!({
+            let mut body = serde_json::json!({
                 "name": t.name, "expires_at": t.expires_at, "rules": t.rules, "metadata": t.metadata,
             });
+            if let Some(l) = limits.view()? {
+                body["limits"] = serde_json::to_value(l)?;
+            }
             let r = api
                 .call(
                     Method::POST,
@@ -383,6 +395,50 @@ pub async fn remote_token(
                 r["hint"].as_str().unwrap_or("?"),
                 t.owner
             );
+        }
+        TokenCommand::Update {
+            id,
+            name,
+            expires,
+            no_expiry,
+            rate_limits,
+            no_rate_limits,
+            credits,
+            refill,
+            no_refill,
+            no_credits,
+        } => {
+            let id = parse_id(&id)?;
+            let limits = limits_patch(
+                &rate_limits,
+                no_rate_limits,
+                credits.as_deref(),
+                refill.as_deref(),
+                no_refill,
+                no_credits,
+            )?;
+            let patch = update_patch(name, expires, no_expiry, limits, now)?;
+            let path = format!("/api/tokens/{id}");
+            if let Some(l) = &patch.limits
+                && needs_quota(l)
+            {
+                let v = api.call(Method::GET, &path, None).await?;
+                check_quota(l, !v["limits"]["credits"].is_null())?;
+            }
+            let mut body = serde_json::Map::new();
+            if let Some(n) = &patch.name {
+                body.insert("name".into(), n.clone().into());
+            }
+            if let Some(e) = patch.expires_at {
+                body.insert("expires_at".into(), serde_json::to_value(e)?);
+            }
+            if let Some(l) = &patch.limits {
+                body.insert("limits".into(), limits_patch_json(l));
+            }
+            let r = api
+                .call(Method::PATCH, &path, Some(serde_json::Value::Object(body)))
+                .await?;
+            eprintln!("updated key {id} ({})", r["hint"].as_str().unwrap_or("?"));
         }
         TokenCommand::List { owner, json } => {
             let path = match &owner {
@@ -426,6 +482,45 @@ pub async fn remote_token(
                 r["id"].as_str().unwrap_or("?"),
                 r["hint"].as_str().unwrap_or("?")
             );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `keygate owner-limits … --server URL`: the same commands through the management API.
+pub async fn remote_owner_limits(
+    server: &str,
+    admin_key: Option<&str>,
+    cmd: OwnerLimitsCommand,
+) -> anyhow::Result<ExitCode> {
+    use reqwest::Method;
+    let api = Api::new(server, admin_key)?;
+    let mut out = std::io::stdout().lock();
+    let path = |owner: &str| format!("/api/users/{}/limits", segment(owner));
+    match cmd {
+        OwnerLimitsCommand::Get { owner, json } => {
+            let v = api.call(Method::GET, &path(&owner), None).await?;
+            print_owner_limits(&mut out, &v, json)?;
+        }
+        OwnerLimitsCommand::Set {
+            owner,
+            limits,
+            json,
+        } => {
+            let view = limits.view()?.unwrap_or_default();
+            let v = api
+                .call(
+                    Method::PUT,
+                    &path(&owner),
+                    Some(serde_json::to_value(view)?),
+                )
+                .await?;
+            print_owner_limits(&mut out, &v, json)?;
+            eprintln!("set the limits of owner {owner}");
+        }
+        OwnerLimitsCommand::Clear { owner } => {
+            api.call(Method::DELETE, &path(&owner), None).await?;
+            eprintln!("cleared the limits of owner {owner}: the default applies again");
         }
     }
     Ok(ExitCode::SUCCESS)

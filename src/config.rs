@@ -130,6 +130,8 @@ pub struct Config {
     /// Most keys one owner may have; creating one more through the API or the CLI
     /// answers 409 `too_many_keys`.
     pub max_keys_per_owner: usize,
+    /// Usage limits: defaults for new keys and owners, and how they are enforced.
+    pub limits: LimitsConfig,
     pub headers: HeaderConfig,
     /// A path prefix for every route keygate serves (`/keygate`; empty: none), for
     /// running behind a proxy that forwards a sub-path without stripping it.
@@ -314,6 +316,113 @@ impl Default for ThrottleConfig {
     }
 }
 
+/// `[limits]`: usage limits (README, "Usage limits").
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// Rate limits a new key gets when its creator sets none: `["100/1m",
+    /// "per-hour=5000/1h"]`.
+    pub rate_limits: Vec<String>,
+    /// Credits a new key gets when its creator sets none (0: no quota).
+    pub credits: u64,
+    /// Their refill, `10000/monthly` or `500/12h` (empty: none).
+    pub refill: String,
+    /// Users may raise their own keys' limits (administrators always may).
+    pub users_may_raise: bool,
+    /// While the store cannot hand out a lease: `deny` (503, the default) or `allow`
+    /// (requests pass uncounted).
+    pub on_store_error: String,
+    /// On allow, send what is left upstream (`RateLimit-Policy`, `RateLimit`,
+    /// `X-Credits-Remaining`).
+    pub upstream_headers: bool,
+    /// Limits of every owner without limits of their own, shared by all their keys.
+    pub owner: OwnerLimitsConfig,
+}
+
+/// `[limits.owner]`: the default limits of an owner.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OwnerLimitsConfig {
+    pub rate_limits: Vec<String>,
+    /// Each owner's starting balance (0: no quota).
+    pub credits: u64,
+    pub refill: String,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        LimitsConfig {
+            rate_limits: Vec::new(),
+            credits: 0,
+            refill: String::new(),
+            users_may_raise: false,
+            on_store_error: "deny".into(),
+            upstream_headers: false,
+            owner: OwnerLimitsConfig::default(),
+        }
+    }
+}
+
+impl LimitsConfig {
+    /// The limits of a new key, and its starting balance.
+    pub fn key_defaults(&self) -> Result<(crate::limits::Limits, Option<u64>), String> {
+        parse_limits("limits", &self.rate_limits, self.credits, &self.refill)
+    }
+
+    /// An owner's default limits, and the balance their counter starts at.
+    pub fn owner_defaults(&self) -> Result<(crate::limits::Limits, Option<u64>), String> {
+        parse_limits(
+            "limits.owner",
+            &self.owner.rate_limits,
+            self.owner.credits,
+            &self.owner.refill,
+        )
+    }
+
+    pub fn on_store_error(&self) -> Result<crate::limits::engine::OnStoreError, String> {
+        use crate::limits::engine::OnStoreError;
+        match self.on_store_error.as_str() {
+            "deny" => Ok(OnStoreError::Deny),
+            "allow" => Ok(OnStoreError::Allow),
+            other => Err(format!(
+                "limits.on_store_error: `{other}` is not deny or allow"
+            )),
+        }
+    }
+}
+
+fn parse_limits(
+    section: &str,
+    rates: &[String],
+    credits: u64,
+    refill: &str,
+) -> Result<(crate::limits::Limits, Option<u64>), String> {
+    use crate::limits::{CreditPolicy, Limits, MAX_CREDITS, RateLimit, Refill};
+    let rate_limits = rates
+        .iter()
+        .map(|r| RateLimit::parse_spec(r).map_err(|e| format!("{section}.rate_limits: {e}")))
+        .collect::<Result<Vec<_>, _>>()?;
+    let refill = if refill.trim().is_empty() {
+        None
+    } else {
+        Some(Refill::parse_spec(refill).map_err(|e| format!("{section}.refill: {e}"))?)
+    };
+    if credits > MAX_CREDITS {
+        return Err(format!("{section}.credits: at most {MAX_CREDITS}"));
+    }
+    if credits == 0 && refill.is_some() {
+        return Err(format!(
+            "{section}.refill needs {section}.credits (the starting balance)"
+        ));
+    }
+    let limits = Limits {
+        rate_limits,
+        credits: (credits > 0).then_some(CreditPolicy { refill }),
+    };
+    limits.check().map_err(|e| format!("{section}: {e}"))?;
+    Ok((limits, (credits > 0).then_some(credits)))
+}
+
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct CacheConfig {
@@ -381,6 +490,7 @@ impl Default for Config {
             cors: CorsConfig::default(),
             api_max_body_bytes: 64 * 1024,
             max_keys_per_owner: 1000,
+            limits: LimitsConfig::default(),
             headers: HeaderConfig::default(),
             base_path: String::new(),
             frontend: FrontendConfig::default(),
@@ -723,6 +833,9 @@ impl Config {
         if self.max_keys_per_owner == 0 {
             return bad("max_keys_per_owner must be at least 1".into());
         }
+        self.limits.key_defaults().map_err(ConfigError::Invalid)?;
+        self.limits.owner_defaults().map_err(ConfigError::Invalid)?;
+        self.limits.on_store_error().map_err(ConfigError::Invalid)?;
         if !self
             .query_param
             .bytes()
@@ -910,6 +1023,26 @@ mod tests {
     }
 
     #[test]
+    fn limits_from_file_and_env() {
+        let l = load(Some(file("").path()), &env(&[]), &Overrides::new()).unwrap();
+        assert_eq!(l.config.limits.on_store_error, "deny");
+        assert!(l.config.limits.key_defaults().unwrap().0.is_empty());
+        let e = env(&[
+            ("KEYGATE_LIMITS__RATE_LIMITS", "100/1m, per-hour=5000/1h"),
+            ("KEYGATE_LIMITS__CREDITS", "10000"),
+            ("KEYGATE_LIMITS__REFILL", "10000/monthly"),
+            ("KEYGATE_LIMITS__OWNER__RATE_LIMITS", "1000/1m"),
+        ]);
+        let l = load(Some(file("").path()), &e, &Overrides::new()).unwrap();
+        let (limits, credits) = l.config.limits.key_defaults().unwrap();
+        assert_eq!(limits.rate_limits.len(), 2);
+        assert_eq!(limits.rate_limits[1].name, "per-hour");
+        assert_eq!(credits, Some(10_000));
+        let (owner, none) = l.config.limits.owner_defaults().unwrap();
+        assert_eq!((owner.rate_limits[0].limit, none), (1000, None));
+    }
+
+    #[test]
     fn layers_in_order() {
         let f = file("port = 9000\naddress = \"0.0.0.0\"\n[cache]\nttl_secs = 5\n");
         let e = env(&[
@@ -1030,6 +1163,35 @@ mod tests {
             ("header_read_timeout_ms = 0", "header_read_timeout_ms"),
             ("idle_timeout_ms = 0", "idle_timeout_ms"),
             ("max_connections = 0", "max_connections"),
+            ("[limits]\nrate_limits = [\"0/1m\"]", "limits.rate_limits"),
+            ("[limits]\nrate_limits = [\"-5/1m\"]", "limits.rate_limits"),
+            ("[limits]\nrate_limits = [\"5/40d\"]", "31d"),
+            ("[limits]\nrate_limits = [\"5/1y\"]", "unknown unit"),
+            ("[limits]\nrate_limits = [\"5\"]", "limits.rate_limits"),
+            (
+                "[limits]\nrate_limits = [\"a=1/1m\", \"a=2/1h\"]",
+                "two rate limits",
+            ),
+            (
+                "[limits]\nrefill = \"5/daily\"",
+                "limits.refill needs limits.credits",
+            ),
+            (
+                "[limits]\ncredits = 5\nrefill = \"5/yearly\"",
+                "limits.refill",
+            ),
+            (
+                "[limits]\non_store_error = \"maybe\"",
+                "limits.on_store_error",
+            ),
+            (
+                "[limits.owner]\nrate_limits = [\"1/0s\"]",
+                "limits.owner.rate_limits",
+            ),
+            (
+                "[limits.owner]\ncredits = 2000000000000000000",
+                "limits.owner.credits",
+            ),
         ] {
             let e = load(Some(file(text).path()), &env(&[]), &Overrides::new())
                 .unwrap_err()

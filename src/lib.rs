@@ -6,6 +6,7 @@
 //! - [`rules`]: per-key allow-lists of hosts, paths and methods.
 //! - [`store`]: the [`store::TokenStore`] trait and its backends (memory, redb, Valkey).
 //! - [`decide`]: the hot path — credential, pre-check, cache, store, rules, answer.
+//! - [`limits`]: usage limits (rate limits, credits) and their lease-based enforcement.
 //! - [`manage`]: creating and changing keys (validation + store + cache invalidation).
 //! - [`http`]: the axum routers (proxy endpoints, health) and [`http::serve`].
 //! - [`app`]: wiring a configuration into a running [`app::App`].
@@ -22,6 +23,7 @@ pub mod decide;
 pub mod fuzzing;
 pub mod http;
 pub mod keyfile;
+pub mod limits;
 pub mod logsink;
 pub mod manage;
 pub mod metrics;

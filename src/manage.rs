@@ -1,5 +1,8 @@
 //! Creating and changing keys: the one place that validates a key's settings, writes the
-//! store and drops the gate's cached answer. The CLI uses it now, the REST API later.
+//! store and drops the gate's cached answer. The CLI and the REST API both use it.
+
+mod limits;
+pub use limits::*;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -27,6 +30,8 @@ pub struct NewToken {
     pub expires_at: Option<Timestamp>,
     pub rules: Vec<Rule>,
     pub metadata: BTreeMap<String, String>,
+    /// `None`: the configured defaults for new keys.
+    pub limits: Option<LimitsView>,
 }
 
 /// A change to a key's settings; `None` leaves a setting as it is.
@@ -38,6 +43,7 @@ pub struct Patch {
     pub rules: Option<Vec<Rule>>,
     pub metadata: Option<BTreeMap<String, String>>,
     pub disabled: Option<bool>,
+    pub limits: Option<LimitsPatch>,
 }
 
 /// Who makes a change, for `created_by` and the audit log.
@@ -49,6 +55,9 @@ pub struct Actor {
     pub auth: &'static str,
     /// The caller's address, for changes made over HTTP.
     pub client: Option<String>,
+    /// May loosen usage limits (administrators, the CLI, or everyone with
+    /// `limits.users_may_raise`); others may only tighten them.
+    pub may_raise_limits: bool,
 }
 
 impl Actor {
@@ -57,6 +66,7 @@ impl Actor {
             subject: "cli".into(),
             auth: "cli",
             client: None,
+            may_raise_limits: true,
         }
     }
 }
@@ -82,6 +92,11 @@ pub enum ManageError {
         /// Its owner, when the damaged bytes still name one.
         owner: Option<String>,
     },
+    /// A user tried to loosen usage limits they may only tighten.
+    #[error(
+        "you may only keep or tighten usage limits (lower limits, fewer credits); ask an administrator to raise them"
+    )]
+    LimitsLocked,
     #[error(transparent)]
     Store(StoreError),
 }
@@ -121,6 +136,10 @@ pub struct Keys {
     clock: Clock,
     gate: Option<Arc<Gate>>,
     max_keys_per_owner: usize,
+    /// Limits and starting balance of new keys (`[limits]`).
+    key_defaults: (crate::limits::Limits, Option<u64>),
+    /// Default owner limits and starting balance (`[limits.owner]`).
+    owner_defaults: (crate::limits::Limits, Option<u64>),
 }
 
 /// The default of `max_keys_per_owner`.
@@ -141,11 +160,24 @@ impl Keys {
             clock,
             gate,
             max_keys_per_owner: DEFAULT_MAX_KEYS_PER_OWNER,
+            key_defaults: Default::default(),
+            owner_defaults: Default::default(),
         }
     }
 
     pub fn with_max_keys_per_owner(mut self, n: usize) -> Self {
         self.max_keys_per_owner = n;
+        self
+    }
+
+    /// Default limits of new keys and of owners (`[limits]`, already validated).
+    pub fn with_limit_defaults(
+        mut self,
+        keys: (crate::limits::Limits, Option<u64>),
+        owners: (crate::limits::Limits, Option<u64>),
+    ) -> Self {
+        self.key_defaults = keys;
+        self.owner_defaults = owners;
         self
     }
 
@@ -179,10 +211,20 @@ impl Keys {
         self.check_expiry(t.expires_at)?;
         // Counted before the insert: two creates racing at the limit may both pass, so
         // the limit can be exceeded by the number of concurrent creates, no more.
+        let (limits, balance) = self.new_limits(t.limits.as_ref(), actor)?;
         if self.store.count_by_owner(&t.owner).await? >= self.max_keys_per_owner {
             return Err(ManageError::TooManyKeys(self.max_keys_per_owner));
         }
-        let (key, record) = self.mint(t, actor, None)?;
+        let (key, mut record) = self.mint(t, actor, None)?;
+        record.limits = limits;
+        // The balance first: the key is usable once its record is in, and then its
+        // quota must exist.
+        if let Some(left) = balance {
+            let b = balance_now(&record.limits, left, self.clock.now_ms());
+            self.store
+                .set_credits(&record.usage_slot(), Some(b))
+                .await?;
+        }
         self.store.insert(&record).await?;
         self.forget(&record.hash);
         self.audit(actor, "create", &record.owner, &record.id).await;
@@ -214,6 +256,8 @@ impl Keys {
             replaces,
             replaced_by: None,
             grace_until: None,
+            limits: crate::limits::Limits::default(),
+            usage_of: None,
         };
         Ok((key, record))
     }
@@ -264,8 +308,28 @@ impl Keys {
             self.check_expiry(exp)?;
         }
         let mut r = self.get(id).await?;
-        let only_disabled =
-            p.name.is_none() && p.expires_at.is_none() && p.rules.is_none() && p.metadata.is_none();
+        let limits = match &p.limits {
+            Some(lp) => {
+                let (next, balance) = lp.apply(&r.limits)?;
+                if !actor.may_raise_limits {
+                    let old_balance = self
+                        .balances(std::slice::from_ref(&r))
+                        .await?
+                        .pop()
+                        .flatten();
+                    if !next.within(balance, &r.limits, old_balance) {
+                        return Err(locked());
+                    }
+                }
+                Some((next, balance))
+            }
+            None => None,
+        };
+        let only_disabled = p.name.is_none()
+            && p.expires_at.is_none()
+            && p.rules.is_none()
+            && p.metadata.is_none()
+            && p.limits.is_none();
         if let Some(n) = p.name {
             r.name = n;
         }
@@ -281,8 +345,43 @@ impl Keys {
         if let Some(d) = p.disabled {
             r.disabled = d;
         }
+        let limits_changed = limits
+            .as_ref()
+            .is_some_and(|(l, b)| *l != r.limits || b.is_some());
+        if let Some((l, balance)) = limits {
+            let slot = r.usage_slot();
+            if let Some(g) = &self.gate {
+                // Local leases go back before a new balance is written over them.
+                g.limits().reset(&slot).await;
+            }
+            if l.credits.is_none() && r.limits.credits.is_some() {
+                self.store.set_credits(&slot, None).await?;
+            } else if let Some(left) = balance {
+                let b = balance_now(&l, left, self.clock.now_ms());
+                self.store.set_credits(&slot, Some(b)).await?;
+            } else if r.limits.credits.is_some()
+                && l.credits.and_then(|c| c.refill) != r.limits.credits.and_then(|c| c.refill)
+            {
+                // A new refill counts from now: the balance stays what it is (no
+                // `remaining` keeps it) instead of being refilled at once because it
+                // was written in an earlier period (or under no refill at all).
+                let left = self
+                    .balances(std::slice::from_ref(&r))
+                    .await?
+                    .pop()
+                    .flatten();
+                if let Some(left) = left {
+                    let b = balance_now(&l, left, self.clock.now_ms());
+                    self.store.set_credits(&slot, Some(b)).await?;
+                }
+            }
+            r.limits = l;
+        }
         self.store.update(&r).await.map_err(not_found)?;
         self.forget(&r.hash);
+        if limits_changed {
+            self.audit(actor, "limits", &r.owner, &r.id).await;
+        }
         let action = match (only_disabled, p.disabled) {
             (true, Some(true)) => "disable",
             (true, Some(false)) => "enable",
@@ -318,6 +417,7 @@ impl Keys {
             r => r?.ok_or(ManageError::NotFound)?,
         };
         self.forget(&r.hash);
+        self.drop_balance(&r).await;
         self.audit(actor, "delete", &r.owner, &r.id).await;
         Ok(Removed::Key(Box::new(r)))
     }
@@ -364,8 +464,12 @@ impl Keys {
             expires_at: old.expires_at.filter(|e| *e > self.clock.now()),
             rules: old.rules.clone(),
             metadata: old.metadata.clone(),
+            limits: None,
         };
-        let (key, new) = self.mint(t, actor, Some(old.id.clone()))?;
+        let (key, mut new) = self.mint(t, actor, Some(old.id.clone()))?;
+        // The successor spends the same counters: rotating never buys credits.
+        new.limits = old.limits.clone();
+        new.usage_of = Some(old.usage_of.clone().unwrap_or_else(|| old.id.clone()));
         self.store.insert(&new).await?;
         self.forget(&new.hash);
         let old = if grace.is_zero() {
@@ -384,9 +488,34 @@ impl Keys {
         Ok(Rotated { key, new, old })
     }
 
+    /// Removes a deleted key's credit balance, unless another key of its rotation chain
+    /// still spends it. A failure leaves an orphan counter, logged.
+    async fn drop_balance(&self, r: &TokenRecord) {
+        if r.limits.credits.is_none() || r.replaced_by.is_some() {
+            return;
+        }
+        if let Some(first) = &r.usage_of
+            && !matches!(self.store.get(first).await, Ok(None))
+        {
+            return;
+        }
+        if let Err(e) = self.store.set_credits(&r.usage_slot(), None).await {
+            tracing::warn!(token_id = %r.id, error = %e, "could not remove a deleted key's credit balance");
+        }
+    }
+
     /// Appends and logs an audit event. The change itself is already done: a failure
     /// here is logged, not returned.
     async fn audit(&self, actor: &Actor, action: &str, owner: &str, id: &TokenId) {
+        self.audit_event(actor, action, owner, Some(id)).await;
+    }
+
+    /// An audit event about an owner rather than one key.
+    async fn audit_owner(&self, actor: &Actor, action: &str, owner: &str) {
+        self.audit_event(actor, action, owner, None).await;
+    }
+
+    async fn audit_event(&self, actor: &Actor, action: &str, owner: &str, id: Option<&TokenId>) {
         let event = AuditEvent {
             seq: 0,
             at: self.clock.now(),
@@ -394,12 +523,13 @@ impl Keys {
             auth: actor.auth.to_owned(),
             action: action.to_owned(),
             owner: owner.to_owned(),
-            token_id: Some(id.clone()),
+            token_id: id.cloned(),
             client: actor.client.clone(),
         };
-        tracing::info!(target: "keygate::audit", actor = %event.actor, auth = %event.auth, action, owner = %event.owner, token_id = %id, client = event.client.as_deref().unwrap_or(""), "key changed");
+        let shown = id.map_or_else(String::new, ToString::to_string);
+        tracing::info!(target: "keygate::audit", actor = %event.actor, auth = %event.auth, action, owner = %event.owner, token_id = %shown, client = event.client.as_deref().unwrap_or(""), "key changed");
         if let Err(e) = self.store.append_audit(&event).await {
-            tracing::error!(error = %e, action, token_id = %id, "could not store the audit event");
+            tracing::error!(error = %e, action, token_id = %shown, "could not store the audit event");
         }
     }
 
@@ -575,10 +705,13 @@ pub struct TokenView {
     pub replaced_by: Option<TokenId>,
     #[schema(value_type = Option<String>, format = DateTime)]
     pub grace_until: Option<Timestamp>,
+    /// Rate limits and credits (the owner's shared limits are at `/api/users/{sub}/limits`).
+    pub limits: LimitsView,
 }
 
 impl TokenView {
-    pub fn of(r: &TokenRecord, now: Timestamp) -> Self {
+    /// `balance`: credits left, from [`Keys::balances`].
+    pub fn of(r: &TokenRecord, now: Timestamp, balance: Option<u64>) -> Self {
         let status = if r.disabled {
             "disabled"
         } else if r.expires_at.is_some_and(|t| t <= now) || r.grace_until.is_some_and(|t| t <= now)
@@ -605,6 +738,7 @@ impl TokenView {
             replaces: r.replaces.clone(),
             replaced_by: r.replaced_by.clone(),
             grace_until: r.grace_until,
+            limits: LimitsView::of(&r.limits, balance),
         }
     }
 }

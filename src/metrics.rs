@@ -15,15 +15,23 @@ pub enum Endpoint {
     ForwardAuth = 0,
     Auth = 1,
     ExtAuthz = 2,
+    /// `POST /verify`, for applications.
+    Verify = 3,
 }
 
 impl Endpoint {
-    pub const ALL: [Endpoint; 3] = [Endpoint::ForwardAuth, Endpoint::Auth, Endpoint::ExtAuthz];
+    pub const ALL: [Endpoint; 4] = [
+        Endpoint::ForwardAuth,
+        Endpoint::Auth,
+        Endpoint::ExtAuthz,
+        Endpoint::Verify,
+    ];
     pub fn label(self) -> &'static str {
         match self {
             Endpoint::ForwardAuth => "forward_auth",
             Endpoint::Auth => "auth",
             Endpoint::ExtAuthz => "ext_authz",
+            Endpoint::Verify => "verify",
         }
     }
 }
@@ -36,15 +44,21 @@ pub enum Outcome {
     Forbidden = 2,
     Throttled = 3,
     Unavailable = 4,
+    /// Over a rate limit (the key's or its owner's).
+    RateLimited = 5,
+    /// No credits left.
+    UsageExceeded = 6,
 }
 
 impl Outcome {
-    pub const ALL: [Outcome; 5] = [
+    pub const ALL: [Outcome; 7] = [
         Outcome::Allowed,
         Outcome::Unauthenticated,
         Outcome::Forbidden,
         Outcome::Throttled,
         Outcome::Unavailable,
+        Outcome::RateLimited,
+        Outcome::UsageExceeded,
     ];
     pub fn label(self) -> &'static str {
         match self {
@@ -53,6 +67,8 @@ impl Outcome {
             Outcome::Forbidden => "forbidden",
             Outcome::Throttled => "throttled",
             Outcome::Unavailable => "unavailable",
+            Outcome::RateLimited => "rate_limited",
+            Outcome::UsageExceeded => "usage_exceeded",
         }
     }
 }
@@ -107,8 +123,10 @@ impl Histogram {
 
 #[derive(Default)]
 pub struct Metrics {
-    decisions: [[AtomicU64; 5]; 3],
-    decision_latency: [Histogram; 3],
+    decisions: [[AtomicU64; 7]; 4],
+    /// Usage-limit refusals by [reason (rate, credits)][scope (key, owner)].
+    limit_refusals: [[AtomicU64; 2]; 2],
+    decision_latency: [Histogram; 4],
     cache_hits: AtomicU64,
     cache_misses: AtomicU64,
     store_latency: Histogram,
@@ -123,6 +141,13 @@ impl Metrics {
     pub fn decision(&self, e: Endpoint, o: Outcome, took: Duration) {
         self.decisions[e as usize][o as usize].fetch_add(1, Relaxed);
         self.decision_latency[e as usize].observe(took);
+    }
+
+    /// A request refused by a usage limit.
+    pub fn limit_refusal(&self, e: crate::limits::Exceeded) {
+        let reason = usize::from(matches!(e, crate::limits::Exceeded::Credits { .. }));
+        let scope = usize::from(e.scope() == crate::limits::Scope::Owner);
+        self.limit_refusals[reason][scope].fetch_add(1, Relaxed);
     }
 
     pub fn cache(&self, hit: bool) {
@@ -189,6 +214,19 @@ impl Metrics {
                     e.label(),
                     out.label(),
                     self.decisions(e, out)
+                );
+            }
+        }
+        let _ = writeln!(
+            o,
+            "# HELP keygate_limit_refusals_total Requests refused by a usage limit, by reason (rate_limited, usage_exceeded) and whose limit (key, owner).\n# TYPE keygate_limit_refusals_total counter"
+        );
+        for (r, reason) in ["rate_limited", "usage_exceeded"].iter().enumerate() {
+            for (sc, scope) in ["key", "owner"].iter().enumerate() {
+                let _ = writeln!(
+                    o,
+                    "keygate_limit_refusals_total{{reason=\"{reason}\",scope=\"{scope}\"}} {}",
+                    self.limit_refusals[r][sc].load(Relaxed)
                 );
             }
         }

@@ -22,6 +22,8 @@ use sha2::Digest;
 
 use crate::clock::Clock;
 use crate::keyfile::{self, KeySets};
+use crate::limits::engine::{Engine, OnStoreError, Report, Slot, Verdict};
+use crate::limits::{Exceeded, Limits, Scope};
 use crate::metrics::Metrics;
 use crate::rules::{self, Target};
 use crate::store::{HashAlg, SharedStore, StoreError, TokenId, TokenRecord};
@@ -45,6 +47,11 @@ pub struct GateSettings {
     /// `None`: no throttle.
     pub throttle: Option<ThrottleSettings>,
     pub trusted_proxies: Vec<Cidr>,
+    /// Send what is left of a key's limits upstream on allow.
+    pub upstream_limit_headers: bool,
+    pub limits_on_store_error: OnStoreError,
+    /// Limits of owners without their own (`[limits.owner]`) and their starting balance.
+    pub owner_defaults: (Limits, Option<u64>),
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -79,6 +86,34 @@ pub struct Known {
     /// invisible or control characters: written around the API's checks); the key is
     /// then refused. Worked out once, when the entry is cached.
     refused: Option<&'static str>,
+    /// The usage limits in force: the key's own, then its owner's.
+    pub slots: [Option<Arc<Slot>>; 2],
+    /// `RateLimit-Policy` for those limits, built once when the entry is cached.
+    pub limit_policy: Option<HeaderValue>,
+    /// The limits of the two slots, readable without their locks.
+    key_limits: Option<Arc<Limits>>,
+    owner_limits: Option<Arc<Limits>>,
+}
+
+impl Known {
+    /// The limits of one scope, when it has any.
+    pub fn limits_of(&self, scope: Scope) -> Option<&Limits> {
+        match scope {
+            Scope::Key => self.key_limits.as_deref(),
+            Scope::Owner => self.owner_limits.as_deref(),
+        }
+    }
+
+    /// The name of the limit that refused a request (`credits` for a quota).
+    pub fn limit_name(&self, e: Exceeded) -> &str {
+        match e {
+            Exceeded::Rate { scope, index, .. } => self
+                .limits_of(scope)
+                .and_then(|l| l.rate_limits.get(usize::from(index)))
+                .map_or("", |r| r.name.as_str()),
+            Exceeded::Credits { .. } => "credits",
+        }
+    }
 }
 
 #[derive(Clone)]
@@ -99,6 +134,8 @@ pub enum Deny {
     Throttled(u64),
     /// 503: the store could not be asked.
     Unavailable,
+    /// 429: a usage limit of the key or its owner is used up.
+    Limited(Exceeded),
 }
 
 pub enum Outcome {
@@ -113,6 +150,8 @@ pub struct Decision {
     /// The key the request carried, when it was found (also on refusals for expiry,
     /// disabling or rules, so the access log can name it).
     pub key: Option<Arc<Known>>,
+    /// What is left of the key's limits after an allow, when asked for.
+    pub report: Option<Report>,
 }
 
 impl Decision {
@@ -121,6 +160,7 @@ impl Decision {
             outcome,
             lookup: Lookup::Precheck,
             key: None,
+            report: None,
         }
     }
 }
@@ -153,7 +193,18 @@ pub struct Gate {
     epoch: std::sync::atomic::AtomicU64,
     /// How many times the invalidation feed was (re)joined.
     follows: std::sync::atomic::AtomicU64,
+    /// Usage limits.
+    limits: Engine,
+    /// Owner limits as read from the store, with the clock ms they are good until.
+    owner_cache: quick_cache::sync::Cache<String, (i64, Option<OwnerPolicy>)>,
+    /// Set when some owner has limits of their own (else only the default applies and
+    /// nothing is looked up).
+    owner_limits_in_use: AtomicBool,
+    owner_defaults: Option<OwnerPolicy>,
 }
+
+/// An owner's limits and the balance a missing counter starts at.
+type OwnerPolicy = Arc<(Arc<Limits>, Option<u64>)>;
 
 /// Meta entry that says the store holds SHA-256 imports.
 pub const SHA256_META: &str = "sha256_keys";
@@ -176,7 +227,23 @@ impl Gate {
                 t.ipv6_prefix,
             )
         });
+        let limits = Engine::new(
+            store.clone(),
+            clock.clone(),
+            settings.store_timeout,
+            settings.limits_on_store_error,
+        );
+        let owner_defaults = (!settings.owner_defaults.0.is_empty()).then(|| {
+            Arc::new((
+                Arc::new(settings.owner_defaults.0.clone()),
+                settings.owner_defaults.1,
+            ))
+        });
         Gate {
+            limits,
+            owner_cache: quick_cache::sync::Cache::new(settings.cache_max_entries.min(100_000)),
+            owner_limits_in_use: AtomicBool::new(false),
+            owner_defaults,
             cache: quick_cache::sync::Cache::new(settings.cache_max_entries),
             salt,
             settings,
@@ -200,6 +267,11 @@ impl Gate {
 
     pub fn usage(&self) -> &Usage {
         &self.usage
+    }
+
+    /// The usage-limit engine.
+    pub fn limits(&self) -> &Engine {
+        &self.limits
     }
 
     pub fn keysets(&self) -> &Arc<KeySets> {
@@ -245,28 +317,46 @@ impl Gate {
         target: &Target<'_>,
         client: IpAddr,
     ) -> Decision {
+        let report = self.settings.upstream_limit_headers;
+        self.throttled_judge(client, async {
+            match credential::extract(headers, target.uri, &self.settings.sources) {
+                Ok(key) => self.judge(&key, target, report).await,
+                Err(e) => Decision::early(deny_401(credential_message(e))),
+            }
+        })
+        .await
+    }
+
+    /// Decides for a key given directly (`POST /verify`), with what is left of its
+    /// limits.
+    pub async fn decide_key(&self, key: &str, target: &Target<'_>, client: IpAddr) -> Decision {
+        self.throttled_judge(client, self.judge(key, target, true))
+            .await
+    }
+
+    async fn throttled_judge(
+        &self,
+        client: IpAddr,
+        judge: impl std::future::Future<Output = Decision>,
+    ) -> Decision {
         if let Some(t) = &self.throttle
             && t.active()
             && let Some(retry) = t.refused(client, self.clock.now_ms())
         {
             return Decision::early(Outcome::Deny(Deny::Throttled(retry)));
         }
-        let d = self.judge(headers, target).await;
+        let d = judge.await;
         if let (Some(t), Outcome::Deny(Deny::Unauthenticated(_))) = (&self.throttle, &d.outcome) {
             t.fail(client, self.clock.now_ms());
         }
         d
     }
 
-    async fn judge(&self, headers: &HeaderMap, target: &Target<'_>) -> Decision {
-        let key = match credential::extract(headers, target.uri, &self.settings.sources) {
-            Ok(k) => k,
-            Err(e) => return Decision::early(deny_401(credential_message(e))),
-        };
-        if let Err(e) = self.settings.policy.check(&key) {
+    async fn judge(&self, key: &str, target: &Target<'_>, want_report: bool) -> Decision {
+        if let Err(e) = self.settings.policy.check(key) {
             return Decision::early(deny_401(malformed_message(e)));
         }
-        let hash = KeyHash::of(&self.salt, &key);
+        let hash = KeyHash::of(&self.salt, key);
         let now_ms = self.clock.now_ms();
         // While invalidations may be missed (the subscription to other replicas' writes
         // is down) every lookup goes to the store; what is cached is used only when the
@@ -277,7 +367,7 @@ impl Gate {
         self.metrics.cache(hit.is_some());
         let (cached, lookup) = match hit {
             Some(c) => (c, Lookup::Hit),
-            None => match self.fetch(&hash, &key, now_ms).await {
+            None => match self.fetch(&hash, key, now_ms).await {
                 Ok(c) => (c, Lookup::Miss),
                 Err(_) => match entry {
                     Some(c) if c.known.is_some() => (c, Lookup::Hit),
@@ -286,20 +376,22 @@ impl Gate {
                             outcome: Outcome::Deny(Deny::Unavailable),
                             lookup: Lookup::Miss,
                             key: None,
+                            report: None,
                         };
                     }
                 },
             },
         };
-        drop(key);
         let Some(known) = cached.known else {
             return Decision {
                 outcome: deny_401("unknown API key"),
                 lookup,
                 key: None,
+                report: None,
             };
         };
         let now = crate::clock::Timestamp::from_unix(now_ms.div_euclid(1000));
+        let mut report = None;
         let outcome = if let Some(why) = known.refused {
             deny_401(why)
         } else if let Some(why) = known.record.unusable_at(now) {
@@ -307,15 +399,36 @@ impl Gate {
         } else if !rules::allows(&known.record.rules, target) {
             Outcome::Deny(Deny::Forbidden)
         } else {
-            if known.in_store {
-                self.usage.record(&known, now.unix());
+            let verdict = if known.slots[0].is_some() || known.slots[1].is_some() {
+                let (v, r) = self
+                    .limits
+                    .check(
+                        [known.slots[0].as_ref(), known.slots[1].as_ref()],
+                        want_report,
+                        now_ms,
+                    )
+                    .await;
+                report = r;
+                v
+            } else {
+                Verdict::Allow
+            };
+            match verdict {
+                Verdict::Allow => {
+                    if known.in_store {
+                        self.usage.record(&known, now.unix());
+                    }
+                    Outcome::Allow(known.clone())
+                }
+                Verdict::Exceeded(e) => Outcome::Deny(Deny::Limited(e)),
+                Verdict::Unavailable => Outcome::Deny(Deny::Unavailable),
             }
-            Outcome::Allow(known.clone())
         };
         Decision {
             outcome,
             lookup,
             key: Some(known),
+            report,
         }
     }
 
@@ -327,6 +440,10 @@ impl Gate {
             Some(f) => (Some(self.file_record(f)), false),
             None => (self.lookup_store(hash, key).await?, true),
         };
+        let owner = match &found {
+            Some(r) => self.owner_policy(&r.owner, now_ms).await?,
+            None => None,
+        };
         let ttl = if found.is_some() {
             self.settings.cache_ttl
         } else {
@@ -334,7 +451,7 @@ impl Gate {
         };
         let cached = Cached {
             until_ms: now_ms.saturating_add(i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX)),
-            known: found.map(|r| Arc::new(self.known(r, in_store))),
+            known: found.map(|r| Arc::new(self.known(r, in_store, owner))),
         };
         // Not cached when an invalidation arrived meanwhile (the answer may predate it)
         // or when invalidations may be missed.
@@ -396,7 +513,53 @@ impl Gate {
         )
     }
 
-    fn known(&self, record: TokenRecord, in_store: bool) -> Known {
+    /// The limits of `owner`: their own when they have any, else the configured default.
+    async fn owner_policy(
+        &self,
+        owner: &str,
+        now_ms: i64,
+    ) -> Result<Option<OwnerPolicy>, StoreError> {
+        if !self.owner_limits_in_use.load(Ordering::Acquire) {
+            return Ok(self.owner_defaults.clone());
+        }
+        if let Some((until, p)) = self.owner_cache.get(owner)
+            && until > now_ms
+            && self.cache_trusted.load(Ordering::Acquire)
+        {
+            return Ok(p);
+        }
+        let epoch = self.epoch.load(Ordering::Acquire);
+        let raw = tokio::time::timeout(
+            self.settings.store_timeout,
+            self.store
+                .get_meta(&format!("{}{owner}", crate::manage::OWNER_LIMITS_META)),
+        )
+        .await
+        .map_err(|_| StoreError::Timeout(0))??;
+        let own = match raw.as_deref().map(crate::manage::parse_owner_limits) {
+            Some(Ok(Some(l))) => Some(Arc::new((Arc::new(l), None))),
+            Some(Ok(None)) | None => None,
+            Some(Err(e)) => {
+                tracing::warn!(owner, error = %e, "an owner's stored limits are damaged; using the default");
+                None
+            }
+        };
+        let p = own.or_else(|| self.owner_defaults.clone());
+        let ttl = i64::try_from(self.settings.cache_ttl.as_millis()).unwrap_or(i64::MAX);
+        if self.epoch.load(Ordering::Acquire) == epoch {
+            self.owner_cache
+                .insert(owner.to_owned(), (now_ms.saturating_add(ttl), p.clone()));
+        }
+        Ok(p)
+    }
+
+    /// Owner limits were changed here: look them up again from now on.
+    pub fn owner_limits_changed(&self) {
+        self.owner_limits_in_use.store(true, Ordering::Release);
+        self.forget_all();
+    }
+
+    fn known(&self, record: TokenRecord, in_store: bool, owner: Option<OwnerPolicy>) -> Known {
         let ids = &self.settings.identity_headers;
         // What the store holds is checked again on the way out (the store is trusted
         // to be ours, not to be well-formed): an owner that breaks the API's rules
@@ -423,6 +586,24 @@ impl Gate {
             }
         }
         let last = record.last_used_at.map_or(0, |t| t.unix());
+        let key_limits = (!record.limits.is_empty()).then(|| Arc::new(record.limits.clone()));
+        let key_slot = key_limits.as_ref().map(|l| {
+            self.limits
+                .slot(Scope::Key, record.usage_slot(), l.clone(), None)
+        });
+        let owner_slot = owner.as_ref().map(|p| {
+            self.limits.slot(
+                Scope::Owner,
+                crate::manage::owner_slot(&record.owner),
+                p.0.clone(),
+                p.1,
+            )
+        });
+        let limit_policy = crate::limits::policy_header(
+            key_slot.as_ref().map(|_| &record.limits),
+            owner.as_ref().map(|p| &*p.0),
+        )
+        .and_then(|v| HeaderValue::from_str(&v).ok());
         Known {
             record,
             headers,
@@ -430,6 +611,10 @@ impl Gate {
             queued: std::sync::atomic::AtomicU64::new(u64::MAX),
             in_store,
             refused,
+            slots: [key_slot, owner_slot],
+            limit_policy,
+            key_limits,
+            owner_limits: owner.map(|p| p.0.clone()),
         }
     }
 
@@ -439,10 +624,11 @@ impl Gate {
         self.cache.remove(hash);
     }
 
-    /// Drops every cached answer (after a key source changed).
+    /// Drops every cached answer (after a key source or owner limits changed).
     pub fn forget_all(&self) {
         self.epoch.fetch_add(1, Ordering::AcqRel);
         self.cache.clear();
+        self.owner_cache.clear();
     }
 
     /// Whether an answer for `key` is in the cache (diagnostics and tests).
@@ -463,6 +649,15 @@ impl Gate {
     /// Looks again whether the store holds SHA-256 imports (at start, and periodically
     /// so that an import by another process is seen).
     pub async fn refresh_store_flags(&self) -> Result<(), StoreError> {
+        if self
+            .store
+            .get_meta(crate::manage::OWNER_LIMITS_IN_USE)
+            .await?
+            .is_some()
+            && !self.owner_limits_in_use.swap(true, Ordering::AcqRel)
+        {
+            self.forget_all();
+        }
         let has = self.store.get_meta(SHA256_META).await?.is_some();
         if has && !self.sha256_in_store.swap(true, Ordering::Relaxed) {
             // Unknown keys cached before may be SHA-256 imports now.

@@ -185,6 +185,8 @@ pub struct Line<'a> {
     pub client: IpAddr,
     pub took: Duration,
     pub now_ms: i64,
+    /// The usage limit that refused the request, if one did.
+    pub limit: Option<crate::limits::Exceeded>,
 }
 
 pub fn decision(log: &AccessLog, limits: &LogLimits, l: &Line<'_>) {
@@ -244,6 +246,15 @@ pub fn decision(log: &AccessLog, limits: &LogLimits, l: &Line<'_>) {
         out.push_str(eq);
         if let Some((v, len)) = metadata {
             put(out, &redact(v, limits), len);
+        }
+        if let (Some(e), Some(k)) = (l.limit, l.key) {
+            // `key:1m`, `owner:per-hour`, `key:credits`: names are [A-Za-z0-9_.-].
+            out.push_str(sep);
+            out.push_str("limit");
+            out.push_str(eq);
+            out.push_str(e.scope().as_str());
+            out.push(':');
+            put(out, k.limit_name(e), 40);
         }
         if json {
             let _ = writeln!(out, "\",\"latency_us\":{latency}}}");
@@ -312,6 +323,7 @@ mod tests {
                     client: "9.9.9.9".parse().unwrap(),
                     took: Duration::from_micros(12),
                     now_ms: 1_798_675_200_123,
+                    limit: None,
                 },
             );
         }

@@ -23,11 +23,16 @@ use utoipa::ToSchema;
 use super::error::error;
 use crate::app::App;
 use crate::clock::Timestamp;
-use crate::manage::{Actor, ManageError, NewToken, Patch, TokenView};
+use crate::manage::{Actor, LimitsPatch, LimitsView, ManageError, NewToken, Patch, TokenView};
 use crate::rules::Rule;
 use crate::store::{AuditEvent, AuditQuery, StoreError, TokenId, TokenRecord};
 
+mod limits;
 mod paging;
+use limits::{
+    __path_clear_owner_limits, __path_my_limits, __path_owner_limits, __path_set_owner_limits,
+    clear_owner_limits, my_limits, owner_limits, set_owner_limits,
+};
 use paging::{PageParams, record_key};
 
 /// Longest grace period a rotation may give the old key.
@@ -56,6 +61,13 @@ pub fn router() -> Router<Arc<App>> {
         )
         .route("/api/tokens/{id}/rotate", post(any_rotate))
         .route("/api/audit", get(audit))
+        .route("/api/me/limits", get(my_limits))
+        .route(
+            "/api/users/{sub}/limits",
+            get(owner_limits)
+                .put(set_owner_limits)
+                .delete(clear_owner_limits),
+        )
 }
 
 // ---------------------------------------------------------------- errors
@@ -144,6 +156,9 @@ impl From<ManageError> for ApiError {
             e @ ManageError::TooManyKeys(_) => {
                 ApiError::new(StatusCode::CONFLICT, "too_many_keys", e.to_string())
             }
+            e @ ManageError::LimitsLocked => {
+                ApiError::new(StatusCode::FORBIDDEN, "limits_locked", e.to_string())
+            }
             ManageError::Damaged { id, .. } => ApiError::damaged(&id),
             ManageError::Store(e) => e.into(),
         }
@@ -223,6 +238,8 @@ pub struct Principal {
     pub method: AuthMethod,
     pub name: Option<String>,
     pub client: Option<String>,
+    /// Administrators, or everyone with `limits.users_may_raise`.
+    pub may_raise_limits: bool,
 }
 
 impl Principal {
@@ -234,6 +251,7 @@ impl Principal {
                 AuthMethod::AdminKey => "admin-key",
             },
             client: self.client.clone(),
+            may_raise_limits: self.may_raise_limits,
         }
     }
 
@@ -264,7 +282,10 @@ impl FromRequestParts<Arc<App>> for Principal {
                 )
             });
         }
-        let principal = Self::authenticate(parts, app, address).await;
+        let principal = Self::authenticate(parts, app, address).await.map(|mut p| {
+            p.may_raise_limits = p.admin || app.config.limits.users_may_raise;
+            p
+        });
         if let Err(e) = &principal
             && e.status == StatusCode::UNAUTHORIZED
             && parts.headers.contains_key(header::AUTHORIZATION)
@@ -302,6 +323,7 @@ impl Principal {
                 method: AuthMethod::AdminKey,
                 name: None,
                 client,
+                may_raise_limits: true,
             });
         }
         if token.split('.').count() == 3
@@ -314,6 +336,7 @@ impl Principal {
                     method: AuthMethod::Oidc,
                     name: c.name,
                     client,
+                    may_raise_limits: false,
                 }),
                 Err(crate::oidc::OidcError::NotReady) => Err(ApiError::new(
                     StatusCode::SERVICE_UNAVAILABLE,
@@ -353,6 +376,9 @@ pub struct CreateRequest {
     rules: Vec<Rule>,
     #[serde(default)]
     metadata: BTreeMap<String, String>,
+    /// Rate limits and credits; absent: the configured defaults for new keys.
+    #[serde(default)]
+    limits: Option<LimitsView>,
 }
 
 #[derive(Deserialize, ToSchema, Default)]
@@ -366,6 +392,8 @@ pub struct PatchRequest {
     rules: Option<Vec<Rule>>,
     metadata: Option<BTreeMap<String, String>>,
     disabled: Option<bool>,
+    /// Absent fields stay as they are; `credits: null` removes the quota.
+    limits: Option<LimitsPatch>,
 }
 
 /// Tells a field that is present (even as `null`) from one that is absent.
@@ -404,6 +432,8 @@ pub struct Me {
     name: Option<String>,
     /// True when keygate runs without an identity provider, on its own admin key.
     single_operator: bool,
+    /// Whether this caller may loosen usage limits (else only tighten them).
+    may_raise_limits: bool,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -479,8 +509,25 @@ enum Scope {
     Any,
 }
 
-fn view(app: &App, r: &TokenRecord) -> TokenView {
-    TokenView::of(r, app.clock.now())
+/// Keys as shown, with their credit balances (one store call for all of them).
+async fn views(app: &App, records: &[TokenRecord]) -> Result<Vec<TokenView>, ApiError> {
+    let balances = app.keys.balances(records).await?;
+    let now = app.clock.now();
+    Ok(records
+        .iter()
+        .zip(balances)
+        .map(|(r, b)| TokenView::of(r, now, b))
+        .collect())
+}
+
+async fn view(app: &App, r: &TokenRecord) -> Result<TokenView, ApiError> {
+    let b = app
+        .keys
+        .balances(std::slice::from_ref(r))
+        .await?
+        .pop()
+        .flatten();
+    Ok(TokenView::of(r, app.clock.now(), b))
 }
 
 fn id_of(raw: &str) -> Result<TokenId, ApiError> {
@@ -527,7 +574,7 @@ async fn list_in(
     let listing = app.keys.list(owner).await?;
     let (records, next_cursor) = page.of(listing.records, record_key);
     Ok(Json(TokenPage {
-        tokens: records.iter().map(|r| view(app, r)).collect(),
+        tokens: views(app, &records).await?,
         next_cursor,
         damaged: listing
             .damaged
@@ -549,13 +596,14 @@ async fn create_in(
         expires_at: req.expires_at,
         rules: req.rules,
         metadata: req.metadata,
+        limits: req.limits,
     };
     let (key, r) = app.keys.create(t, &p.actor()).await?;
     let created = Created {
         key: key.expose().to_owned(),
         id: r.id.to_string(),
         hint: r.hint.clone(),
-        token: view(app, &r),
+        token: view(app, &r).await?,
         replaced: None,
     };
     Ok((StatusCode::CREATED, Json(created)))
@@ -575,9 +623,10 @@ async fn patch_in(
         rules: req.rules,
         metadata: req.metadata,
         disabled: req.disabled,
+        limits: req.limits,
     };
     let r = app.keys.update(&r.id, patch, &p.actor()).await?;
-    Ok(Json(view(app, &r)))
+    Ok(Json(view(app, &r).await?))
 }
 
 async fn delete_in(
@@ -616,8 +665,11 @@ async fn rotate_in(
         key: rot.key.expose().to_owned(),
         id: rot.new.id.to_string(),
         hint: rot.new.hint.clone(),
-        token: view(app, &rot.new),
-        replaced: rot.old.as_ref().map(|o| view(app, o)),
+        token: view(app, &rot.new).await?,
+        replaced: match &rot.old {
+            Some(o) => Some(view(app, o).await?),
+            None => None,
+        },
     };
     Ok((StatusCode::CREATED, Json(created)))
 }
@@ -658,6 +710,7 @@ async fn me(State(app): State<Arc<App>>, p: Principal) -> Json<Me> {
         auth: p.method,
         name: p.name,
         single_operator: app.single_operator(),
+        may_raise_limits: p.may_raise_limits,
     })
 }
 
@@ -692,10 +745,9 @@ async fn my_get(
     p: Principal,
     Path(id): Path<String>,
 ) -> Result<Json<TokenView>, ApiError> {
-    Ok(Json(view(
-        &app,
-        &find(&app, &Scope::Owner(p.subject), &id).await?,
-    )))
+    Ok(Json(
+        view(&app, &find(&app, &Scope::Owner(p.subject), &id).await?).await?,
+    ))
 }
 
 /// Change name, expiry, rules, metadata or disabled.
@@ -802,10 +854,9 @@ async fn user_get(
     Path((sub, id)): Path<(String, String)>,
 ) -> Result<Json<TokenView>, ApiError> {
     p.require_admin()?;
-    Ok(Json(view(
-        &app,
-        &find(&app, &Scope::Owner(sub), &id).await?,
-    )))
+    Ok(Json(
+        view(&app, &find(&app, &Scope::Owner(sub), &id).await?).await?,
+    ))
 }
 
 #[utoipa::path(patch, path = "/api/users/{sub}/tokens/{id}", tag = "admin", security(("bearer" = [])), request_body = PatchRequest,
@@ -866,7 +917,9 @@ async fn any_get(
     Path(id): Path<String>,
 ) -> Result<Json<TokenView>, ApiError> {
     p.require_admin()?;
-    Ok(Json(view(&app, &find(&app, &Scope::Any, &id).await?)))
+    Ok(Json(
+        view(&app, &find(&app, &Scope::Any, &id).await?).await?,
+    ))
 }
 
 #[utoipa::path(patch, path = "/api/tokens/{id}", tag = "admin", security(("bearer" = [])), request_body = PatchRequest,
@@ -951,10 +1004,14 @@ async fn audit(
 #[openapi(
     info(title = "keygate", description = "Manage API keys. Authenticate with an OIDC access token or the admin key as `Authorization: Bearer`."),
     paths(me, my_list, my_create, my_get, my_patch, my_delete, my_rotate, users, user_list, user_create, user_get,
-          user_patch, user_delete, user_rotate, all_list, any_get, any_patch, any_delete, any_rotate, audit),
-    components(schemas(TokenView, TokenPage, DamagedKey, Rule, Created, CreateRequest, PatchRequest, RotateRequest, Me, Owner, OwnerPage, AuditEvent, AuditPage, ErrorBody, AuthMethod)),
+          user_patch, user_delete, user_rotate, all_list, any_get, any_patch, any_delete, any_rotate, audit,
+          my_limits, owner_limits, set_owner_limits, clear_owner_limits, crate::http::verify::verify),
+    components(schemas(TokenView, TokenPage, DamagedKey, Rule, Created, CreateRequest, PatchRequest, RotateRequest, Me, Owner, OwnerPage, AuditEvent, AuditPage, ErrorBody, AuthMethod,
+        LimitsView, LimitsPatch, crate::manage::CreditsView, crate::manage::CreditsPatch, crate::manage::OwnerLimitsView,
+        crate::limits::RateLimit, crate::limits::Refill, crate::http::verify::VerifyRequest, crate::http::verify::VerifyResponse, crate::http::verify::RateLimitLeft)),
     modifiers(&BearerScheme, &Throttled),
-    tags((name = "self", description = "The caller's own keys"), (name = "admin", description = "Everyone's keys and the audit log (administrators)"))
+    tags((name = "self", description = "The caller's own keys"), (name = "admin", description = "Everyone's keys and the audit log (administrators)"),
+         (name = "gate", description = "Verifying keys (applications not behind a proxy); no `Authorization`"))
 )]
 pub struct ApiDoc;
 

@@ -226,6 +226,10 @@ async fn decide_checked(
         decision.key = Some(known.clone());
         decision.outcome = Outcome::Deny(Deny::Forbidden);
     }
+    let limit = match decision.outcome {
+        Outcome::Deny(Deny::Limited(e)) => Some(e),
+        _ => None,
+    };
     let (response, outcome_label) = match decision.outcome {
         Outcome::Allow(known) => {
             let status = match dialect {
@@ -237,7 +241,18 @@ async fn decide_checked(
             for (name, value) in &known.headers {
                 h.insert(name.clone(), value.clone());
             }
+            if let Some(report) = &decision.report {
+                super::limited::upstream(h, &known, report, app.clock.now_ms());
+            }
             (r, metrics::Outcome::Allowed)
+        }
+        Outcome::Deny(Deny::Limited(e)) => {
+            app.gate.metrics().limit_refusal(e);
+            let nginx = matches!(dialect, Dialect::Nginx);
+            (
+                super::limited::refusal(nginx, e, decision.key.as_deref()),
+                deny_outcome(Deny::Limited(e)),
+            )
         }
         Outcome::Deny(d) => (deny(dialect, d), deny_outcome(d)),
     };
@@ -259,18 +274,21 @@ async fn decide_checked(
                 client,
                 took,
                 now_ms: app.clock.now_ms(),
+                limit,
             },
         );
     }
     response
 }
 
-fn deny_outcome(d: Deny) -> metrics::Outcome {
+pub fn deny_outcome(d: Deny) -> metrics::Outcome {
     match d {
         Deny::Unauthenticated(_) => metrics::Outcome::Unauthenticated,
         Deny::Forbidden => metrics::Outcome::Forbidden,
         Deny::Throttled(_) => metrics::Outcome::Throttled,
         Deny::Unavailable => metrics::Outcome::Unavailable,
+        Deny::Limited(crate::limits::Exceeded::Rate { .. }) => metrics::Outcome::RateLimited,
+        Deny::Limited(crate::limits::Exceeded::Credits { .. }) => metrics::Outcome::UsageExceeded,
     }
 }
 
@@ -300,6 +318,7 @@ fn deny(dialect: Dialect, d: Deny) -> Response {
             };
             super::error::too_many_failures(status, retry)
         }
+        Deny::Limited(e) => super::limited::refusal(matches!(dialect, Dialect::Nginx), e, None),
         Deny::Unavailable => match dialect {
             Dialect::Nginx => error(
                 StatusCode::FORBIDDEN,

@@ -7,8 +7,10 @@ mod conn;
 pub mod docs;
 pub mod error;
 pub mod forward_auth;
+mod limited;
 pub mod operate;
 pub mod ui;
+pub mod verify;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -40,6 +42,7 @@ pub fn router(app: Arc<App>) -> Router {
             app.config.metrics_enabled && app.config.metrics_address.is_empty(),
         ))
         .merge(admin::router(app.config.load_max_bytes))
+        .merge(verify::router())
         .merge(api)
         .layer(axum::middleware::map_response(json_405));
     // The UI router brings the fallback: the app for its client-side routes, a JSON
@@ -138,6 +141,8 @@ const API_ROUTES: &[&str] = &[
     "/api/tokens/{id}",
     "/api/tokens/{id}/rotate",
     "/api/audit",
+    "/api/me/limits",
+    "/api/users/{sub}/limits",
     "/openapi.json",
     "/docs",
     "/docs/",
@@ -189,6 +194,7 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let mut background = vec![
         tokio::spawn(flush_usage(app.clone())),
+        tokio::spawn(sweep_limits(app.clone())),
         tokio::spawn(crate::sources::watch(app.clone())),
     ];
     if let Some(v) = &app.verifier {
@@ -236,7 +242,19 @@ pub async fn serve(
     if let Err(e) = app.gate.flush_usage().await {
         tracing::warn!(error = %e, "could not write last-used times at shutdown");
     }
+    // Unspent leases go back, so a clean shutdown loses no credit.
+    app.gate.limits().give_back_all().await;
     result
+}
+
+/// Gives back usage leases left idle (other replicas may need them).
+async fn sweep_limits(app: Arc<App>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        app.gate.limits().sweep().await;
+    }
 }
 
 /// `/api/me/tokens/{id}` matches `/api/me/tokens/abc`.

@@ -6,14 +6,16 @@ use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 use async_trait::async_trait;
 
 use super::{
-    AUDIT_MAX, AUDIT_MAX_PER_OWNER, AuditEvent, AuditQuery, Listing, StoreError, TokenId,
-    TokenRecord, TokenStore, Touch,
+    AUDIT_MAX, AUDIT_MAX_PER_OWNER, AuditEvent, AuditQuery, CreditLease, Granted, Listing,
+    StoreError, TokenId, TokenRecord, TokenStore, Touch, WindowLease, counters,
 };
 use crate::token::KeyHash;
 
 #[derive(Default)]
 pub struct MemoryStore {
     inner: RwLock<Inner>,
+    windows: counters::Windows,
+    credits: counters::Credits,
 }
 
 #[derive(Default)]
@@ -45,6 +47,40 @@ impl MemoryStore {
 impl TokenStore for MemoryStore {
     fn kind(&self) -> &'static str {
         "memory"
+    }
+
+    async fn take_window(&self, w: &WindowLease<'_>) -> Result<Granted, StoreError> {
+        Ok(self.windows.take(w))
+    }
+
+    async fn return_window(&self, slot: &str, start: i64, n: u64) -> Result<(), StoreError> {
+        self.windows.give_back(slot, start, n);
+        Ok(())
+    }
+
+    async fn take_credits(&self, c: &CreditLease<'_>) -> Result<Granted, StoreError> {
+        Ok(self.credits.take(c))
+    }
+
+    async fn return_credits(&self, slot: &str, period: i64, n: u64) -> Result<(), StoreError> {
+        self.credits.give_back(slot, period, n);
+        Ok(())
+    }
+
+    async fn set_credits(
+        &self,
+        slot: &str,
+        balance: Option<counters::Balance>,
+    ) -> Result<(), StoreError> {
+        self.credits.set(slot, balance);
+        Ok(())
+    }
+
+    async fn get_credits(
+        &self,
+        slots: &[String],
+    ) -> Result<Vec<Option<counters::Balance>>, StoreError> {
+        Ok(slots.iter().map(|s| self.credits.get(s)).collect())
     }
 
     async fn insert(&self, record: &TokenRecord) -> Result<(), StoreError> {

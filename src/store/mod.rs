@@ -13,9 +13,11 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use crate::clock::Timestamp;
+use crate::limits::Limits;
 use crate::rules::Rule;
 use crate::token::KeyHash;
 
+pub mod counters;
 pub mod memory;
 pub mod redb;
 pub mod valkey;
@@ -141,6 +143,13 @@ pub struct TokenRecord {
     /// After a rotation the old key keeps working until then.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub grace_until: Option<Timestamp>,
+    /// Rate limits and credits; empty = unlimited (the owner's limits may still apply).
+    #[serde(default, skip_serializing_if = "Limits::is_empty")]
+    pub limits: Limits,
+    /// The key whose counters this one spends: set on rotation, so that a key and its
+    /// successor share one quota (rotating never buys credits). `None`: its own id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage_of: Option<TokenId>,
 }
 
 impl TokenRecord {
@@ -174,7 +183,15 @@ impl TokenRecord {
             replaces: None,
             replaced_by: None,
             grace_until: None,
+            limits: Limits::default(),
+            usage_of: None,
         }
+    }
+
+    /// The store slot of this key's counters: `k:<id>` (the id of the first key of a
+    /// rotation chain).
+    pub fn usage_slot(&self) -> String {
+        format!("k:{}", self.usage_of.as_ref().unwrap_or(&self.id))
     }
 
     /// Why this record may not be used at `now`, if it may not.
@@ -311,6 +328,44 @@ pub trait Invalidate: Send + Sync {
     fn trust(&self, trusted: bool);
 }
 
+/// A request for allowances from a rate-limit window (usage limits).
+#[derive(Clone, Copy, Debug)]
+pub struct WindowLease<'a> {
+    /// Whose limit and which: `k:<id>|<name>` or `o:<owner>|<name>`.
+    pub slot: &'a str,
+    /// Unix ms at which the window began (windows are aligned to the epoch).
+    pub window_start_ms: i64,
+    pub window_ms: i64,
+    pub limit: u64,
+    /// How many uses to take at most.
+    pub want: u64,
+    /// For stores that clean up ended windows themselves.
+    pub now_ms: i64,
+}
+
+/// A request for credits from a balance.
+#[derive(Clone, Copy, Debug)]
+pub struct CreditLease<'a> {
+    /// `k:<id>` or `o:<owner>`.
+    pub slot: &'a str,
+    pub want: u64,
+    /// (start of the current refill period, refill amount): when the balance belongs to
+    /// an earlier period, it is first set to the amount. At most once per period, however
+    /// many replicas ask.
+    pub refill: Option<(i64, u64)>,
+    /// A balance that does not exist yet starts at this (owner defaults from the
+    /// configuration); `None`: no balance means nothing to take.
+    pub init: Option<u64>,
+}
+
+/// What a lease got.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Granted {
+    pub granted: u64,
+    /// Left in the store after this grant.
+    pub left: u64,
+}
+
 /// One key's last use, as collected by the decision path.
 pub type Touch = (TokenId, Timestamp);
 
@@ -376,6 +431,41 @@ pub trait TokenStore: Send + Sync + 'static {
 
     /// Records last-used times; a later time wins over an earlier one.
     async fn touch(&self, used: &[Touch]) -> Result<(), StoreError>;
+
+    /// Takes up to `want` uses from a rate-limit window, never more than its limit in
+    /// total, atomically (with other replicas on a shared store).
+    async fn take_window(&self, w: &WindowLease<'_>) -> Result<Granted, StoreError>;
+
+    /// Gives back `n` unused uses of a window (a lease not spent).
+    async fn return_window(
+        &self,
+        slot: &str,
+        window_start_ms: i64,
+        n: u64,
+    ) -> Result<(), StoreError>;
+
+    /// Takes up to `want` credits from a balance, atomically, after a due refill.
+    async fn take_credits(&self, c: &CreditLease<'_>) -> Result<Granted, StoreError>;
+
+    /// Gives back `n` unspent credits taken in the refill period that began at
+    /// `period_ms` (nothing is given back into a later period).
+    async fn return_credits(&self, slot: &str, period_ms: i64, n: u64) -> Result<(), StoreError>;
+
+    /// Sets a balance (`None`: removes it). `period_ms`: the refill period it counts as.
+    async fn set_credits(
+        &self,
+        slot: &str,
+        balance: Option<counters::Balance>,
+    ) -> Result<(), StoreError>;
+
+    /// Balances, one per slot (`None`: no balance).
+    async fn get_credits(
+        &self,
+        slots: &[String],
+    ) -> Result<Vec<Option<counters::Balance>>, StoreError>;
+
+    /// Tells other replicas to drop everything they cached (owner limits changed).
+    async fn announce_all(&self) {}
 
     /// Appends an audit event; returns the `seq` it was given.
     async fn append_audit(&self, event: &AuditEvent) -> Result<u64, StoreError>;

@@ -13,10 +13,12 @@ use redb::{
     TableDefinition,
 };
 
+use super::counters::Balance;
 use super::{
     AUDIT_MAX, AUDIT_MAX_PER_OWNER, AuditEvent, AuditQuery, Listing, StoreError, TokenId,
     TokenRecord, TokenStore, Touch, decode, decode_for, encode, salvage,
 };
+use super::{CreditLease, Granted, WindowLease};
 use crate::clock::Timestamp;
 use crate::token::KeyHash;
 
@@ -29,6 +31,8 @@ const OWNERS: MultimapTableDefinition<&str, &str> = MultimapTableDefinition::new
 /// id → unix seconds of last use.
 const LAST_USED: TableDefinition<&str, i64> = TableDefinition::new("last_used");
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
+/// credit slot → balance (`left period_ms`).
+const CREDITS: TableDefinition<&str, &str> = TableDefinition::new("credits");
 /// seq → audit event (JSON).
 const AUDIT: TableDefinition<u64, &[u8]> = TableDefinition::new("audit");
 /// owner → seqs of the audit events about their keys (for the per-owner limit).
@@ -39,6 +43,9 @@ pub const FILE_NAME: &str = "keygate.redb";
 
 pub struct RedbStore {
     db: Arc<Database>,
+    /// Rate-limit windows live in memory: one process uses this file, and a window's
+    /// count is worth nothing after it ends (a restart forgets the current ones).
+    windows: super::counters::Windows,
 }
 
 fn be<E: std::fmt::Display>(e: E) -> StoreError {
@@ -80,11 +87,15 @@ impl RedbStore {
             tx.open_multimap_table(OWNERS).map_err(be)?;
             tx.open_table(LAST_USED).map_err(be)?;
             tx.open_table(META).map_err(be)?;
+            tx.open_table(CREDITS).map_err(be)?;
             tx.open_table(AUDIT).map_err(be)?;
             tx.open_multimap_table(AUDIT_OWNERS).map_err(be)?;
         }
         tx.commit().map_err(be)?;
-        Ok(RedbStore { db: Arc::new(db) })
+        Ok(RedbStore {
+            db: Arc::new(db),
+            windows: super::counters::Windows::default(),
+        })
     }
 
     async fn blocking<T, F>(&self, f: F) -> Result<T, StoreError>
@@ -516,6 +527,104 @@ impl TokenStore for RedbStore {
                 meta.insert(name.as_str(), value.as_slice()).map_err(be)?;
             }
             tx.commit().map_err(be)
+        })
+        .await
+    }
+
+    async fn take_window(&self, w: &WindowLease<'_>) -> Result<Granted, StoreError> {
+        Ok(self.windows.take(w))
+    }
+
+    async fn return_window(&self, slot: &str, start: i64, n: u64) -> Result<(), StoreError> {
+        self.windows.give_back(slot, start, n);
+        Ok(())
+    }
+
+    async fn take_credits(&self, c: &CreditLease<'_>) -> Result<Granted, StoreError> {
+        let (slot, want, refill, init) = (c.slot.to_owned(), c.want, c.refill, c.init);
+        self.blocking(move |db| {
+            let tx = db.begin_write().map_err(be)?;
+            let granted = {
+                let mut t = tx.open_table(CREDITS).map_err(be)?;
+                let current = t
+                    .get(slot.as_str())
+                    .map_err(be)?
+                    .map(|v| Balance::decode(v.value()))
+                    .transpose()?;
+                let lease = CreditLease {
+                    slot: &slot,
+                    want,
+                    refill,
+                    init,
+                };
+                let (next, granted) = Balance::take(current, &lease);
+                if let Some(b) = next
+                    && Some(b) != current
+                {
+                    t.insert(slot.as_str(), b.encode().as_str()).map_err(be)?;
+                }
+                granted
+            };
+            tx.commit().map_err(be)?;
+            Ok(granted)
+        })
+        .await
+    }
+
+    async fn return_credits(&self, slot: &str, period: i64, n: u64) -> Result<(), StoreError> {
+        let slot = slot.to_owned();
+        self.blocking(move |db| {
+            let tx = db.begin_write().map_err(be)?;
+            {
+                let mut t = tx.open_table(CREDITS).map_err(be)?;
+                let current = t
+                    .get(slot.as_str())
+                    .map_err(be)?
+                    .map(|v| Balance::decode(v.value()))
+                    .transpose()?;
+                if let Some(mut b) = current
+                    && b.period_ms == period
+                {
+                    b.left = b.left.saturating_add(n);
+                    t.insert(slot.as_str(), b.encode().as_str()).map_err(be)?;
+                }
+            }
+            tx.commit().map_err(be)
+        })
+        .await
+    }
+
+    async fn set_credits(&self, slot: &str, balance: Option<Balance>) -> Result<(), StoreError> {
+        let slot = slot.to_owned();
+        self.blocking(move |db| {
+            let tx = db.begin_write().map_err(be)?;
+            {
+                let mut t = tx.open_table(CREDITS).map_err(be)?;
+                match balance {
+                    Some(b) => t.insert(slot.as_str(), b.encode().as_str()).map(|_| ()),
+                    None => t.remove(slot.as_str()).map(|_| ()),
+                }
+                .map_err(be)?;
+            }
+            tx.commit().map_err(be)
+        })
+        .await
+    }
+
+    async fn get_credits(&self, slots: &[String]) -> Result<Vec<Option<Balance>>, StoreError> {
+        let slots = slots.to_vec();
+        self.blocking(move |db| {
+            let tx = db.begin_read().map_err(be)?;
+            let t = tx.open_table(CREDITS).map_err(be)?;
+            slots
+                .iter()
+                .map(|s| {
+                    t.get(s.as_str())
+                        .map_err(be)?
+                        .map(|v| Balance::decode(v.value()))
+                        .transpose()
+                })
+                .collect()
         })
         .await
     }

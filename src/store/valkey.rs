@@ -12,6 +12,8 @@
 //! | `ns:m:<name>` | string | meta values |
 //! | `ns:audit` | list | audit events (JSON), newest first |
 //! | `ns:audit:o:<owner>` | list | the same events, per owner (the per-owner limit) |
+//! | `ns:w:<slot>\|<window start ms>` | string | uses granted in a rate-limit window (expires after two windows) |
+//! | `ns:c:<slot>` | hash | a credit balance: `l` left, `p` start of its refill period (ms) |
 //!
 //! A change touches keys in several hash slots, and Valkey Cluster cannot make that
 //! atomic, so writes are ordered: a create writes the id, owner and index entries first
@@ -26,12 +28,14 @@ use async_trait::async_trait;
 use futures_util::StreamExt;
 use redis::{AsyncCommands, RedisError};
 
+use super::counters::Balance;
 use super::valkey_conn::Conn;
 pub use super::valkey_conn::{Topology, ValkeyOptions, with_credentials};
 use super::{
     AUDIT_MAX, AUDIT_MAX_PER_OWNER, AuditEvent, AuditQuery, Invalidate, Listing, StoreError,
     TokenId, TokenRecord, TokenStore, Touch, decode, decode_for, encode, salvage,
 };
+use super::{CreditLease, Granted, WindowLease};
 use crate::clock::Timestamp;
 use crate::token::KeyHash;
 
@@ -40,6 +44,42 @@ const TOUCH_SCRIPT: &str = "if redis.call('EXISTS', KEYS[1]) == 1 then \
     local v = redis.call('GET', KEYS[2]) \
     if (not v) or tonumber(v) < tonumber(ARGV[1]) then redis.call('SET', KEYS[2], ARGV[1]) end \
     end return 0";
+
+/// Takes up to ARGV[2] uses from the window counter KEYS[1] whose limit is ARGV[1];
+/// the counter expires ARGV[3] ms after its last grant. Answers {granted, left}.
+const WINDOW_TAKE: &str = "local used = tonumber(redis.call('GET', KEYS[1]) or '0') \
+    local limit = tonumber(ARGV[1]) \
+    local g = math.min(tonumber(ARGV[2]), limit - used) \
+    if g < 0 then g = 0 end \
+    if g > 0 then used = redis.call('INCRBY', KEYS[1], g) redis.call('PEXPIRE', KEYS[1], ARGV[3]) end \
+    return {g, math.max(limit - used, 0)}";
+
+/// Gives ARGV[1] unused uses back to the window counter KEYS[1] (while it exists).
+const WINDOW_RETURN: &str = "local v = redis.call('GET', KEYS[1]) \
+    if v then redis.call('DECRBY', KEYS[1], math.min(tonumber(v), tonumber(ARGV[1]))) end \
+    return 0";
+
+/// Takes up to ARGV[1] credits from the balance hash KEYS[1] (`l` left, `p` period).
+/// ARGV[2] = 1: refill to ARGV[4] when the stored period is before ARGV[3]. ARGV[5] = 1:
+/// a missing balance starts at ARGV[6] (in period ARGV[3]). Answers {granted, left}.
+const CREDITS_TAKE: &str = "local l = redis.call('HGET', KEYS[1], 'l') \
+    local p \
+    if not l then \
+      if ARGV[5] ~= '1' then return {0, 0} end \
+      l = tonumber(ARGV[6]) p = tonumber(ARGV[3]) \
+    else \
+      l = tonumber(l) p = tonumber(redis.call('HGET', KEYS[1], 'p') or '0') \
+    end \
+    if ARGV[2] == '1' and tonumber(ARGV[3]) > p then l = tonumber(ARGV[4]) p = tonumber(ARGV[3]) end \
+    local g = math.min(tonumber(ARGV[1]), l) \
+    l = l - g \
+    redis.call('HSET', KEYS[1], 'l', string.format('%d', l), 'p', string.format('%d', p)) \
+    return {g, l}";
+
+/// Gives ARGV[1] credits back to KEYS[1] when it is still in period ARGV[2].
+const CREDITS_RETURN: &str = "local p = redis.call('HGET', KEYS[1], 'p') \
+    if p and tonumber(p) == tonumber(ARGV[2]) then redis.call('HINCRBY', KEYS[1], 'l', ARGV[1]) end \
+    return 0";
 
 /// How often the subscription is checked with a PING: a connection that died without
 /// closing is noticed within this (plus the store timeout).
@@ -219,6 +259,22 @@ impl ValkeyStore {
     }
     fn k_meta(&self, name: &str) -> String {
         format!("{}:m:{}", self.ns, name)
+    }
+    fn k_window(&self, slot: &str, start_ms: i64) -> String {
+        format!("{}:w:{}|{}", self.ns, slot, start_ms)
+    }
+    fn k_credits(&self, slot: &str) -> String {
+        format!("{}:c:{}", self.ns, slot)
+    }
+
+    /// One script, answering two integers.
+    async fn script2(&self, cmd: redis::Cmd) -> Result<Granted, StoreError> {
+        let mut c = self.conn.clone();
+        let (granted, left): (i64, i64) = self.run(async { cmd.query_async(&mut c).await }).await?;
+        Ok(Granted {
+            granted: u64::try_from(granted).unwrap_or(0),
+            left: u64::try_from(left).unwrap_or(0),
+        })
     }
 
     /// Runs one operation under `store_timeout_ms`, mapping errors.
@@ -633,6 +689,114 @@ impl TokenStore for ValkeyStore {
 
     fn shared(&self) -> bool {
         true
+    }
+
+    async fn take_window(&self, w: &WindowLease<'_>) -> Result<Granted, StoreError> {
+        let cmd = redis::cmd("EVAL")
+            .arg(WINDOW_TAKE)
+            .arg(1)
+            .arg(self.k_window(w.slot, w.window_start_ms))
+            .arg(w.limit)
+            .arg(w.want)
+            // Kept a window past its end: a replica whose clock lags still finds it.
+            .arg(w.window_ms.saturating_mul(2).max(1000))
+            .clone();
+        self.script2(cmd).await
+    }
+
+    async fn return_window(&self, slot: &str, start: i64, n: u64) -> Result<(), StoreError> {
+        let cmd = redis::cmd("EVAL")
+            .arg(WINDOW_RETURN)
+            .arg(1)
+            .arg(self.k_window(slot, start))
+            .arg(n)
+            .clone();
+        let mut c = self.conn.clone();
+        self.run(async { cmd.query_async::<i64>(&mut c).await })
+            .await
+            .map(|_| ())
+    }
+
+    async fn take_credits(&self, l: &CreditLease<'_>) -> Result<Granted, StoreError> {
+        let (has_refill, period, amount) = match l.refill {
+            Some((p, a)) => (1, p, a),
+            None => (0, 0, 0),
+        };
+        let cmd = redis::cmd("EVAL")
+            .arg(CREDITS_TAKE)
+            .arg(1)
+            .arg(self.k_credits(l.slot))
+            .arg(l.want)
+            .arg(has_refill)
+            .arg(period)
+            .arg(amount)
+            .arg(u8::from(l.init.is_some()))
+            .arg(l.init.unwrap_or(0))
+            .clone();
+        self.script2(cmd).await
+    }
+
+    async fn return_credits(&self, slot: &str, period: i64, n: u64) -> Result<(), StoreError> {
+        let cmd = redis::cmd("EVAL")
+            .arg(CREDITS_RETURN)
+            .arg(1)
+            .arg(self.k_credits(slot))
+            .arg(n)
+            .arg(period)
+            .clone();
+        let mut c = self.conn.clone();
+        self.run(async { cmd.query_async::<i64>(&mut c).await })
+            .await
+            .map(|_| ())
+    }
+
+    async fn set_credits(&self, slot: &str, balance: Option<Balance>) -> Result<(), StoreError> {
+        let key = self.k_credits(slot);
+        let mut c = self.conn.clone();
+        match balance {
+            Some(b) => {
+                self.run(async {
+                    c.hset_multiple::<_, _, _, ()>(
+                        &key,
+                        &[("l", b.left.to_string()), ("p", b.period_ms.to_string())],
+                    )
+                    .await
+                })
+                .await
+            }
+            None => self.run(async { c.del::<_, ()>(&key).await }).await,
+        }
+    }
+
+    async fn get_credits(&self, slots: &[String]) -> Result<Vec<Option<Balance>>, StoreError> {
+        let cmds = slots
+            .iter()
+            .map(|s| {
+                redis::cmd("HMGET")
+                    .arg(self.k_credits(s))
+                    .arg("l")
+                    .arg("p")
+                    .clone()
+            })
+            .collect();
+        let values = self.batch(cmds).await?;
+        values
+            .into_iter()
+            .map(|v| {
+                let (l, p): (Option<u64>, Option<i64>) = redis::FromRedisValue::from_redis_value(v)
+                    .map_err(|e| {
+                        StoreError::Backend(format!("a stored credit balance is damaged: {e}"))
+                    })?;
+                Ok(l.map(|left| Balance {
+                    left,
+                    period_ms: p.unwrap_or(0),
+                }))
+            })
+            .collect()
+    }
+
+    async fn announce_all(&self) {
+        self.publish(None).await;
     }
 
     async fn watch(&self, target: Arc<dyn Invalidate>) {

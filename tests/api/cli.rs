@@ -900,3 +900,403 @@ fn cli_limits_names_and_damaged_records() {
     // Room again under the limit.
     ok(&create("me", "again"));
 }
+
+fn json_of(out: &Output) -> serde_json::Value {
+    serde_json::from_str(&ok(out)).unwrap()
+}
+
+/// The limit flags that every command taking them must refuse, with the flag the
+/// message names.
+const BAD_LIMITS: &[(&[&str], &str)] = &[
+    (&["--rate-limit", "0/1m"], "--rate-limit 0/1m"),
+    (&["--rate-limit", "-5/1m"], "--rate-limit -5/1m"),
+    (&["--rate-limit", "10/1x"], "unknown unit"),
+    (&["--rate-limit", "10/40d"], "at most 31d"),
+    (
+        &["--rate-limit", "1/1m", "--rate-limit", "2/1m"],
+        "two rate limits",
+    ),
+    (
+        &["--rate-limit", "99999999999999999999/1m"],
+        "--rate-limit 99999999999999999999/1m: the limit must be 1 to",
+    ),
+    (&["--refill", "100/monthly"], "--refill needs --credits"),
+    (
+        &["--credits", "5", "--refill", "5/yearly"],
+        "--refill 5/yearly",
+    ),
+    (
+        &["--credits", "5", "--refill", "0/daily"],
+        "--refill 0/daily",
+    ),
+    (&["--credits", "-1"], "--credits -1"),
+    (&["--credits", "99999999999999999999"], "--credits"),
+    (&["--credits", "2000000000000000"], "--credits"),
+];
+
+fn assert_refused(out: &Output, what: &str, needle: &str) {
+    assert!(!out.status.success(), "{what} should fail");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(needle), "{what}: {err}");
+    assert!(out.stdout.is_empty(), "{what} printed to stdout");
+}
+
+/// Issue 13 on the CLI, on the store: limits on create, read back, changed, owner
+/// limits, and bad input refused before anything is written.
+#[test]
+fn limits_on_the_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    for (flags, needle) in BAD_LIMITS {
+        let mut args = vec!["token", "create", "--owner", "me", "--name", "x"];
+        args.extend_from_slice(flags);
+        assert_refused(&keygate(d, &args), &format!("create {flags:?}"), needle);
+        let mut args = vec!["owner-limits", "set", "me"];
+        args.extend_from_slice(flags);
+        assert_refused(
+            &keygate(d, &args),
+            &format!("owner-limits set {flags:?}"),
+            needle,
+        );
+    }
+    assert_eq!(ok(&keygate(d, &["token", "list", "--json"])).trim(), "[]");
+    assert_eq!(
+        json_of(&keygate(d, &["owner-limits", "get", "me", "--json"]))["source"],
+        "none"
+    );
+
+    ok(&keygate(
+        d,
+        &[
+            "token",
+            "create",
+            "--owner",
+            "me",
+            "--name",
+            "metered",
+            "--rate-limit",
+            "100/1m",
+            "--rate-limit",
+            "per-hour=5000/1h",
+            "--credits",
+            "9950",
+            "--refill",
+            "10000/monthly",
+        ],
+    ));
+    ok(&keygate(
+        d,
+        &["token", "create", "--owner", "me", "--name", "free"],
+    ));
+    let list = json_of(&keygate(d, &["token", "list", "--json"]));
+    let metered = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["name"] == "metered")
+        .unwrap();
+    assert_eq!(
+        metered["limits"],
+        serde_json::json!({
+            "rate_limits": [
+                {"name": "1m", "limit": 100, "window": "1m"},
+                {"name": "per-hour", "limit": 5000, "window": "1h"}
+            ],
+            "credits": {"remaining": 9950, "refill": {"amount": 10000, "interval": "monthly"}}
+        })
+    );
+    let id = metered["id"].as_str().unwrap().to_owned();
+    let table = ok(&keygate(d, &["token", "list"]));
+    assert!(table.contains("LIMITS"), "{table}");
+    let row = table.lines().find(|l| l.contains(&id)).unwrap();
+    assert!(
+        row.ends_with("100/1m per-hour=5000/1h · 9950 cr"),
+        "{table}"
+    );
+    let free_row = table.lines().find(|l| l.contains("free")).unwrap();
+    assert!(free_row.ends_with(" -"), "{table}");
+    let shown = ok(&keygate(d, &["token", "show", &id]));
+    assert!(
+        shown.contains("rate limit: per-hour=5000/1h")
+            && shown.contains("credits:    9950 left, refilled to 10000 monthly"),
+        "{shown}"
+    );
+
+    // Update: the balance, the list replaced, the refill removed; then the quota gone.
+    ok(&keygate(
+        d,
+        &[
+            "token",
+            "update",
+            &id,
+            "--credits",
+            "3",
+            "--rate-limit",
+            "burst=5/1s",
+            "--no-refill",
+            "--name",
+            "metered2",
+        ],
+    ));
+    let v = json_of(&keygate(d, &["token", "show", &id, "--json"]));
+    assert_eq!(v["name"], "metered2");
+    assert_eq!(
+        v["limits"],
+        serde_json::json!({
+            "rate_limits": [{"name": "burst", "limit": 5, "window": "1s"}],
+            "credits": {"remaining": 3, "refill": null}
+        })
+    );
+    // A refill alone keeps the balance.
+    ok(&keygate(d, &["token", "update", &id, "--refill", "50/12h"]));
+    let v = json_of(&keygate(d, &["token", "show", &id, "--json"]));
+    assert_eq!(
+        v["limits"]["credits"],
+        serde_json::json!({"remaining": 3, "refill": {"amount": 50, "interval": "12h"}})
+    );
+    ok(&keygate(
+        d,
+        &["token", "update", &id, "--no-credits", "--no-rate-limits"],
+    ));
+    let v = json_of(&keygate(d, &["token", "show", &id, "--json"]));
+    assert_eq!(
+        v["limits"],
+        serde_json::json!({"rate_limits": [], "credits": null})
+    );
+    // Bad updates change nothing.
+    for (flags, needle) in [
+        (&["--refill", "10/daily"][..], "no credits to refill"),
+        (&["--no-refill"][..], "no credits to refill"),
+        (&["--rate-limit", "0/1m"][..], "--rate-limit 0/1m"),
+        (&["--credits", "-1"][..], "--credits -1"),
+        (&["--credits", "1", "--no-credits"][..], "--no-credits"),
+        (
+            &["--rate-limit", "1/1m", "--no-rate-limits"][..],
+            "--no-rate-limits",
+        ),
+        (&[][..], "nothing to change"),
+    ] {
+        let mut args = vec!["token", "update", &id];
+        args.extend_from_slice(flags);
+        assert_refused(&keygate(d, &args), &format!("update {flags:?}"), needle);
+    }
+    assert_eq!(
+        json_of(&keygate(d, &["token", "show", &id, "--json"]))["limits"],
+        v["limits"]
+    );
+    assert_refused(
+        &keygate(
+            d,
+            &["token", "update", "doesNotExist1234", "--credits", "1"],
+        ),
+        "update of an unknown key",
+        "no key with id",
+    );
+
+    // Owner limits: set, read, cleared.
+    let set = json_of(&keygate(
+        d,
+        &[
+            "owner-limits",
+            "set",
+            "me",
+            "--rate-limit",
+            "10/1m",
+            "--credits",
+            "100",
+            "--refill",
+            "100/weekly",
+            "--json",
+        ],
+    ));
+    assert_eq!(set["source"], "owner");
+    let got = json_of(&keygate(d, &["owner-limits", "get", "me", "--json"]));
+    assert_eq!(
+        got["limits"],
+        serde_json::json!({
+            "rate_limits": [{"name": "1m", "limit": 10, "window": "1m"}],
+            "credits": {"remaining": 100, "refill": {"amount": 100, "interval": "weekly"}}
+        })
+    );
+    let text = ok(&keygate(d, &["owner-limits", "get", "me"]));
+    assert!(
+        text.contains("limits:     their own") && text.contains("rate limit: 10/1m"),
+        "{text}"
+    );
+    ok(&keygate(d, &["owner-limits", "clear", "me"]));
+    assert_eq!(
+        json_of(&keygate(d, &["owner-limits", "get", "me", "--json"]))["source"],
+        "none"
+    );
+    // The configured default shows once the owner has none of their own.
+    std::fs::write(
+        d.join("keygate.toml"),
+        "[limits.owner]\nrate_limits = [\"7/1h\"]\n",
+    )
+    .unwrap();
+    let got = json_of(&keygate(d, &["owner-limits", "get", "me", "--json"]));
+    assert_eq!(
+        (&got["source"], &got["limits"]["rate_limits"][0]["limit"]),
+        (&serde_json::json!("default"), &serde_json::json!(7))
+    );
+}
+
+/// The same through a running server's API (`--server`), and the limits enforced.
+#[test]
+fn limits_through_the_api() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (server, addr, errs) = serve_capturing(d);
+    let admin = errs
+        .lock()
+        .unwrap()
+        .join("\n")
+        .split_whitespace()
+        .find(|w| w.starts_with("kgadmin_"))
+        .unwrap()
+        .to_owned();
+    let url = format!("http://{addr}");
+    let remote = |args: &[&str]| {
+        Command::new(BIN)
+            .args(args)
+            .args(["--server", &url, "--admin-key", &admin])
+            .env_clear()
+            .current_dir(d)
+            .output()
+            .unwrap()
+    };
+    for (flags, needle) in BAD_LIMITS {
+        let mut args = vec!["token", "create", "--owner", "me", "--name", "x"];
+        args.extend_from_slice(flags);
+        assert_refused(&remote(&args), &format!("create {flags:?}"), needle);
+        let mut args = vec!["owner-limits", "set", "me"];
+        args.extend_from_slice(flags);
+        assert_refused(
+            &remote(&args),
+            &format!("owner-limits set {flags:?}"),
+            needle,
+        );
+    }
+    assert_eq!(ok(&remote(&["token", "list", "--json"])).trim(), "[]");
+    assert_eq!(
+        json_of(&remote(&["owner-limits", "get", "me", "--json"]))["source"],
+        "none"
+    );
+
+    let key = ok(&remote(&[
+        "token",
+        "create",
+        "--owner",
+        "me",
+        "--name",
+        "metered",
+        "--rate-limit",
+        "2/1m",
+        "--credits",
+        "10",
+        "--refill",
+        "10/daily",
+    ]))
+    .trim()
+    .to_owned();
+    let list = json_of(&remote(&["token", "list", "--json"]));
+    assert_eq!(
+        list[0]["limits"],
+        serde_json::json!({
+            "rate_limits": [{"name": "1m", "limit": 2, "window": "1m"}],
+            "credits": {"remaining": 10, "refill": {"amount": 10, "interval": "daily"}}
+        })
+    );
+    let id = list[0]["id"].as_str().unwrap().to_owned();
+    // Enforced: two a minute (windows are epoch-aligned: keep clear of a minute's end).
+    let into_minute = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        % 60;
+    if into_minute >= 57 {
+        std::thread::sleep(Duration::from_secs(61 - into_minute));
+    }
+    assert_eq!(forward_auth(&addr, Some(&key)), 204);
+    assert_eq!(forward_auth(&addr, Some(&key)), 204);
+    assert_eq!(forward_auth(&addr, Some(&key)), 429);
+    let row = ok(&remote(&["token", "list"]));
+    assert!(row.contains("2/1m · "), "{row}");
+
+    // Raised and given one credit: one more, then out of credits.
+    ok(&remote(&[
+        "token",
+        "update",
+        &id,
+        "--rate-limit",
+        "100/1m",
+        "--credits",
+        "1",
+        "--no-refill",
+    ]));
+    let v = json_of(&remote(&["token", "show", &id, "--json"]));
+    assert_eq!(
+        v["limits"],
+        serde_json::json!({
+            "rate_limits": [{"name": "1m", "limit": 100, "window": "1m"}],
+            "credits": {"remaining": 1, "refill": null}
+        })
+    );
+    assert_eq!(forward_auth(&addr, Some(&key)), 204);
+    assert_eq!(forward_auth(&addr, Some(&key)), 429);
+    // A refill added alone starts counting now: the empty balance stays empty.
+    ok(&remote(&["token", "update", &id, "--refill", "5/daily"]));
+    let v = json_of(&remote(&["token", "show", &id, "--json"]));
+    assert_eq!(
+        v["limits"]["credits"],
+        serde_json::json!({"remaining": 0, "refill": {"amount": 5, "interval": "daily"}})
+    );
+    assert_eq!(forward_auth(&addr, Some(&key)), 429);
+    ok(&remote(&[
+        "token",
+        "update",
+        &id,
+        "--no-credits",
+        "--no-rate-limits",
+    ]));
+    assert_eq!(forward_auth(&addr, Some(&key)), 204);
+    let v = json_of(&remote(&["token", "show", &id, "--json"]));
+    assert_eq!(
+        v["limits"],
+        serde_json::json!({"rate_limits": [], "credits": null})
+    );
+    for (flags, needle) in [
+        (&["--refill", "10/daily"][..], "no credits to refill"),
+        (&["--rate-limit", "10/1x"][..], "unknown unit"),
+        (&[][..], "nothing to change"),
+    ] {
+        let mut args = vec!["token", "update", &id];
+        args.extend_from_slice(flags);
+        assert_refused(&remote(&args), &format!("update {flags:?}"), needle);
+    }
+
+    // Owner limits, shared by the owner's keys.
+    let set = json_of(&remote(&[
+        "owner-limits",
+        "set",
+        "me",
+        "--credits",
+        "1",
+        "--json",
+    ]));
+    assert_eq!(
+        (&set["source"], &set["limits"]["credits"]["remaining"]),
+        (&serde_json::json!("owner"), &serde_json::json!(1))
+    );
+    assert_eq!(forward_auth(&addr, Some(&key)), 204);
+    assert_eq!(forward_auth(&addr, Some(&key)), 429);
+    let got = json_of(&remote(&["owner-limits", "get", "me", "--json"]));
+    assert_eq!(got["limits"]["credits"]["remaining"], 0);
+    ok(&remote(&["owner-limits", "clear", "me"]));
+    assert_eq!(forward_auth(&addr, Some(&key)), 204);
+    assert_eq!(
+        json_of(&remote(&["owner-limits", "get", "me", "--json"]))["source"],
+        "none"
+    );
+    stop(server);
+}

@@ -18,6 +18,8 @@ mod files;
 mod helpers;
 mod jwt;
 mod keyfiles;
+mod limits;
+mod limits_replicas;
 mod load;
 mod mgmt;
 mod mgmt_limits;

@@ -656,6 +656,10 @@ async fn exercise(kind: Kind) {
         )
         .await;
     let (doomed, doomed_rec) = t.create("carol", "doomed", &[]).await;
+    // Usage limits (issue 13): two requests a minute; one credit (refilled daily, so a
+    // refusal says when to retry).
+    let limited = create_limited(&t, "dave", "2/1m", None).await;
+    let metered = create_limited(&t, "erin", "", Some(1)).await;
 
     let mut proxy = Proxy::start(kind, t.addr, upstream.addr);
     proxy.wait_routing(&full).await;
@@ -921,6 +925,91 @@ async fn exercise(kind: Kind) {
     )
     .await;
 
+    // Over a usage limit: a 429 at the client whatever the proxy (nginx's 403 with
+    // X-Keygate-Denied is turned into one by the shipped configuration), with keygate's
+    // error code, Retry-After and the RateLimit headers. Windows are fixed and
+    // epoch-aligned: keep clear of a minute's end (the daily refill's midnight is one),
+    // or the third request would fall in a fresh window.
+    let into_minute = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        % 60;
+    if into_minute >= 57 {
+        tokio::time::sleep(Duration::from_secs(61 - into_minute)).await;
+    }
+    for _ in 0..2 {
+        s.allowed(
+            "a key under its rate limit",
+            Req::get(60, "/v1/items", Some(&limited)),
+        )
+        .await;
+    }
+    let reply = s
+        .refused(
+            "a key over its rate limit",
+            Req::get(61, "/v1/items", Some(&limited)),
+            429,
+            Some("rate_limited"),
+        )
+        .await;
+    check_limit_refusal(kind, &reply, "rate_limited");
+    eprintln!(
+        "{kind:?}: over a rate limit, the client got {} with {:?}: {}",
+        reply.status,
+        reply.headers,
+        reply.body.trim()
+    );
+    let retry: u64 = header(&reply, "retry-after").parse().unwrap();
+    assert!(
+        (1..=60).contains(&retry),
+        "{kind:?}: Retry-After {retry} is not within the 1m window"
+    );
+    let policy = header(&reply, "ratelimit-policy");
+    assert_eq!(policy, r#""1m";q=2;w=60"#, "{kind:?}: RateLimit-Policy");
+    let limit = header(&reply, "ratelimit");
+    assert!(
+        limit.starts_with(r#""1m";r=0;t="#),
+        "{kind:?}: RateLimit {limit:?}"
+    );
+    s.allowed(
+        "a key with one credit",
+        Req::get(62, "/v1/items", Some(&metered)),
+    )
+    .await;
+    let reply = s
+        .refused(
+            "a key out of credits",
+            Req::get(62, "/v1/items", Some(&metered)),
+            429,
+            Some("usage_exceeded"),
+        )
+        .await;
+    check_limit_refusal(kind, &reply, "usage_exceeded");
+    let retry: u64 = header(&reply, "retry-after").parse().unwrap();
+    assert!(
+        (1..=86_400).contains(&retry),
+        "{kind:?}: Retry-After {retry}: the refill is at most a day away"
+    );
+    // An ordinary 403 is what it was: nginx's own page, keygate's JSON elsewhere.
+    let reply = s
+        .refused(
+            "the narrow key on another path, after the limits",
+            Req::get(63, "/admin", Some(&narrow)),
+            403,
+            forbidden,
+        )
+        .await;
+    if kind.is_nginx() {
+        assert!(
+            header(&reply, "content-type").starts_with("text/html")
+                && !reply.headers.contains_key("retry-after"),
+            "{kind:?}: a plain 403 changed: {:?} {}",
+            reply.headers,
+            reply.body
+        );
+    }
+
     // keygate gone: the proxy refuses, nothing reaches the upstream.
     t.stop().await;
     s.refused(
@@ -932,6 +1021,66 @@ async fn exercise(kind: Kind) {
     .await;
 
     eprintln!("{kind:?}: done in {:?}", started.elapsed());
+}
+
+/// A key with a rate limit (`spec`, empty: none) and/or `credits` refilled daily.
+async fn create_limited(t: &TestApp, owner: &str, spec: &str, credits: Option<u64>) -> String {
+    use keygate::limits::{RateLimit, Refill};
+    use keygate::manage::{CreditsView, LimitsView, NewToken};
+    let rate_limits = if spec.is_empty() {
+        Vec::new()
+    } else {
+        vec![RateLimit::parse_spec(spec).unwrap()]
+    };
+    let credits = credits.map(|n| CreditsView {
+        remaining: n,
+        refill: Some(Refill::parse_spec(&format!("{n}/daily")).unwrap()),
+    });
+    let (key, _) = t
+        .app
+        .keys
+        .create(
+            NewToken {
+                owner: owner.into(),
+                name: "limited".into(),
+                limits: Some(LimitsView {
+                    rate_limits,
+                    credits,
+                }),
+                ..NewToken::default()
+            },
+            &keygate::manage::Actor::cli(),
+        )
+        .await
+        .unwrap();
+    key.expose().to_owned()
+}
+
+/// A header of the reply as text; panics when the client did not get it.
+fn header(reply: &Reply, name: &str) -> String {
+    reply
+        .headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_else(|| panic!("{name} did not reach the client: {:?}", reply.headers))
+        .to_owned()
+}
+
+/// A usage-limit refusal as the client sees it: JSON with keygate's error code (nginx
+/// writes it itself) and a message.
+fn check_limit_refusal(kind: Kind, reply: &Reply, code: &str) {
+    let body = reply.json();
+    assert_eq!(body["error"], code, "{kind:?}: {}", reply.body);
+    assert!(
+        body["message"].as_str().is_some_and(|m| !m.is_empty()),
+        "{kind:?}: no message: {}",
+        reply.body
+    );
+    assert!(
+        header(reply, "content-type").starts_with("application/json"),
+        "{kind:?}: {:?}",
+        reply.headers
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -998,4 +1147,55 @@ async fn auth_refuses_a_request_described_two_ways() {
     assert_eq!(ask(Some(&full), "/admin", Some("/v1/items")).await, 403);
     // …and a refusal keeps its own status.
     assert_eq!(ask(None, "/admin", Some("/v1/items")).await, 401);
+}
+
+/// The two snippet annotations of `deploy/ingress-nginx/ingress.yaml` are what the
+/// test runs in `nginx-equivalent.conf` (line for line, in order), and the named
+/// location is the one `deploy/nginx/keygate.conf` ships.
+#[test]
+fn ingress_snippets_are_the_ones_tested() {
+    let read = |f: &str| {
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy").join(f))
+            .unwrap()
+    };
+    let yaml = read("ingress-nginx/ingress.yaml");
+    let snippet = |name: &str| -> Vec<String> {
+        let key = format!("nginx.ingress.kubernetes.io/{name}: |");
+        let mut lines = yaml.lines().skip_while(|l| l.trim() != key);
+        let head = lines.next().unwrap_or_else(|| panic!("no {key}"));
+        let indent = head.len() - head.trim_start().len();
+        lines
+            .take_while(|l| l.trim().is_empty() || l.len() - l.trim_start().len() > indent)
+            .map(|l| l.trim().to_owned())
+            .filter(|l| !l.is_empty())
+            .collect()
+    };
+    let conf_lines = |text: &str| -> Vec<String> {
+        text.lines()
+            .map(|l| l.trim().to_owned())
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+            .collect()
+    };
+    let equivalent = conf_lines(&read("ingress-nginx/nginx-equivalent.conf"));
+    for name in ["configuration-snippet", "server-snippet"] {
+        let lines = snippet(name);
+        assert!(lines.len() >= 5, "{name}: {lines:?}");
+        let start = equivalent
+            .iter()
+            .position(|l| *l == lines[0])
+            .unwrap_or_else(|| panic!("{name} is not in nginx-equivalent.conf: {}", lines[0]));
+        assert_eq!(
+            equivalent[start..start + lines.len()],
+            lines[..],
+            "{name} differs from nginx-equivalent.conf"
+        );
+    }
+    let nginx = conf_lines(&read("nginx/keygate.conf"));
+    let server = snippet("server-snippet");
+    let start = nginx.iter().position(|l| *l == server[0]).unwrap();
+    assert_eq!(
+        nginx[start..start + server.len()],
+        server[..],
+        "deploy/nginx/keygate.conf's @keygate_403 differs from the ingress snippet"
+    );
 }

@@ -32,6 +32,8 @@ fn record(owner: &str, name: &str, key: &str, created: i64) -> TokenRecord {
         replaces: None,
         replaced_by: None,
         grace_until: None,
+        limits: Default::default(),
+        usage_of: None,
     }
 }
 

@@ -1,5 +1,5 @@
 // Usage limits (issue 13) end to end. In single-operator mode (an admin): make a key
-// with a rate limit and credits in the UI, use it until the gate refuses it, and see
+// with a rate limit and credits in the UI, use it with curl until the gate refuses it, and see
 // what is left in the list; edit its limits; set and reset an owner's limits. With an
 // OIDC user who may not raise limits: the form says so, and shows the server's refusal.
 // Screenshots go to e2e/artifacts/limits-*.png.
@@ -18,6 +18,10 @@ import {
   startProvider,
   watchdog,
 } from "./harness.mjs";
+import { execFile } from "node:child_process";
+import { promisify } from "node:util";
+
+const run = promisify(execFile);
 
 const dog = watchdog(280_000);
 let browser;
@@ -33,24 +37,38 @@ after(async () => {
   clearTimeout(dog);
 });
 
-/** The gate's whole answer to a key, as a proxy would ask. */
+/** The gate's whole answer to a key, asked with curl as a proxy (or a person) would. */
 async function forwardAuth(url, key) {
-  const r = await fetch(`${url}/forward-auth`, {
-    headers: {
-      Authorization: `Bearer ${key}`,
-      "X-Forwarded-Method": "GET",
-      "X-Forwarded-Host": "api.example.com",
-      "X-Forwarded-Uri": "/v1/orders",
-    },
-  });
-  const text = await r.text();
+  const { stdout } = await run("curl", [
+    "-s",
+    "-i",
+    "-H",
+    `Authorization: Bearer ${key}`,
+    "-H",
+    "X-Forwarded-Method: GET",
+    "-H",
+    "X-Forwarded-Host: api.example.com",
+    "-H",
+    "X-Forwarded-Uri: /v1/orders",
+    `${url}/forward-auth`,
+  ]);
+  const split = stdout.indexOf("\r\n\r\n");
+  const head = stdout.slice(0, split).split("\r\n");
+  const text = stdout.slice(split + 4);
+  const status = Number(head[0].split(" ")[1]);
+  const fields = new Map(
+    head.slice(1).map((l) => {
+      const i = l.indexOf(":");
+      return [l.slice(0, i).toLowerCase(), l.slice(i + 1).trim()];
+    }),
+  );
   let body;
   try {
     body = text ? JSON.parse(text) : null;
   } catch {
     body = text;
   }
-  return { status: r.status, body, headers: r.headers };
+  return { status, body, headers: { get: (name) => fields.get(name.toLowerCase()) ?? null } };
 }
 
 describe("usage limits", () => {

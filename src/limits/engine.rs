@@ -1,0 +1,800 @@
+//! Enforcing usage limits on the hot path, from leases.
+//!
+//! Every limit of a key or owner (a rate-limit window, a credit balance) is counted by
+//! the store, and this process takes allowances from it in batches ("leases") with one
+//! atomic store call each (`TokenStore::take_window`, `take_credits`). A request spends
+//! from the local lease under one short lock per scope; the store is asked again only
+//! when a lease is used up. What the store grants never exceeds the limit (or the
+//! balance), so the whole deployment cannot go over it, however many replicas share it;
+//! an unspent lease is at worst lost (an undershoot), never spent twice.
+//!
+//! Lease sizes adapt to the traffic: a lease used up within 100 ms is doubled next time,
+//! one that lasted over a second is halved, between 1 and a cap (1 % of a rate limit,
+//! 1/16 of the credits left), so a quiet key or a small limit is counted one use at a
+//! time (exact) and a busy key costs a store call per thousands of requests. Leases
+//! unused for [`IDLE_RETURN`] are given back, and all of them at a clean shutdown.
+//!
+//! A window or balance the store says is used up is remembered locally, so refusals
+//! cost no store call: until the window ends, or (credits) for a second at most before
+//! asking again — a top-up by an administrator is seen within that second.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use super::{Exceeded, Limits, Scope};
+use crate::clock::Clock;
+use crate::store::{CreditLease, SharedStore, StoreError, WindowLease};
+
+/// Leases unused for this long are given back to the store.
+pub const IDLE_RETURN: Duration = Duration::from_secs(2);
+/// Slots unused for this long leave the registry (their leases given back first).
+const FORGET_AFTER_MS: i64 = 300_000;
+/// How long "no credits left" is believed before the store is asked again.
+const CREDITS_RECHECK_MS: i64 = 1000;
+
+/// What happens to a limited key's requests while the store cannot be asked for a new
+/// lease (`limits.on_store_error`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OnStoreError {
+    /// Refuse with 503 (the default: a limit is a promise).
+    Deny,
+    /// Let them through uncounted.
+    Allow,
+}
+
+/// The answer for one request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    Allow,
+    Exceeded(Exceeded),
+    /// No lease could be had and `on_store_error = "deny"`.
+    Unavailable,
+}
+
+/// What is left, for headers and `/verify` (computed only when asked).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Report {
+    pub rates: Vec<RateLeft>,
+    /// Credits left: the key's when it has a quota, else its owner's.
+    pub credits: Option<u64>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RateLeft {
+    pub scope: Scope,
+    pub name: String,
+    pub limit: u64,
+    /// Left in the current window, as far as this replica knows.
+    pub remaining: u64,
+    /// Unix ms at which the window ends.
+    pub reset_ms: i64,
+    pub window_secs: u64,
+}
+
+impl RateLeft {
+    /// Seconds until the window ends (at least 1).
+    pub fn reset_secs(&self, now_ms: i64) -> u64 {
+        secs_until(self.reset_ms, now_ms)
+    }
+}
+
+/// One scope's limits and its local leases: a key (`k:<id>`) or an owner (`o:<owner>`).
+/// Shared by every cached entry that names it.
+pub struct Slot {
+    name: String,
+    scope: Scope,
+    state: Mutex<State>,
+    /// One lease request at a time per slot: the others wait for it and then spend it.
+    fetching: tokio::sync::Mutex<()>,
+}
+
+struct State {
+    limits: Arc<Limits>,
+    /// A balance that does not exist yet starts at this (owner defaults).
+    init_credits: Option<u64>,
+    windows: Vec<Win>,
+    credits: Option<Cred>,
+    last_use_ms: i64,
+}
+
+#[derive(Clone, Copy, Default)]
+struct Win {
+    start_ms: i64,
+    /// Uses leased and not spent yet.
+    left: u64,
+    /// Left in the store after our last lease.
+    store_left: u64,
+    /// The store had nothing more for this window.
+    exhausted: bool,
+    want: u64,
+    taken_ms: i64,
+}
+
+#[derive(Clone, Copy, Default)]
+struct Cred {
+    /// The refill period the lease belongs to (0 without refills).
+    period_ms: i64,
+    /// When that period ends (`i64::MAX` without refills; 0: not worked out yet).
+    period_end_ms: i64,
+    left: u64,
+    store_left: Option<u64>,
+    /// "None left" is believed until then.
+    exhausted_until_ms: i64,
+    want: u64,
+    taken_ms: i64,
+}
+
+/// What a request lacks before it can be decided.
+#[derive(Clone, Copy)]
+enum Need {
+    Window(usize),
+    Credits,
+}
+
+fn lock(m: &Mutex<State>) -> MutexGuard<'_, State> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl State {
+    fn new(limits: Arc<Limits>, init_credits: Option<u64>) -> Self {
+        let mut s = State {
+            limits: Arc::new(Limits::default()),
+            init_credits,
+            windows: Vec::new(),
+            credits: None,
+            last_use_ms: 0,
+        };
+        s.configure(limits, init_credits);
+        s
+    }
+
+    /// Takes new limits, keeping the leases of windows that stay the same.
+    fn configure(&mut self, limits: Arc<Limits>, init_credits: Option<u64>) {
+        let old = std::mem::take(&mut self.windows);
+        self.windows = limits
+            .rate_limits
+            .iter()
+            .map(|r| {
+                self.limits
+                    .rate_limits
+                    .iter()
+                    .position(|o| o.name == r.name && o.window == r.window)
+                    .and_then(|i| old.get(i).copied())
+                    .unwrap_or_default()
+            })
+            .collect();
+        self.credits = match (limits.credits, self.credits) {
+            (None, _) => None,
+            // The refill may have changed: work the period out again.
+            (Some(_), Some(c)) => Some(Cred {
+                period_end_ms: 0,
+                ..c
+            }),
+            (Some(_), None) => Some(Cred::default()),
+        };
+        self.limits = limits;
+        self.init_credits = init_credits;
+    }
+
+    /// Moves every window and refill period on to the one holding `now`.
+    fn roll(&mut self, now: i64) {
+        for (w, r) in self.windows.iter_mut().zip(&self.limits.rate_limits) {
+            let len = r.window.millis().max(1);
+            let start = now - now.rem_euclid(len);
+            if start != w.start_ms {
+                *w = Win {
+                    start_ms: start,
+                    store_left: r.limit,
+                    want: w.want,
+                    taken_ms: w.taken_ms,
+                    ..Win::default()
+                };
+            }
+        }
+        if let (Some(c), Some(policy)) = (&mut self.credits, self.limits.credits) {
+            if now < c.period_end_ms {
+                return;
+            }
+            let (period, end) = policy.refill.map_or((0, i64::MAX), |r| {
+                (r.interval.period_start(now), r.interval.next_start(now))
+            });
+            c.period_end_ms = end;
+            if period != c.period_ms {
+                // Credits leased in an earlier period are gone with it.
+                *c = Cred {
+                    period_ms: period,
+                    period_end_ms: end,
+                    want: c.want,
+                    taken_ms: c.taken_ms,
+                    ..Cred::default()
+                };
+            }
+        }
+    }
+}
+
+/// The next lease size: doubled when the last one went within 100 ms, halved when it
+/// lasted over a second, within 1..=cap.
+fn next_want(prev: u64, taken_ms: i64, now: i64, cap: u64) -> u64 {
+    let w = if prev == 0 {
+        1
+    } else if now - taken_ms < 100 {
+        prev.saturating_mul(2)
+    } else if now - taken_ms > 1000 {
+        prev / 2
+    } else {
+        prev
+    };
+    w.clamp(1, cap.max(1))
+}
+
+pub struct Engine {
+    store: SharedStore,
+    clock: Clock,
+    timeout: Duration,
+    on_error: OnStoreError,
+    registry: Mutex<HashMap<String, Arc<Slot>>>,
+}
+
+impl Engine {
+    pub fn new(
+        store: SharedStore,
+        clock: Clock,
+        timeout: Duration,
+        on_error: OnStoreError,
+    ) -> Self {
+        Engine {
+            store,
+            clock,
+            timeout,
+            on_error,
+            registry: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The slot of a key (`k:<id>`) or owner (`o:<owner>`) with these limits, made or
+    /// brought up to date.
+    pub fn slot(
+        &self,
+        scope: Scope,
+        name: String,
+        limits: Arc<Limits>,
+        init_credits: Option<u64>,
+    ) -> Arc<Slot> {
+        let mut reg = self.registry.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(s) = reg.get(&name) {
+            let mut st = lock(&s.state);
+            if *st.limits != *limits || st.init_credits != init_credits {
+                st.configure(limits, init_credits);
+            }
+            return s.clone();
+        }
+        let slot = Arc::new(Slot {
+            name: name.clone(),
+            scope,
+            state: Mutex::new(State::new(limits, init_credits)),
+            fetching: tokio::sync::Mutex::new(()),
+        });
+        reg.insert(name, slot.clone());
+        slot
+    }
+
+    /// Drops the local state of a slot (its leases are given back first), so that a
+    /// balance set by an administrator is read afresh.
+    pub async fn reset(&self, name: &str) {
+        let slot = self
+            .registry
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(name)
+            .cloned();
+        if let Some(s) = slot {
+            let _f = s.fetching.lock().await;
+            self.give_back(&s, true).await;
+            let mut st = lock(&s.state);
+            let (limits, init) = (st.limits.clone(), st.init_credits);
+            *st = State::new(limits, init);
+        }
+    }
+
+    /// Decides whether one more use fits every limit of `slots` (a key's, then its
+    /// owner's), and spends it when it does. Nothing is spent on a refusal.
+    /// `now_ms`: the decision's clock reading (read again after waiting for a lease).
+    pub async fn check(
+        &self,
+        slots: [Option<&Arc<Slot>>; 2],
+        report: bool,
+        now_ms: i64,
+    ) -> (Verdict, Option<Report>) {
+        // Bounded: each round either decides or adds a lease; concurrent requests can
+        // spend a fresh lease before this one gets to it, a few times at most. No heap
+        // allocation on the way to an answer.
+        for round in 0..16 {
+            let now = if round == 0 {
+                now_ms
+            } else {
+                self.clock.now_ms()
+            };
+            let need = {
+                let mut g0 = slots[0].map(|s| lock(&s.state));
+                let mut g1 = slots[1].map(|s| lock(&s.state));
+                let mut need: Option<(usize, Need)> = None;
+                for (si, g) in [(0, g0.as_deref_mut()), (1, g1.as_deref_mut())] {
+                    let Some(g) = g else { continue };
+                    let scope = slots[si].map_or(Scope::Key, |s| s.scope);
+                    g.roll(now);
+                    for (i, (w, r)) in g.windows.iter().zip(&g.limits.rate_limits).enumerate() {
+                        if w.exhausted {
+                            let end = w.start_ms + r.window.millis();
+                            return (
+                                Verdict::Exceeded(Exceeded::Rate {
+                                    scope,
+                                    index: u8::try_from(i).unwrap_or(u8::MAX),
+                                    retry_after: secs_until(end, now),
+                                }),
+                                None,
+                            );
+                        }
+                        if w.left == 0 && need.is_none() {
+                            need = Some((si, Need::Window(i)));
+                        }
+                    }
+                    if let Some(c) = &g.credits
+                        && c.left == 0
+                    {
+                        if c.exhausted_until_ms > now {
+                            let refill = g.limits.credits.and_then(|p| p.refill);
+                            return (
+                                Verdict::Exceeded(Exceeded::Credits {
+                                    scope,
+                                    retry_after: refill
+                                        .map(|r| secs_until(r.interval.next_start(now), now)),
+                                }),
+                                None,
+                            );
+                        }
+                        if need.is_none() {
+                            need = Some((si, Need::Credits));
+                        }
+                    }
+                }
+                if need.is_none() {
+                    for g in [g0.as_deref_mut(), g1.as_deref_mut()].into_iter().flatten() {
+                        for w in &mut g.windows {
+                            w.left -= 1;
+                        }
+                        if let Some(c) = &mut g.credits {
+                            c.left -= 1;
+                        }
+                        g.last_use_ms = now;
+                    }
+                    let r = report.then(|| report_of(slots, [g0.as_deref(), g1.as_deref()]));
+                    return (Verdict::Allow, r);
+                }
+                need
+            };
+            let Some((si, n)) = need else { continue };
+            let Some(slot) = slots[si] else { continue };
+            if let Err(e) = self.lease(slot, n).await {
+                tracing::warn!(slot = %slot.name, error = %e, "no usage lease from the store");
+                return match self.on_error {
+                    OnStoreError::Deny => (Verdict::Unavailable, None),
+                    OnStoreError::Allow => (Verdict::Allow, None),
+                };
+            }
+        }
+        (Verdict::Unavailable, None)
+    }
+
+    /// What is left, without spending anything (`/verify` on a refusal).
+    pub fn peek(&self, slots: [Option<&Arc<Slot>>; 2]) -> Report {
+        let now = self.clock.now_ms();
+        let mut g0 = slots[0].map(|s| lock(&s.state));
+        let mut g1 = slots[1].map(|s| lock(&s.state));
+        for g in [g0.as_deref_mut(), g1.as_deref_mut()].into_iter().flatten() {
+            g.roll(now);
+        }
+        report_of(slots, [g0.as_deref(), g1.as_deref()])
+    }
+
+    /// Gets a new lease for what `slot` lacks, unless another request got one meanwhile.
+    async fn lease(&self, slot: &Slot, need: Need) -> Result<(), StoreError> {
+        let _one = slot.fetching.lock().await;
+        let now = self.clock.now_ms();
+        match need {
+            Need::Window(i) => {
+                let (start, limit, window_ms, want, slot_name) = {
+                    let mut st = lock(&slot.state);
+                    st.roll(now);
+                    let (Some(w), Some(r)) =
+                        (st.windows.get(i).copied(), st.limits.rate_limits.get(i))
+                    else {
+                        return Ok(());
+                    };
+                    if w.left > 0 || w.exhausted {
+                        return Ok(());
+                    }
+                    let cap = (r.limit / 100).max(1);
+                    (
+                        w.start_ms,
+                        r.limit,
+                        r.window.millis(),
+                        next_want(w.want, w.taken_ms, now, cap),
+                        format!("{}|{}", slot.name, r.name),
+                    )
+                };
+                let lease = WindowLease {
+                    slot: &slot_name,
+                    window_start_ms: start,
+                    window_ms,
+                    limit,
+                    want,
+                    now_ms: now,
+                };
+                let g = self.timed(self.store.take_window(&lease)).await?;
+                let mut st = lock(&slot.state);
+                if let Some(w) = st.windows.get_mut(i)
+                    && w.start_ms == start
+                {
+                    w.left += g.granted;
+                    w.store_left = g.left;
+                    w.exhausted = g.granted == 0;
+                    w.want = want;
+                    w.taken_ms = now;
+                }
+            }
+            Need::Credits => {
+                let (period, refill, init, want) = {
+                    let mut st = lock(&slot.state);
+                    st.roll(now);
+                    let refill = st.limits.credits.and_then(|p| p.refill);
+                    let init = st.init_credits;
+                    let Some(c) = st.credits else { return Ok(()) };
+                    if c.left > 0 || c.exhausted_until_ms > now {
+                        return Ok(());
+                    }
+                    let cap = c.store_left.map_or(1, |l| l / 16);
+                    (
+                        c.period_ms,
+                        refill,
+                        init,
+                        next_want(c.want, c.taken_ms, now, cap),
+                    )
+                };
+                let lease = CreditLease {
+                    slot: &slot.name,
+                    want,
+                    refill: refill.map(|r| (period, r.amount)),
+                    init,
+                };
+                let g = self.timed(self.store.take_credits(&lease)).await?;
+                let stale = {
+                    let mut st = lock(&slot.state);
+                    match &mut st.credits {
+                        Some(c) if c.period_ms == period => {
+                            c.left += g.granted;
+                            c.store_left = Some(g.left);
+                            c.want = want;
+                            c.taken_ms = now;
+                            if g.granted == 0 {
+                                let next = refill.map_or(i64::MAX, |r| r.interval.next_start(now));
+                                c.exhausted_until_ms = (now + CREDITS_RECHECK_MS).min(next);
+                            }
+                            0
+                        }
+                        // The period turned (or the quota went) while asking.
+                        _ => g.granted,
+                    }
+                };
+                if stale > 0 {
+                    let _ = self.store.return_credits(&slot.name, period, stale).await;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn timed<T>(
+        &self,
+        f: impl std::future::Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        match tokio::time::timeout(self.timeout, f).await {
+            Ok(r) => r,
+            Err(_) => Err(StoreError::Timeout(
+                u64::try_from(self.timeout.as_millis()).unwrap_or(u64::MAX),
+            )),
+        }
+    }
+
+    /// Gives back what `slot` holds unspent (`all`), or only leases idle for
+    /// [`IDLE_RETURN`].
+    async fn give_back(&self, slot: &Slot, all: bool) {
+        let now = self.clock.now_ms();
+        let idle_ms = i64::try_from(IDLE_RETURN.as_millis()).unwrap_or(i64::MAX);
+        let (windows, credits) = {
+            let mut st = lock(&slot.state);
+            if !all && now - st.last_use_ms < idle_ms {
+                return;
+            }
+            st.roll(now);
+            let names: Vec<String> = st
+                .limits
+                .rate_limits
+                .iter()
+                .map(|r| r.name.clone())
+                .collect();
+            let mut windows = Vec::new();
+            for (w, name) in st.windows.iter_mut().zip(names) {
+                if w.left > 0 {
+                    windows.push((format!("{}|{name}", slot.name), w.start_ms, w.left));
+                    w.store_left = w.store_left.saturating_add(w.left);
+                    w.left = 0;
+                }
+            }
+            let credits = st.credits.as_mut().and_then(|c| {
+                (c.left > 0).then(|| {
+                    let n = std::mem::take(&mut c.left);
+                    c.store_left = c.store_left.map(|l| l.saturating_add(n));
+                    (c.period_ms, n)
+                })
+            });
+            (windows, credits)
+        };
+        for (name, start, n) in windows {
+            if let Err(e) = self.timed(self.store.return_window(&name, start, n)).await {
+                tracing::debug!(slot = %name, error = %e, "could not give back a rate-limit lease");
+            }
+        }
+        if let Some((period, n)) = credits
+            && let Err(e) = self
+                .timed(self.store.return_credits(&slot.name, period, n))
+                .await
+        {
+            // Lost: an undershoot of at most this lease, never an overspend.
+            tracing::warn!(slot = %slot.name, credits = n, error = %e, "could not give back unspent credits");
+        }
+    }
+
+    /// Gives back idle leases and forgets slots nobody used for a while (every second,
+    /// from the server's background task).
+    pub async fn sweep(&self) {
+        let now = self.clock.now_ms();
+        let slots: Vec<Arc<Slot>> = {
+            let mut reg = self.registry.lock().unwrap_or_else(|e| e.into_inner());
+            reg.retain(|_, s| {
+                Arc::strong_count(s) > 1 || now - lock(&s.state).last_use_ms < FORGET_AFTER_MS
+            });
+            reg.values().cloned().collect()
+        };
+        for s in slots {
+            if let Ok(_one) = s.fetching.try_lock() {
+                self.give_back(&s, false).await;
+            }
+        }
+    }
+
+    /// Gives back every unspent lease (clean shutdown).
+    pub async fn give_back_all(&self) {
+        let slots: Vec<Arc<Slot>> = self
+            .registry
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .cloned()
+            .collect();
+        for s in slots {
+            let _one = s.fetching.lock().await;
+            self.give_back(&s, true).await;
+        }
+    }
+
+    /// Unspent allowances held by this process: (rate-limit uses, credits). For tests
+    /// and `/status`.
+    pub fn held(&self) -> (u64, u64) {
+        let reg = self.registry.lock().unwrap_or_else(|e| e.into_inner());
+        reg.values().fold((0, 0), |(w, c), s| {
+            let st = lock(&s.state);
+            (
+                w + st.windows.iter().map(|x| x.left).sum::<u64>(),
+                c + st.credits.map_or(0, |x| x.left),
+            )
+        })
+    }
+}
+
+impl Slot {
+    pub fn limits(&self) -> Arc<Limits> {
+        lock(&self.state).limits.clone()
+    }
+
+    pub fn scope(&self) -> Scope {
+        self.scope
+    }
+}
+
+fn report_of(slots: [Option<&Arc<Slot>>; 2], states: [Option<&State>; 2]) -> Report {
+    let mut r = Report::default();
+    for (si, g) in states.into_iter().enumerate() {
+        let Some(g) = g else { continue };
+        let scope = slots[si].map_or(Scope::Key, |s| s.scope);
+        for (w, l) in g.windows.iter().zip(&g.limits.rate_limits) {
+            let remaining = if w.exhausted {
+                0
+            } else {
+                w.store_left.saturating_add(w.left).min(l.limit)
+            };
+            r.rates.push(RateLeft {
+                scope,
+                name: l.name.clone(),
+                limit: l.limit,
+                remaining,
+                reset_ms: w.start_ms + l.window.millis(),
+                window_secs: l.window.secs(),
+            });
+        }
+        if let Some(c) = &g.credits
+            && r.credits.is_none()
+        {
+            r.credits = Some(c.store_left.unwrap_or(0).saturating_add(c.left));
+        }
+    }
+    r
+}
+
+fn secs_until(at_ms: i64, now_ms: i64) -> u64 {
+    u64::try_from((at_ms - now_ms).max(0))
+        .unwrap_or(0)
+        .div_ceil(1000)
+        .max(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::limits::{CreditPolicy, RateLimit, Refill};
+    use crate::store::TokenStore;
+    use crate::store::memory::MemoryStore;
+
+    fn engine(clock: &Clock) -> (Engine, Arc<MemoryStore>) {
+        let store = Arc::new(MemoryStore::new());
+        let e = Engine::new(
+            store.clone(),
+            clock.clone(),
+            Duration::from_secs(1),
+            OnStoreError::Deny,
+        );
+        (e, store)
+    }
+
+    fn rate(spec: &str) -> Arc<Limits> {
+        Arc::new(Limits {
+            rate_limits: vec![RateLimit::parse_spec(spec).unwrap()],
+            credits: None,
+        })
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_small_window_is_exact_and_rolls() {
+        let clock = Clock::anchored_at(1_800_000_000_000);
+        let (e, _) = engine(&clock);
+        let s = e.slot(Scope::Key, "k:a".into(), rate("10/1m"), None);
+        let mut allowed = 0;
+        for _ in 0..25 {
+            if e.check([Some(&s), None], false, clock.now_ms()).await.0 == Verdict::Allow {
+                allowed += 1;
+            }
+        }
+        assert_eq!(allowed, 10);
+        let (v, _) = e.check([Some(&s), None], false, clock.now_ms()).await;
+        assert!(
+            matches!(
+                v,
+                Verdict::Exceeded(Exceeded::Rate {
+                    retry_after: 1..=60,
+                    ..
+                })
+            ),
+            "{v:?}"
+        );
+        clock.advance(Duration::from_secs(60));
+        assert_eq!(
+            e.check([Some(&s), None], false, clock.now_ms()).await.0,
+            Verdict::Allow
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn credits_are_never_overspent_and_refill_once() {
+        let clock = Clock::anchored_at(1_800_000_000_000);
+        let (e, store) = engine(&clock);
+        let limits = Arc::new(Limits {
+            rate_limits: vec![],
+            credits: Some(CreditPolicy {
+                refill: Some(Refill::parse_spec("7/1h").unwrap()),
+            }),
+        });
+        let period = Refill::parse_spec("7/1h")
+            .unwrap()
+            .interval
+            .period_start(clock.now_ms());
+        store
+            .set_credits(
+                "k:c",
+                Some(crate::store::counters::Balance {
+                    left: 5,
+                    period_ms: period,
+                }),
+            )
+            .await
+            .unwrap();
+        let s = e.slot(Scope::Key, "k:c".into(), limits, None);
+        let mut allowed = 0;
+        for _ in 0..20 {
+            if e.check([Some(&s), None], false, clock.now_ms()).await.0 == Verdict::Allow {
+                allowed += 1;
+            }
+        }
+        assert_eq!(allowed, 5);
+        clock.advance(Duration::from_secs(3600));
+        let mut allowed = 0;
+        for _ in 0..20 {
+            if e.check([Some(&s), None], false, clock.now_ms()).await.0 == Verdict::Allow {
+                allowed += 1;
+            }
+        }
+        assert_eq!(allowed, 7);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_refusal_spends_nothing_and_owner_limits_are_shared() {
+        let clock = Clock::anchored_at(1_800_000_000_000);
+        let (e, _) = engine(&clock);
+        let owner = e.slot(Scope::Owner, "o:alice".into(), rate("3/1m"), None);
+        let k1 = e.slot(Scope::Key, "k:1".into(), rate("100/1m"), None);
+        let k2 = e.slot(Scope::Key, "k:2".into(), rate("100/1m"), None);
+        let mut allowed = 0;
+        for k in [&k1, &k2, &k1, &k2, &k1] {
+            if e.check([Some(k), Some(&owner)], true, clock.now_ms())
+                .await
+                .0
+                == Verdict::Allow
+            {
+                allowed += 1;
+            }
+        }
+        assert_eq!(allowed, 3);
+        let (v, _) = e
+            .check([Some(&k1), Some(&owner)], false, clock.now_ms())
+            .await;
+        assert!(matches!(
+            v,
+            Verdict::Exceeded(Exceeded::Rate {
+                scope: Scope::Owner,
+                ..
+            })
+        ));
+        let (_, report) = {
+            let k3 = e.slot(Scope::Key, "k:3".into(), rate("100/1m"), None);
+            e.check([Some(&k3), None], true, clock.now_ms()).await
+        };
+        assert_eq!(report.unwrap().rates[0].remaining, 99);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn leases_grow_with_traffic_and_go_back_when_idle() {
+        let clock = Clock::anchored_at(1_800_000_000_000);
+        let (e, _) = engine(&clock);
+        let s = e.slot(Scope::Key, "k:busy".into(), rate("1000000/1h"), None);
+        for _ in 0..5000 {
+            assert_eq!(
+                e.check([Some(&s), None], false, clock.now_ms()).await.0,
+                Verdict::Allow
+            );
+        }
+        assert!(e.held().0 > 0);
+        clock.advance(Duration::from_secs(3));
+        e.sweep().await;
+        assert_eq!(e.held(), (0, 0));
+    }
+}
