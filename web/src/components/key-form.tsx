@@ -323,11 +323,9 @@ export function KeyForm({
         )}
         {(mode === "edit" || v.setLimits) && (
           <>
-            {mode === "edit" && (
-              <p className="hint">
-                Without rate limits or credits the key itself is unlimited; its owner’s limits, if any, still apply.
-              </p>
-            )}
+            <p className="hint">
+              Without rate limits or credits the key itself is unlimited; its owner’s limits, if any, still apply.
+            </p>
             <LimitsFields
               id={`${id}-limits`}
               value={v.limits}

@@ -2,7 +2,6 @@
 // so mistakes show next to the field before anything is sent) and the request body.
 import { type ExpiryPreset, dateOnly, expiryOf } from "./format";
 import {
-  type LimitsPatch,
   type LimitsValues,
   emptyLimits,
   limitsOf,
@@ -10,7 +9,7 @@ import {
   limitsValuesOf,
   validateLimits,
 } from "./limits-model";
-import type { Limits, Rule, Token } from "./schemas";
+import type { Limits, LimitsPatch, Rule, Token } from "./schemas";
 
 export interface RuleRow {
   hosts: string;

@@ -3,7 +3,7 @@
 // issue 13), turned into request bodies, and compared with a key's current limits so an
 // edit sends only what changed.
 import { groupDigits } from "./format";
-import type { Limits, RateLimit, Refill } from "./schemas";
+import type { CreditsPatch, Limits, LimitsPatch, RateLimit, Refill } from "./schemas";
 
 export type Unit = "s" | "m" | "h" | "d";
 
@@ -211,20 +211,6 @@ export function limitsOf(v: LimitsValues): Limits {
     rate_limits: rateLimitsOf(v),
     credits: v.credits ? { remaining: num(v.remaining), refill: refillOf(v) } : null,
   };
-}
-
-export interface CreditsPatch {
-  /** Absent: the current (live) balance stays. */
-  remaining?: number;
-  /** Absent: unchanged; null: no refill. */
-  refill?: Refill | null;
-}
-
-export interface LimitsPatch {
-  /** Absent: unchanged; present: replaces the list. */
-  rate_limits?: RateLimit[];
-  /** Absent: unchanged; null: no quota. */
-  credits?: CreditsPatch | null;
 }
 
 const sameRateLimits = (a: RateLimit[], b: RateLimit[]) =>

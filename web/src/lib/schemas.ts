@@ -37,6 +37,23 @@ export const limitsSchema = z.object({
 });
 export type Limits = z.infer<typeof limitsSchema>;
 
+// Request bodies about limits (sent, never parsed). A create's `limits` and an owner's
+// PUT body are a whole `Limits`; a PATCH says only what changes:
+
+export interface CreditsPatch {
+  /** Absent: the current (live) balance stays. Required where the key had no credits. */
+  remaining?: number;
+  /** Absent: unchanged; null: no refill. */
+  refill?: Refill | null;
+}
+
+export interface LimitsPatch {
+  /** Absent: unchanged; present: replaces the list. */
+  rate_limits?: RateLimit[];
+  /** Absent: unchanged; null: no quota. */
+  credits?: CreditsPatch | null;
+}
+
 export const tokenSchema = z.object({
   id: z.string(),
   owner: z.string(),
