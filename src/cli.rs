@@ -190,51 +190,7 @@ pub enum TokenCommand {
         limits: LimitFlags,
     },
     /// Change a key's name, expiry or usage limits; flags not given stay as they are
-    Update {
-        id: String,
-        /// A new name
-        #[arg(long)]
-        name: Option<String>,
-        /// A new expiry: a duration from now (30d) or a date-time
-        #[arg(long, conflicts_with = "no_expiry")]
-        expires: Option<String>,
-        /// Remove the expiry
-        #[arg(long)]
-        no_expiry: bool,
-        /// Rate limit, repeatable; the ones given replace the key's list: 100/1m or per-hour=5000/1h
-        #[arg(
-            long = "rate-limit",
-            value_name = "[NAME=]N/WINDOW",
-            allow_hyphen_values = true,
-            conflicts_with = "no_rate_limits"
-        )]
-        rate_limits: Vec<String>,
-        /// Remove every rate limit of the key
-        #[arg(long)]
-        no_rate_limits: bool,
-        /// Set the credit balance (gives the key a quota if it had none)
-        #[arg(
-            long,
-            value_name = "N",
-            allow_hyphen_values = true,
-            conflicts_with = "no_credits"
-        )]
-        credits: Option<String>,
-        /// Set the refill: AMOUNT/INTERVAL (10000/monthly, 500/12h)
-        #[arg(
-            long,
-            value_name = "AMOUNT/INTERVAL",
-            allow_hyphen_values = true,
-            conflicts_with_all = ["no_refill", "no_credits"]
-        )]
-        refill: Option<String>,
-        /// Remove the refill (the balance stays)
-        #[arg(long, conflicts_with = "no_credits")]
-        no_refill: bool,
-        /// Remove the quota: the key no longer spends credits
-        #[arg(long)]
-        no_credits: bool,
-    },
+    Update(UpdateArgs),
     /// List keys
     List {
         /// Only this owner's keys
@@ -269,6 +225,72 @@ pub enum TokenCommand {
         #[arg(long)]
         no_expiry: bool,
     },
+}
+
+/// The flags of `token update`.
+#[derive(Args, Debug)]
+pub struct UpdateArgs {
+    id: String,
+    /// A new name
+    #[arg(long)]
+    name: Option<String>,
+    /// A new expiry: a duration from now (30d) or a date-time
+    #[arg(long, conflicts_with = "no_expiry")]
+    expires: Option<String>,
+    /// Remove the expiry
+    #[arg(long)]
+    no_expiry: bool,
+    /// Rate limit, repeatable; the ones given replace the key's list: 100/1m or per-hour=5000/1h
+    #[arg(
+        long = "rate-limit",
+        value_name = "[NAME=]N/WINDOW",
+        allow_hyphen_values = true,
+        conflicts_with = "no_rate_limits"
+    )]
+    rate_limits: Vec<String>,
+    /// Remove every rate limit of the key
+    #[arg(long)]
+    no_rate_limits: bool,
+    /// Set the credit balance (gives the key a quota if it had none)
+    #[arg(
+        long,
+        value_name = "N",
+        allow_hyphen_values = true,
+        conflicts_with = "no_credits"
+    )]
+    credits: Option<String>,
+    /// Set the refill: AMOUNT/INTERVAL (10000/monthly, 500/12h)
+    #[arg(
+        long,
+        value_name = "AMOUNT/INTERVAL",
+        allow_hyphen_values = true,
+        conflicts_with_all = ["no_refill", "no_credits"]
+    )]
+    refill: Option<String>,
+    /// Remove the refill (the balance stays)
+    #[arg(long, conflicts_with = "no_credits")]
+    no_refill: bool,
+    /// Remove the quota: the key no longer spends credits
+    #[arg(long)]
+    no_credits: bool,
+}
+
+impl UpdateArgs {
+    /// The key's id and the change the flags ask for (the same locally and with
+    /// `--server`).
+    pub fn patch(self, now: Timestamp) -> anyhow::Result<(TokenId, Patch)> {
+        let id = parse_id(&self.id)?;
+        let limits = limits_patch(
+            &self.rate_limits,
+            self.no_rate_limits,
+            self.credits.as_deref(),
+            self.refill.as_deref(),
+            self.no_refill,
+            self.no_credits,
+        )?;
+        let patch = update_patch(self.name, self.expires, self.no_expiry, limits, now)?;
+        Ok((id, patch))
+    }
 }
 
 /// Usage-limit flags of `token create` and `owner-limits set`.
@@ -892,28 +914,9 @@ async fn token_command(config: Config, cmd: TokenCommand) -> anyhow::Result<Exit
                 record.id, record.hint, record.owner
             );
         }
-        TokenCommand::Update {
-            id,
-            name,
-            expires,
-            no_expiry,
-            rate_limits,
-            no_rate_limits,
-            credits,
-            refill,
-            no_refill,
-            no_credits,
-        } => {
-            let token_id = parse_id(&id)?;
-            let limits = limits_patch(
-                &rate_limits,
-                no_rate_limits,
-                credits.as_deref(),
-                refill.as_deref(),
-                no_refill,
-                no_credits,
-            )?;
-            let patch = update_patch(name, expires, no_expiry, limits, now)?;
+        TokenCommand::Update(args) => {
+            let id = args.id.clone();
+            let (token_id, patch) = args.patch(now)?;
             if let Some(l) = &patch.limits
                 && needs_quota(l)
             {

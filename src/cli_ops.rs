@@ -12,8 +12,8 @@ use std::io::Write;
 
 use crate::app::open_store;
 use crate::cli::{
-    OwnerLimitsCommand, TokenCommand, check_quota, limits_patch, limits_patch_json, needs_quota,
-    new_token, parse_grace, parse_id, print_owner_limits, print_view, print_views, update_patch,
+    OwnerLimitsCommand, TokenCommand, check_quota, limits_patch_json, needs_quota, new_token,
+    parse_grace, parse_id, print_owner_limits, print_view, print_views,
 };
 use crate::clock::Clock;
 use crate::config::Config;
@@ -408,28 +408,8 @@ pub async fn remote_token(
                 t.owner
             );
         }
-        TokenCommand::Update {
-            id,
-            name,
-            expires,
-            no_expiry,
-            rate_limits,
-            no_rate_limits,
-            credits,
-            refill,
-            no_refill,
-            no_credits,
-        } => {
-            let id = parse_id(&id)?;
-            let limits = limits_patch(
-                &rate_limits,
-                no_rate_limits,
-                credits.as_deref(),
-                refill.as_deref(),
-                no_refill,
-                no_credits,
-            )?;
-            let patch = update_patch(name, expires, no_expiry, limits, now)?;
+        TokenCommand::Update(args) => {
+            let (id, patch) = args.patch(now)?;
             let path = format!("/api/tokens/{id}");
             if let Some(l) = &patch.limits
                 && needs_quota(l)

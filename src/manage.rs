@@ -227,7 +227,8 @@ impl Keys {
         }
         self.store.insert(&record).await?;
         self.forget(&record.hash);
-        self.audit(actor, "create", &record.owner, &record.id).await;
+        self.audit_record(actor, "create", &record, Vec::new())
+            .await;
         Ok((key, record))
     }
 
@@ -434,7 +435,7 @@ impl Keys {
         };
         self.forget(&r.hash);
         self.drop_balance(&r).await;
-        self.audit(actor, "delete", &r.owner, &r.id).await;
+        self.audit_record(actor, "delete", &r, Vec::new()).await;
         Ok(Removed::Key(Box::new(r)))
     }
 
@@ -531,7 +532,7 @@ impl Keys {
             self.forget(&o.hash);
             Some(o)
         };
-        self.audit(actor, "rotate", &new.owner, &new.id).await;
+        self.audit_record(actor, "rotate", &new, Vec::new()).await;
         Ok(Rotated { key, new, old })
     }
 
@@ -554,11 +555,7 @@ impl Keys {
     /// Appends and logs an audit event. The change itself is already done: a failure
     /// here is logged, not returned.
     async fn audit(&self, actor: &Actor, action: &str, owner: &str, id: &TokenId) {
-        let name = match self.store.get(id).await {
-            Ok(Some(r)) => Some(r.name),
-            _ => None,
-        };
-        self.audit_event(actor, action, owner, Some(id), name, Vec::new())
+        self.audit_event(actor, action, owner, Some(id), None, Vec::new())
             .await;
     }
 
@@ -658,22 +655,12 @@ fn changes(a: &TokenRecord, b: &TokenRecord) -> Vec<crate::store::AuditChange> {
             .join(" | ")
     };
     field("rules", Some(rules(a)), Some(rules(b)));
-    let json = |v: &dyn erased::Json| v.json();
-    field("metadata", Some(json(&a.metadata)), Some(json(&b.metadata)));
-    field("limits", Some(json(&a.limits)), Some(json(&b.limits)));
+    fn json<T: serde::Serialize>(v: &T) -> Option<String> {
+        serde_json::to_string(v).ok()
+    }
+    field("metadata", json(&a.metadata), json(&b.metadata));
+    field("limits", json(&a.limits), json(&b.limits));
     out
-}
-
-mod erased {
-    /// JSON text of a value, for audit changes.
-    pub trait Json {
-        fn json(&self) -> String;
-    }
-    impl<T: serde::Serialize> Json for T {
-        fn json(&self) -> String {
-            serde_json::to_string(self).unwrap_or_default()
-        }
-    }
 }
 
 /// What a revocation removed.

@@ -125,13 +125,12 @@ async fn owner_usage(
     let listing = app.keys.list(Some(&owner)).await?;
     let (records, next_cursor) = page.of(listing.records, record_key);
     // Per-key totals from the buckets of the same step (they cover the range exactly).
-    let coarse = r.step;
     let mut keys = Vec::with_capacity(records.len());
     for rec in &records {
         let rows = app
             .keys
             .store()
-            .read_usage(&key_slot(&rec.id), coarse, r.from, r.to)
+            .read_usage(&key_slot(&rec.id), r.step, r.from, r.to)
             .await?;
         let mut t = [0; OUTCOMES];
         for (_, c) in rows {
