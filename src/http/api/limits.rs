@@ -8,7 +8,9 @@ use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 
-use super::{ApiError, ErrorBody, Principal, body, owner_from_path};
+use super::error::{ApiError, ErrorBody, body};
+use super::keys::owner_from_path;
+use super::principal::Principal;
 use crate::app::App;
 use crate::manage::{LimitsView, OwnerLimitsView};
 

@@ -7,7 +7,7 @@
 
 use serde::Deserialize;
 
-use super::ApiError;
+use super::error::ApiError;
 use crate::store::TokenRecord;
 
 /// Items per page when `limit` is not given.

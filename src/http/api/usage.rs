@@ -15,8 +15,10 @@ use axum::extract::{Path, Query, State};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use super::error::{ApiError, ErrorBody, query};
+use super::keys::{Scope, find, owner_from_path};
 use super::paging::{PageParams, record_key};
-use super::{ApiError, ErrorBody, Principal, Scope, find, owner_from_path, query};
+use super::principal::Principal;
 use crate::analytics::{OUTCOMES, OutcomeCounts, Step, UsageSeries, add, key_slot, owner_slot};
 use crate::app::App;
 use crate::clock::Timestamp;

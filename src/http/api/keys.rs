@@ -1,0 +1,298 @@
+//! Request and answer bodies about keys, and the logic the self-service and admin routes
+//! share: whose keys a route may touch (`Scope`), list, create, patch, delete, rotate.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::Query;
+use axum::extract::rejection::QueryRejection;
+use axum::http::StatusCode;
+use serde::{Deserialize, Deserializer, Serialize};
+use utoipa::ToSchema;
+
+use crate::app::App;
+use crate::clock::Timestamp;
+use crate::manage::{LimitsPatch, LimitsView, ManageError, NewToken, Patch, TokenView};
+use crate::rules::Rule;
+use crate::store::{TokenId, TokenRecord};
+
+use super::MAX_GRACE;
+use super::error::{ApiError, query};
+use super::paging::{PageParams, record_key};
+use super::principal::Principal;
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateRequest {
+    /// 1–100 characters. (`description` is accepted too, as rusty-valkey-forward-auth sends it.)
+    #[serde(alias = "description")]
+    name: String,
+    #[serde(default)]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    expires_at: Option<Timestamp>,
+    #[serde(default)]
+    rules: Vec<Rule>,
+    #[serde(default)]
+    metadata: BTreeMap<String, String>,
+    /// Rate limits and credits; absent: the configured defaults for new keys.
+    #[serde(default)]
+    limits: Option<LimitsView>,
+}
+
+#[derive(Deserialize, ToSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub struct PatchRequest {
+    name: Option<String>,
+    /// A date-time, or `null` to remove the expiry.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    expires_at: Option<Option<Timestamp>>,
+    rules: Option<Vec<Rule>>,
+    metadata: Option<BTreeMap<String, String>>,
+    disabled: Option<bool>,
+    /// Absent fields stay as they are; `credits: null` removes the quota.
+    limits: Option<LimitsPatch>,
+}
+
+/// Tells a field that is present (even as `null`) from one that is absent.
+pub(super) fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(d).map(Some)
+}
+
+#[derive(Deserialize, ToSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RotateRequest {
+    /// How long the old key keeps working; 0 (the default) revokes it at once.
+    #[serde(default)]
+    grace_seconds: u64,
+    /// The new key's expiry: absent keeps the old key's (refused, 422, when that has
+    /// passed); `null` for none.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    expires_at: Option<Option<Timestamp>>,
+}
+
+/// A new key: the only time it is shown.
+#[derive(Serialize, ToSchema)]
+pub struct Created {
+    key: String,
+    id: String,
+    hint: String,
+    token: TokenView,
+    /// After a rotation: the old key, in its grace period (absent if revoked at once).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    replaced: Option<TokenView>,
+}
+
+/// A page of keys, oldest first.
+#[derive(Serialize, ToSchema)]
+pub struct TokenPage {
+    tokens: Vec<TokenView>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_cursor: Option<String>,
+    /// Keys in this listing whose stored record is damaged (it cannot be read or used,
+    /// only deleted); repeated on every page.
+    damaged: Vec<DamagedKey>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct DamagedKey {
+    id: String,
+}
+
+/// Whose keys a route may touch.
+pub(super) enum Scope {
+    Owner(String),
+    Any,
+}
+
+/// Keys as shown, with their credit balances (one store call for all of them).
+pub(super) async fn views(app: &App, records: &[TokenRecord]) -> Result<Vec<TokenView>, ApiError> {
+    let balances = app.keys.balances(records).await?;
+    let now = app.clock.now();
+    Ok(records
+        .iter()
+        .zip(balances)
+        .map(|(r, b)| TokenView::of(r, now, b))
+        .collect())
+}
+
+pub(super) async fn view(app: &App, r: &TokenRecord) -> Result<TokenView, ApiError> {
+    let b = app
+        .keys
+        .balances(std::slice::from_ref(r))
+        .await?
+        .pop()
+        .flatten();
+    Ok(TokenView::of(r, app.clock.now(), b))
+}
+
+pub(super) fn id_of(raw: &str) -> Result<TokenId, ApiError> {
+    TokenId::parse(raw).map_err(|_| ApiError::not_found())
+}
+
+impl Scope {
+    /// Whether a record of `owner` (`None`: unknown, from a damaged record) is in scope.
+    fn holds(&self, owner: Option<&str>) -> bool {
+        match self {
+            Scope::Owner(o) => owner == Some(o.as_str()),
+            Scope::Any => true,
+        }
+    }
+}
+
+pub(super) async fn find(app: &App, scope: &Scope, raw_id: &str) -> Result<TokenRecord, ApiError> {
+    match app.keys.get(&id_of(raw_id)?).await {
+        Ok(r) if scope.holds(Some(&r.owner)) => Ok(r),
+        Ok(_) => Err(ApiError::not_found()),
+        // A damaged record outside the scope is as unknown as any other key there.
+        Err(ManageError::Damaged { owner, .. }) if !scope.holds(owner.as_deref()) => {
+            Err(ApiError::not_found())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub(super) async fn list_in(
+    app: &App,
+    scope: &Scope,
+    q: Result<Query<PageParams>, QueryRejection>,
+) -> Result<Json<TokenPage>, ApiError> {
+    let page = query(q)?.check()?;
+    let owner = match scope {
+        Scope::Owner(o) => Some(o.as_str()),
+        Scope::Any => None,
+    };
+    let listing = app.keys.list(owner).await?;
+    let (records, next_cursor) = page.of(listing.records, record_key);
+    Ok(Json(TokenPage {
+        tokens: views(app, &records).await?,
+        next_cursor,
+        damaged: listing
+            .damaged
+            .iter()
+            .map(|id| DamagedKey { id: id.to_string() })
+            .collect(),
+    }))
+}
+
+pub(super) async fn create_in(
+    app: &App,
+    owner: String,
+    p: &Principal,
+    req: CreateRequest,
+) -> Result<(StatusCode, Json<Created>), ApiError> {
+    let t = NewToken {
+        owner,
+        name: req.name,
+        expires_at: req.expires_at,
+        rules: req.rules,
+        metadata: req.metadata,
+        limits: req.limits,
+    };
+    let (key, r) = app.keys.create(t, &p.actor()).await?;
+    let created = Created {
+        key: key.expose().to_owned(),
+        id: r.id.to_string(),
+        hint: r.hint.clone(),
+        token: view(app, &r).await?,
+        replaced: None,
+    };
+    Ok((StatusCode::CREATED, Json(created)))
+}
+
+pub(super) async fn patch_in(
+    app: &App,
+    scope: &Scope,
+    raw_id: &str,
+    p: &Principal,
+    req: PatchRequest,
+) -> Result<Json<TokenView>, ApiError> {
+    let r = find(app, scope, raw_id).await?;
+    let patch = Patch {
+        name: req.name,
+        expires_at: req.expires_at,
+        rules: req.rules,
+        metadata: req.metadata,
+        disabled: req.disabled,
+        limits: req.limits,
+    };
+    let r = app.keys.update(&r.id, patch, &p.actor()).await?;
+    Ok(Json(view(app, &r).await?))
+}
+
+pub(super) async fn delete_in(
+    app: &App,
+    scope: &Scope,
+    raw_id: &str,
+    p: &Principal,
+) -> Result<StatusCode, ApiError> {
+    let id = match find(app, scope, raw_id).await {
+        Ok(r) => r.id,
+        // In scope and damaged: deleting is the one thing it can still be.
+        Err(e) if e.code == "damaged" => id_of(raw_id)?,
+        Err(e) => return Err(e),
+    };
+    app.keys.revoke(&id, &p.actor()).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub(super) async fn rotate_in(
+    app: &App,
+    scope: &Scope,
+    raw_id: &str,
+    p: &Principal,
+    req: RotateRequest,
+) -> Result<(StatusCode, Json<Created>), ApiError> {
+    let grace = Duration::from_secs(req.grace_seconds);
+    if grace > MAX_GRACE {
+        return Err(ApiError::invalid(
+            "grace_seconds",
+            format!("at most {} (30 days)", MAX_GRACE.as_secs()),
+        ));
+    }
+    let r = find(app, scope, raw_id).await?;
+    let rot = app
+        .keys
+        .rotate_with(&r.id, grace, req.expires_at, &p.actor())
+        .await?;
+    let created = Created {
+        key: rot.key.expose().to_owned(),
+        id: rot.new.id.to_string(),
+        hint: rot.new.hint.clone(),
+        token: view(app, &rot.new).await?,
+        replaced: match &rot.old {
+            Some(o) => Some(view(app, o).await?),
+            None => None,
+        },
+    };
+    Ok((StatusCode::CREATED, Json(created)))
+}
+
+/// A rotate body is optional: no body means "no grace period".
+pub(super) fn rotate_body(b: &[u8]) -> Result<RotateRequest, ApiError> {
+    if b.iter().all(u8::is_ascii_whitespace) {
+        return Ok(RotateRequest::default());
+    }
+    serde_json::from_slice(b).map_err(|e| {
+        if e.is_syntax() || e.is_eof() {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "bad_request",
+                format!("malformed JSON: {e}"),
+            )
+        } else {
+            ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", e.to_string())
+        }
+    })
+}
+
+pub(super) fn owner_from_path(sub: String) -> Result<String, ApiError> {
+    crate::manage::validate_owner(&sub)
+        .map_err(|_| ApiError::invalid("sub", "not a valid owner"))?;
+    Ok(sub)
+}
