@@ -17,8 +17,7 @@
 pub mod analytics;
 pub mod app;
 pub mod cli;
-mod cli_ops;
-mod cli_usage;
+
 pub mod clock;
 pub mod config;
 pub mod decide;

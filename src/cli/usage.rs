@@ -71,7 +71,7 @@ pub async fn local(config: Config, args: UsageArgs) -> anyhow::Result<ExitCode> 
     let (store, _) = crate::app::open_store(&config)?;
     let slot = match (&args.key, &args.owner) {
         (Some(k), _) => {
-            let id = crate::cli::parse_id(k)?;
+            let id = super::token::parse_id(k)?;
             store
                 .get(&id)
                 .await?
@@ -99,7 +99,7 @@ pub async fn remote(
     args: UsageArgs,
 ) -> anyhow::Result<ExitCode> {
     let (from, to, step) = plan(&args, Clock::system().now_ms())?;
-    let api = crate::cli_ops::api(server, admin_key)?;
+    let api = super::remote::api(server, admin_key)?;
     let q = format!(
         "?from={}&to={}&step={}",
         crate::clock::Timestamp::from_unix(from / 1000),
@@ -107,8 +107,8 @@ pub async fn remote(
         step.name()
     );
     let path = match (&args.key, &args.owner) {
-        (Some(k), _) => format!("/api/tokens/{}/usage{q}", crate::cli::parse_id(k)?),
-        (None, Some(o)) => format!("/api/users/{}/usage{q}&limit=1", crate::cli_ops::segment(o)),
+        (Some(k), _) => format!("/api/tokens/{}/usage{q}", super::token::parse_id(k)?),
+        (None, Some(o)) => format!("/api/users/{}/usage{q}&limit=1", super::remote::segment(o)),
         (None, None) => format!("/api/usage{q}&top=1"),
     };
     let mut v = api.get(&path).await?;

@@ -1,0 +1,489 @@
+//! `keygate token`: create, list, show, update, rotate and revoke keys in the store, and
+//! how keys are printed (a table for people, JSON for scripts).
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use clap::{Args, Subcommand};
+
+use crate::app::open_store;
+use crate::clock::{Clock, Timestamp};
+use crate::config::Config;
+use crate::manage::{Actor, Keys, LimitsPatch, NewToken, Patch, TokenView};
+use crate::rules::Rule;
+use crate::store::TokenId;
+use crate::token::KeyPrefix;
+
+use super::limits::{
+    LimitFlags, check_quota, limits_compact, limits_patch, needs_quota, print_limits_lines,
+};
+
+#[derive(Args, Debug)]
+pub struct TokenArgs {
+    /// Go through this running server's API (with --admin-key) instead of opening the store
+    #[arg(long, global = true, env = "KEYGATE_SERVER")]
+    pub server: Option<String>,
+    #[command(subcommand)]
+    pub command: TokenCommand,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum TokenCommand {
+    /// Create a key; prints the key alone on stdout (shown this once) and its id on stderr
+    Create {
+        /// Who the key belongs to (a user's OIDC subject or a service name)
+        #[arg(long)]
+        owner: String,
+        /// A name to recognise the key by
+        #[arg(long)]
+        name: String,
+        /// Expiry: a duration from now (30d, 12h, 1y) or a date-time (2026-12-31T00:00:00Z, or with an offset: +01:00)
+        #[arg(long)]
+        expires: Option<String>,
+        /// Allow-list rule, repeatable: 'hosts=api.example.com;paths=/v1/*;methods=GET,POST'
+        #[arg(long = "rule")]
+        rules: Vec<String>,
+        /// Metadata entry, repeatable: key=value
+        #[arg(long = "metadata")]
+        metadata: Vec<String>,
+        #[command(flatten)]
+        limits: LimitFlags,
+    },
+    /// Change a key's name, expiry or usage limits; flags not given stay as they are
+    Update(UpdateArgs),
+    /// List keys
+    List {
+        /// Only this owner's keys
+        #[arg(long)]
+        owner: Option<String>,
+        /// JSON instead of a table
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one key
+    Show {
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete a key for good
+    Revoke { id: String },
+    /// Refuse a key until it is enabled again
+    Disable { id: String },
+    /// Accept a disabled key again
+    Enable { id: String },
+    /// Issue a new key with the same settings; prints it alone on stdout
+    Rotate {
+        id: String,
+        /// How long the old key keeps working (0s: revoked at once)
+        #[arg(long, default_value = "0s")]
+        grace: String,
+        /// The new key's expiry (a duration from now or a date-time); default: the old key's, which must not have passed
+        #[arg(long, conflicts_with = "no_expiry")]
+        expires: Option<String>,
+        /// The new key never expires
+        #[arg(long)]
+        no_expiry: bool,
+    },
+}
+
+/// The flags of `token update`.
+#[derive(Args, Debug)]
+pub struct UpdateArgs {
+    id: String,
+    /// A new name
+    #[arg(long)]
+    name: Option<String>,
+    /// A new expiry: a duration from now (30d) or a date-time
+    #[arg(long, conflicts_with = "no_expiry")]
+    expires: Option<String>,
+    /// Remove the expiry
+    #[arg(long)]
+    no_expiry: bool,
+    /// Rate limit, repeatable; the ones given replace the key's list: 100/1m or per-hour=5000/1h
+    #[arg(
+        long = "rate-limit",
+        value_name = "[NAME=]N/WINDOW",
+        allow_hyphen_values = true,
+        conflicts_with = "no_rate_limits"
+    )]
+    rate_limits: Vec<String>,
+    /// Remove every rate limit of the key
+    #[arg(long)]
+    no_rate_limits: bool,
+    /// Set the credit balance (gives the key a quota if it had none)
+    #[arg(
+        long,
+        value_name = "N",
+        allow_hyphen_values = true,
+        conflicts_with = "no_credits"
+    )]
+    credits: Option<String>,
+    /// Set the refill: AMOUNT/INTERVAL (10000/monthly, 500/12h)
+    #[arg(
+        long,
+        value_name = "AMOUNT/INTERVAL",
+        allow_hyphen_values = true,
+        conflicts_with_all = ["no_refill", "no_credits"]
+    )]
+    refill: Option<String>,
+    /// Remove the refill (the balance stays)
+    #[arg(long, conflicts_with = "no_credits")]
+    no_refill: bool,
+    /// Remove the quota: the key no longer spends credits
+    #[arg(long)]
+    no_credits: bool,
+}
+
+impl UpdateArgs {
+    /// The key's id and the change the flags ask for (the same locally and with
+    /// `--server`).
+    pub fn patch(self, now: Timestamp) -> anyhow::Result<(TokenId, Patch)> {
+        let id = parse_id(&self.id)?;
+        let limits = limits_patch(
+            &self.rate_limits,
+            self.no_rate_limits,
+            self.credits.as_deref(),
+            self.refill.as_deref(),
+            self.no_refill,
+            self.no_credits,
+        )?;
+        let patch = update_patch(self.name, self.expires, self.no_expiry, limits, now)?;
+        Ok((id, patch))
+    }
+}
+
+/// `30d`, `12h` (from now) or an RFC 3339 date-time.
+pub fn parse_expiry(s: &str, now: Timestamp) -> anyhow::Result<Timestamp> {
+    if let Ok(d) = humantime::parse_duration(s) {
+        if d.is_zero() {
+            bail!("--expires {s}: the duration must be longer than zero");
+        }
+        return Ok(now.plus(d));
+    }
+    Timestamp::parse(s).map_err(|e| anyhow::anyhow!("--expires: {e}; or a duration such as 30d"))
+}
+
+pub(super) fn parse_metadata(items: &[String]) -> anyhow::Result<BTreeMap<String, String>> {
+    let mut m = BTreeMap::new();
+    for item in items {
+        let (k, v) = item
+            .split_once('=')
+            .with_context(|| format!("--metadata `{item}` is not key=value"))?;
+        m.insert(k.trim().to_owned(), v.to_owned());
+    }
+    Ok(m)
+}
+
+pub fn parse_id(s: &str) -> anyhow::Result<TokenId> {
+    TokenId::parse(s).map_err(|e| anyhow::anyhow!(e))
+}
+
+/// The key service on the configured store, with the configured default limits.
+pub(super) fn local_keys(config: &Config, clock: &Clock) -> anyhow::Result<Keys> {
+    let prefix = KeyPrefix::parse(&config.key_prefix).map_err(|e| anyhow::anyhow!(e))?;
+    let key_defaults = config
+        .limits
+        .key_defaults()
+        .map_err(|e| anyhow::anyhow!(e))?;
+    let owner_defaults = config
+        .limits
+        .owner_defaults()
+        .map_err(|e| anyhow::anyhow!(e))?;
+    let (store, salt) = open_store(config)?;
+    Ok(Keys::new(store, salt, prefix, clock.clone(), None)
+        .with_max_keys_per_owner(config.max_keys_per_owner)
+        .with_limit_defaults(key_defaults, owner_defaults))
+}
+
+pub(super) async fn token_command(config: Config, cmd: TokenCommand) -> anyhow::Result<ExitCode> {
+    let clock = Clock::system();
+    let keys = local_keys(&config, &clock)?;
+    let now = clock.now();
+    let actor = Actor::cli();
+    let mut out = std::io::stdout().lock();
+    match cmd {
+        TokenCommand::Create {
+            owner,
+            name,
+            expires,
+            rules,
+            metadata,
+            limits,
+        } => {
+            let mut t = new_token(owner, name, expires, &rules, &metadata, now)?;
+            t.limits = limits.view()?;
+            let (key, record) = keys.create(t, &actor).await?;
+            writeln!(out, "{}", key.expose())?;
+            eprintln!(
+                "created key {} ({}) for {}",
+                record.id, record.hint, record.owner
+            );
+        }
+        TokenCommand::Update(args) => {
+            let id = args.id.clone();
+            let (token_id, patch) = args.patch(now)?;
+            if let Some(l) = &patch.limits
+                && needs_quota(l)
+            {
+                let r = keys.get(&token_id).await.map_err(|e| not_found(e, &id))?;
+                check_quota(l, r.limits.credits.is_some())?;
+            }
+            let r = keys
+                .update(&token_id, patch, &actor)
+                .await
+                .map_err(|e| not_found(e, &id))?;
+            eprintln!("updated key {} ({})", r.id, r.hint);
+        }
+        TokenCommand::List { owner, json } => {
+            let list = keys.list(owner.as_deref()).await?;
+            let balances = keys.balances(&list.records).await?;
+            let views: Vec<TokenView> = list
+                .records
+                .iter()
+                .zip(balances)
+                .map(|(r, b)| TokenView::of(r, now, b))
+                .collect();
+            print_views(&mut out, &views, json)?;
+            super::remote::report_damaged(&list.damaged);
+        }
+        TokenCommand::Show { id, json } => {
+            let r = keys
+                .get(&parse_id(&id)?)
+                .await
+                .map_err(|e| not_found(e, &id))?;
+            let balance = keys
+                .balances(std::slice::from_ref(&r))
+                .await?
+                .pop()
+                .flatten();
+            print_view(&mut out, &TokenView::of(&r, now, balance), json)?;
+        }
+        TokenCommand::Revoke { id } => match keys.revoke(&parse_id(&id)?, &actor).await {
+            Ok(crate::manage::Removed::Key(r)) => {
+                eprintln!("revoked key {} ({}) of {}", r.id, r.hint, r.owner)
+            }
+            Ok(crate::manage::Removed::Damaged { id, .. }) => {
+                eprintln!("removed key {id} (its stored record was damaged)");
+            }
+            Err(e) => return Err(not_found(e, &id)),
+        },
+        TokenCommand::Disable { id } => {
+            let r = keys
+                .set_disabled(&parse_id(&id)?, true, &actor)
+                .await
+                .map_err(|e| not_found(e, &id))?;
+            eprintln!("disabled key {} ({})", r.id, r.hint);
+        }
+        TokenCommand::Enable { id } => {
+            let r = keys
+                .set_disabled(&parse_id(&id)?, false, &actor)
+                .await
+                .map_err(|e| not_found(e, &id))?;
+            eprintln!("enabled key {} ({})", r.id, r.hint);
+        }
+        TokenCommand::Rotate {
+            id,
+            grace,
+            expires,
+            no_expiry,
+        } => {
+            let grace = parse_grace(&grace)?;
+            let expiry = rotate_expiry(expires, no_expiry, now)?;
+            let r = keys
+                .rotate_with(&parse_id(&id)?, grace, expiry, &actor)
+                .await
+                .map_err(|e| not_found(e, &id))?;
+            writeln!(out, "{}", r.key.expose())?;
+            eprintln!("rotated key {} into {} ({})", id, r.new.id, r.new.hint);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The [`Patch`] of `token update`; refuses an update that changes nothing.
+pub fn update_patch(
+    name: Option<String>,
+    expires: Option<String>,
+    no_expiry: bool,
+    limits: Option<LimitsPatch>,
+    now: Timestamp,
+) -> anyhow::Result<Patch> {
+    let expires_at = if no_expiry {
+        Some(None)
+    } else {
+        expires
+            .map(|e| parse_expiry(&e, now))
+            .transpose()?
+            .map(Some)
+    };
+    if name.is_none() && expires_at.is_none() && limits.is_none() {
+        bail!(
+            "nothing to change: give --name, --expires, --no-expiry, --rate-limit, --no-rate-limits, --credits, --refill, --no-refill or --no-credits"
+        );
+    }
+    Ok(Patch {
+        name,
+        expires_at,
+        limits,
+        ..Patch::default()
+    })
+}
+
+/// `token rotate`'s `--expires` / `--no-expiry` (`None`: keep the old key's).
+pub fn rotate_expiry(
+    expires: Option<String>,
+    no_expiry: bool,
+    now: Timestamp,
+) -> anyhow::Result<Option<Option<Timestamp>>> {
+    Ok(match (expires, no_expiry) {
+        (Some(e), _) => Some(Some(parse_expiry(&e, now)?)),
+        (None, true) => Some(None),
+        (None, false) => None,
+    })
+}
+
+/// `--grace 1h`: how long a rotated key keeps working.
+pub fn parse_grace(s: &str) -> anyhow::Result<std::time::Duration> {
+    humantime::parse_duration(s)
+        .map_err(|e| anyhow::anyhow!("--grace `{s}`: {e} (e.g. 0s, 10m, 24h)"))
+}
+
+/// A [`NewToken`] from the `token create` flags.
+pub fn new_token(
+    owner: String,
+    name: String,
+    expires: Option<String>,
+    rules: &[String],
+    metadata: &[String],
+    now: Timestamp,
+) -> anyhow::Result<NewToken> {
+    let expires_at = expires.map(|e| parse_expiry(&e, now)).transpose()?;
+    let rules = rules
+        .iter()
+        .map(|r| Rule::parse_spec(r).map_err(|e| anyhow::anyhow!("--rule `{r}`: {e}")))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let metadata = parse_metadata(metadata)?;
+    Ok(NewToken {
+        owner,
+        name,
+        expires_at,
+        rules,
+        metadata,
+        limits: None,
+    })
+}
+
+pub(super) fn not_found(e: crate::manage::ManageError, id: &str) -> anyhow::Error {
+    match e {
+        crate::manage::ManageError::NotFound => anyhow::anyhow!("no key with id `{id}`"),
+        e => e.into(),
+    }
+}
+
+pub fn print_views(out: &mut impl Write, views: &[TokenView], json: bool) -> anyhow::Result<()> {
+    if json {
+        writeln!(out, "{}", serde_json::to_string_pretty(views)?)?;
+    } else {
+        print_table(out, views)?;
+    }
+    Ok(())
+}
+
+pub fn print_view(out: &mut impl Write, v: &TokenView, json: bool) -> anyhow::Result<()> {
+    if json {
+        writeln!(out, "{}", serde_json::to_string_pretty(v)?)?;
+    } else {
+        print_one(out, v)?;
+    }
+    Ok(())
+}
+
+pub(super) fn print_table(out: &mut impl Write, views: &[TokenView]) -> std::io::Result<()> {
+    writeln!(
+        out,
+        "{:<16}  {:<20}  {:<24}  {:<16}  {:<8}  {:<20}  {:<20}  LIMITS",
+        "ID", "OWNER", "NAME", "HINT", "STATUS", "EXPIRES", "LAST USED"
+    )?;
+    for v in views {
+        writeln!(
+            out,
+            "{:<16}  {:<20}  {:<24}  {:<16}  {:<8}  {:<20}  {:<20}  {}",
+            v.id.as_str(),
+            clip(&v.owner, 20),
+            clip(&v.name, 24),
+            v.hint,
+            v.status,
+            v.expires_at.map_or("never".into(), |t| t.to_string()),
+            v.last_used_at.map_or("never".into(), |t| t.to_string()),
+            limits_compact(&v.limits),
+        )?;
+    }
+    Ok(())
+}
+
+pub(super) fn print_one(out: &mut impl Write, v: &TokenView) -> std::io::Result<()> {
+    writeln!(out, "id:         {}", v.id)?;
+    writeln!(out, "owner:      {}", v.owner)?;
+    writeln!(out, "name:       {}", v.name)?;
+    writeln!(out, "hint:       {}", v.hint)?;
+    writeln!(out, "status:     {}", v.status)?;
+    writeln!(out, "created:    {} by {}", v.created_at, v.created_by)?;
+    writeln!(
+        out,
+        "expires:    {}",
+        v.expires_at.map_or("never".into(), |t| t.to_string())
+    )?;
+    writeln!(
+        out,
+        "last used:  {}",
+        v.last_used_at.map_or("never".into(), |t| t.to_string())
+    )?;
+    for r in &v.rules {
+        writeln!(out, "rule:       {r}")?;
+    }
+    for (k, val) in &v.metadata {
+        writeln!(out, "metadata:   {k}={val}")?;
+    }
+    print_limits_lines(out, &v.limits)?;
+    Ok(())
+}
+
+pub(super) fn clip(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        s.to_owned()
+    } else {
+        let mut c: String = s.chars().take(n - 1).collect();
+        c.push('…');
+        c
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expiry_forms() {
+        let now = Timestamp::from_unix(1_000_000);
+        assert_eq!(
+            parse_expiry("30d", now).unwrap().unix(),
+            1_000_000 + 30 * 86_400
+        );
+        assert_eq!(
+            parse_expiry("2026-12-31T00:00:00Z", now).unwrap().unix(),
+            1_798_675_200
+        );
+        assert!(parse_expiry("0s", now).is_err());
+        assert!(parse_expiry("soon", now).is_err());
+    }
+
+    #[test]
+    fn metadata_pairs() {
+        let m = parse_metadata(&["team=core".into(), "note=a=b".into()]).unwrap();
+        assert_eq!(m["note"], "a=b");
+        assert!(parse_metadata(&["nokey".into()]).is_err());
+    }
+}
