@@ -79,7 +79,7 @@ pub struct SettingFlags {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
-    /// Serve the gate (and, later, the API and UI)
+    /// Serve the gate, the management API and the web UI
     Serve,
     /// Create, list and change keys: in the store, or through a running server's API with --server
     Token(TokenArgs),
