@@ -175,7 +175,7 @@ export function KeyForm({
         <legend>Rules</legend>
         <p className="hint">
           Without rules the key may reach anything. With rules, a request must match at least one; within a rule, every
-          field you fill in must match. Separate values with commas.
+          field you fill in must match. Separate hosts and paths with commas.
         </p>
         {v.rules.map((r, i) => (
           <fieldset className="rule" key={i} aria-describedby={shown(`rules.${i}`) ? `${id}-rule-${i}-err` : undefined}>
