@@ -1,7 +1,9 @@
 import { render, screen } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
 import { describe, expect, it, vi } from "vitest";
-import type { Created, Token } from "../lib/schemas";
+import { useAuth } from "../lib/auth";
+import { type Created, type Token, meSchema } from "../lib/schemas";
+import { json, mockApi, renderWithApi } from "../test-render";
 import { token as fixture } from "../test-fixtures";
 import { KeyDialogs, type Modal } from "./key-dialogs";
 import { OneTimeKey } from "./one-time-key";
@@ -118,5 +120,49 @@ describe("the one-time key's dialog", () => {
     expect(screen.queryByText(/not copied/)).not.toBeInTheDocument();
     await user.click(screen.getByRole("button", { name: "I have saved the key" }));
     expect(onClose).toHaveBeenCalledTimes(2);
+  });
+});
+
+describe("the one-time key when the session ends", () => {
+  it("stays on screen, with the notice, until the user leaves", async () => {
+    mockApi({ "GET /api/me": () => json(401, { error: "unauthorized", message: "expired" }) });
+    function Probe() {
+      const { session, api } = useAuth();
+      return (
+        <>
+          <p>{session ? "logged in" : "logged out"}</p>
+          <button
+            type="button"
+            onClick={() => {
+              api.get("/api/me", meSchema).catch(() => undefined);
+            }}
+          >
+            Ask keygate
+          </button>
+          {session && (
+            <KeyDialogs
+              modal={{ kind: "created", created }}
+              gateUrl="https://gate/forward-auth"
+              busy={false}
+              error={null}
+              onClose={vi.fn()}
+              onCreate={vi.fn()}
+              onUpdate={vi.fn()}
+              onRotate={vi.fn()}
+              onRevoke={vi.fn()}
+            />
+          )}
+        </>
+      );
+    }
+    renderWithApi(<Probe />);
+    const user = userEvent.setup();
+    // The dialog is modal: the probe's button is reached by a click event, as a background request would be.
+    screen.getByRole("button", { name: "Ask keygate", hidden: true }).click();
+    expect(await screen.findByText(/Your session has ended/)).toBeInTheDocument();
+    expect(screen.getByText("logged in")).toBeInTheDocument();
+    expect(screen.getByTestId("new-key")).toHaveValue(KEY);
+    await user.click(screen.getByRole("button", { name: "Log in again" }));
+    expect(await screen.findByText("logged out")).toBeInTheDocument();
   });
 });
