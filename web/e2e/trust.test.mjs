@@ -241,7 +241,7 @@ describe("a user can trust what the UI shows", () => {
       const p = (n) => String(n).padStart(2, "0");
       return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}T${p(d.getHours())}:${p(d.getMinutes())}`;
     });
-    await page.getByLabel("From").fill(since);
+    await page.getByLabel("Since").fill(since);
     await page.getByRole("button", { name: "Filter" }).click();
     await page.waitForURL((u) => u.searchParams.get("action") === "update" && u.searchParams.has("since"));
     const actions = page.locator("table.audit tbody tr td:nth-child(3)");

@@ -67,7 +67,7 @@ describe("the audit log", () => {
   it("filters by action and by a time range typed in the browser's zone", async () => {
     const { onFilter, user } = setup();
     await user.selectOptions(screen.getByLabelText("Action"), "rotate");
-    const from = screen.getByLabelText("From");
+    const from = screen.getByLabelText("Since");
     expect(from).toHaveAccessibleDescription(/Times are in your time zone \(.+\)/);
     await user.type(from, "2026-06-01T08:00");
     await user.type(screen.getByLabelText("Until"), "2026-06-02T08:00");
@@ -82,11 +82,11 @@ describe("the audit log", () => {
 
   it("refuses a range that ends before it starts", async () => {
     const { onFilter, user } = setup();
-    await user.type(screen.getByLabelText("From"), "2026-06-02T08:00");
+    await user.type(screen.getByLabelText("Since"), "2026-06-02T08:00");
     await user.type(screen.getByLabelText("Until"), "2026-06-01T08:00");
     await user.click(screen.getByRole("button", { name: "Filter" }));
     expect(onFilter).not.toHaveBeenCalled();
-    expect(screen.getByRole("alert")).toHaveTextContent("“From” must be before “until”.");
+    expect(screen.getByRole("alert")).toHaveTextContent("“Since” must be before “Until”.");
   });
 
   it("exports as CSV or JSON", async () => {

@@ -151,7 +151,7 @@ export function AuditView(p: AuditViewProps) {
             return;
           }
           if (since && until && Date.parse(since) >= Date.parse(until)) {
-            setRangeError("“From” must be before “until”.");
+            setRangeError("“Since” must be before “Until”.");
             return;
           }
           setRangeError(null);
@@ -192,7 +192,7 @@ export function AuditView(p: AuditViewProps) {
         </div>
         {(
           [
-            ["since", "From"],
+            ["since", "Since"],
             ["until", "Until"],
           ] as const
         ).map(([k, label]) => (
