@@ -9,6 +9,7 @@ import os from "node:os";
 import path from "node:path";
 import readline from "node:readline";
 import { chromium } from "playwright-core";
+import { assertAccessible } from "./axe.mjs";
 
 export const root = path.resolve(import.meta.dirname, "../..");
 export const artifacts = path.join(import.meta.dirname, "artifacts");
@@ -186,8 +187,14 @@ export function launchChromium() {
  * The provider's development pages are not the app: they ask for web fonts that
  * cannot be had offline, and that is not ours to fix.
  */
-export async function newPage(browser, { origin, width = 1440, height = 900, colorScheme = "light" }) {
-  const context = await browser.newContext({ viewport: { width, height }, colorScheme });
+export async function newPage(browser, { origin, width = 1440, height = 900, colorScheme = "light", locale, timezoneId }) {
+  // `locale` and `timezoneId` (e.g. "de-DE", "Europe/Berlin"): the browser's, as a user's would be.
+  const context = await browser.newContext({
+    viewport: { width, height },
+    colorScheme,
+    ...(locale ? { locale } : {}),
+    ...(timezoneId ? { timezoneId } : {}),
+  });
   // And no request to anywhere but loopback even starts.
   await context.route(
     (u) => !["127.0.0.1", "[::1]", "localhost"].includes(u.hostname),
@@ -224,4 +231,28 @@ export async function gate(url, key, { method = "GET", uri = "/v1/orders" } = {}
     },
   });
   return r.status;
+}
+
+/**
+ * axe-core (WCAG 2.2 A/AA) on the page as it is, at 1440 and 375 px wide, in the light
+ * and the dark theme; the page is left at the size and theme it had.
+ */
+export async function assertAccessibleEverywhere(page, where) {
+  const size = page.viewportSize() ?? { width: 1440, height: 900 };
+  const dark = await page.evaluate(() => matchMedia("(prefers-color-scheme: dark)").matches);
+  try {
+    for (const [width, height] of [
+      [1440, 900],
+      [375, 812],
+    ]) {
+      await page.setViewportSize({ width, height });
+      for (const colorScheme of ["light", "dark"]) {
+        await page.emulateMedia({ colorScheme });
+        await assertAccessible(page, `${where} (${width} px, ${colorScheme})`);
+      }
+    }
+  } finally {
+    await page.setViewportSize(size);
+    await page.emulateMedia({ colorScheme: dark ? "dark" : "light" });
+  }
 }

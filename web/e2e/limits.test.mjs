@@ -8,6 +8,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import {
+  assertAccessibleEverywhere,
   cleanup,
   freePort,
   launchChromium,
@@ -113,6 +114,7 @@ describe("usage limits", () => {
     await limits.getByLabel("Credits left").fill("5");
     await form.getByRole("button", { name: "Create key" }).scrollIntoViewIfNeeded();
     await shot(page, "limits-create-form-desktop");
+    await assertAccessibleEverywhere(page, "the create form with limits");
     await form.getByRole("button", { name: "Create key" }).click();
 
     const shown = page.getByRole("dialog", { name: "Your new key" });
@@ -163,6 +165,7 @@ describe("usage limits", () => {
     await shown.getByRole("button", { name: "I have saved the key" }).click();
     await page.getByRole("row", { name: /free/ }).locator('td[data-label="Limits"]').getByText("unlimited").waitFor();
     await shot(page, "limits-my-keys-desktop");
+    await assertAccessibleEverywhere(page, "my keys with limits");
 
     // Edit: the form shows the limits; raise the rate limit, add a daily refill; only
     // that is sent, and the key works again at once.
@@ -176,6 +179,7 @@ describe("usage limits", () => {
     await editLimits.getByLabel("Refill to").fill("1000");
     await edit.getByRole("button", { name: "Save changes" }).scrollIntoViewIfNeeded();
     await shot(page, "limits-edit-form-desktop");
+    await assertAccessibleEverywhere(page, "the edit form with limits");
     const patched = page.waitForRequest((r) => r.method() === "PATCH");
     await edit.getByRole("button", { name: "Save changes" }).click();
     const sent = JSON.parse((await patched).postData() ?? "{}");
@@ -214,6 +218,7 @@ describe("usage limits", () => {
     assert.equal(ownerLimits.source, "owner");
     assert.deepEqual(ownerLimits.limits, { rate_limits: [{ name: "all-keys", limit: 600, window: "1h" }], credits: null });
     await shot(page, "limits-owner-panel-desktop");
+    await assertAccessibleEverywhere(page, "an owner's limits");
     await panel.getByRole("button", { name: "Reset to the default" }).click();
     await panel.locator(".confirm-reset").getByRole("button", { name: "Reset to the default" }).click();
     await panel.getByText("600/1h").waitFor({ state: "detached" });
@@ -300,6 +305,7 @@ oidc_resource = "urn:keygate"
     assert.ok((await refusal.innerText()).trim().length > 0, "the server's message is shown");
     await editLimits.scrollIntoViewIfNeeded();
     await shot(page, "limits-locked-desktop");
+    await assertAccessibleEverywhere(page, "limits that may only be tightened");
     // The refused PATCH is a 403 the browser logs; nothing else may appear.
     problems.splice(0, problems.length, ...problems.filter((p) => !/403/.test(p)));
 

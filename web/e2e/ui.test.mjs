@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import {
+  assertAccessibleEverywhere,
   cleanup,
   freePort,
   gate,
@@ -70,7 +71,10 @@ async function createKey(page, { name, paths = "", methods = "", expiry = "30d" 
   if (paths || methods) {
     await dialog.getByRole("button", { name: "Add a rule" }).click();
     await dialog.getByLabel("Paths").fill(paths);
-    await dialog.getByLabel("Methods").fill(methods);
+    // Methods are ticked from keygate's list, not typed.
+    for (const m of methods.split(/[\s,]+/).filter(Boolean)) {
+      await dialog.getByRole("group", { name: "Methods" }).getByRole("checkbox", { name: m, exact: true }).check();
+    }
   }
   await dialog.getByRole("button", { name: "Create key" }).click();
   const shown = page.getByRole("dialog", { name: "Your new key" });
@@ -103,7 +107,7 @@ app_name = "Acme keys"
 oidc_client_id = "keygate-ui"
 oidc_scope = "openid profile api"
 oidc_resource = "urn:keygate"
-docs_html = '<h2>Getting access</h2><p>Ask in #platform.</p><img src="x" onerror="window.pwned = 1"><script>window.pwned = 2</script>'
+docs_html = '<h2>Getting access</h2><p>Ask in #platform.</p><img src="x" alt="" onerror="window.pwned = 1"><script>window.pwned = 2</script>'
 `,
     });
     // The API answers 503 until keygate has the provider's keys.
@@ -120,6 +124,13 @@ docs_html = '<h2>Getting access</h2><p>Ask in #platform.</p><img src="x" onerror
     await page.waitForURL(`${url}/login`);
     await page.getByRole("heading", { name: "Acme keys" }).waitFor();
     await shot(page, "login-oidc-desktop");
+    await assertAccessibleEverywhere(page, "login page (OIDC)");
+    // At 375 px the login button's label wraps inside it rather than overflowing.
+    await page.setViewportSize({ width: 375, height: 812 });
+    const oidcButton = page.getByRole("button", { name: "Log in with your organisation account" });
+    const fits = await oidcButton.evaluate((b) => b.scrollWidth <= b.clientWidth && b.getBoundingClientRect().right <= window.innerWidth);
+    assert.ok(fits, "the OIDC login button fits at 375 px");
+    await page.setViewportSize({ width: 1440, height: 900 });
     await oidcLogin(page, url, "alice");
     const firstToken = await accessToken(page);
     assert.ok(firstToken, "the session holds an access token");
@@ -130,6 +141,7 @@ docs_html = '<h2>Getting access</h2><p>Ask in #platform.</p><img src="x" onerror
 
     const { key, dialog } = await createKey(page, { name: "e2e deploys", paths: "/v1/*", methods: "GET" });
     await shot(page, "create-one-time-key-desktop");
+    await assertAccessibleEverywhere(page, "the one-time key");
     assert.equal(await gate(url, key), 204, "the new key opens the gate");
     assert.equal(await gate(url, key, { uri: "/admin" }), 403, "and only where its rule allows");
     await dialog.getByRole("button", { name: "I have saved the key" }).click();
@@ -151,6 +163,7 @@ docs_html = '<h2>Getting access</h2><p>Ask in #platform.</p><img src="x" onerror
     await kept.dialog.getByRole("button", { name: "I have saved the key" }).click();
     await page.getByRole("row", { name: /alice nightly/ }).waitFor();
     await shot(page, "my-keys-desktop");
+    await assertAccessibleEverywhere(page, "my keys");
     assert.equal(await gate(url, kept.key), 204);
 
     // Silent renew (a hidden iframe to the provider, allowed by the CSP's frame-src) has
@@ -173,6 +186,7 @@ docs_html = '<h2>Getting access</h2><p>Ask in #platform.</p><img src="x" onerror
     // The operator's docs, sanitised: shown, and nothing in them ran.
     await page.getByRole("link", { name: "Docs" }).click();
     await page.getByRole("heading", { name: "Getting access" }).waitFor();
+    await assertAccessibleEverywhere(page, "docs page");
     assert.equal(await page.evaluate(() => window.pwned), undefined, "operator HTML ran script");
     assert.equal(await page.locator(".operator-docs [onerror], .operator-docs script").count(), 0);
     // Parsing the snippet to sanitise it makes Chromium check its `onerror` against the
@@ -214,6 +228,7 @@ docs_html = '<h2>Getting access</h2><p>Ask in #platform.</p><img src="x" onerror
     await page.getByLabel("Search owners").fill("ali");
     await alice.waitFor();
     await shot(page, "admin-owners-desktop");
+    await assertAccessibleEverywhere(page, "admin: owners");
 
     // Someone with no key yet is listed nowhere; open them by subject and make one.
     await page.getByLabel("Keys of someone not listed (their subject)").fill("bob");
@@ -234,6 +249,7 @@ docs_html = '<h2>Getting access</h2><p>Ask in #platform.</p><img src="x" onerror
     await page.getByRole("heading", { name: "Keys of alice" }).waitFor();
     await page.getByRole("row", { name: /alice nightly/ }).waitFor();
     await shot(page, "admin-owner-keys-desktop");
+    await assertAccessibleEverywhere(page, "admin: an owner's keys");
 
     // Straight to a client route: served by keygate's index.html fallback.
     await page.goto(`${url}/admin/audit`);
@@ -262,6 +278,7 @@ docs_html = '<h2>Getting access</h2><p>Ask in #platform.</p><img src="x" onerror
     }
     assert.equal(count, 3, "alice's two creates and one delete");
     await shot(page, "audit-desktop");
+    await assertAccessibleEverywhere(page, "audit log");
 
     // The same screens at 375 px wide.
     await page.setViewportSize({ width: 375, height: 812 });
@@ -299,6 +316,7 @@ describe("single-operator mode", () => {
     await page.getByRole("button", { name: "Log in" }).click();
     await page.getByRole("alert").getByText("That is not the admin key").waitFor();
     await shot(page, "login-admin-key-desktop");
+    await assertAccessibleEverywhere(page, "login page (admin key, refused)");
     // A failed login is a 401 by design; the browser logs it. Nothing else may appear.
     problems.splice(0, problems.length, ...problems.filter((p) => !/401/.test(p)));
 
@@ -331,6 +349,7 @@ describe("single-operator mode", () => {
     assert.match(await form.getByRole("alert").first().innerText(), /^3 fields need attention/);
     await form.getByText("without scheme, port or path").waitFor();
     await shot(page, "create-form-errors-desktop");
+    await assertAccessibleEverywhere(page, "the create form with errors");
     await form.getByRole("button", { name: "Cancel" }).click();
     await form.waitFor({ state: "detached" });
 
@@ -358,6 +377,8 @@ describe("single-operator mode", () => {
     await edit.waitFor({ state: "detached" });
     await page.getByRole("button", { name: "Rotate operator key" }).click();
     const rot = page.getByRole("dialog", { name: "Rotate “operator key”" });
+    await rot.getByText("The new key expires when this one does").waitFor();
+    await assertAccessibleEverywhere(page, "the rotate dialog");
     await rot.getByLabel("How long the old key keeps working").selectOption("3600");
     await rot.getByRole("button", { name: "Rotate key" }).click();
     const shown = page.getByRole("dialog", { name: "Your new key" });

@@ -9,7 +9,18 @@ import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { after, before, describe, test } from "node:test";
 import { promisify } from "node:util";
-import { cleanup, freePort, launchChromium, newPage, requireTools, shot, startKeygate, watchdog } from "./harness.mjs";
+import { assertAccessible } from "./axe.mjs";
+import {
+  assertAccessibleEverywhere,
+  cleanup,
+  freePort,
+  launchChromium,
+  newPage,
+  requireTools,
+  shot,
+  startKeygate,
+  watchdog,
+} from "./harness.mjs";
 
 const run = promisify(execFile);
 
@@ -118,6 +129,7 @@ describe("usage analytics", () => {
       assert.ok(await row.getByText(`${FORBIDDEN} refused`).isVisible());
       await row.locator("svg.sparkline").waitFor();
       await shot(page, "usage-list-desktop-light");
+      await assertAccessibleEverywhere(page, "my keys with usage");
       assert.deepEqual(problems, []);
       await context.close();
     }
@@ -143,6 +155,7 @@ describe("usage analytics", () => {
     await page.getByRole("button", { name: "24h" }).click();
     await table.waitFor();
     await shot(page, "usage-key-desktop-light");
+    await assertAccessibleEverywhere(page, "a key's page");
 
     // Everyone's usage (admin): the key among the busiest, linked to its admin page.
     await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Admin" }).click();
@@ -154,6 +167,7 @@ describe("usage analytics", () => {
     assert.deepEqual((await topRow.getByRole("cell").allInnerTexts()).slice(2), [String(ALLOWED + FORBIDDEN), String(ALLOWED), String(FORBIDDEN)]);
     await page.locator(".usage-canvas canvas").first().waitFor();
     await shot(page, "usage-admin-desktop-light");
+    await assertAccessibleEverywhere(page, "everyone's usage");
     await top.getByRole("link", { name: "reporting" }).click();
     await page.waitForURL(`${url}/admin/keys/${keyId}`);
     await page.getByRole("heading", { level: 1, name: /reporting/ }).waitFor();
@@ -172,6 +186,7 @@ describe("usage analytics", () => {
       const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
       assert.ok(overflow <= 0, `the page scrolls sideways by ${overflow} px`);
       await shot(page, `usage-key-${width < 500 ? "mobile" : "desktop"}-${colorScheme}`);
+      await assertAccessible(page, `a key's page (${width} px, ${colorScheme})`);
       if (width < 500 && colorScheme === "dark") {
         await page.getByRole("link", { name: "My keys" }).first().click();
         await page.locator("svg.sparkline").first().waitFor();

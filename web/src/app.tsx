@@ -2,6 +2,7 @@
 import { QueryClient, QueryClientProvider } from "@tanstack/react-query";
 import { lazy, Suspense, useState, type ReactNode } from "react";
 import { BrowserRouter, Navigate, Route, Routes, useLocation } from "react-router-dom";
+import { ChunkErrorBoundary } from "./components/chunk-error";
 import { Layout } from "./components/layout";
 import { ApiError } from "./lib/api";
 import { AuthProvider, useAuth } from "./lib/auth";
@@ -67,6 +68,8 @@ export function App({ config }: { config: UiConfig }) {
     <QueryClientProvider client={client}>
       <BrowserRouter basename={config.base_path || "/"}>
         <AuthProvider config={config}>
+          {/* A page that fails to load or render shows why and a reload button, never a white page. */}
+          <ChunkErrorBoundary>
           <Suspense fallback={<Loading what="the page" />}>
           <Routes>
             <Route path="/login" element={<LoginPage />} />
@@ -126,6 +129,7 @@ export function App({ config }: { config: UiConfig }) {
             </Route>
           </Routes>
           </Suspense>
+          </ChunkErrorBoundary>
         </AuthProvider>
       </BrowserRouter>
     </QueryClientProvider>

@@ -1,7 +1,7 @@
 import { useState } from "react";
 
 /** Copies `text`; says whether it worked, to screen readers too. */
-export function CopyButton({ text, label = "Copy" }: { text: string; label?: string }) {
+export function CopyButton({ text, label = "Copy", onCopied }: { text: string; label?: string; onCopied?: () => void }) {
   const [state, setState] = useState<"idle" | "copied" | "failed">("idle");
   return (
     <span className="copy">
@@ -12,6 +12,7 @@ export function CopyButton({ text, label = "Copy" }: { text: string; label?: str
           navigator.clipboard.writeText(text).then(
             () => {
               setState("copied");
+              onCopied?.();
             },
             () => {
               setState("failed");

@@ -23,6 +23,7 @@ export function Field({
   label,
   srLabel,
   error,
+  hint,
   className,
   children,
 }: {
@@ -31,6 +32,8 @@ export function Field({
   /** Read after the label by screen readers only, e.g. ", rate limit 2" where rows repeat labels. */
   srLabel?: string;
   error?: string | undefined;
+  /** Help shown under the control and read with it. */
+  hint?: string;
   className?: string;
   children: (p: ControlProps) => ReactNode;
 }) {
@@ -41,7 +44,16 @@ export function Field({
         {label}
         {srLabel && <span className="visually-hidden">{srLabel}</span>}
       </label>
-      {children({ id, "aria-invalid": Boolean(error), "aria-describedby": error ? `${id}-err` : undefined })}
+      {children({
+        id,
+        "aria-invalid": Boolean(error),
+        "aria-describedby": [error ? `${id}-err` : "", hint ? `${id}-hint` : ""].filter(Boolean).join(" ") || undefined,
+      })}
+      {hint && (
+        <p className="hint" id={`${id}-hint`}>
+          {hint}
+        </p>
+      )}
       {error && (
         <p className="field-error" id={`${id}-err`}>
           {error}

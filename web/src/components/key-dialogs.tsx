@@ -1,6 +1,8 @@
 // The dialogs of a key's actions (create, edit, rotate, revoke, the new key shown once),
 // shared by the key list and a key's own page. Pure: driven by `modal`.
+import { useState } from "react";
 import type { ApiError } from "../lib/api";
+import { useUnsavedGuard } from "../lib/auth";
 import { emptyForm, formOf, type KeyFormValues } from "../lib/key-form-model";
 import type { Created, Token } from "../lib/schemas";
 import { Dialog } from "./dialog";
@@ -27,13 +29,25 @@ export interface KeyDialogsProps {
   onClose: () => void;
   onCreate: (v: KeyFormValues) => void;
   onUpdate: (t: Token, v: KeyFormValues) => void;
-  onRotate: (t: Token, graceSeconds: number) => void;
+  /** `expiresAt`: the new key's expiry as the dialog said it (null: never). */
+  onRotate: (t: Token, graceSeconds: number, expiresAt: string | null) => void;
   onRevoke: (t: Token) => void;
 }
+
+/** Asked before a new key that has not been copied is closed away. */
+export const uncopiedKeyGuard = {
+  message: "You have not copied the key. Once this dialog is closed, nobody can show it again.",
+  stay: "Back to the key",
+  leave: "Close without the key",
+};
 
 export function KeyDialogs(p: KeyDialogsProps) {
   const m = p.modal;
   const close = p.onClose;
+  // Which new key was copied: until then, closing it asks, and an ending session keeps it.
+  const [copied, setCopied] = useState<string | null>(null);
+  const unsaved = m.kind === "created" && copied !== m.created.id;
+  useUnsavedGuard(unsaved);
   return (
     <>
       {m.kind === "create" && (
@@ -75,8 +89,8 @@ export function KeyDialogs(p: KeyDialogsProps) {
           <RotateForm
             token={m.token}
             submitting={p.busy}
-            onRotate={(grace) => {
-              p.onRotate(m.token, grace);
+            onRotate={(grace, expiresAt) => {
+              p.onRotate(m.token, grace, expiresAt);
             }}
             onCancel={close}
           />
@@ -100,8 +114,15 @@ export function KeyDialogs(p: KeyDialogsProps) {
         </Dialog>
       )}
       {m.kind === "created" && (
-        <Dialog title="Your new key" onClose={close} wide>
-          <OneTimeKey created={m.created} gateUrl={p.gateUrl} onDone={close} />
+        <Dialog title="Your new key" onClose={close} wide guard={unsaved ? uncopiedKeyGuard : null}>
+          <OneTimeKey
+            created={m.created}
+            gateUrl={p.gateUrl}
+            onDone={close}
+            onCopied={() => {
+              setCopied(m.created.id);
+            }}
+          />
         </Dialog>
       )}
     </>

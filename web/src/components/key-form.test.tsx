@@ -46,17 +46,53 @@ describe("the create form", () => {
     await user.clear(hosts);
     await user.type(hosts, "api.example.com");
     expect(hosts).toHaveAttribute("aria-invalid", "false");
-    const methods = screen.getByLabelText("Methods");
-    await user.type(methods, "GET, P0ST");
+  });
+
+  it("offers methods to tick, not to type, and sends them in the usual order", async () => {
+    const { user, onSubmit } = setup();
+    await user.type(screen.getByLabelText("Name"), "deploys");
+    await user.click(screen.getByRole("button", { name: "Add a rule" }));
+    const methods = screen.getByRole("group", { name: "Methods" });
+    expect(methods).toHaveAccessibleDescription("None ticked: any method.");
+    await user.click(screen.getByRole("checkbox", { name: "POST" }));
+    await user.click(screen.getByRole("checkbox", { name: "GET" }));
+    await user.click(screen.getByText("More methods"));
+    await user.click(screen.getByRole("checkbox", { name: "PURGE" }));
+    await user.click(screen.getByRole("button", { name: "Create key" }));
+    const v = onSubmit.mock.calls[0]?.[0] as KeyFormValues;
+    expect(createBody(v, NOW).rules).toEqual([{ hosts: [], paths: [], methods: ["GET", "POST", "PURGE"] }]);
+  });
+
+  it("takes the keyboard to the fields a button adds, and back to the button when they go", async () => {
+    const { user } = setup();
+    await user.click(screen.getByRole("button", { name: "Add a rule" }));
+    expect(screen.getByLabelText("Hosts")).toHaveFocus();
+    await user.click(screen.getByRole("button", { name: "Add a rule" }));
+    expect(screen.getAllByLabelText("Hosts")[1]).toHaveFocus();
+    await user.click(screen.getByRole("button", { name: "Remove rule 2" }));
+    expect(screen.getByRole("button", { name: "Add a rule" })).toHaveFocus();
+    await user.click(screen.getByRole("button", { name: "Add metadata" }));
+    expect(screen.getByLabelText("Name 1")).toHaveFocus();
+    await user.click(screen.getByRole("button", { name: "Remove metadata 1" }));
+    expect(screen.getByRole("button", { name: "Add metadata" })).toHaveFocus();
+  });
+
+  it("refuses a lone dot as a host", async () => {
+    const { user } = setup();
+    await user.click(screen.getByRole("button", { name: "Add a rule" }));
+    const hosts = screen.getByLabelText("Hosts");
+    await user.type(hosts, ".");
     await user.tab();
-    expect(methods).toHaveAccessibleDescription(/“P0ST” is not an HTTP method/);
+    expect(hosts).toHaveAttribute("aria-invalid", "true");
+    expect(hosts).toHaveAccessibleDescription(/api.example.com or \*.example.com/);
   });
 
   it("asks for a date in the future when the expiry is custom", async () => {
     const { user, onSubmit } = setup();
     await user.type(screen.getByLabelText("Name"), "deploys");
     await user.selectOptions(screen.getByLabelText("Expires"), "custom");
-    const date = screen.getByLabelText("Expiry date (UTC)");
+    const date = screen.getByLabelText(/^Expiry date, in your time zone \(.+\)$/);
+    expect(date).toHaveAccessibleDescription(/00:00 that day/);
     await user.type(date, "2026-05-01");
     await user.click(screen.getByRole("button", { name: "Create key" }));
     expect(date).toHaveAccessibleDescription(/future/);
@@ -77,7 +113,7 @@ describe("the create form", () => {
       expect.objectContaining({
         name: "deploys",
         expiry: "90d",
-        rules: [{ hosts: "", paths: "/v1/*", methods: "" }],
+        rules: [{ hosts: "", paths: "/v1/*", methods: [] }],
         metadata: [{ key: "team", value: "core" }],
       }),
     );

@@ -3,8 +3,17 @@
 // submit; nothing is sent while any remain.
 import { useEffect, useId, useRef, useState, type SyntheticEvent } from "react";
 import { ApiError } from "../lib/api";
-import { absolute, expiryPresets, groupDigits, type ExpiryPreset } from "../lib/format";
-import { type FormErrors, type KeyFormValues, LIMITS, validateKeyForm } from "../lib/key-form-model";
+import { useUnsavedGuard } from "../lib/auth";
+import { absolute, expiryPresets, groupDigits, zoneLabel, type ExpiryPreset } from "../lib/format";
+import {
+  COMMON_METHODS,
+  type FormErrors,
+  HTTP_METHODS,
+  type KeyFormValues,
+  LIMITS,
+  emptyRule,
+  validateKeyForm,
+} from "../lib/key-form-model";
 import { Field, keepFocusOnClick } from "./field";
 import { LimitsFields } from "./limits-fields";
 
@@ -45,6 +54,8 @@ export function KeyForm({
   const [touched, setTouched] = useState<Set<string>>(new Set());
   const [submitted, setSubmitted] = useState(false);
   const errors: FormErrors = validateKeyForm(v, now);
+  // Input not sent yet: an ending session must not wipe it unannounced.
+  useUnsavedGuard(JSON.stringify(v) !== JSON.stringify(initial));
   const id = useId();
   const touch = (f: string) => () => {
     setTouched((t) => new Set(t).add(f));
@@ -57,6 +68,17 @@ export function KeyForm({
     serverError && "field" in serverError && serverError.field ? serverFields[serverError.field] : undefined;
 
   const formRef = useRef<HTMLFormElement>(null);
+  // A button that adds fields takes the keyboard to the first of them; one that removes
+  // fields, to the button that adds them again (the removed ones had the focus).
+  const focusNext = useRef<string | null>(null);
+  const setFocusId = (target: string) => {
+    focusNext.current = target;
+  };
+  useEffect(() => {
+    if (focusNext.current === null) return;
+    document.getElementById(focusNext.current)?.focus();
+    focusNext.current = null;
+  });
   const [attempts, setAttempts] = useState(0);
   // After a refused submit, take the keyboard to the first field that needs attention.
   useEffect(() => {
@@ -130,7 +152,8 @@ export function KeyForm({
         {v.expiry === "custom" && (
           <Field
             id={`${id}-date`}
-            label="Expiry date (UTC)"
+            label={`Expiry date, in your time zone (${zoneLabel(now)})`}
+            hint="The key stops working at 00:00 that day."
             error={shown("customDate") ?? (serverField === "customDate" ? serverError?.message : undefined)}
           >
             {(p) => (
@@ -152,7 +175,7 @@ export function KeyForm({
         <legend>Rules</legend>
         <p className="hint">
           Without rules the key may reach anything. With rules, a request must match at least one; within a rule, every
-          field you fill in must match. Separate values with commas.
+          field you fill in must match. Separate hosts and paths with commas.
         </p>
         {v.rules.map((r, i) => (
           <fieldset className="rule" key={i} aria-describedby={shown(`rules.${i}`) ? `${id}-rule-${i}-err` : undefined}>
@@ -166,7 +189,6 @@ export function KeyForm({
               [
                 ["hosts", "Hosts", "api.example.com, *.example.com"],
                 ["paths", "Paths", "/v1/*, /health"],
-                ["methods", "Methods", "GET, POST"],
               ] as const
             ).map(([f, label, placeholder]) => (
               <Field key={f} id={`${id}-rule-${i}-${f}`} label={label} error={shown(`rules.${i}.${f}`)}>
@@ -190,6 +212,18 @@ export function KeyForm({
                 )}
               </Field>
             ))}
+            <MethodChoice
+              id={`${id}-rule-${i}-methods`}
+              chosen={r.methods}
+              error={errors[`rules.${i}.methods`]}
+              onChange={(methods) => {
+                touch(`rules.${i}`)();
+                set(
+                  "rules",
+                  v.rules.map((x, j) => (j === i ? { ...x, methods } : x)),
+                );
+              }}
+            />
             <button
               type="button"
               className="button button-quiet"
@@ -198,6 +232,7 @@ export function KeyForm({
                   "rules",
                   v.rules.filter((_, j) => j !== i),
                 );
+                setFocusId(`${id}-add-rule`);
               }}
             >
               Remove rule {i + 1}
@@ -207,9 +242,11 @@ export function KeyForm({
         {errors.rules && <p className="field-error">{errors.rules}</p>}
         <button
           type="button"
+          id={`${id}-add-rule`}
           className="button"
           onClick={() => {
-            set("rules", [...v.rules, { hosts: "", paths: "", methods: "" }]);
+            set("rules", [...v.rules, emptyRule()]);
+            setFocusId(`${id}-rule-${v.rules.length}-hosts`);
           }}
         >
           Add a rule
@@ -266,6 +303,7 @@ export function KeyForm({
                   "metadata",
                   v.metadata.filter((_, j) => j !== i),
                 );
+                setFocusId(`${id}-add-meta`);
               }}
             >
               Remove
@@ -275,9 +313,11 @@ export function KeyForm({
         {errors.metadata && <p className="field-error">{errors.metadata}</p>}
         <button
           type="button"
+          id={`${id}-add-meta`}
           className="button"
           onClick={() => {
             set("metadata", [...v.metadata, { key: "", value: "" }]);
+            setFocusId(`${id}-meta-${v.metadata.length}-key`);
           }}
         >
           Add metadata
@@ -372,3 +412,61 @@ export function KeyForm({
   );
 }
 
+/**
+ * A rule's methods, ticked from the HTTP methods keygate knows: the common ones first,
+ * the rest behind "More methods" (open when one of them is chosen). A stored method
+ * keygate no longer accepts shows too, so that it can be unticked.
+ */
+function MethodChoice({
+  id,
+  chosen,
+  error,
+  onChange,
+}: {
+  id: string;
+  chosen: string[];
+  error: string | undefined;
+  onChange: (methods: string[]) => void;
+}) {
+  const known = HTTP_METHODS as readonly string[];
+  const common = COMMON_METHODS as readonly string[];
+  const more = known.filter((m) => !common.includes(m));
+  const unknown = chosen.filter((m) => !known.includes(m));
+  const box = (m: string) => (
+    <div className="checkbox method" key={m}>
+      <input
+        id={`${id}-${m}`}
+        type="checkbox"
+        checked={chosen.includes(m)}
+        onChange={(e) => {
+          onChange(e.target.checked ? [...chosen, m] : chosen.filter((x) => x !== m));
+        }}
+      />
+      <label htmlFor={`${id}-${m}`}>{m}</label>
+    </div>
+  );
+  return (
+    <fieldset
+      className={error ? "methods field-invalid" : "methods"}
+      aria-describedby={error ? `${id}-err` : `${id}-hint`}
+    >
+      <legend>Methods</legend>
+      <p className="hint" id={`${id}-hint`}>
+        None ticked: any method.
+      </p>
+      <div className="method-choices">
+        {common.map(box)}
+        {unknown.map(box)}
+      </div>
+      <details open={chosen.some((m) => more.includes(m))}>
+        <summary>More methods</summary>
+        <div className="method-choices">{more.map(box)}</div>
+      </details>
+      {error && (
+        <p className="field-error" id={`${id}-err`}>
+          {error}
+        </p>
+      )}
+    </fieldset>
+  );
+}

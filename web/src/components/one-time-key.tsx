@@ -1,12 +1,25 @@
 // The new key, shown once: copy it, paste a ready snippet, then it is gone for good.
+// The check snippet asks the gate about a request the key's first rule allows (its
+// method, host and path), so that it really answers 204.
+import { checkCurl, serviceCurl } from "../lib/check-request";
+import { absolute } from "../lib/format";
 import type { Created } from "../lib/schemas";
 import { CopyButton } from "./copy-button";
 
-export function OneTimeKey({ created, gateUrl, onDone }: { created: Created; gateUrl: string; onDone: () => void }) {
+export function OneTimeKey({
+  created,
+  gateUrl,
+  onDone,
+  onCopied,
+}: {
+  created: Created;
+  gateUrl: string;
+  onDone: () => void;
+  /** The key was copied (its button, or copying from the field). */
+  onCopied?: () => void;
+}) {
   const { key, token } = created;
   const header = `Authorization: Bearer ${key}`;
-  const curl = `curl -H "Authorization: Bearer ${key}" https://your-service.example.com/`;
-  const check = `curl -i -H "Authorization: Bearer ${key}" ${gateUrl}`;
   return (
     <div className="one-time-key">
       <p className="notice notice-warn">
@@ -26,21 +39,36 @@ export function OneTimeKey({ created, gateUrl, onDone }: { created: Created; gat
           onFocus={(e) => {
             e.currentTarget.select();
           }}
+          onCopy={onCopied}
           data-testid="new-key"
           data-autofocus=""
         />
-        <CopyButton text={key} label="Copy key" />
+        <CopyButton text={key} label="Copy key" {...(onCopied ? { onCopied } : {})} />
       </div>
+      <p className="muted">
+        {token.expires_at ? (
+          <>
+            It expires on <time dateTime={token.expires_at}>{absolute(token.expires_at)}</time>.
+          </>
+        ) : (
+          "It never expires."
+        )}
+      </p>
       {created.replaced && (
         <p className="muted">
           The old key {created.replaced.hint} keeps working until{" "}
-          {created.replaced.grace_until ? new Date(created.replaced.grace_until).toLocaleString() : "it is revoked"}.
+          {created.replaced.grace_until ? (
+            <time dateTime={created.replaced.grace_until}>{absolute(created.replaced.grace_until)}</time>
+          ) : (
+            "it is revoked"
+          )}
+          .
         </p>
       )}
       <h3>Use it</h3>
       <Snippet title="The header to send" text={header} />
-      <Snippet title="With curl" text={curl} />
-      <Snippet title="Check it against keygate (expect 204)" text={check} />
+      <Snippet title="With curl" text={serviceCurl(key, token.rules)} />
+      <Snippet title="Check it against keygate (expect 204)" text={checkCurl(gateUrl, key, token.rules)} testId="check-snippet" />
       <div className="actions">
         <button type="button" className="button button-primary" onClick={onDone}>
           I have saved the key
@@ -50,14 +78,14 @@ export function OneTimeKey({ created, gateUrl, onDone }: { created: Created; gat
   );
 }
 
-function Snippet({ title, text }: { title: string; text: string }) {
+function Snippet({ title, text, testId }: { title: string; text: string; testId?: string }) {
   return (
     <figure className="snippet">
       <figcaption>
         {title} <CopyButton text={text} />
       </figcaption>
       <pre>
-        <code>{text}</code>
+        <code data-testid={testId}>{text}</code>
       </pre>
     </figure>
   );

@@ -1,6 +1,12 @@
 // Rotate: a new key with the same settings; the old one works for a grace period.
+// The expiry rule, said in the dialog: the new key expires when the old one does (or
+// never, like it). An expired key's expiry is not carried over, and not dropped
+// silently either: the user chooses the new key's expiry (the API refuses a rotation
+// of an expired key without one, 422).
 import { useId, useState } from "react";
+import { type ExpiryPreset, absolute, expiryOf, expiryPresets, localMidnight, relative, zoneLabel } from "../lib/format";
 import type { Token } from "../lib/schemas";
+import { Field } from "./field";
 
 export const graceOptions = [
   { seconds: 0, label: "No grace: the old key stops now" },
@@ -10,35 +16,135 @@ export const graceOptions = [
   { seconds: 30 * 86_400, label: "30 days (the longest)" },
 ];
 
+/** Has the key's expiry passed (so its successor needs one of its own)? */
+export const hasExpired = (t: Token, now: number = Date.now()) =>
+  t.status === "expired" || (t.expires_at !== null && Date.parse(t.expires_at) <= now);
+
+/** Nothing chosen yet: an expired key's successor needs an explicit choice. */
+type Choice = Exclude<ExpiryPreset, "keep"> | "";
+
+/** The new key's expiry for a choice; undefined while none is valid. */
+export function successorExpiry(choice: Choice, customDate: string, now: number): string | null | undefined {
+  if (choice === "") return undefined;
+  if (choice === "custom") {
+    const at = localMidnight(customDate);
+    return at !== null && Date.parse(at) > now ? at : undefined;
+  }
+  return expiryOf(choice, customDate, now);
+}
+
 export function RotateForm({
   token,
   submitting,
   onRotate,
   onCancel,
+  now: nowProp,
 }: {
   token: Token;
   submitting: boolean;
-  onRotate: (graceSeconds: number) => void;
+  /** `expiresAt`: the new key's expiry, always said (null: never). */
+  onRotate: (graceSeconds: number, expiresAt: string | null) => void;
   onCancel: () => void;
+  /** For tests: "now" in ms. */
+  now?: number;
 }) {
+  const [opened] = useState(() => Date.now());
+  const now = nowProp ?? opened;
   const [grace, setGrace] = useState(86_400);
+  const [choice, setChoice] = useState<Choice>("");
+  const [customDate, setCustomDate] = useState("");
+  const [submitted, setSubmitted] = useState(false);
   const id = useId();
+  const expired = hasExpired(token, now);
+  const chosen = expired ? successorExpiry(choice, customDate, now) : token.expires_at;
+  const expiryError =
+    submitted && chosen === undefined
+      ? choice === "custom"
+        ? "Pick a day in the future."
+        : "Choose when the new key expires."
+      : undefined;
   return (
     <form
+      noValidate
       onSubmit={(e) => {
         e.preventDefault();
-        onRotate(grace);
+        setSubmitted(true);
+        if (chosen !== undefined) onRotate(grace, chosen);
       }}
     >
       <p>
-        Rotating “{token.name}” <code>{token.hint}</code> makes a new key with the same name, expiry, rules and metadata.
+        Rotating “{token.name}” <code>{token.hint}</code> makes a new key with the same name, rules, metadata and limits.
         You will see the new key once.
       </p>
+      {!expired && (
+        <p className="notice rotate-expiry" data-testid="rotate-expiry">
+          {token.expires_at ? (
+            <>
+              The new key expires when this one does:{" "}
+              <time dateTime={token.expires_at}>{absolute(token.expires_at)}</time> ({relative(token.expires_at, now)}).
+              Change it afterwards with Edit if needed.
+            </>
+          ) : (
+            <>The new key never expires, like this one.</>
+          )}
+        </p>
+      )}
+      {expired && token.expires_at && (
+        <p className="notice notice-warn rotate-expiry" data-testid="rotate-expiry">
+          This key expired on <time dateTime={token.expires_at}>{absolute(token.expires_at)}</time> (
+          {relative(token.expires_at, now)}). Its expiry is not carried over: choose when the new key expires.
+        </p>
+      )}
+      {expired && (
+        <div className="field-row">
+          <Field id={`${id}-expiry`} label="The new key expires" error={choice === "custom" ? undefined : expiryError}>
+            {(p) => (
+              <select
+                {...p}
+                required
+                data-autofocus=""
+                value={choice}
+                onChange={(e) => {
+                  setChoice(e.target.value as Choice);
+                }}
+              >
+                <option value="" disabled>
+                  Choose…
+                </option>
+                {expiryPresets.map((o) => (
+                  <option key={o.value} value={o.value}>
+                    {o.label}
+                  </option>
+                ))}
+              </select>
+            )}
+          </Field>
+          {choice === "custom" && (
+            <Field
+              id={`${id}-date`}
+              label={`Expiry date, in your time zone (${zoneLabel(now)})`}
+              hint="The key stops working at 00:00 that day."
+              error={expiryError}
+            >
+              {(p) => (
+                <input
+                  {...p}
+                  type="date"
+                  value={customDate}
+                  onChange={(e) => {
+                    setCustomDate(e.target.value);
+                  }}
+                />
+              )}
+            </Field>
+          )}
+        </div>
+      )}
       <div className="field">
-        <label htmlFor={id}>How long the old key keeps working</label>
+        <label htmlFor={`${id}-grace`}>How long the old key keeps working</label>
         <select
-          id={id}
-          data-autofocus=""
+          id={`${id}-grace`}
+          {...(expired ? {} : { "data-autofocus": "" })}
           value={grace}
           onChange={(e) => {
             setGrace(Number(e.target.value));

@@ -200,7 +200,8 @@ export function UsageChart({ series, title }: { series: UsageSeries; title: stri
       <Canvas series={series} label={`${title}, stacked by outcome. ${sentence} The figures are in the table below.`} />
       <details className="usage-details">
         <summary>Show the figures as a table</summary>
-        <div className="table-scroll">
+        {/* It scrolls (many buckets): reachable with the keyboard, and named for it. */}
+        <div className="table-scroll" tabIndex={0} role="region" aria-label={`${title}: the figures`}>
           <UsageTable series={series} caption={`${title}, by ${series.step}`} />
         </div>
       </details>

@@ -1,7 +1,10 @@
 // Who is logged in, and how: an OIDC session (authorization code + PKCE, renewed
 // silently) or the admin key of single-operator mode, kept in sessionStorage only.
 // Every API call goes through the one client made here; a 401 ends the session and
-// the router sends the user to the login page with a notice.
+// the router sends the user to the login page with a notice, and back where they were
+// once logged in again. While something on screen would be lost by leaving (a form
+// with input, a new key not yet copied: see useUnsavedGuard), an ended session is only
+// announced, and the user leaves when ready.
 import { UserManager, WebStorageStateStore, type User } from "oidc-client-ts";
 import { createContext, useCallback, useContext, useEffect, useMemo, useState, type ReactNode } from "react";
 import { type Api, ApiError, createApi } from "./api";
@@ -23,9 +26,40 @@ export interface Auth {
   /** Finishes the OIDC redirect; resolves to where the user was going. */
   completeOidcLogin: () => Promise<string>;
   logout: () => Promise<void>;
+  /** The session has ended while something unsaved was on screen: why. */
+  ended: string | null;
+  /** Leaves for the login page now, unsaved input or not. */
+  leaveEnded: () => void;
+  /** Holds an ended session's screen while active; returns the release. */
+  holdScreen: () => () => void;
 }
 
 const AuthContext = createContext<Auth | null>(null);
+
+/** Parts of the screen holding unsaved input, and why the session ended meanwhile. */
+class ScreenHolds {
+  private count = 0;
+  private why: string | null = null;
+  /** One more part holds the screen. */
+  hold() {
+    this.count++;
+  }
+  /** One part lets go; true when none holds it any more. */
+  release(): boolean {
+    this.count--;
+    return this.count === 0;
+  }
+  held() {
+    return this.count > 0;
+  }
+  /** Why the session ended while the screen was held (null: it has not). */
+  endedWhy() {
+    return this.why;
+  }
+  noteEnded(why: string | null) {
+    this.why = why;
+  }
+}
 
 /** The bearer credential of the current session, read when a request is made. */
 class Credential {
@@ -36,6 +70,25 @@ class Credential {
   set(token: string | null) {
     this.token = token;
   }
+}
+
+/**
+ * While `active` (a form has input, a key has not been copied), an ended session does
+ * not take the user away: they are told, and go to log in again when ready. Outside an
+ * AuthProvider (component tests) it does nothing.
+ */
+export function useUnsavedGuard(active: boolean) {
+  const hold = useContext(AuthContext)?.holdScreen;
+  useEffect(() => {
+    if (!active || !hold) return;
+    return hold();
+  }, [active, hold]);
+}
+
+/** Why the session ended, while the screen is held for unsaved input; else null. */
+export function useSessionEnded(): { why: string; leave: () => void } | null {
+  const a = useContext(AuthContext);
+  return a?.ended ? { why: a.ended, leave: a.leaveEnded } : null;
 }
 
 export function useAuth(): Auth {
@@ -79,15 +132,45 @@ export function AuthProvider({ config, children }: { config: UiConfig; children:
   // What the API client sends: set wherever the session changes, read at call time.
   const [credential] = useState(() => new Credential(session?.token ?? null));
 
+  // How many parts of the screen hold unsaved input (see useUnsavedGuard), and why the
+  // session ended while they did; read by callbacks only, never during render.
+  const [holds] = useState(() => new ScreenHolds());
+  const [ended, setEnded] = useState<string | null>(null);
+
+  const leave = useCallback(
+    (why: string | null) => {
+      holds.noteEnded(null);
+      setEnded(null);
+      setSession(null);
+      setNotice(why);
+    },
+    [holds],
+  );
+
+  const holdScreen = useCallback(() => {
+    holds.hold();
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      // The held input was saved or dropped: nothing keeps the user any more.
+      const why = holds.endedWhy();
+      if (holds.release() && why !== null) leave(why);
+    };
+  }, [holds, leave]);
+
   const end = useCallback(
     (why: string | null) => {
       sessionStorage.removeItem(ADMIN_KEY_STORAGE);
       void oidc?.removeUser();
       credential.set(null);
-      setSession(null);
-      setNotice(why);
+      // Something unsaved on screen: say so, and let the user leave when ready.
+      if (why !== null && holds.held()) {
+        holds.noteEnded(why);
+        setEnded(why);
+      } else leave(why);
     },
-    [oidc, credential],
+    [oidc, credential, holds, leave],
   );
 
   const api = useMemo(
@@ -106,6 +189,8 @@ export function AuthProvider({ config, children }: { config: UiConfig; children:
     if (!oidc) return;
     const loaded = (user: User) => {
       credential.set(user.access_token);
+      holds.noteEnded(null);
+      setEnded(null);
       setSession({ kind: "oidc", token: user.access_token, user });
     };
     const expired = () => {
@@ -125,7 +210,7 @@ export function AuthProvider({ config, children }: { config: UiConfig; children:
       oidc.events.removeUserLoaded(loaded);
       oidc.events.removeAccessTokenExpired(expired);
     };
-  }, [oidc, end, credential]);
+  }, [oidc, end, credential, holds]);
 
   const value = useMemo<Auth>(
     () => ({
@@ -171,8 +256,13 @@ export function AuthProvider({ config, children }: { config: UiConfig; children:
           await oidc.signoutRedirect({ id_token_hint: current.user.id_token }).catch(() => undefined);
         }
       },
+      ended,
+      leaveEnded: () => {
+        leave(ended);
+      },
+      holdScreen,
     }),
-    [config, session, notice, api, oidc, end, credential],
+    [config, session, notice, api, oidc, end, credential, ended, leave, holdScreen],
   );
 
   if (!ready) return <p className="page-status">Checking your session…</p>;

@@ -14,6 +14,8 @@ const units: [Intl.RelativeTimeFormatUnit, number][] = [
   ["minute", 60_000],
 ];
 
+// Relative phrases are sentences of the UI, so they are in its language (English);
+// dates, times and zones are in the browser's locale and time zone.
 const rtf = new Intl.RelativeTimeFormat("en", { numeric: "auto" });
 
 /** "in 3 days", "2 hours ago", "just now". */
@@ -26,10 +28,53 @@ export function relative(iso: string, now: number = Date.now()): string {
   return diff >= 0 ? "in under a minute" : "just now";
 }
 
-/** A full, unambiguous date for titles and the audit log. */
-export function absolute(iso: string): string {
+/** Where dates are written, and how: the browser's by default; tests pin both. */
+export interface DateStyle {
+  /** With seconds (the audit log). */
+  seconds?: boolean;
+  /** A BCP 47 locale; undefined: the browser's. */
+  locale?: string;
+  /** An IANA zone; undefined: the browser's. */
+  timeZone?: string;
+}
+
+/**
+ * A full, unambiguous date and time in the browser's locale, with its time zone:
+ * "1 Jun 2026, 14:00 CEST", "01.06.2026, 14:00:05 MESZ", "Jun 1, 2026, 2:00 PM EDT".
+ */
+export function absolute(iso: string, style: DateStyle = {}): string {
   const d = new Date(iso);
-  return Number.isNaN(d.getTime()) ? iso : d.toLocaleString("en-GB", { dateStyle: "medium", timeStyle: "short" });
+  if (Number.isNaN(d.getTime())) return iso;
+  return d.toLocaleString(style.locale, {
+    year: "numeric",
+    month: "short",
+    day: "numeric",
+    hour: "2-digit",
+    minute: "2-digit",
+    ...(style.seconds ? { second: "2-digit" } : {}),
+    timeZoneName: "short",
+    ...(style.timeZone ? { timeZone: style.timeZone } : {}),
+  });
+}
+
+/** The same, to the second: what the audit log shows. */
+export const absoluteSeconds = (iso: string, style: Omit<DateStyle, "seconds"> = {}) =>
+  absolute(iso, { ...style, seconds: true });
+
+/** "in 3 days (5 Jun 2026, 14:00 CEST)": the relative phrase and the date it means, both on screen. */
+export function relativeAndAbsolute(iso: string, now: number = Date.now(), style: DateStyle = {}): string {
+  return `${relative(iso, now)} (${absolute(iso, style)})`;
+}
+
+/** The browser's time zone: its IANA name and its current offset, "Europe/Paris, UTC+1". */
+export function zoneLabel(at: number = Date.now(), timeZone?: string): string {
+  const zone = timeZone ?? Intl.DateTimeFormat().resolvedOptions().timeZone;
+  const part = new Intl.DateTimeFormat("en-US", { timeZone: zone, timeZoneName: "shortOffset" })
+    .formatToParts(at)
+    .find((p) => p.type === "timeZoneName")?.value;
+  // "GMT+1", "GMT-5:30", "GMT" (no offset) → UTC…
+  const offset = part ? part.replace(/^GMT/, "UTC").replace(/^UTC[+-]0$/, "UTC") : "";
+  return offset && offset !== zone ? `${zone}, ${offset}` : zone;
 }
 
 export function expiresSoon(iso: string | null, now: number = Date.now()): boolean {
@@ -73,8 +118,8 @@ const presetDays: Record<Exclude<ExpiryPreset, "keep" | "never" | "custom">, num
 
 /**
  * The expiry a preset means, as the API's RFC 3339 UTC date-time; null for never.
- * A custom date (yyyy-mm-dd) means 00:00 UTC that day, the way the API and the CLI
- * read a bare date.
+ * A custom date (yyyy-mm-dd) means 00:00 that day in the browser's time zone, the zone
+ * the form names next to the date and every date is shown in.
  */
 export function expiryOf(
   preset: Exclude<ExpiryPreset, "keep">,
@@ -82,13 +127,39 @@ export function expiryOf(
   now: number = Date.now(),
 ): string | null {
   if (preset === "never") return null;
-  if (preset === "custom") return customDate ? `${customDate}T00:00:00Z` : null;
+  if (preset === "custom") return customDate ? localMidnight(customDate) : null;
   return new Date(now + presetDays[preset] * DAY).toISOString().replace(/\.\d{3}Z$/, "Z");
 }
 
-/** yyyy-mm-dd of an ISO date-time (UTC), for a date input. */
+/** 00:00 of a yyyy-mm-dd day in the browser's zone, as RFC 3339 UTC; null if not a date. */
+export function localMidnight(day: string): string | null {
+  const m = /^(\d{4})-(\d{2})-(\d{2})$/.exec(day);
+  if (!m) return null;
+  const d = new Date(Number(m[1]), Number(m[2]) - 1, Number(m[3]));
+  if (Number.isNaN(d.getTime()) || d.getDate() !== Number(m[3])) return null;
+  return d.toISOString().replace(/\.\d{3}Z$/, "Z");
+}
+
+/** yyyy-mm-dd of an ISO date-time in the browser's zone, for a date input. */
 export function dateOnly(iso: string): string {
-  return iso.slice(0, 10);
+  const d = new Date(iso);
+  if (Number.isNaN(d.getTime())) return "";
+  const pad = (n: number) => String(n).padStart(2, "0");
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}`;
+}
+
+/** yyyy-mm-ddThh:mm (local, for a datetime-local input) ↔ RFC 3339 UTC. */
+export function fromLocalInput(v: string): string | null {
+  if (!/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2})?$/.test(v)) return null;
+  const d = new Date(v);
+  return Number.isNaN(d.getTime()) ? null : d.toISOString().replace(/\.\d{3}Z$/, "Z");
+}
+
+export function toLocalInput(iso: string): string {
+  const d = new Date(iso);
+  if (Number.isNaN(d.getTime())) return "";
+  const pad = (n: number) => String(n).padStart(2, "0");
+  return `${dateOnly(iso)}T${pad(d.getHours())}:${pad(d.getMinutes())}`;
 }
 
 /** 9950 → "9 950" (narrow no-break spaces group the digits). */

@@ -1,11 +1,12 @@
 import { describe, expect, it } from "vitest";
-import { createBody, emptyForm, formOf, patchBody, validateKeyForm, type KeyFormValues } from "./key-form-model";
+import { createBody, emptyForm, formOf, hostError, patchBody, validateKeyForm, type KeyFormValues } from "./key-form-model";
+import { localMidnight } from "./format";
 import type { Token } from "./schemas";
 import { limitedToken, token as fixture } from "../test-fixtures";
 
 const NOW = Date.parse("2026-06-01T12:00:00Z");
 const form = (patch: Partial<KeyFormValues>): KeyFormValues => ({ ...emptyForm(), name: "ci", ...patch });
-const rule = (hosts = "", paths = "", methods = "") => ({ hosts, paths, methods });
+const rule = (hosts = "", paths = "", methods: string[] = []) => ({ hosts, paths, methods });
 
 describe("key form validation", () => {
   it("accepts a plain named key", () => {
@@ -29,10 +30,10 @@ describe("key form validation", () => {
     const e = validateKeyForm(
       form({
         rules: [
-          rule("https://api.example.com", "v1/*", "GET"),
-          rule("*.example.com", "/v1/*, /health", "get, post"),
+          rule("https://api.example.com", "v1/*", ["GET"]),
+          rule("*.example.com", "/v1/*, /health", ["GET", "POST"]),
           rule(),
-          rule("", "/a b", "G3T"),
+          rule("", "/a b", ["GETT"]),
         ],
       }),
       NOW,
@@ -44,7 +45,17 @@ describe("key form validation", () => {
     expect(e["rules.1.methods"]).toBeUndefined();
     expect(e["rules.2"]).toMatch(/hosts, paths or methods/);
     expect(e["rules.3.paths"]).toMatch(/no spaces|must start/);
-    expect(e["rules.3.methods"]).toMatch(/not an HTTP method/);
+    expect(e["rules.3.methods"]).toMatch(/not an HTTP method keygate knows/);
+  });
+
+  it("accepts host names and `*.` patterns, and refuses what the server refuses", () => {
+    for (const ok of ["api.example.com", "*.example.com", "*", "localhost", "a_b.example.com", "x-1.example.com"]) {
+      expect(hostError(ok), ok).toBeNull();
+    }
+    for (const bad of [".", "a..b", ".com", "example.com.", "-a.example.com", "a-.example.com", `${"a".repeat(64)}.com`, "api.example.com:443", "ex ample.com", "é.example.com"]) {
+      expect(hostError(bad), bad).not.toBeNull();
+    }
+    expect(validateKeyForm(form({ rules: [rule(".", "", [])] }), NOW)["rules.0.hosts"]).toMatch(/doubled/);
   });
 
   it("checks metadata names, duplicates and sizes", () => {
@@ -72,7 +83,7 @@ describe("request bodies", () => {
       form({
         name: " deploy ",
         expiry: "7d",
-        rules: [rule("api.example.com", "/v1/*  /v2/*", "get,post")],
+        rules: [rule("api.example.com", "/v1/*  /v2/*", ["POST", "GET"])],
         metadata: [{ key: "team", value: "core" }],
       }),
       NOW,
@@ -84,7 +95,8 @@ describe("request bodies", () => {
       metadata: { team: "core" },
     });
     expect(createBody(form({ expiry: "never" }), NOW).expires_at).toBeNull();
-    expect(createBody(form({ expiry: "custom", customDate: "2027-01-31" }), NOW).expires_at).toBe("2027-01-31T00:00:00Z");
+    // A custom day is 00:00 in the browser's zone (the zone the form names).
+    expect(createBody(form({ expiry: "custom", customDate: "2027-01-31" }), NOW).expires_at).toBe(localMidnight("2027-01-31"));
   });
 
   it("leaves the expiry alone when an edit keeps it", () => {

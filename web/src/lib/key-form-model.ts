@@ -1,6 +1,6 @@
 // The create/edit form's values, their validation (the same limits the server checks,
 // so mistakes show next to the field before anything is sent) and the request body.
-import { type ExpiryPreset, dateOnly, expiryOf } from "./format";
+import { type ExpiryPreset, dateOnly, expiryOf, localMidnight } from "./format";
 import {
   type LimitsValues,
   emptyLimits,
@@ -14,8 +14,22 @@ import type { Limits, LimitsPatch, Rule, Token } from "./schemas";
 export interface RuleRow {
   hosts: string;
   paths: string;
-  methods: string;
+  /** Chosen from HTTP_METHODS (upper case); none: any method. */
+  methods: string[];
 }
+
+/** The methods new rules may name: the server's KNOWN_METHODS (src/rules.rs), in its order. */
+export const HTTP_METHODS = [
+  "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH", "QUERY",
+  "PROPFIND", "PROPPATCH", "MKCOL", "COPY", "MOVE", "LOCK", "UNLOCK", "SEARCH", "REPORT",
+  "MKCALENDAR", "ACL", "BIND", "UNBIND", "REBIND", "MERGE", "LABEL", "UPDATE", "CHECKIN",
+  "CHECKOUT", "UNCHECKOUT", "MKWORKSPACE", "MKACTIVITY", "ORDERPATCH", "LINK", "UNLINK", "PURGE",
+] as const;
+
+/** The methods offered first; the rest of HTTP_METHODS sit behind "More methods". */
+export const COMMON_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"] as const;
+
+export const emptyRule = (): RuleRow => ({ hosts: "", paths: "", methods: [] });
 
 export interface MetaRow {
   key: string;
@@ -59,7 +73,7 @@ export function formOf(t: Token): KeyFormValues {
     name: t.name,
     expiry: t.expires_at ? "keep" : "never",
     customDate: t.expires_at ? dateOnly(t.expires_at) : "",
-    rules: t.rules.map((r) => ({ hosts: r.hosts.join(", "), paths: r.paths.join(", "), methods: r.methods.join(", ") })),
+    rules: t.rules.map((r) => ({ hosts: r.hosts.join(", "), paths: r.paths.join(", "), methods: r.methods.map((m) => m.toUpperCase()) })),
     metadata: Object.entries(t.metadata).map(([key, value]) => ({ key, value })),
     disabled: t.disabled,
     setLimits: true,
@@ -76,15 +90,29 @@ export const splitList = (s: string) =>
 // eslint-disable-next-line no-control-regex
 const CONTROL = /[\u0000-\u001f\u007f]/;
 const HOST = /^[A-Za-z0-9.\-_*]{1,253}$/;
-const METHOD = /^[A-Za-z]{1,20}$/;
 const META_KEY = /^[A-Za-z0-9_.-]{1,64}$/;
 
-function hostError(h: string): string | null {
+/**
+ * A host name or a glob such as `*.example.com`, as the server checks new rules
+ * (src/rules.rs, HostPattern::parse and check_labels): letters, digits, `.`, `-`, `_`
+ * and `*`; dot-separated labels of 1–63 characters, none starting or ending with `-`.
+ */
+export function hostError(h: string): string | null {
   if (h.includes("://") || h.includes("/") || h.includes(":")) {
     return `“${h}”: a host only, without scheme, port or path`;
   }
-  return HOST.test(h) ? null : `“${h}”: letters, digits, “.”, “-”, “_” and “*” only`;
+  if (!HOST.test(h)) return `“${h}”: letters, digits, “.”, “-”, “_” and “*” only`;
+  if (h === "*") return null;
+  for (const label of h.split(".")) {
+    if (!label) return `“${h}”: a host name such as api.example.com or *.example.com (no leading, trailing or doubled “.”)`;
+    if (label.length > 63) return `“${h}”: a part between dots is longer than 63 characters`;
+    if (label.startsWith("-") || label.endsWith("-")) return `“${h}”: a part between dots starts or ends with “-”`;
+  }
+  return null;
 }
+
+const methodError = (m: string): string | null =>
+  (HTTP_METHODS as readonly string[]).includes(m) ? null : `“${m}” is not an HTTP method keygate knows`;
 
 function pathError(p: string): string | null {
   if (!p.startsWith("/")) return `“${p}” must start with /`;
@@ -103,23 +131,24 @@ export function validateKeyForm(v: KeyFormValues, now: number = Date.now()): For
   else if (CONTROL.test(name)) errors.name = "No control characters.";
 
   if (v.expiry === "custom") {
+    const at = localMidnight(v.customDate);
     if (!v.customDate) errors.customDate = "Pick the day the key stops working.";
-    else if (Number.isNaN(Date.parse(`${v.customDate}T00:00:00Z`))) errors.customDate = "Not a date.";
-    else if (Date.parse(`${v.customDate}T00:00:00Z`) <= now) errors.customDate = "Pick a day in the future.";
+    else if (at === null) errors.customDate = "Not a date.";
+    else if (Date.parse(at) <= now) errors.customDate = "Pick a day in the future.";
   }
 
   if (v.rules.length > LIMITS.rules) errors.rules = `At most ${LIMITS.rules} rules.`;
   v.rules.forEach((r, i) => {
     const hosts = splitList(r.hosts);
     const paths = splitList(r.paths);
-    const methods = splitList(r.methods);
+    const methods = r.methods;
     if (!hosts.length && !paths.length && !methods.length) {
       errors[`rules.${i}`] = "Fill in hosts, paths or methods, or remove this rule.";
     }
     for (const [field, list, check] of [
       ["hosts", hosts, hostError],
       ["paths", paths, pathError],
-      ["methods", methods, (m: string) => (METHOD.test(m) ? null : `“${m}” is not an HTTP method`)],
+      ["methods", methods, methodError],
     ] as const) {
       if (list.length > LIMITS.patterns) errors[`rules.${i}.${field}`] = `At most ${LIMITS.patterns}.`;
       const bad = list.map(check).find((e) => e !== null);
@@ -145,7 +174,10 @@ function rulesOf(v: KeyFormValues): Rule[] {
   return v.rules.map((r) => ({
     hosts: splitList(r.hosts),
     paths: splitList(r.paths),
-    methods: splitList(r.methods).map((m) => m.toUpperCase()),
+    // In the usual order, whatever order they were ticked in.
+    methods: (HTTP_METHODS as readonly string[])
+      .filter((m) => r.methods.includes(m))
+      .concat(r.methods.filter((m) => !(HTTP_METHODS as readonly string[]).includes(m))),
   }));
 }
 

@@ -90,8 +90,15 @@ export function useRotateToken(scope: Scope) {
   const { api } = useAuth();
   const refresh = useRefresh(scope);
   return useMutation({
-    mutationFn: ({ id, graceSeconds }: { id: string; graceSeconds: number }) =>
-      api.send("POST", `${scopePath(scope)}/${seg(id)}/rotate`, { grace_seconds: graceSeconds }, createdSchema),
+    // `expiresAt`: the new key's expiry (null: never); absent keeps the old key's, which
+    // the API refuses once that has passed.
+    mutationFn: ({ id, graceSeconds, expiresAt }: { id: string; graceSeconds: number; expiresAt?: string | null }) =>
+      api.send(
+        "POST",
+        `${scopePath(scope)}/${seg(id)}/rotate`,
+        expiresAt === undefined ? { grace_seconds: graceSeconds } : { grace_seconds: graceSeconds, expires_at: expiresAt },
+        createdSchema,
+      ),
     onSuccess: refresh,
   });
 }
@@ -159,6 +166,20 @@ export interface AuditFilter {
   owner: string;
   actor: string;
   token_id: string;
+  /** One action ("rotate"), or "" for all. */
+  action: string;
+  /** RFC 3339 bounds: events at or after `since`, before `until`; "" for open. */
+  since: string;
+  until: string;
+}
+
+export const noAuditFilter: AuditFilter = { owner: "", actor: "", token_id: "", action: "", since: "", until: "" };
+
+/** The filter as query parameters, empty ones left out. */
+export function auditParams(filter: AuditFilter): URLSearchParams {
+  const p = new URLSearchParams();
+  for (const [k, v] of Object.entries(filter) as [string, string][]) if (v.trim()) p.set(k, v.trim());
+  return p;
 }
 
 export function useAudit(filter: AuditFilter) {
@@ -167,8 +188,8 @@ export function useAudit(filter: AuditFilter) {
     queryKey: ["audit", filter],
     initialPageParam: undefined as number | undefined,
     queryFn: ({ pageParam }) => {
-      const p = new URLSearchParams({ limit: "50" });
-      for (const [k, v] of Object.entries(filter) as [string, string][]) if (v.trim()) p.set(k, v.trim());
+      const p = auditParams(filter);
+      p.set("limit", "50");
       if (pageParam !== undefined) p.set("before", String(pageParam));
       return api.get(`/api/audit?${p.toString()}`, auditPageSchema);
     },
@@ -272,5 +293,43 @@ export function useAllUsage(range: RangePreset, top = 10) {
     },
     refetchInterval: USAGE_REFRESH_MS,
     placeholderData: (previous) => previous,
+  });
+}
+
+/**
+ * Admin: every audit event matching `filter` as a CSV or JSON file, saved by the
+ * browser. The export needs the bearer credential, so it is fetched, not linked.
+ */
+export function useAuditExport() {
+  const { config, session } = useAuth();
+  return useMutation({
+    mutationFn: async ({ filter, format }: { filter: AuditFilter; format: "csv" | "json" }) => {
+      const p = auditParams(filter);
+      p.set("format", format);
+      const headers: Record<string, string> = {};
+      if (session) headers.Authorization = `Bearer ${session.token}`;
+      let res: Response;
+      try {
+        res = await fetch(`${config.base_path}/api/audit/export?${p.toString()}`, { headers, cache: "no-store" });
+      } catch (e) {
+        throw new Error(`Cannot reach keygate (${e instanceof Error ? e.message : String(e)}).`, { cause: e });
+      }
+      if (!res.ok) {
+        const body = (await res.json().catch(() => null)) as { message?: unknown } | null;
+        throw new Error(typeof body?.message === "string" ? body.message : `keygate answered ${res.status}.`);
+      }
+      const blob = await res.blob();
+      const url = URL.createObjectURL(blob);
+      const a = document.createElement("a");
+      a.href = url;
+      a.download = `keygate-audit.${format}`;
+      document.body.append(a);
+      a.click();
+      a.remove();
+      setTimeout(() => {
+        URL.revokeObjectURL(url);
+      }, 10_000);
+      return blob.size;
+    },
   });
 }

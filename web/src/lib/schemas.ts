@@ -125,7 +125,15 @@ export const auditEventSchema = z.object({
   owner: z.string(),
   token_id: z.string().nullable().optional(),
   client: z.string().nullable().optional(),
+  /** The key's name at the time (absent for events about an owner, and in older events). */
+  name: z.string().nullable().optional(),
+  /** What an update changed, field by field, as text (never a key or a hash). */
+  changes: z
+    .array(z.object({ field: z.string(), from: z.string().nullable().optional(), to: z.string().nullable().optional() }))
+    .optional()
+    .default([]),
 });
+export type AuditChange = z.infer<typeof auditEventSchema>["changes"][number];
 export type AuditEvent = z.infer<typeof auditEventSchema>;
 export const auditPageSchema = z.object({
   events: z.array(auditEventSchema),

@@ -55,6 +55,7 @@ export function total(c: OutcomeCounts): number {
 export function bucketLabel(iso: string, step: UsageSeries["step"]): string {
   const d = new Date(iso);
   if (Number.isNaN(d.getTime())) return iso;
-  if (step === "day") return d.toLocaleDateString("en-GB", { dateStyle: "medium" });
-  return d.toLocaleString("en-GB", { dateStyle: "medium", timeStyle: "short" });
+  // The browser's locale and zone, as every date in the UI (lib/format.ts).
+  if (step === "day") return d.toLocaleDateString(undefined, { dateStyle: "medium" });
+  return d.toLocaleString(undefined, { dateStyle: "medium", timeStyle: "short" });
 }

@@ -1,10 +1,29 @@
-// Admin: the audit log, newest first, filtered by owner, actor or key.
+// Admin: the audit log, newest first: who did what to which key (by name, linked),
+// what changed (field, old → new), to the second; filtered by owner, actor, key,
+// action and time range; exported as CSV or JSON with the same filters.
 import { useState } from "react";
-import { useSearchParams } from "react-router-dom";
-import { ErrorNote, Loading } from "../components/state";
-import { absolute } from "../lib/format";
-import { type AuditFilter, useAudit } from "../lib/queries";
-import type { AuditEvent } from "../lib/schemas";
+import { Link, useSearchParams } from "react-router-dom";
+import { StaleBanner, isStale } from "../components/stale-banner";
+import { ErrorNote, Loading, messageOf } from "../components/state";
+import { absoluteSeconds, fromLocalInput, toLocalInput, zoneLabel } from "../lib/format";
+import { keyHref } from "../lib/links";
+import { type AuditFilter, noAuditFilter, useAudit, useAuditExport } from "../lib/queries";
+import type { AuditChange, AuditEvent } from "../lib/schemas";
+import "../components/trust.css";
+
+/** The actions keygate records (src/manage.rs), as the filter offers them. */
+export const auditActions: [string, string][] = [
+  ["create", "create"],
+  ["update", "update"],
+  ["limits", "limits (of a key)"],
+  ["disable", "disable"],
+  ["enable", "enable"],
+  ["rotate", "rotate"],
+  ["delete", "delete"],
+  ["import", "import"],
+  ["owner_limits", "owner limits set"],
+  ["owner_limits_clear", "owner limits cleared"],
+];
 
 export function AuditPage() {
   const [params, setParams] = useSearchParams();
@@ -12,8 +31,13 @@ export function AuditPage() {
     owner: params.get("owner") ?? "",
     actor: params.get("actor") ?? "",
     token_id: params.get("token_id") ?? "",
+    action: params.get("action") ?? "",
+    since: params.get("since") ?? "",
+    until: params.get("until") ?? "",
   };
   const audit = useAudit(filter);
+  const exporter = useAuditExport();
+  const stale = isStale(audit);
   return (
     <AuditView
       filter={filter}
@@ -24,7 +48,8 @@ export function AuditPage() {
       }}
       events={audit.data?.pages.flatMap((p) => p.events)}
       pending={audit.isPending}
-      error={audit.isError ? audit.error : null}
+      error={audit.isError && !stale ? audit.error : null}
+      stale={stale ? { error: audit.error, updatedAt: audit.dataUpdatedAt } : null}
       more={audit.hasNextPage}
       loadingMore={audit.isFetchingNextPage}
       onMore={() => {
@@ -33,37 +58,104 @@ export function AuditPage() {
       onRetry={() => {
         void audit.refetch();
       }}
+      exporting={exporter.isPending}
+      exportError={exporter.error}
+      onExport={(format) => {
+        exporter.mutate({ filter, format });
+      }}
     />
   );
 }
 
-export function AuditView(p: {
+/** "field: old → new", ∅ for a value that was not set. */
+function Change({ c }: { c: AuditChange }) {
+  return (
+    <li>
+      <span className="muted">{c.field}:</span> <code>{c.from ?? "∅"}</code> → <code>{c.to ?? "∅"}</code>
+    </li>
+  );
+}
+
+export interface AuditViewProps {
   filter: AuditFilter;
   onFilter: (f: AuditFilter) => void;
   events: AuditEvent[] | undefined;
   pending: boolean;
   error: unknown;
+  /** The events on screen could not be refreshed. */
+  stale?: { error: unknown; updatedAt: number } | null;
   more: boolean;
   loadingMore: boolean;
   onMore: () => void;
   onRetry: () => void;
-}) {
-  const [draft, setDraft] = useState(p.filter);
+  exporting?: boolean;
+  exportError?: unknown;
+  onExport?: (format: "csv" | "json") => void;
+  /** For tests: "now" in ms (the time zone's offset). */
+  now?: number;
+}
+
+export function AuditView(p: AuditViewProps) {
+  // The time bounds are typed in the browser's zone (datetime-local) and sent in UTC.
+  const [draft, setDraft] = useState({ ...p.filter, since: toLocalInput(p.filter.since), until: toLocalInput(p.filter.until) });
+  const [rangeError, setRangeError] = useState<string | null>(null);
   const fields: [keyof AuditFilter, string, string][] = [
     ["owner", "Owner", "alice"],
     ["actor", "Actor", "subject"],
     ["token_id", "Key id", "key id"],
   ];
+  const zone = zoneLabel(p.now);
   return (
     <section className="page">
       <div className="page-head">
         <h1>Audit log</h1>
+        {p.onExport && (
+          <div className="audit-export" role="group" aria-label="Export the events that match">
+            <button
+              type="button"
+              className="button"
+              disabled={p.exporting}
+              onClick={() => {
+                p.onExport?.("csv");
+              }}
+            >
+              Export CSV
+            </button>
+            <button
+              type="button"
+              className="button"
+              disabled={p.exporting}
+              onClick={() => {
+                p.onExport?.("json");
+              }}
+            >
+              Export JSON
+            </button>
+          </div>
+        )}
       </div>
+      {p.exportError != null && (
+        <p className="notice notice-error" role="alert">
+          The export failed: {messageOf(p.exportError)}
+        </p>
+      )}
       <form
         className="filters"
+        noValidate
         onSubmit={(e) => {
           e.preventDefault();
-          p.onFilter(draft);
+          const since = draft.since ? fromLocalInput(draft.since) : "";
+          const until = draft.until ? fromLocalInput(draft.until) : "";
+          if (since === null || until === null) {
+            setRangeError("Give a date and a time (or leave the field empty).");
+            return;
+          }
+          if (since && until && Date.parse(since) >= Date.parse(until)) {
+            setRangeError("“Since” must be before “Until”.");
+            return;
+          }
+          setRangeError(null);
+          p.onFilter({ ...draft, since, until });
         }}
       >
         {fields.map(([k, label, placeholder]) => (
@@ -81,6 +173,44 @@ export function AuditView(p: {
             />
           </div>
         ))}
+        <div className="field">
+          <label htmlFor="audit-action">Action</label>
+          <select
+            id="audit-action"
+            value={draft.action}
+            onChange={(e) => {
+              setDraft({ ...draft, action: e.target.value });
+            }}
+          >
+            <option value="">Any action</option>
+            {auditActions.map(([value, label]) => (
+              <option key={value} value={value}>
+                {label}
+              </option>
+            ))}
+          </select>
+        </div>
+        {(
+          [
+            ["since", "Since"],
+            ["until", "Until"],
+          ] as const
+        ).map(([k, label]) => (
+          <div className={rangeError ? "field field-invalid" : "field"} key={k}>
+            <label htmlFor={`audit-${k}`}>{label}</label>
+            <input
+              id={`audit-${k}`}
+              type="datetime-local"
+              step={1}
+              value={draft[k]}
+              aria-describedby={rangeError ? "audit-range-err audit-zone" : "audit-zone"}
+              aria-invalid={rangeError !== null}
+              onChange={(e) => {
+                setDraft({ ...draft, [k]: e.target.value });
+              }}
+            />
+          </div>
+        ))}
         <div className="filter-actions">
           <button type="submit" className="button button-primary">
             Filter
@@ -89,15 +219,24 @@ export function AuditView(p: {
             type="button"
             className="button"
             onClick={() => {
-              const none = { owner: "", actor: "", token_id: "" };
-              setDraft(none);
-              p.onFilter(none);
+              setDraft(noAuditFilter);
+              setRangeError(null);
+              p.onFilter(noAuditFilter);
             }}
           >
             Clear
           </button>
         </div>
+        <p className="hint zone-note" id="audit-zone">
+          Times are in your time zone ({zone}).
+        </p>
+        {rangeError && (
+          <p className="field-error" id="audit-range-err" role="alert">
+            {rangeError}
+          </p>
+        )}
       </form>
+      {p.stale && <StaleBanner what="the audit log" error={p.stale.error} updatedAt={p.stale.updatedAt} onRetry={p.onRetry} />}
       {p.error ? (
         <ErrorNote error={p.error} onRetry={p.onRetry} />
       ) : p.pending || !p.events ? (
@@ -114,13 +253,16 @@ export function AuditView(p: {
                 <th scope="col">Action</th>
                 <th scope="col">Owner</th>
                 <th scope="col">Key</th>
+                <th scope="col">Changes</th>
                 <th scope="col">From</th>
               </tr>
             </thead>
             <tbody>
               {p.events.map((e) => (
                 <tr key={e.seq}>
-                  <td data-label="When">{absolute(e.at)}</td>
+                  <td data-label="When" className="audit-when">
+                    <time dateTime={e.at}>{absoluteSeconds(e.at)}</time>
+                  </td>
                   <td data-label="Actor">
                     {e.actor} <span className="muted small">({e.auth})</span>
                   </td>
@@ -128,7 +270,31 @@ export function AuditView(p: {
                     <span className={`action action-${e.action}`}>{e.action}</span>
                   </td>
                   <td data-label="Owner">{e.owner}</td>
-                  <td data-label="Key">{e.token_id ? <code>{e.token_id}</code> : <span className="muted">—</span>}</td>
+                  <td data-label="Key">
+                    {e.token_id ? (
+                      <>
+                        {e.action === "delete" ? (
+                          <span>{e.name ?? "(unnamed)"}</span>
+                        ) : (
+                          <Link to={keyHref("any", e.token_id)}>{e.name ?? e.token_id}</Link>
+                        )}{" "}
+                        <code className="muted small">{e.token_id}</code>
+                      </>
+                    ) : (
+                      <span className="muted">—</span>
+                    )}
+                  </td>
+                  <td data-label="Changes">
+                    {e.changes.length ? (
+                      <ul className="audit-changes">
+                        {e.changes.map((c, i) => (
+                          <Change key={i} c={c} />
+                        ))}
+                      </ul>
+                    ) : (
+                      <span className="muted">—</span>
+                    )}
+                  </td>
                   <td data-label="From">{e.client ?? <span className="muted">—</span>}</td>
                 </tr>
               ))}

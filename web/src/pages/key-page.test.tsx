@@ -5,7 +5,8 @@ import { describe, expect, it, vi } from "vitest";
 import type { Token, UsageSeries } from "../lib/schemas";
 import { token } from "../test-fixtures";
 import { type Route as ApiRoute, json, mockApi, renderWithApi } from "../test-render";
-import { KeyPage, withZone } from "./key-page";
+import { absolute } from "../lib/format";
+import { KeyPage } from "./key-page";
 
 // jsdom has no canvas: the chart's drawing is uPlot's business, the figures are ours.
 vi.mock("uplot", () => {
@@ -65,8 +66,9 @@ describe("a key's page", () => {
     expect(screen.getByRole("button", { name: "Copy id" })).toBeInTheDocument();
     expect(screen.getByText("GET · api.example.com · /v1/*")).toBeInTheDocument();
     expect(screen.getByText("team")).toBeInTheDocument();
-    expect(screen.getByRole("link", { name: "k0" })).toHaveAttribute("href", "/keys/k0");
-    expect(screen.getByText(withZone("2027-01-01T00:00:00Z"))).toHaveAttribute("datetime", "2027-01-01T00:00:00Z");
+    // The key it replaces was revoked with its rotation (no grace): said, not linked.
+    expect(await screen.findByText("(revoked: no longer exists)")).toBeInTheDocument();
+    expect(screen.getByText(absolute("2027-01-01T00:00:00Z"))).toHaveAttribute("datetime", "2027-01-01T00:00:00Z");
 
     const table = await screen.findByRole("table", { name: /Requests over the last 24 hours/ });
     const total = within(table).getByRole("row", { name: /Total/ });
@@ -128,10 +130,60 @@ describe("a key's page", () => {
     );
     const owners = await screen.findAllByRole("link", { name: "alice" });
     expect(owners.map((a) => a.getAttribute("href"))).toEqual(["/admin/owners/alice", "/admin/owners/alice"]);
-    expect(screen.getByRole("link", { name: "k0" })).toHaveAttribute("href", "/admin/keys/k0");
+    expect(await screen.findByRole("link", { name: "k0" })).toHaveAttribute("href", "/admin/keys/k0");
     await user.click(screen.getByRole("button", { name: "Disable" }));
     await waitFor(() => {
       expect(api.writes()).toEqual([{ method: "PATCH", path: "/api/users/alice/tokens/k1", body: { disabled: true } }]);
+    });
+  });
+
+  it("links the key it replaces and the one that replaced it, by name", async () => {
+    const old: Token = { ...key, id: "k0", name: "deploys (old)", hint: "kg_Old…", replaces: null, replaced_by: "k1", status: "rotating", grace_until: "2026-12-02T00:00:00Z" };
+    const { user } = setup({
+      "GET /api/me/tokens/k1": () => json(200, key),
+      "GET /api/me/tokens/k0": () => json(200, old),
+      "GET /api/me/tokens/k1/usage": () => json(200, series),
+      "GET /api/me/tokens/k0/usage": () => json(200, series),
+    });
+    const link = await screen.findByRole("link", { name: "deploys (old) kg_Old…" });
+    expect(link).toHaveAttribute("href", "/keys/k0");
+    await user.click(link);
+    expect(await screen.findByRole("heading", { level: 1, name: /deploys \(old\)/ })).toBeInTheDocument();
+    expect(await screen.findByRole("link", { name: /first/ })).toHaveAttribute("href", "/keys/k1");
+    expect(screen.getByTestId("replaced-by")).toHaveTextContent("this key’s rotation");
+  });
+
+  it("says when an expired key expired", async () => {
+    setup({
+      "GET /api/me/tokens/k1": () => json(200, { ...key, status: "expired", expires_at: "2026-01-01T00:00:00Z" }),
+      "GET /api/me/tokens/k1/usage": () => json(200, series),
+    });
+    const expiry = await screen.findByTestId("key-expiry");
+    expect(expiry).toHaveTextContent(`expired on ${absolute("2026-01-01T00:00:00Z")}`);
+    expect(expiry).toHaveTextContent(/ago\)/);
+    expect(screen.getByText("Expired", { selector: "dt" })).toBeInTheDocument();
+  });
+
+  it("keeps the key on screen when a refresh fails, under a banner", async () => {
+    let fail = false;
+    const { user } = setup({
+      "GET /api/me/tokens/k1": () => (fail ? json(503, { error: "unavailable", message: "keygate is restarting" }) : json(200, key)),
+      "GET /api/me/tokens/k1/usage": () => json(200, series),
+      "PATCH /api/me/tokens/k1": () => {
+        fail = true;
+        return json(200, key);
+      },
+    });
+    // A change refetches the key; that refetch fails.
+    await user.click(await screen.findByRole("button", { name: "Disable" }));
+    expect(await screen.findByText(/Could not refresh the key:/)).toBeInTheDocument();
+    expect(screen.getByText(/keygate is restarting/)).toBeInTheDocument();
+    expect(screen.getByRole("heading", { level: 1, name: /first/ })).toBeInTheDocument();
+    expect(screen.getByText("GET · api.example.com · /v1/*")).toBeInTheDocument();
+    fail = false;
+    await user.click(screen.getByRole("button", { name: "Try again" }));
+    await waitFor(() => {
+      expect(screen.queryByText(/Could not refresh the key:/)).not.toBeInTheDocument();
     });
   });
 

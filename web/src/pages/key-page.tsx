@@ -5,10 +5,13 @@ import { Link, useNavigate, useParams } from "react-router-dom";
 import { CopyButton } from "../components/copy-button";
 import { KeyDialogs, type Modal } from "../components/key-dialogs";
 import { LimitsSummary } from "../components/limits-summary";
+import { StaleBanner, isStale } from "../components/stale-banner";
 import { ErrorNote, Loading } from "../components/state";
 import { StatusBadge } from "../components/status-badge";
 import { RangePicker, UsageChart, rangeLabel } from "../components/usage-chart";
+import { ApiError } from "../lib/api";
 import { useAuth } from "../lib/auth";
+import { absolute, relative } from "../lib/format";
 import { createBody, patchBody } from "../lib/key-form-model";
 import {
   type KeyScope,
@@ -25,18 +28,36 @@ import type { Token } from "../lib/schemas";
 import { keyHref } from "../lib/links";
 import type { RangePreset } from "../lib/usage";
 
-/** A date-time with its time zone: "1 Dec 2026, 10:17 UTC". */
-export function withZone(iso: string): string {
-  const d = new Date(iso);
-  if (Number.isNaN(d.getTime())) return iso;
-  return d.toLocaleString("en-GB", {
-    day: "numeric",
-    month: "short",
-    year: "numeric",
-    hour: "2-digit",
-    minute: "2-digit",
-    timeZoneName: "short",
-  });
+/** "1 Jun 2026, 14:00 CEST (in 3 days)": the date in the browser's locale and zone, and how far. */
+function When({ iso, now }: { iso: string; now: number }) {
+  return (
+    <>
+      <time dateTime={iso}>{absolute(iso)}</time> <span className="muted">({relative(iso, now)})</span>
+    </>
+  );
+}
+
+/** The key a rotation links this one to: its name and hint, or that it is gone. */
+function LinkedKey({ scope, id }: { scope: KeyScope; id: string }) {
+  const linked = useToken(scope, id);
+  if (linked.error instanceof ApiError && linked.error.status === 404) {
+    return (
+      <>
+        <code>{id}</code> <span className="muted">(revoked: no longer exists)</span>
+      </>
+    );
+  }
+  return (
+    <Link to={keyHref(scope, id)}>
+      {linked.data ? (
+        <>
+          {linked.data.name} <code>{linked.data.hint}</code>
+        </>
+      ) : (
+        <code>{id}</code>
+      )}
+    </Link>
+  );
 }
 
 function KeyUsage({ scope, id }: { scope: KeyScope; id: string }) {
@@ -64,8 +85,9 @@ function KeyUsage({ scope, id }: { scope: KeyScope; id: string }) {
   );
 }
 
-function Details({ t, scope }: { t: Token; scope: KeyScope }) {
+function Details({ t, scope, now }: { t: Token; scope: KeyScope; now: number }) {
   const meta = Object.entries(t.metadata);
+  const expired = t.expires_at !== null && Date.parse(t.expires_at) <= now;
   return (
     <dl className="key-details">
       <dt>Hint</dt>
@@ -82,22 +104,32 @@ function Details({ t, scope }: { t: Token; scope: KeyScope }) {
       </dd>
       <dt>Created</dt>
       <dd>
-        {withZone(t.created_at)} by {t.created_by}
+        <When iso={t.created_at} now={now} /> by {t.created_by}
       </dd>
-      <dt>Expires</dt>
-      <dd>
-        {t.expires_at ? <time dateTime={t.expires_at}>{withZone(t.expires_at)}</time> : "never"}
+      <dt>{expired ? "Expired" : "Expires"}</dt>
+      <dd data-testid="key-expiry">
+        {t.expires_at ? (
+          expired ? (
+            <span className="warn">
+              expired on <When iso={t.expires_at} now={now} />
+            </span>
+          ) : (
+            <When iso={t.expires_at} now={now} />
+          )
+        ) : (
+          "never"
+        )}
         {t.grace_until && (
           <>
             {" "}
             <span className="warn">
-              (replaced; works until <time dateTime={t.grace_until}>{withZone(t.grace_until)}</time>)
+              (replaced; works until <When iso={t.grace_until} now={now} />)
             </span>
           </>
         )}
       </dd>
       <dt>Last used</dt>
-      <dd>{t.last_used_at ? withZone(t.last_used_at) : "never"}</dd>
+      <dd>{t.last_used_at ? <When iso={t.last_used_at} now={now} /> : "never"}</dd>
       <dt>Rules</dt>
       <dd>
         {t.rules.length === 0 ? (
@@ -134,16 +166,16 @@ function Details({ t, scope }: { t: Token; scope: KeyScope }) {
       {t.replaces && (
         <>
           <dt>Replaces</dt>
-          <dd>
-            <Link to={keyHref(scope, t.replaces)}>{t.replaces}</Link>
+          <dd data-testid="replaces">
+            <LinkedKey scope={scope} id={t.replaces} /> <span className="muted small">(rotated into this key)</span>
           </dd>
         </>
       )}
       {t.replaced_by && (
         <>
           <dt>Replaced by</dt>
-          <dd>
-            <Link to={keyHref(scope, t.replaced_by)}>{t.replaced_by}</Link>
+          <dd data-testid="replaced-by">
+            <LinkedKey scope={scope} id={t.replaced_by} /> <span className="muted small">(this key’s rotation)</span>
           </dd>
         </>
       )}
@@ -166,6 +198,7 @@ export function KeyPage({ scope }: { scope: KeyScope }) {
   const rotate = useRotateToken(owner);
   const revoke = useRevokeToken(owner);
   const [modal, setModal] = useState<Modal>({ kind: "none" });
+  const [now] = useState(() => Date.now());
   const mutations = [create, update, rotate, revoke];
   const listHref = scope === "me" ? "/keys" : `/admin/owners/${encodeURIComponent(token.data?.owner ?? "")}`;
 
@@ -177,7 +210,8 @@ export function KeyPage({ scope }: { scope: KeyScope }) {
   };
 
   if (token.isPending) return <Loading what="the key" />;
-  if (token.isError)
+  // A failed refresh keeps the key on screen (under a banner); only a failed first read replaces it.
+  if (token.isError && !isStale(token))
     return (
       <section className="page">
         <ErrorNote
@@ -193,6 +227,7 @@ export function KeyPage({ scope }: { scope: KeyScope }) {
     );
 
   const t = token.data;
+  if (t === undefined) return <Loading what="the key" />;
   return (
     <section className="page key-page">
       <nav className="breadcrumbs" aria-label="Breadcrumbs">
@@ -251,12 +286,22 @@ export function KeyPage({ scope }: { scope: KeyScope }) {
           </button>
         </div>
       </div>
+      {isStale(token) && (
+        <StaleBanner
+          what="the key"
+          error={token.error}
+          updatedAt={token.dataUpdatedAt}
+          onRetry={() => {
+            void token.refetch();
+          }}
+        />
+      )}
       {modal.kind === "none" && update.error && (
         <p className="notice notice-error" role="alert">
           {update.error.message}
         </p>
       )}
-      <Details t={t} scope={scope} />
+      <Details t={t} scope={scope} now={Math.max(now, token.dataUpdatedAt)} />
       <KeyUsage scope={scope} id={t.id} />
       <KeyDialogs
         modal={modal}
@@ -284,9 +329,9 @@ export function KeyPage({ scope }: { scope: KeyScope }) {
             },
           );
         }}
-        onRotate={(tok, graceSeconds) => {
+        onRotate={(tok, graceSeconds, expiresAt) => {
           rotate.mutate(
-            { id: tok.id, graceSeconds },
+            { id: tok.id, graceSeconds, expiresAt },
             {
               onSuccess: (created) => {
                 setModal({ kind: "created", created });
@@ -298,7 +343,8 @@ export function KeyPage({ scope }: { scope: KeyScope }) {
           setLeaving(true);
           revoke.mutate(tok.id, {
             onSuccess: () => {
-              void navigate(listHref, { replace: true });
+              // The key's page is gone: the keyboard goes to the list's heading (see Layout).
+              void navigate(listHref, { replace: true, state: { focusHeading: true } });
             },
             onError: () => {
               setLeaving(false);

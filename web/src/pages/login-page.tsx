@@ -1,5 +1,5 @@
 // Log in: with the identity provider, or with the admin key in single-operator mode.
-import { useState } from "react";
+import { useEffect, useRef, useState } from "react";
 import { Navigate, useLocation } from "react-router-dom";
 import { messageOf } from "../components/state";
 import { useAuth } from "../lib/auth";
@@ -57,6 +57,11 @@ export interface LoginViewProps {
 
 export function LoginView(p: LoginViewProps) {
   const [key, setKey] = useState("");
+  // The one thing to do here is to type the key: the field has the keyboard at once.
+  const keyRef = useRef<HTMLInputElement>(null);
+  useEffect(() => {
+    keyRef.current?.focus();
+  }, []);
   return (
     <main className="login">
       <div className="login-card">
@@ -94,6 +99,7 @@ export function LoginView(p: LoginViewProps) {
             <div className="field">
               <label htmlFor="admin-key">Admin key</label>
               <input
+                ref={keyRef}
                 id="admin-key"
                 type="password"
                 autoComplete="current-password"
