@@ -251,68 +251,68 @@ export function KeyTable({
         )}
       </div>
       {paged.rows.length > 0 ? (
-        <table className="keys">
-          <thead>
-            <tr>
-              {selectable && (
-                <th scope="col" className="select-cell">
-                  <span className="visually-hidden">Selected</span>
-                </th>
-              )}
-              {columns.map((c) => (
-                <th key={c.key} scope="col" aria-sort={ariaSort(c.key)}>
+        <div className="table-wrap">
+          <table className="keys">
+            <thead>
+              <tr>
+                {selectable && (
+                  <th scope="col" className="select-cell">
+                    <span className="visually-hidden">Selected</span>
+                  </th>
+                )}
+                {columns.map((c) => (
+                  <th key={c.key} scope="col" aria-sort={ariaSort(c.key)}>
+                    <button
+                      type="button"
+                      className="sort"
+                      onClick={() => {
+                        sortBy(c.key);
+                      }}
+                    >
+                      {c.label}
+                      <span aria-hidden="true">{state.sort === c.key ? (state.desc ? " ↓" : " ↑") : ""}</span>
+                    </button>
+                  </th>
+                ))}
+                {activity && <th scope="col">Last 24 h</th>}
+                <th scope="col">Rules</th>
+                <th scope="col">Limits</th>
+                <th scope="col" aria-sort={ariaSort("status")}>
                   <button
                     type="button"
                     className="sort"
                     onClick={() => {
-                      sortBy(c.key);
+                      sortBy("status");
                     }}
                   >
-                    {c.label}
-                    <span aria-hidden="true">{state.sort === c.key ? (state.desc ? " ↓" : " ↑") : ""}</span>
+                    Status
                   </button>
                 </th>
+                <th scope="col">
+                  <span className="visually-hidden">Actions</span>
+                </th>
+              </tr>
+            </thead>
+            <tbody>
+              {paged.rows.map((t) => (
+                <Row
+                  key={t.id}
+                  t={t}
+                  now={now}
+                  rotation={rotationOf(t, byId)}
+                  badgeDays={badgeDays}
+                  keyHref={keyHref}
+                  activity={activity}
+                  selected={selectable ? selected.has(t.id) : undefined}
+                  onSelect={onSelect}
+                  onEdit={onEdit}
+                  onRotate={onRotate}
+                  onRevoke={onRevoke}
+                />
               ))}
-              {activity && <th scope="col">Last 24 h</th>}
-              <th scope="col">Rules</th>
-              <th scope="col" className="limits-head">
-                Limits
-              </th>
-              <th scope="col" aria-sort={ariaSort("status")}>
-                <button
-                  type="button"
-                  className="sort"
-                  onClick={() => {
-                    sortBy("status");
-                  }}
-                >
-                  Status
-                </button>
-              </th>
-              <th scope="col">
-                <span className="visually-hidden">Actions</span>
-              </th>
-            </tr>
-          </thead>
-          <tbody>
-            {paged.rows.map((t) => (
-              <Row
-                key={t.id}
-                t={t}
-                now={now}
-                rotation={rotationOf(t, byId)}
-                badgeDays={badgeDays}
-                keyHref={keyHref}
-                activity={activity}
-                selected={selectable ? selected.has(t.id) : undefined}
-                onSelect={onSelect}
-                onEdit={onEdit}
-                onRotate={onRotate}
-                onRevoke={onRevoke}
-              />
-            ))}
-          </tbody>
-        </table>
+            </tbody>
+          </table>
+        </div>
       ) : (
         tokens.length > 0 && (
           <div className="empty">
@@ -382,24 +382,13 @@ function Row({
       )}
       <td data-label="Name">
         {keyHref ? (
-          <Link className="key-name" to={keyHref(t)}>
+          <Link className="key-name" to={keyHref(t)} {...(role ? { "aria-label": named } : {})}>
             {t.name}
-            {role && (
-              <>
-                {" "}
-                <span className="visually-hidden">({role})</span>
-              </>
-            )}
           </Link>
         ) : (
           <span className="key-name">
             {t.name}
-            {role && (
-              <>
-                {" "}
-                <span className="visually-hidden">({role})</span>
-              </>
-            )}
+            {role && <span className="visually-hidden"> ({role})</span>}
           </span>
         )}
         <code className="hint-code">{t.hint}</code>
@@ -409,10 +398,11 @@ function Row({
             {rotation.role === "old" ? "replaced by " : "replaces "}
             {other ? (
               keyHref ? (
-                <Link to={keyHref(other)}>
+                <Link
+                  to={keyHref(other)}
+                  aria-label={`${other.name} (${rotation.role === "old" ? "new" : "replaced"})`}
+                >
                   {other.name}
-{" "}
-                  <span className="visually-hidden">({rotation.role === "old" ? "new" : "replaced"})</span>
                 </Link>
               ) : (
                 other.name
@@ -440,7 +430,7 @@ function Row({
       <td data-label="Expires">
         {rotation.role === "old" && t.grace_until ? (
           <>
-            <span className="warn">⚠ replaced; stops {relative(t.grace_until, now)}</span>
+            <span className="warn">⚠ stops {relative(t.grace_until, now)}</span>
             <span className="date-abs">{absolute(t.grace_until)}</span>
           </>
         ) : t.expires_at ? (

@@ -50,6 +50,10 @@ export function StaleKeysView({
   const paged = pageOf(stale, page, STALE_ROWS);
   return (
     <>
+      <p className="muted small">
+        Keys nobody used for a while (a key never used counts from when it was made). An owner&apos;s link opens
+        their keys with the same filter, to disable or revoke them together.
+      </p>
       <div className="filters">
         <div className="field">
           <label htmlFor="stale-days">Unused for</label>
@@ -75,7 +79,7 @@ export function StaleKeysView({
         {loadingMore ? " (still counting…)" : "."}
       </p>
       {paged.rows.length > 0 && (
-        <table>
+        <table className="stale-table">
           <thead>
             <tr>
               <th scope="col">Key</th>
@@ -92,7 +96,8 @@ export function StaleKeysView({
                   <Link to={keyHref("any", t.id)}>{t.name}</Link> <code className="hint-code">{t.hint}</code>
                 </td>
                 <td data-label="Owner">
-                  <Link to={ownerHref(t.owner)}>{t.owner}</Link>
+                  {/* The owner's list, filtered the same way: there they can be disabled or revoked together. */}
+                  <Link to={`${ownerHref(t.owner)}?unused=${days}`}>{t.owner}</Link>
                 </td>
                 <td data-label="Last used">
                   <span className="last-used">

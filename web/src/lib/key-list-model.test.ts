@@ -129,6 +129,17 @@ describe("rotation pairs", () => {
     expect(rotationLabel(r, NOW + 2 * DAY)).toBe("replaced, stopped");
   });
 
+  it("are listed together, the old key under the new one, whatever the order", () => {
+    const other: Token = { ...token, id: "x", name: "Another", created_at: "2026-05-20T00:00:00Z" };
+    const list = [{ ...old, created_at: "2026-01-01T00:00:00Z" }, other, { ...fresh, created_at: "2026-06-01T00:00:00Z" }];
+    const ids = (sort: ListState["sort"], desc: boolean) =>
+      filterSort(list, { ...DEFAULT_STATE, sort, desc }, NOW).map((t) => t.id);
+    expect(ids("created_at", true)).toEqual(["new", "old", "x"]);
+    expect(ids("created_at", false)).toEqual(["x", "new", "old"]);
+    // Filtered apart, each is listed on its own.
+    expect(filterSort(list, { ...DEFAULT_STATE, status: "rotating" }, NOW).map((t) => t.id)).toEqual(["old"]);
+  });
+
   it("forget the pair once the old key is gone", () => {
     expect(rotationOf(fresh, new Map([["new", fresh]]))).toEqual({ role: "none" });
     expect(rotationLabel({ role: "none" }, NOW)).toBe("");

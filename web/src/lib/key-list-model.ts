@@ -127,7 +127,37 @@ export function filterSort(tokens: Token[], s: ListState, now: number): Token[] 
     const nullLast = a[s.sort] === null || b[s.sort] === null;
     return s.desc && !nullLast ? -c : c;
   });
-  return list;
+  return pairRotations(list);
+}
+
+/**
+ * A key being replaced right under its successor (when both are listed), wherever the
+ * order put it: the pair reads as one, and a page never splits it.
+ */
+function pairRotations(list: Token[]): Token[] {
+  const listed = new Set(list.map((t) => t.id));
+  const follows = new Map<string, Token[]>();
+  for (const t of list) {
+    if (t.status === "rotating" && t.replaced_by !== null && listed.has(t.replaced_by)) {
+      follows.set(t.replaced_by, [...(follows.get(t.replaced_by) ?? []), t]);
+    }
+  }
+  if (follows.size === 0) return list;
+  const out: Token[] = [];
+  const placed = new Set<string>();
+  const place = (t: Token) => {
+    if (placed.has(t.id)) return;
+    placed.add(t.id);
+    out.push(t);
+    for (const old of follows.get(t.id) ?? []) place(old);
+  };
+  for (const t of list) {
+    const waits = t.status === "rotating" && t.replaced_by !== null && listed.has(t.replaced_by);
+    if (!waits) place(t);
+  }
+  // A cycle (never made by keygate) would leave keys out: they go last rather than missing.
+  for (const t of list) place(t);
+  return out;
 }
 
 export interface Paged<T> {

@@ -91,7 +91,7 @@ describe("stale keys in the overview", () => {
     const rows = within(section).getAllByRole("row").slice(1);
     expect(rows.map((r) => within(r).getAllByRole("link")[0]?.textContent)).toEqual(["never used", "forgotten"]);
     expect(within(section).getByRole("link", { name: "forgotten" })).toHaveAttribute("href", "/admin/keys/a2");
-    expect(within(rows[0] as HTMLElement).getByRole("link", { name: "bob" })).toHaveAttribute("href", "/admin/owners/bob");
+    expect(within(rows[0] as HTMLElement).getByRole("link", { name: "bob" })).toHaveAttribute("href", "/admin/owners/bob?unused=30");
     expect(rows[0]).toHaveTextContent("unused 120 d");
     expect(rows[1]).toHaveTextContent("unused 45 d");
     expect(api.calls.filter((c) => c.path === "/api/tokens")).toHaveLength(2);
