@@ -243,6 +243,8 @@ oidc_resource = "urn:keygate"
     await dialog.getByRole("button", { name: "Disable 3 keys" }).click();
     await page.getByText("3 keys disabled.").waitFor();
     assert.equal(await dialog.count(), 0);
+    // The toolbar that opened the dialog is gone: focus is on "Select all shown", not lost.
+    await page.waitForFunction(() => document.activeElement?.closest(".select-all") !== null);
     for (const n of three) {
       await page.locator(`tr[data-key-id="${made.get(n).id}"]`).getByText("Disabled", { exact: true }).waitFor();
       assert.ok([401, 403].includes(await gate(url, made.get(n).key)), `${n} still works at the gate`);

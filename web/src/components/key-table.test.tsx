@@ -193,6 +193,8 @@ describe("selection in the key table", () => {
     expect(onBulk).toHaveBeenLastCalledWith("revoke");
     await user.click(within(bar).getByRole("button", { name: "Clear selection" }));
     expect(screen.queryByRole("group", { name: "Selected keys" })).not.toBeInTheDocument();
+    // The toolbar went away under the focus: it lands on "Select all shown", not on the page's start.
+    expect(screen.getByRole("checkbox", { name: "Select all shown" })).toHaveFocus();
   });
 });
 

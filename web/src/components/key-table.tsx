@@ -2,7 +2,7 @@
 // controls, one page of rows, the pager, and, when selection is offered, a checkbox per
 // row with a toolbar for the selected keys. Pure: the list's state comes in as props
 // (the page keeps it in the URL) and every change goes out as a new state.
-import { type ReactNode, useMemo, useRef, useState } from "react";
+import { type ReactNode, useEffect, useMemo, useRef, useState } from "react";
 import { Link } from "react-router-dom";
 import { absolute, expiresSoon, relative, rulesSummary } from "../lib/format";
 import {
@@ -112,6 +112,16 @@ export function KeyTable({
     state.sort === key ? (state.desc ? ("descending" as const) : ("ascending" as const)) : undefined;
 
   const selectable = selected !== undefined && onSelect !== undefined;
+  // When the toolbar goes (the selection was cleared, or a bulk change is done and its
+  // dialog closed), focus would fall to the page's start: it goes to "Select all shown".
+  const selectAll = useRef<HTMLInputElement>(null);
+  const hadSelection = useRef(false);
+  const hasSelection = selectable && selected.size > 0;
+  useEffect(() => {
+    const lost = document.activeElement === null || document.activeElement === document.body;
+    if (hadSelection.current && !hasSelection && lost) selectAll.current?.focus();
+    hadSelection.current = hasSelection;
+  }, [hasSelection]);
   const pageIds = paged.rows.map((t) => t.id);
   const pageSelected = selectable ? pageIds.filter((id) => selected.has(id)).length : 0;
   const badgeDays = state.unused ?? STALE_BADGE_DAYS;
@@ -199,6 +209,7 @@ export function KeyTable({
               type="checkbox"
               checked={pageSelected === pageIds.length}
               ref={(el) => {
+                selectAll.current = el;
                 if (el) el.indeterminate = pageSelected > 0 && pageSelected < pageIds.length;
               }}
               onChange={(e) => {

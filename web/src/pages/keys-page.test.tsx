@@ -220,3 +220,21 @@ describe("the whole list, against the API", () => {
     expect(api.writes().map((w) => `${w.method} ${w.path}`).sort()).toEqual(["DELETE /api/me/tokens/k1", "DELETE /api/me/tokens/k2"]);
   });
 });
+
+describe("an admin's list of one owner's keys", () => {
+  it("sends bulk changes to the owner's keys", async () => {
+    const api = mockApi({
+      "GET /api/me": () => json(200, { ...me, subject: "carol", admin: true }),
+      "GET /api/users/bob/tokens": () => page([{ ...token, owner: "bob", disabled: true, status: "disabled" }]),
+      "GET /api/users/bob/limits": () => json(200, { owner: "bob", source: "none", limits: { rate_limits: [], credits: null } }),
+      "PATCH /api/users/bob/tokens/k1": () => json(200, { ...token, owner: "bob" }),
+    });
+    renderWithApi(<KeysPage scope={{ kind: "owner", owner: "bob" }} title="Keys of bob" />);
+    const user = userEvent.setup();
+    await user.click(await screen.findByRole("checkbox", { name: "Select first" }));
+    await user.click(screen.getByRole("button", { name: "Enable selected" }));
+    await user.click(within(screen.getByRole("dialog", { name: "Enable 1 key?" })).getByRole("button", { name: "Enable 1 key" }));
+    await screen.findByText("1 key enabled.");
+    expect(api.writes()).toEqual([{ method: "PATCH", path: "/api/users/bob/tokens/k1", body: { disabled: false } }]);
+  });
+});
