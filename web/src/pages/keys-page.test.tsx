@@ -221,6 +221,28 @@ describe("the whole list, against the API", () => {
   });
 });
 
+describe("a bulk change that races another", () => {
+  it("still names a key deleted meanwhile, with the server's reason", async () => {
+    let gone = false;
+    const { user } = setup({
+      "GET /api/me/tokens": () => page(gone ? [token] : [token, limitedToken]),
+      "PATCH /api/me/tokens/k1": () => json(200, { ...token, disabled: true, status: "disabled" }),
+      "PATCH /api/me/tokens/k2": () => {
+        gone = true;
+        return json(404, { error: "not_found", message: "no such key" });
+      },
+    });
+    await user.click(await screen.findByRole("checkbox", { name: "Select all shown" }));
+    await user.click(screen.getByRole("button", { name: "Disable selected" }));
+    await user.click(screen.getByRole("button", { name: "Disable 2 keys" }));
+    const failed = await screen.findByRole("dialog", { name: "Disable 1 key?" });
+    await waitFor(() => {
+      expect(screen.queryByRole("link", { name: "limited" })).not.toBeInTheDocument();
+    });
+    expect(within(failed).getByRole("listitem")).toHaveTextContent("limited kg_a…no such key");
+  });
+});
+
 describe("an admin's list of one owner's keys", () => {
   it("sends bulk changes to the owner's keys", async () => {
     const api = mockApi({

@@ -12,7 +12,7 @@ import { useAuth } from "../lib/auth";
 import { createBody, patchBody } from "../lib/key-form-model";
 import { type BulkAction, ROWS_PER_PAGE, listParams, parseListState } from "../lib/key-list-model";
 import { keyHref } from "../lib/links";
-import type { OutcomeCounts } from "../lib/schemas";
+import type { OutcomeCounts, Token } from "../lib/schemas";
 import {
   LIST_PAGE_SIZE,
   type Scope,
@@ -31,7 +31,8 @@ const NARROW_ROWS = 20;
 
 interface BulkRun {
   action: BulkAction;
-  ids: string[];
+  /** As they were when the dialog opened: a key deleted meanwhile is still named, with why it failed. */
+  tokens: Token[];
   failures: Map<string, string>;
   succeeded: number;
 }
@@ -90,7 +91,7 @@ export function KeysPage({ scope, title, intro }: { scope: Scope; title: string;
   const chosen = new Set([...selected].filter((id) => byId.has(id)));
   const bulkProps: BulkDialogProps | null = bulk && {
     action: bulk.action,
-    tokens: bulk.ids.flatMap((id) => byId.get(id) ?? []),
+    tokens: bulk.tokens,
     running: bulkChange.isPending,
     done,
     failures: bulk.failures,
@@ -100,7 +101,7 @@ export function KeysPage({ scope, title, intro }: { scope: Scope; title: string;
       if (!bulkChange.isPending) setBulk(null);
     },
     onConfirm: () => {
-      const ids = bulk.ids.filter((id) => byId.has(id));
+      const ids = bulk.tokens.map((t) => t.id);
       setDone(0);
       setMessage("");
       bulkChange.mutate(
@@ -114,7 +115,13 @@ export function KeysPage({ scope, title, intro }: { scope: Scope; title: string;
             if (failures.size === 0) {
               setBulk(null);
               setMessage(`${succeeded === 1 ? "1 key" : `${succeeded} keys`} ${pastTense[bulk.action]}.`);
-            } else setBulk({ action: bulk.action, ids: [...failures.keys()], failures, succeeded });
+            } else
+              setBulk({
+                action: bulk.action,
+                tokens: bulk.tokens.filter((t) => failures.has(t.id)),
+                failures,
+                succeeded,
+              });
           },
         },
       );
@@ -145,7 +152,7 @@ export function KeysPage({ scope, title, intro }: { scope: Scope; title: string;
       }}
       onBulk={(action) => {
         setDone(0);
-        setBulk({ action, ids: [...chosen], failures: new Map(), succeeded: 0 });
+        setBulk({ action, tokens: [...chosen].flatMap((id) => byId.get(id) ?? []), failures: new Map(), succeeded: 0 });
       }}
       bulk={bulkProps}
       message={message}
