@@ -27,7 +27,8 @@ describe("the key list's last 24 h", () => {
       "GET /api/me/limits": () => json(200, { owner: "alice", source: "none", limits: { rate_limits: [], credits: null } }),
       "GET /api/me/usage": (_b, url) => {
         expect(url.searchParams.get("step")).toBe("hour");
-        expect(url.searchParams.get("limit")).toBe("100");
+        // The same pages as the list: 500 keys each.
+        expect(url.searchParams.get("limit")).toBe("500");
         return json(200, {
           owner: "alice",
           series,

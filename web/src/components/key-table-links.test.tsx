@@ -1,6 +1,7 @@
 import { render, screen } from "@testing-library/react";
 import { MemoryRouter } from "react-router-dom";
 import { describe, expect, it, vi } from "vitest";
+import { DEFAULT_STATE } from "../lib/key-list-model";
 import { keyHref } from "../lib/links";
 import { token } from "../test-fixtures";
 import { KeyTable } from "./key-table";
@@ -12,6 +13,8 @@ describe("the key table's links", () => {
         <KeyTable
           tokens={[{ ...token, id: "k/1", name: "odd id" }]}
           now={Date.now()}
+          state={DEFAULT_STATE}
+          onState={vi.fn()}
           onEdit={vi.fn()}
           onRotate={vi.fn()}
           onRevoke={vi.fn()}

@@ -1,9 +1,43 @@
 import { render, screen, within } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
+import { useState } from "react";
+import { MemoryRouter } from "react-router-dom";
 import { describe, expect, it, vi } from "vitest";
+import { DEFAULT_STATE, type ListState } from "../lib/key-list-model";
 import type { Token } from "../lib/schemas";
 import { limitedToken, token } from "../test-fixtures";
-import { KeyTable } from "./key-table";
+import { KeyTable, type KeyTableProps } from "./key-table";
+
+type Props = Omit<KeyTableProps, "state" | "onState" | "onEdit" | "onRotate" | "onRevoke"> &
+  Partial<Pick<KeyTableProps, "onEdit" | "onRotate" | "onRevoke">> & { initial?: Partial<ListState> };
+
+/** The table with its list state held here, as the page holds it in the URL. */
+function Table({ initial, ...p }: Props) {
+  const [state, setState] = useState<ListState>({ ...DEFAULT_STATE, ...initial });
+  const [selected, setSelected] = useState<ReadonlySet<string>>(new Set());
+  return (
+    <MemoryRouter>
+      <KeyTable
+        onEdit={vi.fn()}
+        onRotate={vi.fn()}
+        onRevoke={vi.fn()}
+        state={state}
+        onState={setState}
+        selected={selected}
+        onSelect={(ids, on) => {
+          const next = new Set(selected);
+          for (const id of ids) {
+            if (on) next.add(id);
+            else next.delete(id);
+          }
+          setSelected(next);
+        }}
+        {...p}
+      />
+      <output data-testid="state">{JSON.stringify(state)}</output>
+    </MemoryRouter>
+  );
+}
 
 const NOW = Date.parse("2026-06-01T12:00:00Z");
 const base: Token = { ...token, id: "a", name: "a" };
@@ -14,19 +48,19 @@ const tokens: Token[] = [
 ];
 
 function names() {
-  return screen.getAllByRole("row").slice(1).map((r) => within(r).getAllByRole("cell")[0]?.querySelector(".key-name")?.textContent);
+  return screen.getAllByRole("row").slice(1).map((r) => r.querySelector(".key-name")?.textContent);
 }
 
 describe("the key table", () => {
   it("lists newest first, keeping the server's order for keys made in the same second", () => {
-    render(<KeyTable tokens={tokens} now={NOW} onEdit={vi.fn()} onRotate={vi.fn()} onRevoke={vi.fn()} />);
+    render(<Table tokens={tokens} now={NOW} />);
     expect(names()).toEqual(["same second, second", "same second, first", "old"]);
     expect(screen.getByText("3 keys")).toBeInTheDocument();
   });
 
   it("sorts by expiry with never last, flags a close expiry, and filters", async () => {
     const user = userEvent.setup();
-    render(<KeyTable tokens={tokens} now={NOW} onEdit={vi.fn()} onRotate={vi.fn()} onRevoke={vi.fn()} />);
+    render(<Table tokens={tokens} now={NOW} />);
     await user.selectOptions(screen.getByLabelText("Sort by"), "expires_at:asc");
     expect(names()).toEqual(["old", "same second, second", "same second, first"]);
     expect(within(screen.getAllByRole("row")[1] as HTMLElement).getByText(/⚠ in 2 days/)).toBeInTheDocument();
@@ -41,7 +75,7 @@ describe("the key table", () => {
   it("names the key on every action button", async () => {
     const user = userEvent.setup();
     const onRevoke = vi.fn();
-    render(<KeyTable tokens={tokens} now={NOW} onEdit={vi.fn()} onRotate={vi.fn()} onRevoke={onRevoke} />);
+    render(<Table tokens={tokens} now={NOW} onRevoke={onRevoke} />);
     await user.click(screen.getByRole("button", { name: "Revoke old" }));
     expect(onRevoke).toHaveBeenCalledWith(tokens[0]);
   });
@@ -57,7 +91,7 @@ describe("limits in the key table", () => {
 
   it("shows rate limits compactly, the credits left and the refill; unlimited keys muted", () => {
     const empty = { ...limitedToken, id: "k3", name: "spent", limits: { rate_limits: [], credits: { remaining: 0, refill: null } } };
-    render(<KeyTable tokens={[token, limitedToken, empty]} now={NOW} onEdit={vi.fn()} onRotate={vi.fn()} onRevoke={vi.fn()} />);
+    render(<Table tokens={[token, limitedToken, empty]} now={NOW} />);
     expect(screen.getByRole("columnheader", { name: "Limits" })).toBeInTheDocument();
     const limited = cell("limited");
     expect(limited.querySelector(".rate-limits")).toHaveTextContent("100/1m · 5 000/1h");
@@ -68,5 +102,120 @@ describe("limits in the key table", () => {
     const spent = within(cell("spent")).getByText("⚠ no credits left");
     expect(spent).toHaveClass("warn");
     expect(within(cell("spent")).queryByText(/refills/)).not.toBeInTheDocument();
+  });
+});
+
+describe("a long key list", () => {
+  const DAY = 86_400_000;
+  const many = Array.from({ length: 120 }, (_, i): Token => ({
+    ...token,
+    id: `k${i}`,
+    name: `key ${String(i).padStart(3, "0")}`,
+    created_at: new Date(NOW - (200 - i) * DAY).toISOString(),
+    last_used_at: i < 100 ? new Date(NOW - i * 3_600_000).toISOString() : null,
+    metadata: i === 7 ? { team: "payments" } : {},
+  }));
+  const state = () => JSON.parse(screen.getByTestId("state").textContent) as ListState;
+
+  it("renders one page of 50 rows and pages through the rest", async () => {
+    const user = userEvent.setup();
+    render(<Table tokens={many} now={NOW} />);
+    expect(screen.getAllByRole("row")).toHaveLength(51);
+    expect(screen.getByText("120 keys, 1–50 shown")).toBeInTheDocument();
+    const pages = screen.getByRole("navigation", { name: "Pages of keys" });
+    expect(within(pages).getByRole("button", { name: "Previous" })).toBeDisabled();
+    await user.click(within(pages).getByRole("button", { name: "Next" }));
+    expect(state().page).toBe(2);
+    expect(names()[0]).toBe("key 069");
+    await user.selectOptions(within(pages).getByLabelText(/Page/), "3");
+    expect(screen.getAllByRole("row")).toHaveLength(21);
+    expect(within(pages).getByRole("button", { name: "Next" })).toBeDisabled();
+  });
+
+  it("finds a key by a metadata value, back on page 1, and shows its metadata", async () => {
+    const user = userEvent.setup();
+    render(<Table tokens={many} now={NOW} initial={{ page: 2 }} />);
+    await user.type(screen.getByLabelText("Filter"), "payments");
+    expect(names()).toEqual(["key 007"]);
+    expect(state()).toMatchObject({ q: "payments", page: 1 });
+    expect(screen.getByText("team=payments")).toBeInTheDocument();
+    expect(screen.getByText("1 of 120 keys")).toBeInTheDocument();
+    expect(screen.queryByRole("navigation", { name: "Pages of keys" })).not.toBeInTheDocument();
+  });
+
+  it("filters keys unused for N days and badges them", async () => {
+    const user = userEvent.setup();
+    render(<Table tokens={many} now={NOW} />);
+    // Never used, made 81 to 100 days ago.
+    await user.selectOptions(screen.getByLabelText("Unused for"), "30");
+    expect(state().unused).toBe(30);
+    expect(names()).toHaveLength(20);
+    const row = screen.getByText("key 119", { selector: ".key-name" }).closest("tr") as HTMLElement;
+    expect(within(row).getByText("unused 81 d")).toHaveClass("badge-unused");
+    await user.selectOptions(screen.getByLabelText("Unused for"), "");
+    expect(screen.getAllByText(/^unused \d+ d$/)).toHaveLength(20);
+  });
+
+  it("offers a way back when nothing matches", async () => {
+    const user = userEvent.setup();
+    render(<Table tokens={many} now={NOW} initial={{ q: "nothing like it", unused: 7 }} />);
+    expect(screen.getByText("No key matches.")).toBeInTheDocument();
+    await user.click(screen.getByRole("button", { name: "Show all keys" }));
+    expect(screen.getByLabelText("Filter")).toHaveValue("");
+    expect(names()).toHaveLength(50);
+  });
+
+  it("shows the full date under each relative one", () => {
+    render(<Table tokens={[{ ...token, last_used_at: "2026-05-31T12:00:00Z" }]} now={NOW} />);
+    const row = screen.getAllByRole("row")[1] as HTMLElement;
+    const used = row.querySelector('td[data-label="Last used"]') as HTMLElement;
+    expect(used).toHaveTextContent("yesterday");
+    expect(used.querySelector(".date-abs")?.textContent).toMatch(/31 May 2026/);
+  });
+});
+
+describe("selection in the key table", () => {
+  it("selects rows one by one or all shown, and offers the bulk actions", async () => {
+    const user = userEvent.setup();
+    const onBulk = vi.fn();
+    render(<Table tokens={tokens} now={NOW} onBulk={onBulk} />);
+    expect(screen.queryByRole("group", { name: "Selected keys" })).not.toBeInTheDocument();
+    await user.click(screen.getByRole("checkbox", { name: "Select old" }));
+    const bar = screen.getByRole("group", { name: "Selected keys" });
+    expect(bar).toHaveTextContent("1 selected");
+    const all = screen.getByRole("checkbox", { name: "Select all shown" });
+    expect(all).toHaveProperty("indeterminate", true);
+    await user.click(all);
+    expect(bar).toHaveTextContent("3 selected");
+    await user.click(within(bar).getByRole("button", { name: "Disable selected" }));
+    expect(onBulk).toHaveBeenCalledWith("disable");
+    await user.click(within(bar).getByRole("button", { name: "Revoke selected" }));
+    expect(onBulk).toHaveBeenLastCalledWith("revoke");
+    await user.click(within(bar).getByRole("button", { name: "Clear selection" }));
+    expect(screen.queryByRole("group", { name: "Selected keys" })).not.toBeInTheDocument();
+    // The toolbar went away under the focus: it lands on "Select all shown", not on the page's start.
+    expect(screen.getByRole("checkbox", { name: "Select all shown" })).toHaveFocus();
+  });
+});
+
+describe("a rotation in the key table", () => {
+  const grace = new Date(NOW + 86_400_000).toISOString();
+  const old: Token = { ...token, id: "o", name: "CI deploys", hint: "kg_old…", status: "rotating", replaced_by: "n", grace_until: grace };
+  const fresh: Token = { ...token, id: "n", name: "CI deploys", hint: "kg_new…", replaces: "o", created_at: "2026-06-01T11:00:00Z" };
+
+  it("links the two keys and tells them apart in every accessible name", () => {
+    render(<Table tokens={[old, fresh]} now={NOW} keyHref={(t) => `/keys/${t.id}`} />);
+    const oldRow = document.querySelector('tr[data-key-id="o"]') as HTMLElement;
+    expect(oldRow).toHaveTextContent("replaced by CI deploys");
+    expect(within(oldRow).getByRole("button", { name: "Revoke CI deploys (replaced, stops in 24 h)" })).toBeInTheDocument();
+    expect(within(oldRow).getByRole("link", { name: "CI deploys (replaced, stops in 24 h)" })).toHaveAttribute("href", "/keys/o");
+    expect(within(oldRow).getByRole("link", { name: "CI deploys (new)" })).toHaveAttribute("href", "/keys/n");
+    expect(within(oldRow).getByRole("checkbox", { name: "Select CI deploys (replaced, stops in 24 h)" })).toBeInTheDocument();
+
+    const newRow = document.querySelector('tr[data-key-id="n"]') as HTMLElement;
+    expect(within(newRow).getByRole("button", { name: "Revoke CI deploys (new)" })).toBeInTheDocument();
+    expect(within(newRow).getByRole("button", { name: "Edit CI deploys (new)" })).toBeInTheDocument();
+    expect(within(newRow).getByRole("link", { name: "CI deploys (replaced)" })).toHaveAttribute("href", "/keys/o");
+    expect(newRow).toHaveTextContent("replaces CI deploys");
   });
 });

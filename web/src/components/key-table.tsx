@@ -1,17 +1,30 @@
-// Keys as a table (cards on a narrow screen), with sorting and filtering. Pure: it
-// renders what it is given and reports what the user asks for.
-import { type ReactNode, useMemo, useState } from "react";
-import { Link } from "react-router-dom";
-import { absolute, expiresSoon, relative, rulesSummary } from "../lib/format";
+// Keys as a table (cards on a narrow screen): filter, status, "unused for" and sort
+// controls, one page of rows, the pager, and, when selection is offered, a checkbox per
+// row with a toolbar for the selected keys. Pure: the list's state comes in as props
+// (the page keeps it in the URL) and every change goes out as a new state.
+import { type ReactNode, useEffect, useMemo, useRef, useState } from "react";
+import {
+  type BulkAction,
+  type ListState,
+  type SortKey,
+  ROWS_PER_PAGE,
+  SORTS,
+  UNUSED_CHOICES,
+  filterSort,
+  pageOf,
+  rotationOf,
+  sortValue,
+} from "../lib/key-list-model";
 import type { Token, TokenStatus } from "../lib/schemas";
-import { LimitsSummary } from "./limits-summary";
-import { StatusBadge } from "./status-badge";
-
-type SortKey = "name" | "created_at" | "expires_at" | "last_used_at" | "status";
+import { KeyRow } from "./key-row";
+import { Pager } from "./pager";
+import "./key-list.css";
 
 export interface KeyTableProps {
   tokens: Token[];
   now: number;
+  state: ListState;
+  onState: (s: ListState) => void;
   onEdit: (t: Token) => void;
   onRotate: (t: Token) => void;
   onRevoke: (t: Token) => void;
@@ -19,6 +32,13 @@ export interface KeyTableProps {
   keyHref?: (t: Token) => string;
   /** A key's recent usage, shown in its own column when given. */
   activity?: (t: Token) => ReactNode;
+  /** Rows per page (fewer on a phone). */
+  pageSize?: number;
+  /** Ids of the selected keys; with `onSelect`, rows get checkboxes. */
+  selected?: ReadonlySet<string>;
+  onSelect?: (ids: string[], on: boolean) => void;
+  /** The toolbar's buttons: do `action` to the selected keys (after a confirmation). */
+  onBulk?: (action: BulkAction) => void;
 }
 
 const columns: { key: SortKey; label: string }[] = [
@@ -28,56 +48,81 @@ const columns: { key: SortKey; label: string }[] = [
   { key: "last_used_at", label: "Last used" },
 ];
 
-function compare(a: Token, b: Token, key: SortKey): number {
-  const av = a[key];
-  const bv = b[key];
-  // Missing dates sort last ("never expires", "never used").
-  if (av === null && bv === null) return 0;
-  if (av === null) return 1;
-  if (bv === null) return -1;
-  return av.localeCompare(bv, undefined, { sensitivity: "base" });
-}
+/** At least this many days unused earns a row the "unused" badge, without a filter set. */
+export const STALE_BADGE_DAYS = 30;
 
 const plural = (n: number, what: string) => `${n} ${what}${n === 1 ? "" : "s"}`;
 
-export function KeyTable({ tokens, now, onEdit, onRotate, onRevoke, keyHref, activity }: KeyTableProps) {
-  const [sort, setSort] = useState<{ key: SortKey; desc: boolean }>({ key: "created_at", desc: true });
-  const [filter, setFilter] = useState("");
-  const [status, setStatus] = useState<TokenStatus | "all">("all");
+export function KeyTable({
+  tokens,
+  now,
+  state,
+  onState,
+  onEdit,
+  onRotate,
+  onRevoke,
+  keyHref,
+  activity,
+  pageSize = ROWS_PER_PAGE,
+  selected,
+  onSelect,
+  onBulk,
+}: KeyTableProps) {
+  const top = useRef<HTMLDivElement>(null);
+  const shown = useMemo(() => filterSort(tokens, state, now), [tokens, state, now]);
+  const byId = useMemo(() => new Map(tokens.map((t) => [t.id, t])), [tokens]);
+  const paged = pageOf(shown, state.page, pageSize);
+  // The filter box keeps its own text: the URL catches up a moment later, and a
+  // controlled input fed from it alone would drop keystrokes typed meanwhile.
+  const [draft, setDraft] = useState(state.q);
+  const [lastQ, setLastQ] = useState(state.q);
+  if (state.q !== lastQ) {
+    setLastQ(state.q);
+    if (state.q !== draft) setDraft(state.q);
+  }
 
-  const shown = useMemo(() => {
-    const needle = filter.trim().toLowerCase();
-    // The server lists oldest first: its order breaks ties (keys made in the same second).
-    const order = new Map(tokens.map((t, i) => [t.id, i]));
-    const list = tokens.filter(
-      (t) =>
-        (status === "all" || t.status === status) &&
-        (!needle || [t.name, t.hint, t.id, rulesSummary(t.rules)].some((s) => s.toLowerCase().includes(needle))),
-    );
-    list.sort((a, b) => {
-      const c = compare(a, b, sort.key) || (order.get(a.id) ?? 0) - (order.get(b.id) ?? 0);
-      const nullLast = a[sort.key] === null || b[sort.key] === null;
-      return sort.desc && !nullLast ? -c : c;
-    });
-    return list;
-  }, [tokens, filter, status, sort]);
-
-  const sortBy = (key: SortKey) => {
-    setSort((s) => ({ key, desc: s.key === key ? !s.desc : key !== "name" }));
+  const set = (change: Partial<ListState>) => {
+    onState({ ...state, page: 1, ...change });
   };
+  const toPage = (page: number) => {
+    onState({ ...state, page });
+    // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- jsdom (the tests) has none
+    top.current?.scrollIntoView?.({ block: "start" });
+  };
+  const sortBy = (key: SortKey) => {
+    set({ sort: key, desc: state.sort === key ? !state.desc : key !== "name" });
+  };
+  const ariaSort = (key: SortKey) =>
+    state.sort === key ? (state.desc ? ("descending" as const) : ("ascending" as const)) : undefined;
+
+  const selectable = selected !== undefined && onSelect !== undefined;
+  // When the toolbar goes (the selection was cleared, or a bulk change is done and its
+  // dialog closed), focus would fall to the page's start: it goes to "Select all shown".
+  const selectAll = useRef<HTMLInputElement>(null);
+  const hadSelection = useRef(false);
+  const hasSelection = selectable && selected.size > 0;
+  useEffect(() => {
+    const lost = document.activeElement === null || document.activeElement === document.body;
+    if (hadSelection.current && !hasSelection && lost) selectAll.current?.focus();
+    hadSelection.current = hasSelection;
+  }, [hasSelection]);
+  const pageIds = paged.rows.map((t) => t.id);
+  const pageSelected = selectable ? pageIds.filter((id) => selected.has(id)).length : 0;
+  const badgeDays = state.unused ?? STALE_BADGE_DAYS;
 
   return (
-    <div className="key-table">
+    <div className="key-table" ref={top}>
       <div className="filters">
         <div className="field">
           <label htmlFor="key-filter">Filter</label>
           <input
             id="key-filter"
             type="search"
-            value={filter}
-            placeholder="Name, hint, id or rule"
+            value={draft}
+            placeholder="Name, hint, id, rule or metadata"
             onChange={(e) => {
-              setFilter(e.target.value);
+              setDraft(e.target.value);
+              set({ q: e.target.value });
             }}
           />
         </div>
@@ -85,9 +130,9 @@ export function KeyTable({ tokens, now, onEdit, onRotate, onRevoke, keyHref, act
           <label htmlFor="key-status">Status</label>
           <select
             id="key-status"
-            value={status}
+            value={state.status}
             onChange={(e) => {
-              setStatus(e.target.value as TokenStatus | "all");
+              set({ status: e.target.value as TokenStatus | "all" });
             }}
           >
             <option value="all">All</option>
@@ -98,156 +143,189 @@ export function KeyTable({ tokens, now, onEdit, onRotate, onRevoke, keyHref, act
           </select>
         </div>
         <div className="field">
+          <label htmlFor="key-unused">Unused for</label>
+          <select
+            id="key-unused"
+            value={state.unused === null ? "" : String(state.unused)}
+            onChange={(e) => {
+              set({ unused: e.target.value ? Number(e.target.value) : null });
+            }}
+          >
+            <option value="">Any time</option>
+            {/* A shared link may name a number of days not offered here. */}
+            {[...new Set([...UNUSED_CHOICES, ...(state.unused === null ? [] : [state.unused])])]
+              .sort((a, b) => a - b)
+              .map((d) => (
+                <option key={d} value={d}>
+                  {d}+ days
+                </option>
+              ))}
+          </select>
+        </div>
+        <div className="field">
           <label htmlFor="key-sort">Sort by</label>
           <select
             id="key-sort"
-            value={`${sort.key}:${sort.desc ? "desc" : "asc"}`}
+            value={sortValue(state)}
             onChange={(e) => {
               const [key, dir] = e.target.value.split(":");
-              setSort({ key: key as SortKey, desc: dir === "desc" });
+              set({ sort: key as SortKey, desc: dir === "desc" });
             }}
           >
-            <option value="created_at:desc">Newest first</option>
-            <option value="created_at:asc">Oldest first</option>
-            <option value="name:asc">Name A–Z</option>
-            <option value="expires_at:asc">Expiring soonest</option>
-            <option value="last_used_at:desc">Recently used</option>
-            <option value="status:asc">Status</option>
+            {SORTS.map((s) => (
+              <option key={s.value} value={s.value}>
+                {s.label}
+              </option>
+            ))}
           </select>
         </div>
       </div>
-      <p className="muted" role="status" aria-live="polite">
-        {shown.length === tokens.length
-          ? plural(tokens.length, "key")
-          : `${shown.length} of ${plural(tokens.length, "key")}`}
-      </p>
-      {shown.length > 0 && (
-        <table>
-          <thead>
-            <tr>
-              {columns.map((c) => (
-                <th
-                  key={c.key}
-                  scope="col"
-                  aria-sort={sort.key === c.key ? (sort.desc ? "descending" : "ascending") : undefined}
-                >
+      <div className="list-bar">
+        <p className="muted list-count" role="status" aria-live="polite">
+          {shown.length === tokens.length
+            ? plural(tokens.length, "key")
+            : `${shown.length} of ${plural(tokens.length, "key")}`}
+          {paged.pages > 1 && `, ${paged.first}–${paged.last} shown`}
+        </p>
+        {selectable && paged.rows.length > 0 && (
+          <label className="select-all">
+            <input
+              type="checkbox"
+              checked={pageSelected === pageIds.length}
+              ref={(el) => {
+                selectAll.current = el;
+                if (el) el.indeterminate = pageSelected > 0 && pageSelected < pageIds.length;
+              }}
+              onChange={(e) => {
+                onSelect(pageIds, e.target.checked);
+              }}
+            />{" "}
+            Select all shown
+          </label>
+        )}
+        {selectable && onBulk && selected.size > 0 && (
+          <div className="bulk-bar" role="group" aria-label="Selected keys">
+            <span className="bulk-count">{selected.size} selected</span>
+            <button
+              type="button"
+              className="button button-small"
+              onClick={() => {
+                onBulk("disable");
+              }}
+            >
+              Disable selected
+            </button>
+            <button
+              type="button"
+              className="button button-small"
+              onClick={() => {
+                onBulk("enable");
+              }}
+            >
+              Enable selected
+            </button>
+            <button
+              type="button"
+              className="button button-small button-danger"
+              onClick={() => {
+                onBulk("revoke");
+              }}
+            >
+              Revoke selected
+            </button>
+            <button
+              type="button"
+              className="button button-small"
+              onClick={() => {
+                onSelect([...selected], false);
+              }}
+            >
+              Clear selection
+            </button>
+          </div>
+        )}
+      </div>
+      {paged.rows.length > 0 ? (
+        <div className="table-wrap">
+          <table className="keys">
+            <thead>
+              <tr>
+                {selectable && (
+                  <th scope="col" className="select-cell">
+                    <span className="visually-hidden">Selected</span>
+                  </th>
+                )}
+                {columns.map((c) => (
+                  <th key={c.key} scope="col" aria-sort={ariaSort(c.key)}>
+                    <button
+                      type="button"
+                      className="sort"
+                      onClick={() => {
+                        sortBy(c.key);
+                      }}
+                    >
+                      {c.label}
+                      <span aria-hidden="true">{state.sort === c.key ? (state.desc ? " ↓" : " ↑") : ""}</span>
+                    </button>
+                  </th>
+                ))}
+                {activity && <th scope="col">Last 24 h</th>}
+                <th scope="col">Rules</th>
+                <th scope="col">Limits</th>
+                <th scope="col" aria-sort={ariaSort("status")}>
                   <button
                     type="button"
                     className="sort"
                     onClick={() => {
-                      sortBy(c.key);
+                      sortBy("status");
                     }}
                   >
-                    {c.label}
-                    <span aria-hidden="true">{sort.key === c.key ? (sort.desc ? " ↓" : " ↑") : ""}</span>
+                    Status
                   </button>
                 </th>
-              ))}
-              {activity && <th scope="col">Last 24 h</th>}
-              <th scope="col">Rules</th>
-              <th scope="col">Limits</th>
-              <th scope="col" aria-sort={sort.key === "status" ? (sort.desc ? "descending" : "ascending") : undefined}>
-                <button
-                  type="button"
-                  className="sort"
-                  onClick={() => {
-                    sortBy("status");
-                  }}
-                >
-                  Status
-                </button>
-              </th>
-              <th scope="col">
-                <span className="visually-hidden">Actions</span>
-              </th>
-            </tr>
-          </thead>
-          <tbody>
-            {shown.map((t) => (
-              <tr key={t.id} data-key-id={t.id}>
-                <td data-label="Name">
-                  {keyHref ? (
-                    <Link className="key-name" to={keyHref(t)}>
-                      {t.name}
-                    </Link>
-                  ) : (
-                    <span className="key-name">{t.name}</span>
-                  )}
-                  <code className="hint-code">{t.hint}</code>
-                </td>
-                <td data-label="Created" title={absolute(t.created_at)}>
-                  {relative(t.created_at, now)}
-                </td>
-                <td data-label="Expires" title={t.expires_at ? absolute(t.expires_at) : undefined}>
-                  {t.status === "rotating" && t.grace_until ? (
-                    <span className="warn" title={absolute(t.grace_until)}>
-                      ⚠ replaced; stops {relative(t.grace_until, now)}
-                    </span>
-                  ) : t.expires_at ? (
-                    expiresSoon(t.expires_at, now) ? (
-                      <span className="warn">⚠ {relative(t.expires_at, now)}</span>
-                    ) : (
-                      relative(t.expires_at, now)
-                    )
-                  ) : (
-                    <span className="muted">never</span>
-                  )}
-                </td>
-                <td data-label="Last used" title={t.last_used_at ? absolute(t.last_used_at) : undefined}>
-                  {t.last_used_at ? relative(t.last_used_at, now) : <span className="muted">never</span>}
-                </td>
-                {activity && (
-                  <td data-label="Last 24 h" className="activity-cell">
-                    {activity(t)}
-                  </td>
-                )}
-                <td data-label="Rules" className="rules">
-                  {rulesSummary(t.rules)}
-                </td>
-                <td data-label="Limits" className="limits-cell">
-                  <LimitsSummary limits={t.limits} />
-                </td>
-                <td data-label="Status">
-                  <StatusBadge status={t.status} />
-                </td>
-                <td className="row-actions">
-                  <button
-                    type="button"
-                    className="button button-small"
-                    onClick={() => {
-                      onEdit(t);
-                    }}
-                    aria-label={`Edit ${t.name}`}
-                  >
-                    Edit
-                  </button>
-                  <button
-                    type="button"
-                    className="button button-small"
-                    onClick={() => {
-                      onRotate(t);
-                    }}
-                    aria-label={`Rotate ${t.name}`}
-                    disabled={t.status === "rotating"}
-                  >
-                    Rotate
-                  </button>
-                  <button
-                    type="button"
-                    className="button button-small button-danger"
-                    onClick={() => {
-                      onRevoke(t);
-                    }}
-                    aria-label={`Revoke ${t.name}`}
-                  >
-                    Revoke
-                  </button>
-                </td>
+                <th scope="col">
+                  <span className="visually-hidden">Actions</span>
+                </th>
               </tr>
-            ))}
-          </tbody>
-        </table>
+            </thead>
+            <tbody>
+              {paged.rows.map((t) => (
+                <KeyRow
+                  key={t.id}
+                  t={t}
+                  now={now}
+                  rotation={rotationOf(t, byId)}
+                  badgeDays={badgeDays}
+                  keyHref={keyHref}
+                  activity={activity}
+                  selected={selectable ? selected.has(t.id) : undefined}
+                  onSelect={onSelect}
+                  onEdit={onEdit}
+                  onRotate={onRotate}
+                  onRevoke={onRevoke}
+                />
+              ))}
+            </tbody>
+          </table>
+        </div>
+      ) : (
+        tokens.length > 0 && (
+          <div className="empty">
+            <p>No key matches.</p>
+            <button
+              type="button"
+              className="button"
+              onClick={() => {
+                setDraft("");
+                set({ q: "", status: "all", unused: null });
+              }}
+            >
+              Show all keys
+            </button>
+          </div>
+        )
       )}
+      <Pager page={paged.page} pages={paged.pages} onPage={toPage} label="Pages of keys" />
     </div>
   );
 }

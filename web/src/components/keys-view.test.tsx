@@ -1,6 +1,7 @@
 import { render, screen } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
 import { describe, expect, it, vi } from "vitest";
+import { DEFAULT_STATE } from "../lib/key-list-model";
 import { pagePath, PAGE_SIZE } from "../lib/queries";
 import { tokenPageSchema } from "../lib/schemas";
 import { token } from "../test-fixtures";
@@ -12,6 +13,8 @@ function props(extra: Partial<KeysViewProps>): KeysViewProps {
     title: "My keys",
     tokens: [token],
     now: Date.parse("2026-06-01T00:00:00Z"),
+    list: DEFAULT_STATE,
+    onList: vi.fn(),
     gateUrl: "http://localhost/forward-auth",
     modal: { kind: "none" },
     busy: false,
@@ -26,13 +29,16 @@ function props(extra: Partial<KeysViewProps>): KeysViewProps {
 }
 
 describe("the keys view", () => {
-  it("offers the next page only when the server has one", async () => {
-    const onMore = vi.fn();
-    const { rerender } = render(<KeysView {...props({ more: true, onMore })} />);
-    await userEvent.click(screen.getByRole("button", { name: "More keys" }));
-    expect(onMore).toHaveBeenCalledOnce();
-    rerender(<KeysView {...props({ more: false, onMore })} />);
-    expect(screen.queryByRole("button", { name: "More keys" })).not.toBeInTheDocument();
+  it("says while more keys are still coming", () => {
+    const { rerender } = render(<KeysView {...props({ loadingMore: true })} />);
+    expect(screen.getByText(/Loading more keys/)).toBeInTheDocument();
+    rerender(<KeysView {...props({ loadingMore: false })} />);
+    expect(screen.queryByText(/Loading more keys/)).not.toBeInTheDocument();
+  });
+
+  it("announces what a bulk change did", () => {
+    render(<KeysView {...props({ message: "3 keys disabled." })} />);
+    expect(screen.getByText("3 keys disabled.")).toHaveAttribute("role", "status");
   });
 
   it("names damaged keys and lets them be deleted", async () => {
@@ -52,6 +58,7 @@ describe("list pages", () => {
     expect(pagePath("/api/users", "6162", new URLSearchParams({ q: "a b" }))).toBe(
       `/api/users?q=a+b&limit=${PAGE_SIZE}&cursor=6162`,
     );
+    expect(pagePath("/api/me/tokens", "c", undefined, 500)).toBe("/api/me/tokens?limit=500&cursor=c");
   });
 
   it("parse the server's page shape", () => {

@@ -2,7 +2,9 @@
 import type { ReactNode } from "react";
 import type { ApiError } from "../lib/api";
 import type { KeyFormValues } from "../lib/key-form-model";
+import type { BulkAction, ListState } from "../lib/key-list-model";
 import type { Token } from "../lib/schemas";
+import { BulkDialog, type BulkDialogProps } from "./bulk-dialog";
 import { KeyDialogs, type Modal } from "./key-dialogs";
 import { KeyTable } from "./key-table";
 
@@ -16,10 +18,21 @@ export interface KeysViewProps {
   tokens: Token[];
   /** Ids of keys whose stored record cannot be read: they can only be deleted. */
   damaged?: string[];
-  /** Another page of keys exists. */
-  more?: boolean;
+  /** More of the keys are still being fetched (the list shows those it has). */
   loadingMore?: boolean;
-  onMore?: () => void;
+  /** Filter, status, sort, "unused for" and page (kept in the URL by the page). */
+  list: ListState;
+  onList: (s: ListState) => void;
+  /** Rows per page of the list. */
+  pageSize?: number;
+  /** Selected keys' ids, and how the selection changes; with `onBulk`, what to do to them. */
+  selected?: ReadonlySet<string>;
+  onSelect?: (ids: string[], on: boolean) => void;
+  onBulk?: (action: BulkAction) => void;
+  /** What the last bulk change did ("3 keys disabled."), announced politely. */
+  message?: string;
+  /** The open bulk confirmation, if any. */
+  bulk?: BulkDialogProps | null;
   onDeleteDamaged?: (id: string) => void;
   now: number;
   gateUrl: string;
@@ -60,6 +73,9 @@ export function KeysView(p: KeysViewProps) {
       </div>
       {p.intro && <p className="muted">{p.intro}</p>}
       {p.aside}
+      <p className="bulk-message" role="status" aria-live="polite">
+        {p.message}
+      </p>
       {p.damaged && p.damaged.length > 0 && (
         <div className="notice notice-error" role="alert">
           <p>
@@ -96,6 +112,11 @@ export function KeysView(p: KeysViewProps) {
         <KeyTable
           tokens={p.tokens}
           now={p.now}
+          state={p.list}
+          onState={p.onList}
+          {...(p.pageSize ? { pageSize: p.pageSize } : {})}
+          {...(p.selected && p.onSelect ? { selected: p.selected, onSelect: p.onSelect } : {})}
+          {...(p.onBulk ? { onBulk: p.onBulk } : {})}
           {...(p.keyHref ? { keyHref: p.keyHref } : {})}
           {...(p.activity ? { activity: p.activity } : {})}
           onEdit={(token) => {
@@ -109,11 +130,12 @@ export function KeysView(p: KeysViewProps) {
           }}
         />
       )}
-      {p.more && p.onMore && (
-        <button type="button" className="button" disabled={p.loadingMore} onClick={p.onMore}>
-          {p.loadingMore ? "Loading…" : "More keys"}
-        </button>
+      {p.loadingMore && (
+        <p className="page-status" role="status" aria-live="polite">
+          <span className="spinner" aria-hidden="true" /> Loading more keys…
+        </p>
       )}
+      {p.bulk && <BulkDialog {...p.bulk} />}
       <KeyDialogs
         modal={m}
         gateUrl={p.gateUrl}

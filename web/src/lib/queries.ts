@@ -1,9 +1,11 @@
 // Server state through TanStack Query: one hook per API call, keys by scope, and the
 // list refetched after every change.
 import { useInfiniteQuery, useMutation, useQueries, useQuery, useQueryClient } from "@tanstack/react-query";
+import { useEffect } from "react";
 import { seg } from "./api";
 import { useAuth } from "./auth";
 import type { CreateBody, PatchBody } from "./key-form-model";
+import { type BulkAction, type BulkOutcome, runBounded } from "./key-list-model";
 import {
   type Limits,
   allUsageSchema,
@@ -23,9 +25,9 @@ import { type RangePreset, rangeQuery } from "./usage";
 export const PAGE_SIZE = 100;
 
 /** `path` with `limit` and, after the first page, the server's opaque `cursor`. */
-export function pagePath(path: string, cursor: string | undefined, extra?: URLSearchParams): string {
+export function pagePath(path: string, cursor: string | undefined, extra?: URLSearchParams, limit = PAGE_SIZE): string {
   const p = new URLSearchParams(extra);
-  p.set("limit", String(PAGE_SIZE));
+  p.set("limit", String(limit));
   if (cursor !== undefined) p.set("cursor", cursor);
   return `${path}?${p.toString()}`;
 }
@@ -54,6 +56,33 @@ export function useTokens(scope: Scope) {
     queryFn: ({ pageParam }) => api.get(pagePath(scopePath(scope), pageParam), tokenPageSchema),
     getNextPageParam: (last) => last.next_cursor,
   });
+}
+
+/** The list's pages are as large as the API allows: 500 keys are one request. */
+export const LIST_PAGE_SIZE = 500;
+
+/** "Last used" changes while the list is open: it is asked again this often (and on focus). */
+export const LIST_REFRESH_MS = 30_000;
+
+/**
+ * All of a scope's keys (mine, or an owner's; `null`: everyone's, admin), every page
+ * fetched one after the other, so the list filters, sorts and pages them itself.
+ */
+export function useAllTokens(scope: Scope | null) {
+  const { api } = useAuth();
+  const q = useInfiniteQuery({
+    queryKey: scope ? [...scopeKey(scope), "all"] : ["every-token"],
+    initialPageParam: undefined as string | undefined,
+    queryFn: ({ pageParam }) =>
+      api.get(pagePath(scope ? scopePath(scope) : "/api/tokens", pageParam, undefined, LIST_PAGE_SIZE), tokenPageSchema),
+    getNextPageParam: (last) => last.next_cursor,
+    refetchInterval: LIST_REFRESH_MS,
+  });
+  const { hasNextPage, isFetchingNextPage, isError, fetchNextPage } = q;
+  useEffect(() => {
+    if (hasNextPage && !isFetchingNextPage && !isError) void fetchNextPage();
+  }, [hasNextPage, isFetchingNextPage, isError, fetchNextPage]);
+  return q;
 }
 
 function useRefresh(scope: Scope) {
@@ -109,6 +138,40 @@ export function useRevokeToken(scope: Scope) {
   return useMutation({
     mutationFn: (id: string) => api.sendEmpty("DELETE", `${scopePath(scope)}/${seg(id)}`),
     onSuccess: refresh,
+  });
+}
+
+/** Bulk changes go out this many at a time (there is no bulk endpoint). */
+export const BULK_CONCURRENCY = 4;
+
+/**
+ * Disable, enable or revoke many keys: one request per key, BULK_CONCURRENCY at a time.
+ * Resolves with every key's outcome (it does not fail as a whole); the list is
+ * refetched afterwards either way.
+ */
+export function useBulkChange(scope: Scope) {
+  const { api } = useAuth();
+  const refresh = useRefresh(scope);
+  return useMutation({
+    mutationFn: ({
+      action,
+      ids,
+      onProgress,
+    }: {
+      action: BulkAction;
+      ids: string[];
+      onProgress?: (done: number) => void;
+    }): Promise<BulkOutcome[]> =>
+      runBounded(
+        ids,
+        BULK_CONCURRENCY,
+        (id) =>
+          action === "revoke"
+            ? api.sendEmpty("DELETE", `${scopePath(scope)}/${seg(id)}`)
+            : api.send("PATCH", `${scopePath(scope)}/${seg(id)}`, { disabled: action === "disable" }, tokenSchema),
+        onProgress,
+      ),
+    onSettled: refresh,
   });
 }
 
@@ -234,13 +297,13 @@ export function useKeyUsage(scope: KeyScope, id: string, range: RangePreset, ena
  * An owner's keys together over the last 24 h, and per-key totals: one request per page
  * of the key list (the same `limit` and cursors, so the same keys).
  */
-export function useOwnerUsagePages(scope: Scope, cursors: (string | undefined)[]) {
+export function useOwnerUsagePages(scope: Scope, cursors: (string | undefined)[], limit = PAGE_SIZE) {
   const { api } = useAuth();
   const path = scope.kind === "me" ? "/api/me/usage" : `/api/users/${seg(scope.owner)}/usage`;
   return useQueries({
     queries: cursors.map((cursor) => ({
-      queryKey: ["usage", "owner", scope.kind === "me" ? "me" : scope.owner, cursor ?? ""],
-      queryFn: () => api.get(pagePath(path, cursor, new URLSearchParams(rangeQuery("24h"))), ownerUsageSchema),
+      queryKey: ["usage", "owner", scope.kind === "me" ? "me" : scope.owner, limit, cursor ?? ""],
+      queryFn: () => api.get(pagePath(path, cursor, new URLSearchParams(rangeQuery("24h")), limit), ownerUsageSchema),
       refetchInterval: USAGE_REFRESH_MS,
     })),
   });

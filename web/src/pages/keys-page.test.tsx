@@ -1,5 +1,6 @@
 import { screen, waitFor, within } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
+import { useLocation } from "react-router-dom";
 import { describe, expect, it } from "vitest";
 import type { Created, Me } from "../lib/schemas";
 import { limitedToken, me, token } from "../test-fixtures";
@@ -9,14 +10,27 @@ import { KeysPage } from "./keys-page";
 const page = (tokens = [token, limitedToken]) => json(200, { tokens, damaged: [] });
 const noLimits = () => json(200, { owner: "alice", source: "none", limits: { rate_limits: [], credits: null } });
 
-function setup(routes: Record<string, Route>, who: Me = me) {
+/** Where the app is: the list keeps its state in the URL. */
+function Where() {
+  const l = useLocation();
+  return <output data-testid="where">{l.pathname + l.search}</output>;
+}
+
+function setup(routes: Record<string, Route>, who: Me = me, route = "/keys") {
   const api = mockApi({
     "GET /api/me": () => json(200, who),
     "GET /api/me/tokens": () => page(),
     "GET /api/me/limits": noLimits,
+    "GET /api/me/usage": () => json(404, { error: "not_found", message: "no usage here" }),
     ...routes,
   });
-  renderWithApi(<KeysPage scope={{ kind: "me" }} title="My keys" />);
+  renderWithApi(
+    <>
+      <KeysPage scope={{ kind: "me" }} title="My keys" />
+      <Where />
+    </>,
+    route,
+  );
   return { api, user: userEvent.setup() };
 }
 
@@ -132,5 +146,117 @@ describe("keys with limits, against the API", () => {
     const panel = await screen.findByRole("region", { name: "Limits shared by all of bob’s keys" });
     await within(panel).findByText(/None: bob’s keys are limited only by their own limits/);
     expect(within(panel).getByRole("button", { name: "Edit owner limits" })).toBeInTheDocument();
+  });
+});
+
+describe("the whole list, against the API", () => {
+  it("fetches every page, 500 keys a request, without being asked", async () => {
+    const second = { ...token, id: "k3", name: "second page" };
+    const { api } = setup({
+      "GET /api/me/tokens": (_b, url) =>
+        url.searchParams.get("cursor") === "c1"
+          ? page([second])
+          : json(200, { tokens: [token, limitedToken], next_cursor: "c1", damaged: [] }),
+    });
+    await screen.findByRole("link", { name: "second page" });
+    const asked = (api.fetch.mock.calls as unknown[][]).map((c) => String(c[0])).filter((u) => u.includes("/api/me/tokens"));
+    expect(asked).toEqual(["/api/me/tokens?limit=500", "/api/me/tokens?limit=500&cursor=c1"]);
+    expect(screen.getByText("3 keys")).toBeInTheDocument();
+  });
+
+  it("takes filter, sort and page from the URL and writes changes back", async () => {
+    const { user } = setup({}, me, "/keys?q=limit&sort=name:desc");
+    await screen.findByRole("link", { name: "limited" });
+    expect(screen.queryByRole("link", { name: "first" })).not.toBeInTheDocument();
+    expect(screen.getByLabelText("Filter")).toHaveValue("limit");
+    expect(screen.getByLabelText("Sort by")).toHaveValue("name:desc");
+    await user.selectOptions(screen.getByLabelText("Status"), "disabled");
+    expect(screen.getByTestId("where")).toHaveTextContent("/keys?q=limit&status=disabled&sort=name%3Adesc");
+    await user.clear(screen.getByLabelText("Filter"));
+    await user.selectOptions(screen.getByLabelText("Status"), "all");
+    expect(screen.getByTestId("where")).toHaveTextContent(/^\/keys\?sort=name%3Adesc$/);
+  });
+
+  it("disables many keys after one confirmation, and keeps the refused ones selected", async () => {
+    const { api, user } = setup({
+      "PATCH /api/me/tokens/k1": () => json(200, { ...token, disabled: true, status: "disabled" }),
+      "PATCH /api/me/tokens/k2": () => json(409, { error: "conflict", message: "the key changed meanwhile" }),
+    });
+    await user.click(await screen.findByRole("checkbox", { name: "Select all shown" }));
+    await user.click(screen.getByRole("button", { name: "Disable selected" }));
+    const dialog = screen.getByRole("dialog", { name: "Disable 2 keys?" });
+    expect(within(dialog).getAllByRole("listitem")).toHaveLength(2);
+    expect(api.writes()).toEqual([]);
+    await user.click(within(dialog).getByRole("button", { name: "Disable 2 keys" }));
+    await within(dialog).findByRole("alert");
+    expect(api.writes().sort((a, b) => a.path.localeCompare(b.path))).toEqual([
+      { method: "PATCH", path: "/api/me/tokens/k1", body: { disabled: true } },
+      { method: "PATCH", path: "/api/me/tokens/k2", body: { disabled: true } },
+    ]);
+    const failed = screen.getByRole("dialog", { name: "Disable 1 key?" });
+    expect(within(failed).getByRole("listitem")).toHaveTextContent("limited kg_a…the key changed meanwhile");
+    await user.click(within(failed).getByRole("button", { name: "Done" }));
+    expect(screen.getByRole("checkbox", { name: "Select limited" })).toBeChecked();
+    expect(screen.getByRole("checkbox", { name: "Select first" })).not.toBeChecked();
+  });
+
+  it("revokes many keys and says so", async () => {
+    let gone = false;
+    const { api, user } = setup({
+      "GET /api/me/tokens": () => page(gone ? [] : [token, limitedToken]),
+      "DELETE /api/me/tokens/k1": () => new Response(null, { status: 204 }),
+      "DELETE /api/me/tokens/k2": () => {
+        gone = true;
+        return new Response(null, { status: 204 });
+      },
+    });
+    await user.click(await screen.findByRole("checkbox", { name: "Select first" }));
+    await user.click(screen.getByRole("checkbox", { name: "Select limited" }));
+    await user.click(screen.getByRole("button", { name: "Revoke selected" }));
+    const dialog = screen.getByRole("dialog", { name: "Revoke 2 keys?" });
+    await user.click(within(dialog).getByRole("button", { name: "Revoke 2 keys" }));
+    await screen.findByText("2 keys revoked.");
+    expect(screen.queryByRole("dialog")).not.toBeInTheDocument();
+    expect(api.writes().map((w) => `${w.method} ${w.path}`).sort()).toEqual(["DELETE /api/me/tokens/k1", "DELETE /api/me/tokens/k2"]);
+  });
+});
+
+describe("a bulk change that races another", () => {
+  it("still names a key deleted meanwhile, with the server's reason", async () => {
+    let gone = false;
+    const { user } = setup({
+      "GET /api/me/tokens": () => page(gone ? [token] : [token, limitedToken]),
+      "PATCH /api/me/tokens/k1": () => json(200, { ...token, disabled: true, status: "disabled" }),
+      "PATCH /api/me/tokens/k2": () => {
+        gone = true;
+        return json(404, { error: "not_found", message: "no such key" });
+      },
+    });
+    await user.click(await screen.findByRole("checkbox", { name: "Select all shown" }));
+    await user.click(screen.getByRole("button", { name: "Disable selected" }));
+    await user.click(screen.getByRole("button", { name: "Disable 2 keys" }));
+    const failed = await screen.findByRole("dialog", { name: "Disable 1 key?" });
+    await waitFor(() => {
+      expect(screen.queryByRole("link", { name: "limited" })).not.toBeInTheDocument();
+    });
+    expect(within(failed).getByRole("listitem")).toHaveTextContent("limited kg_a…no such key");
+  });
+});
+
+describe("an admin's list of one owner's keys", () => {
+  it("sends bulk changes to the owner's keys", async () => {
+    const api = mockApi({
+      "GET /api/me": () => json(200, { ...me, subject: "carol", admin: true }),
+      "GET /api/users/bob/tokens": () => page([{ ...token, owner: "bob", disabled: true, status: "disabled" }]),
+      "GET /api/users/bob/limits": () => json(200, { owner: "bob", source: "none", limits: { rate_limits: [], credits: null } }),
+      "PATCH /api/users/bob/tokens/k1": () => json(200, { ...token, owner: "bob" }),
+    });
+    renderWithApi(<KeysPage scope={{ kind: "owner", owner: "bob" }} title="Keys of bob" />);
+    const user = userEvent.setup();
+    await user.click(await screen.findByRole("checkbox", { name: "Select first" }));
+    await user.click(screen.getByRole("button", { name: "Enable selected" }));
+    await user.click(within(screen.getByRole("dialog", { name: "Enable 1 key?" })).getByRole("button", { name: "Enable 1 key" }));
+    await screen.findByText("1 key enabled.");
+    expect(api.writes()).toEqual([{ method: "PATCH", path: "/api/users/bob/tokens/k1", body: { disabled: false } }]);
   });
 });

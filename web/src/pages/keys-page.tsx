@@ -1,27 +1,53 @@
-// Data container for a page of keys: mine, or (admin) one owner's.
+// Data container for a page of keys: mine, or (admin) one owner's. All of them are
+// fetched (500 a request) and refreshed every 30 s and on focus; the list filters, sorts
+// and pages them itself, with its state in the URL; bulk changes go out from here.
 import { useEffect, useState } from "react";
+import { useSearchParams } from "react-router-dom";
+import type { BulkDialogProps } from "../components/bulk-dialog";
 import { KeyActivity } from "../components/key-activity";
 import { type Modal, KeysView } from "../components/keys-view";
 import { MyLimits, OwnerLimitsPanel } from "../components/owner-limits";
 import { ErrorNote, Loading } from "../components/state";
 import { useAuth } from "../lib/auth";
 import { createBody, patchBody } from "../lib/key-form-model";
+import { type BulkAction, ROWS_PER_PAGE, listParams, parseListState } from "../lib/key-list-model";
 import { keyHref } from "../lib/links";
-import type { OutcomeCounts } from "../lib/schemas";
+import type { OutcomeCounts, Token } from "../lib/schemas";
 import {
+  LIST_PAGE_SIZE,
   type Scope,
+  useAllTokens,
+  useBulkChange,
   useCreateToken,
   useMe,
   useOwnerUsagePages,
   useRevokeToken,
   useRotateToken,
-  useTokens,
   useUpdateToken,
 } from "../lib/queries";
 
+/** Rows per page on a phone: a page is a few screens of cards, not twenty. */
+const NARROW_ROWS = 20;
+
+interface BulkRun {
+  action: BulkAction;
+  /** As they were when the dialog opened: a key deleted meanwhile is still named, with why it failed. */
+  tokens: Token[];
+  failures: Map<string, string>;
+  succeeded: number;
+}
+
 export function KeysPage({ scope, title, intro }: { scope: Scope; title: string; intro?: string }) {
   const { config } = useAuth();
-  const tokens = useTokens(scope);
+  const tokens = useAllTokens(scope);
+  const [params, setParams] = useSearchParams();
+  const list = parseListState(params);
+  const narrow = useMedia("(max-width: 720px)");
+  const [selected, setSelected] = useState<ReadonlySet<string>>(new Set());
+  const [bulk, setBulk] = useState<BulkRun | null>(null);
+  const [done, setDone] = useState(0);
+  const [message, setMessage] = useState("");
+  const bulkChange = useBulkChange(scope);
   const me = useMe();
   const create = useCreateToken(scope);
   const update = useUpdateToken(scope);
@@ -32,7 +58,11 @@ export function KeysPage({ scope, title, intro }: { scope: Scope; title: string;
   const now = Math.max(useNow(), tokens.dataUpdatedAt);
   const mutations = [create, update, rotate, revoke];
   // Per-key totals of the last 24 h: one request per page of keys.
-  const usagePages = useOwnerUsagePages(scope, (tokens.data?.pageParams ?? []) as (string | undefined)[]);
+  const usagePages = useOwnerUsagePages(
+    scope,
+    (tokens.data?.pageParams ?? []) as (string | undefined)[],
+    LIST_PAGE_SIZE,
+  );
   const totals = new Map<string, OutcomeCounts>();
   for (const u of usagePages) for (const k of u.data?.keys ?? []) totals.set(k.id, k.totals);
   const keyScope = scope.kind === "me" ? "me" : "any";
@@ -55,18 +85,77 @@ export function KeysPage({ scope, title, intro }: { scope: Scope; title: string;
       />
     );
 
+  const all = tokens.data.pages.flatMap((p) => p.tokens);
+  const byId = new Map(all.map((t) => [t.id, t]));
+  // Keys revoked meanwhile (here or elsewhere) drop out of the selection.
+  const chosen = new Set([...selected].filter((id) => byId.has(id)));
+  const bulkProps: BulkDialogProps | null = bulk && {
+    action: bulk.action,
+    tokens: bulk.tokens,
+    running: bulkChange.isPending,
+    done,
+    failures: bulk.failures,
+    succeeded: bulk.succeeded,
+    showOwner: false,
+    onClose: () => {
+      if (!bulkChange.isPending) setBulk(null);
+    },
+    onConfirm: () => {
+      const ids = bulk.tokens.map((t) => t.id);
+      setDone(0);
+      setMessage("");
+      bulkChange.mutate(
+        { action: bulk.action, ids, onProgress: setDone },
+        {
+          onSuccess: (outcomes) => {
+            const failures = new Map(outcomes.flatMap((o) => (o.error === undefined ? [] : [[o.id, o.error] as const])));
+            const succeeded = outcomes.length - failures.size;
+            // The failed keys stay selected (and in the dialog, with why); the rest are done.
+            setSelected(new Set(failures.keys()));
+            if (failures.size === 0) {
+              setBulk(null);
+              setMessage(`${succeeded === 1 ? "1 key" : `${succeeded} keys`} ${pastTense[bulk.action]}.`);
+            } else
+              setBulk({
+                action: bulk.action,
+                tokens: bulk.tokens.filter((t) => failures.has(t.id)),
+                failures,
+                succeeded,
+              });
+          },
+        },
+      );
+    },
+  };
+
   return (
     <KeysView
       title={title}
       {...(intro ? { intro } : {})}
       aside={scope.kind === "owner" ? <OwnerLimitsPanel owner={scope.owner} /> : <MyLimits />}
-      tokens={tokens.data.pages.flatMap((p) => p.tokens)}
-      damaged={tokens.data.pages[0]?.damaged.map((d) => d.id) ?? []}
-      more={tokens.hasNextPage}
-      loadingMore={tokens.isFetchingNextPage}
-      onMore={() => {
-        void tokens.fetchNextPage();
+      tokens={all}
+      damaged={tokens.data.pages.flatMap((p) => p.damaged.map((d) => d.id))}
+      loadingMore={tokens.hasNextPage}
+      list={list}
+      onList={(s) => {
+        setParams(listParams(s), { replace: true });
       }}
+      pageSize={narrow ? NARROW_ROWS : ROWS_PER_PAGE}
+      selected={chosen}
+      onSelect={(ids, on) => {
+        const next = new Set(chosen);
+        for (const id of ids) {
+          if (on) next.add(id);
+          else next.delete(id);
+        }
+        setSelected(next);
+      }}
+      onBulk={(action) => {
+        setDone(0);
+        setBulk({ action, tokens: [...chosen].flatMap((id) => byId.get(id) ?? []), failures: new Map(), succeeded: 0 });
+      }}
+      bulk={bulkProps}
+      message={message}
       onDeleteDamaged={(id) => {
         revoke.mutate(id);
       }}
@@ -115,6 +204,26 @@ export function KeysPage({ scope, title, intro }: { scope: Scope; title: string;
       }}
     />
   );
+}
+
+const pastTense: Record<BulkAction, string> = { disable: "disabled", enable: "enabled", revoke: "revoked" };
+
+/** Whether a media query matches, following changes (a phone turned sideways). */
+function useMedia(query: string): boolean {
+  const get = () => typeof window.matchMedia === "function" && window.matchMedia(query).matches;
+  const [matches, setMatches] = useState(get);
+  useEffect(() => {
+    if (typeof window.matchMedia !== "function") return;
+    const m = window.matchMedia(query);
+    const on = () => {
+      setMatches(m.matches);
+    };
+    m.addEventListener("change", on);
+    return () => {
+      m.removeEventListener("change", on);
+    };
+  }, [query]);
+  return matches;
 }
 
 /** The time, refreshed every minute, so "in 5 minutes" stays true on an open page. */

@@ -1,7 +1,8 @@
 import { screen, within } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
 import { describe, expect, it, vi } from "vitest";
-import type { AllUsage } from "../lib/schemas";
+import type { AllUsage, Token } from "../lib/schemas";
+import { token } from "../test-fixtures";
 import { json, mockApi, renderWithApi } from "../test-render";
 import { UsagePage } from "./usage-page";
 
@@ -33,6 +34,7 @@ const answer: AllUsage = {
 describe("everyone's usage", () => {
   it("charts the series and links the busiest keys and owners to their pages", async () => {
     const api = mockApi({
+      "GET /api/tokens": () => json(200, { tokens: [], damaged: [] }),
       "GET /api/usage": (_b, url) => {
         expect(url.searchParams.get("top")).toBe("10");
         return json(200, answer);
@@ -55,8 +57,47 @@ describe("everyone's usage", () => {
   });
 
   it("says when it is refused", async () => {
-    mockApi({ "GET /api/usage": () => json(403, { error: "forbidden", message: "admins only" }) });
+    mockApi({
+      "GET /api/usage": () => json(403, { error: "forbidden", message: "admins only" }),
+      "GET /api/tokens": () => json(403, { error: "forbidden", message: "admins only" }),
+    });
     renderWithApi(<UsagePage />);
-    expect(await screen.findByRole("alert")).toHaveTextContent("This needs an administrator.");
+    const alerts = await screen.findAllByRole("alert");
+    expect(alerts[0]).toHaveTextContent("This needs an administrator.");
+  });
+});
+
+describe("stale keys in the overview", () => {
+  const DAY = 86_400_000;
+  const ago = (days: number) => new Date(Date.now() - days * DAY - 60_000).toISOString();
+  const keys: Token[] = [
+    { ...token, id: "a1", owner: "alice", name: "busy", last_used_at: ago(0) },
+    { ...token, id: "a2", owner: "alice", name: "forgotten", last_used_at: ago(45) },
+    { ...token, id: "b1", owner: "bob", name: "never used", created_at: ago(120), last_used_at: null },
+    { ...token, id: "b2", owner: "bob", name: "quiet week", last_used_at: ago(8) },
+  ];
+
+  it("lists every owner's keys unused for 30 days, longest idle first, linked to their pages", async () => {
+    const api = mockApi({
+      "GET /api/usage": () => json(200, answer),
+      "GET /api/tokens": (_b, url) =>
+        url.searchParams.get("cursor") === "next"
+          ? json(200, { tokens: keys.slice(2), damaged: [] })
+          : json(200, { tokens: keys.slice(0, 2), next_cursor: "next", damaged: [] }),
+    });
+    renderWithApi(<UsagePage />);
+    const section = screen.getByRole("region", { name: "Stale keys" });
+    await within(section).findByText("2 keys of 4 unused for 30 days or more.");
+    const rows = within(section).getAllByRole("row").slice(1);
+    expect(rows.map((r) => within(r).getAllByRole("link")[0]?.textContent)).toEqual(["never used", "forgotten"]);
+    expect(within(section).getByRole("link", { name: "forgotten" })).toHaveAttribute("href", "/admin/keys/a2");
+    expect(within(rows[0] as HTMLElement).getByRole("link", { name: "bob" })).toHaveAttribute("href", "/admin/owners/bob?unused=30");
+    expect(rows[0]).toHaveTextContent("unused 120 d");
+    expect(rows[1]).toHaveTextContent("unused 45 d");
+    expect(api.calls.filter((c) => c.path === "/api/tokens")).toHaveLength(2);
+
+    await userEvent.setup().selectOptions(within(section).getByLabelText("Unused for"), "7");
+    expect(within(section).getAllByRole("row")).toHaveLength(4);
+    expect(within(section).getByRole("status")).toHaveTextContent("3 keys of 4 unused for 7 days or more.");
   });
 });

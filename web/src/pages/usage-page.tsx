@@ -1,6 +1,8 @@
-// Admin: everyone's usage over a chosen range, and the busiest keys and owners.
+// Admin: everyone's usage over a chosen range, the busiest keys and owners, and the
+// keys nobody used for a while.
 import { useState } from "react";
 import { Link } from "react-router-dom";
+import { StaleKeys } from "../components/stale-keys";
 import { ErrorNote, Loading } from "../components/state";
 import { RangePicker, UsageChart, rangeLabel } from "../components/usage-chart";
 import { groupDigits } from "../lib/format";
@@ -133,6 +135,7 @@ export function UsagePage() {
           </div>
         </>
       )}
+      <StaleKeys />
     </section>
   );
 }
