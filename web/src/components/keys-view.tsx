@@ -44,7 +44,8 @@ export interface KeysViewProps {
   onModal: (m: Modal) => void;
   onCreate: (v: KeyFormValues) => void;
   onUpdate: (t: Token, v: KeyFormValues) => void;
-  onRotate: (t: Token, graceSeconds: number) => void;
+  /** `expiresAt`: the new key's expiry as the rotate dialog chose it (null: never). */
+  onRotate: (t: Token, graceSeconds: number, expiresAt: string | null) => void;
   onRevoke: (t: Token) => void;
   /** Where each key's own page is. */
   keyHref?: (t: Token) => string;

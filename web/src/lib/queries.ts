@@ -48,16 +48,6 @@ export function useMe() {
   });
 }
 
-export function useTokens(scope: Scope) {
-  const { api } = useAuth();
-  return useInfiniteQuery({
-    queryKey: scopeKey(scope),
-    initialPageParam: undefined as string | undefined,
-    queryFn: ({ pageParam }) => api.get(pagePath(scopePath(scope), pageParam), tokenPageSchema),
-    getNextPageParam: (last) => last.next_cursor,
-  });
-}
-
 /** The list's pages are as large as the API allows: 500 keys are one request. */
 export const LIST_PAGE_SIZE = 500;
 

@@ -259,4 +259,48 @@ describe("an admin's list of one owner's keys", () => {
     await screen.findByText("1 key enabled.");
     expect(api.writes()).toEqual([{ method: "PATCH", path: "/api/users/bob/tokens/k1", body: { disabled: false } }]);
   });
+
+});
+
+describe("the list keeps working when things go wrong", () => {
+  it("keeps the keys on screen when a refresh fails, under a banner", async () => {
+    let fail = false;
+    const { user } = setup({
+      "GET /api/me/tokens": () => (fail ? json(503, { error: "unavailable", message: "keygate is restarting" }) : page()),
+      "PATCH /api/me/tokens/k1": () => {
+        fail = true;
+        return json(200, { ...token, disabled: true, status: "disabled" });
+      },
+    });
+    await user.click(await screen.findByRole("checkbox", { name: /^Select first/ }));
+    await user.click(screen.getByRole("button", { name: "Disable selected" }));
+    await user.click(within(screen.getByRole("dialog", { name: "Disable 1 key?" })).getByRole("button", { name: "Disable 1 key" }));
+    // The change refetches the list; that refetch fails: the keys stay, under a banner.
+    expect(await screen.findByText(/Could not refresh your keys:/)).toBeInTheDocument();
+    expect(screen.getByText(/keygate is restarting/)).toBeInTheDocument();
+    expect(screen.getByRole("link", { name: /^first/ })).toBeInTheDocument();
+    fail = false;
+    await user.click(screen.getByRole("button", { name: "Try again" }));
+    await waitFor(() => {
+      expect(screen.queryByText(/Could not refresh your keys:/)).not.toBeInTheDocument();
+    });
+  });
+
+  it("rotates an expired key from the list with the successor's expiry the dialog asked for", async () => {
+    const expired = { ...token, status: "expired" as const, expires_at: "2026-05-02T00:00:00Z" };
+    const made = { ...token, id: "k9", expires_at: "2099-01-01T00:00:00Z" };
+    const created: Created = { key: "kg_new", id: "k9", hint: "kg_n…", token: made };
+    const { api, user } = setup({
+      "GET /api/me/tokens": () => page([expired]),
+      "POST /api/me/tokens/k1/rotate": () => json(201, created),
+    });
+    await user.click(await screen.findByRole("button", { name: /^Rotate first/ }));
+    const dialog = screen.getByRole("dialog", { name: /Rotate/ });
+    await user.selectOptions(within(dialog).getByLabelText("The new key expires"), "30d");
+    await user.click(within(dialog).getByRole("button", { name: "Rotate key" }));
+    await screen.findByRole("dialog", { name: "Your new key" });
+    const [w] = api.writes();
+    expect(w?.path).toBe("/api/me/tokens/k1/rotate");
+    expect(Date.parse((w?.body as { expires_at: string }).expires_at)).toBeGreaterThan(Date.now());
+  });
 });

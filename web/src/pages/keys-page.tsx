@@ -7,6 +7,7 @@ import type { BulkDialogProps } from "../components/bulk-dialog";
 import { KeyActivity } from "../components/key-activity";
 import { type Modal, KeysView } from "../components/keys-view";
 import { MyLimits, OwnerLimitsPanel } from "../components/owner-limits";
+import { StaleBanner, isStale } from "../components/stale-banner";
 import { ErrorNote, Loading } from "../components/state";
 import { useAuth } from "../lib/auth";
 import { createBody, patchBody } from "../lib/key-form-model";
@@ -75,7 +76,9 @@ export function KeysPage({ scope, title, intro }: { scope: Scope; title: string;
   };
 
   if (tokens.isPending) return <Loading what="keys" />;
-  if (tokens.isError)
+  // An error with no keys on screen yet; once there are, a failed refresh keeps them
+  // under a banner instead.
+  if (tokens.data === undefined)
     return (
       <ErrorNote
         error={tokens.error}
@@ -132,7 +135,21 @@ export function KeysPage({ scope, title, intro }: { scope: Scope; title: string;
     <KeysView
       title={title}
       {...(intro ? { intro } : {})}
-      aside={scope.kind === "owner" ? <OwnerLimitsPanel owner={scope.owner} /> : <MyLimits />}
+      aside={
+        <>
+          {isStale(tokens) && (
+            <StaleBanner
+              what={scope.kind === "me" ? "your keys" : "the keys"}
+              error={tokens.error}
+              updatedAt={tokens.dataUpdatedAt}
+              onRetry={() => {
+                void tokens.refetch();
+              }}
+            />
+          )}
+          {scope.kind === "owner" ? <OwnerLimitsPanel owner={scope.owner} /> : <MyLimits />}
+        </>
+      }
       tokens={all}
       damaged={tokens.data.pages.flatMap((p) => p.damaged.map((d) => d.id))}
       loadingMore={tokens.hasNextPage}
@@ -185,9 +202,9 @@ export function KeysPage({ scope, title, intro }: { scope: Scope; title: string;
           },
         );
       }}
-      onRotate={(t, graceSeconds) => {
+      onRotate={(t, graceSeconds, expiresAt) => {
         rotate.mutate(
-          { id: t.id, graceSeconds },
+          { id: t.id, graceSeconds, expiresAt },
           {
             onSuccess: (created) => {
               setModal({ kind: "created", created });
