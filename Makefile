@@ -63,12 +63,16 @@ schemathesis: tests/support/oidc/node_modules/.package-lock.json
 	$(CARGO) build
 	KEYGATE_BIN="$(TARGET_DIR)/debug/keygate" python3 tests/schemathesis/run.py
 
-## Load benchmarks against a bare server (QUICK=1: a short run; CASES=valid,limited: only
-## those), then micro-benchmarks.
+## Load benchmarks against a bare server, directly and behind Traefik and nginx, and
+## instructions per request under callgrind (QUICK=1: a short run; CASES=valid,nginx:
+## only those; ROUNDS=3 SECS=5: fewer, shorter rounds), then micro-benchmarks. `deps` brings Valkey, Traefik and nginx; wrk and
+## valgrind come from Debian.
 bench: deps
-	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
+	@missing=""; for t in wrk valgrind; do command -v $$t >/dev/null || missing="$$missing $$t"; done; \
+	  if [ -n "$$missing" ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; fi
 	$(CARGO) build --release --bins --examples
-	python3 bench/run.py $(if $(QUICK),--quick) $(if $(CASES),--cases $(CASES))
+	python3 bench/run.py $(if $(QUICK),--quick) $(if $(CASES),--cases $(CASES)) \
+		$(if $(ROUNDS),--rounds $(ROUNDS)) $(if $(SECS),--seconds $(SECS))
 	$(CARGO) bench --bench hot_path
 
 fmt:

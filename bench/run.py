@@ -17,19 +17,34 @@ metrics on, logs to /dev/null), for three cases:
   credits  a key with a quota far from exhaustion (10^15 credits)
   noanalytics  the valid key with analytics off (`analytics.enabled = false`): what
            counting costs is `valid` against this
+  close    the valid key on a new TCP connection per check (`Connection: close`; wrk
+           reconnects), as nginx's auth_request does without an upstream `keepalive`
   shared   (Valkey) two keygate replicas sharing one limited key, one wrk on each; the
            Valkey commands per allowed request are counted from INFO commandstats
+  traefik, nginx, nginx-keepalive
+           the shipped configurations (deploy/) in front of a bare upstream (the bare
+           server again): the proxy alone, checking with the bare server, with keygate
+           embedded and on Valkey; nginx without and with the `keygate_auth` upstream's
+           `keepalive`. wrk -c64 through the proxy (req/s, CPU of every process on the
+           path), then wrk -c1 (latency one request at a time): what keygate adds
+  instructions
+           instructions per request under valgrind's callgrind (independent of the
+           machine's load) of the bare server and keygate, valid / garbage / misses /
+           close, one request at a time after a warm-up
 
 and prints per case req/s, the ratio to the bare server, server CPU µs per request
 (from /proc/PID/stat; Valkey's separately), p50/p99 latency and peak RSS, as a table and
-as JSON (bench/results.json). The scale case (skipped with --quick) loads 1 000 000
-keys into each store and measures startup time, RSS, and hit/miss throughput.
+as JSON (bench/results.json), then every target with its figure. The scale case
+(skipped with --quick) loads 1 000 000 keys into each store and measures startup time,
+RSS, hit/miss throughput, the miss rate and RSS for several sizes of redb's cache, and
+RSS after a stream that uses each of the million keys once (cache and analytics on).
 """
 import argparse, json, os, random, re, shutil, signal, socket, statistics, string, subprocess, sys, tempfile, time, urllib.request, zlib
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BIN = os.path.join(ROOT, "target/release/keygate")
-BARE = os.path.join(ROOT, "target/release/examples/bare")
+# KEYGATE_BIN / BARE_BIN: other binaries (say, an earlier build, for a before/after).
+BIN = os.environ.get("KEYGATE_BIN") or os.path.join(ROOT, "target/release/keygate")
+BARE = os.environ.get("BARE_BIN") or os.path.join(ROOT, "target/release/examples/bare")
 LUA = os.path.join(ROOT, "bench/keys.lua")
 SALT = "5a" * 32
 TICK = os.sysconf("SC_CLK_TCK")
@@ -80,12 +95,12 @@ def peak_rss_mib(pid):
     return 0.0
 
 
-def wait_http(url, timeout=30.0):
+def wait_http(url, timeout=30.0, status=200):
     deadline = time.time() + timeout
     while time.time() < deadline:
         try:
             with urllib.request.urlopen(url, timeout=1) as r:
-                if r.status == 200:
+                if r.status == status:
                     return
         except Exception:
             time.sleep(0.02)
@@ -93,16 +108,31 @@ def wait_http(url, timeout=30.0):
 
 
 class Server:
-    def __init__(self, name, argv, env=None, health=None, port=None):
+    def __init__(self, name, argv, env=None, health=None, port=None, timeout=30.0, group=False, cwd=None):
         self.name, self.port = name, port
-        self.proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                     process_group=0 if group else None, cwd=cwd)
+        self.group = group
         if health:
-            wait_http(health)
+            wait_http(health, timeout)
+
+    def pids(self):
+        """The process and its children (nginx's workers)."""
+        out = [self.proc.pid]
+        try:
+            with open(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children") as f:
+                out += [int(p) for p in f.read().split()]
+        except OSError:
+            pass
+        return out
 
     def stop(self):
-        self.proc.send_signal(signal.SIGTERM)
+        if self.group:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+        else:
+            self.proc.send_signal(signal.SIGTERM)
         try:
-            self.proc.wait(10)
+            self.proc.wait(30)
         except subprocess.TimeoutExpired:
             self.proc.kill()
 
@@ -110,12 +140,12 @@ class Server:
 ADMIN = "bench-admin-key-0123456789"
 
 
-def keygate(name, data_dir, extra_env, port):
+def keygate(name, data_dir, extra_env, port, prefix=()):
     env = {"PATH": os.environ.get("PATH", ""), "KEYGATE_TOKEN_SALT": SALT, "KEYGATE_LOG_FORMAT": "json",
            "KEYGATE_ADMIN_KEY": ADMIN}
     env.update(extra_env)
-    argv = [BIN, "serve", "--port", str(port), "--data-dir", data_dir]
-    return Server(name, argv, env, f"http://127.0.0.1:{port}/health/ready", port)
+    argv = [*prefix, BIN, "serve", "--port", str(port), "--data-dir", data_dir]
+    return Server(name, argv, env, f"http://127.0.0.1:{port}/health/ready", port, timeout=180.0 if prefix else 30.0)
 
 
 def import_keys(keys_file, data_dir, extra_env):
@@ -130,9 +160,10 @@ def import_keys(keys_file, data_dir, extra_env):
     return time.time() - started
 
 
-def wrk(port, seconds, env, pids):
+def wrk(port, seconds, env, pids, conns=64):
+    pids = [p for p in pids if os.path.exists(f"/proc/{p}")]
     before = {p: cpu_ticks(p) for p in pids}
-    cmd = ["wrk", "-t1", "-c64", f"-d{seconds}s", "--latency", "-s", LUA, f"http://127.0.0.1:{port}/"]
+    cmd = ["wrk", "-t1", f"-c{conns}", f"-d{seconds}s", "--latency", "-s", LUA, f"http://127.0.0.1:{port}/"]
     out = subprocess.run(cmd, env={**os.environ, **env}, capture_output=True, text=True).stdout
     after = {p: cpu_ticks(p) for p in pids}
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
@@ -236,7 +267,9 @@ def main():
              # the throttle's refusal that the 21st failed attempt from one address gets.
              ("unknown", {"KEY": unknown}, {"KEYGATE_THROTTLE__ENABLED": "false"}),
              ("limited", {}, {}), ("over", {}, {}), ("credits", {}, {}),
-             ("noanalytics", {"KEY": valid}, {"KEYGATE_ANALYTICS__ENABLED": "false"})]
+             ("noanalytics", {"KEY": valid}, {"KEYGATE_ANALYTICS__ENABLED": "false"}),
+             # A new TCP connection per check (`Connection: close`; wrk reconnects).
+             ("close", {"KEY": valid, "CLOSE": "1"}, {})]
     if args.cases:
         wanted = set(args.cases.split(","))
         cases = [c for c in cases if c[0] in wanted]
@@ -283,7 +316,15 @@ def main():
 
     if not args.cases or "shared" in args.cases.split(","):
         results["shared"] = shared(vk_dir, vurl, vport, seconds)
-    if not args.quick and not args.cases:
+    wanted = set(args.cases.split(",")) if args.cases else None
+    for kind in PROXIES:
+        if wanted is None or kind in wanted:
+            results.setdefault("proxies", {})[kind] = proxied(kind, work, emb_dir, vk_dir, vurl, valkey, valid,
+                                                                seconds, rounds)
+    if wanted is None or "instructions" in wanted:
+        results["instructions"] = instructions(work, emb_dir, vk_dir, vurl, keys, valid, garbage,
+                                               1000 if args.quick else 3000)
+    if (not args.quick and not args.cases) or (wanted and "scale" in wanted):
         results["scale"] = scale(work, vurl, valkey)
     valkey.stop()
 
@@ -311,14 +352,317 @@ def main():
         v = results["shared"]
         print(f"\nshared   2 replicas on Valkey, one limited key: {v['rps']:.0f} req/s together, "
               f"{v['allowed']} allowed, {v['valkey_calls']} Valkey commands = {v['calls_per_allowed']:.5f} per allowed request")
+    if "proxies" in results:
+        print("\nBehind a proxy (wrk -c64 through the proxy for req/s and CPU; -c1 for the latency one"
+              " request at a time sees; CPU is every process on the request's path)")
+        print(f"{'proxy':<16} {'check by':<9} {'req/s':>8} {'× bare':>7} {'p99 ×':>6} {'CPU µs/req':>10} {'auth µs':>8} "
+              f"{'c1 p50 ms':>9} {'c1 p99 ms':>9} {'adds CPU µs':>11} {'adds p50 µs':>11} {'adds p99 µs':>11}")
+        for kind, rows in results["proxies"].items():
+            for n, v in rows.items():
+                auth = f"{v['auth_cpu_us']:.1f}" if v["auth_cpu_us"] is not None else "-"
+                print(f"{kind:<16} {n:<9} {v['rps']:>8.0f} {v['ratio']:>7.2f} {v['p99_ratio']:>6.2f} {v['cpu_us']:>10.1f} "
+                      f"{auth:>8} {v['c1_p50_ms']:>9.3f} {v['c1_p99_ms']:>9.3f} {v['adds_cpu_us']:>11.1f} "
+                      f"{v['adds_c1_p50_us']:>11.0f} {v['adds_c1_p99_us']:>11.0f}")
+    if "instructions" in results:
+        print("\nInstructions per request (callgrind, one request at a time)")
+        print(f"{'case':<8} " + " ".join(f"{n:>10} {'×':>5}" for n in ("bare", "embedded", "valkey")))
+        for case, v in results["instructions"].items():
+            print(f"{case:<8} " + " ".join(f"{v[n]['instructions']:>10.0f} {v[n]['ratio']:>5.2f}" for n in ("bare", "embedded", "valkey") if n in v))
     if "scale" in results:
         print()
         for name, v in results["scale"].items():
             print(f"scale {name}: {v}")
+    print_targets(results)
     with open(args.json, "w") as f:
         json.dump(results, f, indent=2)
     print(f"\nJSON: {args.json}")
     shutil.rmtree(work, ignore_errors=True)
+
+# --- Behind a proxy -----------------------------------------------------------------
+
+def proxy_binary(name):
+    out = subprocess.run([os.path.join(ROOT, "scripts/proxy-path.sh"), name], capture_output=True, text=True)
+    if out.returncode != 0:
+        sys.exit(f"{name} not found: `make bench` installs it (scripts/deps.sh)\n{out.stderr}")
+    return out.stdout.strip()
+
+
+def render(text, values):
+    for k, v in values.items():
+        text = text.replace("{{" + k + "}}", v)
+    return text
+
+
+# nginx in front of the service alone: the shipped server block's proxying, no check.
+NGINX_ALONE = """server {
+    listen {{LISTEN}};
+    location / {
+        proxy_set_header Host            $http_host;
+        proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+        proxy_pass http://{{UPSTREAM}};
+    }
+}
+"""
+
+
+def nginx_without_keepalive(conf):
+    """The shipped nginx block as it would be without the `keygate_auth` upstream: a
+    plain `proxy_pass http://KEYGATE/auth`, which auth_request sends as HTTP/1.0 on a new
+    connection per check."""
+    conf = re.sub(r"upstream keygate_auth \{.*?\n\}\n", "", conf, flags=re.S)
+    conf = conf.replace("proxy_pass http://keygate_auth/auth;", "proxy_pass http://{{KEYGATE}}/auth;")
+    conf = conf.replace("        proxy_http_version 1.1;\n        proxy_set_header Connection \"\";\n", "")
+    assert "upstream keygate_auth" not in conf and "http://keygate_auth" not in conf \
+        and "        proxy_http_version" not in conf, "deploy/nginx/keygate.conf changed shape"
+    return conf
+
+
+class Proxy(Server):
+    """Traefik or nginx, with the shipped configuration (deploy/), in front of `upstream`,
+    asking `auth` (host:port) first — or, with auth None, proxying alone."""
+
+    def __init__(self, kind, name, auth, upstream, work, valid_key):
+        d = tempfile.mkdtemp(prefix=f"{kind}-{name}-", dir=work)
+        os.chmod(d, 0o755)  # nginx's workers run as another user when started by root
+        port = free_port()
+        values = {"LISTEN": f"127.0.0.1:{port}", "UPSTREAM": upstream, "KEYGATE": auth or "", "DIR": d}
+        if kind == "traefik":
+            for f in ("traefik.yml", "dynamic.yml"):
+                text = render(open(os.path.join(ROOT, "deploy/traefik", f)).read(), values)
+                if f == "traefik.yml":
+                    text = text.replace("level: INFO", "level: ERROR")
+                if auth is None:
+                    text = text.replace("      middlewares: [keygate]\n", "")
+                open(os.path.join(d, f), "w").write(text)
+            argv = [proxy_binary("traefik"), f"--configFile={d}/traefik.yml"]
+        else:
+            shipped = open(os.path.join(ROOT, "deploy/nginx/keygate.conf")).read()
+            if auth is None:
+                shipped = NGINX_ALONE
+            elif kind == "nginx":
+                shipped = nginx_without_keepalive(shipped)
+            open(os.path.join(d, "server.conf"), "w").write(render(shipped, values))
+            open(os.path.join(d, "nginx.conf"), "w").write(
+                f"worker_processes 1;\npid {d}/nginx.pid;\nerror_log {d}/error.log error;\n"
+                f"events {{ worker_connections 1024; }}\n"
+                f"http {{\n  access_log off;\n  client_body_temp_path {d}/client_body;\n"
+                f"  proxy_temp_path {d}/proxy;\n  fastcgi_temp_path {d}/fastcgi;\n  uwsgi_temp_path {d}/uwsgi;\n"
+                f"  scgi_temp_path {d}/scgi;\n  include {d}/server.conf;\n}}\n")
+            argv = [proxy_binary("nginx"), "-e", f"{d}/error.log", "-p", d, "-c", f"{d}/nginx.conf",
+                    "-g", "daemon off;"]
+        super().__init__(name, argv, port=port, group=True, cwd=d)
+        # Up when a checked request reaches the service (Traefik loads its file provider
+        # after it starts listening).
+        deadline = time.time() + 30
+        while True:
+            try:
+                req = urllib.request.Request(f"http://127.0.0.1:{port}/v1/items",
+                                             headers={"Authorization": f"Bearer {valid_key}"})
+                with urllib.request.urlopen(req, timeout=1) as r:
+                    if r.status == 204:
+                        break
+            except Exception:
+                pass
+            if time.time() > deadline:
+                sys.exit(f"{kind} ({name}) never passed a request through; its files are in {d}")
+            time.sleep(0.05)
+
+
+PROXIES = ("traefik", "nginx", "nginx-keepalive")
+
+
+def proxied(kind, work, emb_dir, vk_dir, vurl, valkey, valid, seconds, rounds):
+    """`kind` in front of a bare upstream: alone, checking with the bare server (the
+    limit), with keygate embedded and with keygate on Valkey. Interleaved rounds of wrk
+    -c64 through the proxy (throughput, CPU of every process on the request's path) and
+    of wrk -c1 (latency of one request at a time)."""
+    uport, aport = free_port(), free_port()
+    upstream = Server("upstream", [BARE, f"127.0.0.1:{uport}"], port=uport)
+    auth_bare = Server("bare", [BARE, f"127.0.0.1:{aport}"], port=aport)
+    time.sleep(0.3)
+    emb = keygate("embedded", emb_dir, {}, free_port())
+    vk = keygate("valkey", vk_dir, {"KEYGATE_VALKEY_URL": vurl}, free_port())
+    behind = {"alone": None, "bare": auth_bare, "embedded": emb, "valkey": vk}
+    proxies = {n: Proxy(kind, n, None if a is None else f"127.0.0.1:{a.port}", f"127.0.0.1:{uport}", work, valid)
+               for n, a in behind.items()}
+    env = {"KEY": valid, "PROXY": "1"}
+    runs = {n: [] for n in proxies}
+    lat = {n: [] for n in proxies}
+    for _ in range(rounds):
+        for n, px in proxies.items():
+            pids = px.pids() + upstream.pids() + (behind[n].pids() if behind[n] else []) + (
+                [valkey.proc.pid] if n == "valkey" else [])
+            r = wrk(px.port, seconds, env, pids)
+            r["cpu_total"] = sum(r["cpu_us"].values())
+            r["cpu_auth"] = sum(v for p, v in r["cpu_us"].items() if behind[n] and p in behind[n].pids())
+            runs[n].append(r)
+            lat[n].append(wrk(px.port, max(2, seconds // 2), env, [], conns=1))
+    out = {}
+    for n in proxies:
+        rs, ls = runs[n], lat[n]
+        out[n] = {"rps": median([x["rps"] for x in rs]), "cpu_us": median([x["cpu_total"] for x in rs]),
+                  "auth_cpu_us": median([x["cpu_auth"] for x in rs]) if behind[n] else None,
+                  "p50_ms": median([x["p50_ms"] for x in rs]), "p99_ms": median([x["p99_ms"] for x in rs]),
+                  "c1_p50_ms": median([x["p50_ms"] for x in ls]), "c1_p99_ms": median([x["p99_ms"] for x in ls]),
+                  "non2xx": sum(x["non2xx"] for x in rs), "requests": sum(x["requests"] for x in rs)}
+    for n, v in out.items():
+        v["ratio"] = v["rps"] / out["bare"]["rps"]
+        v["p99_ratio"] = v["p99_ms"] / out["bare"]["p99_ms"]
+        v["adds_cpu_us"] = v["cpu_us"] - out["alone"]["cpu_us"]
+        v["adds_c1_p50_us"] = (v["c1_p50_ms"] - out["alone"]["c1_p50_ms"]) * 1000
+        v["adds_c1_p99_us"] = (v["c1_p99_ms"] - out["alone"]["c1_p99_ms"]) * 1000
+    for px in proxies.values():
+        px.stop()
+    for srv in (upstream, auth_bare, emb, vk):
+        srv.stop()
+    return out
+
+
+# --- Instructions per request (callgrind) -----------------------------------------------
+
+def request_bytes(key, close):
+    lines = ["GET /forward-auth HTTP/1.1", "Host: 127.0.0.1", "X-Forwarded-Method: GET",
+             "X-Forwarded-Proto: https", "X-Forwarded-Host: api.example.com",
+             "X-Forwarded-Uri: /v1/items?page=2", "X-Forwarded-For: 203.0.113.7",
+             f"Authorization: Bearer {key}"]
+    if close:
+        lines.append("Connection: close")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+
+def read_response(sock, buf):
+    while b"\r\n\r\n" not in buf:
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise ConnectionError("closed before an answer")
+        buf += chunk
+    head, rest = buf.split(b"\r\n\r\n", 1)
+    m = re.search(rb"(?i)\r\ncontent-length:\s*(\d+)", head)
+    n = int(m.group(1)) if m else 0
+    while len(rest) < n:
+        rest += sock.recv(65536)
+    return rest[n:]
+
+
+def send_requests(port, keys, count, close):
+    """`count` requests, one at a time, cycling through `keys`: on one kept-alive
+    connection, or (close) a new connection each."""
+    sock, buf = None, b""
+    for i in range(count):
+        if sock is None:
+            sock = socket.create_connection(("127.0.0.1", port))
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            buf = b""
+        sock.sendall(request_bytes(keys[i % len(keys)], close))
+        buf = read_response(sock, buf)
+        if close:
+            sock.close()
+            sock = None
+    if sock:
+        sock.close()
+
+
+def callgrind_total(pid, out_prefix):
+    """Instructions since the last zeroing: dumps the counters and reads the dump."""
+    before = set(os.listdir(os.path.dirname(out_prefix)))
+    subprocess.run(["callgrind_control", "-d", str(pid)], check=True, capture_output=True)
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        new = [f for f in os.listdir(os.path.dirname(out_prefix)) if f not in before]
+        for f in new:
+            text = open(os.path.join(os.path.dirname(out_prefix), f)).read()
+            m = re.search(r"^(?:totals|summary):\s*(\d+)", text, re.M)
+            if m:
+                return int(m.group(1))
+        time.sleep(0.2)
+    sys.exit("callgrind wrote no dump")
+
+
+INSTR_CASES = ("valid", "garbage", "misses", "close")
+
+
+def instructions(work, emb_dir, vk_dir, vurl, keys, valid, garbage, count):
+    """Instructions per request (callgrind; valgrind's own count, independent of the
+    machine's load) of the bare server and keygate, per case: the server runs under
+    callgrind, gets 200 warm-up requests, its counters are zeroed, then `count`
+    requests, one at a time, and the counters are dumped."""
+    out = {}
+    cg_dir = tempfile.mkdtemp(prefix="callgrind-", dir=work)
+    for server in ("bare", "embedded", "valkey"):
+        # One process for the cases with the cache on, one with it off (misses).
+        for group in (("valid", "garbage", "close"), ("misses",)):
+            if server == "bare" and group == ("misses",):
+                group = ()
+            if server == "bare" and "valid" in group:
+                group = INSTR_CASES
+            if not group:
+                continue
+            prefix = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={cg_dir}/{server}.%p",
+                      "--dump-line=no", "--compress-strings=no"]
+            port = free_port()
+            if server == "bare":
+                srv = Server("bare", [*prefix, BARE, f"127.0.0.1:{port}"], port=port)
+                deadline = time.time() + 60
+                while True:
+                    try:
+                        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                        break
+                    except OSError:
+                        if time.time() > deadline:
+                            sys.exit("bare under callgrind never listened")
+                        time.sleep(0.1)
+            else:
+                env = {"KEYGATE_CACHE__TTL_SECS": "0"} if group == ("misses",) else {}
+                if server == "valkey":
+                    env["KEYGATE_VALKEY_URL"] = vurl
+                srv = keygate(server, emb_dir if server == "embedded" else vk_dir, env, port, prefix=prefix)
+            for case in group:
+                use = {"valid": [valid], "close": [valid], "garbage": [garbage], "misses": keys[1:]}[case]
+                close = case == "close"
+                send_requests(port, use, 200, close)
+                subprocess.run(["callgrind_control", "-z", str(srv.proc.pid)], check=True, capture_output=True)
+                send_requests(port, use[200:] + use[:200] if case == "misses" else use, count, close)
+                total = callgrind_total(srv.proc.pid, f"{cg_dir}/{server}")
+                out.setdefault(case, {})[server] = {"instructions": total / count}
+                print(f"instructions {case:<8} {server:<9} {total / count:>10.0f} per request", flush=True)
+            srv.stop()
+    for case, v in out.items():
+        for name, x in v.items():
+            x["ratio"] = x["instructions"] / v["bare"]["instructions"]
+    return out
+
+
+
+def print_targets(results):
+    """Every target of docs/benchmarks.md with this run's figure."""
+    c, rows = results["cases"], []
+
+    def row(name, value, ok):
+        rows.append(f"  {'met' if ok else 'NOT met':<8} {name}: {value}")
+
+    for store in ("embedded", "valkey"):
+        if "valid" in c:
+            v = c["valid"][store]
+            row(f"valid {store} ≥ 0.90× bare req/s, p99 ≤ 1.5×", f"{v['ratio']:.2f}×, p99 {v['p99_ratio']:.2f}×",
+                v["ratio"] >= 0.90 and v["p99_ratio"] <= 1.5)
+        if "garbage" in c:
+            v = c["garbage"][store]
+            row(f"garbage {store} ≥ 0.95×", f"{v['ratio']:.2f}×", v["ratio"] >= 0.95)
+        if "misses" in c:
+            want = 0.60 if store == "valkey" else 0.55
+            v = c["misses"][store]
+            row(f"misses {store} ≥ {want:.2f}×", f"{v['ratio']:.2f}×", v["ratio"] >= want)
+        if "close" in c:
+            v = c["close"][store]
+            row(f"new connection per check {store} ≥ 0.90×", f"{v['ratio']:.2f}×", v["ratio"] >= 0.90)
+    if "scale" in results:
+        e = results["scale"]["embedded"]
+        row("1M keys, embedded RSS after the miss stream ≤ 64 MiB", f"{e['rss_mib']} MiB", e["rss_mib"] <= 64)
+        for name, v in results["scale"].items():
+            row(f"1M keys, {name} startup ≤ 1 s", f"{v['startup_s']} s", v["startup_s"] <= 1)
+    if rows:
+        print("\nTargets (ratios to the bare server in this run):")
+        print("\n".join(rows))
 
 
 def shared(vk_dir, vurl, vport, seconds):
@@ -346,8 +690,22 @@ def shared(vk_dir, vurl, vport, seconds):
             "calls_per_allowed": calls / allowed if allowed else float("nan")}
 
 
+REDB_CACHE_SWEEP = (8, 16, 32, 64, 1024)
+
+
+def current_rss_mib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
 def scale(work, vurl, valkey):
-    """1 000 000 keys in each store: startup, RSS, hit and miss throughput."""
+    """1 000 000 keys in each store: startup, RSS, hit and miss throughput; the embedded
+    store's miss rate and RSS for several sizes of redb's cache (`redb_cache_mib`); and
+    a stream that uses each of the million keys once in the default configuration
+    (cache and analytics on), with the RSS it leaves."""
     rng = random.Random(11)
     n = 1_000_000
     keys_file = os.path.join(work, "million.txt")
@@ -373,10 +731,33 @@ def scale(work, vurl, valkey):
         s.stop()
         s = keygate(name, d, {**extra, "KEYGATE_CACHE__TTL_SECS": "0"}, free_port())
         miss = wrk(s.port, 10, {"KEYS_FILE": misses_file}, [s.proc.pid])
+        miss_cpu = miss["cpu_us"].get(s.proc.pid, 0.0)
         rss = peak_rss_mib(s.proc.pid)
         s.stop()
+        # Each key once, in the default configuration: wrk runs until the million have
+        # been sent (with the cache on, a new key is also inserted into the cache: the
+        # rate is about half the miss rate just measured; 40 % of it, and some).
+        s = keygate(name, d, extra, free_port())
+        secs = int(n / max(miss["rps"] * 0.4, 1000)) + 2
+        once = wrk(s.port, secs, {"KEYS_FILE": keys_file}, [s.proc.pid])
+        time.sleep(1)
+        once_rss, once_now = peak_rss_mib(s.proc.pid), current_rss_mib(s.proc.pid)
+        s.stop()
         out[name] = {"keys": n, "import_s": round(t_import, 1), "startup_s": round(startup, 3),
-                     "hit_rps": hit["rps"], "miss_rps": miss["rps"], "rss_mib": round(rss, 1)}
+                     "hit_rps": hit["rps"], "miss_rps": miss["rps"], "miss_cpu_us": miss_cpu,
+                     "rss_mib": round(rss, 1),
+                     "once_requests": once["requests"], "once_rps": once["rps"],
+                     "once_peak_rss_mib": round(once_rss, 1), "once_rss_after_mib": round(once_now, 1)}
+        if name == "embedded":
+            sweep = {}
+            for mib in REDB_CACHE_SWEEP:
+                s = keygate(name, d, {"KEYGATE_CACHE__TTL_SECS": "0", "KEYGATE_REDB_CACHE_MIB": str(mib)}, free_port())
+                m = wrk(s.port, 10, {"KEYS_FILE": misses_file}, [s.proc.pid])
+                sweep[mib] = {"miss_rps": m["rps"], "miss_cpu_us": m["cpu_us"][s.proc.pid],
+                              "p99_ms": m["p99_ms"], "rss_mib": round(peak_rss_mib(s.proc.pid), 1)}
+                s.stop()
+                print(f"scale embedded redb_cache_mib={mib}: {sweep[mib]}", flush=True)
+            out[name]["redb_cache_sweep"] = sweep
     return out
 
 

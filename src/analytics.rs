@@ -2,8 +2,8 @@
 //! refused, in time buckets.
 //!
 //! The decision path adds one to an in-memory tally per (key, minute) — a sharded map
-//! keyed by the cached entry's address, no allocation after the key's first use in a
-//! flush interval — and a background task flushes the tallies to the store every
+//! keyed by the key's hash, no allocation after the key's first use in a flush
+//! interval — and a background task flushes the tallies to the store every
 //! `analytics.flush_secs` in one batch. The store adds each tally into three buckets per
 //! key and per owner: the minute (kept `analytics.minute_retention_hours`, default 48 h),
 //! the hour (`hour_retention_days`, 90 d) and the day (`day_retention_days`, 730 d).
@@ -11,7 +11,7 @@
 //! deployment's. A clean shutdown flushes; a crash loses at most one flush interval.
 //!
 //! Memory is bounded: at most [`MAX_PENDING`] (key, minute) tallies wait for a flush
-//! (about 120 bytes each); past that a flush is started early and, while it runs,
+//! (about 200 bytes each, 40 MB at most; docs/benchmarks.md measures it); past that a flush is started early and, while it runs,
 //! further new tallies are dropped and counted (`keygate_analytics_dropped_total`).
 
 use std::collections::HashMap;
@@ -164,7 +164,11 @@ pub fn owner_slot(owner: &str) -> String {
 
 const SHARDS: usize = 8;
 
-type Shard = HashMap<(usize, i64), (Arc<Known>, Counts)>;
+/// (key's hash, minute) → (key slot, owner slot, counts). What a flush needs and no
+/// more: holding the key's whole cached entry kept every entry alive until the flush,
+/// and with the cache off (or a stream of keys each used once) that was one entry per
+/// request — 300 MiB in a bench run of 100 000 keys.
+type Shard = HashMap<([u8; 32], i64), (String, String, Counts)>;
 
 /// The in-memory tallies of the decision path.
 pub struct Tally {
@@ -189,12 +193,11 @@ impl Default for Tally {
 impl Tally {
     /// Counts one request of `known` at `now_ms`.
     pub fn record(&self, known: &Arc<Known>, outcome: Outcome, now_ms: i64) {
-        let addr = Arc::as_ptr(known) as usize;
+        let hash = known.record.hash.0;
         let minute = Step::Minute.bucket(now_ms);
-        // The address's low bits are alignment: shard on the higher ones.
-        let shard = &self.shards[(addr >> 6) % SHARDS];
+        let shard = &self.shards[usize::from(hash[0]) % SHARDS];
         let mut m = shard.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((_, c)) = m.get_mut(&(addr, minute)) {
+        if let Some((_, _, c)) = m.get_mut(&(hash, minute)) {
             c[outcome as usize] += 1;
             return;
         }
@@ -205,7 +208,14 @@ impl Tally {
         }
         let mut c = [0; OUTCOMES];
         c[outcome as usize] = 1;
-        m.insert((addr, minute), (known.clone(), c));
+        m.insert(
+            (hash, minute),
+            (
+                key_slot(&known.record.id),
+                owner_slot(&known.record.owner),
+                c,
+            ),
+        );
         self.len.fetch_add(1, Ordering::Relaxed);
     }
 
@@ -218,9 +228,9 @@ impl Tally {
             out.extend(
                 taken
                     .into_iter()
-                    .map(|((_, minute), (k, counts))| UsageAdd {
-                        key_slot: key_slot(&k.record.id),
-                        owner_slot: owner_slot(&k.record.owner),
+                    .map(|((_, minute), (key_slot, owner_slot, counts))| UsageAdd {
+                        key_slot,
+                        owner_slot,
                         minute_ms: minute,
                         counts,
                     }),

@@ -111,20 +111,34 @@ impl Serialize for Timestamp {
 }
 
 impl<'de> Deserialize<'de> for Timestamp {
+    /// Unix seconds or RFC 3339 text. A visitor rather than an untagged enum: that one
+    /// buffered the value and built (and dropped) an error for every text timestamp of
+    /// every record read on a cache miss.
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Raw {
-            Secs(i64),
-            Text(String),
+        struct Raw;
+        impl serde::de::Visitor<'_> for Raw {
+            type Value = Timestamp;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("Unix seconds or an RFC 3339 time")
+            }
+            fn visit_i64<E: serde::de::Error>(self, n: i64) -> Result<Timestamp, E> {
+                if (0..=Timestamp::MAX.0).contains(&n) {
+                    Ok(Timestamp(n))
+                } else {
+                    Err(E::custom(format!("timestamp {n} is out of range")))
+                }
+            }
+            fn visit_u64<E: serde::de::Error>(self, n: u64) -> Result<Timestamp, E> {
+                match i64::try_from(n) {
+                    Ok(n) => self.visit_i64(n),
+                    Err(_) => Err(E::custom(format!("timestamp {n} is out of range"))),
+                }
+            }
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Timestamp, E> {
+                Timestamp::parse(s).map_err(E::custom)
+            }
         }
-        match Raw::deserialize(d)? {
-            Raw::Secs(n) if (0..=Self::MAX.0).contains(&n) => Ok(Timestamp(n)),
-            Raw::Secs(n) => Err(serde::de::Error::custom(format!(
-                "timestamp {n} is out of range"
-            ))),
-            Raw::Text(s) => Timestamp::parse(&s).map_err(serde::de::Error::custom),
-        }
+        d.deserialize_any(Raw)
     }
 }
 
@@ -195,6 +209,17 @@ impl fmt::Debug for Clock {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn deserializes_seconds_and_text() {
+        let t: Timestamp = serde_json::from_str("1798675200").unwrap();
+        assert_eq!(t, Timestamp::from_unix(1_798_675_200));
+        let t: Timestamp = serde_json::from_str("\"2026-12-31T00:00:00Z\"").unwrap();
+        assert_eq!(t, Timestamp::parse("2026-12-31T00:00:00Z").unwrap());
+        for bad in ["-1", "18446744073709551615", "\"yesterday\"", "1.5", "null"] {
+            assert!(serde_json::from_str::<Timestamp>(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn parses_and_formats_rfc3339() {

@@ -17,6 +17,8 @@ use serde_json::Value;
 
 pub const ENV_PREFIX: &str = "KEYGATE_";
 pub const DEFAULT_FILE: &str = "keygate.toml";
+/// redb's cache for the embedded store, MiB (docs/benchmarks.md: what it costs misses).
+pub const DEFAULT_REDB_CACHE_MIB: usize = 16;
 
 /// A secret setting. `Debug` and serialisation never show it.
 #[derive(Clone, Deserialize, PartialEq, Eq)]
@@ -52,6 +54,9 @@ pub struct Config {
     pub port: u16,
     /// Where the embedded store (and its generated salt) live.
     pub data_dir: PathBuf,
+    /// Memory redb keeps of the embedded store's file, MiB (the rest is read from the
+    /// operating system's page cache when needed).
+    pub redb_cache_mib: usize,
     /// Unset: embedded store. Set: the Valkey store at this URL.
     pub valkey_url: Option<String>,
     pub valkey_username: Option<String>,
@@ -490,6 +495,7 @@ impl Default for Config {
             address: "127.0.0.1".into(),
             port: 8080,
             data_dir: PathBuf::from("./data"),
+            redb_cache_mib: DEFAULT_REDB_CACHE_MIB,
             valkey_url: None,
             valkey_username: None,
             valkey_password: None,
@@ -741,6 +747,9 @@ impl Config {
             return bad(
                 "valkey_namespace may only hold letters, digits, `_`, `-`, `:` and `.`".into(),
             );
+        }
+        if self.redb_cache_mib == 0 || self.redb_cache_mib > 1 << 20 {
+            return bad("redb_cache_mib must be between 1 and 1048576".into());
         }
         if self.store_timeout_ms == 0 || self.store_timeout_ms > 60_000 {
             return bad("store_timeout_ms must be between 1 and 60000".into());
@@ -1062,6 +1071,7 @@ mod tests {
         assert_eq!(l.config.port, 8080);
         assert_eq!(l.config.address, "127.0.0.1");
         assert_eq!(l.config.store_timeout_ms, 500);
+        assert_eq!(l.config.redb_cache_mib, DEFAULT_REDB_CACHE_MIB);
         assert!(l.config.valkey_url.is_none());
         assert_eq!(l.config.header_read_timeout_ms, 10_000);
         assert_eq!(l.config.idle_timeout_ms, 5_000);
@@ -1210,6 +1220,7 @@ mod tests {
             ("token_salt = \"abc\"", "gen-salt"),
             ("valkey_url = \"http://x\"", "valkey_url"),
             ("store_timeout_ms = 0", "store_timeout_ms"),
+            ("redb_cache_mib = 0", "redb_cache_mib"),
             ("api_key_header = \"bad header\"", "api_key_header"),
             ("[headers]\nuser = \"a b\"", "headers.user"),
             ("[throttle]\nipv6_prefix = 0", "throttle.ipv6_prefix"),

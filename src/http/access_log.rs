@@ -61,6 +61,14 @@ pub fn clip(s: &str, n: usize) -> String {
 /// characters replaced, `"` and `\\` escaped (the same escaping in JSON and text, so
 /// a value can never end its field early).
 fn put(out: &mut String, s: &str, n: usize) {
+    // Most values are short printable ASCII with nothing to escape: copied whole.
+    if s.len() <= n
+        && s.bytes()
+            .all(|b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\')
+    {
+        out.push_str(s);
+        return;
+    }
     for c in s.chars().take(n) {
         match c {
             c if unsafe_char(c) => out.push('\u{FFFD}'),
@@ -73,11 +81,57 @@ fn put(out: &mut String, s: &str, n: usize) {
 
 const REDACTED: &str = "[redacted]";
 
+/// Whether `needle` occurs in `hay`: for the short values of a line, a scan for the
+/// first byte is cheaper than `str::contains`'s searcher, which is set up on every call.
+fn has(hay: &str, needle: &str) -> bool {
+    let (h, n) = (hay.as_bytes(), needle.as_bytes());
+    let Some(&first) = n.first() else {
+        return true;
+    };
+    h.iter()
+        .enumerate()
+        .any(|(i, &b)| b == first && h[i..].starts_with(n))
+}
+
+/// Appends `v` in decimal, at least `width` digits (zero-padded).
+fn push_num(out: &mut String, mut v: u64, width: usize) {
+    let mut buf = [b'0'; 20];
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    let start = i.min(buf.len().saturating_sub(width));
+    // Only ASCII digits were written.
+    out.push_str(std::str::from_utf8(&buf[start..]).unwrap_or(""));
+}
+
+/// Appends the client address as `Display` writes it, IPv4 without the formatter.
+fn push_ip(out: &mut String, ip: IpAddr) {
+    match ip {
+        IpAddr::V4(v4) => {
+            for (i, o) in v4.octets().into_iter().enumerate() {
+                if i > 0 {
+                    out.push('.');
+                }
+                push_num(out, u64::from(o), 1);
+            }
+        }
+        IpAddr::V6(_) => {
+            let _ = write!(out, "{ip}");
+        }
+    }
+}
+
 /// `s` with the values of the key's query parameter and everything shaped like a
 /// keygate key replaced by `[redacted]`; borrowed (no allocation) when there is none.
 fn redact<'a>(s: &'a str, limits: &LogLimits) -> Cow<'a, str> {
     let s = match &limits.query_param {
-        Some(p) if s.contains(p.as_str()) => redact_param(s, p),
+        Some(p) if has(s, p) => redact_param(s, p),
         _ => Cow::Borrowed(s),
     };
     redact_keys(s, &limits.key_prefix)
@@ -122,7 +176,7 @@ fn redact_param<'a>(s: &'a str, name: &str) -> Cow<'a, str> {
 /// letters and digits replaced, checksum or not: a key with a typo is still almost
 /// the key.
 fn redact_keys<'a>(s: Cow<'a, str>, prefix: &str) -> Cow<'a, str> {
-    if prefix.is_empty() || !s.contains(prefix) {
+    if prefix.is_empty() || !has(&s, prefix) {
         return s;
     }
     let mut out: Option<String> = None;
@@ -203,20 +257,65 @@ pub fn decision(log: &AccessLog, limits: &LogLimits, l: &Line<'_>) {
         }
         out.clear();
         let n = limits.original_length;
-        let header = |name: &HeaderName| l.headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("");
+        let header = |name: &HeaderName| {
+            l.headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+        };
         let metadata = match (&limits.metadata_header, limits.metadata_length) {
-            (Some(h), len) if len > 0 => l.headers.get(h).and_then(|v| v.to_str().ok()).map(|v| (v, len)),
+            (Some(h), len) if len > 0 => l
+                .headers
+                .get(h)
+                .and_then(|v| v.to_str().ok())
+                .map(|v| (v, len)),
             _ => None,
         };
-        let level = if l.outcome == Outcome::Allowed { "INFO" } else { "WARN" };
-        let (token_id, owner) = l.key.map_or(("", ""), |k| (k.record.id.as_str(), k.record.owner.as_str()));
-        let latency = l.took.as_micros();
+        let level = if l.outcome == Outcome::Allowed {
+            "INFO"
+        } else {
+            "WARN"
+        };
+        let (token_id, owner) = l.key.map_or(("", ""), |k| {
+            (k.record.id.as_str(), k.record.owner.as_str())
+        });
+        let latency = u64::try_from(l.took.as_micros()).unwrap_or(u64::MAX);
         let millis = l.now_ms.rem_euclid(1000);
         let json = log.json;
+        // Written piece by piece: `write!` goes through the formatter for every field.
+        let millis = u64::try_from(millis).unwrap_or(0);
         if json {
-            let _ = write!(out, "{{\"timestamp\":\"{prefix}.{millis:03}Z\",\"level\":\"{level}\",\"target\":\"keygate::access\",\"message\":\"decision\",\"decision\":\"{}\",\"endpoint\":\"{}\",\"status\":{},\"token_id\":\"", l.outcome.label(), l.endpoint.label(), l.status);
+            out.push_str("{\"timestamp\":\"");
+            out.push_str(prefix);
+            out.push('.');
+            push_num(out, millis, 3);
+            out.push_str("Z\",\"level\":\"");
+            out.push_str(level);
+            out.push_str(
+                "\",\"target\":\"keygate::access\",\"message\":\"decision\",\"decision\":\"",
+            );
+            out.push_str(l.outcome.label());
+            out.push_str("\",\"endpoint\":\"");
+            out.push_str(l.endpoint.label());
+            out.push_str("\",\"status\":");
+            push_num(out, u64::from(l.status), 1);
+            out.push_str(",\"token_id\":\"");
         } else {
-            let _ = write!(out, "{prefix}.{millis:03}Z {level:>5} keygate::access: decision decision={} endpoint={} status={} token_id=\"", l.outcome.label(), l.endpoint.label(), l.status);
+            out.push_str(prefix);
+            out.push('.');
+            push_num(out, millis, 3);
+            out.push_str(if level == "INFO" {
+                "Z  INFO"
+            } else {
+                "Z  WARN"
+            });
+            out.push_str(" keygate::access: decision decision=");
+            out.push_str(l.outcome.label());
+            out.push_str(" endpoint=");
+            out.push_str(l.endpoint.label());
+            out.push_str(" status=");
+            push_num(out, u64::from(l.status), 1);
+            out.push_str(" token_id=\"");
         }
         let sep = if json { "\",\"" } else { "\" " };
         let eq = if json { "\":\"" } else { "=\"" };
@@ -240,7 +339,7 @@ pub fn decision(log: &AccessLog, limits: &LogLimits, l: &Line<'_>) {
         out.push_str(sep);
         out.push_str("client");
         out.push_str(eq);
-        let _ = write!(out, "{}", l.client);
+        push_ip(out, l.client);
         out.push_str(sep);
         out.push_str("metadata");
         out.push_str(eq);
@@ -256,11 +355,13 @@ pub fn decision(log: &AccessLog, limits: &LogLimits, l: &Line<'_>) {
             out.push(':');
             put(out, k.limit_name(e), 40);
         }
-        if json {
-            let _ = writeln!(out, "\",\"latency_us\":{latency}}}");
+        out.push_str(if json {
+            "\",\"latency_us\":"
         } else {
-            let _ = writeln!(out, "\" latency_us={latency}");
-        }
+            "\" latency_us="
+        });
+        push_num(out, latency, 1);
+        out.push_str(if json { "}\n" } else { "\n" });
         log.sink.push(out.as_bytes());
     });
 }

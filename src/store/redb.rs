@@ -1,8 +1,10 @@
 //! The embedded store: one redb file in `data_dir`, the default.
 //!
 //! redb is synchronous and transactional; each trait call is one transaction run on
-//! tokio's blocking pool, so a slow disk never stalls the async workers. redb locks its
-//! file, so a second process (the CLI while a server runs) gets a clear "in use" error.
+//! tokio's blocking pool, so a slow disk never stalls the async workers — except the
+//! gate's lookup by hash, a short read transaction run inline (see `get_by_hash`).
+//! redb locks its file, so a second process (the CLI while a server runs) gets a clear
+//! "in use" error.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -55,8 +57,15 @@ fn be<E: std::fmt::Display>(e: E) -> StoreError {
 }
 
 impl RedbStore {
-    /// Opens (or creates) `dir/keygate.redb`.
+    /// Opens (or creates) `dir/keygate.redb` with redb's cache at the default size
+    /// (`redb_cache_mib`).
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
+        Self::open_with_cache(dir, crate::config::DEFAULT_REDB_CACHE_MIB << 20)
+    }
+
+    /// Opens (or creates) `dir/keygate.redb`; redb keeps at most `cache_bytes` of the
+    /// file in memory.
+    pub fn open_with_cache(dir: &Path, cache_bytes: usize) -> Result<Self, StoreError> {
         // Owner-only, like the salt next to it (the file is made before redb opens it).
         crate::private_fs::dir(dir).map_err(|e| {
             StoreError::Backend(format!("cannot create data dir {}: {e}", dir.display()))
@@ -64,23 +73,26 @@ impl RedbStore {
         let path = dir.join(FILE_NAME);
         crate::private_fs::file(&path)
             .map_err(|e| StoreError::Backend(format!("cannot create {}: {e}", path.display())))?;
-        let db = Database::create(&path).map_err(|e| match e {
-            redb::DatabaseError::DatabaseAlreadyOpen => StoreError::Unavailable(format!(
-                "{} is in use by another keygate process (a running server?); stop it or \
-                 manage keys through its API",
-                path.display()
-            )),
-            redb::DatabaseError::Storage(redb::StorageError::Io(io))
-                if io.kind() == std::io::ErrorKind::WouldBlock =>
-            {
-                StoreError::Unavailable(format!(
+        let db = Database::builder()
+            .set_cache_size(cache_bytes)
+            .create(&path)
+            .map_err(|e| match e {
+                redb::DatabaseError::DatabaseAlreadyOpen => StoreError::Unavailable(format!(
                     "{} is in use by another keygate process (a running server?); stop it or \
-                     manage keys through its API",
+                 manage keys through its API",
                     path.display()
-                ))
-            }
-            other => StoreError::Backend(format!("cannot open {}: {other}", path.display())),
-        })?;
+                )),
+                redb::DatabaseError::Storage(redb::StorageError::Io(io))
+                    if io.kind() == std::io::ErrorKind::WouldBlock =>
+                {
+                    StoreError::Unavailable(format!(
+                        "{} is in use by another keygate process (a running server?); stop it or \
+                     manage keys through its API",
+                        path.display()
+                    ))
+                }
+                other => StoreError::Backend(format!("cannot open {}: {other}", path.display())),
+            })?;
         // Create every table once so that read transactions never meet a missing one.
         let tx = db.begin_write().map_err(be)?;
         {
@@ -222,14 +234,14 @@ impl TokenStore for RedbStore {
     }
 
     async fn get_by_hash(&self, hash: &KeyHash) -> Result<Option<TokenRecord>, StoreError> {
-        let hash = *hash;
-        self.blocking(move |db| {
-            let tx = db.begin_read().map_err(be)?;
-            let records = tx.open_table(RECORDS).map_err(be)?;
-            let last_used = tx.open_table(LAST_USED).map_err(be)?;
-            read_record(&records, &last_used, &hash.0, None)
-        })
-        .await
+        // The lookup of every cache miss runs inline, not on the blocking pool: a read
+        // transaction over pages in redb's cache or the page cache takes a few µs, and
+        // the hop to a pool thread and back cost more CPU than the read itself
+        // (docs/benchmarks.md, "What each change bought"). Writes stay on the pool.
+        let tx = self.db.begin_read().map_err(be)?;
+        let records = tx.open_table(RECORDS).map_err(be)?;
+        let last_used = tx.open_table(LAST_USED).map_err(be)?;
+        read_record(&records, &last_used, &hash.0, None)
     }
 
     async fn get(&self, id: &TokenId) -> Result<Option<TokenRecord>, StoreError> {

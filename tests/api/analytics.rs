@@ -433,3 +433,23 @@ async fn the_admin_overview_ranks_keys_and_owners() {
     overview_on(Backend::Redb).await;
     overview_on(Backend::Valkey).await;
 }
+
+/// With the cache off every request builds a new cached entry for the key: its uses in
+/// one minute still make one pending tally (memory grows with keys, not requests).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_tally_per_key_and_minute_with_the_cache_off() {
+    let t = TestApp::spawn_with(Backend::Memory, |c| {
+        c.cache.ttl_secs = 0;
+        c.analytics.flush_secs = 3600;
+    })
+    .await;
+    let (key, _) = t.create("grace", "uncached", &[]).await;
+    let (other, _) = t.create("grace", "second", &[]).await;
+    for _ in 0..5 {
+        assert_eq!(t.forward_auth(&key).await.status(), 204);
+    }
+    assert_eq!(t.forward_auth(&other).await.status(), 204);
+    let tally = t.app.gate.tally().unwrap();
+    // Two keys; a minute boundary between two requests makes at most two more.
+    assert!((2..=4).contains(&tally.pending()), "{}", tally.pending());
+}
