@@ -4,7 +4,7 @@
 import { useEffect, useRef, useState } from "react";
 import uPlot from "uplot";
 import "uplot/dist/uPlot.min.css";
-import { groupDigits } from "../lib/format";
+import { axisDate, groupDigits } from "../lib/format";
 import type { UsageSeries } from "../lib/schemas";
 import { type RangePreset, bucketLabel, outcomes, rangePresets, refusals, total } from "../lib/usage";
 
@@ -65,15 +65,8 @@ function Canvas({ series, label }: { series: UsageSeries; label: string }) {
       width: Math.max(200, el.clientWidth),
       height: HEIGHT,
       legend: { show: false },
-      // Dates and times as the table writes them: "1 Dec", "14:00".
-      fmtDate: (tpl) =>
-        uPlot.fmtDate(
-          tpl
-            .replace("{M}/{D}/{YY}", "{D} {MMM} {YYYY}")
-            .replace("{M}/{D}", "{D} {MMM}")
-            .replace("{h}:{mm}{aa}", "{HH}:{mm}")
-            .replace("{h}{aa}", "{HH}:00"),
-        ),
+      // Axis dates in the browser's locale and time zone, as the table writes them.
+      fmtDate: axisDate,
       cursor: { y: false, drag: { x: false, y: false } },
       scales: {
         // Half a bucket either side, so the first and last bars are whole.
@@ -232,3 +225,4 @@ export function RangePicker({ value, onChange }: { value: RangePreset; onChange:
     </div>
   );
 }
+

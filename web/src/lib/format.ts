@@ -178,3 +178,22 @@ export function refillSummary(r: Refill): string {
   const when = ["daily", "weekly", "monthly"].includes(r.interval) ? r.interval : `every ${r.interval}`;
   return `refills ${groupDigits(r.amount)} ${when}`;
 }
+
+/**
+ * uPlot's axis templates ("{h}:{mm}{aa}\n{M}/{D}/{YY}", "{D}", "{MMM}", …) as
+ * `Intl.DateTimeFormat` in the browser's locale: the template only says which parts a
+ * label shows; their order and names are the locale's. A "\n" keeps its two lines.
+ */
+export function axisDate(tpl: string): (d: Date) => string {
+  const lines = tpl.split("\n").map((part) => {
+    const o: Intl.DateTimeFormatOptions = {};
+    if (/\{YY(YY)?\}/.test(part)) o.year = "numeric";
+    if (/\{MMMM?\}|\{MM?\}/.test(part)) o.month = "short";
+    if (/\{DD?\}/.test(part)) o.day = "numeric";
+    if (/\{hh?\}|\{HH?\}/.test(part)) o.hour = "numeric";
+    if (/\{mm\}/.test(part)) o.minute = "2-digit";
+    if (/\{ss\}/.test(part)) o.second = "2-digit";
+    return Object.keys(o).length ? new Intl.DateTimeFormat(undefined, o) : null;
+  });
+  return (d) => lines.map((f) => (f ? f.format(d) : "")).join("\n");
+}

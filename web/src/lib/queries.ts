@@ -265,6 +265,8 @@ export function useToken(scope: KeyScope, id: string, enabled = true) {
     queryKey: ["token", scope, id],
     queryFn: () => api.get(keyPath(scope, id), tokenSchema),
     enabled,
+    // "Last used" changes while the key's page is open, as it does in the list.
+    refetchInterval: LIST_REFRESH_MS,
   });
 }
 
