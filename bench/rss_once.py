@@ -1,0 +1,57 @@
+"""RSS of keygate over a long stream of keys each used once, then again: the memory
+bound of the decision cache, the pending usage tallies and last-used times.
+
+    python3 bench/rss_once.py [VALKEY_URL] [SECONDS]
+
+Imports 1 000 000 keys (once, into /tmp/keygate-rss-once), serves them with the release
+binary in its default configuration (cache and analytics on; embedded store, or Valkey
+when VALKEY_URL is given) and runs wrk cycling through the million keys for SECONDS
+(default 300), sampling VmRSS every 2 s. Prints the samples and the peak.
+"""
+import os
+import random
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import run as b  # noqa: E402
+
+work = "/tmp/keygate-rss-once"
+os.makedirs(work, exist_ok=True)
+keys_file = os.path.join(work, "million.txt")
+if not os.path.exists(keys_file):
+    rng = random.Random(11)
+    with open(keys_file, "w") as f:
+        for _ in range(1_000_000):
+            f.write(b.make_key(rng) + "\n")
+vurl = sys.argv[1] if len(sys.argv) > 1 else ""
+extra = {"KEYGATE_VALKEY_URL": vurl} if vurl else {}
+d = os.path.join(work, "valkey" if vurl else "embedded")
+if not os.path.exists(os.path.join(d, "imported")):
+    t = b.import_keys(keys_file, d, extra)
+    open(os.path.join(d, "imported"), "w").write(str(t))
+    print(f"imported 1 000 000 keys in {t:.1f} s", flush=True)
+s = b.keygate("keygate", d, extra, b.free_port())
+pid = s.proc.pid
+samples, done = [], threading.Event()
+
+
+def sample():
+    t0 = time.time()
+    while not done.is_set():
+        samples.append((round(time.time() - t0), round(b.current_rss_mib(pid))))
+        time.sleep(2)
+
+
+th = threading.Thread(target=sample)
+th.start()
+secs = int(sys.argv[2]) if len(sys.argv) > 2 else 300
+r = b.wrk(s.port, secs, {"KEYS_FILE": keys_file}, [pid])
+done.set()
+th.join()
+time.sleep(12)  # a flush
+print(f"{r['requests']} requests in {secs} s ({r['rps']:.0f}/s, {r['requests'] / 1e6:.2f} passes over the keys); "
+      f"peak RSS {b.peak_rss_mib(pid):.0f} MiB, {b.current_rss_mib(pid):.0f} MiB after the next flush")
+print("RSS every 2 s (s, MiB):", samples)
+s.stop()
