@@ -256,3 +256,27 @@ export async function assertAccessibleEverywhere(page, where) {
     await page.emulateMedia({ colorScheme: dark ? "dark" : "light" });
   }
 }
+
+/** Logs in on the provider's development pages (login form, then consent). */
+export async function oidcLogin(page, url, login) {
+  await page.goto(`${url}/`);
+  await page.waitForURL(`${url}/login`);
+  await page.getByRole("button", { name: "Log in with your organisation account" }).click();
+  await page.waitForURL((u) => !u.href.startsWith(url));
+  await page.locator('input[name="login"]').fill(login);
+  await page.locator('input[name="password"]').fill("any password works here");
+  await page.locator('button[type="submit"]').click();
+  // The consent page, the first time this account uses the client.
+  const consent = page.getByRole("button", { name: "Continue" });
+  await Promise.race([consent.waitFor(), page.waitForURL(`${url}/keys`)]);
+  if (await consent.isVisible()) await consent.click();
+  await page.waitForURL(`${url}/keys`);
+  await page.getByRole("heading", { name: "My keys" }).waitFor();
+}
+
+export function accessToken(page) {
+  return page.evaluate(() => {
+    const entry = Object.entries(sessionStorage).find(([k]) => k.startsWith("oidc.user:"));
+    return entry ? JSON.parse(entry[1]).access_token : null;
+  });
+}

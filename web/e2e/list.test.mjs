@@ -14,12 +14,14 @@ import { after, before, describe, test } from "node:test";
 import path from "node:path";
 import { assertAccessible } from "./axe.mjs";
 import {
+  accessToken,
   artifacts,
   cleanup,
   freePort,
   gate,
   launchChromium,
   newPage,
+  oidcLogin,
   requireTools,
   shot,
   startKeygate,
@@ -45,29 +47,6 @@ const KEYS = 500;
 const TEAMS = ["payments", "search", "ops", "data", "web"];
 const DAY = 86_400_000;
 const name = (i) => `service ${String(i).padStart(3, "0")}`;
-
-/** Logs in on the provider's development pages (login form, then consent). */
-async function oidcLogin(page, url, login) {
-  await page.goto(`${url}/`);
-  await page.waitForURL(`${url}/login`);
-  await page.getByRole("button", { name: "Log in with your organisation account" }).click();
-  await page.waitForURL((u) => !u.href.startsWith(url));
-  await page.locator('input[name="login"]').fill(login);
-  await page.locator('input[name="password"]').fill("any password works here");
-  await page.locator('button[type="submit"]').click();
-  const consent = page.getByRole("button", { name: "Continue" });
-  await Promise.race([consent.waitFor(), page.waitForURL(`${url}/keys`)]);
-  if (await consent.isVisible()) await consent.click();
-  await page.waitForURL(`${url}/keys`);
-  await page.getByRole("heading", { name: "My keys" }).waitFor();
-}
-
-function accessToken(page) {
-  return page.evaluate(() => {
-    const entry = Object.entries(sessionStorage).find(([k]) => k.startsWith("oidc.user:"));
-    return entry ? JSON.parse(entry[1]).access_token : null;
-  });
-}
 
 /** The viewport only (what the docs show), next to the full-page shots. */
 async function view(page, name) {

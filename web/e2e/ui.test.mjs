@@ -7,12 +7,14 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import {
+  accessToken,
   assertAccessibleEverywhere,
   cleanup,
   freePort,
   gate,
   launchChromium,
   newPage,
+  oidcLogin,
   requireTools,
   shot,
   startKeygate,
@@ -37,30 +39,6 @@ after(async () => {
 /** No CSP violation, no script error: the strict policy and the app agree. */
 function assertClean(problems, where) {
   assert.deepEqual(problems, [], `${where}: the page reported problems`);
-}
-
-/** Logs in on the provider's development pages (login form, then consent). */
-async function oidcLogin(page, url, login) {
-  await page.goto(`${url}/`);
-  await page.waitForURL(`${url}/login`);
-  await page.getByRole("button", { name: "Log in with your organisation account" }).click();
-  await page.waitForURL((u) => !u.href.startsWith(url));
-  await page.locator('input[name="login"]').fill(login);
-  await page.locator('input[name="password"]').fill("any password works here");
-  await page.locator('button[type="submit"]').click();
-  // The consent page, the first time this account uses the client.
-  const consent = page.getByRole("button", { name: "Continue" });
-  await Promise.race([consent.waitFor(), page.waitForURL(`${url}/keys`)]);
-  if (await consent.isVisible()) await consent.click();
-  await page.waitForURL(`${url}/keys`);
-  await page.getByRole("heading", { name: "My keys" }).waitFor();
-}
-
-function accessToken(page) {
-  return page.evaluate(() => {
-    const entry = Object.entries(sessionStorage).find(([k]) => k.startsWith("oidc.user:"));
-    return entry ? JSON.parse(entry[1]).access_token : null;
-  });
 }
 
 async function createKey(page, { name, paths = "", methods = "", expiry = "30d" }) {
