@@ -162,13 +162,55 @@ pub fn owner_slot(owner: &str) -> String {
     format!("o:{owner}")
 }
 
-const SHARDS: usize = 8;
+/// How many locks the tallies are spread over.
+pub const SHARDS: usize = 8;
 
-/// (key's hash, minute) → (key slot, owner slot, counts). What a flush needs and no
-/// more: holding the key's whole cached entry kept every entry alive until the flush,
-/// and with the cache off (or a stream of keys each used once) that was one entry per
-/// request — 300 MiB in a bench run of 100 000 keys.
-type Shard = HashMap<([u8; 32], i64), (String, String, Counts)>;
+/// (key's hash, minute) → what a flush needs and no more: holding the key's whole
+/// cached entry kept every entry alive until the flush, and with the cache off (or a
+/// stream of keys each used once) that was one entry per request — 300 MiB in a bench
+/// run of 100 000 keys.
+type Shard = HashMap<([u8; 32], i64), Pending>;
+
+/// One waiting tally, 80 bytes and one allocation (the two slot names in one string):
+/// up to [`MAX_PENDING`] of them wait for a flush.
+struct Pending {
+    /// The key slot followed by the owner slot.
+    slots: Box<str>,
+    /// Where the owner slot starts.
+    split: u32,
+    /// Counts in one minute of one key: 2^32 would take 70 million requests a second.
+    counts: [u32; OUTCOMES],
+}
+
+impl Pending {
+    /// [`key_slot`]`(id)` and [`owner_slot`]`(owner)`, written into one string.
+    fn new(id: &crate::store::TokenId, owner: &str) -> Self {
+        let id = id.as_str();
+        let mut slots = String::with_capacity(4 + id.len() + owner.len());
+        slots.push_str("k:");
+        slots.push_str(id);
+        let split = slots.len();
+        slots.push_str("o:");
+        slots.push_str(owner);
+        Pending {
+            slots: slots.into_boxed_str(),
+            split: u32::try_from(split).unwrap_or(u32::MAX),
+            counts: [0; OUTCOMES],
+        }
+    }
+
+    fn into_add(self, minute_ms: i64) -> UsageAdd {
+        let (k, o) = self
+            .slots
+            .split_at((self.split as usize).min(self.slots.len()));
+        UsageAdd {
+            key_slot: k.to_owned(),
+            owner_slot: o.to_owned(),
+            minute_ms,
+            counts: self.counts.map(u64::from),
+        }
+    }
+}
 
 /// The in-memory tallies of the decision path.
 pub struct Tally {
@@ -197,8 +239,8 @@ impl Tally {
         let minute = Step::Minute.bucket(now_ms);
         let shard = &self.shards[usize::from(hash[0]) % SHARDS];
         let mut m = shard.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((_, _, c)) = m.get_mut(&(hash, minute)) {
-            c[outcome as usize] += 1;
+        if let Some(p) = m.get_mut(&(hash, minute)) {
+            p.counts[outcome as usize] = p.counts[outcome as usize].saturating_add(1);
             return;
         }
         if self.len.load(Ordering::Relaxed) >= MAX_PENDING {
@@ -206,37 +248,22 @@ impl Tally {
             self.full.notify_one();
             return;
         }
-        let mut c = [0; OUTCOMES];
-        c[outcome as usize] = 1;
-        m.insert(
-            (hash, minute),
-            (
-                key_slot(&known.record.id),
-                owner_slot(&known.record.owner),
-                c,
-            ),
-        );
+        let mut p = Pending::new(&known.record.id, &known.record.owner);
+        p.counts[outcome as usize] = 1;
+        m.insert((hash, minute), p);
         self.len.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// Takes every tally.
-    pub fn drain(&self) -> Vec<UsageAdd> {
-        let mut out = Vec::new();
-        for shard in &self.shards {
-            let taken = std::mem::take(&mut *shard.lock().unwrap_or_else(|e| e.into_inner()));
-            self.len.fetch_sub(taken.len(), Ordering::Relaxed);
-            out.extend(
-                taken
-                    .into_iter()
-                    .map(|((_, minute), (key_slot, owner_slot, counts))| UsageAdd {
-                        key_slot,
-                        owner_slot,
-                        minute_ms: minute,
-                        counts,
-                    }),
-            );
-        }
-        out
+    /// Takes the tallies of one of the [`SHARDS`] shards (`shard` < [`SHARDS`]): a flush
+    /// takes them a shard at a time, so that it never holds every tally twice.
+    pub fn drain_shard(&self, shard: usize) -> Vec<UsageAdd> {
+        let taken =
+            std::mem::take(&mut *self.shards[shard].lock().unwrap_or_else(|e| e.into_inner()));
+        self.len.fetch_sub(taken.len(), Ordering::Relaxed);
+        taken
+            .into_iter()
+            .map(|((_, minute), p)| p.into_add(minute))
+            .collect()
     }
 
     /// Tallies dropped because too many were waiting.
@@ -451,6 +478,19 @@ pub fn expand(batch: &[UsageAdd]) -> HashMap<(String, Step, i64), Counts> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_pending_tally_gives_back_the_slots_and_counts() {
+        let id = crate::store::TokenId::parse("01JZZK7Q2X").unwrap();
+        let mut p = Pending::new(&id, "alice@example.com\nk:x");
+        p.counts = [3, 0, 1, 0, u32::MAX];
+        let add = p.into_add(60_000);
+        assert_eq!(add.key_slot, key_slot(&id));
+        assert_eq!(add.owner_slot, owner_slot("alice@example.com\nk:x"));
+        assert_eq!(add.minute_ms, 60_000);
+        assert_eq!(add.counts, [3, 0, 1, 0, u64::from(u32::MAX)]);
+        assert_eq!(std::mem::size_of::<(([u8; 32], i64), Pending)>(), 80);
+    }
 
     #[test]
     fn buckets_and_expansion() {

@@ -18,7 +18,7 @@ use serde_json::Value;
 pub const ENV_PREFIX: &str = "KEYGATE_";
 pub const DEFAULT_FILE: &str = "keygate.toml";
 /// redb's cache for the embedded store, MiB (docs/benchmarks.md: what it costs misses).
-pub const DEFAULT_REDB_CACHE_MIB: usize = 16;
+pub const DEFAULT_REDB_CACHE_MIB: usize = 8;
 
 /// A secret setting. `Debug` and serialisation never show it.
 #[derive(Clone, Deserialize, PartialEq, Eq)]

@@ -47,18 +47,18 @@ impl Usage {
     }
 
     /// Takes everything recorded since the last drain.
-    pub fn drain(&self) -> Vec<Touch> {
+    /// (An iterator, so that a flush can take it in chunks without a second copy.)
+    pub fn drain(&self) -> impl Iterator<Item = Touch> + use<> {
         let taken = std::mem::take(&mut *self.pending.lock().unwrap_or_else(|e| e.into_inner()));
         // Entries used from now on are queued again.
         self.generation.fetch_add(1, Ordering::AcqRel);
         taken
             .into_iter()
             .map(|(id, t)| (id, Timestamp::from_unix(t)))
-            .collect()
     }
 
     /// Puts back what a failed flush could not write.
-    pub(super) fn restore(&self, batch: Vec<Touch>) {
+    pub(super) fn restore(&self, batch: impl IntoIterator<Item = Touch>) {
         let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
         for (id, t) in batch {
             if p.len() >= MAX_PENDING && !p.contains_key(&id) {
