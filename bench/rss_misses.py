@@ -12,7 +12,6 @@ CPU per request, peak RSS (VmHWM) and the samples (seconds, VmRSS MiB, threads) 
 second.
 """
 import os
-import random
 import sys
 import threading
 import time
@@ -20,25 +19,13 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import run as b  # noqa: E402
 
-work = "/tmp/keygate-rss-once"
-os.makedirs(work, exist_ok=True)
-keys_file = os.path.join(work, "million.txt")
-if not os.path.exists(keys_file):
-    rng = random.Random(11)
-    with open(keys_file, "w") as f:
-        for _ in range(1_000_000):
-            f.write(b.make_key(rng) + "\n")
-sample_file = os.path.join(work, "million-sample.txt")
+keys_file, d = b.million_keys_imported("embedded", {})
+sample_file = os.path.join(b.MILLION_WORK, "million-sample.txt")
 if not os.path.exists(sample_file):
     with open(keys_file) as f, open(sample_file, "w") as out:
         for i, line in enumerate(f):
             if i % 10 == 0:
                 out.write(line)
-d = os.path.join(work, "embedded")
-if not os.path.exists(os.path.join(d, "imported")):
-    t = b.import_keys(keys_file, d, {})
-    open(os.path.join(d, "imported"), "w").write(str(t))
-    print(f"imported 1 000 000 keys in {t:.1f} s", flush=True)
 extra = {"KEYGATE_CACHE__TTL_SECS": "0"}
 for kv in sys.argv[1:]:
     k, v = kv.split("=", 1)

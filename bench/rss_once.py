@@ -9,7 +9,6 @@ when VALKEY_URL is given) and runs wrk cycling through the million keys for SECO
 (default 300), sampling VmRSS every 2 s. Prints the samples and the peak.
 """
 import os
-import random
 import sys
 import threading
 import time
@@ -17,21 +16,9 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import run as b  # noqa: E402
 
-work = "/tmp/keygate-rss-once"
-os.makedirs(work, exist_ok=True)
-keys_file = os.path.join(work, "million.txt")
-if not os.path.exists(keys_file):
-    rng = random.Random(11)
-    with open(keys_file, "w") as f:
-        for _ in range(1_000_000):
-            f.write(b.make_key(rng) + "\n")
 vurl = sys.argv[1] if len(sys.argv) > 1 else ""
 extra = {"KEYGATE_VALKEY_URL": vurl} if vurl else {}
-d = os.path.join(work, "valkey" if vurl else "embedded")
-if not os.path.exists(os.path.join(d, "imported")):
-    t = b.import_keys(keys_file, d, extra)
-    open(os.path.join(d, "imported"), "w").write(str(t))
-    print(f"imported 1 000 000 keys in {t:.1f} s", flush=True)
+keys_file, d = b.million_keys_imported("valkey" if vurl else "embedded", extra)
 s = b.keygate("keygate", d, extra, b.free_port())
 pid = s.proc.pid
 samples, done = [], threading.Event()

@@ -160,6 +160,29 @@ def import_keys(keys_file, data_dir, extra_env):
     return time.time() - started
 
 
+MILLION_WORK = "/tmp/keygate-rss-once"
+
+
+def million_keys_imported(data_name, extra_env):
+    """The 1 000 000 keys of the RSS scripts (bench/rss_once.py, bench/rss_misses.py):
+    written once to /tmp/keygate-rss-once/million.txt and imported once into
+    /tmp/keygate-rss-once/<data_name>. Returns (keys file, data directory)."""
+    os.makedirs(MILLION_WORK, exist_ok=True)
+    keys_file = os.path.join(MILLION_WORK, "million.txt")
+    if not os.path.exists(keys_file):
+        rng = random.Random(11)
+        with open(keys_file, "w") as f:
+            for _ in range(1_000_000):
+                f.write(make_key(rng) + "\n")
+    d = os.path.join(MILLION_WORK, data_name)
+    if not os.path.exists(os.path.join(d, "imported")):
+        t = import_keys(keys_file, d, extra_env)
+        with open(os.path.join(d, "imported"), "w") as f:
+            f.write(str(t))
+        print(f"imported 1 000 000 keys in {t:.1f} s", flush=True)
+    return keys_file, d
+
+
 def wrk(port, seconds, env, pids, conns=64):
     pids = [p for p in pids if os.path.exists(f"/proc/{p}")]
     before = {p: cpu_ticks(p) for p in pids}
