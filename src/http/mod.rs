@@ -274,7 +274,8 @@ async fn flush_analytics(
     };
     let every = Duration::from_secs(app.config.analytics.flush_secs);
     let retention = app.config.analytics.retention();
-    let mut tick = tokio::time::interval(every);
+    // The first flush one period after start: there is nothing to write before.
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last_prune = tokio::time::Instant::now();
     loop {
@@ -328,7 +329,8 @@ fn template_matches(template: &str, path: &str) -> bool {
 
 async fn flush_usage(app: Arc<App>) {
     let every = Duration::from_secs(app.config.last_used_flush_secs);
-    let mut tick = tokio::time::interval(every);
+    // The first flush one period after start: there is nothing to write before.
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;

@@ -102,7 +102,10 @@ async fn reload_on_write_on_rename_bad_file_and_removal() {
     assert_eq!(code(&t, "beta-key-0002").await, 401);
 
     // A bad file is rejected whole; the previous set stays; every bad line is named.
-    std::fs::write(&path, b"good-key-0004\nbad key\n\xff\xfe\nkg_short\n").unwrap();
+    // (Replaced by a rename too: written in place, a poll could read the file empty
+    // half-way through the write and load that, an empty set, before the bad one.)
+    std::fs::write(&tmp, b"good-key-0004\nbad key\n\xff\xfe\nkg_short\n").unwrap();
+    std::fs::rename(&tmp, &path).unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
     let error = loop {
         let s = status(&t).await;
