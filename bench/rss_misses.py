@@ -13,7 +13,6 @@ second.
 """
 import os
 import sys
-import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -32,25 +31,10 @@ for kv in sys.argv[1:]:
     extra[k] = v
 s = b.keygate("keygate", d, extra, b.free_port())
 pid = s.proc.pid
-samples, done = [], threading.Event()
-
-
-def sample():
-    t0 = time.time()
-    while not done.is_set():
-        samples.append((round(time.time() - t0, 1), round(b.current_rss_mib(pid)),
-                        len(os.listdir(f"/proc/{pid}/task"))))
-        time.sleep(0.25)
-
-
-th = threading.Thread(target=sample)
-th.start()
-try:
+with b.RssSampler(pid, 0.25) as rss:
     r = b.wrk(s.port, 10, {"KEYS_FILE": sample_file}, [pid])
     time.sleep(12)
-finally:
-    done.set()
-    th.join()
+samples = rss.samples
 print(f"{extra}: {r['rps']:.0f} req/s, {r['cpu_us'][pid]:.1f} µs CPU a request; "
       f"peak RSS {b.peak_rss_mib(pid):.1f} MiB, {b.current_rss_mib(pid):.1f} MiB at the end")
 print("(s, RSS MiB, threads) every second:", samples[::4])

@@ -10,7 +10,6 @@ when VALKEY_URL is given) and runs wrk cycling through the million keys for SECO
 """
 import os
 import sys
-import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -21,22 +20,10 @@ extra = {"KEYGATE_VALKEY_URL": vurl} if vurl else {}
 keys_file, d = b.million_keys_imported("valkey" if vurl else "embedded", extra)
 s = b.keygate("keygate", d, extra, b.free_port())
 pid = s.proc.pid
-samples, done = [], threading.Event()
-
-
-def sample():
-    t0 = time.time()
-    while not done.is_set():
-        samples.append((round(time.time() - t0), round(b.current_rss_mib(pid))))
-        time.sleep(2)
-
-
-th = threading.Thread(target=sample)
-th.start()
 secs = int(sys.argv[2]) if len(sys.argv) > 2 else 300
-r = b.wrk(s.port, secs, {"KEYS_FILE": keys_file}, [pid])
-done.set()
-th.join()
+with b.RssSampler(pid, 2) as rss:
+    r = b.wrk(s.port, secs, {"KEYS_FILE": keys_file}, [pid])
+samples = [(t, mib) for t, mib, _ in rss.samples]
 time.sleep(12)  # a flush
 print(f"{r['requests']} requests in {secs} s ({r['rps']:.0f}/s, {r['requests'] / 1e6:.2f} passes over the keys); "
       f"peak RSS {b.peak_rss_mib(pid):.0f} MiB, {b.current_rss_mib(pid):.0f} MiB after the next flush")

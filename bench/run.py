@@ -724,6 +724,32 @@ def current_rss_mib(pid):
     return 0.0
 
 
+class RssSampler:
+    """Samples a process's (seconds since start, VmRSS MiB, threads) every `every`
+    seconds while in a `with` block; the samples are in `.samples`."""
+
+    def __init__(self, pid, every):
+        import threading
+        self.pid, self.every, self.samples = pid, every, []
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._run)
+
+    def _run(self):
+        t0 = time.time()
+        while not self._done.is_set():
+            self.samples.append((round(time.time() - t0, 1), round(current_rss_mib(self.pid)),
+                                 len(os.listdir(f"/proc/{self.pid}/task"))))
+            time.sleep(self.every)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._done.set()
+        self._thread.join()
+
+
 def scale(work, vurl, valkey):
     """1 000 000 keys in each store: startup, RSS, hit and miss throughput; the embedded
     store's miss rate and RSS for several sizes of redb's cache (`redb_cache_mib`); and
