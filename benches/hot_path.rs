@@ -118,6 +118,7 @@ fn main() {
     // Usage limits: a rate limit far from exhaustion, a quota, and a key over its limit.
     // From another address: the garbage keys above got 127.0.0.1 throttled.
     let ip: std::net::IpAddr = [10, 0, 0, 2].into();
+    let rt = &rt;
     for (name, limits) in [
         (
             "whole decision, rate-limited key (room)",
@@ -132,28 +133,106 @@ fn main() {
             serde_json::json!({"rate_limits": [{"name": "d", "limit": 1, "window": "1d"}]}),
         ),
     ] {
-        let (k, _) = rt
-            .block_on(app.keys.create(
-                NewToken {
-                    owner: "bench".into(),
-                    name: "limited".into(),
-                    limits: Some(serde_json::from_value(limits).unwrap()),
-                    ..Default::default()
-                },
-                &keygate::manage::Actor::cli(),
-            ))
-            .unwrap();
-        let mut h = HeaderMap::new();
-        h.insert(
-            "authorization",
-            HeaderValue::from_str(&format!("Bearer {}", k.expose())).unwrap(),
-        );
-        rt.block_on(app.gate.decide(&h, &plain, ip));
-        measure(name, 100_000, || {
-            black_box(
-                rt.block_on(app.gate.decide(black_box(&h), &plain, ip))
-                    .lookup,
-            );
-        });
+        decision_with_limits(rt, &app, name, limits, ip);
     }
+
+    embedded(rt);
+}
+
+/// Usage limits on the embedded store: every lease is a durable write to the database
+/// file (so a restart or a crash resets no window). What one lease costs, and what a
+/// busy key's decision costs once its leases have grown.
+fn embedded(rt: &tokio::runtime::Runtime) {
+    use keygate::store::{TokenStore, WindowLease};
+    let dir = tempfile::tempdir().unwrap();
+    let store = keygate::store::redb::RedbStore::open(dir.path()).unwrap();
+    let mut start = 0i64;
+    let rounds: Vec<f64> = (0..5)
+        .map(|_| {
+            let began = Instant::now();
+            for _ in 0..200 {
+                start += 60_000;
+                let lease = WindowLease {
+                    slot: "k:bench|1m",
+                    window_start_ms: start,
+                    window_ms: 60_000,
+                    limit: 1000,
+                    want: 10,
+                    now_ms: start,
+                };
+                black_box(rt.block_on(store.take_window(&lease)).unwrap());
+            }
+            began.elapsed().as_nanos() as f64 / 200.0
+        })
+        .collect();
+    let mut rounds = rounds;
+    rounds.sort_by(f64::total_cmp);
+    println!(
+        "{:<40} {:>10.1} ns/op  (data dir {})",
+        "embedded: one rate-limit lease (durable)",
+        rounds[rounds.len() / 2],
+        dir.path().display()
+    );
+    drop(store);
+
+    let dir = tempfile::tempdir().unwrap();
+    let config = Config {
+        data_dir: dir.path().to_path_buf(),
+        token_salt: Some(keygate::config::Secret::new(
+            "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f",
+        )),
+        ..Config::default()
+    };
+    let app = Arc::new(App::open(config, Clock::system()).unwrap());
+    let ip: std::net::IpAddr = [10, 0, 0, 3].into();
+    for (name, limits) in [
+        (
+            "embedded: whole decision, unlimited key",
+            serde_json::json!({}),
+        ),
+        (
+            "embedded: whole decision, rate-limited (busy)",
+            serde_json::json!({"rate_limits": [{"name": "d", "limit": 1_000_000_000_000u64, "window": "1d"}]}),
+        ),
+    ] {
+        decision_with_limits(rt, &app, name, limits, ip);
+    }
+}
+
+/// A key with `limits`, decided once to fill the cache, then measured.
+fn decision_with_limits(
+    rt: &tokio::runtime::Runtime,
+    app: &App,
+    name: &str,
+    limits: serde_json::Value,
+    ip: std::net::IpAddr,
+) {
+    let plain = Target {
+        method: "GET",
+        host: "h",
+        uri: "/",
+    };
+    let (k, _) = rt
+        .block_on(app.keys.create(
+            NewToken {
+                owner: "bench".into(),
+                name: "limited".into(),
+                limits: Some(serde_json::from_value(limits).unwrap()),
+                ..Default::default()
+            },
+            &keygate::manage::Actor::cli(),
+        ))
+        .unwrap();
+    let mut h = HeaderMap::new();
+    h.insert(
+        "authorization",
+        HeaderValue::from_str(&format!("Bearer {}", k.expose())).unwrap(),
+    );
+    rt.block_on(app.gate.decide(&h, &plain, ip));
+    measure(name, 100_000, || {
+        black_box(
+            rt.block_on(app.gate.decide(black_box(&h), &plain, ip))
+                .lookup,
+        );
+    });
 }

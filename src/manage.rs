@@ -357,11 +357,12 @@ impl Keys {
                 // Local leases go back before a new balance is written over them.
                 g.limits().reset(&slot).await;
             }
+            let mut set_epoch = None;
             if l.credits.is_none() && r.limits.credits.is_some() {
-                self.store.set_credits(&slot, None).await?;
+                set_epoch = Some(self.store.set_credits(&slot, None).await?);
             } else if let Some(left) = balance {
                 let b = balance_now(&l, left, self.clock.now_ms());
-                self.store.set_credits(&slot, Some(b)).await?;
+                set_epoch = Some(self.store.set_credits(&slot, Some(b)).await?);
             } else if r.limits.credits.is_some()
                 && l.credits.and_then(|c| c.refill) != r.limits.credits.and_then(|c| c.refill)
             {
@@ -375,8 +376,13 @@ impl Keys {
                     .flatten();
                 if let Some(left) = left {
                     let b = balance_now(&l, left, self.clock.now_ms());
-                    self.store.set_credits(&slot, Some(b)).await?;
+                    set_epoch = Some(self.store.set_credits(&slot, Some(b)).await?);
                 }
+            }
+            // The set balance wins over what this process leased before it (other
+            // replicas hear of it from the store).
+            if let (Some(g), Some(epoch)) = (&self.gate, set_epoch) {
+                g.limits().drop_leases(&slot, epoch);
             }
             r.limits = l;
         }

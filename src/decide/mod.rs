@@ -210,6 +210,10 @@ pub struct Gate {
 /// An owner's limits and the balance a missing counter starts at.
 type OwnerPolicy = Arc<(Arc<Limits>, Option<u64>)>;
 
+/// Keys not in keygate's format this long or longer are answered for a throttled client
+/// when known good (see [`Gate::known_good`]); shorter ones could be guessed.
+pub const THROTTLE_EXEMPT_LEN: usize = 32;
+
 /// Meta entry that says the store holds SHA-256 imports.
 pub const SHA256_META: &str = "sha256_keys";
 
@@ -336,30 +340,41 @@ impl Gate {
         client: IpAddr,
     ) -> Decision {
         let report = self.settings.upstream_limit_headers;
-        self.throttled_judge(client, async {
-            match credential::extract(headers, target.uri, &self.settings.sources) {
-                Ok(key) => self.judge(&key, target, report).await,
-                Err(e) => Decision::early(deny_401(credential_message(e))),
+        match credential::extract(headers, target.uri, &self.settings.sources) {
+            Ok(key) => {
+                self.throttled_judge(client, Some(&*key), self.judge(&key, target, report))
+                    .await
             }
-        })
-        .await
+            Err(e) => {
+                self.throttled_judge(client, None, async {
+                    Decision::early(deny_401(credential_message(e)))
+                })
+                .await
+            }
+        }
     }
 
     /// Decides for a key given directly (`POST /verify`), with what is left of its
     /// limits.
     pub async fn decide_key(&self, key: &str, target: &Target<'_>, client: IpAddr) -> Decision {
-        self.throttled_judge(client, self.judge(key, target, true))
+        self.throttled_judge(client, Some(key), self.judge(key, target, true))
             .await
     }
 
+    /// A client over the failed-attempt limit is refused before its key is looked up —
+    /// unless the key is one this process already knows to be good (cached as found, or
+    /// in a key file) and cannot be guessed: the throttle is there to stop guessing, and
+    /// must not lock out the other users behind the same address (a NAT, an IPv6 /64).
     async fn throttled_judge(
         &self,
         client: IpAddr,
+        key: Option<&str>,
         judge: impl std::future::Future<Output = Decision>,
     ) -> Decision {
         if let Some(t) = &self.throttle
             && t.active()
             && let Some(retry) = t.refused(client, self.clock.now_ms())
+            && !key.is_some_and(|k| self.known_good(k))
         {
             return Decision::early(Outcome::Deny(Deny::Throttled(retry)));
         }
@@ -368,6 +383,30 @@ impl Gate {
             t.fail(client, self.clock.now_ms());
         }
         d
+    }
+
+    /// Whether `key` is known here to be a key that exists, without any store I/O: in
+    /// the trusted cache as found, or in a key file. Only keys that cannot be guessed
+    /// qualify — keygate's own format (256 random bits, checksum valid) or another key of
+    /// at least [`THROTTLE_EXEMPT_LEN`] characters — so a throttled client cannot use the
+    /// answer as an oracle to guess short imported keys.
+    fn known_good(&self, key: &str) -> bool {
+        let strong = match self.settings.policy.check(key) {
+            Ok(crate::token::Shape::Ours) => true,
+            Ok(crate::token::Shape::Foreign) => key.len() >= THROTTLE_EXEMPT_LEN,
+            Err(_) => false,
+        };
+        if !strong {
+            return false;
+        }
+        let hash = KeyHash::of(&self.salt, key);
+        let now_ms = self.clock.now_ms();
+        let cached = self.cache_trusted.load(Ordering::Acquire)
+            && self
+                .cache
+                .get(&hash)
+                .is_some_and(|c| c.until_ms > now_ms && c.known.is_some());
+        cached || self.keysets.lookup(&hash, key).is_some()
     }
 
     async fn judge(&self, key: &str, target: &Target<'_>, want_report: bool) -> Decision {
@@ -383,12 +422,19 @@ impl Gate {
         let entry = self.cache.get(&hash).filter(|c| c.until_ms > now_ms);
         let hit = if trusted { entry.clone() } else { None };
         self.metrics.cache(hit.is_some());
+        // Set when the store just failed to answer this request: a limit needing a new
+        // lease is then answered at once (as `limits.on_store_error` says) instead of
+        // waiting for the store a second time.
+        let mut store_failed = false;
         let (cached, lookup) = match hit {
             Some(c) => (c, Lookup::Hit),
             None => match self.fetch(&hash, key, now_ms).await {
                 Ok(c) => (c, Lookup::Miss),
                 Err(_) => match entry {
-                    Some(c) if c.known.is_some() => (c, Lookup::Hit),
+                    Some(c) if c.known.is_some() => {
+                        store_failed = true;
+                        (c, Lookup::Hit)
+                    }
                     _ => {
                         return Decision {
                             outcome: Outcome::Deny(Deny::Unavailable),
@@ -428,6 +474,7 @@ impl Gate {
                         [known.slots[0].as_ref(), known.slots[1].as_ref()],
                         want_report,
                         now_ms,
+                        store_failed,
                     )
                     .await;
                 report = r;
@@ -824,6 +871,10 @@ impl crate::store::Invalidate for Gate {
 
     fn forget_all(&self) {
         Gate::forget_all(self);
+    }
+
+    fn drop_leases(&self, slot: &str, epoch: u64) {
+        self.limits.drop_leases(slot, epoch);
     }
 
     fn trust(&self, trusted: bool) {

@@ -309,9 +309,17 @@ async fn flush_analytics(
 async fn sweep_limits(app: Arc<App>) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last_prune = tokio::time::Instant::now();
     loop {
         tick.tick().await;
         app.gate.limits().sweep().await;
+        // Ended windows of counters nobody uses any more (the embedded store keeps them).
+        if last_prune.elapsed() > Duration::from_secs(3600) {
+            last_prune = tokio::time::Instant::now();
+            if let Err(e) = app.keys.store().prune_windows(app.clock.now_ms()).await {
+                tracing::warn!(error = %e, "could not drop ended rate-limit windows");
+            }
+        }
     }
 }
 

@@ -17,12 +17,23 @@
 //! A window or balance the store says is used up is remembered locally, so refusals
 //! cost no store call: until the window ends, or (credits) for a second at most before
 //! asking again — a top-up by an administrator is seen within that second.
+//!
+//! A window is counted by its length (`1m`), not by the limit's name
+//! ([`super::counter_ids`]): a rename keeps the count. A credit balance carries an epoch
+//! that every absolute set bumps; a lease taken before the set is dropped where it is
+//! held ([`Engine::drop_leases`], reached on other replicas through the store's
+//! invalidation feed) and is never added back to the new balance.
+//!
+//! A request waiting for a lease waits at most `store_timeout_ms` in all, however many
+//! requests queue for the same slot: every wait and store call runs against one deadline
+//! taken when the request first needs a lease, and a lease attempt that failed while a
+//! request queued answers for it too (it is not asked again).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use super::{Exceeded, Limits, Scope};
+use super::{Exceeded, Limits, Scope, counter_ids};
 use crate::clock::Clock;
 use crate::store::{CreditLease, SharedStore, StoreError, WindowLease};
 
@@ -91,6 +102,13 @@ pub struct Slot {
 
 struct State {
     limits: Arc<Limits>,
+    /// The store counter of each rate limit (its window).
+    counters: Vec<String>,
+    /// When a lease attempt last failed: requests that were already waiting share it.
+    failed_at: Option<tokio::time::Instant>,
+    /// Credits leased in an epoch below this were taken before an absolute set and are
+    /// dropped, not spent or given back.
+    min_epoch: u64,
     /// A balance that does not exist yet starts at this (owner defaults).
     init_credits: Option<u64>,
     windows: Vec<Win>,
@@ -115,6 +133,8 @@ struct Win {
 struct Cred {
     /// The refill period the lease belongs to (0 without refills).
     period_ms: i64,
+    /// The balance's epoch the lease was taken in (bumped by every absolute set).
+    epoch: u64,
     /// When that period ends (`i64::MAX` without refills; 0: not worked out yet).
     period_end_ms: i64,
     left: u64,
@@ -140,6 +160,9 @@ impl State {
     fn new(limits: Arc<Limits>, init_credits: Option<u64>) -> Self {
         let mut s = State {
             limits: Arc::new(Limits::default()),
+            counters: Vec::new(),
+            failed_at: None,
+            min_epoch: 0,
             init_credits,
             windows: Vec::new(),
             credits: None,
@@ -149,21 +172,22 @@ impl State {
         s
     }
 
-    /// Takes new limits, keeping the leases of windows that stay the same.
+    /// Takes new limits, keeping the leases of windows that stay the same (a renamed
+    /// limit, or one with a new number, is the same window).
     fn configure(&mut self, limits: Arc<Limits>, init_credits: Option<u64>) {
         let old = std::mem::take(&mut self.windows);
-        self.windows = limits
-            .rate_limits
+        let counters = counter_ids(&limits.rate_limits);
+        self.windows = counters
             .iter()
-            .map(|r| {
-                self.limits
-                    .rate_limits
+            .map(|c| {
+                self.counters
                     .iter()
-                    .position(|o| o.name == r.name && o.window == r.window)
+                    .position(|o| o == c)
                     .and_then(|i| old.get(i).copied())
                     .unwrap_or_default()
             })
             .collect();
+        self.counters = counters;
         self.credits = match (limits.credits, self.credits) {
             (None, _) => None,
             // The refill may have changed: work the period out again.
@@ -205,6 +229,7 @@ impl State {
                 *c = Cred {
                     period_ms: period,
                     period_end_ms: end,
+                    epoch: c.epoch,
                     want: c.want,
                     taken_ms: c.taken_ms,
                     ..Cred::default()
@@ -301,15 +326,22 @@ impl Engine {
     /// Decides whether one more use fits every limit of `slots` (a key's, then its
     /// owner's), and spends it when it does. Nothing is spent on a refusal.
     /// `now_ms`: the decision's clock reading (read again after waiting for a lease).
+    /// `store_failed`: the store just failed to answer this request (its key was served
+    /// from the cache), so a new lease is not asked for: the request is answered at once
+    /// as `limits.on_store_error` says.
     pub async fn check(
         &self,
         slots: [Option<&Arc<Slot>>; 2],
         report: bool,
         now_ms: i64,
+        store_failed: bool,
     ) -> (Verdict, Option<Report>) {
         // Bounded: each round either decides or adds a lease; concurrent requests can
         // spend a fresh lease before this one gets to it, a few times at most. No heap
         // allocation on the way to an answer.
+        // Taken when a lease is first needed: every wait and store call of this request
+        // ends by then (one `store_timeout_ms` in all).
+        let mut deadline: Option<tokio::time::Instant> = None;
         for round in 0..16 {
             let now = if round == 0 {
                 now_ms
@@ -376,7 +408,16 @@ impl Engine {
             };
             let Some((si, n)) = need else { continue };
             let Some(slot) = slots[si] else { continue };
-            if let Err(e) = self.lease(slot, n).await {
+            let result = if store_failed {
+                Err(StoreError::Unavailable(
+                    "the store did not answer this request's lookup".into(),
+                ))
+            } else {
+                let until =
+                    *deadline.get_or_insert_with(|| tokio::time::Instant::now() + self.timeout);
+                self.lease(slot, n, until).await
+            };
+            if let Err(e) = result {
                 tracing::warn!(slot = %slot.name, error = %e, "no usage lease from the store");
                 return match self.on_error {
                     OnStoreError::Deny => (Verdict::Unavailable, None),
@@ -398,9 +439,41 @@ impl Engine {
         report_of(slots, [g0.as_deref(), g1.as_deref()])
     }
 
-    /// Gets a new lease for what `slot` lacks, unless another request got one meanwhile.
-    async fn lease(&self, slot: &Slot, need: Need) -> Result<(), StoreError> {
-        let _one = slot.fetching.lock().await;
+    /// Gets a new lease for what `slot` lacks, unless another request got one meanwhile,
+    /// by `deadline`. A lease attempt that failed while this request waited for its turn
+    /// is this request's answer too.
+    async fn lease(
+        &self,
+        slot: &Slot,
+        need: Need,
+        deadline: tokio::time::Instant,
+    ) -> Result<(), StoreError> {
+        let began = deadline.checked_sub(self.timeout).unwrap_or(deadline);
+        let Ok(_one) = tokio::time::timeout_at(deadline, slot.fetching.lock()).await else {
+            return Err(self.timeout_error());
+        };
+        if lock(&slot.state).failed_at.is_some_and(|at| at >= began) {
+            return Err(StoreError::Unavailable(
+                "the store did not answer the lease request this one waited for".into(),
+            ));
+        }
+        let result = self.lease_now(slot, need, deadline).await;
+        if result.is_err() {
+            lock(&slot.state).failed_at = Some(tokio::time::Instant::now());
+        }
+        result
+    }
+
+    fn timeout_error(&self) -> StoreError {
+        StoreError::Timeout(u64::try_from(self.timeout.as_millis()).unwrap_or(u64::MAX))
+    }
+
+    async fn lease_now(
+        &self,
+        slot: &Slot,
+        need: Need,
+        deadline: tokio::time::Instant,
+    ) -> Result<(), StoreError> {
         let now = self.clock.now_ms();
         match need {
             Need::Window(i) => {
@@ -421,7 +494,11 @@ impl Engine {
                         r.limit,
                         r.window.millis(),
                         next_want(w.want, w.taken_ms, now, cap),
-                        format!("{}|{}", slot.name, r.name),
+                        format!(
+                            "{}|{}",
+                            slot.name,
+                            st.counters.get(i).map_or("", |c| c.as_str())
+                        ),
                     )
                 };
                 let lease = WindowLease {
@@ -432,7 +509,7 @@ impl Engine {
                     want,
                     now_ms: now,
                 };
-                let g = self.timed(self.store.take_window(&lease)).await?;
+                let g = self.until(deadline, self.store.take_window(&lease)).await?;
                 let mut st = lock(&slot.state);
                 if let Some(w) = st.windows.get_mut(i)
                     && w.start_ms == start
@@ -468,11 +545,23 @@ impl Engine {
                     refill: refill.map(|r| (period, r.amount)),
                     init,
                 };
-                let g = self.timed(self.store.take_credits(&lease)).await?;
+                let g = self
+                    .until(deadline, self.store.take_credits(&lease))
+                    .await?;
                 let stale = {
                     let mut st = lock(&slot.state);
+                    let min_epoch = st.min_epoch;
                     match &mut st.credits {
+                        // Taken before an absolute set that this replica has heard of:
+                        // the set balance wins, the lease is dropped.
+                        Some(_) if g.epoch < min_epoch => 0,
                         Some(c) if c.period_ms == period => {
+                            if c.epoch != g.epoch {
+                                // A set happened since the last lease: what was held
+                                // belonged to the old balance.
+                                c.left = 0;
+                                c.epoch = g.epoch;
+                            }
                             c.left += g.granted;
                             c.store_left = Some(g.left);
                             c.want = want;
@@ -488,7 +577,10 @@ impl Engine {
                     }
                 };
                 if stale > 0 {
-                    let _ = self.store.return_credits(&slot.name, period, stale).await;
+                    let _ = self
+                        .store
+                        .return_credits(&slot.name, period, g.epoch, stale)
+                        .await;
                 }
             }
         }
@@ -501,9 +593,18 @@ impl Engine {
     ) -> Result<T, StoreError> {
         match tokio::time::timeout(self.timeout, f).await {
             Ok(r) => r,
-            Err(_) => Err(StoreError::Timeout(
-                u64::try_from(self.timeout.as_millis()).unwrap_or(u64::MAX),
-            )),
+            Err(_) => Err(self.timeout_error()),
+        }
+    }
+
+    async fn until<T>(
+        &self,
+        deadline: tokio::time::Instant,
+        f: impl std::future::Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        match tokio::time::timeout_at(deadline, f).await {
+            Ok(r) => r,
+            Err(_) => Err(self.timeout_error()),
         }
     }
 
@@ -518,12 +619,7 @@ impl Engine {
                 return;
             }
             st.roll(now);
-            let names: Vec<String> = st
-                .limits
-                .rate_limits
-                .iter()
-                .map(|r| r.name.clone())
-                .collect();
+            let names = st.counters.clone();
             let mut windows = Vec::new();
             for (w, name) in st.windows.iter_mut().zip(names) {
                 if w.left > 0 {
@@ -536,7 +632,7 @@ impl Engine {
                 (c.left > 0).then(|| {
                     let n = std::mem::take(&mut c.left);
                     c.store_left = c.store_left.map(|l| l.saturating_add(n));
-                    (c.period_ms, n)
+                    (c.period_ms, c.epoch, n)
                 })
             });
             (windows, credits)
@@ -546,9 +642,9 @@ impl Engine {
                 tracing::debug!(slot = %name, error = %e, "could not give back a rate-limit lease");
             }
         }
-        if let Some((period, n)) = credits
+        if let Some((period, epoch, n)) = credits
             && let Err(e) = self
-                .timed(self.store.return_credits(&slot.name, period, n))
+                .timed(self.store.return_credits(&slot.name, period, epoch, n))
                 .await
         {
             // Lost: an undershoot of at most this lease, never an overspend.
@@ -571,6 +667,30 @@ impl Engine {
             if let Ok(_one) = s.fetching.try_lock() {
                 self.give_back(&s, false).await;
             }
+        }
+    }
+
+    /// Drops the credits `slot` holds when they were leased before the balance's epoch
+    /// `epoch` (an absolute set, here or on another replica): they are neither spent nor
+    /// given back, and the next request takes a lease from the new balance.
+    pub fn drop_leases(&self, slot: &str, epoch: u64) {
+        let found = self
+            .registry
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(slot)
+            .cloned();
+        let Some(s) = found else { return };
+        let mut st = lock(&s.state);
+        st.min_epoch = st.min_epoch.max(epoch);
+        if let Some(c) = &mut st.credits
+            && c.epoch < epoch
+        {
+            *c = Cred {
+                want: c.want,
+                taken_ms: c.taken_ms,
+                ..Cred::default()
+            };
         }
     }
 
@@ -681,12 +801,18 @@ mod tests {
         let s = e.slot(Scope::Key, "k:a".into(), rate("10/1m"), None);
         let mut allowed = 0;
         for _ in 0..25 {
-            if e.check([Some(&s), None], false, clock.now_ms()).await.0 == Verdict::Allow {
+            if e.check([Some(&s), None], false, clock.now_ms(), false)
+                .await
+                .0
+                == Verdict::Allow
+            {
                 allowed += 1;
             }
         }
         assert_eq!(allowed, 10);
-        let (v, _) = e.check([Some(&s), None], false, clock.now_ms()).await;
+        let (v, _) = e
+            .check([Some(&s), None], false, clock.now_ms(), false)
+            .await;
         assert!(
             matches!(
                 v,
@@ -699,7 +825,9 @@ mod tests {
         );
         clock.advance(Duration::from_secs(60));
         assert_eq!(
-            e.check([Some(&s), None], false, clock.now_ms()).await.0,
+            e.check([Some(&s), None], false, clock.now_ms(), false)
+                .await
+                .0,
             Verdict::Allow
         );
     }
@@ -731,7 +859,11 @@ mod tests {
         let s = e.slot(Scope::Key, "k:c".into(), limits, None);
         let mut allowed = 0;
         for _ in 0..20 {
-            if e.check([Some(&s), None], false, clock.now_ms()).await.0 == Verdict::Allow {
+            if e.check([Some(&s), None], false, clock.now_ms(), false)
+                .await
+                .0
+                == Verdict::Allow
+            {
                 allowed += 1;
             }
         }
@@ -739,7 +871,11 @@ mod tests {
         clock.advance(Duration::from_secs(3600));
         let mut allowed = 0;
         for _ in 0..20 {
-            if e.check([Some(&s), None], false, clock.now_ms()).await.0 == Verdict::Allow {
+            if e.check([Some(&s), None], false, clock.now_ms(), false)
+                .await
+                .0
+                == Verdict::Allow
+            {
                 allowed += 1;
             }
         }
@@ -755,7 +891,7 @@ mod tests {
         let k2 = e.slot(Scope::Key, "k:2".into(), rate("100/1m"), None);
         let mut allowed = 0;
         for k in [&k1, &k2, &k1, &k2, &k1] {
-            if e.check([Some(k), Some(&owner)], true, clock.now_ms())
+            if e.check([Some(k), Some(&owner)], true, clock.now_ms(), false)
                 .await
                 .0
                 == Verdict::Allow
@@ -765,7 +901,7 @@ mod tests {
         }
         assert_eq!(allowed, 3);
         let (v, _) = e
-            .check([Some(&k1), Some(&owner)], false, clock.now_ms())
+            .check([Some(&k1), Some(&owner)], false, clock.now_ms(), false)
             .await;
         assert!(matches!(
             v,
@@ -776,9 +912,84 @@ mod tests {
         ));
         let (_, report) = {
             let k3 = e.slot(Scope::Key, "k:3".into(), rate("100/1m"), None);
-            e.check([Some(&k3), None], true, clock.now_ms()).await
+            e.check([Some(&k3), None], true, clock.now_ms(), false)
+                .await
         };
         assert_eq!(report.unwrap().rates[0].remaining, 99);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_absolute_set_drops_the_leases_taken_before_it() {
+        let clock = Clock::anchored_at(1_800_000_000_000);
+        let (e, store) = engine(&clock);
+        let limits = Arc::new(Limits {
+            rate_limits: vec![],
+            credits: Some(CreditPolicy { refill: None }),
+        });
+        let full = crate::store::counters::Balance {
+            left: 1_000_000,
+            period_ms: 0,
+        };
+        store.set_credits("k:set", Some(full)).await.unwrap();
+        let s = e.slot(Scope::Key, "k:set".into(), limits, None);
+        for _ in 0..5000 {
+            assert_eq!(
+                e.check([Some(&s), None], false, clock.now_ms(), false)
+                    .await
+                    .0,
+                Verdict::Allow
+            );
+        }
+        assert!(e.held().1 > 0, "a lease of many credits is held");
+        let zero = crate::store::counters::Balance {
+            left: 0,
+            period_ms: 0,
+        };
+        let epoch = store.set_credits("k:set", Some(zero)).await.unwrap();
+        e.drop_leases("k:set", epoch);
+        assert_eq!(e.held().1, 0);
+        let (v, _) = e
+            .check([Some(&s), None], false, clock.now_ms(), false)
+            .await;
+        assert!(
+            matches!(v, Verdict::Exceeded(Exceeded::Credits { .. })),
+            "{v:?}"
+        );
+        // Nothing comes back into the set balance when leases would go idle.
+        clock.advance(Duration::from_secs(3));
+        e.sweep().await;
+        e.give_back_all().await;
+        assert_eq!(
+            store.get_credits(&["k:set".into()]).await.unwrap(),
+            [Some(zero)]
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_renamed_limit_keeps_its_lease_and_count() {
+        let clock = Clock::anchored_at(1_800_000_000_000);
+        let (e, _) = engine(&clock);
+        let s = e.slot(Scope::Key, "k:r".into(), rate("a=3/1h"), None);
+        for _ in 0..2 {
+            assert_eq!(
+                e.check([Some(&s), None], false, clock.now_ms(), false)
+                    .await
+                    .0,
+                Verdict::Allow
+            );
+        }
+        let s = e.slot(Scope::Key, "k:r".into(), rate("b=3/1h"), None);
+        let mut allowed = 0;
+        for _ in 0..5 {
+            if e.check([Some(&s), None], false, clock.now_ms(), false)
+                .await
+                .0
+                == Verdict::Allow
+            {
+                allowed += 1;
+            }
+        }
+        assert_eq!(allowed, 1, "3 per hour, whatever the limit is called");
     }
 
     #[tokio::test(start_paused = true)]
@@ -788,7 +999,9 @@ mod tests {
         let s = e.slot(Scope::Key, "k:busy".into(), rate("1000000/1h"), None);
         for _ in 0..5000 {
             assert_eq!(
-                e.check([Some(&s), None], false, clock.now_ms()).await.0,
+                e.check([Some(&s), None], false, clock.now_ms(), false)
+                    .await
+                    .0,
                 Verdict::Allow
             );
         }

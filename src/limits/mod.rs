@@ -106,7 +106,10 @@ impl<'de> Deserialize<'de> for Span {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RateLimit {
-    /// 1–32 of `[A-Za-z0-9_.-]`, unique among a key's (or owner's) limits.
+    /// 1–32 of `[A-Za-z0-9_.-]`, unique among a key's (or owner's) limits, not starting
+    /// with `owner.` (the prefix owner limits carry in `RateLimit-Policy` and `/verify`).
+    /// A label only: the window is what the limit is counted by, so renaming a limit
+    /// keeps its count.
     pub name: String,
     /// 1 to 10^12.
     pub limit: u64,
@@ -159,7 +162,17 @@ impl RateLimit {
     }
 }
 
+/// What rate limits are named after in answers that list a key's and its owner's
+/// together; a key's own limit may not start with it.
+pub const OWNER_PREFIX: &str = "owner.";
+
 fn check_name(name: &str) -> Result<(), String> {
+    if name.starts_with(OWNER_PREFIX) {
+        let shown: String = name.chars().filter(|c| !c.is_control()).take(40).collect();
+        return Err(format!(
+            "rate limit name `{shown}` must not start with `{OWNER_PREFIX}`: that prefix marks an owner's limits in RateLimit-Policy and /verify"
+        ));
+    }
     let ok = (1..=MAX_NAME_LEN).contains(&name.len())
         && name
             .bytes()
@@ -372,6 +385,12 @@ impl Limits {
             if self.rate_limits[..i].iter().any(|o| o.name == r.name) {
                 return Err(format!("two rate limits are named `{}`", r.name));
             }
+            if let Some(o) = self.rate_limits[..i].iter().find(|o| o.window == r.window) {
+                return Err(format!(
+                    "rate limits `{}` and `{}` both count per {}: keep the lower one (a window is counted once, whatever its name)",
+                    o.name, r.name, r.window
+                ));
+            }
         }
         if let Some(Some(r)) = self.credits.map(|c| c.refill) {
             r.check()?;
@@ -410,6 +429,22 @@ impl Limits {
         };
         rates_ok && credits_ok
     }
+}
+
+/// The name of each rate limit's counter in the store: its window (`1m`), so that
+/// renaming a limit, or changing its number, keeps the window's count. Two limits of
+/// one window (refused since, possible in records written before) get `1m`, `1m#2`, ….
+pub fn counter_ids(rates: &[RateLimit]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::with_capacity(rates.len());
+    for (i, r) in rates.iter().enumerate() {
+        let before = rates[..i].iter().filter(|o| o.window == r.window).count();
+        out.push(if before == 0 {
+            r.window.to_string()
+        } else {
+            format!("{}#{}", r.window, before + 1)
+        });
+    }
+    out
 }
 
 /// A comparable length of an interval (months as 28 days: the shortest).
@@ -535,6 +570,40 @@ mod tests {
         ] {
             assert!(RateLimit::parse_spec(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn owner_prefixed_names_are_refused() {
+        let e = RateLimit::parse_spec("owner.x=5/1h").unwrap_err();
+        assert!(e.contains("must not start with `owner.`"), "{e}");
+        let json = r#"{"rate_limits":[{"name":"owner.hourly","limit":1,"window":"1h"}]}"#;
+        let l: Limits = serde_json::from_str(json).unwrap();
+        assert!(l.check().unwrap_err().contains("owner."));
+        assert!(RateLimit::parse_spec("owners=5/1h").is_ok());
+    }
+
+    #[test]
+    fn counters_are_named_by_window_not_name() {
+        let a = [RateLimit::parse_spec("hourly=5/1h").unwrap()];
+        let b = [RateLimit::parse_spec("renamed=3/1h").unwrap()];
+        assert_eq!(counter_ids(&a), counter_ids(&b));
+        assert_eq!(counter_ids(&a), ["1h"]);
+        // A default name was its window: counters written before keep their names.
+        assert_eq!(
+            counter_ids(&[RateLimit::parse_spec("5/1m").unwrap()]),
+            ["1m"]
+        );
+        let legacy = [
+            RateLimit::parse_spec("a=5/1m").unwrap(),
+            RateLimit::parse_spec("b=9/1h").unwrap(),
+            RateLimit::parse_spec("c=7/1m").unwrap(),
+        ];
+        assert_eq!(counter_ids(&legacy), ["1m", "1h", "1m#2"]);
+        let two = Limits {
+            rate_limits: vec![legacy[0].clone(), legacy[2].clone()],
+            credits: None,
+        };
+        assert!(two.check().unwrap_err().contains("both count per 1m"));
     }
 
     #[test]

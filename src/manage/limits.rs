@@ -285,12 +285,15 @@ impl Keys {
         if let Some(g) = &self.gate {
             g.limits().reset(&slot).await;
         }
-        match balance {
+        let epoch = match balance {
             Some(left) => {
                 let b = balance_now(&limits, left, self.clock.now_ms());
-                self.store.set_credits(&slot, Some(b)).await?;
+                self.store.set_credits(&slot, Some(b)).await?
             }
             None => self.store.set_credits(&slot, None).await?,
+        };
+        if let Some(g) = &self.gate {
+            g.limits().drop_leases(&slot, epoch);
         }
         self.store.set_meta(OWNER_LIMITS_IN_USE, b"1").await?;
         self.store
@@ -312,7 +315,10 @@ impl Keys {
         if let Some(g) = &self.gate {
             g.limits().reset(&slot).await;
         }
-        self.store.set_credits(&slot, None).await?;
+        let epoch = self.store.set_credits(&slot, None).await?;
+        if let Some(g) = &self.gate {
+            g.limits().drop_leases(&slot, epoch);
+        }
         self.owner_limits_changed().await;
         self.audit_owner(actor, "owner_limits_clear", owner).await;
         Ok(())

@@ -30,6 +30,7 @@ impl Windows {
         Granted {
             granted,
             left: w.limit.saturating_sub(e.0),
+            epoch: 0,
         }
     }
 
@@ -90,44 +91,49 @@ impl Balance {
             Granted {
                 granted,
                 left: b.left,
+                epoch: 0,
             },
         )
     }
 }
 
-/// Credit balances in memory.
+/// Credit balances in memory, with their epochs.
 #[derive(Default)]
 pub struct Credits {
     balances: Mutex<HashMap<String, Balance>>,
+    epochs: Epochs,
 }
 
 impl Credits {
     pub fn take(&self, c: &CreditLease<'_>) -> Granted {
         let mut m = self.balances.lock().unwrap_or_else(|e| e.into_inner());
-        let (b, g) = Balance::take(m.get(c.slot).copied(), c);
+        let (b, mut g) = Balance::take(m.get(c.slot).copied(), c);
         if let Some(b) = b {
             m.insert(c.slot.to_owned(), b);
         }
+        g.epoch = self.epochs.get(c.slot);
         g
     }
 
-    /// Returns `n` unspent credits leased in the period starting at `period_ms`; a
-    /// balance refilled since keeps what it has (the period's credits are gone).
-    pub fn give_back(&self, slot: &str, period_ms: i64, n: u64) {
+    /// Returns `n` unspent credits leased in the period starting at `period_ms` and in
+    /// epoch `epoch`; a balance refilled or set since keeps what it has.
+    pub fn give_back(&self, slot: &str, period_ms: i64, epoch: u64, n: u64) {
         let mut m = self.balances.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(b) = m.get_mut(slot)
             && b.period_ms == period_ms
+            && self.epochs.get(slot) == epoch
         {
             b.left = b.left.saturating_add(n);
         }
     }
 
-    pub fn set(&self, slot: &str, balance: Option<Balance>) {
+    pub fn set(&self, slot: &str, balance: Option<Balance>) -> u64 {
         let mut m = self.balances.lock().unwrap_or_else(|e| e.into_inner());
         match balance {
             Some(b) => m.insert(slot.to_owned(), b),
             None => m.remove(slot),
         };
+        self.epochs.bump(slot)
     }
 
     pub fn get(&self, slot: &str) -> Option<Balance> {
@@ -136,5 +142,25 @@ impl Credits {
             .unwrap_or_else(|e| e.into_inner())
             .get(slot)
             .copied()
+    }
+}
+
+/// Balance epochs of a store that one process owns (memory, redb): kept in memory, since
+/// no lease outlives the process that took it. A slot never set is at epoch 0.
+#[derive(Default)]
+pub struct Epochs(Mutex<HashMap<String, u64>>);
+
+impl Epochs {
+    pub fn get(&self, slot: &str) -> u64 {
+        let m = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        m.get(slot).copied().unwrap_or(0)
+    }
+
+    /// Bumps `slot`'s epoch and returns the new one.
+    pub fn bump(&self, slot: &str) -> u64 {
+        let mut m = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let e = m.entry(slot.to_owned()).or_insert(0);
+        *e += 1;
+        *e
     }
 }

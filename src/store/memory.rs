@@ -65,8 +65,14 @@ impl TokenStore for MemoryStore {
         Ok(self.credits.take(c))
     }
 
-    async fn return_credits(&self, slot: &str, period: i64, n: u64) -> Result<(), StoreError> {
-        self.credits.give_back(slot, period, n);
+    async fn return_credits(
+        &self,
+        slot: &str,
+        period: i64,
+        epoch: u64,
+        n: u64,
+    ) -> Result<(), StoreError> {
+        self.credits.give_back(slot, period, epoch, n);
         Ok(())
     }
 
@@ -74,9 +80,8 @@ impl TokenStore for MemoryStore {
         &self,
         slot: &str,
         balance: Option<counters::Balance>,
-    ) -> Result<(), StoreError> {
-        self.credits.set(slot, balance);
-        Ok(())
+    ) -> Result<u64, StoreError> {
+        Ok(self.credits.set(slot, balance))
     }
 
     async fn get_credits(

@@ -350,12 +350,16 @@ pub trait Invalidate: Send + Sync {
     /// `false`: invalidations may be missed (the subscription is down), so the cache
     /// must be emptied and bypassed; `true`: following again, start afresh.
     fn trust(&self, trusted: bool);
+    /// A credit balance was set to an absolute value (epoch `epoch`): drop the credits
+    /// leased from it before.
+    fn drop_leases(&self, slot: &str, epoch: u64);
 }
 
 /// A request for allowances from a rate-limit window (usage limits).
 #[derive(Clone, Copy, Debug)]
 pub struct WindowLease<'a> {
-    /// Whose limit and which: `k:<id>|<name>` or `o:<owner>|<name>`.
+    /// Whose limit and which: `k:<id>|<window>` or `o:<owner>|<window>` (a limit is
+    /// counted by its window, so a rename keeps the count; `crate::limits::counter_ids`).
     pub slot: &'a str,
     /// Unix ms at which the window began (windows are aligned to the epoch).
     pub window_start_ms: i64,
@@ -388,6 +392,9 @@ pub struct Granted {
     pub granted: u64,
     /// Left in the store after this grant.
     pub left: u64,
+    /// Credits: the balance's epoch, bumped by every [`TokenStore::set_credits`]; a lease
+    /// is given back only into the epoch it came from. 0 for windows.
+    pub epoch: u64,
 }
 
 /// One key's last use, as collected by the decision path.
@@ -468,19 +475,34 @@ pub trait TokenStore: Send + Sync + 'static {
         n: u64,
     ) -> Result<(), StoreError>;
 
+    /// Removes rate-limit window counters that ended before `now_ms` (stores that do not
+    /// expire them by themselves); how many went.
+    async fn prune_windows(&self, _now_ms: i64) -> Result<usize, StoreError> {
+        Ok(0)
+    }
+
     /// Takes up to `want` credits from a balance, atomically, after a due refill.
     async fn take_credits(&self, c: &CreditLease<'_>) -> Result<Granted, StoreError>;
 
     /// Gives back `n` unspent credits taken in the refill period that began at
-    /// `period_ms` (nothing is given back into a later period).
-    async fn return_credits(&self, slot: &str, period_ms: i64, n: u64) -> Result<(), StoreError>;
+    /// `period_ms` and in balance epoch `epoch` (nothing is given back into a later
+    /// period, nor into a balance set since: an absolute set wins over leases).
+    async fn return_credits(
+        &self,
+        slot: &str,
+        period_ms: i64,
+        epoch: u64,
+        n: u64,
+    ) -> Result<(), StoreError>;
 
     /// Sets a balance (`None`: removes it). `period_ms`: the refill period it counts as.
+    /// Bumps the balance's epoch and returns it; a shared store tells every replica to
+    /// drop the leases it holds of the old one ([`Invalidate::drop_leases`]).
     async fn set_credits(
         &self,
         slot: &str,
         balance: Option<counters::Balance>,
-    ) -> Result<(), StoreError>;
+    ) -> Result<u64, StoreError>;
 
     /// Balances, one per slot (`None`: no balance).
     async fn get_credits(

@@ -61,13 +61,15 @@ const WINDOW_RETURN: &str = "local v = redis.call('GET', KEYS[1]) \
     if v then redis.call('DECRBY', KEYS[1], math.min(tonumber(v), tonumber(ARGV[1]))) end \
     return 0";
 
-/// Takes up to ARGV[1] credits from the balance hash KEYS[1] (`l` left, `p` period).
-/// ARGV[2] = 1: refill to ARGV[4] when the stored period is before ARGV[3]. ARGV[5] = 1:
-/// a missing balance starts at ARGV[6] (in period ARGV[3]). Answers {granted, left}.
+/// Takes up to ARGV[1] credits from the balance hash KEYS[1] (`l` left, `p` period, `g`
+/// epoch: bumped by every absolute set). ARGV[2] = 1: refill to ARGV[4] when the stored
+/// period is before ARGV[3]. ARGV[5] = 1: a missing balance starts at ARGV[6] (in period
+/// ARGV[3]). Answers {granted, left, epoch}.
 const CREDITS_TAKE: &str = "local l = redis.call('HGET', KEYS[1], 'l') \
+    local e = tonumber(redis.call('HGET', KEYS[1], 'g') or '0') \
     local p \
     if not l then \
-      if ARGV[5] ~= '1' then return {0, 0} end \
+      if ARGV[5] ~= '1' then return {0, 0, e} end \
       l = tonumber(ARGV[6]) p = tonumber(ARGV[3]) \
     else \
       l = tonumber(l) p = tonumber(redis.call('HGET', KEYS[1], 'p') or '0') \
@@ -76,12 +78,22 @@ const CREDITS_TAKE: &str = "local l = redis.call('HGET', KEYS[1], 'l') \
     local g = math.min(tonumber(ARGV[1]), l) \
     l = l - g \
     redis.call('HSET', KEYS[1], 'l', string.format('%d', l), 'p', string.format('%d', p)) \
-    return {g, l}";
+    return {g, l, e}";
 
-/// Gives ARGV[1] credits back to KEYS[1] when it is still in period ARGV[2].
+/// Gives ARGV[1] credits back to KEYS[1] when it is still in period ARGV[2] and epoch
+/// ARGV[3] (no set since: an absolute set wins over leases taken before it).
 const CREDITS_RETURN: &str = "local p = redis.call('HGET', KEYS[1], 'p') \
-    if p and tonumber(p) == tonumber(ARGV[2]) then redis.call('HINCRBY', KEYS[1], 'l', ARGV[1]) end \
+    local e = redis.call('HGET', KEYS[1], 'g') or '0' \
+    if p and tonumber(p) == tonumber(ARGV[2]) and tonumber(e) == tonumber(ARGV[3]) then \
+      redis.call('HINCRBY', KEYS[1], 'l', ARGV[1]) end \
     return 0";
+
+/// Sets the balance KEYS[1] to `l` ARGV[2], `p` ARGV[3] (ARGV[1] = 1) or removes it (0),
+/// keeping and bumping its epoch `g`. Answers the new epoch.
+const CREDITS_SET: &str = "if ARGV[1] == '1' then \
+      redis.call('HSET', KEYS[1], 'l', ARGV[2], 'p', ARGV[3]) \
+    else redis.call('HDEL', KEYS[1], 'l', 'p') end \
+    return redis.call('HINCRBY', KEYS[1], 'g', 1)";
 
 /// How often the subscription is checked with a PING: a connection that died without
 /// closing is noticed within this (plus the store timeout).
@@ -129,10 +141,16 @@ impl ValkeyStore {
     /// replicas' caches expire within `cache.ttl_secs` anyway.
     async fn publish(&self, hash: Option<&KeyHash>) {
         let msg = hash.map_or_else(|| "all".to_owned(), |h| format!("h {}", h.to_hex()));
+        self.publish_raw(&msg).await;
+    }
+
+    /// Sends one message on the invalidation channel (`h <hash>`, `all`, or `s <epoch>
+    /// <slot>`: a credit balance was set).
+    async fn publish_raw(&self, msg: &str) {
         let mut c = self.conn.clone();
         let channel = self.k_channel();
         if let Err(e) = self
-            .run(async { c.publish::<_, _, i64>(&channel, &msg).await })
+            .run(async { c.publish::<_, _, i64>(&channel, msg).await })
             .await
         {
             tracing::warn!(error = %e, "could not publish a cache invalidation");
@@ -230,6 +248,13 @@ impl ValkeyStore {
                             Some(h) => target.forget(&h),
                             None => target.forget_all(),
                         },
+                        Some(("s", rest)) => {
+                            if let Some((epoch, slot)) = rest.split_once(' ')
+                                && let Ok(epoch) = epoch.parse::<u64>()
+                            {
+                                target.drop_leases(slot, epoch);
+                            }
+                        }
                         _ => target.forget_all(),
                     }
                 }
@@ -282,6 +307,7 @@ impl ValkeyStore {
         Ok(Granted {
             granted: u64::try_from(granted).unwrap_or(0),
             left: u64::try_from(left).unwrap_or(0),
+            epoch: 0,
         })
     }
 
@@ -741,16 +767,30 @@ impl TokenStore for ValkeyStore {
             .arg(u8::from(l.init.is_some()))
             .arg(l.init.unwrap_or(0))
             .clone();
-        self.script2(cmd).await
+        let mut c = self.conn.clone();
+        let (granted, left, epoch): (i64, i64, i64) =
+            self.run(async { cmd.query_async(&mut c).await }).await?;
+        Ok(Granted {
+            granted: u64::try_from(granted).unwrap_or(0),
+            left: u64::try_from(left).unwrap_or(0),
+            epoch: u64::try_from(epoch).unwrap_or(0),
+        })
     }
 
-    async fn return_credits(&self, slot: &str, period: i64, n: u64) -> Result<(), StoreError> {
+    async fn return_credits(
+        &self,
+        slot: &str,
+        period: i64,
+        epoch: u64,
+        n: u64,
+    ) -> Result<(), StoreError> {
         let cmd = redis::cmd("EVAL")
             .arg(CREDITS_RETURN)
             .arg(1)
             .arg(self.k_credits(slot))
             .arg(n)
             .arg(period)
+            .arg(epoch)
             .clone();
         let mut c = self.conn.clone();
         self.run(async { cmd.query_async::<i64>(&mut c).await })
@@ -758,22 +798,26 @@ impl TokenStore for ValkeyStore {
             .map(|_| ())
     }
 
-    async fn set_credits(&self, slot: &str, balance: Option<Balance>) -> Result<(), StoreError> {
-        let key = self.k_credits(slot);
+    /// Written with its epoch bumped, then announced, so every replica drops the
+    /// credits it leased from the balance before (within the invalidation's delay).
+    async fn set_credits(&self, slot: &str, balance: Option<Balance>) -> Result<u64, StoreError> {
+        let (set, left, period) = match balance {
+            Some(b) => (1, b.left, b.period_ms),
+            None => (0, 0, 0),
+        };
+        let cmd = redis::cmd("EVAL")
+            .arg(CREDITS_SET)
+            .arg(1)
+            .arg(self.k_credits(slot))
+            .arg(set)
+            .arg(left)
+            .arg(period)
+            .clone();
         let mut c = self.conn.clone();
-        match balance {
-            Some(b) => {
-                self.run(async {
-                    c.hset_multiple::<_, _, _, ()>(
-                        &key,
-                        &[("l", b.left.to_string()), ("p", b.period_ms.to_string())],
-                    )
-                    .await
-                })
-                .await
-            }
-            None => self.run(async { c.del::<_, ()>(&key).await }).await,
-        }
+        let epoch: i64 = self.run(async { cmd.query_async(&mut c).await }).await?;
+        let epoch = u64::try_from(epoch).unwrap_or(0);
+        self.publish_raw(&format!("s {epoch} {slot}")).await;
+        Ok(epoch)
     }
 
     async fn get_credits(&self, slots: &[String]) -> Result<Vec<Option<Balance>>, StoreError> {

@@ -16,6 +16,7 @@ mod decision;
 mod docs;
 mod faults;
 mod files;
+mod hardening;
 mod helpers;
 mod jwt;
 mod keyfiles;

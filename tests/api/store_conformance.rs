@@ -176,7 +176,100 @@ pub(crate) async fn conformance(store: &dyn TokenStore) {
         Some(&b"two"[..])
     );
 
+    counters(store).await;
     store.ping().await.unwrap();
+}
+
+/// Usage-limit counters: a window never grants past its limit and takes back what is
+/// returned; a balance's epoch is bumped by every set, and a lease taken before a set is
+/// not given back into the new balance.
+async fn counters(store: &dyn TokenStore) {
+    use keygate::store::counters::Balance;
+    use keygate::store::{CreditLease, WindowLease};
+    let w = |want| WindowLease {
+        slot: "k:conf|1m",
+        window_start_ms: 1_800_000_000_000,
+        window_ms: 60_000,
+        limit: 10,
+        want,
+        now_ms: 1_800_000_000_000,
+    };
+    let g = store.take_window(&w(7)).await.unwrap();
+    assert_eq!((g.granted, g.left), (7, 3));
+    let g = store.take_window(&w(7)).await.unwrap();
+    assert_eq!((g.granted, g.left), (3, 0));
+    store
+        .return_window("k:conf|1m", 1_800_000_000_000, 2)
+        .await
+        .unwrap();
+    assert_eq!(store.take_window(&w(5)).await.unwrap().granted, 2);
+    // The next window starts afresh.
+    let next = WindowLease {
+        window_start_ms: 1_800_000_060_000,
+        now_ms: 1_800_000_060_000,
+        ..w(4)
+    };
+    assert_eq!(store.take_window(&next).await.unwrap().granted, 4);
+
+    let slot = "k:conf-credits";
+    let lease = |want| CreditLease {
+        slot,
+        want,
+        refill: None,
+        init: None,
+    };
+    let e1 = store
+        .set_credits(
+            slot,
+            Some(Balance {
+                left: 100,
+                period_ms: 0,
+            }),
+        )
+        .await
+        .unwrap();
+    let g = store.take_credits(&lease(40)).await.unwrap();
+    assert_eq!((g.granted, g.left, g.epoch), (40, 60, e1));
+    // Given back in the same epoch: added.
+    store.return_credits(slot, 0, e1, 10).await.unwrap();
+    let e2 = store
+        .set_credits(
+            slot,
+            Some(Balance {
+                left: 0,
+                period_ms: 0,
+            }),
+        )
+        .await
+        .unwrap();
+    assert!(e2 > e1, "a set bumps the epoch: {e1} → {e2}");
+    // A lease of the old balance comes back after the set: the set wins.
+    store.return_credits(slot, 0, e1, 30).await.unwrap();
+    assert_eq!(
+        store.get_credits(&[slot.to_owned()]).await.unwrap(),
+        [Some(Balance {
+            left: 0,
+            period_ms: 0
+        })]
+    );
+    let g = store.take_credits(&lease(5)).await.unwrap();
+    assert_eq!((g.granted, g.epoch), (0, e2));
+    // Removed and set again: the epoch keeps growing, so no old lease matches.
+    let e3 = store.set_credits(slot, None).await.unwrap();
+    assert_eq!(store.get_credits(&[slot.to_owned()]).await.unwrap(), [None]);
+    let e4 = store
+        .set_credits(
+            slot,
+            Some(Balance {
+                left: 5,
+                period_ms: 0,
+            }),
+        )
+        .await
+        .unwrap();
+    assert!(e4 > e3 && e3 > e2);
+    store.return_credits(slot, 0, e2, 99).await.unwrap();
+    assert_eq!(store.take_credits(&lease(50)).await.unwrap().granted, 5);
 }
 
 #[tokio::test]
@@ -198,6 +291,23 @@ async fn redb_store_conforms_and_persists() {
         reopened.get_by_hash(&r.hash).await.unwrap().unwrap().name,
         "kept"
     );
+    // Rate-limit windows are in the file: 4 of the second window's 10 were granted before.
+    let second = keygate::store::WindowLease {
+        slot: "k:conf|1m",
+        window_start_ms: 1_800_000_060_000,
+        window_ms: 60_000,
+        limit: 10,
+        want: 10,
+        now_ms: 1_800_000_060_000,
+    };
+    let g = reopened.take_window(&second).await.unwrap();
+    assert_eq!(
+        (g.granted, g.left),
+        (6, 0),
+        "4 of 10 were granted before the reopen"
+    );
+    // Ended windows go (the one of the next minute ends before this instant).
+    assert_eq!(reopened.prune_windows(1_800_000_200_000).await.unwrap(), 1);
 }
 
 #[tokio::test]

@@ -75,8 +75,10 @@ async fn an_address_over_the_limit_is_refused_until_the_window_ends() {
         204
     );
     // The last hop before the trusted proxies counts, not what the client prepended.
+    // (`good` is known to be good now, and would pass: another key that is not.)
+    let (fresh, _) = t.create("alice", "k2", &[]).await;
     assert_eq!(
-        from(&t, "/forward-auth", "9.9.9.9, 1.1.1.1", &good)
+        from(&t, "/forward-auth", "9.9.9.9, 1.1.1.1", &fresh)
             .await
             .status(),
         429
@@ -284,4 +286,78 @@ async fn admin_key_guessing_is_throttled() {
         status("1.1.1.1", ADMIN_KEY.into()).await.unwrap().status(),
         200
     );
+}
+
+/// One client with a stale key behind a shared NAT (or in an IPv6 /64) must not lock out
+/// its neighbours: a throttled address still gets answers for keys this keygate already
+/// knows to be good (the throttle stops guessing, not users) and for OIDC users of the
+/// API; everything else from it is still refused before any lookup.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_throttled_address_still_serves_keys_known_to_be_good() {
+    use crate::helpers::ADMIN_KEY;
+    use crate::mgmt::Env;
+    let e = Env::start_with(Backend::Memory, |c| {
+        c.throttle = keygate::config::ThrottleConfig {
+            enabled: true,
+            max_failures: 3,
+            window_secs: 60,
+            max_addresses: 1000,
+            ..Default::default()
+        };
+        c.trusted_proxies = vec!["127.0.0.0/8".into()];
+    })
+    .await;
+    let t = &e.t;
+    let (good, _) = t.create("alice", "in-use", &[]).await;
+    let (unused, _) = t.create("alice", "not-seen-yet", &[]).await;
+    // A neighbour uses its key: now known to be good.
+    assert_eq!(
+        from(t, "/forward-auth", "1.1.1.1", &good).await.status(),
+        204
+    );
+    for _ in 0..3 {
+        from(t, "/forward-auth", "1.1.1.1", "stale-key-123456").await;
+    }
+    for path in ["/forward-auth", "/auth", "/ext-authz/x"] {
+        let r = from(t, path, "1.1.1.1", &good).await;
+        assert!(r.status().is_success(), "{path}: {}", r.status());
+    }
+    // Anything not known here is refused without a lookup, valid or not.
+    assert_eq!(
+        from(t, "/forward-auth", "1.1.1.1", &unused).await.status(),
+        429
+    );
+    assert_eq!(
+        from(t, "/forward-auth", "1.1.1.1", "stale-key-123456")
+            .await
+            .status(),
+        429
+    );
+    // A known-good key that is then revoked: the cache forgets it, so it is refused.
+    let (revoked, r) = t.create("alice", "revoked", &[]).await;
+    assert_eq!(
+        from(t, "/forward-auth", "2.2.2.2", &revoked).await.status(),
+        204
+    );
+    t.app
+        .keys
+        .revoke(&r.id, &keygate::manage::Actor::cli())
+        .await
+        .unwrap();
+    assert_eq!(
+        from(t, "/forward-auth", "1.1.1.1", &revoked).await.status(),
+        429
+    );
+    // The API: an OIDC user behind the same address gets in; the admin key (which can
+    // be guessed) does not.
+    let alice = e.token("alice", &[]);
+    let api = |bearer: String| {
+        t.get("/api/me")
+            .header("X-Forwarded-For", "1.1.1.1")
+            .bearer_auth(bearer)
+            .send()
+    };
+    assert_eq!(api(alice).await.unwrap().status(), 200);
+    assert_eq!(api(ADMIN_KEY.into()).await.unwrap().status(), 429);
+    assert_eq!(api("a.b.c".into()).await.unwrap().status(), 401);
 }

@@ -59,13 +59,17 @@ impl FromRequestParts<Arc<App>> for Principal {
     type Rejection = ApiError;
 
     /// A client over the failed-attempt limit is refused before its credential is
-    /// looked at; a credential that is presented and refused counts as a failure (one
-    /// table with the gate and `/status`, `/load`).
+    /// looked at — unless it carries an OIDC access token, whose signature cannot be
+    /// guessed (the throttle stops guessing of the admin key, not the users behind the
+    /// same address); a credential that is presented and refused counts as a failure
+    /// (one table with the gate and `/status`, `/load`).
     async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Self, ApiError> {
         let address = app
             .gate
             .client_address(crate::http::peer().ip(), &parts.headers);
-        if let Some(retry) = app.gate.throttled(address) {
+        if let Some(retry) = app.gate.throttled(address)
+            && !(app.verifier.is_some() && bearer_is_jwt(parts))
+        {
             return Err(ApiError {
                 retry_after: Some(retry),
                 ..ApiError::new(
@@ -87,6 +91,18 @@ impl FromRequestParts<Arc<App>> for Principal {
         }
         principal
     }
+}
+
+/// Whether the request's bearer token has the shape of a JWT (three dot-separated parts).
+fn bearer_is_jwt(parts: &Parts) -> bool {
+    parts
+        .headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .is_some_and(|(scheme, t)| {
+            scheme.eq_ignore_ascii_case("bearer") && t.trim().split('.').count() == 3
+        })
 }
 
 impl Principal {

@@ -87,6 +87,18 @@ describe("limits validation", () => {
     });
   });
 
+  it("refuses owner-style names and two limits over one window, as the server does", () => {
+    const e = validateLimits(
+      values({
+        rateLimits: [row("owner.hourly", "5", "1", "h"), row("a", "5", "60", "s"), row("b", "9", "1", "m")],
+      }),
+    );
+    expect(e).toEqual({
+      "rateLimits.0.name": "“owner.” marks an owner’s limits: choose another name.",
+      "rateLimits.2.every": "Another limit already counts over this window: keep the lower one.",
+    });
+  });
+
   it("allows at most 8 rate limits", () => {
     const rows = Array.from({ length: 9 }, (_, i) => row(`r${i}`, "1", "1"));
     expect(validateLimits(values({ rateLimits: rows })).rateLimits).toBe("At most 8 rate limits.");

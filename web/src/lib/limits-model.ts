@@ -160,18 +160,26 @@ export function validateLimits(v: LimitsValues, prefix = ""): LimitErrors {
     errors[`${prefix}rateLimits`] = `At most ${LIMIT_BOUNDS.rateLimits} rate limits.`;
   }
   const seen = new Set<string>();
+  // A window is counted once, whatever the limit is called (the server refuses two).
+  const windows = new Set<number>();
   v.rateLimits.forEach((r, i) => {
     const at = `${prefix}rateLimits.${i}`;
     const name = r.name.trim();
     if (!name) errors[`${at}.name`] = "Give the limit a name, e.g. per-minute.";
     else if (name.length > LIMIT_BOUNDS.name) errors[`${at}.name`] = `At most ${LIMIT_BOUNDS.name} characters.`;
     else if (!NAME.test(name)) errors[`${at}.name`] = "Letters, digits, “_”, “.” and “-” only.";
+    else if (name.startsWith("owner.")) errors[`${at}.name`] = "“owner.” marks an owner’s limits: choose another name.";
     else if (seen.has(name)) errors[`${at}.name`] = `“${name}” is already used: names must differ.`;
     seen.add(name);
     const limit = wholeNumber(r.limit, 1, LIMIT_BOUNDS.limit);
     if (typeof limit !== "number") errors[`${at}.limit`] = limit.error;
     const window = durationError(r.every, r.unit, 1);
     if (window) errors[`${at}.every`] = window;
+    else {
+      const seconds = num(r.every) * UNIT_SECONDS[r.unit];
+      if (windows.has(seconds)) errors[`${at}.every`] = "Another limit already counts over this window: keep the lower one.";
+      windows.add(seconds);
+    }
   });
   if (v.credits) {
     const remaining = wholeNumber(v.remaining, 0, LIMIT_BOUNDS.credits);
