@@ -13,7 +13,8 @@
 //!   path that common upstreams could read differently from keygate (`;` parameters,
 //!   double encoding, overlong UTF-8, Unicode lookalikes of `.` and `/`, controls: see
 //!   `ambiguous` below) matches no path pattern;
-//! - **methods**: upper-case method names.
+//! - **methods**: upper-case method names, matched exactly (HTTP methods are
+//!   case-sensitive, RFC 9110 §9.1: `get` is not `GET`).
 
 use std::borrow::Cow;
 use std::fmt;
@@ -291,11 +292,7 @@ impl DotSegment {
 impl Rule {
     fn matches(&self, method: &str, host: &str, paths: &Readings<'_>) -> bool {
         let path = |path: &str| self.paths.iter().any(|p| p.matches(path));
-        (self.methods.is_empty()
-            || self
-                .methods
-                .iter()
-                .any(|m| m.0.eq_ignore_ascii_case(method)))
+        (self.methods.is_empty() || self.methods.iter().any(|m| m.0 == method))
             && (self.hosts.is_empty() || self.hosts.iter().any(|h| glob(&h.0, host)))
             && (self.paths.is_empty()
                 || match paths {
@@ -726,7 +723,9 @@ mod tests {
             &rules,
             &t("GET", "API.Example.com:8443", "/v1/users?x=1")
         ));
-        assert!(allows(&rules, &t("post", "api.example.com", "/v1/a/b")));
+        assert!(allows(&rules, &t("POST", "api.example.com", "/v1/a/b")));
+        // Methods are case-sensitive (RFC 9110): `post` is another method.
+        assert!(!allows(&rules, &t("post", "api.example.com", "/v1/a/b")));
         assert!(!allows(
             &rules,
             &t("DELETE", "api.example.com", "/v1/users")

@@ -102,6 +102,9 @@ pub(crate) async fn verify(
     headers: HeaderMap,
     body: Result<Json<VerifyRequest>, JsonRejection>,
 ) -> Response {
+    if let Some(refused) = unsupported_encoding(&headers) {
+        return refused;
+    }
     let req = match body {
         Ok(Json(r)) => r,
         Err(e) => return bad_body(e),
@@ -236,6 +239,47 @@ fn answer(
         ratelimits,
         credits,
     }
+}
+
+/// A body keygate would misread is refused (415) instead of being read as if it were
+/// plain UTF-8 JSON: any `Content-Encoding` but `identity` (none is decoded), and a
+/// `charset` other than UTF-8 (JSON is UTF-8, RFC 8259).
+fn unsupported_encoding(headers: &HeaderMap) -> Option<Response> {
+    let refuse = |msg: &str| {
+        Some(error(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            msg,
+        ))
+    };
+    for v in headers.get_all(axum::http::header::CONTENT_ENCODING) {
+        let ok = v.to_str().is_ok_and(|s| {
+            s.split(',')
+                .all(|c| c.trim().is_empty() || c.trim().eq_ignore_ascii_case("identity"))
+        });
+        if !ok {
+            return refuse(
+                "send the body uncompressed: /verify does not decode a Content-Encoding",
+            );
+        }
+    }
+    if let Some(ct) = headers.get(axum::http::header::CONTENT_TYPE) {
+        let Ok(ct) = ct.to_str() else {
+            return refuse("the Content-Type is not readable text");
+        };
+        for param in ct.split(';').skip(1) {
+            let Some((name, value)) = param.split_once('=') else {
+                continue;
+            };
+            if name.trim().eq_ignore_ascii_case("charset") {
+                let value = value.trim().trim_matches('"');
+                if !value.eq_ignore_ascii_case("utf-8") && !value.eq_ignore_ascii_case("utf8") {
+                    return refuse("send the body as UTF-8 JSON (charset=utf-8 or none)");
+                }
+            }
+        }
+    }
+    None
 }
 
 fn bad_body(e: JsonRejection) -> Response {
