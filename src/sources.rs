@@ -2,9 +2,11 @@
 //! `POST /load` (kept in the store so it survives restarts and is shared by replicas).
 //!
 //! Key files are polled every `key_files_poll_ms`: a file whose size, modification time
-//! or inode changed (a write, or a Kubernetes-style atomic rename) is read again and, if
-//! its content changed, parsed and swapped in whole. A bad file or one that disappeared
-//! keeps the last good set and is reported (log, `/status`, metrics).
+//! or inode changed (a write, or a Kubernetes-style atomic rename) is read again once it
+//! has stayed the same for one more poll — so a file being written in place is not
+//! loaded half-way — and, if its content changed, parsed and swapped in whole. A bad
+//! file or one that disappeared keeps the last good set and is reported (log,
+//! `/status`, metrics).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -198,16 +200,22 @@ pub async fn watch(app: Arc<App>) {
         .into_iter()
         .map(|(i, p, _)| (i, keyfile::fingerprint(&p).ok()))
         .collect();
+    // A changed file's fingerprint, until the next poll finds it the same (complete).
+    let mut settling: HashMap<usize, Fingerprint> = HashMap::new();
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
         for (idx, path, _) in app.gate.keysets().files() {
             let now = keyfile::fingerprint(&path).ok();
-            let before = seen.insert(idx, now).flatten();
+            let before = seen.get(&idx).copied().flatten();
             match (before, now) {
-                (Some(b), Some(n)) if b == n => {}
+                (Some(b), Some(n)) if b == n => {
+                    settling.remove(&idx);
+                }
                 (_, None) => {
+                    seen.insert(idx, None);
+                    settling.remove(&idx);
                     if before.is_some() {
                         tracing::warn!(file = %path.display(), "key file disappeared; its last keys stay in force");
                         app.gate.keysets().record_error(
@@ -217,8 +225,15 @@ pub async fn watch(app: Arc<App>) {
                         );
                     }
                 }
-                _ => {
-                    let _ = load_file(&app, idx);
+                (_, Some(n)) => {
+                    // Changed: read once it has stayed so for a whole poll interval.
+                    if settling.get(&idx) == Some(&n) {
+                        settling.remove(&idx);
+                        seen.insert(idx, Some(n));
+                        let _ = load_file(&app, idx);
+                    } else {
+                        settling.insert(idx, n);
+                    }
                 }
             }
         }

@@ -213,3 +213,60 @@ async fn a_million_line_file() {
     assert_eq!(code(&t, "bulk-key-01000000").await, 401);
     assert_eq!(status(&t).await["key_files"][0]["key_count"], 1_000_000);
 }
+
+/// A key file written in place (`echo … > keys.txt`, an editor without write-then-rename)
+/// goes through states no one meant: empty, then half a line. A poll that catches one
+/// loaded it — an empty or partial set — or rejected it as bad while the truncated set
+/// stayed. A changed file is now loaded only once it has stayed the same for a poll.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_written_in_place_is_loaded_only_once_complete() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("slow.keys");
+    std::fs::write(&path, "first-key-0000\n").unwrap();
+    let t = TestApp::spawn_with(Backend::Memory, |c| {
+        c.key_files = vec![key_file(&path, "plain", None)];
+        // The writer below pauses 20 ms between pieces: a tenth of a poll.
+        c.key_files_poll_ms = 200;
+        c.admin_key = Some(keygate::config::Secret::new(ADMIN_KEY));
+        c.cache.negative_ttl_secs = 0;
+    })
+    .await;
+    let keys: Vec<String> = (1..=40)
+        .map(|i| format!("slowly-written-key-{i:04}"))
+        .collect();
+    let text = keys.iter().map(|k| format!("{k}\n")).collect::<String>();
+    let writer = {
+        let (path, text) = (path.clone(), text.clone());
+        std::thread::spawn(move || {
+            let mut f = std::fs::File::create(&path).unwrap(); // truncated: empty now
+            for piece in text.as_bytes().chunks(17) {
+                std::thread::sleep(Duration::from_millis(20));
+                f.write_all(piece).unwrap(); // often half a line
+                f.flush().unwrap();
+            }
+        })
+    };
+    let mut seen = std::collections::BTreeSet::new();
+    while !writer.is_finished() {
+        let s = status(&t).await;
+        let file = &s["key_files"][0];
+        assert!(
+            file["last_error"].is_null(),
+            "a half-written file was read: {s}"
+        );
+        seen.insert(file["key_count"].as_u64().unwrap_or(u64::MAX));
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    writer.join().unwrap();
+    assert_eq!(
+        seen.into_iter().collect::<Vec<_>>(),
+        [1],
+        "only the old set was in force while the file was being written"
+    );
+    until(&t, &keys[39], 204).await;
+    let s = status(&t).await;
+    assert_eq!(s["key_files"][0]["key_count"], 40, "{s}");
+    assert!(s["key_files"][0]["last_error"].is_null(), "{s}");
+    assert_eq!(code(&t, "first-key-0000").await, 401);
+}
