@@ -369,7 +369,7 @@ fn embedded_salt(dir: &Path, configured: Option<Salt>) -> Result<Salt, StartErro
     })?;
     if path.exists() {
         crate::private_fs::file(&path)
-            .map_err(|e| StartError::Config(format!("cannot tighten {}: {e}", path.display())))?;
+            .map_err(|e| StartError::Config(format!("cannot open {}: {e}", path.display())))?;
     }
     let kept = match std::fs::read_to_string(&path) {
         Ok(text) => Some(

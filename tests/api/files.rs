@@ -1,5 +1,6 @@
 //! What keygate writes to disk is its owner's alone: the data dir 0700, every file in
-//! it 0600 — on a fresh start, and tightened (with a warning) when found looser.
+//! it 0600 on a fresh start. A directory (or file) keygate did not create is used as it
+//! is — a volume it does not own must not stop it — with a warning.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
@@ -40,14 +41,40 @@ fn a_fresh_data_dir_is_owner_only() {
 }
 
 #[test]
-fn a_loose_data_dir_is_tightened() {
+fn a_loose_data_dir_is_used_as_it_is() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    // Like a Kubernetes volume with fsGroup (2775) or a bind mount made 777: keygate
+    // does not own the mode and must neither change it nor refuse to start.
+    for loose in [0o2775, 0o777] {
+        std::fs::create_dir_all(&data).unwrap();
+        std::fs::set_permissions(&data, std::fs::Permissions::from_mode(loose)).unwrap();
+        open(&data);
+        assert_eq!(
+            std::fs::metadata(&data).unwrap().permissions().mode() & 0o7777,
+            loose,
+            "the directory's mode is left alone"
+        );
+        // What keygate created in it is owner-only.
+        for f in ["keygate.redb", "token_salt"] {
+            assert_eq!(mode(&data.join(f)), 0o600, "{f}");
+        }
+        // A second start on the same files works too.
+        open(&data);
+        std::fs::remove_dir_all(&data).unwrap();
+    }
+}
+
+#[test]
+fn files_keygate_did_not_create_are_not_changed() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
     open(&data);
-    std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o755)).unwrap();
     for f in ["keygate.redb", "token_salt"] {
-        std::fs::set_permissions(data.join(f), std::fs::Permissions::from_mode(0o644)).unwrap();
+        std::fs::set_permissions(data.join(f), std::fs::Permissions::from_mode(0o640)).unwrap();
     }
     open(&data);
-    assert_private(&data);
+    for f in ["keygate.redb", "token_salt"] {
+        assert_eq!(mode(&data.join(f)), 0o640, "{f}");
+    }
 }

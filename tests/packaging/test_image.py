@@ -122,6 +122,37 @@ def test_embedded_store_lifecycle(podman):
     assert http("GET", f"{base}/api/me", {"Authorization": f"Bearer {admin}"})[0] == 200
 
 
+@pytest.mark.parametrize("owner,mode", [((0, 65532), 0o2775), ((0, 0), 0o777)],
+                         ids=["root-owned-fsgroup-2775", "bind-mount-777"])
+def test_a_data_dir_it_does_not_own(podman, owner, mode):
+    """/data as Kubernetes mounts a volume with the chart's fsGroup (root:65532, 2775), and
+    as a bind mount someone made 777: keygate starts, leaves the directory's mode alone,
+    makes its own files owner-only and says once what could be tightened (before, it
+    tried to chmod the directory it does not own and exited)."""
+    pm, image = podman
+    data = tmpdir("kgvol-")
+    os.chown(data, *owner)
+    data.chmod(mode)
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    name = pm.start(image, env=loopback(port), volumes=[f"{data}:/data"])
+    pm.wait(name, f"{base}/health/ready")
+    admin = admin_key_from(pm.logs(name))[0]
+    key = create_key(base, admin)
+    assert http("GET", f"{base}/forward-auth", {"Authorization": f"Bearer {key}"})[0] == 204
+    st = data.stat()
+    assert (st.st_mode & 0o7777, st.st_uid, st.st_gid) == (mode, *owner), oct(st.st_mode)
+    for f in ("keygate.redb", "token_salt"):
+        fs = (data / f).stat()
+        assert (fs.st_mode & 0o777, fs.st_uid) == (0o600, 65532), (f, oct(fs.st_mode), fs.st_uid)
+    logs = pm.logs(name)
+    warnings = [line for line in logs.splitlines() if "can be reached by" in line]
+    assert len(warnings) == 1, logs
+    assert f"mode {mode:o}" in warnings[0] and "chmod 700 /data" in warnings[0], warnings[0]
+    pm("stop", "--time", "10", name)
+    assert pm.inspect(name, "{{.State.ExitCode}}") == "0", pm.logs(name)
+
+
 def valkey_env(port, url, **more):
     return {**loopback(port), "KEYGATE_VALKEY_URL": url, "KEYGATE_TOKEN_SALT": SALT,
             "KEYGATE_ADMIN_KEY": ADMIN, **more}
