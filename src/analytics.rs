@@ -15,12 +15,12 @@
 //! further new tallies are dropped and counted (`keygate_analytics_dropped_total`).
 
 use std::collections::HashMap;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
 
-use crate::decide::Known;
+use crate::model::TokenRecord;
 
 /// What happened to a request that carried a known key.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -153,7 +153,7 @@ pub struct UsageAdd {
 }
 
 /// The slot of a key's own analytics.
-pub fn key_slot(id: &crate::store::TokenId) -> String {
+pub fn key_slot(id: &crate::model::TokenId) -> String {
     format!("k:{id}")
 }
 
@@ -184,7 +184,7 @@ struct Pending {
 
 impl Pending {
     /// [`key_slot`]`(id)` and [`owner_slot`]`(owner)`, written into one string.
-    fn new(id: &crate::store::TokenId, owner: &str) -> Self {
+    fn new(id: &crate::model::TokenId, owner: &str) -> Self {
         let id = id.as_str();
         let mut slots = String::with_capacity(4 + id.len() + owner.len());
         slots.push_str("k:");
@@ -233,9 +233,10 @@ impl Default for Tally {
 }
 
 impl Tally {
-    /// Counts one request of `known` at `now_ms`.
-    pub fn record(&self, known: &Arc<Known>, outcome: Outcome, now_ms: i64) {
-        let hash = known.record.hash.0;
+    /// Counts one request of the key whose record is `record` at `now_ms` (by its hash,
+    /// id and owner: the gate's cache entry is not this module's business).
+    pub fn record(&self, record: &TokenRecord, outcome: Outcome, now_ms: i64) {
+        let hash = record.hash.0;
         let minute = Step::Minute.bucket(now_ms);
         let shard = &self.shards[usize::from(hash[0]) % SHARDS];
         let mut m = shard.lock().unwrap_or_else(|e| e.into_inner());
@@ -248,7 +249,7 @@ impl Tally {
             self.full.notify_one();
             return;
         }
-        let mut p = Pending::new(&known.record.id, &known.record.owner);
+        let mut p = Pending::new(&record.id, &record.owner);
         p.counts[outcome as usize] = 1;
         m.insert((hash, minute), p);
         self.len.fetch_add(1, Ordering::Relaxed);
@@ -481,7 +482,7 @@ mod tests {
 
     #[test]
     fn a_pending_tally_gives_back_the_slots_and_counts() {
-        let id = crate::store::TokenId::parse("01JZZK7Q2X").unwrap();
+        let id = crate::model::TokenId::parse("01JZZK7Q2X").unwrap();
         let mut p = Pending::new(&id, "alice@example.com\nk:x");
         p.counts = [3, 0, 1, 0, u32::MAX];
         let add = p.into_add(60_000);

@@ -8,10 +8,10 @@ use axum::http::HeaderName;
 
 use std::sync::RwLock;
 
+use crate::access_log::{AccessLog, LogLimits};
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::decide::{Cidr, Gate, GateSettings, IdentityHeaders, Sources, ThrottleSettings};
-use crate::http::access_log::{AccessLog, LogLimits};
 use crate::keyfile::KeySets;
 use crate::manage::Keys;
 use crate::metrics::Metrics;
@@ -58,6 +58,16 @@ pub enum StartError {
 pub const SALT_FILE: &str = "token_salt";
 
 impl App {
+    /// The key sources (key files, the uploaded set) as kept current by this app.
+    pub fn sources(&self) -> crate::sources::Sources {
+        crate::sources::Sources {
+            gate: self.gate.clone(),
+            store: self.keys.store().clone(),
+            clock: self.clock.clone(),
+            poll: Duration::from_millis(self.config.key_files_poll_ms),
+        }
+    }
+
     /// Opens the configured store and builds the gate.
     pub fn open(config: Config, clock: Clock) -> Result<Self, StartError> {
         let (store, salt) = open_store_with_cache(&config, config.redb_cache_mib)?;
@@ -132,11 +142,13 @@ impl App {
                 StartError::Config(format!("frontend.docs_html_file {}: {e}", p.display()))
             })?;
         }
+        let sources = self.sources();
         for (idx, path, _) in self.gate.keysets().files() {
-            crate::sources::load_file(self, idx)
+            sources
+                .load_file(idx)
                 .map_err(|e| StartError::Config(format!("key file {}: {e}", path.display())))?;
         }
-        if let Err(e) = crate::sources::load_upload_from_store(self).await {
+        if let Err(e) = sources.load_upload_from_store().await {
             tracing::warn!(error = %e, "could not read the uploaded key set from the store yet");
         }
         if let Err(e) = self.gate.refresh_store_flags().await {

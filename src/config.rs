@@ -425,8 +425,8 @@ impl LimitsConfig {
         )
     }
 
-    pub fn on_store_error(&self) -> Result<crate::limits::engine::OnStoreError, String> {
-        use crate::limits::engine::OnStoreError;
+    pub fn on_store_error(&self) -> Result<crate::limits::OnStoreError, String> {
+        use crate::limits::OnStoreError;
         match self.on_store_error.as_str() {
             "deny" => Ok(OnStoreError::Deny),
             "allow" => Ok(OnStoreError::Allow),
@@ -815,12 +815,12 @@ impl Config {
                 ));
             }
             if let Some(o) = &f.owner
-                && let Err(e) = crate::manage::validate_owner(o)
+                && let Err(e) = crate::model::text::validate_owner(o)
             {
                 return bad(format!("key_files[{i}].{e}"));
             }
             if let Some(n) = &f.name
-                && let Err(e) = crate::manage::validate_name(n)
+                && let Err(e) = crate::model::text::validate_name(n)
             {
                 return bad(format!("key_files[{i}].{e}"));
             }

@@ -1,19 +1,31 @@
 //! keygate: an API-key gate for HTTP services behind a reverse proxy.
 //!
 //! # Layout
-//! - [`analytics`]: usage counts per key and owner in time buckets (tallied, flushed).
-//! - [`config`]: settings, layered defaults < file < env < flags.
-//! - [`token`]: the key format (generate, pre-check, checksum, keyed hash, hint). No I/O.
-//! - [`rules`]: per-key allow-lists of hosts, paths and methods.
-//! - [`store`]: the [`store::TokenStore`] trait and its backends (memory, redb, Valkey).
-//! - [`decide`]: the hot path — credential, pre-check, cache, store, rules, answer.
-//! - [`limits`]: usage limits (rate limits, credits) and their lease-based enforcement.
-//! - [`manage`]: creating and changing keys (validation + store + cache invalidation).
-//! - [`http`]: the axum routers (proxy endpoints, health) and [`http::serve`].
-//! - [`app`]: wiring a configuration into a running [`app::App`].
-//! - [`cli`]: the `keygate` command.
-//! - [`clock`]: the injected clock; nothing else reads the wall clock.
+//! Modules sit in layers; a module imports its own layer or lower ones, never a higher
+//! one, and never in a circle (`tests/api/layout.rs` checks both in `make test`):
+//!
+//! 1. **vocabulary**, importing nothing above it: [`clock`] (the injected clock; nothing
+//!    else reads the wall clock), [`token`] (the key format: generate, pre-check,
+//!    checksum, keyed hash, hint; no I/O), [`rules`] (per-key allow-lists), [`model`]
+//!    (the key record and its id, audit events, the rules for names, owners and
+//!    metadata), [`limits`] (rate limits, credits, owner-limit encoding), [`config`]
+//!    (settings as plain data, layered defaults < file < env < flags), [`analytics`]
+//!    (usage counts in time buckets), [`metrics`], [`logsink`], [`keyfile`], [`oidc`],
+//!    and the pure parts of [`decide`] (`credential`, `throttle`).
+//! 2. **store**: the [`store::TokenStore`] trait and its backends (memory, redb,
+//!    Valkey), and the ports services reach each other through ([`store::Invalidate`],
+//!    [`store::GatePort`]).
+//! 3. **engines**: [`limits::engine`], enforcement from leases taken from the store.
+//! 4. **services**, which never import each other: [`decide`] (the hot path —
+//!    credential, pre-check, cache, store, rules, limits, answer) and [`manage`]
+//!    (creating and changing keys; it reaches the gate through [`store::GatePort`]).
+//! 5. **observe**: [`access_log`], one line per decision.
+//! 6. **composition**: [`app`] builds every part once from a configuration;
+//!    [`sources`] keeps key files and the uploaded set current.
+//! 7. **faces**: [`http`] (the axum routers and [`http::serve`]) and [`cli`] (the
+//!    `keygate` command).
 
+pub mod access_log;
 pub mod analytics;
 pub mod app;
 pub mod cli;
@@ -29,6 +41,7 @@ pub mod limits;
 pub mod logsink;
 pub mod manage;
 pub mod metrics;
+pub mod model;
 pub mod oidc;
 mod private_fs;
 pub mod rules;

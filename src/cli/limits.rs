@@ -1,9 +1,8 @@
 //! Usage-limit flags shared by `token create`/`update`, and `keygate owner-limits`.
 
-use std::io::Write;
 use std::process::ExitCode;
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use clap::{Args, Subcommand};
 use serde_json::Value;
 
@@ -12,7 +11,8 @@ use crate::config::Config;
 use crate::limits::{MAX_CREDITS, MAX_LIMIT, MAX_RATE_LIMITS, RateLimit, Refill};
 use crate::manage::{Actor, CreditsPatch, CreditsView, LimitsPatch, LimitsView};
 
-use super::token::{clip, local_keys};
+use super::local::local_keys;
+use super::print::{clip, print_owner_limits};
 
 /// Usage-limit flags of `token create` and `owner-limits set`.
 #[derive(Args, Debug, Default, Clone)]
@@ -218,78 +218,6 @@ pub fn check_quota(p: &LimitsPatch, has_quota: bool) -> anyhow::Result<()> {
             "this key has no credits to refill: give --credits N too (the balance to start with)"
         );
     }
-    Ok(())
-}
-
-/// The compact form of limits in tables: `100/1m per-hour=5000/1h · 9950 cr`.
-pub fn limits_compact(l: &LimitsView) -> String {
-    let mut parts: Vec<String> = l.rate_limits.iter().map(rate_spec).collect();
-    if let Some(c) = &l.credits {
-        if !parts.is_empty() {
-            parts.push("·".into());
-        }
-        parts.push(format!("{} cr", c.remaining));
-    }
-    if parts.is_empty() {
-        "-".into()
-    } else {
-        parts.join(" ")
-    }
-}
-
-/// `100/1m`, or `name=100/1m` when the name is not the window.
-pub(super) fn rate_spec(r: &RateLimit) -> String {
-    let window = r.window.to_string();
-    if r.name == window {
-        format!("{}/{window}", r.limit)
-    } else {
-        format!("{}={}/{window}", r.name, r.limit)
-    }
-}
-
-pub(super) fn print_limits_lines(out: &mut impl Write, l: &LimitsView) -> std::io::Result<()> {
-    if l.rate_limits.is_empty() {
-        writeln!(out, "rate limit: none")?;
-    }
-    for r in &l.rate_limits {
-        writeln!(out, "rate limit: {}", rate_spec(r))?;
-    }
-    match &l.credits {
-        None => writeln!(out, "credits:    no quota")?,
-        Some(c) => match c.refill {
-            Some(r) => writeln!(
-                out,
-                "credits:    {} left, refilled to {} {}",
-                c.remaining,
-                r.amount,
-                match r.interval {
-                    crate::limits::Interval::Every(s) => format!("every {s}"),
-                    i => i.to_string(),
-                }
-            )?,
-            None => writeln!(out, "credits:    {} left, no refill", c.remaining)?,
-        },
-    }
-    Ok(())
-}
-
-/// Prints an owner's limits (`GET /api/users/{sub}/limits` shape).
-pub fn print_owner_limits(out: &mut impl Write, v: &Value, json: bool) -> anyhow::Result<()> {
-    if json {
-        writeln!(out, "{}", serde_json::to_string_pretty(v)?)?;
-        return Ok(());
-    }
-    let limits: LimitsView = serde_json::from_value(v["limits"].clone())
-        .context("the server's answer has no readable limits")?;
-    let source = match v["source"].as_str().unwrap_or("?") {
-        "owner" => "their own",
-        "default" => "the default ([limits.owner])",
-        "none" => "none (no limits of their own and no default)",
-        other => other,
-    };
-    writeln!(out, "owner:      {}", v["owner"].as_str().unwrap_or("?"))?;
-    writeln!(out, "limits:     {source}")?;
-    print_limits_lines(out, &limits)?;
     Ok(())
 }
 

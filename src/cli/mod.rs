@@ -21,6 +21,8 @@ use crate::token::Salt;
 mod doctor;
 mod import;
 mod limits;
+mod local;
+mod print;
 mod remote;
 mod serve;
 mod token;

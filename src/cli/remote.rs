@@ -9,12 +9,9 @@ use anyhow::{Context, bail};
 use crate::clock::Clock;
 use crate::manage::TokenView;
 
-use super::limits::{
-    OwnerLimitsCommand, check_quota, limits_patch_json, needs_quota, print_owner_limits,
-};
-use super::token::{
-    TokenCommand, new_token, parse_grace, parse_id, print_view, print_views, rotate_expiry,
-};
+use super::limits::{OwnerLimitsCommand, check_quota, limits_patch_json, needs_quota};
+use super::print::{print_owner_limits, print_view, print_views, report_damaged};
+use super::token::{TokenCommand, new_token, parse_grace, parse_id, rotate_expiry};
 
 /// `keygate status`: fetches `/status` and prints it readably.
 pub async fn status(server: &str, admin_key: Option<&str>, json: bool) -> anyhow::Result<ExitCode> {
@@ -378,15 +375,6 @@ pub(super) async fn list_all_pages(
         views.len()
     );
     Ok((views, damaged))
-}
-
-/// Names damaged records on stderr, so a listing never hides them.
-pub fn report_damaged<T: std::fmt::Display>(ids: &[T]) {
-    for id in ids {
-        eprintln!(
-            "warning: the stored record of key {id} is damaged (left out); `keygate token revoke {id}` or `keygate doctor --fix` removes it"
-        );
-    }
 }
 
 pub(super) async fn set_disabled(api: &Api, id: &str, disabled: bool) -> anyhow::Result<()> {

@@ -6,10 +6,10 @@ use std::sync::Arc;
 
 use anyhow::Context;
 
+use crate::access_log::AccessLog;
 use crate::app::App;
 use crate::clock::Clock;
 use crate::config::Config;
-use crate::http::access_log::AccessLog;
 use crate::token::KeyPrefix;
 
 use super::SettingFlags;

@@ -8,17 +8,15 @@ use std::process::ExitCode;
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 
-use crate::app::open_store;
 use crate::clock::{Clock, Timestamp};
 use crate::config::Config;
-use crate::manage::{Actor, Keys, LimitsPatch, NewToken, Patch, TokenView};
+use crate::manage::{Actor, LimitsPatch, NewToken, Patch, TokenView};
 use crate::rules::Rule;
 use crate::store::TokenId;
-use crate::token::KeyPrefix;
 
-use super::limits::{
-    LimitFlags, check_quota, limits_compact, limits_patch, needs_quota, print_limits_lines,
-};
+use super::limits::{LimitFlags, check_quota, limits_patch, needs_quota};
+use super::local::local_keys;
+use super::print::{print_view, print_views, report_damaged};
 
 #[derive(Args, Debug)]
 pub struct TokenArgs {
@@ -181,23 +179,6 @@ pub fn parse_id(s: &str) -> anyhow::Result<TokenId> {
     TokenId::parse(s).map_err(|e| anyhow::anyhow!(e))
 }
 
-/// The key service on the configured store, with the configured default limits.
-pub(super) fn local_keys(config: &Config, clock: &Clock) -> anyhow::Result<Keys> {
-    let prefix = KeyPrefix::parse(&config.key_prefix).map_err(|e| anyhow::anyhow!(e))?;
-    let key_defaults = config
-        .limits
-        .key_defaults()
-        .map_err(|e| anyhow::anyhow!(e))?;
-    let owner_defaults = config
-        .limits
-        .owner_defaults()
-        .map_err(|e| anyhow::anyhow!(e))?;
-    let (store, salt) = open_store(config)?;
-    Ok(Keys::new(store, salt, prefix, clock.clone(), None)
-        .with_max_keys_per_owner(config.max_keys_per_owner)
-        .with_limit_defaults(key_defaults, owner_defaults))
-}
-
 pub(super) async fn token_command(config: Config, cmd: TokenCommand) -> anyhow::Result<ExitCode> {
     let clock = Clock::system();
     let keys = local_keys(&config, &clock)?;
@@ -247,7 +228,7 @@ pub(super) async fn token_command(config: Config, cmd: TokenCommand) -> anyhow::
                 .map(|(r, b)| TokenView::of(r, now, b))
                 .collect();
             print_views(&mut out, &views, json)?;
-            super::remote::report_damaged(&list.damaged);
+            report_damaged(&list.damaged);
         }
         TokenCommand::Show { id, json } => {
             let r = keys
@@ -380,84 +361,6 @@ pub(super) fn not_found(e: crate::manage::ManageError, id: &str) -> anyhow::Erro
     match e {
         crate::manage::ManageError::NotFound => anyhow::anyhow!("no key with id `{id}`"),
         e => e.into(),
-    }
-}
-
-pub fn print_views(out: &mut impl Write, views: &[TokenView], json: bool) -> anyhow::Result<()> {
-    if json {
-        writeln!(out, "{}", serde_json::to_string_pretty(views)?)?;
-    } else {
-        print_table(out, views)?;
-    }
-    Ok(())
-}
-
-pub fn print_view(out: &mut impl Write, v: &TokenView, json: bool) -> anyhow::Result<()> {
-    if json {
-        writeln!(out, "{}", serde_json::to_string_pretty(v)?)?;
-    } else {
-        print_one(out, v)?;
-    }
-    Ok(())
-}
-
-pub(super) fn print_table(out: &mut impl Write, views: &[TokenView]) -> std::io::Result<()> {
-    writeln!(
-        out,
-        "{:<16}  {:<20}  {:<24}  {:<16}  {:<8}  {:<20}  {:<20}  LIMITS",
-        "ID", "OWNER", "NAME", "HINT", "STATUS", "EXPIRES", "LAST USED"
-    )?;
-    for v in views {
-        writeln!(
-            out,
-            "{:<16}  {:<20}  {:<24}  {:<16}  {:<8}  {:<20}  {:<20}  {}",
-            v.id.as_str(),
-            clip(&v.owner, 20),
-            clip(&v.name, 24),
-            v.hint,
-            v.status,
-            v.expires_at.map_or("never".into(), |t| t.to_string()),
-            v.last_used_at.map_or("never".into(), |t| t.to_string()),
-            limits_compact(&v.limits),
-        )?;
-    }
-    Ok(())
-}
-
-pub(super) fn print_one(out: &mut impl Write, v: &TokenView) -> std::io::Result<()> {
-    writeln!(out, "id:         {}", v.id)?;
-    writeln!(out, "owner:      {}", v.owner)?;
-    writeln!(out, "name:       {}", v.name)?;
-    writeln!(out, "hint:       {}", v.hint)?;
-    writeln!(out, "status:     {}", v.status)?;
-    writeln!(out, "created:    {} by {}", v.created_at, v.created_by)?;
-    writeln!(
-        out,
-        "expires:    {}",
-        v.expires_at.map_or("never".into(), |t| t.to_string())
-    )?;
-    writeln!(
-        out,
-        "last used:  {}",
-        v.last_used_at.map_or("never".into(), |t| t.to_string())
-    )?;
-    for r in &v.rules {
-        writeln!(out, "rule:       {r}")?;
-    }
-    for (k, val) in &v.metadata {
-        writeln!(out, "metadata:   {k}={val}")?;
-    }
-    print_limits_lines(out, &v.limits)?;
-    Ok(())
-}
-
-pub(super) fn clip(s: &str, n: usize) -> String {
-    if s.chars().count() <= n {
-        s.to_owned()
-    } else {
-        let mut c: String = s.chars().take(n - 1).collect();
-        c.push('…');
-        c
     }
 }
 

@@ -211,7 +211,7 @@ pub struct Gate {
 type OwnerPolicy = Arc<(Arc<Limits>, Option<u64>)>;
 
 /// Keys not in keygate's format this long or longer are answered for a throttled client
-/// when known good (see [`Gate::known_good`]); shorter ones could be guessed.
+/// when known good (see `Gate::known_good`); shorter ones could be guessed.
 pub const THROTTLE_EXEMPT_LEN: usize = 32;
 
 /// Meta entry that says the store holds SHA-256 imports.
@@ -292,7 +292,7 @@ impl Gate {
         if let Some(t) = &self.tally
             && known.in_store
         {
-            t.record(known, o, now_ms);
+            t.record(&known.record, o, now_ms);
         }
     }
 
@@ -608,12 +608,14 @@ impl Gate {
         let epoch = self.epoch.load(Ordering::Acquire);
         let raw = tokio::time::timeout(
             self.settings.store_timeout,
-            self.store
-                .get_meta(&format!("{}{owner}", crate::manage::OWNER_LIMITS_META)),
+            self.store.get_meta(&format!(
+                "{}{owner}",
+                crate::limits::owner::OWNER_LIMITS_META
+            )),
         )
         .await
         .map_err(|_| StoreError::Timeout(0))??;
-        let own = match raw.as_deref().map(crate::manage::parse_owner_limits) {
+        let own = match raw.as_deref().map(crate::limits::owner::parse_owner_limits) {
             Some(Ok(Some(l))) => Some(Arc::new((Arc::new(l), None))),
             Some(Ok(None)) | None => None,
             Some(Err(e)) => {
@@ -642,7 +644,7 @@ impl Gate {
         // to be ours, not to be well-formed): an owner that breaks the API's rules
         // refuses the key, since an identity must never be altered; a name is
         // informational, so it is cut to what the API accepts.
-        let refused = crate::manage::validate_owner(&record.owner).err().map(|e| {
+        let refused = crate::model::text::validate_owner(&record.owner).err().map(|e| {
             tracing::warn!(token_id = %record.id, error = %e, "refusing a key whose stored owner may not be sent upstream");
             "the key's stored owner is invalid"
         });
@@ -671,7 +673,7 @@ impl Gate {
         let owner_slot = owner.as_ref().map(|p| {
             self.limits.slot(
                 Scope::Owner,
-                crate::manage::owner_slot(&record.owner),
+                crate::limits::owner::owner_slot(&record.owner),
                 p.0.clone(),
                 p.1,
             )
@@ -728,7 +730,7 @@ impl Gate {
     pub async fn refresh_store_flags(&self) -> Result<(), StoreError> {
         if self
             .store
-            .get_meta(crate::manage::OWNER_LIMITS_IN_USE)
+            .get_meta(crate::limits::owner::OWNER_LIMITS_IN_USE)
             .await?
             .is_some()
             && !self.owner_limits_in_use.swap(true, Ordering::AcqRel)
@@ -830,18 +832,18 @@ fn malformed_message(e: Malformed) -> &'static str {
 }
 
 /// A key's name as sent upstream: without the characters names may not hold and at
-/// most [`crate::manage::MAX_NAME_LEN`] characters (what the API accepts), whatever
+/// most [`crate::model::text::MAX_NAME_LEN`] characters (what the API accepts), whatever
 /// the store holds.
 pub fn upstream_name(name: &str) -> std::borrow::Cow<'_, str> {
-    let ok = name.chars().all(crate::manage::allowed_char)
-        && name.chars().nth(crate::manage::MAX_NAME_LEN).is_none();
+    let ok = name.chars().all(crate::model::text::allowed_char)
+        && name.chars().nth(crate::model::text::MAX_NAME_LEN).is_none();
     if ok {
         return std::borrow::Cow::Borrowed(name);
     }
     std::borrow::Cow::Owned(
         name.chars()
-            .filter(|c| crate::manage::allowed_char(*c))
-            .take(crate::manage::MAX_NAME_LEN)
+            .filter(|c| crate::model::text::allowed_char(*c))
+            .take(crate::model::text::MAX_NAME_LEN)
             .collect(),
     )
 }
@@ -862,6 +864,17 @@ pub fn header_value(s: &str) -> HeaderValue {
         }
     }
     HeaderValue::from_str(&out).unwrap_or_else(|_| HeaderValue::from_static(""))
+}
+
+#[async_trait::async_trait]
+impl crate::store::GatePort for Gate {
+    async fn reset_slot(&self, slot: &str) {
+        self.limits.reset(slot).await;
+    }
+
+    fn owner_limits_changed(&self) {
+        Gate::owner_limits_changed(self);
+    }
 }
 
 impl crate::store::Invalidate for Gate {
@@ -910,7 +923,7 @@ mod tests {
         let huge = "n".repeat(5_000_000);
         assert_eq!(
             upstream_name(&huge).chars().count(),
-            crate::manage::MAX_NAME_LEN
+            crate::model::text::MAX_NAME_LEN
         );
     }
 }

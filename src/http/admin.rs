@@ -14,7 +14,7 @@ use serde_json::json;
 use super::error::error;
 use crate::app::App;
 use crate::keyfile::{Format, UPLOAD};
-use crate::sources::{self, LoadError};
+use crate::sources::LoadError;
 
 pub fn router(load_max_bytes: usize) -> Router<Arc<App>> {
     Router::new()
@@ -148,7 +148,7 @@ async fn load_inner(
             other => {
                 return bad_request(format!(
                     "unknown part `{}` (expected `file` and optionally `json`)",
-                    super::access_log::clip(other, 64)
+                    crate::access_log::clip(other, 64)
                 ));
             }
         }
@@ -167,7 +167,11 @@ async fn load_inner(
         Ok(f) => f,
         Err(e) => return bad_request(e),
     };
-    match sources::apply_upload(app, &file, format, options.hash_input_file.as_deref()).await {
+    match app
+        .sources()
+        .apply_upload(&file, format, options.hash_input_file.as_deref())
+        .await
+    {
         Ok(info) => Json(json!({
             "status": "loaded",
             "format": info.format,

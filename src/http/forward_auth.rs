@@ -17,8 +17,8 @@ use axum::http::{HeaderMap, HeaderName, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
 
-use super::access_log;
 use super::error::error;
+use crate::access_log;
 use crate::app::App;
 use crate::decide::{Deny, Outcome};
 use crate::metrics;

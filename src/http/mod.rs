@@ -1,6 +1,5 @@
 //! HTTP: one router per concern, merged here; one shared [`App`].
 
-pub mod access_log;
 pub mod admin;
 pub mod api;
 mod conn;
@@ -204,7 +203,7 @@ pub async fn serve(
         tokio::spawn(flush_usage(app.clone())),
         tokio::spawn(sweep_limits(app.clone())),
         tokio::spawn(flush_analytics(app.clone(), retry.clone())),
-        tokio::spawn(crate::sources::watch(app.clone())),
+        tokio::spawn(app.sources().watch()),
     ];
     if let Some(v) = &app.verifier {
         background.push(tokio::spawn(v.clone().run()));

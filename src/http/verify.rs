@@ -23,8 +23,8 @@ use axum::routing::post;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::access_log;
 use super::error::error;
+use crate::access_log;
 use crate::app::App;
 use crate::clock::Timestamp;
 use crate::decide::{Deny, Outcome};

@@ -44,15 +44,7 @@ const FORGET_AFTER_MS: i64 = 300_000;
 /// How long "no credits left" is believed before the store is asked again.
 const CREDITS_RECHECK_MS: i64 = 1000;
 
-/// What happens to a limited key's requests while the store cannot be asked for a new
-/// lease (`limits.on_store_error`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum OnStoreError {
-    /// Refuse with 503 (the default: a limit is a promise).
-    Deny,
-    /// Let them through uncounted.
-    Allow,
-}
+pub use super::OnStoreError;
 
 /// The answer for one request.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

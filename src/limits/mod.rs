@@ -5,6 +5,7 @@
 //!   a value of these types is valid by construction.
 //! - [`engine`]: enforcement on the hot path, from allowances leased from the store in
 //!   batches (docs/scaling.md, "Usage limits across replicas").
+//! - [`owner`]: how an owner's own limits are kept in the store.
 //!
 //! Windows are fixed and aligned to the Unix epoch (a `1m` window runs from one whole
 //! minute to the next), so every replica computes the same window from its clock and
@@ -13,6 +14,7 @@
 //! duration: epoch-aligned) and set the balance to the refill amount.
 
 pub mod engine;
+pub mod owner;
 
 use std::fmt;
 use std::time::Duration;
@@ -477,6 +479,16 @@ pub fn policy_header(key: Option<&Limits>, owner: Option<&Limits>) -> Option<Str
         }
     }
     (!out.is_empty()).then_some(out)
+}
+
+/// What happens to a limited key's requests while the store cannot be asked for a new
+/// lease (`limits.on_store_error`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OnStoreError {
+    /// Refuse with 503 (the default: a limit is a promise).
+    Deny,
+    /// Let them through uncounted.
+    Allow,
 }
 
 /// Whose limit: the key's own or its owner's (shared by all their keys).

@@ -2,20 +2,16 @@
 //! credit balance (which the store keeps apart from the record, since every use
 //! changes it), who may raise them, and owner limits.
 
-use std::sync::Arc;
-
 use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::ToSchema;
 
 use super::{Actor, Keys, ManageError, invalid};
+pub use crate::limits::owner::{
+    OWNER_LIMITS_IN_USE, OWNER_LIMITS_META, owner_slot, parse_owner_limits,
+};
 use crate::limits::{CreditPolicy, Limits, MAX_CREDITS, RateLimit, Refill};
 use crate::store::counters::Balance;
 use crate::store::{StoreError, TokenRecord};
-
-/// Meta entry prefix of an owner's own limits (JSON [`Limits`]).
-pub const OWNER_LIMITS_META: &str = "owner_limits:";
-/// Meta entry that says some owner has limits of their own.
-pub const OWNER_LIMITS_IN_USE: &str = "owner_limits_in_use";
 
 /// Limits with the live credit balance: what the API shows and takes on create.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -283,7 +279,7 @@ impl Keys {
             .map_err(|e| ManageError::Store(StoreError::Backend(e.to_string())))?;
         let slot = owner_slot(owner);
         if let Some(g) = &self.gate {
-            g.limits().reset(&slot).await;
+            g.reset_slot(&slot).await;
         }
         let epoch = match balance {
             Some(left) => {
@@ -293,7 +289,7 @@ impl Keys {
             None => self.store.set_credits(&slot, None).await?,
         };
         if let Some(g) = &self.gate {
-            g.limits().drop_leases(&slot, epoch);
+            g.drop_leases(&slot, epoch);
         }
         self.store.set_meta(OWNER_LIMITS_IN_USE, b"1").await?;
         self.store
@@ -313,11 +309,11 @@ impl Keys {
             .await?;
         let slot = owner_slot(owner);
         if let Some(g) = &self.gate {
-            g.limits().reset(&slot).await;
+            g.reset_slot(&slot).await;
         }
         let epoch = self.store.set_credits(&slot, None).await?;
         if let Some(g) = &self.gate {
-            g.limits().drop_leases(&slot, epoch);
+            g.drop_leases(&slot, epoch);
         }
         self.owner_limits_changed().await;
         self.audit_owner(actor, "owner_limits_clear", owner).await;
@@ -331,22 +327,3 @@ impl Keys {
         self.store.announce_all().await;
     }
 }
-
-/// The counter slot of an owner's limits.
-pub fn owner_slot(owner: &str) -> String {
-    format!("o:{owner}")
-}
-
-/// Parsed owner limits from a meta value (`None`: none of their own; an empty value
-/// is a cleared entry).
-pub fn parse_owner_limits(raw: &[u8]) -> Result<Option<Limits>, String> {
-    if raw.is_empty() {
-        return Ok(None);
-    }
-    serde_json::from_slice(raw)
-        .map(Some)
-        .map_err(|e| format!("stored owner limits are damaged: {e}"))
-}
-
-/// Shared policy + balance, as the gate uses them.
-pub type OwnerPolicy = Arc<(Limits, Option<u64>)>;

@@ -5,16 +5,15 @@
 //! inside each backend. One conformance suite (`tests/api/store_conformance.rs`) runs
 //! against all of them.
 
-use std::collections::BTreeMap;
-use std::fmt;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use serde::{Deserialize, Serialize};
 
 use crate::clock::Timestamp;
-use crate::limits::Limits;
-use crate::rules::Rule;
+pub use crate::model::{
+    AUDIT_MAX, AUDIT_MAX_PER_OWNER, AuditChange, AuditEvent, AuditQuery, HashAlg, TokenId,
+    TokenRecord,
+};
 use crate::token::KeyHash;
 
 pub mod counters;
@@ -23,269 +22,11 @@ pub mod redb;
 pub mod valkey;
 mod valkey_conn;
 
-/// The public id of a key: 16 base62 characters, random, URL-safe.
-#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub struct TokenId(String);
-
-impl TokenId {
-    pub const LEN: usize = 16;
-
-    pub fn generate() -> Result<Self, StoreError> {
-        crate::token::random_base62(Self::LEN)
-            .map(TokenId)
-            .map_err(|e| StoreError::Backend(format!("no randomness from the OS: {e}")))
-    }
-
-    /// Accepts any 1–64 characters of `[0-9A-Za-z_-]` (imported ids may be longer).
-    pub fn parse(s: &str) -> Result<Self, String> {
-        if (1..=64).contains(&s.len())
-            && s.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-        {
-            Ok(TokenId(s.to_owned()))
-        } else {
-            Err(format!(
-                "`{}` is not a key id",
-                s.chars().take(80).collect::<String>()
-            ))
-        }
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
-    /// An id built by keygate itself from hex digits (ids of key-file keys).
-    pub(crate) fn derived(hex_id: String) -> Self {
-        debug_assert!(TokenId::parse(&hex_id).is_ok());
-        TokenId(hex_id)
+impl From<crate::model::NoRandomness> for StoreError {
+    fn from(e: crate::model::NoRandomness) -> Self {
+        StoreError::Backend(e.to_string())
     }
 }
-
-impl TryFrom<String> for TokenId {
-    type Error = String;
-    fn try_from(s: String) -> Result<Self, String> {
-        TokenId::parse(&s)
-    }
-}
-
-impl From<TokenId> for String {
-    fn from(t: TokenId) -> String {
-        t.0
-    }
-}
-
-impl fmt::Display for TokenId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl fmt::Debug for TokenId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-/// Which digest a record's `hash` is.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum HashAlg {
-    /// `blake3::keyed_hash(token_salt, key)`: every key keygate makes or imports in clear.
-    #[default]
-    Keyed,
-    /// Plain SHA-256 of the key: keys imported from AKAS sha256 files, whose clear text
-    /// keygate never saw.
-    Sha256,
-}
-
-impl HashAlg {
-    fn is_keyed(&self) -> bool {
-        *self == HashAlg::Keyed
-    }
-}
-
-/// Everything keygate knows about one key (DESIGN §3). The key itself is never here,
-/// only its keyed hash.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TokenRecord {
-    pub id: TokenId,
-    pub hash: KeyHash,
-    #[serde(default, skip_serializing_if = "HashAlg::is_keyed")]
-    pub hash_alg: HashAlg,
-    /// OIDC subject, or a service name.
-    pub owner: String,
-    pub name: String,
-    /// `kg_AbCd…wxyz`.
-    pub hint: String,
-    pub created_at: Timestamp,
-    pub created_by: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub expires_at: Option<Timestamp>,
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub disabled: bool,
-    /// Kept apart from the record in the stores (written in batches by the hot path's
-    /// coalescer); filled in when a record is read.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub last_used_at: Option<Timestamp>,
-    /// Allow-list; empty = anything.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub rules: Vec<Rule>,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub metadata: BTreeMap<String, String>,
-    /// The key this one was rotated from.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub replaces: Option<TokenId>,
-    /// The key that replaced this one.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub replaced_by: Option<TokenId>,
-    /// After a rotation the old key keeps working until then.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub grace_until: Option<Timestamp>,
-    /// Rate limits and credits; empty = unlimited (the owner's limits may still apply).
-    #[serde(default, skip_serializing_if = "Limits::is_empty")]
-    pub limits: Limits,
-    /// The key whose counters this one spends: set on rotation, so that a key and its
-    /// successor share one quota (rotating never buys credits). `None`: its own id.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub usage_of: Option<TokenId>,
-}
-
-impl TokenRecord {
-    /// A plain record — no expiry, rules, metadata or rotation — for keys that come from
-    /// elsewhere (imports, key files, the uploaded set).
-    #[allow(clippy::too_many_arguments)]
-    pub fn plain(
-        id: TokenId,
-        hash: KeyHash,
-        hash_alg: HashAlg,
-        owner: String,
-        name: String,
-        hint: String,
-        created_at: Timestamp,
-        created_by: String,
-    ) -> Self {
-        TokenRecord {
-            id,
-            hash,
-            hash_alg,
-            owner,
-            name,
-            hint,
-            created_at,
-            created_by,
-            expires_at: None,
-            disabled: false,
-            last_used_at: None,
-            rules: Vec::new(),
-            metadata: BTreeMap::new(),
-            replaces: None,
-            replaced_by: None,
-            grace_until: None,
-            limits: Limits::default(),
-            usage_of: None,
-        }
-    }
-
-    /// The store slot of this key's counters: `k:<id>` (the id of the first key of a
-    /// rotation chain).
-    pub fn usage_slot(&self) -> String {
-        format!("k:{}", self.usage_of.as_ref().unwrap_or(&self.id))
-    }
-
-    /// Why this record may not be used at `now`, if it may not.
-    pub fn unusable_at(&self, now: Timestamp) -> Option<&'static str> {
-        if self.disabled {
-            Some("the key is disabled")
-        } else if self.expires_at.is_some_and(|t| t <= now) {
-            Some("the key has expired")
-        } else if self.grace_until.is_some_and(|t| t <= now) {
-            Some("the key was rotated and its grace period is over")
-        } else {
-            None
-        }
-    }
-}
-
-/// One management change, kept in the store (DESIGN §3).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct AuditEvent {
-    /// Assigned by the store, increasing; the paging cursor.
-    #[serde(default)]
-    pub seq: u64,
-    #[schema(value_type = String, format = DateTime)]
-    pub at: Timestamp,
-    /// Who: an OIDC subject, `admin` (admin key) or `cli`.
-    pub actor: String,
-    /// How they proved it: `oidc`, `admin-key`, `cli`.
-    pub auth: String,
-    /// `create`, `update`, `disable`, `enable`, `rotate`, `delete`, `import`.
-    pub action: String,
-    pub owner: String,
-    #[serde(default)]
-    #[schema(value_type = Option<String>)]
-    pub token_id: Option<TokenId>,
-    /// The caller's address, when the change came over HTTP.
-    #[serde(default)]
-    pub client: Option<String>,
-    /// The key's name at the time (absent for events about an owner or an import).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
-    /// What an update changed, field by field (never a key or a hash).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub changes: Vec<AuditChange>,
-}
-
-/// One field an update changed: its values before and after, as text.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct AuditChange {
-    pub field: String,
-    #[serde(default)]
-    pub from: Option<String>,
-    #[serde(default)]
-    pub to: Option<String>,
-}
-
-/// Which audit events to list: newest first, filtered, paged by `before`.
-#[derive(Clone, Debug, Default)]
-pub struct AuditQuery {
-    pub owner: Option<String>,
-    pub actor: Option<String>,
-    pub token_id: Option<TokenId>,
-    /// Only events with `seq` below this.
-    pub before: Option<u64>,
-    pub limit: usize,
-    pub action: Option<String>,
-    /// Only events at or after this time.
-    pub since: Option<Timestamp>,
-    /// Only events before this time.
-    pub until: Option<Timestamp>,
-}
-
-impl AuditQuery {
-    pub fn matches(&self, e: &AuditEvent) -> bool {
-        self.before.is_none_or(|b| e.seq < b)
-            && self.action.as_ref().is_none_or(|a| *a == e.action)
-            && self.since.is_none_or(|t| e.at >= t)
-            && self.until.is_none_or(|t| e.at < t)
-            && self.owner.as_ref().is_none_or(|o| *o == e.owner)
-            && self.actor.as_ref().is_none_or(|a| *a == e.actor)
-            && self
-                .token_id
-                .as_ref()
-                .is_none_or(|t| e.token_id.as_ref() == Some(t))
-    }
-}
-
-/// Audit events kept at most (the oldest are dropped beyond this).
-pub const AUDIT_MAX: u64 = 100_000;
-
-/// Audit events kept at most about one owner's keys: beyond this, that owner's oldest
-/// event is dropped, so one user changing their keys in a loop only ever pushes out
-/// their own history, never other people's (it takes more than
-/// `AUDIT_MAX / AUDIT_MAX_PER_OWNER` busy owners to reach the global limit).
-pub const AUDIT_MAX_PER_OWNER: usize = 1000;
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
@@ -353,6 +94,18 @@ pub trait Invalidate: Send + Sync {
     /// A credit balance was set to an absolute value (epoch `epoch`): drop the credits
     /// leased from it before.
     fn drop_leases(&self, slot: &str, epoch: u64);
+}
+
+/// What management needs of the gate running in this process — the port through which
+/// it reaches the gate without importing it (services never import each other): the
+/// invalidations of [`Invalidate`], plus giving back a slot's leases before a balance
+/// is written over them, and re-reading owner limits.
+#[async_trait]
+pub trait GatePort: Invalidate {
+    /// Gives back the leases this process holds of `slot` and forgets its local state.
+    async fn reset_slot(&self, slot: &str);
+    /// Owner limits changed: cached owner policies are read again.
+    fn owner_limits_changed(&self);
 }
 
 /// A request for allowances from a rate-limit window (usage limits).

@@ -674,7 +674,7 @@ async fn refusals_are_counted_and_logged_with_the_limit() {
     let mut app = App::memory(config, Clock::system(), Salt::from_hex(SALT).unwrap()).unwrap();
     let out = Captured::default();
     let (sink, flusher) = keygate::logsink::start(out.clone());
-    app.access_log = Some(keygate::http::access_log::AccessLog { sink, json: true });
+    app.access_log = Some(keygate::access_log::AccessLog { sink, json: true });
     let t = TestApp::serve(Arc::new(app), dir, None).await;
     let (key, _) = t.create("alice", "logged", &[]).await;
     let id = t.app.keys.list(Some("alice")).await.unwrap().records[0]

@@ -20,6 +20,7 @@ mod hardening;
 mod helpers;
 mod jwt;
 mod keyfiles;
+mod layout;
 mod limits;
 mod limits_replicas;
 mod load;
