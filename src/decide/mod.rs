@@ -9,27 +9,34 @@
 //! never an allow for a key that was not verified.
 
 pub mod credential;
+mod flush;
+mod follow;
+mod known;
+mod owner;
 pub mod throttle;
 pub mod usage;
 
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::http::{HeaderMap, HeaderName, HeaderValue};
+use axum::http::{HeaderMap, HeaderName};
 use sha2::Digest;
 
 use crate::clock::Clock;
-use crate::keyfile::{self, KeySets};
-use crate::limits::engine::{Engine, OnStoreError, Report, Slot, Verdict};
-use crate::limits::{Exceeded, Limits, Scope};
+use crate::keyfile::KeySets;
+use crate::limits::engine::{Engine, OnStoreError, Report, Verdict};
+use crate::limits::{Exceeded, Limits};
 use crate::metrics::Metrics;
 use crate::rules::{self, Target};
-use crate::store::{HashAlg, SharedStore, StoreError, TokenId, TokenRecord};
+use crate::store::{HashAlg, SharedStore, StoreError, TokenRecord};
 use crate::token::{KeyHash, Malformed, Policy, Salt};
 
 pub use credential::{BadCredential, Sources};
+pub use flush::FLUSH_CHUNK;
+use known::Cached;
+pub use known::{Known, header_value, upstream_name};
 pub use throttle::Cidr;
 use throttle::Throttle;
 use usage::Usage;
@@ -70,59 +77,6 @@ pub struct IdentityHeaders {
     pub user: Option<HeaderName>,
     pub token_id: Option<HeaderName>,
     pub token_name: Option<HeaderName>,
-}
-
-/// A key found in the store or a key source, with everything an allow needs ready to
-/// send.
-pub struct Known {
-    pub record: TokenRecord,
-    /// Identity headers, built once when the entry is cached.
-    pub headers: Vec<(HeaderName, HeaderValue)>,
-    /// Unix seconds of the last allow; see [`usage`].
-    last_used: std::sync::atomic::AtomicI64,
-    /// The usage generation this entry was last queued in.
-    queued: std::sync::atomic::AtomicU64,
-    /// Keys from files and uploads are not in the store: no last-used to write.
-    in_store: bool,
-    /// Set when the record holds an owner that may not be sent upstream (too long,
-    /// invisible or control characters: written around the API's checks); the key is
-    /// then refused. Worked out once, when the entry is cached.
-    refused: Option<&'static str>,
-    /// The usage limits in force: the key's own, then its owner's.
-    pub slots: [Option<Arc<Slot>>; 2],
-    /// `RateLimit-Policy` for those limits, built once when the entry is cached.
-    pub limit_policy: Option<HeaderValue>,
-    /// The limits of the two slots, readable without their locks.
-    key_limits: Option<Arc<Limits>>,
-    owner_limits: Option<Arc<Limits>>,
-}
-
-impl Known {
-    /// The limits of one scope, when it has any.
-    pub fn limits_of(&self, scope: Scope) -> Option<&Limits> {
-        match scope {
-            Scope::Key => self.key_limits.as_deref(),
-            Scope::Owner => self.owner_limits.as_deref(),
-        }
-    }
-
-    /// The name of the limit that refused a request (`credits` for a quota).
-    pub fn limit_name(&self, e: Exceeded) -> &str {
-        match e {
-            Exceeded::Rate { scope, index, .. } => self
-                .limits_of(scope)
-                .and_then(|l| l.rate_limits.get(usize::from(index)))
-                .map_or("", |r| r.name.as_str()),
-            Exceeded::Credits { .. } => "credits",
-        }
-    }
-}
-
-#[derive(Clone)]
-struct Cached {
-    /// Clock milliseconds after which the entry is stale.
-    until_ms: i64,
-    known: Option<Arc<Known>>,
 }
 
 /// Why a request is refused.
@@ -570,133 +524,6 @@ impl Gate {
         result
     }
 
-    /// A record standing for a key from a file or the uploaded set. Its id is derived
-    /// from the key's digest with the salt, so it is stable across reloads and says
-    /// nothing about the key.
-    fn file_record(&self, f: keyfile::Found) -> TokenRecord {
-        let mut input = b"keygate key-source id\0".to_vec();
-        input.extend_from_slice(&f.digest);
-        let derived = KeyHash::of(&self.salt, &String::from_utf8_lossy(&input)).to_hex();
-        let id = TokenId::derived(format!("kf_{}", &derived[..16]));
-        TokenRecord::plain(
-            id,
-            KeyHash(f.digest),
-            HashAlg::Keyed,
-            f.ident.owner,
-            f.ident.name,
-            format!("from {}", f.ident.source),
-            f.ident.loaded_at,
-            f.ident.source,
-        )
-    }
-
-    /// The limits of `owner`: their own when they have any, else the configured default.
-    async fn owner_policy(
-        &self,
-        owner: &str,
-        now_ms: i64,
-    ) -> Result<Option<OwnerPolicy>, StoreError> {
-        if !self.owner_limits_in_use.load(Ordering::Acquire) {
-            return Ok(self.owner_defaults.clone());
-        }
-        if let Some((until, p)) = self.owner_cache.get(owner)
-            && until > now_ms
-            && self.cache_trusted.load(Ordering::Acquire)
-        {
-            return Ok(p);
-        }
-        let epoch = self.epoch.load(Ordering::Acquire);
-        let raw = tokio::time::timeout(
-            self.settings.store_timeout,
-            self.store.get_meta(&format!(
-                "{}{owner}",
-                crate::limits::owner::OWNER_LIMITS_META
-            )),
-        )
-        .await
-        .map_err(|_| StoreError::Timeout(0))??;
-        let own = match raw.as_deref().map(crate::limits::owner::parse_owner_limits) {
-            Some(Ok(Some(l))) => Some(Arc::new((Arc::new(l), None))),
-            Some(Ok(None)) | None => None,
-            Some(Err(e)) => {
-                tracing::warn!(owner, error = %e, "an owner's stored limits are damaged; using the default");
-                None
-            }
-        };
-        let p = own.or_else(|| self.owner_defaults.clone());
-        let ttl = i64::try_from(self.settings.cache_ttl.as_millis()).unwrap_or(i64::MAX);
-        if self.epoch.load(Ordering::Acquire) == epoch {
-            self.owner_cache
-                .insert(owner.to_owned(), (now_ms.saturating_add(ttl), p.clone()));
-        }
-        Ok(p)
-    }
-
-    /// Owner limits were changed here: look them up again from now on.
-    pub fn owner_limits_changed(&self) {
-        self.owner_limits_in_use.store(true, Ordering::Release);
-        self.forget_all();
-    }
-
-    fn known(&self, record: TokenRecord, in_store: bool, owner: Option<OwnerPolicy>) -> Known {
-        let ids = &self.settings.identity_headers;
-        // What the store holds is checked again on the way out (the store is trusted
-        // to be ours, not to be well-formed): an owner that breaks the API's rules
-        // refuses the key, since an identity must never be altered; a name is
-        // informational, so it is cut to what the API accepts.
-        let refused = crate::model::text::validate_owner(&record.owner).err().map(|e| {
-            tracing::warn!(token_id = %record.id, error = %e, "refusing a key whose stored owner may not be sent upstream");
-            "the key's stored owner is invalid"
-        });
-        let name = upstream_name(&record.name);
-        if name != record.name {
-            tracing::warn!(token_id = %record.id, "a key's stored name breaks the rules for names; sending it shortened and without the refused characters");
-        }
-        let mut headers = Vec::with_capacity(3);
-        for (header, value) in [
-            (&ids.user, record.owner.as_str()),
-            (&ids.token_id, record.id.as_str()),
-            (&ids.token_name, &*name),
-        ] {
-            if let Some(n) = header
-                && refused.is_none()
-            {
-                headers.push((n.clone(), header_value(value)));
-            }
-        }
-        let last = record.last_used_at.map_or(0, |t| t.unix());
-        let key_limits = (!record.limits.is_empty()).then(|| Arc::new(record.limits.clone()));
-        let key_slot = key_limits.as_ref().map(|l| {
-            self.limits
-                .slot(Scope::Key, record.usage_slot(), l.clone(), None)
-        });
-        let owner_slot = owner.as_ref().map(|p| {
-            self.limits.slot(
-                Scope::Owner,
-                crate::limits::owner::owner_slot(&record.owner),
-                p.0.clone(),
-                p.1,
-            )
-        });
-        let limit_policy = crate::limits::policy_header(
-            key_slot.as_ref().map(|_| &record.limits),
-            owner.as_ref().map(|p| &*p.0),
-        )
-        .and_then(|v| HeaderValue::from_str(&v).ok());
-        Known {
-            record,
-            headers,
-            last_used: std::sync::atomic::AtomicI64::new(last),
-            queued: std::sync::atomic::AtomicU64::new(u64::MAX),
-            in_store,
-            refused,
-            slots: [key_slot, owner_slot],
-            limit_policy,
-            key_limits,
-            owner_limits: owner.map(|p| p.0.clone()),
-        }
-    }
-
     /// Drops one cached answer (after a write to that key, here or on another replica).
     pub fn forget(&self, hash: &KeyHash) {
         self.epoch.fetch_add(1, Ordering::AcqRel);
@@ -724,84 +551,7 @@ impl Gate {
     pub fn cache_trusted(&self) -> bool {
         self.cache_trusted.load(Ordering::Acquire)
     }
-
-    /// Looks again whether the store holds SHA-256 imports (at start, and periodically
-    /// so that an import by another process is seen).
-    pub async fn refresh_store_flags(&self) -> Result<(), StoreError> {
-        if self
-            .store
-            .get_meta(crate::limits::owner::OWNER_LIMITS_IN_USE)
-            .await?
-            .is_some()
-            && !self.owner_limits_in_use.swap(true, Ordering::AcqRel)
-        {
-            self.forget_all();
-        }
-        let has = self.store.get_meta(SHA256_META).await?.is_some();
-        if has && !self.sha256_in_store.swap(true, Ordering::Relaxed) {
-            // Unknown keys cached before may be SHA-256 imports now.
-            self.forget_all();
-        }
-        Ok(())
-    }
-
-    /// Writes the analytics tallies collected since the previous flush (and what an
-    /// earlier failed flush left in `retry`), [`FLUSH_CHUNK`] tallies a write, so that a
-    /// flush never holds more than one chunk's rows (and, on the embedded store, one
-    /// chunk's dirty pages) at once. Returns how many tallies were written.
-    pub async fn flush_analytics(
-        &self,
-        retention: crate::analytics::Retention,
-        retry: &Mutex<Vec<crate::analytics::UsageAdd>>,
-    ) -> Result<usize, StoreError> {
-        let Some(t) = &self.tally else { return Ok(0) };
-        let mut batch = std::mem::take(&mut *retry.lock().unwrap_or_else(|e| e.into_inner()));
-        let mut written = 0;
-        for shard in 0..crate::analytics::SHARDS {
-            batch.extend(t.drain_shard(shard));
-            // From the end, so that what is left keeps its place (order does not
-            // matter: the stores add the counts up).
-            while !batch.is_empty() {
-                let chunk = batch.split_off(batch.len().saturating_sub(FLUSH_CHUNK));
-                if let Err(e) = self.store.add_usage(&chunk, retention).await {
-                    // Kept for the next flush, within the same bound as the tallies;
-                    // the shards not taken yet stay where they are.
-                    batch.extend(chunk);
-                    batch.truncate(crate::analytics::MAX_PENDING);
-                    *retry.lock().unwrap_or_else(|e| e.into_inner()) = batch;
-                    return Err(e);
-                }
-                written += chunk.len();
-            }
-        }
-        Ok(written)
-    }
-
-    /// Writes the last-used times collected since the previous flush, [`FLUSH_CHUNK`]
-    /// keys a write.
-    pub async fn flush_usage(&self) -> Result<usize, StoreError> {
-        let mut taken = self.usage.drain();
-        let mut written = 0;
-        loop {
-            let chunk: Vec<_> = taken.by_ref().take(FLUSH_CHUNK).collect();
-            if chunk.is_empty() {
-                return Ok(written);
-            }
-            if let Err(e) = self.store.touch(&chunk).await {
-                // Put them back so the next flush tries again.
-                self.usage.restore(chunk.into_iter().chain(taken));
-                return Err(e);
-            }
-            written += chunk.len();
-        }
-    }
 }
-
-/// How many analytics tallies or last-used times one store write takes. A flush of a
-/// whole batch at once (up to 200 000 tallies after a stream of new keys) held all its
-/// rows and redb's dirty pages together: +65 MiB of RSS during the flush of a
-/// 100 000-key miss stream (docs/benchmarks.md, "Scale").
-pub const FLUSH_CHUNK: usize = 2_000;
 
 fn deny_401(message: &'static str) -> Outcome {
     Outcome::Deny(Deny::Unauthenticated(message))
@@ -828,80 +578,6 @@ fn malformed_message(e: Malformed) -> &'static str {
         Malformed::ForeignPrefix => "keys without this gate's prefix are not accepted",
         Malformed::WrongLength => "the key does not have the required length",
         Malformed::WrongForeignPrefix => "the key does not start with the required prefix",
-    }
-}
-
-/// A key's name as sent upstream: without the characters names may not hold and at
-/// most [`crate::model::text::MAX_NAME_LEN`] characters (what the API accepts), whatever
-/// the store holds.
-pub fn upstream_name(name: &str) -> std::borrow::Cow<'_, str> {
-    let ok = name.chars().all(crate::model::text::allowed_char)
-        && name.chars().nth(crate::model::text::MAX_NAME_LEN).is_none();
-    if ok {
-        return std::borrow::Cow::Borrowed(name);
-    }
-    std::borrow::Cow::Owned(
-        name.chars()
-            .filter(|c| crate::model::text::allowed_char(*c))
-            .take(crate::model::text::MAX_NAME_LEN)
-            .collect(),
-    )
-}
-
-/// A header value for arbitrary text: visible ASCII as is, anything else (and `%`)
-/// percent-encoded as UTF-8, so an owner or name can never break the response.
-pub fn header_value(s: &str) -> HeaderValue {
-    let plain = s.bytes().all(|b| (b' '..=b'~').contains(&b) && b != b'%');
-    if plain && let Ok(v) = HeaderValue::from_str(s) {
-        return v;
-    }
-    let mut out = String::with_capacity(s.len() * 3);
-    for b in s.bytes() {
-        if (b' '..=b'~').contains(&b) && b != b'%' {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    HeaderValue::from_str(&out).unwrap_or_else(|_| HeaderValue::from_static(""))
-}
-
-#[async_trait::async_trait]
-impl crate::store::GatePort for Gate {
-    async fn reset_slot(&self, slot: &str) {
-        self.limits.reset(slot).await;
-    }
-
-    fn owner_limits_changed(&self) {
-        Gate::owner_limits_changed(self);
-    }
-}
-
-impl crate::store::Invalidate for Gate {
-    fn forget(&self, hash: &KeyHash) {
-        Gate::forget(self, hash);
-    }
-
-    fn forget_all(&self) {
-        Gate::forget_all(self);
-    }
-
-    fn drop_leases(&self, slot: &str, epoch: u64) {
-        self.limits.drop_leases(slot, epoch);
-    }
-
-    fn trust(&self, trusted: bool) {
-        if trusted {
-            // Following again: start afresh, then use the cache.
-            self.forget_all();
-            self.cache_trusted.store(true, Ordering::Release);
-            self.follows.fetch_add(1, Ordering::AcqRel);
-        } else {
-            // From now on the cache is bypassed (kept only to answer while the store
-            // itself cannot be reached), and nothing new is cached.
-            self.epoch.fetch_add(1, Ordering::AcqRel);
-            self.cache_trusted.store(false, Ordering::Release);
-        }
     }
 }
 

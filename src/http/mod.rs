@@ -190,30 +190,17 @@ async fn json_405(r: axum::response::Response) -> axum::response::Response {
     json
 }
 
-/// Serves until `shutdown` completes, then lets in-flight requests finish and writes the
-/// last-used times still in memory. Also serves `/metrics` on `metrics_address` when
-/// one is set, and keeps the key sources current.
+/// Serves until `shutdown` completes, then lets in-flight requests finish and drains the
+/// app's background tasks ([`crate::app::tasks`]: last-used times and analytics still in
+/// memory are written, leases given back). Also serves `/metrics` on
+/// `metrics_address` when one is set.
 pub async fn serve(
     listener: TcpListener,
     app: Arc<App>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let retry = Arc::new(std::sync::Mutex::new(Vec::new()));
-    let mut background = vec![
-        tokio::spawn(flush_usage(app.clone())),
-        tokio::spawn(sweep_limits(app.clone())),
-        tokio::spawn(flush_analytics(app.clone(), retry.clone())),
-        tokio::spawn(app.sources().watch()),
-    ];
-    if let Some(v) = &app.verifier {
-        background.push(tokio::spawn(v.clone().run()));
-    }
-    {
-        // Follows other replicas' writes (Valkey); returns at once for other stores.
-        let store = app.keys.store().clone();
-        let target: Arc<dyn crate::store::Invalidate> = app.gate.clone();
-        background.push(tokio::spawn(async move { store.watch(target).await }));
-    }
+    // Every background task of the app (flushers, sweepers, watchers), with one drain.
+    let mut background = crate::app::tasks::Background::start(&app);
     let limits = conn::Limits::new(&app.config);
     if app.config.metrics_enabled && !app.config.metrics_address.is_empty() {
         let addr = &app.config.metrics_address;
@@ -227,7 +214,7 @@ pub async fn serve(
         let metrics = operate::metrics_router().with_state(app.clone());
         // The same timeouts, and slots from the same cap.
         let limits = limits.clone();
-        background.push(tokio::spawn(async move {
+        background.add(tokio::spawn(async move {
             let forever = std::future::pending::<()>();
             if let Err(e) =
                 conn::accept_loop(metrics_listener, limits, None, metrics, forever).await
@@ -244,82 +231,8 @@ pub async fn serve(
         shutdown,
     )
     .await;
-    for task in background {
-        task.abort();
-    }
-    if let Err(e) = app.gate.flush_usage().await {
-        tracing::warn!(error = %e, "could not write last-used times at shutdown");
-    }
-    if let Err(e) = app
-        .gate
-        .flush_analytics(app.config.analytics.retention(), &retry)
-        .await
-    {
-        tracing::warn!(error = %e, "could not write the last analytics counts at shutdown");
-    }
-    // Unspent leases go back, so a clean shutdown loses no credit.
-    app.gate.limits().give_back_all().await;
+    background.drain().await;
     result
-}
-
-/// Writes analytics tallies every `analytics.flush_secs` (sooner when they fill up), and
-/// drops buckets past their retention once an hour.
-async fn flush_analytics(
-    app: Arc<App>,
-    retry: Arc<std::sync::Mutex<Vec<crate::analytics::UsageAdd>>>,
-) {
-    let Some(tally) = app.gate.tally() else {
-        return;
-    };
-    let every = Duration::from_secs(app.config.analytics.flush_secs);
-    let retention = app.config.analytics.retention();
-    // The first flush one period after start: there is nothing to write before.
-    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut last_prune = tokio::time::Instant::now();
-    loop {
-        tokio::select! {
-            _ = tick.tick() => {}
-            () = tally.full.notified() => {}
-        }
-        if let Err(e) = app.gate.flush_analytics(retention, &retry).await {
-            tracing::debug!(error = %e, "analytics flush failed; will retry");
-        }
-        if last_prune.elapsed() > Duration::from_secs(3600) {
-            last_prune = tokio::time::Instant::now();
-            match app
-                .keys
-                .store()
-                .prune_usage(app.clock.now_ms(), retention)
-                .await
-            {
-                Ok(n) if n > 0 => tracing::info!(
-                    removed = n,
-                    "dropped analytics buckets past their retention"
-                ),
-                Ok(_) => {}
-                Err(e) => tracing::warn!(error = %e, "could not drop old analytics buckets"),
-            }
-        }
-    }
-}
-
-/// Gives back usage leases left idle (other replicas may need them).
-async fn sweep_limits(app: Arc<App>) {
-    let mut tick = tokio::time::interval(Duration::from_secs(1));
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut last_prune = tokio::time::Instant::now();
-    loop {
-        tick.tick().await;
-        app.gate.limits().sweep().await;
-        // Ended windows of counters nobody uses any more (the embedded store keeps them).
-        if last_prune.elapsed() > Duration::from_secs(3600) {
-            last_prune = tokio::time::Instant::now();
-            if let Err(e) = app.keys.store().prune_windows(app.clock.now_ms()).await {
-                tracing::warn!(error = %e, "could not drop ended rate-limit windows");
-            }
-        }
-    }
 }
 
 /// `/api/me/tokens/{id}` matches `/api/me/tokens/abc`.
@@ -330,19 +243,6 @@ fn template_matches(template: &str, path: &str) -> bool {
             (None, None) => return true,
             (Some(a), Some(b)) if a == b || (a.starts_with('{') && !b.is_empty()) => {}
             _ => return false,
-        }
-    }
-}
-
-async fn flush_usage(app: Arc<App>) {
-    let every = Duration::from_secs(app.config.last_used_flush_secs);
-    // The first flush one period after start: there is nothing to write before.
-    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tick.tick().await;
-        if let Err(e) = app.gate.flush_usage().await {
-            tracing::debug!(error = %e, "last-used flush failed; will retry");
         }
     }
 }

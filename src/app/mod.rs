@@ -1,5 +1,7 @@
 //! Wiring: from a [`Config`] to an opened store, the gate and the key service.
 
+pub mod tasks;
+
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;

@@ -1,0 +1,145 @@
+//! Every background task of a running keygate, started once and drained once: the
+//! last-used and analytics flushers, the usage-limit sweeper (idle leases back, ended
+//! windows pruned), the key-source watcher, the OIDC key refresher and the follower of
+//! other replicas' writes. The composition root owns their lifecycle; the HTTP layer
+//! only asks for it ([`Background::start`] before serving, [`Background::drain`] after).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::task::JoinHandle;
+
+use super::App;
+
+/// The running background tasks and what their drain needs.
+pub struct Background {
+    app: Arc<App>,
+    tasks: Vec<JoinHandle<()>>,
+    /// Analytics tallies a failed flush put back, for the next flush and the last one.
+    retry: Arc<std::sync::Mutex<Vec<crate::analytics::UsageAdd>>>,
+}
+
+impl Background {
+    /// Starts every background task of `app`.
+    pub fn start(app: &Arc<App>) -> Self {
+        let retry = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let mut tasks = vec![
+            tokio::spawn(flush_usage(app.clone())),
+            tokio::spawn(sweep_limits(app.clone())),
+            tokio::spawn(flush_analytics(app.clone(), retry.clone())),
+            tokio::spawn(app.sources().watch()),
+        ];
+        if let Some(v) = &app.verifier {
+            tasks.push(tokio::spawn(v.clone().run()));
+        }
+        {
+            // Follows other replicas' writes (Valkey); returns at once for other stores.
+            let store = app.keys.store().clone();
+            let target: Arc<dyn crate::store::Invalidate> = app.gate.clone();
+            tasks.push(tokio::spawn(async move { store.watch(target).await }));
+        }
+        Background {
+            app: app.clone(),
+            tasks,
+            retry,
+        }
+    }
+
+    /// Adds a task to be stopped with the others (a listener of the app's).
+    pub fn add(&mut self, task: JoinHandle<()>) {
+        self.tasks.push(task);
+    }
+
+    /// Stops every task, then writes what is still in memory: last-used times and
+    /// analytics counts; unspent leases go back, so a clean shutdown loses no credit.
+    pub async fn drain(self) {
+        for task in self.tasks {
+            task.abort();
+        }
+        let app = self.app;
+        if let Err(e) = app.gate.flush_usage().await {
+            tracing::warn!(error = %e, "could not write last-used times at shutdown");
+        }
+        if let Err(e) = app
+            .gate
+            .flush_analytics(app.config.analytics.retention(), &self.retry)
+            .await
+        {
+            tracing::warn!(error = %e, "could not write the last analytics counts at shutdown");
+        }
+        app.gate.limits().give_back_all().await;
+    }
+}
+
+/// Writes analytics tallies every `analytics.flush_secs` (sooner when they fill up), and
+/// drops buckets past their retention once an hour.
+async fn flush_analytics(
+    app: Arc<App>,
+    retry: Arc<std::sync::Mutex<Vec<crate::analytics::UsageAdd>>>,
+) {
+    let Some(tally) = app.gate.tally() else {
+        return;
+    };
+    let every = Duration::from_secs(app.config.analytics.flush_secs);
+    let retention = app.config.analytics.retention();
+    // The first flush one period after start: there is nothing to write before.
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last_prune = tokio::time::Instant::now();
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            () = tally.full.notified() => {}
+        }
+        if let Err(e) = app.gate.flush_analytics(retention, &retry).await {
+            tracing::debug!(error = %e, "analytics flush failed; will retry");
+        }
+        if last_prune.elapsed() > Duration::from_secs(3600) {
+            last_prune = tokio::time::Instant::now();
+            match app
+                .keys
+                .store()
+                .prune_usage(app.clock.now_ms(), retention)
+                .await
+            {
+                Ok(n) if n > 0 => tracing::info!(
+                    removed = n,
+                    "dropped analytics buckets past their retention"
+                ),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "could not drop old analytics buckets"),
+            }
+        }
+    }
+}
+
+/// Gives back usage leases left idle (other replicas may need them).
+async fn sweep_limits(app: Arc<App>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last_prune = tokio::time::Instant::now();
+    loop {
+        tick.tick().await;
+        app.gate.limits().sweep().await;
+        // Ended windows of counters nobody uses any more (the embedded store keeps them).
+        if last_prune.elapsed() > Duration::from_secs(3600) {
+            last_prune = tokio::time::Instant::now();
+            if let Err(e) = app.keys.store().prune_windows(app.clock.now_ms()).await {
+                tracing::warn!(error = %e, "could not drop ended rate-limit windows");
+            }
+        }
+    }
+}
+
+async fn flush_usage(app: Arc<App>) {
+    let every = Duration::from_secs(app.config.last_used_flush_secs);
+    // The first flush one period after start: there is nothing to write before.
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if let Err(e) = app.gate.flush_usage().await {
+            tracing::debug!(error = %e, "last-used flush failed; will retry");
+        }
+    }
+}

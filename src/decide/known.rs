@@ -1,0 +1,188 @@
+//! What the cache holds for a key: the record with everything an allow needs ready to
+//! send (identity headers, limit slots, the `RateLimit-Policy` value), built once when
+//! the entry is cached, and the record that stands for a key from a file.
+
+use std::sync::Arc;
+
+use axum::http::{HeaderName, HeaderValue};
+
+use super::{Gate, OwnerPolicy};
+use crate::keyfile;
+use crate::limits::engine::Slot;
+use crate::limits::{Exceeded, Limits, Scope};
+use crate::store::{HashAlg, TokenId, TokenRecord};
+use crate::token::KeyHash;
+
+/// A key found in the store or a key source, with everything an allow needs ready to
+/// send.
+pub struct Known {
+    pub record: TokenRecord,
+    /// Identity headers, built once when the entry is cached.
+    pub headers: Vec<(HeaderName, HeaderValue)>,
+    /// Unix seconds of the last allow; see [`usage`].
+    pub(super) last_used: std::sync::atomic::AtomicI64,
+    /// The usage generation this entry was last queued in.
+    pub(super) queued: std::sync::atomic::AtomicU64,
+    /// Keys from files and uploads are not in the store: no last-used to write.
+    pub(super) in_store: bool,
+    /// Set when the record holds an owner that may not be sent upstream (too long,
+    /// invisible or control characters: written around the API's checks); the key is
+    /// then refused. Worked out once, when the entry is cached.
+    pub(super) refused: Option<&'static str>,
+    /// The usage limits in force: the key's own, then its owner's.
+    pub slots: [Option<Arc<Slot>>; 2],
+    /// `RateLimit-Policy` for those limits, built once when the entry is cached.
+    pub limit_policy: Option<HeaderValue>,
+    /// The limits of the two slots, readable without their locks.
+    pub(super) key_limits: Option<Arc<Limits>>,
+    pub(super) owner_limits: Option<Arc<Limits>>,
+}
+
+impl Known {
+    /// The limits of one scope, when it has any.
+    pub fn limits_of(&self, scope: Scope) -> Option<&Limits> {
+        match scope {
+            Scope::Key => self.key_limits.as_deref(),
+            Scope::Owner => self.owner_limits.as_deref(),
+        }
+    }
+
+    /// The name of the limit that refused a request (`credits` for a quota).
+    pub fn limit_name(&self, e: Exceeded) -> &str {
+        match e {
+            Exceeded::Rate { scope, index, .. } => self
+                .limits_of(scope)
+                .and_then(|l| l.rate_limits.get(usize::from(index)))
+                .map_or("", |r| r.name.as_str()),
+            Exceeded::Credits { .. } => "credits",
+        }
+    }
+}
+
+#[derive(Clone)]
+pub(super) struct Cached {
+    /// Clock milliseconds after which the entry is stale.
+    pub(super) until_ms: i64,
+    pub(super) known: Option<Arc<Known>>,
+}
+
+impl Gate {
+    /// A record standing for a key from a file or the uploaded set. Its id is derived
+    /// from the key's digest with the salt, so it is stable across reloads and says
+    /// nothing about the key.
+    pub(super) fn file_record(&self, f: keyfile::Found) -> TokenRecord {
+        let mut input = b"keygate key-source id\0".to_vec();
+        input.extend_from_slice(&f.digest);
+        let derived = KeyHash::of(&self.salt, &String::from_utf8_lossy(&input)).to_hex();
+        let id = TokenId::derived(format!("kf_{}", &derived[..16]));
+        TokenRecord::plain(
+            id,
+            KeyHash(f.digest),
+            HashAlg::Keyed,
+            f.ident.owner,
+            f.ident.name,
+            format!("from {}", f.ident.source),
+            f.ident.loaded_at,
+            f.ident.source,
+        )
+    }
+
+    pub(super) fn known(
+        &self,
+        record: TokenRecord,
+        in_store: bool,
+        owner: Option<OwnerPolicy>,
+    ) -> Known {
+        let ids = &self.settings.identity_headers;
+        // What the store holds is checked again on the way out (the store is trusted
+        // to be ours, not to be well-formed): an owner that breaks the API's rules
+        // refuses the key, since an identity must never be altered; a name is
+        // informational, so it is cut to what the API accepts.
+        let refused = crate::model::text::validate_owner(&record.owner).err().map(|e| {
+            tracing::warn!(token_id = %record.id, error = %e, "refusing a key whose stored owner may not be sent upstream");
+            "the key's stored owner is invalid"
+        });
+        let name = upstream_name(&record.name);
+        if name != record.name {
+            tracing::warn!(token_id = %record.id, "a key's stored name breaks the rules for names; sending it shortened and without the refused characters");
+        }
+        let mut headers = Vec::with_capacity(3);
+        for (header, value) in [
+            (&ids.user, record.owner.as_str()),
+            (&ids.token_id, record.id.as_str()),
+            (&ids.token_name, &*name),
+        ] {
+            if let Some(n) = header
+                && refused.is_none()
+            {
+                headers.push((n.clone(), header_value(value)));
+            }
+        }
+        let last = record.last_used_at.map_or(0, |t| t.unix());
+        let key_limits = (!record.limits.is_empty()).then(|| Arc::new(record.limits.clone()));
+        let key_slot = key_limits.as_ref().map(|l| {
+            self.limits
+                .slot(Scope::Key, record.usage_slot(), l.clone(), None)
+        });
+        let owner_slot = owner.as_ref().map(|p| {
+            self.limits.slot(
+                Scope::Owner,
+                crate::limits::owner::owner_slot(&record.owner),
+                p.0.clone(),
+                p.1,
+            )
+        });
+        let limit_policy = crate::limits::policy_header(
+            key_slot.as_ref().map(|_| &record.limits),
+            owner.as_ref().map(|p| &*p.0),
+        )
+        .and_then(|v| HeaderValue::from_str(&v).ok());
+        Known {
+            record,
+            headers,
+            last_used: std::sync::atomic::AtomicI64::new(last),
+            queued: std::sync::atomic::AtomicU64::new(u64::MAX),
+            in_store,
+            refused,
+            slots: [key_slot, owner_slot],
+            limit_policy,
+            key_limits,
+            owner_limits: owner.map(|p| p.0.clone()),
+        }
+    }
+}
+
+/// A key's name as sent upstream: without the characters names may not hold and at
+/// most [`crate::model::text::MAX_NAME_LEN`] characters (what the API accepts), whatever
+/// the store holds.
+pub fn upstream_name(name: &str) -> std::borrow::Cow<'_, str> {
+    let ok = name.chars().all(crate::model::text::allowed_char)
+        && name.chars().nth(crate::model::text::MAX_NAME_LEN).is_none();
+    if ok {
+        return std::borrow::Cow::Borrowed(name);
+    }
+    std::borrow::Cow::Owned(
+        name.chars()
+            .filter(|c| crate::model::text::allowed_char(*c))
+            .take(crate::model::text::MAX_NAME_LEN)
+            .collect(),
+    )
+}
+
+/// A header value for arbitrary text: visible ASCII as is, anything else (and `%`)
+/// percent-encoded as UTF-8, so an owner or name can never break the response.
+pub fn header_value(s: &str) -> HeaderValue {
+    let plain = s.bytes().all(|b| (b' '..=b'~').contains(&b) && b != b'%');
+    if plain && let Ok(v) = HeaderValue::from_str(s) {
+        return v;
+    }
+    let mut out = String::with_capacity(s.len() * 3);
+    for b in s.bytes() {
+        if (b' '..=b'~').contains(&b) && b != b'%' {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    HeaderValue::from_str(&out).unwrap_or_else(|_| HeaderValue::from_static(""))
+}
