@@ -1,8 +1,12 @@
 //! Creating and changing keys: the one place that validates a key's settings, writes the
 //! store and drops the gate's cached answer. The CLI and the REST API both use it.
 
+mod audit;
 mod limits;
+use audit::changes;
+mod view;
 pub use limits::*;
+pub use view::TokenView;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -10,10 +14,7 @@ use std::time::Duration;
 
 use crate::clock::{Clock, Timestamp};
 use crate::rules::{self, Rule};
-use crate::store::{
-    AuditEvent, AuditQuery, GatePort, HashAlg, Listing, SharedStore, StoreError, TokenId,
-    TokenRecord,
-};
+use crate::store::{GatePort, HashAlg, Listing, SharedStore, StoreError, TokenId, TokenRecord};
 use crate::token::{self, KeyHash, KeyPrefix, NewKey, Salt};
 
 pub use crate::model::text::{
@@ -566,115 +567,11 @@ impl Keys {
         }
     }
 
-    /// Appends and logs an audit event. The change itself is already done: a failure
-    /// here is logged, not returned.
-    async fn audit(&self, actor: &Actor, action: &str, owner: &str, id: &TokenId) {
-        self.audit_event(actor, action, owner, Some(id), None, Vec::new())
-            .await;
-    }
-
-    /// An audit event about one key whose record is at hand, with what changed.
-    async fn audit_record(
-        &self,
-        actor: &Actor,
-        action: &str,
-        r: &TokenRecord,
-        changes: Vec<crate::store::AuditChange>,
-    ) {
-        self.audit_event(
-            actor,
-            action,
-            &r.owner,
-            Some(&r.id),
-            Some(r.name.clone()),
-            changes,
-        )
-        .await;
-    }
-
-    /// An audit event about an owner rather than one key.
-    async fn audit_owner(&self, actor: &Actor, action: &str, owner: &str) {
-        self.audit_event(actor, action, owner, None, None, Vec::new())
-            .await;
-    }
-
-    async fn audit_event(
-        &self,
-        actor: &Actor,
-        action: &str,
-        owner: &str,
-        id: Option<&TokenId>,
-        name: Option<String>,
-        changes: Vec<crate::store::AuditChange>,
-    ) {
-        let event = AuditEvent {
-            seq: 0,
-            at: self.clock.now(),
-            actor: actor.subject.clone(),
-            auth: actor.auth.to_owned(),
-            action: action.to_owned(),
-            owner: owner.to_owned(),
-            token_id: id.cloned(),
-            client: actor.client.clone(),
-            name,
-            changes,
-        };
-        let shown = id.map_or_else(String::new, ToString::to_string);
-        tracing::info!(target: "keygate::audit", actor = %event.actor, auth = %event.auth, action, owner = %event.owner, token_id = %shown, client = event.client.as_deref().unwrap_or(""), "key changed");
-        if let Err(e) = self.store.append_audit(&event).await {
-            tracing::error!(error = %e, action, token_id = %shown, "could not store the audit event");
-        }
-    }
-
-    pub async fn audit_log(&self, q: &AuditQuery) -> Result<Vec<AuditEvent>, ManageError> {
-        Ok(self.store.list_audit(q).await?)
-    }
-
     fn forget(&self, hash: &KeyHash) {
         if let Some(g) = &self.gate {
             g.forget(hash);
         }
     }
-}
-
-/// The fields an update changed, as text (rules in their CLI form, metadata and limits
-/// as JSON). Nothing secret is in a record.
-fn changes(a: &TokenRecord, b: &TokenRecord) -> Vec<crate::store::AuditChange> {
-    let mut out = Vec::new();
-    let mut field = |name: &str, x: Option<String>, y: Option<String>| {
-        if x != y {
-            out.push(crate::store::AuditChange {
-                field: name.into(),
-                from: x,
-                to: y,
-            });
-        }
-    };
-    field("name", Some(a.name.clone()), Some(b.name.clone()));
-    field(
-        "expires_at",
-        a.expires_at.map(|t| t.to_string()),
-        b.expires_at.map(|t| t.to_string()),
-    );
-    field(
-        "disabled",
-        Some(a.disabled.to_string()),
-        Some(b.disabled.to_string()),
-    );
-    let rules = |r: &TokenRecord| {
-        r.rules
-            .iter()
-            .map(ToString::to_string)
-            .collect::<Vec<_>>()
-            .join(" | ")
-    };
-    field("rules", Some(rules(a)), Some(rules(b)));
-    fn json<T: serde::Serialize>(v: &T) -> Option<String> {
-        serde_json::to_string(v).ok()
-    }
-    field("metadata", json(&a.metadata), json(&b.metadata));
-    field("limits", json(&a.limits), json(&b.limits));
-    out
 }
 
 /// What a revocation removed.
@@ -694,69 +591,4 @@ pub struct Rotated {
     pub new: TokenRecord,
     /// The old key in its grace period (`None`: deleted at once).
     pub old: Option<TokenRecord>,
-}
-
-/// A key as shown to people (CLI, API): the record without its hash, plus a status.
-#[derive(Clone, Debug, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
-pub struct TokenView {
-    #[schema(value_type = String)]
-    pub id: TokenId,
-    pub owner: String,
-    pub name: String,
-    pub hint: String,
-    /// `active`, `disabled`, `expired` or `rotating` (replaced, still in its grace period).
-    pub status: String,
-    #[schema(value_type = String, format = DateTime)]
-    pub created_at: Timestamp,
-    pub created_by: String,
-    #[schema(value_type = Option<String>, format = DateTime)]
-    pub expires_at: Option<Timestamp>,
-    pub disabled: bool,
-    #[schema(value_type = Option<String>, format = DateTime)]
-    pub last_used_at: Option<Timestamp>,
-    #[schema(value_type = Vec<crate::rules::Rule>)]
-    pub rules: Vec<Rule>,
-    pub metadata: BTreeMap<String, String>,
-    #[schema(value_type = Option<String>)]
-    pub replaces: Option<TokenId>,
-    #[schema(value_type = Option<String>)]
-    pub replaced_by: Option<TokenId>,
-    #[schema(value_type = Option<String>, format = DateTime)]
-    pub grace_until: Option<Timestamp>,
-    /// Rate limits and credits (the owner's shared limits are at `/api/users/{sub}/limits`).
-    pub limits: LimitsView,
-}
-
-impl TokenView {
-    /// `balance`: credits left, from [`Keys::balances`].
-    pub fn of(r: &TokenRecord, now: Timestamp, balance: Option<u64>) -> Self {
-        let status = if r.disabled {
-            "disabled"
-        } else if r.expires_at.is_some_and(|t| t <= now) || r.grace_until.is_some_and(|t| t <= now)
-        {
-            "expired"
-        } else if r.replaced_by.is_some() {
-            "rotating"
-        } else {
-            "active"
-        };
-        TokenView {
-            id: r.id.clone(),
-            owner: r.owner.clone(),
-            name: r.name.clone(),
-            hint: r.hint.clone(),
-            status: status.to_owned(),
-            created_at: r.created_at,
-            created_by: r.created_by.clone(),
-            expires_at: r.expires_at,
-            disabled: r.disabled,
-            last_used_at: r.last_used_at,
-            rules: r.rules.clone(),
-            metadata: r.metadata.clone(),
-            replaces: r.replaces.clone(),
-            replaced_by: r.replaced_by.clone(),
-            grace_until: r.grace_until,
-            limits: LimitsView::of(&r.limits, balance),
-        }
-    }
 }

@@ -1,0 +1,74 @@
+//! A key as people see it (CLI, API): the record without its hash, with a status and
+//! its live credit balance.
+
+use std::collections::BTreeMap;
+
+use super::LimitsView;
+use crate::clock::Timestamp;
+use crate::rules::Rule;
+use crate::store::{TokenId, TokenRecord};
+
+/// A key as shown to people (CLI, API): the record without its hash, plus a status.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct TokenView {
+    #[schema(value_type = String)]
+    pub id: TokenId,
+    pub owner: String,
+    pub name: String,
+    pub hint: String,
+    /// `active`, `disabled`, `expired` or `rotating` (replaced, still in its grace period).
+    pub status: String,
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: Timestamp,
+    pub created_by: String,
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub expires_at: Option<Timestamp>,
+    pub disabled: bool,
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub last_used_at: Option<Timestamp>,
+    #[schema(value_type = Vec<crate::rules::Rule>)]
+    pub rules: Vec<Rule>,
+    pub metadata: BTreeMap<String, String>,
+    #[schema(value_type = Option<String>)]
+    pub replaces: Option<TokenId>,
+    #[schema(value_type = Option<String>)]
+    pub replaced_by: Option<TokenId>,
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub grace_until: Option<Timestamp>,
+    /// Rate limits and credits (the owner's shared limits are at `/api/users/{sub}/limits`).
+    pub limits: LimitsView,
+}
+
+impl TokenView {
+    /// `balance`: credits left, from [`Keys::balances`].
+    pub fn of(r: &TokenRecord, now: Timestamp, balance: Option<u64>) -> Self {
+        let status = if r.disabled {
+            "disabled"
+        } else if r.expires_at.is_some_and(|t| t <= now) || r.grace_until.is_some_and(|t| t <= now)
+        {
+            "expired"
+        } else if r.replaced_by.is_some() {
+            "rotating"
+        } else {
+            "active"
+        };
+        TokenView {
+            id: r.id.clone(),
+            owner: r.owner.clone(),
+            name: r.name.clone(),
+            hint: r.hint.clone(),
+            status: status.to_owned(),
+            created_at: r.created_at,
+            created_by: r.created_by.clone(),
+            expires_at: r.expires_at,
+            disabled: r.disabled,
+            last_used_at: r.last_used_at,
+            rules: r.rules.clone(),
+            metadata: r.metadata.clone(),
+            replaces: r.replaces.clone(),
+            replaced_by: r.replaced_by.clone(),
+            grace_until: r.grace_until,
+            limits: LimitsView::of(&r.limits, balance),
+        }
+    }
+}
