@@ -14,6 +14,7 @@
 //! duration: epoch-aligned) and set the balance to the refill amount.
 
 pub mod engine;
+mod lease;
 pub mod owner;
 
 use std::fmt;
