@@ -47,3 +47,27 @@ fn every_toml_example_loads() {
     }
     assert!(seen >= 1, "the README has a configuration example");
 }
+
+/// The web UI's zod schemas are checked against a snapshot of `/openapi.json`
+/// (web/src/lib/schemas.openapi.test.ts); this keeps the snapshot what the server
+/// serves, so neither side can drift without a failing test.
+#[tokio::test]
+async fn the_ui_checks_its_schemas_against_the_served_openapi_document() {
+    let t = crate::helpers::TestApp::spawn(crate::helpers::Backend::Memory).await;
+    let served: serde_json::Value = t
+        .get("/openapi.json")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/web/src/lib/openapi.snapshot.json");
+    let snapshot: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    assert!(
+        served == snapshot,
+        "web/src/lib/openapi.snapshot.json is not what the server serves: run \
+         `cargo build && (cd web && npm run openapi:snapshot)`, then `cd web && npm test`"
+    );
+}

@@ -7,8 +7,9 @@ import { Layout } from "./components/layout";
 import { ApiError } from "./lib/api";
 import { AuthProvider, useAuth } from "./lib/auth";
 import type { UiConfig } from "./lib/schemas";
-import { useMe } from "./lib/queries";
-import { ErrorNote, Loading } from "./components/state";
+import { useMe } from "./lib/queries/me";
+import { QueryView, fromQuery } from "./components/query-view";
+import { Loading } from "./components/state";
 import { CallbackPage } from "./pages/callback-page";
 import { KeysPage } from "./pages/keys-page";
 import { LoginPage } from "./pages/login-page";
@@ -43,23 +44,19 @@ function RequireLogin({ children }: { children: ReactNode }) {
 
 function RequireAdmin({ children }: { children: ReactNode }) {
   const me = useMe();
-  if (me.isPending) return <Loading what="your account" />;
-  if (me.isError)
-    return (
-      <ErrorNote
-        error={me.error}
-        onRetry={() => {
-          void me.refetch();
-        }}
-      />
-    );
-  if (!me.data.admin)
-    return (
-      <p className="notice notice-error" role="alert">
-        This page is for administrators.
-      </p>
-    );
-  return children;
+  return (
+    <QueryView what="your account" {...fromQuery(me)}>
+      {(data) =>
+        data.admin ? (
+          children
+        ) : (
+          <p className="notice notice-error" role="alert">
+            This page is for administrators.
+          </p>
+        )
+      }
+    </QueryView>
+  );
 }
 
 export function App({ config }: { config: UiConfig }) {

@@ -1,6 +1,6 @@
 import { screen, within } from "@testing-library/react";
 import { describe, expect, it } from "vitest";
-import { throttled } from "../lib/queries";
+import { throttled } from "../lib/queries/usage";
 import type { UsageSeries } from "../lib/schemas";
 import { KeysPage } from "../pages/keys-page";
 import { limitedToken, me, token } from "../test-fixtures";

@@ -3,7 +3,8 @@
 // for keys that were used at all.
 import { useEffect, useRef, useState } from "react";
 import { groupDigits } from "../lib/format";
-import { type KeyScope, useKeySparkline } from "../lib/queries";
+import type { KeyScope } from "../lib/queries/scope";
+import { useKeySparkline } from "../lib/queries/usage";
 import type { OutcomeCounts } from "../lib/schemas";
 import { refusals, total } from "../lib/usage";
 import { Sparkline } from "./sparkline";

@@ -4,18 +4,12 @@
 import { useEffect, useId, useRef, useState, type SyntheticEvent } from "react";
 import { ApiError } from "../lib/api";
 import { useUnsavedGuard } from "../lib/auth";
-import { absolute, expiryPresets, groupDigits, zoneLabel, type ExpiryPreset } from "../lib/format";
-import {
-  COMMON_METHODS,
-  type FormErrors,
-  HTTP_METHODS,
-  type KeyFormValues,
-  LIMITS,
-  emptyRule,
-  validateKeyForm,
-} from "../lib/key-form-model";
+import { absolute, expiryPresets, groupDigits, type ExpiryPreset } from "../lib/format";
+import { type FormErrors, type KeyFormValues, LIMITS, emptyRule, validateKeyForm } from "../lib/key-form-model";
+import { ExpiryField } from "./expiry-field";
 import { Field, keepFocusOnClick } from "./field";
 import { LimitsFields } from "./limits-fields";
+import { MethodChoice } from "./method-choice";
 
 export interface KeyFormProps {
   mode: "create" | "edit";
@@ -131,45 +125,22 @@ export function KeyForm({
         )}
       </Field>
 
-      <div className="field-row">
-        <Field id={`${id}-expiry`} label="Expires">
-          {(p) => (
-            <select
-              {...p}
-              value={v.expiry}
-              onChange={(e) => {
-                set("expiry", e.target.value as ExpiryPreset);
-              }}
-            >
-              {options.map((o) => (
-                <option key={o.value} value={o.value}>
-                  {o.label}
-                </option>
-              ))}
-            </select>
-          )}
-        </Field>
-        {v.expiry === "custom" && (
-          <Field
-            id={`${id}-date`}
-            label={`Expiry date, in your time zone (${zoneLabel(now)})`}
-            hint="The key stops working at 00:00 that day."
-            error={shown("customDate") ?? (serverField === "customDate" ? serverError?.message : undefined)}
-          >
-            {(p) => (
-              <input
-                {...p}
-                type="date"
-                value={v.customDate}
-                onChange={(e) => {
-                  set("customDate", e.target.value);
-                }}
-                onBlur={touch("customDate")}
-              />
-            )}
-          </Field>
-        )}
-      </div>
+      <ExpiryField
+        id={id}
+        label="Expires"
+        value={v.expiry}
+        options={options}
+        onChange={(expiry) => {
+          set("expiry", expiry);
+        }}
+        date={v.customDate}
+        onDate={(date) => {
+          set("customDate", date);
+        }}
+        onDateBlur={touch("customDate")}
+        dateError={shown("customDate") ?? (serverField === "customDate" ? serverError?.message : undefined)}
+        now={now}
+      />
 
       <fieldset className="group">
         <legend>Rules</legend>
@@ -409,64 +380,5 @@ export function KeyForm({
         </button>
       </div>
     </form>
-  );
-}
-
-/**
- * A rule's methods, ticked from the HTTP methods keygate knows: the common ones first,
- * the rest behind "More methods" (open when one of them is chosen). A stored method
- * keygate no longer accepts shows too, so that it can be unticked.
- */
-function MethodChoice({
-  id,
-  chosen,
-  error,
-  onChange,
-}: {
-  id: string;
-  chosen: string[];
-  error: string | undefined;
-  onChange: (methods: string[]) => void;
-}) {
-  const known = HTTP_METHODS as readonly string[];
-  const common = COMMON_METHODS as readonly string[];
-  const more = known.filter((m) => !common.includes(m));
-  const unknown = chosen.filter((m) => !known.includes(m));
-  const box = (m: string) => (
-    <div className="checkbox method" key={m}>
-      <input
-        id={`${id}-${m}`}
-        type="checkbox"
-        checked={chosen.includes(m)}
-        onChange={(e) => {
-          onChange(e.target.checked ? [...chosen, m] : chosen.filter((x) => x !== m));
-        }}
-      />
-      <label htmlFor={`${id}-${m}`}>{m}</label>
-    </div>
-  );
-  return (
-    <fieldset
-      className={error ? "methods field-invalid" : "methods"}
-      aria-describedby={error ? `${id}-err` : `${id}-hint`}
-    >
-      <legend>Methods</legend>
-      <p className="hint" id={`${id}-hint`}>
-        None ticked: any method.
-      </p>
-      <div className="method-choices">
-        {common.map(box)}
-        {unknown.map(box)}
-      </div>
-      <details open={chosen.some((m) => more.includes(m))}>
-        <summary>More methods</summary>
-        <div className="method-choices">{more.map(box)}</div>
-      </details>
-      {error && (
-        <p className="field-error" id={`${id}-err`}>
-          {error}
-        </p>
-      )}
-    </fieldset>
   );
 }

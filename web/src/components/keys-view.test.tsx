@@ -2,7 +2,7 @@ import { render, screen } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
 import { describe, expect, it, vi } from "vitest";
 import { DEFAULT_STATE } from "../lib/key-list-model";
-import { pagePath, PAGE_SIZE } from "../lib/queries";
+import { pagePath, PAGE_SIZE } from "../lib/queries/scope";
 import { tokenPageSchema } from "../lib/schemas";
 import { token } from "../test-fixtures";
 import { KeysView, type KeysViewProps } from "./keys-view";

@@ -3,7 +3,7 @@
 import { Suspense, useEffect } from "react";
 import { NavLink, Outlet, useLocation } from "react-router-dom";
 import { useAuth } from "../lib/auth";
-import { useMe } from "../lib/queries";
+import { useMe } from "../lib/queries/me";
 import { ChunkErrorBoundary } from "./chunk-error";
 import { SessionEndedNotice } from "./session-ended";
 import { Loading } from "./state";

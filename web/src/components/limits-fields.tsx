@@ -7,14 +7,15 @@ import {
   LIMIT_BOUNDS,
   type RateLimitRow,
   type RefillChoice,
-  type Unit,
   emptyRateLimit,
   refillOptions,
   unitOptions,
   wholeNumber,
 } from "../lib/limits-model";
 import { groupDigits } from "../lib/format";
+import { DurationField } from "./duration-field";
 import { Field } from "./field";
+import { NumberField } from "./number-field";
 
 export interface LimitsFieldsProps {
   /** Prefix of the controls' ids. */
@@ -51,8 +52,6 @@ function refillHint(v: LimitsValues): string {
   return `${when} the balance is set to ${to} (not added to).`;
 }
 
-const numeric = { type: "text", inputMode: "numeric", autoComplete: "off", spellCheck: false } as const;
-
 export function LimitsFields({ id, value: v, onChange, errorOf, onTouch, balanceHint }: LimitsFieldsProps) {
   const set = (patch: Partial<LimitsValues>) => {
     onChange({ ...v, ...patch });
@@ -73,8 +72,6 @@ export function LimitsFields({ id, value: v, onChange, errorOf, onTouch, balance
       </p>
       {v.rateLimits.map((r, i) => {
         const row = `, rate limit ${i + 1}`;
-        const windowError = errorOf(`rateLimits.${i}.every`);
-        const windowId = `${id}-rl-${i}-every`;
         return (
           <div className="field-row limit-row" key={i}>
             <Field
@@ -100,63 +97,36 @@ export function LimitsFields({ id, value: v, onChange, errorOf, onTouch, balance
                 />
               )}
             </Field>
-            <Field
+            <NumberField
               id={`${id}-rl-${i}-limit`}
               label="Requests"
               srLabel={row}
               className="limit-number"
               error={errorOf(`rateLimits.${i}.limit`)}
-            >
-              {(p) => (
-                <input
-                  {...p}
-                  {...numeric}
-                  value={r.limit}
-                  placeholder="e.g. 100"
-                  onChange={(e) => {
-                    setRow(i, { limit: e.target.value });
-                  }}
-                  onBlur={touch(`rateLimits.${i}.limit`)}
-                />
-              )}
-            </Field>
-            <div className={windowError ? "field field-invalid limit-window" : "field limit-window"}>
-              <label htmlFor={windowId}>
-                Per<span className="visually-hidden">{` window${row}`}</span>
-              </label>
-              <div className="duration">
-                <input
-                  id={windowId}
-                  {...numeric}
-                  value={r.every}
-                  aria-invalid={Boolean(windowError)}
-                  aria-describedby={windowError ? `${windowId}-err` : undefined}
-                  onChange={(e) => {
-                    setRow(i, { every: e.target.value });
-                  }}
-                  onBlur={touch(`rateLimits.${i}.every`)}
-                />
-                <select
-                  aria-label={`Window unit${row}`}
-                  value={r.unit}
-                  onChange={(e) => {
-                    setRow(i, { unit: e.target.value as Unit });
-                    onTouch(`rateLimits.${i}.every`);
-                  }}
-                >
-                  {unitOptions.map((u) => (
-                    <option key={u.value} value={u.value}>
-                      {u.label}
-                    </option>
-                  ))}
-                </select>
-              </div>
-              {windowError && (
-                <p className="field-error" id={`${windowId}-err`}>
-                  {windowError}
-                </p>
-              )}
-            </div>
+              value={r.limit}
+              placeholder="e.g. 100"
+              onChange={(limit) => {
+                setRow(i, { limit });
+              }}
+              onBlur={touch(`rateLimits.${i}.limit`)}
+            />
+            <DurationField
+              id={`${id}-rl-${i}-every`}
+              label="Per"
+              srLabel={` window${row}`}
+              unitLabel={`Window unit${row}`}
+              error={errorOf(`rateLimits.${i}.every`)}
+              value={r.every}
+              unit={r.unit}
+              onValue={(every) => {
+                setRow(i, { every });
+              }}
+              onUnit={(unit) => {
+                setRow(i, { unit });
+                onTouch(`rateLimits.${i}.every`);
+              }}
+              onBlur={touch(`rateLimits.${i}.every`)}
+            />
             <button
               type="button"
               className="button button-quiet limit-remove"
@@ -198,20 +168,18 @@ export function LimitsFields({ id, value: v, onChange, errorOf, onTouch, balance
       {v.credits && (
         <>
           <div className="field-row">
-            <Field id={`${id}-remaining`} label="Credits left" className="limit-number" error={errorOf("remaining")}>
-              {(p) => (
-                <input
-                  {...p}
-                  {...numeric}
-                  value={v.remaining}
-                  placeholder="e.g. 10000"
-                  onChange={(e) => {
-                    set({ remaining: e.target.value });
-                  }}
-                  onBlur={touch("remaining")}
-                />
-              )}
-            </Field>
+            <NumberField
+              id={`${id}-remaining`}
+              label="Credits left"
+              className="limit-number"
+              error={errorOf("remaining")}
+              value={v.remaining}
+              placeholder="e.g. 10000"
+              onChange={(remaining) => {
+                set({ remaining });
+              }}
+              onBlur={touch("remaining")}
+            />
             <Field id={`${id}-refill`} label="Refill">
               {(p) => (
                 <select
@@ -232,58 +200,36 @@ export function LimitsFields({ id, value: v, onChange, errorOf, onTouch, balance
           </div>
           {v.refill !== "none" && (
             <div className="field-row">
-              <Field id={`${id}-refill-amount`} label="Refill to" className="limit-number" error={errorOf("refillAmount")}>
-                {(p) => (
-                  <input
-                    {...p}
-                    {...numeric}
-                    value={v.refillAmount}
-                    placeholder="e.g. 10000"
-                    onChange={(e) => {
-                      set({ refillAmount: e.target.value });
-                    }}
-                    onBlur={touch("refillAmount")}
-                  />
-                )}
-              </Field>
+              <NumberField
+                id={`${id}-refill-amount`}
+                label="Refill to"
+                className="limit-number"
+                error={errorOf("refillAmount")}
+                value={v.refillAmount}
+                placeholder="e.g. 10000"
+                onChange={(refillAmount) => {
+                  set({ refillAmount });
+                }}
+                onBlur={touch("refillAmount")}
+              />
               {v.refill === "custom" ? (
-                <div className={errorOf("refillEvery") ? "field field-invalid limit-window" : "field limit-window"}>
-                  <label htmlFor={`${id}-refill-every`}>
-                    Every<span className="visually-hidden"> (refill interval)</span>
-                  </label>
-                  <div className="duration">
-                    <input
-                      id={`${id}-refill-every`}
-                      {...numeric}
-                      value={v.refillEvery}
-                      aria-invalid={Boolean(errorOf("refillEvery"))}
-                      aria-describedby={errorOf("refillEvery") ? `${id}-refill-every-err` : undefined}
-                      onChange={(e) => {
-                        set({ refillEvery: e.target.value });
-                      }}
-                      onBlur={touch("refillEvery")}
-                    />
-                    <select
-                      aria-label="Refill interval unit"
-                      value={v.refillUnit}
-                      onChange={(e) => {
-                        set({ refillUnit: e.target.value as Unit });
-                        onTouch("refillEvery");
-                      }}
-                    >
-                      {unitOptions.map((u) => (
-                        <option key={u.value} value={u.value}>
-                          {u.label}
-                        </option>
-                      ))}
-                    </select>
-                  </div>
-                  {errorOf("refillEvery") && (
-                    <p className="field-error" id={`${id}-refill-every-err`}>
-                      {errorOf("refillEvery")}
-                    </p>
-                  )}
-                </div>
+                <DurationField
+                  id={`${id}-refill-every`}
+                  label="Every"
+                  srLabel=" (refill interval)"
+                  unitLabel="Refill interval unit"
+                  error={errorOf("refillEvery")}
+                  value={v.refillEvery}
+                  unit={v.refillUnit}
+                  onValue={(refillEvery) => {
+                    set({ refillEvery });
+                  }}
+                  onUnit={(refillUnit) => {
+                    set({ refillUnit });
+                    onTouch("refillEvery");
+                  }}
+                  onBlur={touch("refillEvery")}
+                />
               ) : (
                 <div className="field" aria-hidden="true" />
               )}

@@ -4,7 +4,7 @@
 import { useId, useState, type SyntheticEvent } from "react";
 import { groupDigits } from "../lib/format";
 import { type LimitsValues, limitsOf, limitsValuesOf, validateLimits } from "../lib/limits-model";
-import { useOwnerLimits, useResetOwnerLimits, useSetOwnerLimits } from "../lib/queries";
+import { useOwnerLimits, useResetOwnerLimits, useSetOwnerLimits } from "../lib/queries/limits";
 import type { OwnerLimits } from "../lib/schemas";
 import { keepFocusOnClick } from "./field";
 import { LimitsFields } from "./limits-fields";

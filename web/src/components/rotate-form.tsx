@@ -4,9 +4,9 @@
 // silently either: the user chooses the new key's expiry (the API refuses a rotation
 // of an expired key without one, 422).
 import { useId, useState } from "react";
-import { type ExpiryPreset, absolute, expiryOf, expiryPresets, localMidnight, relative, zoneLabel } from "../lib/format";
+import { type ExpiryPreset, absolute, expiryOf, expiryPresets, localMidnight, relative } from "../lib/format";
 import type { Token } from "../lib/schemas";
-import { Field } from "./field";
+import { ExpiryField } from "./expiry-field";
 
 export const graceOptions = [
   { seconds: 0, label: "No grace: the old key stops now" },
@@ -96,49 +96,20 @@ export function RotateForm({
         </p>
       )}
       {expired && (
-        <div className="field-row">
-          <Field id={`${id}-expiry`} label="The new key expires" error={choice === "custom" ? undefined : expiryError}>
-            {(p) => (
-              <select
-                {...p}
-                required
-                data-autofocus=""
-                value={choice}
-                onChange={(e) => {
-                  setChoice(e.target.value as Choice);
-                }}
-              >
-                <option value="" disabled>
-                  Choose…
-                </option>
-                {expiryPresets.map((o) => (
-                  <option key={o.value} value={o.value}>
-                    {o.label}
-                  </option>
-                ))}
-              </select>
-            )}
-          </Field>
-          {choice === "custom" && (
-            <Field
-              id={`${id}-date`}
-              label={`Expiry date, in your time zone (${zoneLabel(now)})`}
-              hint="The key stops working at 00:00 that day."
-              error={expiryError}
-            >
-              {(p) => (
-                <input
-                  {...p}
-                  type="date"
-                  value={customDate}
-                  onChange={(e) => {
-                    setCustomDate(e.target.value);
-                  }}
-                />
-              )}
-            </Field>
-          )}
-        </div>
+        <ExpiryField
+          id={id}
+          label="The new key expires"
+          value={choice}
+          options={expiryPresets}
+          onChange={setChoice}
+          prompt="Choose…"
+          autoFocus
+          error={choice === "custom" ? undefined : expiryError}
+          date={customDate}
+          onDate={setCustomDate}
+          dateError={expiryError}
+          now={now}
+        />
       )}
       <div className="field">
         <label htmlFor={`${id}-grace`}>How long the old key keeps working</label>

@@ -6,10 +6,10 @@ import { Link } from "react-router-dom";
 import { absolute, relative } from "../lib/format";
 import { UNUSED_CHOICES, pageOf, unusedDays } from "../lib/key-list-model";
 import { keyHref, ownerHref } from "../lib/links";
-import { useAllTokens } from "../lib/queries";
+import { useAllTokens } from "../lib/queries/keys";
 import type { Token } from "../lib/schemas";
 import { Pager } from "./pager";
-import { ErrorNote, Loading } from "./state";
+import { QueryView, fromQuery } from "./query-view";
 import { StatusBadge } from "./status-badge";
 import "./key-list.css";
 
@@ -139,29 +139,22 @@ export function StaleKeys() {
   return (
     <section className="stale-keys" aria-labelledby="stale-keys">
       <h2 id="stale-keys">Stale keys</h2>
-      {tokens.isPending ? (
-        <Loading what="keys" />
-      ) : tokens.isError ? (
-        <ErrorNote
-          error={tokens.error}
-          onRetry={() => {
-            void tokens.refetch();
-          }}
-        />
-      ) : (
-        <StaleKeysView
-          tokens={tokens.data.pages.flatMap((p) => p.tokens)}
-          now={Math.max(opened, tokens.dataUpdatedAt)}
-          days={days}
-          onDays={(d) => {
-            setDays(d);
-            setPage(1);
-          }}
-          page={page}
-          onPage={setPage}
-          loadingMore={tokens.hasNextPage}
-        />
-      )}
+      <QueryView what="keys" {...fromQuery(tokens)}>
+        {(data) => (
+          <StaleKeysView
+            tokens={data.pages.flatMap((p) => p.tokens)}
+            now={Math.max(opened, tokens.dataUpdatedAt)}
+            days={days}
+            onDays={(d) => {
+              setDays(d);
+              setPage(1);
+            }}
+            page={page}
+            onPage={setPage}
+            loadingMore={tokens.hasNextPage}
+          />
+        )}
+      </QueryView>
     </section>
   );
 }

@@ -95,3 +95,23 @@ describe("api client", () => {
     await expect(api.sendEmpty("DELETE", "/api/me/tokens/x")).resolves.toBeUndefined();
   });
 });
+
+describe("api client: files", () => {
+  it("fetches a file with the credential under the base path", async () => {
+    const { api, fetch } = client(new Response("seq,at\r\n1,x\r\n", { status: 200, headers: { "Content-Type": "text/csv" } }));
+    const blob = await api.getFile("/api/audit/export?format=csv");
+    await expect(blob.text()).resolves.toBe("seq,at\r\n1,x\r\n");
+    const [url, init] = fetch.mock.calls[0] ?? [];
+    expect(url).toBe("/keygate/api/audit/export?format=csv");
+    expect(init?.method).toBe("GET");
+    expect((init?.headers as Record<string, string>).Authorization).toBe("Bearer tok");
+  });
+
+  it("reports a refused export like any other refusal", async () => {
+    const { api, onUnauthorized } = client(json(401, { error: "unauthorized", message: "the token has expired" }));
+    await expect(api.getFile("/api/audit/export")).rejects.toMatchObject({ status: 401, code: "unauthorized" });
+    expect(onUnauthorized).toHaveBeenCalledTimes(1);
+    const { api: api2 } = client(json(422, { error: "invalid", message: "format: csv or json", field: "format" }));
+    await expect(api2.getFile("/api/audit/export?format=x")).rejects.toMatchObject({ status: 422, field: "format" });
+  });
+});

@@ -1,6 +1,7 @@
 // A small fetch wrapper: every call sends the credential, every !ok answer throws an
-// ApiError carrying the server's `{error, message, field}`, every body is checked
-// against its schema. A 401 also tells the app, which sends the user to log in again.
+// ApiError carrying the server's `{error, message, field}`, every JSON body is checked
+// against its schema (files, such as the audit export, come back as they are). A 401
+// also tells the app, which sends the user to log in again.
 import type { z } from "zod";
 import { errorBodySchema } from "./schemas";
 
@@ -35,13 +36,15 @@ export interface Api {
   send<S extends z.ZodType>(method: Method, path: string, body: unknown, schema: S): Promise<z.infer<S>>;
   /** For answers without a body (204). */
   sendEmpty(method: Method, path: string, body?: unknown): Promise<void>;
+  /** For answers that are files (the audit export's CSV or JSON): the body, unchecked. */
+  getFile(path: string): Promise<Blob>;
 }
 
 export function createApi(options: ApiOptions): Api {
   const doFetch = options.fetch ?? globalThis.fetch.bind(globalThis);
 
-  async function call(method: Method, path: string, body: unknown): Promise<Response> {
-    const headers: Record<string, string> = { Accept: "application/json" };
+  async function call(method: Method, path: string, body: unknown, accept = "application/json"): Promise<Response> {
+    const headers: Record<string, string> = { Accept: accept };
     const token = options.getToken();
     if (token) headers.Authorization = `Bearer ${token}`;
     const init: RequestInit = { method, headers, cache: "no-store" };
@@ -87,6 +90,15 @@ export function createApi(options: ApiOptions): Api {
     },
     async sendEmpty(method, path, body) {
       await call(method, path, body);
+    },
+    async getFile(path) {
+      const res = await call("GET", path, undefined, "*/*");
+      try {
+        return await res.blob();
+      } catch (e) {
+        const why = e instanceof Error ? e.message : String(e);
+        throw new ApiError(0, "network", `Cannot reach keygate (${why}). Check your connection and try again.`);
+      }
     },
   };
 }

@@ -1,5 +1,5 @@
 // Where things are in the app, for links.
-import type { KeyScope } from "./queries";
+import type { KeyScope } from "./queries/scope";
 
 /** A key's page: mine at /keys/{id}, anyone's (admin) at /admin/keys/{id}. */
 export const keyHref = (scope: KeyScope, id: string) =>

@@ -1,5 +1,6 @@
 // The API's JSON shapes (src/http/api.rs), checked at run time: a server that answers
-// something else is reported as such instead of half-rendering.
+// something else is reported as such instead of half-rendering. schemas.openapi.test.ts
+// holds them against the server's OpenAPI document (openapi.snapshot.json).
 import { z } from "zod";
 
 export const ruleSchema = z.object({
@@ -101,7 +102,7 @@ export const meSchema = z.object({
 });
 export type Me = z.infer<typeof meSchema>;
 
-export const ownerSchema = z.object({ owner: z.string(), keys: z.number() });
+export const ownerSchema = z.object({ owner: z.string(), keys: z.number().int() });
 export type Owner = z.infer<typeof ownerSchema>;
 export const ownerPageSchema = z.object({
   owners: z.array(ownerSchema),
@@ -117,7 +118,7 @@ export const ownerLimitsSchema = z.object({
 export type OwnerLimits = z.infer<typeof ownerLimitsSchema>;
 
 export const auditEventSchema = z.object({
-  seq: z.number(),
+  seq: z.number().int(),
   at: z.string(),
   actor: z.string(),
   auth: z.string(),
@@ -137,7 +138,7 @@ export type AuditChange = z.infer<typeof auditEventSchema>["changes"][number];
 export type AuditEvent = z.infer<typeof auditEventSchema>;
 export const auditPageSchema = z.object({
   events: z.array(auditEventSchema),
-  next_before: z.number().optional(),
+  next_before: z.number().int().optional(),
 });
 export type AuditPage = z.infer<typeof auditPageSchema>;
 
@@ -164,13 +165,13 @@ export type UiConfig = z.infer<typeof uiConfigSchema>;
 
 /** Decisions about a key (or an owner's keys, or everyone's) by outcome. */
 export const outcomeCountsSchema = z.object({
-  allowed: z.number(),
+  allowed: z.number().int(),
   /** Refused by the key's rules. */
-  forbidden: z.number(),
+  forbidden: z.number().int(),
   /** The key was disabled, expired or past its rotation grace. */
-  refused: z.number(),
-  rate_limited: z.number(),
-  usage_exceeded: z.number(),
+  refused: z.number().int(),
+  rate_limited: z.number().int(),
+  usage_exceeded: z.number().int(),
 });
 export type OutcomeCounts = z.infer<typeof outcomeCountsSchema>;
 

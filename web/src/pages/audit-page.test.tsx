@@ -3,7 +3,7 @@ import userEvent from "@testing-library/user-event";
 import { MemoryRouter } from "react-router-dom";
 import { describe, expect, it, vi } from "vitest";
 import { absoluteSeconds, fromLocalInput } from "../lib/format";
-import { type AuditFilter, noAuditFilter } from "../lib/queries";
+import { type AuditFilter, noAuditFilter } from "../lib/queries/audit";
 import type { AuditEvent } from "../lib/schemas";
 import { auditEventSchema } from "../lib/schemas";
 import { AuditView, type AuditViewProps } from "./audit-page";

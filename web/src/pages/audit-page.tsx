@@ -2,13 +2,14 @@
 // what changed (field, old → new), to the second; filtered by owner, actor, key,
 // action and time range; exported as CSV or JSON with the same filters.
 import { useState } from "react";
-import { Link, useSearchParams } from "react-router-dom";
+import { useSearchParams } from "react-router-dom";
+import { AuditTable } from "../components/audit-table";
+import { QueryView } from "../components/query-view";
 import { StaleBanner, isStale } from "../components/stale-banner";
-import { ErrorNote, Loading, messageOf } from "../components/state";
-import { absoluteSeconds, fromLocalInput, toLocalInput, zoneLabel } from "../lib/format";
-import { keyHref } from "../lib/links";
-import { type AuditFilter, noAuditFilter, useAudit, useAuditExport } from "../lib/queries";
-import type { AuditChange, AuditEvent } from "../lib/schemas";
+import { messageOf } from "../components/state";
+import { fromLocalInput, toLocalInput, zoneLabel } from "../lib/format";
+import { type AuditFilter, noAuditFilter, useAudit, useAuditExport } from "../lib/queries/audit";
+import type { AuditEvent } from "../lib/schemas";
 import "../components/trust.css";
 
 /** The actions keygate records (src/manage.rs), as the filter offers them. */
@@ -64,15 +65,6 @@ export function AuditPage() {
         exporter.mutate({ filter, format });
       }}
     />
-  );
-}
-
-/** "field: old → new", ∅ for a value that was not set. */
-function Change({ c }: { c: AuditChange }) {
-  return (
-    <li>
-      <span className="muted">{c.field}:</span> <code>{c.from ?? "∅"}</code> → <code>{c.to ?? "∅"}</code>
-    </li>
   );
 }
 
@@ -237,76 +229,25 @@ export function AuditView(p: AuditViewProps) {
         )}
       </form>
       {p.stale && <StaleBanner what="the audit log" error={p.stale.error} updatedAt={p.stale.updatedAt} onRetry={p.onRetry} />}
-      {p.error ? (
-        <ErrorNote error={p.error} onRetry={p.onRetry} />
-      ) : p.pending || !p.events ? (
-        <Loading what="the audit log" />
-      ) : p.events.length === 0 ? (
-        <p className="empty">No events match.</p>
-      ) : (
-        <>
-          <table className="audit">
-            <thead>
-              <tr>
-                <th scope="col">When</th>
-                <th scope="col">Actor</th>
-                <th scope="col">Action</th>
-                <th scope="col">Owner</th>
-                <th scope="col">Key</th>
-                <th scope="col">Changes</th>
-                <th scope="col">From</th>
-              </tr>
-            </thead>
-            <tbody>
-              {p.events.map((e) => (
-                <tr key={e.seq}>
-                  <td data-label="When" className="audit-when">
-                    <time dateTime={e.at}>{absoluteSeconds(e.at)}</time>
-                  </td>
-                  <td data-label="Actor">
-                    {e.actor} <span className="muted small">({e.auth})</span>
-                  </td>
-                  <td data-label="Action">
-                    <span className={`action action-${e.action}`}>{e.action}</span>
-                  </td>
-                  <td data-label="Owner">{e.owner}</td>
-                  <td data-label="Key">
-                    {e.token_id ? (
-                      <>
-                        {e.action === "delete" ? (
-                          <span>{e.name ?? "(unnamed)"}</span>
-                        ) : (
-                          <Link to={keyHref("any", e.token_id)}>{e.name ?? e.token_id}</Link>
-                        )}{" "}
-                        <code className="muted small">{e.token_id}</code>
-                      </>
-                    ) : (
-                      <span className="muted">—</span>
-                    )}
-                  </td>
-                  <td data-label="Changes">
-                    {e.changes.length ? (
-                      <ul className="audit-changes">
-                        {e.changes.map((c, i) => (
-                          <Change key={i} c={c} />
-                        ))}
-                      </ul>
-                    ) : (
-                      <span className="muted">—</span>
-                    )}
-                  </td>
-                  <td data-label="From">{e.client ?? <span className="muted">—</span>}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-          {p.more && (
-            <button type="button" className="button" disabled={p.loadingMore} onClick={p.onMore}>
-              {p.loadingMore ? "Loading…" : "Older events"}
-            </button>
-          )}
-        </>
-      )}
+      <QueryView
+        what="the audit log"
+        data={p.events}
+        pending={p.pending}
+        error={p.error}
+        onRetry={p.onRetry}
+        empty={<p className="empty">No events match.</p>}
+      >
+        {(events) => (
+          <>
+            <AuditTable events={events} />
+            {p.more && (
+              <button type="button" className="button" disabled={p.loadingMore} onClick={p.onMore}>
+                {p.loadingMore ? "Loading…" : "Older events"}
+              </button>
+            )}
+          </>
+        )}
+      </QueryView>
     </section>
   );
 }

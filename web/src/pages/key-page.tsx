@@ -6,6 +6,7 @@ import { CopyButton } from "../components/copy-button";
 import { KeyDialogs, type Modal } from "../components/key-dialogs";
 import { LimitsSummary } from "../components/limits-summary";
 import { StaleBanner, isStale } from "../components/stale-banner";
+import { QueryView, fromQuery } from "../components/query-view";
 import { ErrorNote, Loading } from "../components/state";
 import { StatusBadge } from "../components/status-badge";
 import { RangePicker, UsageChart, rangeLabel } from "../components/usage-chart";
@@ -13,17 +14,10 @@ import { ApiError } from "../lib/api";
 import { useAuth } from "../lib/auth";
 import { absolute, relative } from "../lib/format";
 import { createBody, patchBody } from "../lib/key-form-model";
-import {
-  type KeyScope,
-  type Scope,
-  useCreateToken,
-  useKeyUsage,
-  useMe,
-  useRevokeToken,
-  useRotateToken,
-  useToken,
-  useUpdateToken,
-} from "../lib/queries";
+import { useCreateToken, useRevokeToken, useRotateToken, useToken, useUpdateToken } from "../lib/queries/keys";
+import { useMe } from "../lib/queries/me";
+import type { KeyScope, Scope } from "../lib/queries/scope";
+import { useKeyUsage } from "../lib/queries/usage";
 import type { Token } from "../lib/schemas";
 import { keyHref } from "../lib/links";
 import type { RangePreset } from "../lib/usage";
@@ -69,18 +63,9 @@ function KeyUsage({ scope, id }: { scope: KeyScope; id: string }) {
         <h2 id="usage-title">Usage</h2>
         <RangePicker value={range} onChange={setRange} />
       </div>
-      {usage.isPending ? (
-        <Loading what="usage" />
-      ) : usage.isError ? (
-        <ErrorNote
-          error={usage.error}
-          onRetry={() => {
-            void usage.refetch();
-          }}
-        />
-      ) : (
-        <UsageChart series={usage.data} title={`Requests over the last ${rangeLabel(range)}`} />
-      )}
+      <QueryView what="usage" {...fromQuery(usage)}>
+        {(series) => <UsageChart series={series} title={`Requests over the last ${rangeLabel(range)}`} />}
+      </QueryView>
     </section>
   );
 }

@@ -16,16 +16,16 @@ import { keyHref } from "../lib/links";
 import type { OutcomeCounts, Token } from "../lib/schemas";
 import {
   LIST_PAGE_SIZE,
-  type Scope,
   useAllTokens,
   useBulkChange,
   useCreateToken,
-  useMe,
-  useOwnerUsagePages,
   useRevokeToken,
   useRotateToken,
   useUpdateToken,
-} from "../lib/queries";
+} from "../lib/queries/keys";
+import { useMe } from "../lib/queries/me";
+import type { Scope } from "../lib/queries/scope";
+import { useOwnerUsagePages } from "../lib/queries/usage";
 
 /** Rows per page on a phone: a page is a few screens of cards, not twenty. */
 const NARROW_ROWS = 20;

@@ -1,8 +1,8 @@
 // Admin: every owner with their number of keys.
 import { useDeferredValue, useState } from "react";
 import { Link, useNavigate } from "react-router-dom";
-import { ErrorNote, Loading } from "../components/state";
-import { useOwners } from "../lib/queries";
+import { QueryView } from "../components/query-view";
+import { useOwners } from "../lib/queries/owners";
 import type { Owner } from "../lib/schemas";
 
 export function OwnersPage() {
@@ -71,36 +71,39 @@ export function OwnersView(p: {
           />
         </div>
       </div>
-      {p.error ? (
-        <ErrorNote error={p.error} onRetry={p.onRetry} />
-      ) : p.pending || !p.owners ? (
-        <Loading what="owners" />
-      ) : p.owners.length === 0 ? (
-        <p className="empty">{p.q ? "No owner matches." : "Nobody has a key yet."}</p>
-      ) : (
-        <table className="owners">
-          <thead>
-            <tr>
-              <th scope="col">Owner</th>
-              <th scope="col" className="num">
-                Keys
-              </th>
-            </tr>
-          </thead>
-          <tbody>
-            {p.owners.map((o) => (
-              <tr key={o.owner}>
-                <td data-label="Owner">
-                  <Link to={`/admin/owners/${encodeURIComponent(o.owner)}`}>{o.owner}</Link>
-                </td>
-                <td data-label="Keys" className="num">
-                  {o.keys}
-                </td>
+      <QueryView
+        what="owners"
+        data={p.owners}
+        pending={p.pending}
+        error={p.error}
+        onRetry={p.onRetry}
+        empty={<p className="empty">{p.q ? "No owner matches." : "Nobody has a key yet."}</p>}
+      >
+        {(owners) => (
+          <table className="owners">
+            <thead>
+              <tr>
+                <th scope="col">Owner</th>
+                <th scope="col" className="num">
+                  Keys
+                </th>
               </tr>
-            ))}
-          </tbody>
-        </table>
-      )}
+            </thead>
+            <tbody>
+              {owners.map((o) => (
+                <tr key={o.owner}>
+                  <td data-label="Owner">
+                    <Link to={`/admin/owners/${encodeURIComponent(o.owner)}`}>{o.owner}</Link>
+                  </td>
+                  <td data-label="Keys" className="num">
+                    {o.keys}
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        )}
+      </QueryView>
       {p.more && p.onMore && (
         <button type="button" className="button" disabled={p.loadingMore} onClick={p.onMore}>
           {p.loadingMore ? "Loading…" : "More owners"}

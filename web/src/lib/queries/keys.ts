@@ -1,0 +1,139 @@
+// Keys: a scope's whole list, one key, and the changes (create, edit, rotate, revoke,
+// bulk); the lists are refetched after every change.
+import { useInfiniteQuery, useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
+import { useEffect } from "react";
+import { seg } from "../api";
+import { useAuth } from "../auth";
+import type { CreateBody, PatchBody } from "../key-form-model";
+import { type BulkAction, type BulkOutcome, runBounded } from "../key-list-model";
+import { createdSchema, tokenPageSchema, tokenSchema } from "../schemas";
+import { type KeyScope, type Scope, keyPath, pagePath, scopeKey, scopePath } from "./scope";
+
+/** The list's pages are as large as the API allows: 500 keys are one request. */
+export const LIST_PAGE_SIZE = 500;
+
+/** "Last used" changes while the list is open: it is asked again this often (and on focus). */
+export const LIST_REFRESH_MS = 30_000;
+
+/**
+ * All of a scope's keys (mine, or an owner's; `null`: everyone's, admin), every page
+ * fetched one after the other, so the list filters, sorts and pages them itself.
+ */
+export function useAllTokens(scope: Scope | null) {
+  const { api } = useAuth();
+  const q = useInfiniteQuery({
+    queryKey: scope ? [...scopeKey(scope), "all"] : ["every-token"],
+    initialPageParam: undefined as string | undefined,
+    queryFn: ({ pageParam }) =>
+      api.get(pagePath(scope ? scopePath(scope) : "/api/tokens", pageParam, undefined, LIST_PAGE_SIZE), tokenPageSchema),
+    getNextPageParam: (last) => last.next_cursor,
+    refetchInterval: LIST_REFRESH_MS,
+  });
+  const { hasNextPage, isFetchingNextPage, isError, fetchNextPage } = q;
+  useEffect(() => {
+    if (hasNextPage && !isFetchingNextPage && !isError) void fetchNextPage();
+  }, [hasNextPage, isFetchingNextPage, isError, fetchNextPage]);
+  return q;
+}
+
+/** One key; `enabled: false` (it is being deleted) keeps what was read without asking again. */
+export function useToken(scope: KeyScope, id: string, enabled = true) {
+  const { api } = useAuth();
+  return useQuery({
+    queryKey: ["token", scope, id],
+    queryFn: () => api.get(keyPath(scope, id), tokenSchema),
+    enabled,
+    // "Last used" changes while the key's page is open, as it does in the list.
+    refetchInterval: LIST_REFRESH_MS,
+  });
+}
+
+function useRefresh(scope: Scope) {
+  const qc = useQueryClient();
+  return () =>
+    Promise.all([
+      qc.invalidateQueries({ queryKey: scopeKey(scope) }),
+      qc.invalidateQueries({ queryKey: ["token"] }),
+      qc.invalidateQueries({ queryKey: ["owners"] }),
+      qc.invalidateQueries({ queryKey: ["audit"] }),
+    ]);
+}
+
+export function useCreateToken(scope: Scope) {
+  const { api } = useAuth();
+  const refresh = useRefresh(scope);
+  return useMutation({
+    mutationFn: (body: CreateBody) => api.send("POST", scopePath(scope), body, createdSchema),
+    onSuccess: refresh,
+  });
+}
+
+export function useUpdateToken(scope: Scope) {
+  const { api } = useAuth();
+  const refresh = useRefresh(scope);
+  return useMutation({
+    mutationFn: ({ id, body }: { id: string; body: Partial<PatchBody> }) =>
+      api.send("PATCH", `${scopePath(scope)}/${seg(id)}`, body, tokenSchema),
+    onSuccess: refresh,
+  });
+}
+
+export function useRotateToken(scope: Scope) {
+  const { api } = useAuth();
+  const refresh = useRefresh(scope);
+  return useMutation({
+    // `expiresAt`: the new key's expiry (null: never); absent keeps the old key's, which
+    // the API refuses once that has passed.
+    mutationFn: ({ id, graceSeconds, expiresAt }: { id: string; graceSeconds: number; expiresAt?: string | null }) =>
+      api.send(
+        "POST",
+        `${scopePath(scope)}/${seg(id)}/rotate`,
+        expiresAt === undefined ? { grace_seconds: graceSeconds } : { grace_seconds: graceSeconds, expires_at: expiresAt },
+        createdSchema,
+      ),
+    onSuccess: refresh,
+  });
+}
+
+export function useRevokeToken(scope: Scope) {
+  const { api } = useAuth();
+  const refresh = useRefresh(scope);
+  return useMutation({
+    mutationFn: (id: string) => api.sendEmpty("DELETE", `${scopePath(scope)}/${seg(id)}`),
+    onSuccess: refresh,
+  });
+}
+
+/** Bulk changes go out this many at a time (there is no bulk endpoint). */
+export const BULK_CONCURRENCY = 4;
+
+/**
+ * Disable, enable or revoke many keys: one request per key, BULK_CONCURRENCY at a time.
+ * Resolves with every key's outcome (it does not fail as a whole); the list is
+ * refetched afterwards either way.
+ */
+export function useBulkChange(scope: Scope) {
+  const { api } = useAuth();
+  const refresh = useRefresh(scope);
+  return useMutation({
+    mutationFn: ({
+      action,
+      ids,
+      onProgress,
+    }: {
+      action: BulkAction;
+      ids: string[];
+      onProgress?: (done: number) => void;
+    }): Promise<BulkOutcome[]> =>
+      runBounded(
+        ids,
+        BULK_CONCURRENCY,
+        (id) =>
+          action === "revoke"
+            ? api.sendEmpty("DELETE", `${scopePath(scope)}/${seg(id)}`)
+            : api.send("PATCH", `${scopePath(scope)}/${seg(id)}`, { disabled: action === "disable" }, tokenSchema),
+        onProgress,
+      ),
+    onSettled: refresh,
+  });
+}
