@@ -143,7 +143,7 @@ fn main() {
 /// file (so a restart or a crash resets no window). What one lease costs, and what a
 /// busy key's decision costs once its leases have grown.
 fn embedded(rt: &tokio::runtime::Runtime) {
-    use keygate::store::{TokenStore, WindowLease};
+    use keygate::store::{CounterStore, WindowLease};
     let dir = tempfile::tempdir().unwrap();
     let store = keygate::store::redb::RedbStore::open(dir.path()).unwrap();
     let mut start = 0i64;

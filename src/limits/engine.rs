@@ -579,7 +579,7 @@ fn report_of(slots: [Option<&Arc<Slot>>; 2], states: [Option<&State>; 2]) -> Rep
 mod tests {
     use super::*;
     use crate::limits::{CreditPolicy, RateLimit, Refill};
-    use crate::store::TokenStore;
+    use crate::store::CounterStore;
     use crate::store::memory::MemoryStore;
 
     fn engine(clock: &Clock) -> (Engine, Arc<MemoryStore>) {

@@ -6,8 +6,9 @@ use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 use async_trait::async_trait;
 
 use super::{
-    AUDIT_MAX, AUDIT_MAX_PER_OWNER, AuditEvent, AuditQuery, CreditLease, Granted, Listing,
-    StoreError, TokenId, TokenRecord, TokenStore, Touch, WindowLease, counters,
+    AUDIT_MAX, AUDIT_MAX_PER_OWNER, AuditEvent, AuditQuery, AuditStore, CounterStore, CreditLease,
+    FollowStore, Granted, Listing, MetaStore, RecordStore, StoreError, TokenId, TokenRecord, Touch,
+    UsageStore, WindowLease, counters,
 };
 use crate::token::KeyHash;
 
@@ -47,101 +48,9 @@ impl MemoryStore {
 }
 
 #[async_trait]
-impl TokenStore for MemoryStore {
+impl RecordStore for MemoryStore {
     fn kind(&self) -> &'static str {
         "memory"
-    }
-
-    async fn take_window(&self, w: &WindowLease<'_>) -> Result<Granted, StoreError> {
-        Ok(self.windows.take(w))
-    }
-
-    async fn return_window(&self, slot: &str, start: i64, n: u64) -> Result<(), StoreError> {
-        self.windows.give_back(slot, start, n);
-        Ok(())
-    }
-
-    async fn take_credits(&self, c: &CreditLease<'_>) -> Result<Granted, StoreError> {
-        Ok(self.credits.take(c))
-    }
-
-    async fn return_credits(
-        &self,
-        slot: &str,
-        period: i64,
-        epoch: u64,
-        n: u64,
-    ) -> Result<(), StoreError> {
-        self.credits.give_back(slot, period, epoch, n);
-        Ok(())
-    }
-
-    async fn set_credits(
-        &self,
-        slot: &str,
-        balance: Option<counters::Balance>,
-    ) -> Result<u64, StoreError> {
-        Ok(self.credits.set(slot, balance))
-    }
-
-    async fn get_credits(
-        &self,
-        slots: &[String],
-    ) -> Result<Vec<Option<counters::Balance>>, StoreError> {
-        Ok(slots.iter().map(|s| self.credits.get(s)).collect())
-    }
-
-    async fn add_usage(
-        &self,
-        batch: &[crate::analytics::UsageAdd],
-        _retention: crate::analytics::Retention,
-    ) -> Result<(), StoreError> {
-        let mut m = self.usage.lock().unwrap_or_else(|e| e.into_inner());
-        for ((slot, step, bucket), c) in crate::analytics::expand(batch) {
-            crate::analytics::add(
-                m.entry((step.as_u8(), slot, bucket))
-                    .or_insert([0; crate::analytics::OUTCOMES]),
-                &c,
-            );
-        }
-        Ok(())
-    }
-
-    async fn top_usage(
-        &self,
-        prefix: &str,
-        from_day_ms: i64,
-        to_day_ms: i64,
-        limit: usize,
-    ) -> Result<Vec<(String, crate::analytics::Counts)>, StoreError> {
-        let m = self.usage.lock().unwrap_or_else(|e| e.into_inner());
-        let day = crate::analytics::Step::Day.as_u8();
-        let mut sums: HashMap<String, crate::analytics::Counts> = HashMap::new();
-        for ((step, slot, bucket), c) in m.iter() {
-            if *step == day && slot.starts_with(prefix) && (from_day_ms..to_day_ms).contains(bucket)
-            {
-                crate::analytics::add(
-                    sums.entry(slot.clone())
-                        .or_insert([0; crate::analytics::OUTCOMES]),
-                    c,
-                );
-            }
-        }
-        Ok(crate::analytics::top(sums, limit))
-    }
-
-    async fn read_usage(
-        &self,
-        slot: &str,
-        step: crate::analytics::Step,
-        from_ms: i64,
-        to_ms: i64,
-    ) -> Result<Vec<(i64, crate::analytics::Counts)>, StoreError> {
-        let m = self.usage.lock().unwrap_or_else(|e| e.into_inner());
-        let (s, o) = (step.as_u8(), slot.to_owned());
-        Ok(m.range((s, o.clone(), from_ms)..(s, o, to_ms))
-            .map(|((_, _, b), c)| (*b, *c))
-            .collect())
     }
 
     async fn insert(&self, record: &TokenRecord) -> Result<(), StoreError> {
@@ -231,6 +140,13 @@ impl TokenStore for MemoryStore {
         Ok(())
     }
 
+    async fn ping(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl AuditStore for MemoryStore {
     async fn append_audit(&self, event: &AuditEvent) -> Result<u64, StoreError> {
         let mut g = self.write();
         let seq = g.audit.last().map_or(1, |e| e.seq + 1);
@@ -261,7 +177,10 @@ impl TokenStore for MemoryStore {
             .cloned()
             .collect())
     }
+}
 
+#[async_trait]
+impl MetaStore for MemoryStore {
     async fn get_meta(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
         Ok(self.read().meta.get(name).cloned())
     }
@@ -270,8 +189,105 @@ impl TokenStore for MemoryStore {
         self.write().meta.insert(name.to_owned(), value.to_vec());
         Ok(())
     }
+}
 
-    async fn ping(&self) -> Result<(), StoreError> {
+#[async_trait]
+impl CounterStore for MemoryStore {
+    async fn take_window(&self, w: &WindowLease<'_>) -> Result<Granted, StoreError> {
+        Ok(self.windows.take(w))
+    }
+
+    async fn return_window(&self, slot: &str, start: i64, n: u64) -> Result<(), StoreError> {
+        self.windows.give_back(slot, start, n);
         Ok(())
+    }
+
+    async fn take_credits(&self, c: &CreditLease<'_>) -> Result<Granted, StoreError> {
+        Ok(self.credits.take(c))
+    }
+
+    async fn return_credits(
+        &self,
+        slot: &str,
+        period: i64,
+        epoch: u64,
+        n: u64,
+    ) -> Result<(), StoreError> {
+        self.credits.give_back(slot, period, epoch, n);
+        Ok(())
+    }
+
+    async fn set_credits(
+        &self,
+        slot: &str,
+        balance: Option<counters::Balance>,
+    ) -> Result<u64, StoreError> {
+        Ok(self.credits.set(slot, balance))
+    }
+
+    async fn get_credits(
+        &self,
+        slots: &[String],
+    ) -> Result<Vec<Option<counters::Balance>>, StoreError> {
+        Ok(slots.iter().map(|s| self.credits.get(s)).collect())
+    }
+}
+
+/// Written by this process only: nothing to follow.
+impl FollowStore for MemoryStore {}
+
+#[async_trait]
+impl UsageStore for MemoryStore {
+    async fn add_usage(
+        &self,
+        batch: &[crate::analytics::UsageAdd],
+        _retention: crate::analytics::Retention,
+    ) -> Result<(), StoreError> {
+        let mut m = self.usage.lock().unwrap_or_else(|e| e.into_inner());
+        for ((slot, step, bucket), c) in crate::analytics::expand(batch) {
+            crate::analytics::add(
+                m.entry((step.as_u8(), slot, bucket))
+                    .or_insert([0; crate::analytics::OUTCOMES]),
+                &c,
+            );
+        }
+        Ok(())
+    }
+
+    async fn top_usage(
+        &self,
+        prefix: &str,
+        from_day_ms: i64,
+        to_day_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<(String, crate::analytics::Counts)>, StoreError> {
+        let m = self.usage.lock().unwrap_or_else(|e| e.into_inner());
+        let day = crate::analytics::Step::Day.as_u8();
+        let mut sums: HashMap<String, crate::analytics::Counts> = HashMap::new();
+        for ((step, slot, bucket), c) in m.iter() {
+            if *step == day && slot.starts_with(prefix) && (from_day_ms..to_day_ms).contains(bucket)
+            {
+                crate::analytics::add(
+                    sums.entry(slot.clone())
+                        .or_insert([0; crate::analytics::OUTCOMES]),
+                    c,
+                );
+            }
+        }
+        Ok(crate::analytics::top(sums, limit))
+    }
+
+    async fn read_usage(
+        &self,
+        slot: &str,
+        step: crate::analytics::Step,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<Vec<(i64, crate::analytics::Counts)>, StoreError> {
+        let m = self.usage.lock().unwrap_or_else(|e| e.into_inner());
+        let (s, o) = (step.as_u8(), slot.to_owned());
+        Ok(m.range((s, o.clone(), from_ms)..(s, o, to_ms))
+            .map(|((_, _, b), c)| (*b, *c))
+            .collect())
     }
 }

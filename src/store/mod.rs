@@ -1,9 +1,16 @@
-//! Where keys live: the [`TokenStore`] trait and its backends.
+//! Where keys live: the store's facets, the blanket [`TokenStore`] over them, and the
+//! backends.
 //!
-//! The server holds an `Arc<dyn TokenStore>` and never asks which backend it has; the
-//! differences (transactions in redb, write ordering across hash slots in Valkey) stay
-//! inside each backend. One conformance suite (`tests/api/store_conformance.rs`) runs
-//! against all of them.
+//! A facet per concern — [`RecordStore`] (key records, last-used times),
+//! [`AuditStore`], [`MetaStore`], [`CounterStore`] (usage-limit counters),
+//! [`UsageStore`] (analytics), [`FollowStore`] (other replicas' writes) — and each
+//! backend split the same way (`redb/{records,audit,counters,usage}.rs`,
+//! `valkey/{records,audit,counters,usage,follow}.rs`), so the embedded and Valkey
+//! stores read side by side. The server holds an `Arc<dyn TokenStore>` and never asks
+//! which backend it has; the differences (transactions in redb, write ordering across
+//! hash slots in Valkey) stay inside each backend. One conformance suite
+//! (`tests/api/store_conformance.rs`) runs against all of them. The ports through which
+//! services reach each other ([`Invalidate`], [`GatePort`]) live here too.
 
 use std::sync::Arc;
 
@@ -20,7 +27,6 @@ pub mod counters;
 pub mod memory;
 pub mod redb;
 pub mod valkey;
-mod valkey_conn;
 
 impl From<crate::model::NoRandomness> for StoreError {
     fn from(e: crate::model::NoRandomness) -> Self {
@@ -153,11 +159,26 @@ pub struct Granted {
 /// One key's last use, as collected by the decision path.
 pub type Touch = (TokenId, Timestamp);
 
-/// The storage seam. Every method is one logical operation; backends make each one
+/// The storage seam, as facets a backend implements one by one (lldap's handler traits):
+/// [`RecordStore`], [`AuditStore`], [`MetaStore`], [`CounterStore`], [`UsageStore`],
+/// [`FollowStore`]. [`TokenStore`] is all of them; the server holds an
+/// `Arc<dyn TokenStore>`. Every method is one logical operation; backends make each one
 /// atomic or, where they cannot (Valkey across hash slots), order the writes so a crash
 /// part-way never leaves a usable key that its owner cannot see or revoke.
+pub trait TokenStore:
+    RecordStore + AuditStore + MetaStore + CounterStore + UsageStore + FollowStore + 'static
+{
+}
+
+impl<T> TokenStore for T where
+    T: RecordStore + AuditStore + MetaStore + CounterStore + UsageStore + FollowStore + 'static
+{
+}
+
+/// Key records: the lookup by hash, the owner index, last-used times, and the
+/// consistency check. Every method is one logical operation.
 #[async_trait]
-pub trait TokenStore: Send + Sync + 'static {
+pub trait RecordStore: Send + Sync {
     /// `memory`, `redb` or `valkey`, for `/status` and logs.
     fn kind(&self) -> &'static str;
 
@@ -216,6 +237,41 @@ pub trait TokenStore: Send + Sync + 'static {
     /// Records last-used times; a later time wins over an earlier one.
     async fn touch(&self, used: &[Touch]) -> Result<(), StoreError>;
 
+    /// Looks for inconsistencies a crash part-way through a change could leave; with
+    /// `repair`, removes them. Returns what was found, in words.
+    async fn check(&self, _repair: bool) -> Result<Vec<String>, StoreError> {
+        Ok(Vec::new())
+    }
+
+    /// Cheap reachability check for `/health/ready`.
+    async fn ping(&self) -> Result<(), StoreError>;
+}
+
+/// The audit log: every management change, kept with per-owner and global bounds.
+#[async_trait]
+pub trait AuditStore: Send + Sync {
+    /// Appends an audit event; returns the `seq` it was given.
+    async fn append_audit(&self, event: &AuditEvent) -> Result<u64, StoreError>;
+
+    /// Audit events matching `q`, newest first, at most `q.limit`.
+    async fn list_audit(&self, q: &AuditQuery) -> Result<Vec<AuditEvent>, StoreError>;
+}
+
+/// Small named values kept beside the keys (generated admin key hash, uploaded key
+/// set, owner limits, layout version).
+#[async_trait]
+pub trait MetaStore: Send + Sync {
+    /// Small named values kept beside the keys (generated admin key hash, uploaded key
+    /// set, layout version).
+    async fn get_meta(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError>;
+
+    async fn set_meta(&self, name: &str, value: &[u8]) -> Result<(), StoreError>;
+}
+
+/// The counters behind usage limits: rate-limit windows and credit balances, each
+/// taken from atomically (docs/scaling.md, "Usage limits across replicas").
+#[async_trait]
+pub trait CounterStore: Send + Sync {
     /// Takes up to `want` uses from a rate-limit window, never more than its limit in
     /// total, atomically (with other replicas on a shared store).
     async fn take_window(&self, w: &WindowLease<'_>) -> Result<Granted, StoreError>;
@@ -262,7 +318,11 @@ pub trait TokenStore: Send + Sync + 'static {
         &self,
         slots: &[String],
     ) -> Result<Vec<Option<counters::Balance>>, StoreError>;
+}
 
+/// Analytics: counts per key and owner in minute, hour and day buckets.
+#[async_trait]
+pub trait UsageStore: Send + Sync {
     /// Adds analytics tallies into their minute, hour and day buckets, per key and per
     /// owner; buckets older than `retention` may be dropped.
     async fn add_usage(
@@ -301,23 +361,13 @@ pub trait TokenStore: Send + Sync + 'static {
     ) -> Result<usize, StoreError> {
         Ok(0)
     }
+}
 
-    /// Tells other replicas to drop everything they cached (owner limits changed).
-    async fn announce_all(&self) {}
-
-    /// Appends an audit event; returns the `seq` it was given.
-    async fn append_audit(&self, event: &AuditEvent) -> Result<u64, StoreError>;
-
-    /// Audit events matching `q`, newest first, at most `q.limit`.
-    async fn list_audit(&self, q: &AuditQuery) -> Result<Vec<AuditEvent>, StoreError>;
-
-    /// Small named values kept beside the keys (generated admin key hash, uploaded key
-    /// set, layout version).
-    async fn get_meta(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError>;
-    async fn set_meta(&self, name: &str, value: &[u8]) -> Result<(), StoreError>;
-
+/// Following other processes that write the same store (replicas on Valkey).
+#[async_trait]
+pub trait FollowStore: Send + Sync {
     /// Whether other processes write this store too (several replicas on Valkey), so
-    /// a cache of it needs [`TokenStore::watch`] to stay correct.
+    /// a cache of it needs [`FollowStore::watch`] to stay correct.
     fn shared(&self) -> bool {
         false
     }
@@ -326,14 +376,8 @@ pub trait TokenStore: Send + Sync + 'static {
     /// task is dropped. Stores written by one process only return at once.
     async fn watch(&self, _target: std::sync::Arc<dyn Invalidate>) {}
 
-    /// Looks for inconsistencies a crash part-way through a change could leave; with
-    /// `repair`, removes them. Returns what was found, in words.
-    async fn check(&self, _repair: bool) -> Result<Vec<String>, StoreError> {
-        Ok(Vec::new())
-    }
-
-    /// Cheap reachability check for `/health/ready`.
-    async fn ping(&self) -> Result<(), StoreError>;
+    /// Tells other replicas to drop everything they cached (owner limits changed).
+    async fn announce_all(&self) {}
 }
 
 pub type SharedStore = Arc<dyn TokenStore>;

@@ -62,7 +62,10 @@ async fn the_ui_checks_its_schemas_against_the_served_openapi_document() {
         .json()
         .await
         .unwrap();
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/web/src/lib/openapi.snapshot.json");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/web/src/lib/openapi.snapshot.json"
+    );
     let snapshot: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     assert!(

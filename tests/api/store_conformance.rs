@@ -9,7 +9,7 @@ use keygate::rules::Rule;
 use keygate::store::memory::MemoryStore;
 use keygate::store::redb::RedbStore;
 use keygate::store::valkey::{ValkeyOptions, ValkeyStore};
-use keygate::store::{StoreError, TokenId, TokenRecord, TokenStore};
+use keygate::store::{CounterStore, RecordStore, StoreError, TokenId, TokenRecord, TokenStore};
 use keygate::token::{KeyHash, Salt};
 
 use crate::helpers::{SALT, Valkey};

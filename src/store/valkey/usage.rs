@@ -1,0 +1,147 @@
+//! Valkey's analytics: hash fields in hashes of an hour of minutes, a day of hours and
+//! 32 days of days, each expiring with its retention, and a per-day ranking.
+
+use super::*;
+
+#[async_trait]
+impl UsageStore for ValkeyStore {
+    async fn add_usage(
+        &self,
+        batch: &[crate::analytics::UsageAdd],
+        retention: crate::analytics::Retention,
+    ) -> Result<(), StoreError> {
+        let rows = crate::analytics::expand(batch);
+        let mut cmds = Vec::new();
+        let mut expiring = std::collections::BTreeMap::new();
+        for ((slot, step, bucket), c) in rows {
+            let container = bucket - bucket.rem_euclid(step.container());
+            let key = self.k_usage(&slot, step, container);
+            let index = (bucket - container) / step.millis();
+            for (o, n) in c.iter().enumerate() {
+                if *n > 0 {
+                    cmds.push(
+                        redis::cmd("HINCRBY")
+                            .arg(&key)
+                            .arg(format!("{index}:{o}"))
+                            .arg(*n)
+                            .clone(),
+                    );
+                }
+            }
+            // Kept for the step's retention after the container ends.
+            let until = container + step.container() + retention.of(step);
+            expiring.insert(key, until);
+        }
+        // Per day, a ranking of keys and of owners by requests (for the admin overview).
+        for u in batch {
+            let day = crate::analytics::Step::Day.bucket(u.minute_ms);
+            let n: u64 = u.counts.iter().sum();
+            for (kind, slot) in [("k", &u.key_slot), ("o", &u.owner_slot)] {
+                let key = self.k_top(kind, day);
+                cmds.push(redis::cmd("ZINCRBY").arg(&key).arg(n).arg(slot).clone());
+                let until = day + 86_400_000 + retention.day_ms;
+                expiring.insert(key, until);
+            }
+        }
+        for (key, until_ms) in expiring {
+            cmds.push(redis::cmd("PEXPIREAT").arg(key).arg(until_ms).clone());
+        }
+        // In chunks, so one flush never holds the shared connection for long.
+        for chunk in cmds.chunks(1000) {
+            self.batch(chunk.to_vec()).await?;
+        }
+        Ok(())
+    }
+
+    async fn top_usage(
+        &self,
+        prefix: &str,
+        from_day_ms: i64,
+        to_day_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<(String, crate::analytics::Counts)>, StoreError> {
+        let kind = if prefix.starts_with('o') { "o" } else { "k" };
+        let day_ms = crate::analytics::Step::Day.millis();
+        let mut days = Vec::new();
+        let mut d = from_day_ms;
+        while d < to_day_ms && days.len() < 1000 {
+            days.push(d);
+            d += day_ms;
+        }
+        // The ranking per day gives the candidates (the top `limit` of each day); their
+        // counts by outcome come from their day buckets.
+        let cmds = days
+            .iter()
+            .map(|d| {
+                redis::cmd("ZREVRANGE")
+                    .arg(self.k_top(kind, *d))
+                    .arg(0)
+                    .arg(limit.saturating_sub(1))
+                    .clone()
+            })
+            .collect();
+        let mut candidates = std::collections::BTreeSet::new();
+        for v in self.batch(cmds).await? {
+            let members: Vec<String> = redis::FromRedisValue::from_redis_value(v)
+                .map_err(|e| StoreError::Backend(format!("analytics ranking is damaged: {e}")))?;
+            candidates.extend(members.into_iter().filter(|m| m.starts_with(prefix)));
+        }
+        let mut sums = std::collections::HashMap::new();
+        for slot in candidates {
+            let mut c = [0; crate::analytics::OUTCOMES];
+            for (_, counts) in self
+                .read_usage(&slot, crate::analytics::Step::Day, from_day_ms, to_day_ms)
+                .await?
+            {
+                crate::analytics::add(&mut c, &counts);
+            }
+            sums.insert(slot, c);
+        }
+        Ok(crate::analytics::top(sums, limit))
+    }
+
+    async fn read_usage(
+        &self,
+        slot: &str,
+        step: crate::analytics::Step,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<Vec<(i64, crate::analytics::Counts)>, StoreError> {
+        let size = step.container();
+        let mut containers = Vec::new();
+        let mut c = from_ms - from_ms.rem_euclid(size);
+        while c < to_ms && containers.len() < 10_000 {
+            containers.push(c);
+            c += size;
+        }
+        let cmds = containers
+            .iter()
+            .map(|c| {
+                redis::cmd("HGETALL")
+                    .arg(self.k_usage(slot, step, *c))
+                    .clone()
+            })
+            .collect();
+        let mut out: std::collections::BTreeMap<i64, crate::analytics::Counts> =
+            std::collections::BTreeMap::new();
+        for (container, v) in containers.iter().zip(self.batch(cmds).await?) {
+            let fields: std::collections::HashMap<String, u64> =
+                redis::FromRedisValue::from_redis_value(v).map_err(|e| {
+                    StoreError::Backend(format!("analytics bucket is damaged: {e}"))
+                })?;
+            for (field, n) in fields {
+                let Some((i, o)) = field.split_once(':') else {
+                    continue;
+                };
+                let (Ok(i), Ok(o)) = (i.parse::<i64>(), o.parse::<usize>()) else {
+                    continue;
+                };
+                let bucket = container + i * step.millis();
+                if o < crate::analytics::OUTCOMES && bucket >= from_ms && bucket < to_ms {
+                    out.entry(bucket).or_insert([0; crate::analytics::OUTCOMES])[o] += n;
+                }
+            }
+        }
+        Ok(out.into_iter().collect())
+    }
+}
