@@ -1,5 +1,6 @@
 //! Wiring: from a [`Config`] to an opened store, the gate and the key service.
 
+pub mod settings;
 pub mod tasks;
 
 use std::path::Path;
@@ -13,7 +14,7 @@ use std::sync::RwLock;
 use crate::access_log::{AccessLog, LogLimits};
 use crate::clock::Clock;
 use crate::config::Config;
-use crate::decide::{Cidr, Gate, GateSettings, IdentityHeaders, Sources, ThrottleSettings};
+use crate::decide::{Gate, GateSettings, IdentityHeaders, Sources, ThrottleSettings};
 use crate::keyfile::KeySets;
 use crate::manage::Keys;
 use crate::metrics::Metrics;
@@ -22,7 +23,7 @@ use crate::store::memory::MemoryStore;
 use crate::store::redb::RedbStore;
 use crate::store::valkey::{Topology, ValkeyOptions, ValkeyStore};
 use crate::store::{SharedStore, StoreError};
-use crate::token::{KeyPrefix, Policy, Salt};
+use crate::token::{Policy, Salt};
 
 /// Everything a running keygate shares between requests.
 pub struct App {
@@ -83,8 +84,8 @@ impl App {
         store: SharedStore,
         salt: Salt,
     ) -> Result<Self, StartError> {
-        let prefix = KeyPrefix::parse(&config.key_prefix).map_err(StartError::Config)?;
-        let settings = gate_settings(&config, prefix.clone())?;
+        let resolved = settings::resolve(&config).map_err(StartError::Config)?;
+        let settings = gate_settings(&config, &resolved)?;
         let keysets = Arc::new(KeySets::new(&config.key_files));
         let gate = Arc::new(Gate::new(
             salt.clone(),
@@ -94,12 +95,15 @@ impl App {
             keysets,
             Arc::new(Metrics::default()),
         ));
-        let keys = Keys::new(store, salt, prefix, clock.clone(), Some(gate.clone()))
-            .with_max_keys_per_owner(config.max_keys_per_owner)
-            .with_limit_defaults(
-                config.limits.key_defaults().map_err(StartError::Config)?,
-                config.limits.owner_defaults().map_err(StartError::Config)?,
-            );
+        let keys = Keys::new(
+            store,
+            salt,
+            resolved.key_prefix,
+            clock.clone(),
+            Some(gate.clone()),
+        )
+        .with_max_keys_per_owner(config.max_keys_per_owner)
+        .with_limit_defaults(resolved.key_defaults, resolved.owner_defaults);
         let log_limits = LogLimits {
             original_length: config.original_length,
             metadata_length: config.metadata_length,
@@ -262,15 +266,10 @@ fn header_name(field: &str, value: &str) -> Result<Option<HeaderName>, StartErro
         .map_err(|_| StartError::Config(format!("{field}: `{value}` is not a header name")))
 }
 
-fn gate_settings(c: &Config, prefix: KeyPrefix) -> Result<GateSettings, StartError> {
-    let trusted_proxies = c
-        .trusted_proxies
-        .iter()
-        .map(|s| Cidr::parse(s).map_err(|e| StartError::Config(format!("trusted_proxies: {e}"))))
-        .collect::<Result<Vec<_>, _>>()?;
+fn gate_settings(c: &Config, s: &settings::Settings) -> Result<GateSettings, StartError> {
     Ok(GateSettings {
         policy: Policy {
-            prefix,
+            prefix: s.key_prefix.clone(),
             accept_foreign: c.accept_foreign_keys,
             foreign_length: c.key_length,
             foreign_prefix: c.foreign_key_prefix.clone(),
@@ -281,11 +280,11 @@ fn gate_settings(c: &Config, prefix: KeyPrefix) -> Result<GateSettings, StartErr
             max_addresses: c.throttle.max_addresses,
             ipv6_prefix: c.throttle.ipv6_prefix,
         }),
-        trusted_proxies,
+        trusted_proxies: s.trusted_proxies.clone(),
         upstream_limit_headers: c.limits.upstream_headers,
         analytics: c.analytics.enabled,
-        limits_on_store_error: c.limits.on_store_error().map_err(StartError::Config)?,
-        owner_defaults: c.limits.owner_defaults().map_err(StartError::Config)?,
+        limits_on_store_error: s.on_store_error,
+        owner_defaults: s.owner_defaults.clone(),
         sources: Sources {
             header: header_name("api_key_header", &c.api_key_header)?,
             query_param: (!c.query_param.is_empty()).then(|| c.query_param.clone()),

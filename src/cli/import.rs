@@ -15,7 +15,7 @@ use crate::config::Config;
 use crate::decide::SHA256_META;
 use crate::keyfile::Format;
 use crate::store::{HashAlg, TokenId, TokenRecord};
-use crate::token::{KeyHash, KeyPrefix, Policy};
+use crate::token::{KeyHash, Policy};
 
 pub(super) const BATCH: usize = 10_000;
 /// Exit status when the valid lines were imported but some lines were not.
@@ -40,7 +40,9 @@ pub async fn import(
     let name = name.unwrap_or_else(|| format!("imported from {file_name}"));
     crate::manage::validate_name(&name)?;
     let content = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
-    let prefix = KeyPrefix::parse(&config.key_prefix).map_err(|e| anyhow::anyhow!(e))?;
+    let prefix = crate::app::settings::resolve(&config)
+        .map_err(anyhow::Error::msg)?
+        .key_prefix;
     let policy = Policy {
         prefix,
         accept_foreign: true,
