@@ -18,10 +18,12 @@ use crate::app::open_store;
 use crate::config::{self, Config, Overrides};
 use crate::token::Salt;
 
+mod client;
 mod doctor;
 mod import;
 mod limits;
 mod local;
+mod ops;
 mod print;
 mod remote;
 mod serve;

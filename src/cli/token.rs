@@ -10,12 +10,13 @@ use clap::{Args, Subcommand};
 
 use crate::clock::{Clock, Timestamp};
 use crate::config::Config;
-use crate::manage::{Actor, LimitsPatch, NewToken, Patch, TokenView};
+use crate::manage::{LimitsPatch, NewToken, Patch};
 use crate::rules::Rule;
 use crate::store::TokenId;
 
 use super::limits::{LimitFlags, check_quota, limits_patch, needs_quota};
 use super::local::local_keys;
+use super::ops::{Changed, KeyOps, Local, Revoked};
 use super::print::{print_view, print_views, report_damaged};
 
 #[derive(Args, Debug)]
@@ -179,11 +180,21 @@ pub fn parse_id(s: &str) -> anyhow::Result<TokenId> {
     TokenId::parse(s).map_err(|e| anyhow::anyhow!(e))
 }
 
+/// `keygate token …` on the configured store.
 pub(super) async fn token_command(config: Config, cmd: TokenCommand) -> anyhow::Result<ExitCode> {
     let clock = Clock::system();
     let keys = local_keys(&config, &clock)?;
     let now = clock.now();
-    let actor = Actor::cli();
+    run(&Local { keys, clock }, cmd, now).await
+}
+
+/// Every `keygate token` command, written once against [`KeyOps`]: the local store or
+/// a running keygate's API (`--server`).
+pub(super) async fn run(
+    ops: &dyn KeyOps,
+    cmd: TokenCommand,
+    now: Timestamp,
+) -> anyhow::Result<ExitCode> {
     let mut out = std::io::stdout().lock();
     match cmd {
         TokenCommand::Create {
@@ -196,74 +207,48 @@ pub(super) async fn token_command(config: Config, cmd: TokenCommand) -> anyhow::
         } => {
             let mut t = new_token(owner, name, expires, &rules, &metadata, now)?;
             t.limits = limits.view()?;
-            let (key, record) = keys.create(t, &actor).await?;
-            writeln!(out, "{}", key.expose())?;
-            eprintln!(
-                "created key {} ({}) for {}",
-                record.id, record.hint, record.owner
-            );
+            let made = ops.create(t).await?;
+            writeln!(out, "{}", made.key)?;
+            eprintln!("created key {} ({}) for {}", made.id, made.hint, made.owner);
         }
         TokenCommand::Update(args) => {
-            let id = args.id.clone();
             let (token_id, patch) = args.patch(now)?;
             if let Some(l) = &patch.limits
                 && needs_quota(l)
             {
-                let r = keys.get(&token_id).await.map_err(|e| not_found(e, &id))?;
-                check_quota(l, r.limits.credits.is_some())?;
+                let v = ops.view(&token_id).await?;
+                check_quota(l, v.limits.credits.is_some())?;
             }
-            let r = keys
-                .update(&token_id, patch, &actor)
-                .await
-                .map_err(|e| not_found(e, &id))?;
-            eprintln!("updated key {} ({})", r.id, r.hint);
+            let c = ops.update(&token_id, patch).await?;
+            eprintln!(
+                "updated key {} ({})",
+                c.id,
+                c.hint.as_deref().unwrap_or("?")
+            );
         }
         TokenCommand::List { owner, json } => {
-            let list = keys.list(owner.as_deref()).await?;
-            let balances = keys.balances(&list.records).await?;
-            let views: Vec<TokenView> = list
-                .records
-                .iter()
-                .zip(balances)
-                .map(|(r, b)| TokenView::of(r, now, b))
-                .collect();
+            let (views, damaged) = ops.list(owner.as_deref()).await?;
             print_views(&mut out, &views, json)?;
-            report_damaged(&list.damaged);
+            report_damaged(&damaged);
         }
         TokenCommand::Show { id, json } => {
-            let r = keys
-                .get(&parse_id(&id)?)
-                .await
-                .map_err(|e| not_found(e, &id))?;
-            let balance = keys
-                .balances(std::slice::from_ref(&r))
-                .await?
-                .pop()
-                .flatten();
-            print_view(&mut out, &TokenView::of(&r, now, balance), json)?;
+            let v = ops.view(&parse_id(&id)?).await?;
+            print_view(&mut out, &v, json)?;
         }
-        TokenCommand::Revoke { id } => match keys.revoke(&parse_id(&id)?, &actor).await {
-            Ok(crate::manage::Removed::Key(r)) => {
-                eprintln!("revoked key {} ({}) of {}", r.id, r.hint, r.owner)
-            }
-            Ok(crate::manage::Removed::Damaged { id, .. }) => {
+        TokenCommand::Revoke { id } => match ops.revoke(&parse_id(&id)?).await? {
+            Revoked::Key { id, hint, owner } => eprintln!("revoked key {id} ({hint}) of {owner}"),
+            Revoked::Damaged { id } => {
                 eprintln!("removed key {id} (its stored record was damaged)");
             }
-            Err(e) => return Err(not_found(e, &id)),
+            Revoked::Id(id) => eprintln!("revoked key {id}"),
         },
         TokenCommand::Disable { id } => {
-            let r = keys
-                .set_disabled(&parse_id(&id)?, true, &actor)
-                .await
-                .map_err(|e| not_found(e, &id))?;
-            eprintln!("disabled key {} ({})", r.id, r.hint);
+            let c = ops.set_disabled(&parse_id(&id)?, true).await?;
+            say_changed("disabled", &c);
         }
         TokenCommand::Enable { id } => {
-            let r = keys
-                .set_disabled(&parse_id(&id)?, false, &actor)
-                .await
-                .map_err(|e| not_found(e, &id))?;
-            eprintln!("enabled key {} ({})", r.id, r.hint);
+            let c = ops.set_disabled(&parse_id(&id)?, false).await?;
+            say_changed("enabled", &c);
         }
         TokenCommand::Rotate {
             id,
@@ -273,15 +258,19 @@ pub(super) async fn token_command(config: Config, cmd: TokenCommand) -> anyhow::
         } => {
             let grace = parse_grace(&grace)?;
             let expiry = rotate_expiry(expires, no_expiry, now)?;
-            let r = keys
-                .rotate_with(&parse_id(&id)?, grace, expiry, &actor)
-                .await
-                .map_err(|e| not_found(e, &id))?;
-            writeln!(out, "{}", r.key.expose())?;
-            eprintln!("rotated key {} into {} ({})", id, r.new.id, r.new.hint);
+            let made = ops.rotate(&parse_id(&id)?, grace, expiry).await?;
+            writeln!(out, "{}", made.key)?;
+            eprintln!("rotated key {} into {} ({})", id, made.id, made.hint);
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn say_changed(what: &str, c: &Changed) {
+    match &c.hint {
+        Some(h) => eprintln!("{what} key {} ({h})", c.id),
+        None => eprintln!("{what} key {}", c.id),
+    }
 }
 
 /// The [`Patch`] of `token update`; refuses an update that changes nothing.
@@ -355,13 +344,6 @@ pub fn new_token(
         metadata,
         limits: None,
     })
-}
-
-pub(super) fn not_found(e: crate::manage::ManageError, id: &str) -> anyhow::Error {
-    match e {
-        crate::manage::ManageError::NotFound => anyhow::anyhow!("no key with id `{id}`"),
-        e => e.into(),
-    }
 }
 
 #[cfg(test)]

@@ -99,7 +99,7 @@ pub async fn remote(
     args: UsageArgs,
 ) -> anyhow::Result<ExitCode> {
     let (from, to, step) = plan(&args, Clock::system().now_ms())?;
-    let api = super::remote::api(server, admin_key)?;
+    let api = super::client::api(server, admin_key)?;
     let q = format!(
         "?from={}&to={}&step={}",
         crate::clock::Timestamp::from_unix(from / 1000),
@@ -108,7 +108,7 @@ pub async fn remote(
     );
     let path = match (&args.key, &args.owner) {
         (Some(k), _) => format!("/api/tokens/{}/usage{q}", super::token::parse_id(k)?),
-        (None, Some(o)) => format!("/api/users/{}/usage{q}&limit=1", super::remote::segment(o)),
+        (None, Some(o)) => format!("/api/users/{}/usage{q}&limit=1", super::client::segment(o)),
         (None, None) => format!("/api/usage{q}&top=1"),
     };
     let mut v = api.get(&path).await?;

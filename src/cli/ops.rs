@@ -1,0 +1,299 @@
+//! What the key commands do to keys, said once: [`KeyOps`], implemented on the local
+//! store ([`Local`], the key service) and on a running keygate's API ([`Remote`],
+//! `--server`). `keygate token …` is written once against it (`token::run`), so the two
+//! ways cannot drift apart.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use super::client::{Api, list_all_pages, segment};
+use super::limits::limits_patch_json;
+use crate::clock::{Clock, Timestamp};
+use crate::manage::{Actor, Keys, NewToken, Patch, Removed, TokenView};
+use crate::store::TokenId;
+
+/// A key just made (created or rotated into): the only time `key` is shown.
+pub struct Made {
+    pub key: String,
+    pub id: String,
+    pub hint: String,
+    pub owner: String,
+}
+
+/// A key that was changed: its id and, when the answer said it, its hint.
+pub struct Changed {
+    pub id: String,
+    pub hint: Option<String>,
+}
+
+/// What a revoke removed.
+pub enum Revoked {
+    /// The key, as it was.
+    Key {
+        id: String,
+        hint: String,
+        owner: String,
+    },
+    /// A record that no longer decoded.
+    Damaged { id: String },
+    /// The key of this id (the API answers 204 without saying more).
+    Id(String),
+}
+
+/// The key operations of the CLI.
+#[async_trait]
+pub trait KeyOps: Send + Sync {
+    async fn create(&self, t: NewToken) -> anyhow::Result<Made>;
+    /// One key as people see it (with its live balance).
+    async fn view(&self, id: &TokenId) -> anyhow::Result<TokenView>;
+    /// Every key (of `owner`), and the ids of records that no longer decode.
+    async fn list(&self, owner: Option<&str>) -> anyhow::Result<(Vec<TokenView>, Vec<String>)>;
+    async fn update(&self, id: &TokenId, patch: Patch) -> anyhow::Result<Changed>;
+    async fn set_disabled(&self, id: &TokenId, disabled: bool) -> anyhow::Result<Changed>;
+    async fn revoke(&self, id: &TokenId) -> anyhow::Result<Revoked>;
+    async fn rotate(
+        &self,
+        id: &TokenId,
+        grace: Duration,
+        expiry: Option<Option<Timestamp>>,
+    ) -> anyhow::Result<Made>;
+}
+
+/// The key service on the configured store (`keygate token …` without `--server`).
+pub struct Local {
+    pub keys: Keys,
+    pub clock: Clock,
+}
+
+#[async_trait]
+impl KeyOps for Local {
+    async fn create(&self, t: NewToken) -> anyhow::Result<Made> {
+        let (key, r) = self.keys.create(t, &Actor::cli()).await?;
+        Ok(Made {
+            key: key.expose().to_owned(),
+            id: r.id.to_string(),
+            hint: r.hint,
+            owner: r.owner,
+        })
+    }
+
+    async fn view(&self, id: &TokenId) -> anyhow::Result<TokenView> {
+        let r = self
+            .keys
+            .get(id)
+            .await
+            .map_err(|e| not_found(e, id.as_str()))?;
+        let balance = self
+            .keys
+            .balances(std::slice::from_ref(&r))
+            .await?
+            .pop()
+            .flatten();
+        Ok(TokenView::of(&r, self.clock.now(), balance))
+    }
+
+    async fn list(&self, owner: Option<&str>) -> anyhow::Result<(Vec<TokenView>, Vec<String>)> {
+        let list = self.keys.list(owner).await?;
+        let balances = self.keys.balances(&list.records).await?;
+        let now = self.clock.now();
+        let views = list
+            .records
+            .iter()
+            .zip(balances)
+            .map(|(r, b)| TokenView::of(r, now, b))
+            .collect();
+        Ok((
+            views,
+            list.damaged.iter().map(ToString::to_string).collect(),
+        ))
+    }
+
+    async fn update(&self, id: &TokenId, patch: Patch) -> anyhow::Result<Changed> {
+        let r = self
+            .keys
+            .update(id, patch, &Actor::cli())
+            .await
+            .map_err(|e| not_found(e, id.as_str()))?;
+        Ok(Changed {
+            id: r.id.to_string(),
+            hint: Some(r.hint),
+        })
+    }
+
+    async fn set_disabled(&self, id: &TokenId, disabled: bool) -> anyhow::Result<Changed> {
+        let r = self
+            .keys
+            .set_disabled(id, disabled, &Actor::cli())
+            .await
+            .map_err(|e| not_found(e, id.as_str()))?;
+        Ok(Changed {
+            id: r.id.to_string(),
+            hint: Some(r.hint),
+        })
+    }
+
+    async fn revoke(&self, id: &TokenId) -> anyhow::Result<Revoked> {
+        match self.keys.revoke(id, &Actor::cli()).await {
+            Ok(Removed::Key(r)) => Ok(Revoked::Key {
+                id: r.id.to_string(),
+                hint: r.hint,
+                owner: r.owner,
+            }),
+            Ok(Removed::Damaged { id, .. }) => Ok(Revoked::Damaged { id: id.to_string() }),
+            Err(e) => Err(not_found(e, id.as_str())),
+        }
+    }
+
+    async fn rotate(
+        &self,
+        id: &TokenId,
+        grace: Duration,
+        expiry: Option<Option<Timestamp>>,
+    ) -> anyhow::Result<Made> {
+        let r = self
+            .keys
+            .rotate_with(id, grace, expiry, &Actor::cli())
+            .await
+            .map_err(|e| not_found(e, id.as_str()))?;
+        Ok(Made {
+            key: r.key.expose().to_owned(),
+            id: r.new.id.to_string(),
+            hint: r.new.hint,
+            owner: r.new.owner,
+        })
+    }
+}
+
+/// A running keygate's management API, as the admin (`--server`), so the embedded
+/// store never has to be stopped.
+pub struct Remote {
+    pub api: Api,
+}
+
+fn text(v: &Value, field: &str) -> String {
+    v[field].as_str().unwrap_or("?").to_owned()
+}
+
+#[async_trait]
+impl KeyOps for Remote {
+    async fn create(&self, t: NewToken) -> anyhow::Result<Made> {
+        let mut body = json!({
+            "name": t.name, "expires_at": t.expires_at, "rules": t.rules, "metadata": t.metadata,
+        });
+        if let Some(l) = &t.limits {
+            body["limits"] = serde_json::to_value(l)?;
+        }
+        let r = self
+            .api
+            .call(
+                Method::POST,
+                &format!("/api/users/{}/tokens", segment(&t.owner)),
+                Some(body),
+            )
+            .await?;
+        Ok(Made {
+            key: r["key"].as_str().unwrap_or_default().to_owned(),
+            id: text(&r, "id"),
+            hint: text(&r, "hint"),
+            owner: t.owner,
+        })
+    }
+
+    async fn view(&self, id: &TokenId) -> anyhow::Result<TokenView> {
+        let v = self
+            .api
+            .call(Method::GET, &format!("/api/tokens/{id}"), None)
+            .await?;
+        Ok(serde_json::from_value(v)?)
+    }
+
+    async fn list(&self, owner: Option<&str>) -> anyhow::Result<(Vec<TokenView>, Vec<String>)> {
+        let path = match owner {
+            Some(o) => format!("/api/users/{}/tokens", segment(o)),
+            None => "/api/tokens".to_owned(),
+        };
+        list_all_pages(&self.api, &path).await
+    }
+
+    async fn update(&self, id: &TokenId, patch: Patch) -> anyhow::Result<Changed> {
+        let mut body = serde_json::Map::new();
+        if let Some(n) = &patch.name {
+            body.insert("name".into(), n.clone().into());
+        }
+        if let Some(e) = patch.expires_at {
+            body.insert("expires_at".into(), serde_json::to_value(e)?);
+        }
+        if let Some(l) = &patch.limits {
+            body.insert("limits".into(), limits_patch_json(l));
+        }
+        let r = self
+            .api
+            .call(
+                Method::PATCH,
+                &format!("/api/tokens/{id}"),
+                Some(Value::Object(body)),
+            )
+            .await?;
+        Ok(Changed {
+            id: id.to_string(),
+            hint: Some(text(&r, "hint")),
+        })
+    }
+
+    async fn set_disabled(&self, id: &TokenId, disabled: bool) -> anyhow::Result<Changed> {
+        self.api
+            .call(
+                Method::PATCH,
+                &format!("/api/tokens/{id}"),
+                Some(json!({ "disabled": disabled })),
+            )
+            .await?;
+        Ok(Changed {
+            id: id.to_string(),
+            hint: None,
+        })
+    }
+
+    async fn revoke(&self, id: &TokenId) -> anyhow::Result<Revoked> {
+        self.api
+            .call(Method::DELETE, &format!("/api/tokens/{id}"), None)
+            .await?;
+        Ok(Revoked::Id(id.to_string()))
+    }
+
+    async fn rotate(
+        &self,
+        id: &TokenId,
+        grace: Duration,
+        expiry: Option<Option<Timestamp>>,
+    ) -> anyhow::Result<Made> {
+        let mut body = json!({"grace_seconds": grace.as_secs()});
+        if let Some(e) = expiry {
+            body["expires_at"] = serde_json::to_value(e)?;
+        }
+        let r = self
+            .api
+            .call(
+                Method::POST,
+                &format!("/api/tokens/{id}/rotate"),
+                Some(body),
+            )
+            .await?;
+        Ok(Made {
+            key: r["key"].as_str().unwrap_or_default().to_owned(),
+            id: text(&r, "id"),
+            hint: text(&r, "hint"),
+            owner: String::new(),
+        })
+    }
+}
+
+fn not_found(e: crate::manage::ManageError, id: &str) -> anyhow::Error {
+    match e {
+        crate::manage::ManageError::NotFound => anyhow::anyhow!("no key with id `{id}`"),
+        e => e.into(),
+    }
+}
