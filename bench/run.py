@@ -636,6 +636,11 @@ def instructions(work, emb_dir, vk_dir, vurl, keys, valid, garbage, count):
                         time.sleep(0.1)
             else:
                 env = {"KEYGATE_CACHE__TTL_SECS": "0"} if group == ("misses",) else {}
+                # Throttle off: each case measures its own path. With it on, the garbage
+                # case's failures throttled the address after 20 attempts, so garbage
+                # measured the throttle's refusal and `close` (run next, in the same
+                # process) a throttled 429 instead of an allow.
+                env["KEYGATE_THROTTLE__ENABLED"] = "false"
                 if server == "valkey":
                     env["KEYGATE_VALKEY_URL"] = vurl
                 srv = keygate(server, emb_dir if server == "embedded" else vk_dir, env, port, prefix=prefix)
