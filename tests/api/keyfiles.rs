@@ -226,8 +226,9 @@ async fn a_file_written_in_place_is_loaded_only_once_complete() {
     std::fs::write(&path, "first-key-0000\n").unwrap();
     let t = TestApp::spawn_with(Backend::Memory, |c| {
         c.key_files = vec![key_file(&path, "plain", None)];
-        // The writer below pauses 20 ms between pieces: a tenth of a poll.
-        c.key_files_poll_ms = 200;
+        // The writer below pauses 20 ms between pieces: a 25th of a poll, so a busy
+        // machine that holds the writer back for a while still writes within one.
+        c.key_files_poll_ms = 500;
         c.admin_key = Some(keygate::config::Secret::new(ADMIN_KEY));
         c.cache.negative_ttl_secs = 0;
     })
