@@ -4,14 +4,14 @@ use std::process::ExitCode;
 
 use anyhow::bail;
 use clap::{Args, Subcommand};
-use serde_json::Value;
 
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::limits::{MAX_CREDITS, MAX_LIMIT, MAX_RATE_LIMITS, RateLimit, Refill};
-use crate::manage::{Actor, CreditsPatch, CreditsView, LimitsPatch, LimitsView};
+use crate::manage::{CreditsPatch, CreditsView, LimitsPatch, LimitsView};
 
 use super::local::local_keys;
+use super::ops::{KeyOps, Local};
 use super::print::{clip, print_owner_limits};
 
 /// Usage-limit flags of `token create` and `owner-limits set`.
@@ -169,37 +169,6 @@ pub fn limits_patch(
     }))
 }
 
-/// A change of limits as the API's PATCH body takes it.
-pub fn limits_patch_json(p: &LimitsPatch) -> Value {
-    let mut m = serde_json::Map::new();
-    if let Some(r) = &p.rate_limits {
-        m.insert("rate_limits".into(), serde_json::json!(r));
-    }
-    match &p.credits {
-        None => {}
-        Some(None) => {
-            m.insert("credits".into(), Value::Null);
-        }
-        Some(Some(c)) => {
-            let mut cm = serde_json::Map::new();
-            if let Some(n) = c.remaining {
-                cm.insert("remaining".into(), n.into());
-            }
-            match c.refill {
-                None => {}
-                Some(None) => {
-                    cm.insert("refill".into(), Value::Null);
-                }
-                Some(Some(r)) => {
-                    cm.insert("refill".into(), serde_json::json!(r));
-                }
-            }
-            m.insert("credits".into(), Value::Object(cm));
-        }
-    }
-    Value::Object(m)
-}
-
 /// Whether a change of credits needs the key to have a quota already (no balance given).
 pub fn needs_quota(p: &LimitsPatch) -> bool {
     matches!(
@@ -221,18 +190,27 @@ pub fn check_quota(p: &LimitsPatch, has_quota: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `keygate owner-limits …` on the configured store.
 pub(super) async fn owner_limits_command(
     config: Config,
     cmd: OwnerLimitsCommand,
 ) -> anyhow::Result<ExitCode> {
     let clock = Clock::system();
     let keys = local_keys(&config, &clock)?;
-    let actor = Actor::cli();
+    run_owner_limits(&Local { keys, clock }, cmd).await
+}
+
+/// Every `keygate owner-limits` command, written once against [`KeyOps`]: the local
+/// store or a running keygate's API (`--server`).
+pub(super) async fn run_owner_limits(
+    ops: &dyn KeyOps,
+    cmd: OwnerLimitsCommand,
+) -> anyhow::Result<ExitCode> {
     let mut out = std::io::stdout().lock();
     match cmd {
         OwnerLimitsCommand::Get { owner, json } => {
-            let v = keys.owner_limits(&owner).await?;
-            print_owner_limits(&mut out, &serde_json::to_value(&v)?, json)?;
+            let v = ops.owner_limits(&owner).await?;
+            print_owner_limits(&mut out, &v, json)?;
         }
         OwnerLimitsCommand::Set {
             owner,
@@ -240,12 +218,12 @@ pub(super) async fn owner_limits_command(
             json,
         } => {
             let view = limits.view()?.unwrap_or_default();
-            let v = keys.set_owner_limits(&owner, &view, &actor).await?;
-            print_owner_limits(&mut out, &serde_json::to_value(&v)?, json)?;
+            let v = ops.set_owner_limits(&owner, view).await?;
+            print_owner_limits(&mut out, &v, json)?;
             eprintln!("set the limits of owner {owner}");
         }
         OwnerLimitsCommand::Clear { owner } => {
-            keys.clear_owner_limits(&owner, &actor).await?;
+            ops.clear_owner_limits(&owner).await?;
             eprintln!("cleared the limits of owner {owner}: the default applies again");
         }
     }

@@ -10,9 +10,8 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use super::client::{Api, list_all_pages, segment};
-use super::limits::limits_patch_json;
 use crate::clock::{Clock, Timestamp};
-use crate::manage::{Actor, Keys, NewToken, Patch, Removed, TokenView};
+use crate::manage::{Actor, Keys, LimitsPatch, LimitsView, NewToken, Patch, Removed, TokenView};
 use crate::store::TokenId;
 
 /// A key just made (created or rotated into): the only time `key` is shown.
@@ -60,6 +59,10 @@ pub trait KeyOps: Send + Sync {
         grace: Duration,
         expiry: Option<Option<Timestamp>>,
     ) -> anyhow::Result<Made>;
+    /// An owner's limits, in the API's shape (`GET /api/users/{sub}/limits`).
+    async fn owner_limits(&self, owner: &str) -> anyhow::Result<Value>;
+    async fn set_owner_limits(&self, owner: &str, limits: LimitsView) -> anyhow::Result<Value>;
+    async fn clear_owner_limits(&self, owner: &str) -> anyhow::Result<()>;
 }
 
 /// The key service on the configured store (`keygate token …` without `--server`).
@@ -164,6 +167,22 @@ impl KeyOps for Local {
             hint: r.new.hint,
             owner: r.new.owner,
         })
+    }
+
+    async fn owner_limits(&self, owner: &str) -> anyhow::Result<Value> {
+        Ok(serde_json::to_value(self.keys.owner_limits(owner).await?)?)
+    }
+
+    async fn set_owner_limits(&self, owner: &str, limits: LimitsView) -> anyhow::Result<Value> {
+        let v = self
+            .keys
+            .set_owner_limits(owner, &limits, &Actor::cli())
+            .await?;
+        Ok(serde_json::to_value(v)?)
+    }
+
+    async fn clear_owner_limits(&self, owner: &str) -> anyhow::Result<()> {
+        Ok(self.keys.clear_owner_limits(owner, &Actor::cli()).await?)
     }
 }
 
@@ -289,6 +308,31 @@ impl KeyOps for Remote {
             owner: String::new(),
         })
     }
+
+    async fn owner_limits(&self, owner: &str) -> anyhow::Result<Value> {
+        self.api.call(Method::GET, &owner_path(owner), None).await
+    }
+
+    async fn set_owner_limits(&self, owner: &str, limits: LimitsView) -> anyhow::Result<Value> {
+        self.api
+            .call(
+                Method::PUT,
+                &owner_path(owner),
+                Some(serde_json::to_value(limits)?),
+            )
+            .await
+    }
+
+    async fn clear_owner_limits(&self, owner: &str) -> anyhow::Result<()> {
+        self.api
+            .call(Method::DELETE, &owner_path(owner), None)
+            .await
+            .map(|_| ())
+    }
+}
+
+fn owner_path(owner: &str) -> String {
+    format!("/api/users/{}/limits", segment(owner))
 }
 
 fn not_found(e: crate::manage::ManageError, id: &str) -> anyhow::Error {
@@ -296,4 +340,35 @@ fn not_found(e: crate::manage::ManageError, id: &str) -> anyhow::Error {
         crate::manage::ManageError::NotFound => anyhow::anyhow!("no key with id `{id}`"),
         e => e.into(),
     }
+}
+
+/// A change of limits as the API's PATCH body takes it.
+pub fn limits_patch_json(p: &LimitsPatch) -> Value {
+    let mut m = serde_json::Map::new();
+    if let Some(r) = &p.rate_limits {
+        m.insert("rate_limits".into(), serde_json::json!(r));
+    }
+    match &p.credits {
+        None => {}
+        Some(None) => {
+            m.insert("credits".into(), Value::Null);
+        }
+        Some(Some(c)) => {
+            let mut cm = serde_json::Map::new();
+            if let Some(n) = c.remaining {
+                cm.insert("remaining".into(), n.into());
+            }
+            match c.refill {
+                None => {}
+                Some(None) => {
+                    cm.insert("refill".into(), Value::Null);
+                }
+                Some(Some(r)) => {
+                    cm.insert("refill".into(), serde_json::json!(r));
+                }
+            }
+            m.insert("credits".into(), Value::Object(cm));
+        }
+    }
+    Value::Object(m)
 }

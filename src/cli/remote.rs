@@ -1,5 +1,6 @@
-//! The commands that talk to a running keygate over its API (`--server`): `status`,
-//! `token …`, `owner-limits …`; and the small HTTP client they share.
+//! The commands that talk to a running keygate over its API (`--server`): `status`, and
+//! `token …` / `owner-limits …` run with the API's [`super::ops::Remote`] (the same code
+//! as on the local store).
 
 use std::process::ExitCode;
 
@@ -7,10 +8,9 @@ use anyhow::{Context, bail};
 
 use crate::clock::Clock;
 
-use super::client::{Api, segment};
+use super::client::Api;
 use super::limits::OwnerLimitsCommand;
 use super::ops::Remote;
-use super::print::print_owner_limits;
 use super::token::TokenCommand;
 
 /// `keygate status`: fetches `/status` and prints it readably.
@@ -111,35 +111,6 @@ pub async fn remote_owner_limits(
     admin_key: Option<&str>,
     cmd: OwnerLimitsCommand,
 ) -> anyhow::Result<ExitCode> {
-    use reqwest::Method;
     let api = Api::new(server, admin_key)?;
-    let mut out = std::io::stdout().lock();
-    let path = |owner: &str| format!("/api/users/{}/limits", segment(owner));
-    match cmd {
-        OwnerLimitsCommand::Get { owner, json } => {
-            let v = api.call(Method::GET, &path(&owner), None).await?;
-            print_owner_limits(&mut out, &v, json)?;
-        }
-        OwnerLimitsCommand::Set {
-            owner,
-            limits,
-            json,
-        } => {
-            let view = limits.view()?.unwrap_or_default();
-            let v = api
-                .call(
-                    Method::PUT,
-                    &path(&owner),
-                    Some(serde_json::to_value(view)?),
-                )
-                .await?;
-            print_owner_limits(&mut out, &v, json)?;
-            eprintln!("set the limits of owner {owner}");
-        }
-        OwnerLimitsCommand::Clear { owner } => {
-            api.call(Method::DELETE, &path(&owner), None).await?;
-            eprintln!("cleared the limits of owner {owner}: the default applies again");
-        }
-    }
-    Ok(ExitCode::SUCCESS)
+    super::limits::run_owner_limits(&Remote { api }, cmd).await
 }
