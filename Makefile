@@ -66,7 +66,7 @@ schemathesis: tests/support/oidc/node_modules/.package-lock.json
 ## Load benchmarks against a bare server, directly and behind Traefik and nginx, and
 ## instructions per request under callgrind (QUICK=1: a short run; CASES=valid,nginx:
 ## only those; ROUNDS=3 SECS=5: fewer, shorter rounds), then micro-benchmarks. `deps` brings Valkey, Traefik and nginx; wrk and
-## valgrind come from Debian.
+## valgrind come from Debian; the peer, AKAS, from crates.io (built once into target/peers).
 bench: deps
 	@missing=""; for t in wrk valgrind; do command -v $$t >/dev/null || missing="$$missing $$t"; done; \
 	  if [ -n "$$missing" ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; fi

@@ -22,7 +22,8 @@ else
 end
 
 local i = 0
-local path = "/forward-auth"
+-- GATE_PATH: another gate's endpoint (the AKAS peer answers on /auth).
+local path = os.getenv("GATE_PATH") or "/forward-auth"
 local headers = {
   ["X-Forwarded-Method"] = "GET",
   ["X-Forwarded-Proto"] = "https",

@@ -27,6 +27,10 @@ metrics on, logs to /dev/null), for three cases:
            embedded and on Valkey; nginx without and with the `keygate_auth` upstream's
            `keepalive`. wrk -c64 through the proxy (req/s, CPU of every process on the
            path), then wrk -c1 (latency one request at a time): what keygate adds
+  akas     (valid, garbage) a peer in the same interleaved rounds: AKAS, the API-key
+           server keygate's key files and /load come from, installed from crates.io
+           into target/peers by the bench (`cargo install akas`), holding the same
+           100 000 keys (plain) and asked its /auth with the same requests
   instructions
            instructions per request under valgrind's callgrind (independent of the
            machine's load) of the bare server and keygate, valid / garbage / misses /
@@ -46,6 +50,10 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.environ.get("KEYGATE_BIN") or os.path.join(ROOT, "target/release/keygate")
 BARE = os.environ.get("BARE_BIN") or os.path.join(ROOT, "target/release/examples/bare")
 LUA = os.path.join(ROOT, "bench/keys.lua")
+# The peer (AKAS_BIN: another build). Pinned, so runs of record compare the same peer.
+AKAS_VERSION = "2.4.19"
+AKAS = os.environ.get("AKAS_BIN") or os.path.join(ROOT, "target/peers/bin/akas")
+PEER_CASES = ("valid", "garbage")
 SALT = "5a" * 32
 TICK = os.sysconf("SC_CLK_TCK")
 B62 = string.digits + string.ascii_uppercase + string.ascii_lowercase
@@ -203,6 +211,31 @@ def wrk(port, seconds, env, pids, conns=64):
             "p50_ms": lat(50), "p99_ms": lat(99), "cpu_us": cpu}
 
 
+def ensure_akas():
+    """AKAS from crates.io, built once into target/peers (about 2 minutes here)."""
+    if not os.path.exists(AKAS):
+        print(f"installing the peer: cargo install akas {AKAS_VERSION}", flush=True)
+        subprocess.run(["cargo", "install", "akas", "--locked", "--version", AKAS_VERSION,
+                        "--root", os.path.join(ROOT, "target/peers")], check=True)
+    return AKAS
+
+
+def akas_server(keys_file):
+    """AKAS on a free loopback port with every key of `keys_file` loaded through its
+    `/load` (plain format), the way its users load a key file."""
+    port = free_port()
+    srv = Server("akas", [AKAS, "serve", "--local", "--port", str(port), "--admin-key", ADMIN,
+                          "--log-level", "error"], env={"PATH": os.environ.get("PATH", "")},
+                 health=f"http://127.0.0.1:{port}/health", port=port)
+    out = subprocess.run(["curl", "-sS", "-f", "-H", f"Authorization: Bearer {ADMIN}",
+                          "-F", f"file=@{keys_file}", "-F", 'json={"format": "plain"};type=application/json',
+                          f"http://127.0.0.1:{port}/load"], capture_output=True, text=True)
+    if out.returncode != 0:
+        srv.stop()
+        sys.exit(f"AKAS /load failed: {out.stderr or out.stdout}")
+    return srv
+
+
 def create_key(port, limits):
     """A key with `limits`, made through the API of the keygate on `port`."""
     body = json.dumps({"name": "bench-limited", "limits": limits}).encode()
@@ -254,6 +287,7 @@ def main():
     ap.add_argument("--cases", default="", help="comma-separated cases to run (default: all)")
     ap.add_argument("--seconds", type=int, default=0, help="seconds per run (default 10, --quick 3)")
     ap.add_argument("--rounds", type=int, default=0, help="interleaved rounds (default 5, --quick 1)")
+    ap.add_argument("--no-peer", action="store_true", help="without the AKAS peer (no cargo install)")
     args = ap.parse_args()
     seconds, rounds, n_keys = (3, 1, 20_000) if args.quick else (10, 5, 100_000)
     seconds, rounds = args.seconds or seconds, args.rounds or rounds
@@ -304,6 +338,13 @@ def main():
         vk = keygate("valkey", vk_dir, {**kg_env, "KEYGATE_VALKEY_URL": vurl}, free_port())
         runs = {"bare": [], "embedded": [], "valkey": []}
         per_server = {"bare": dict(wrk_env), "embedded": dict(wrk_env), "valkey": dict(wrk_env)}
+        servers = [bare, emb, vk]
+        if case in PEER_CASES and not args.no_peer:
+            ensure_akas()
+            peer = akas_server(keys_file)
+            servers.append(peer)
+            runs["akas"] = []
+            per_server["akas"] = {**wrk_env, "GATE_PATH": "/auth"}
         if case in LIMITS:
             for srv in (emb, vk):
                 key = create_key(srv.port, LIMITS[case])
@@ -312,11 +353,11 @@ def main():
                 per_server[srv.name] = {"KEY": key}
             per_server["bare"] = {"KEY": valid}
         for r in range(rounds):
-            for s in (bare, emb, vk):
+            for s in servers:
                 pids = [s.proc.pid] + ([valkey.proc.pid] if s is vk else [])
                 runs[s.name].append(wrk(s.port, seconds, per_server[s.name], pids))
         summary = {}
-        for s in (bare, emb, vk):
+        for s in servers:
             rs = runs[s.name]
             summary[s.name] = {
                 "rps": median([x["rps"] for x in rs]),
@@ -334,7 +375,7 @@ def main():
             v["cpu_ratio"] = v["cpu_us"] / base["cpu_us"] if base["cpu_us"] else 0.0
             v["p99_ratio"] = v["p99_ms"] / base["p99_ms"] if base["p99_ms"] else 0.0
         results["cases"][case] = summary
-        for s in (bare, emb, vk):
+        for s in servers:
             s.stop()
 
     if not args.cases or "shared" in args.cases.split(","):
@@ -683,6 +724,11 @@ def print_targets(results):
         if "close" in c:
             v = c["close"][store]
             row(f"new connection per check {store} ≥ 0.90×", f"{v['ratio']:.2f}×", v["ratio"] >= 0.90)
+        if "valid" in c and "akas" in c["valid"]:
+            v, peer = c["valid"][store], c["valid"]["akas"]
+            row(f"valid {store} ≥ 0.80× bare req/s, p99 ≤ 1.5×, ≥ 1.25× AKAS",
+                f"{v['ratio']:.2f}×, p99 {v['p99_ratio']:.2f}×, {v['rps'] / peer['rps']:.2f}× AKAS",
+                v["ratio"] >= 0.80 and v["p99_ratio"] <= 1.5 and v["rps"] >= 1.25 * peer["rps"])
     if "scale" in results:
         e = results["scale"]["embedded"]
         row("1M keys, embedded RSS after the miss stream ≤ 64 MiB", f"{e['rss_mib']} MiB", e["rss_mib"] <= 64)
