@@ -93,16 +93,21 @@ impl FromRequestParts<Arc<App>> for Principal {
     }
 }
 
-/// Whether the request's bearer token has the shape of a JWT (three dot-separated parts).
-fn bearer_is_jwt(parts: &Parts) -> bool {
+/// The `Authorization: Bearer` token, trimmed, when there is a non-empty one.
+fn bearer(parts: &Parts) -> Option<&str> {
     parts
         .headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split_once(' '))
-        .is_some_and(|(scheme, t)| {
-            scheme.eq_ignore_ascii_case("bearer") && t.trim().split('.').count() == 3
-        })
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, t)| t.trim())
+        .filter(|t| !t.is_empty())
+}
+
+/// Whether the request's bearer token has the shape of a JWT (three dot-separated parts).
+fn bearer_is_jwt(parts: &Parts) -> bool {
+    bearer(parts).is_some_and(|t| t.split('.').count() == 3)
 }
 
 impl Principal {
@@ -112,19 +117,11 @@ impl Principal {
         address: std::net::IpAddr,
     ) -> Result<Self, ApiError> {
         let client = Some(address.to_string());
-        let token = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split_once(' '))
-            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-            .map(|(_, t)| t.trim())
-            .filter(|t| !t.is_empty())
-            .ok_or_else(|| {
-                ApiError::unauthorized(
-                    "send `Authorization: Bearer` with an access token or the admin key",
-                )
-            })?;
+        let token = bearer(parts).ok_or_else(|| {
+            ApiError::unauthorized(
+                "send `Authorization: Bearer` with an access token or the admin key",
+            )
+        })?;
         if app.is_admin_key(token) {
             return Ok(Principal {
                 subject: "admin".into(),
