@@ -651,8 +651,12 @@ def instructions(work, emb_dir, vk_dir, vurl, keys, valid, garbage, count):
     callgrind, gets 200 warm-up requests, its counters are zeroed, then `count`
     requests, one at a time, and the counters are dumped."""
     out = {}
-    cg_dir = tempfile.mkdtemp(prefix="callgrind-", dir=work)
-    for server in ("bare", "embedded", "valkey"):
+    # CALLGRIND_DIR keeps the dumps (one per case and server) for `callgrind_annotate`.
+    cg_dir = os.environ.get("CALLGRIND_DIR") or tempfile.mkdtemp(prefix="callgrind-", dir=work)
+    os.makedirs(cg_dir, exist_ok=True)
+    # INSTR_SERVERS=bare,embedded: some of the servers only (while iterating).
+    servers = os.environ.get("INSTR_SERVERS", "bare,embedded,valkey").split(",")
+    for server in servers:
         # One process for the cases with the cache on, one with it off (misses).
         for group in (("valid", "garbage", "close"), ("misses",)):
             if server == "bare" and group == ("misses",):
@@ -662,7 +666,7 @@ def instructions(work, emb_dir, vk_dir, vurl, keys, valid, garbage, count):
             if not group:
                 continue
             prefix = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={cg_dir}/{server}.%p",
-                      "--dump-line=no", "--compress-strings=no"]
+                      "--dump-line=no", "--compress-strings=no", "--dump-instr=no"]
             port = free_port()
             if server == "bare":
                 srv = Server("bare", [*prefix, BARE, f"127.0.0.1:{port}"], port=port)
@@ -697,7 +701,7 @@ def instructions(work, emb_dir, vk_dir, vurl, keys, valid, garbage, count):
             srv.stop()
     for case, v in out.items():
         for name, x in v.items():
-            x["ratio"] = x["instructions"] / v["bare"]["instructions"]
+            x["ratio"] = x["instructions"] / v["bare"]["instructions"] if "bare" in v else 0
     return out
 
 

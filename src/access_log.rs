@@ -17,7 +17,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::http::{HeaderMap, HeaderName};
+use axum::http::HeaderName;
 
 use crate::decide::Known;
 use crate::logsink::LogSink;
@@ -57,15 +57,72 @@ pub fn clip(s: &str, n: usize) -> String {
         .collect()
 }
 
+/// Byte classes for the one pass over a value ([`scan`]).
+const UNSAFE: u8 = 1;
+const ALNUM: u8 = 2;
+const QUERY: u8 = 4;
+
+/// Per byte: [`UNSAFE`] for what may not be copied as it is (controls, `"`, `\\`,
+/// anything not ASCII), [`ALNUM`] for letters and digits (a key's body), [`QUERY`] for
+/// `?` (a query string, where the key's parameter may be).
+const CLASS: [u8; 256] = {
+    let mut t = [UNSAFE; 256];
+    let mut b = 0x20;
+    while b < 0x7f {
+        t[b] = if (b as u8).is_ascii_alphanumeric() {
+            ALNUM
+        } else if b == b'?' as usize {
+            QUERY
+        } else if b == b'"' as usize || b == b'\\' as usize {
+            UNSAFE
+        } else {
+            0
+        };
+        b += 1;
+    }
+    t
+};
+
+/// One pass over a value: the classes it holds and its longest run of letters and
+/// digits.
+fn scan(s: &[u8]) -> (u8, usize) {
+    let (mut seen, mut run, mut longest) = (0u8, 0usize, 0usize);
+    for &b in s {
+        let c = CLASS[usize::from(b)];
+        seen |= c;
+        if c & ALNUM != 0 {
+            run += 1;
+            longest = longest.max(run);
+        } else {
+            run = 0;
+        }
+    }
+    (seen, longest)
+}
+
+/// Appends a client's value, redacted, then cut to `n` characters and escaped (see
+/// [`put`]). Most values (a method, a host, a path, an address) have nothing to
+/// redact, cut or escape, which one pass over their bytes tells: they are copied whole.
+fn put_client(out: &mut String, s: &str, n: usize, limits: &LogLimits) {
+    let (seen, longest) = scan(s.as_bytes());
+    // A key needs a run of a key body's letters and digits; the query parameter, a `?`.
+    let may_redact =
+        longest >= crate::token::BODY_LEN || (seen & QUERY != 0 && limits.query_param.is_some());
+    if !may_redact && seen & UNSAFE == 0 && s.len() <= n {
+        out.push_str(s);
+    } else if may_redact {
+        put(out, &redact(s, limits), n);
+    } else {
+        put(out, s, n);
+    }
+}
+
 /// Appends at most `n` characters of `s` as the content of a quoted value: control
 /// characters replaced, `"` and `\\` escaped (the same escaping in JSON and text, so
 /// a value can never end its field early).
 fn put(out: &mut String, s: &str, n: usize) {
     // Most values are short printable ASCII with nothing to escape: copied whole.
-    if s.len() <= n
-        && s.bytes()
-            .all(|b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\')
-    {
+    if s.len() <= n && scan(s.as_bytes()).0 & UNSAFE == 0 {
         out.push_str(s);
         return;
     }
@@ -221,11 +278,23 @@ fn redact_keys<'a>(s: Cow<'a, str>, prefix: &str) -> Cow<'a, str> {
     }
 }
 
-const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+/// What a thread keeps between lines: the formatted second, the constant run of the
+/// last line's head, and the line being built.
+struct Scratch {
+    /// Unix second and `YYYY-MM-DDTHH:MM:SS` (with `{"timestamp":"` in front for JSON).
+    second: (i64, bool, String),
+    /// Which head `head` is, and the head after the milliseconds: level, target,
+    /// message, decision, endpoint and status, up to the token id's opening quote.
+    head: (u32, String),
+    line: String,
+}
 
 thread_local! {
-    /// (unix second, "YYYY-MM-DDTHH:MM:SS") and the line being built.
-    static SCRATCH: RefCell<(i64, String, String)> = RefCell::new((i64::MIN, String::new(), String::with_capacity(512)));
+    static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch {
+        second: (i64::MIN, false, String::new()),
+        head: (u32::MAX, String::new()),
+        line: String::with_capacity(512),
+    });
 }
 
 /// One decision's line.
@@ -235,7 +304,10 @@ pub struct Line<'a> {
     pub status: u16,
     pub key: Option<&'a Known>,
     pub target: &'a Target<'a>,
-    pub headers: &'a HeaderMap,
+    /// `X-Forwarded-For` as received ("" when absent).
+    pub forwarded_for: &'a str,
+    /// The metadata header's value, when configured and present.
+    pub metadata: Option<&'a str>,
     pub client: IpAddr,
     pub took: Duration,
     pub now_ms: i64,
@@ -243,125 +315,131 @@ pub struct Line<'a> {
     pub limit: Option<crate::limits::Exceeded>,
 }
 
+/// The fields after the head, as each format opens them: `","name":"` or `" name="`.
+const OWNER: [&str; 2] = ["\" owner=\"", "\",\"owner\":\""];
+const CLIENT_FIELDS: [[&str; 2]; 4] = [
+    ["\" method=\"", "\",\"method\":\""],
+    ["\" host=\"", "\",\"host\":\""],
+    ["\" uri=\"", "\",\"uri\":\""],
+    ["\" forwarded_for=\"", "\",\"forwarded_for\":\""],
+];
+const CLIENT: [&str; 2] = ["\" client=\"", "\",\"client\":\""];
+const METADATA: [&str; 2] = ["\" metadata=\"", "\",\"metadata\":\""];
+const LIMIT: [&str; 2] = ["\" limit=\"", "\",\"limit\":\""];
+const LATENCY: [&str; 2] = ["\" latency_us=", "\",\"latency_us\":"];
+const END: [&str; 2] = ["\n", "}\n"];
+
+/// The head after the milliseconds, for one outcome, endpoint, status and format.
+fn head(out: &mut String, l: &Line<'_>, json: bool) {
+    out.clear();
+    let level = if l.outcome == Outcome::Allowed {
+        "INFO"
+    } else {
+        "WARN"
+    };
+    if json {
+        out.push_str("Z\",\"level\":\"");
+        out.push_str(level);
+        out.push_str("\",\"target\":\"keygate::access\",\"message\":\"decision\",\"decision\":\"");
+        out.push_str(l.outcome.label());
+        out.push_str("\",\"endpoint\":\"");
+        out.push_str(l.endpoint.label());
+        out.push_str("\",\"status\":");
+        push_num(out, u64::from(l.status), 1);
+        out.push_str(",\"token_id\":\"");
+    } else {
+        out.push_str("Z  ");
+        out.push_str(level);
+        out.push_str(" keygate::access: decision decision=");
+        out.push_str(l.outcome.label());
+        out.push_str(" endpoint=");
+        out.push_str(l.endpoint.label());
+        out.push_str(" status=");
+        push_num(out, u64::from(l.status), 1);
+        out.push_str(" token_id=\"");
+    }
+}
+
 pub fn decision(log: &AccessLog, limits: &LogLimits, l: &Line<'_>) {
     SCRATCH.with(|cell| {
         let mut guard = cell.borrow_mut();
-        let (second, prefix, out) = &mut *guard;
+        let Scratch {
+            second,
+            head: cached,
+            line: out,
+        } = &mut *guard;
+        let json = log.json;
         let sec = l.now_ms.div_euclid(1000);
-        if *second != sec {
-            *second = sec;
+        if second.0 != sec || second.1 != json {
+            (second.0, second.1) = (sec, json);
+            let prefix = &mut second.2;
             prefix.clear();
+            if json {
+                prefix.push_str("{\"timestamp\":\"");
+            }
             let t = std::time::UNIX_EPOCH + Duration::from_secs(u64::try_from(sec).unwrap_or(0));
             let _ = write!(prefix, "{}", humantime::format_rfc3339_seconds(t));
             prefix.pop(); // the `Z`
         }
+        let which = u32::from(json)
+            | (l.outcome as u32) << 1
+            | (l.endpoint as u32) << 4
+            | u32::from(l.status) << 8;
+        if cached.0 != which {
+            head(&mut cached.1, l, json);
+            cached.0 = which;
+        }
+        let f = usize::from(json);
         out.clear();
-        let n = limits.original_length;
-        let header = |name: &HeaderName| {
-            l.headers
-                .get(name)
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or("")
-        };
-        let metadata = match (&limits.metadata_header, limits.metadata_length) {
-            (Some(h), len) if len > 0 => l
-                .headers
-                .get(h)
-                .and_then(|v| v.to_str().ok())
-                .map(|v| (v, len)),
-            _ => None,
-        };
-        let level = if l.outcome == Outcome::Allowed {
-            "INFO"
-        } else {
-            "WARN"
-        };
+        out.push_str(&second.2);
+        let millis = u32::try_from(l.now_ms.rem_euclid(1000)).unwrap_or(0);
+        out.push('.');
+        for d in [millis / 100, millis / 10 % 10, millis % 10] {
+            out.push(char::from(b'0' + d as u8));
+        }
+        out.push_str(&cached.1);
         let (token_id, owner) = l.key.map_or(("", ""), |k| {
             (k.record.id.as_str(), k.record.owner.as_str())
         });
-        let latency = u64::try_from(l.took.as_micros()).unwrap_or(u64::MAX);
-        let millis = l.now_ms.rem_euclid(1000);
-        let json = log.json;
-        // Written piece by piece: `write!` goes through the formatter for every field.
-        let millis = u64::try_from(millis).unwrap_or(0);
-        if json {
-            out.push_str("{\"timestamp\":\"");
-            out.push_str(prefix);
-            out.push('.');
-            push_num(out, millis, 3);
-            out.push_str("Z\",\"level\":\"");
-            out.push_str(level);
-            out.push_str(
-                "\",\"target\":\"keygate::access\",\"message\":\"decision\",\"decision\":\"",
-            );
-            out.push_str(l.outcome.label());
-            out.push_str("\",\"endpoint\":\"");
-            out.push_str(l.endpoint.label());
-            out.push_str("\",\"status\":");
-            push_num(out, u64::from(l.status), 1);
-            out.push_str(",\"token_id\":\"");
-        } else {
-            out.push_str(prefix);
-            out.push('.');
-            push_num(out, millis, 3);
-            out.push_str(if level == "INFO" {
-                "Z  INFO"
-            } else {
-                "Z  WARN"
-            });
-            out.push_str(" keygate::access: decision decision=");
-            out.push_str(l.outcome.label());
-            out.push_str(" endpoint=");
-            out.push_str(l.endpoint.label());
-            out.push_str(" status=");
-            push_num(out, u64::from(l.status), 1);
-            out.push_str(" token_id=\"");
-        }
-        let sep = if json { "\",\"" } else { "\" " };
-        let eq = if json { "\":\"" } else { "=\"" };
         put(out, token_id, 64);
-        out.push_str(sep);
-        out.push_str("owner");
-        out.push_str(eq);
+        out.push_str(OWNER[f]);
         put(out, owner, 256);
         // What the client chose: redacted first, then clipped.
-        for (name, value, max) in [
-            ("method", l.target.method, 16),
-            ("host", l.target.host, n),
-            ("uri", l.target.uri, n),
-            ("forwarded_for", header(&X_FORWARDED_FOR), n),
-        ] {
-            out.push_str(sep);
-            out.push_str(name);
-            out.push_str(eq);
-            put(out, &redact(value, limits), max);
+        let n = limits.original_length;
+        for (i, (value, max)) in [
+            (l.target.method, 16),
+            (l.target.host, n),
+            (l.target.uri, n),
+            (l.forwarded_for, n),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            out.push_str(CLIENT_FIELDS[i][f]);
+            put_client(out, value, max, limits);
         }
-        out.push_str(sep);
-        out.push_str("client");
-        out.push_str(eq);
+        out.push_str(CLIENT[f]);
         push_ip(out, l.client);
-        out.push_str(sep);
-        out.push_str("metadata");
-        out.push_str(eq);
-        if let Some((v, len)) = metadata {
-            put(out, &redact(v, limits), len);
+        out.push_str(METADATA[f]);
+        if let Some(v) = l.metadata
+            && limits.metadata_length > 0
+        {
+            put_client(out, v, limits.metadata_length, limits);
         }
         if let (Some(e), Some(k)) = (l.limit, l.key) {
             // `key:1m`, `owner:per-hour`, `key:credits`: names are [A-Za-z0-9_.-].
-            out.push_str(sep);
-            out.push_str("limit");
-            out.push_str(eq);
+            out.push_str(LIMIT[f]);
             out.push_str(e.scope().as_str());
             out.push(':');
             put(out, k.limit_name(e), 40);
         }
-        out.push_str(if json {
-            "\",\"latency_us\":"
-        } else {
-            "\" latency_us="
-        });
-        push_num(out, latency, 1);
-        out.push_str(if json { "}\n" } else { "\n" });
+        out.push_str(LATENCY[f]);
+        push_num(
+            out,
+            u64::try_from(l.took.as_micros()).unwrap_or(u64::MAX),
+            1,
+        );
+        out.push_str(END[f]);
         log.sink.push(out.as_bytes());
     });
 }
@@ -369,6 +447,7 @@ pub fn decision(log: &AccessLog, limits: &LogLimits, l: &Line<'_>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use axum::http::HeaderMap;
 
     #[test]
     fn clips_and_neutralises_control_characters() {
@@ -420,7 +499,11 @@ mod tests {
                     status: 401,
                     key: None,
                     target,
-                    headers,
+                    forwarded_for: headers
+                        .get("x-forwarded-for")
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or(""),
+                    metadata: headers.get("x-akas-metadata").and_then(|v| v.to_str().ok()),
                     client: "9.9.9.9".parse().unwrap(),
                     took: Duration::from_micros(12),
                     now_ms: 1_798_675_200_123,

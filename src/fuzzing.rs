@@ -38,7 +38,8 @@ pub fn credential(data: &[u8]) -> Result<(), String> {
         header: Some(api_key),
         query_param: Some("key".into()),
     };
-    if let Ok(key) = crate::decide::credential::extract(&headers, &uri, &sources)
+    let presented = crate::decide::credential::Presented::from_headers(&headers, &sources);
+    if let Ok(key) = crate::decide::credential::extract(&presented, &uri, &sources)
         && key.is_empty()
     {
         return Err("an empty key was extracted".into());

@@ -27,17 +27,52 @@ pub enum BadCredential {
     NotText,
 }
 
+/// The headers a key may be in, as the face found them: the HTTP faces in their one
+/// pass over a request's headers, a gRPC face from its header map.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Presented<'a> {
+    /// The first `Authorization` header.
+    pub authorization: Option<&'a [u8]>,
+    /// The first header named by [`Sources::header`].
+    pub key_header: Option<&'a [u8]>,
+}
+
+impl<'a> Presented<'a> {
+    /// Looked up one by one in a header map (the paths that are not the gate's).
+    pub fn from_headers(headers: &'a HeaderMap, sources: &Sources) -> Self {
+        Presented {
+            authorization: headers.get(header::AUTHORIZATION).map(|v| v.as_bytes()),
+            key_header: sources
+                .header
+                .as_ref()
+                .and_then(|n| headers.get(n))
+                .map(|v| v.as_bytes()),
+        }
+    }
+}
+
+/// A header value as text, without the whitespace around it: what `to_str` and `trim`
+/// give, ASCII whitespace trimmed without decoding.
+pub fn header_text(v: &[u8]) -> Option<&str> {
+    // `HeaderValue::to_str`'s rule: visible ASCII, space and tab only.
+    if !v.iter().all(|&b| b == b'\t' || (0x20..0x7f).contains(&b)) {
+        return None;
+    }
+    // Only ASCII: no character boundary can be cut.
+    std::str::from_utf8(v.trim_ascii()).ok()
+}
+
 /// The presented key, borrowed from the request where possible.
 pub fn extract<'a>(
-    headers: &'a HeaderMap,
+    presented: &Presented<'a>,
     original_uri: &'a str,
     sources: &Sources,
 ) -> Result<Cow<'a, str>, BadCredential> {
-    if let Some(v) = headers.get(header::AUTHORIZATION) {
-        let v = v.to_str().map_err(|_| BadCredential::NotText)?.trim();
+    if let Some(v) = presented.authorization {
+        let v = header_text(v).ok_or(BadCredential::NotText)?;
         let (scheme, rest) = v.split_once(' ').unwrap_or((v, ""));
         if scheme.eq_ignore_ascii_case("bearer") {
-            let key = rest.trim();
+            let key = rest.trim_ascii();
             return if key.is_empty() {
                 Err(BadCredential::EmptyBearer)
             } else {
@@ -45,14 +80,12 @@ pub fn extract<'a>(
             };
         }
         if scheme.eq_ignore_ascii_case("basic") {
-            return basic(rest.trim()).map(Cow::Owned);
+            return basic(rest.trim_ascii()).map(Cow::Owned);
         }
         // Another scheme (Digest, a JWT for the upstream…): not ours; look elsewhere.
     }
-    if let Some(name) = &sources.header
-        && let Some(v) = headers.get(name)
-    {
-        let key = v.to_str().map_err(|_| BadCredential::NotText)?.trim();
+    if let Some(v) = presented.key_header {
+        let key = header_text(v).ok_or(BadCredential::NotText)?;
         if !key.is_empty() {
             return Ok(Cow::Borrowed(key));
         }
@@ -131,6 +164,14 @@ fn percent_decode(s: &str) -> Cow<'_, str> {
 mod tests {
     use super::*;
     use axum::http::HeaderValue;
+
+    fn extract<'a>(
+        headers: &'a HeaderMap,
+        uri: &'a str,
+        sources: &Sources,
+    ) -> Result<Cow<'a, str>, BadCredential> {
+        super::extract(&Presented::from_headers(headers, sources), uri, sources)
+    }
 
     fn h(pairs: &[(&str, &[u8])]) -> HeaderMap {
         let mut m = HeaderMap::new();

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use axum::http::{HeaderName, HeaderValue};
+use axum::http::{HeaderMap, HeaderValue};
 
 use super::{Gate, OwnerPolicy};
 use crate::keyfile;
@@ -17,8 +17,9 @@ use crate::token::KeyHash;
 /// send.
 pub struct Known {
     pub record: TokenRecord,
-    /// Identity headers, built once when the entry is cached.
-    pub headers: Vec<(HeaderName, HeaderValue)>,
+    /// Identity headers, built once when the entry is cached: an allow's response
+    /// headers start as a copy of this map (no name hashed per request).
+    pub headers: HeaderMap,
     /// Unix seconds of the last allow; see [`usage`].
     pub(super) last_used: std::sync::atomic::AtomicI64,
     /// The usage generation this entry was last queued in.
@@ -106,7 +107,7 @@ impl Gate {
         if name != record.name {
             tracing::warn!(token_id = %record.id, "a key's stored name breaks the rules for names; sending it shortened and without the refused characters");
         }
-        let mut headers = Vec::with_capacity(3);
+        let mut headers = HeaderMap::with_capacity(3);
         for (header, value) in [
             (&ids.user, record.owner.as_str()),
             (&ids.token_id, record.id.as_str()),
@@ -115,7 +116,7 @@ impl Gate {
             if let Some(n) = header
                 && refused.is_none()
             {
-                headers.push((n.clone(), header_value(value)));
+                headers.insert(n.clone(), header_value(value));
             }
         }
         let last = record.last_used_at.map_or(0, |t| t.unix());

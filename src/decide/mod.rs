@@ -33,12 +33,12 @@ use crate::rules::{self, Target};
 use crate::store::{HashAlg, SharedStore, StoreError, TokenRecord};
 use crate::token::{KeyHash, Malformed, Policy, Salt};
 
-pub use credential::{BadCredential, Sources};
+pub use credential::{BadCredential, Presented, Sources};
 pub use flush::FLUSH_CHUNK;
 use known::Cached;
 pub use known::{Known, header_value, upstream_name};
-pub use throttle::Cidr;
 use throttle::Throttle;
+pub use throttle::{Cidr, Forwarded};
 use usage::Usage;
 
 /// What the gate needs to know, resolved from the configuration.
@@ -265,7 +265,12 @@ impl Gate {
     /// The client address to throttle on, from the peer and (for trusted proxies) the
     /// forwarded headers.
     pub fn client_address(&self, peer: IpAddr, headers: &HeaderMap) -> IpAddr {
-        throttle::client_address(peer, headers, &self.settings.trusted_proxies)
+        throttle::client_address_in(peer, headers, &self.settings.trusted_proxies)
+    }
+
+    /// [`Gate::client_address`] from the forwarding headers as the face found them.
+    pub fn client_of(&self, peer: IpAddr, forwarded: throttle::Forwarded<'_>) -> IpAddr {
+        throttle::client_address(peer, forwarded, &self.settings.trusted_proxies)
     }
 
     /// Seconds until `client` may try again, when it has failed too often (for the
@@ -289,12 +294,12 @@ impl Gate {
     /// `client` the address failed attempts are counted against.
     pub async fn decide(
         &self,
-        headers: &HeaderMap,
+        presented: &Presented<'_>,
         target: &Target<'_>,
         client: IpAddr,
     ) -> Decision {
         let report = self.settings.upstream_limit_headers;
-        match credential::extract(headers, target.uri, &self.settings.sources) {
+        match credential::extract(presented, target.uri, &self.settings.sources) {
             Ok(key) => {
                 self.throttled_judge(client, Some(&*key), self.judge(&key, target, report))
                     .await

@@ -66,23 +66,48 @@ const X_FORWARDED_FOR: axum::http::HeaderName =
     axum::http::HeaderName::from_static("x-forwarded-for");
 const X_REAL_IP: axum::http::HeaderName = axum::http::HeaderName::from_static("x-real-ip");
 
+/// What a request says about where it came from, as the face found it.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Forwarded<'a> {
+    /// Every `X-Forwarded-For` header, in the order received.
+    pub hops: &'a [&'a [u8]],
+    /// The first `X-Real-IP` header.
+    pub real_ip: Option<&'a [u8]>,
+}
+
+/// [`client_address`] with the forwarding headers looked up in a header map (the paths
+/// that are not the gate's).
+pub fn client_address_in(peer: IpAddr, headers: &HeaderMap, trusted: &[Cidr]) -> IpAddr {
+    let hops: Vec<&[u8]> = headers
+        .get_all(X_FORWARDED_FOR)
+        .iter()
+        .map(|v| v.as_bytes())
+        .collect();
+    let forwarded = Forwarded {
+        hops: &hops,
+        real_ip: headers.get(X_REAL_IP).map(|v| v.as_bytes()),
+    };
+    client_address(peer, forwarded, trusted)
+}
+
 /// The client's address: the peer's, unless the peer is a trusted proxy, in which case
 /// the right-most untrusted address of `X-Forwarded-For`, else `X-Real-IP`.
-pub fn client_address(peer: IpAddr, headers: &HeaderMap, trusted: &[Cidr]) -> IpAddr {
+pub fn client_address(peer: IpAddr, forwarded: Forwarded<'_>, trusted: &[Cidr]) -> IpAddr {
     let peer = peer.to_canonical();
     let is_trusted = |ip: IpAddr| trusted.iter().any(|c| c.contains(ip));
     if !is_trusted(peer) {
         return peer;
     }
-    // Right to left without collecting: the last header's last hop first.
+    // Right to left without collecting: the last header's last hop first. A header
+    // that is not text is skipped whole, as `HeaderValue::to_str` would.
     let mut leftmost = None;
-    let hops = headers
-        .get_all(X_FORWARDED_FOR)
+    let hops = forwarded
+        .hops
         .iter()
         .rev()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.rsplit(','))
-        .filter_map(|s| parse_hop(s.trim()));
+        .filter(|v| is_text(v))
+        .flat_map(|v| v.rsplit(|b| *b == b','))
+        .filter_map(|s| parse_hop(s.trim_ascii()));
     for ip in hops {
         leftmost = Some(ip);
         if !is_trusted(ip) {
@@ -92,15 +117,25 @@ pub fn client_address(peer: IpAddr, headers: &HeaderMap, trusted: &[Cidr]) -> Ip
     if let Some(ip) = leftmost {
         return ip;
     }
-    headers
-        .get(X_REAL_IP)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|s| parse_hop(s.trim()))
+    forwarded
+        .real_ip
+        .filter(|v| is_text(v))
+        .and_then(|v| parse_hop(v.trim_ascii()))
         .unwrap_or(peer)
 }
 
+/// Visible ASCII, spaces and tabs: what `HeaderValue::to_str` accepts.
+fn is_text(v: &[u8]) -> bool {
+    v.iter().all(|&b| b == b'\t' || (0x20..0x7f).contains(&b))
+}
+
 /// `1.2.3.4`, `1.2.3.4:5678`, `::1`, `[::1]:5678`.
-fn parse_hop(s: &str) -> Option<IpAddr> {
+fn parse_hop(s: &[u8]) -> Option<IpAddr> {
+    // The usual case, a plain IPv4 address, without the general parser.
+    if let Some(v4) = parse_v4(s) {
+        return Some(IpAddr::V4(v4));
+    }
+    let s = std::str::from_utf8(s).ok()?;
     if let Ok(ip) = s.parse::<IpAddr>() {
         return Some(ip.to_canonical());
     }
@@ -108,6 +143,36 @@ fn parse_hop(s: &str) -> Option<IpAddr> {
         return Some(sa.ip().to_canonical());
     }
     None
+}
+
+/// Dotted-quad IPv4 in the form `Ipv4Addr`'s parser accepts (no leading zeros, no
+/// port); `None` for anything else, which the general parser then reads.
+fn parse_v4(s: &[u8]) -> Option<std::net::Ipv4Addr> {
+    let (mut octets, mut i, mut n, mut digits) = ([0u8; 4], 0, 0u32, 0);
+    for &b in s {
+        match b {
+            b'0'..=b'9' => {
+                if digits == 1 && n == 0 {
+                    return None;
+                }
+                n = n * 10 + u32::from(b - b'0');
+                digits += 1;
+                if n > 255 {
+                    return None;
+                }
+            }
+            b'.' if digits > 0 && i < 3 => {
+                octets[i] = n as u8;
+                (i, n, digits) = (i + 1, 0, 0);
+            }
+            _ => return None,
+        }
+    }
+    if i != 3 || digits == 0 {
+        return None;
+    }
+    octets[3] = n as u8;
+    Some(octets.into())
 }
 
 #[derive(Clone, Copy)]
@@ -264,21 +329,68 @@ mod tests {
             "x-forwarded-for",
             HeaderValue::from_static("6.6.6.6, 1.2.3.4, 10.0.0.5"),
         );
-        assert_eq!(client_address(ip("127.0.0.1"), &h, &trusted), ip("1.2.3.4"));
         assert_eq!(
-            client_address(ip("9.9.9.9"), &h, &trusted),
+            client_address_in(ip("127.0.0.1"), &h, &trusted),
+            ip("1.2.3.4")
+        );
+        assert_eq!(
+            client_address_in(ip("9.9.9.9"), &h, &trusted),
             ip("9.9.9.9"),
             "untrusted peer: header ignored"
         );
         let mut r = HeaderMap::new();
         r.insert("x-real-ip", HeaderValue::from_static("5.5.5.5"));
-        assert_eq!(client_address(ip("10.0.0.1"), &r, &trusted), ip("5.5.5.5"));
+        assert_eq!(
+            client_address_in(ip("10.0.0.1"), &r, &trusted),
+            ip("5.5.5.5")
+        );
         let mut junk = HeaderMap::new();
         junk.insert("x-forwarded-for", HeaderValue::from_static("not-an-ip"));
         assert_eq!(
-            client_address(ip("127.0.0.1"), &junk, &trusted),
+            client_address_in(ip("127.0.0.1"), &junk, &trusted),
             ip("127.0.0.1")
         );
+    }
+
+    #[test]
+    fn hops_read_as_the_standard_parsers_read_them() {
+        let std_parse = |s: &str| {
+            s.parse::<IpAddr>()
+                .map(|i| i.to_canonical())
+                .ok()
+                .or_else(|| {
+                    s.parse::<std::net::SocketAddr>()
+                        .ok()
+                        .map(|a| a.ip().to_canonical())
+                })
+        };
+        for s in [
+            "1.2.3.4",
+            "0.0.0.0",
+            "255.255.255.255",
+            "256.1.1.1",
+            "01.2.3.4",
+            "1.2.3",
+            "1.2.3.4.5",
+            "1..3.4",
+            ".1.2.3",
+            "1.2.3.",
+            "1.2.3.4:80",
+            "1.2.3.4:",
+            "::1",
+            "[::1]:8080",
+            "::ffff:1.2.3.4",
+            "1.2.3.04",
+            "0.0.0.00",
+            "1234.1.1.1",
+            "",
+            "a.b.c.d",
+            "1.2.3.4 ",
+            "10.0.0.255",
+            "9.99.199.249",
+        ] {
+            assert_eq!(parse_hop(s.as_bytes()), std_parse(s), "{s:?}");
+        }
     }
 
     #[test]

@@ -3,11 +3,17 @@
 //! A hostile client must not be able to starve the others by holding connections
 //! (every one costs a file descriptor), so:
 //! - the request head must arrive within `header_read_timeout_ms` of the connection's
-//!   start or of the previous answer (hyper's timer: a half-sent request or a silent
+//!   start or of the previous request (a half-sent request, a trickling or a silent
 //!   connection is closed);
 //! - a connection with no request being handled and no byte moving either way for
 //!   `idle_timeout_ms` is closed (an idle keep-alive connection, a client that stopped
 //!   reading its answer);
+//!
+//! Both are judged by one watchman task per listener, which looks at every
+//! connection's counters a few times per timeout and closes those past one (between
+//! one and one and a quarter timeouts after it began): a request arms no timer and
+//! reads no clock for them, and a connection's task polls nothing but the connection
+//! and its one close signal (docs/benchmarks.md, issue 23).
 //! - at most `max_connections` are open at once, both listeners together, lowered to
 //!   fit the open-files limit. When a new connection arrives at the cap, every
 //!   connection without a request in progress is closed to make room (as nginx reuses
@@ -30,6 +36,10 @@ use tokio::sync::{Notify, Semaphore};
 use super::forward_auth;
 use crate::app::App;
 use crate::config::Config;
+
+/// Looks per idle timeout (the shorter of the two timeouts): a connection is closed
+/// between one and one and a quarter timeouts after it went quiet.
+const QUARTERS: u32 = 4;
 
 /// Descriptors kept free of connections: the store, Valkey, log and key files.
 const RESERVED_FDS: usize = 64;
@@ -97,22 +107,121 @@ fn open_files_limit() -> Option<usize> {
         .ok()
 }
 
-/// What a connection is doing, for its idle timer and the pressure valve.
+/// What a connection is doing, for the watchman; and the watchman's order to it.
 #[derive(Default)]
 struct Activity {
     /// Bumped by every read or write that moved bytes.
     io: AtomicU64,
     /// Requests being handled.
     busy: AtomicUsize,
+    /// Requests begun (a whole head arrived).
+    begun: AtomicU64,
+    /// The watchman's view, only touched by it: `io` and `begun` at its last look, and
+    /// how many looks in a row found no byte moving / no new request.
+    seen: std::sync::Mutex<Seen>,
+    /// [`CLOSE`] or [`FINISH`], with `signal` notified.
+    order: std::sync::atomic::AtomicU8,
+    signal: Notify,
+}
+
+#[derive(Default)]
+struct Seen {
+    io: u64,
+    begun: u64,
+    quiet: u32,
+    waiting: u32,
+}
+
+/// Orders to a connection: close now, or finish the request in progress and close.
+const CLOSE: u8 = 1;
+const FINISH: u8 = 2;
+
+impl Activity {
+    fn order(&self, order: u8) {
+        if self.order.fetch_max(order, Ordering::AcqRel) < order {
+            self.signal.notify_one();
+        }
+    }
+}
+
+/// The open connections of one listener, looked at by its watchman.
+#[derive(Default)]
+struct Watched {
+    conns: std::sync::Mutex<Vec<std::sync::Weak<Activity>>>,
+}
+
+impl Watched {
+    fn add(&self, a: &Arc<Activity>) {
+        self.conns
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(Arc::downgrade(a));
+    }
+
+    /// Calls `f` on every open connection, forgetting those that have ended.
+    fn each(&self, mut f: impl FnMut(&Activity)) {
+        let mut conns = self.conns.lock().unwrap_or_else(|e| e.into_inner());
+        conns.retain(|w| match w.upgrade() {
+            Some(a) => {
+                f(&a);
+                true
+            }
+            None => false,
+        });
+    }
+}
+
+/// One look at every connection, every `period`: a connection is closed after `idle`
+/// looks in a row with no request in progress and no byte moving, or `header` looks
+/// in a row with no request begun and none in progress. Ends when `stop` does, after
+/// telling every connection to finish.
+async fn watchman(
+    watched: Arc<Watched>,
+    limits: Limits,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let period = limits.idle.min(limits.header_read) / QUARTERS;
+    let looks = |d: Duration| {
+        u32::try_from(d.as_nanos().div_ceil(period.as_nanos().max(1))).unwrap_or(u32::MAX)
+    };
+    let (idle, header) = (looks(limits.idle), looks(limits.header_read));
+    // The first look a period from now, not at once (an immediate first tick waits for
+    // the timer wheel's next millisecond).
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => watched.each(|a| {
+                let (io, begun) = (a.io.load(Ordering::Relaxed), a.begun.load(Ordering::Relaxed));
+                let busy = a.busy.load(Ordering::Relaxed) != 0;
+                let mut s = a.seen.lock().unwrap_or_else(|e| e.into_inner());
+                s.quiet = if busy || io != s.io { 0 } else { s.quiet + 1 };
+                s.waiting = if busy || begun != s.begun { 0 } else { s.waiting + 1 };
+                (s.io, s.begun) = (io, begun);
+                if s.quiet >= idle || s.waiting >= header {
+                    a.order(CLOSE);
+                }
+            }),
+            () = limits.pressure.notified() => watched.each(|a| {
+                if a.busy.load(Ordering::Relaxed) == 0 {
+                    a.order(CLOSE);
+                }
+            }),
+            _ = stop.changed() => {
+                watched.each(|a| a.order(FINISH));
+                return;
+            }
+        }
+    }
 }
 
 /// The socket, counting the reads and writes that move bytes (one relaxed add each).
-struct Watched {
+struct Counted {
     inner: TcpStream,
     activity: Arc<Activity>,
 }
 
-impl AsyncRead for Watched {
+impl AsyncRead for Counted {
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -127,7 +236,7 @@ impl AsyncRead for Watched {
     }
 }
 
-impl AsyncWrite for Watched {
+impl AsyncWrite for Counted {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -171,6 +280,7 @@ struct Busy(Arc<Activity>);
 impl Busy {
     fn new(a: &Arc<Activity>) -> Self {
         a.busy.fetch_add(1, Ordering::Relaxed);
+        a.begun.fetch_add(1, Ordering::Relaxed);
         Busy(a.clone())
     }
 }
@@ -196,6 +306,8 @@ pub async fn accept_loop(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let watched = Arc::new(Watched::default());
+    let watchman = tokio::spawn(watchman(watched.clone(), limits.clone(), stop_rx));
     // Every connection holds a sender: when all are gone, `alive_rx` ends.
     let (alive_tx, mut alive_rx) = tokio::sync::mpsc::channel::<()>(1);
     let mut shutdown = std::pin::pin!(shutdown);
@@ -229,7 +341,8 @@ pub async fn accept_loop(
         };
         let _ = stream.set_nodelay(true);
         let activity = Arc::new(Activity::default());
-        let io = hyper_util::rt::TokioIo::new(Watched {
+        watched.add(&activity);
+        let io = hyper_util::rt::TokioIo::new(Counted {
             inner: stream,
             activity: activity.clone(),
         });
@@ -257,19 +370,18 @@ pub async fn accept_loop(
                 })
             })
         };
-        let conn = hyper::server::conn::http1::Builder::new()
-            .timer(hyper_util::rt::TokioTimer::new())
-            .header_read_timeout(limits.header_read)
-            .serve_connection(io, svc);
-        let (limits, mut stop, alive) = (limits.clone(), stop_rx.clone(), alive_tx.clone());
+        // No timer for hyper: the watchman times the head (see the top of this file).
+        let conn = hyper::server::conn::http1::Builder::new().serve_connection(io, svc);
+        let alive = alive_tx.clone();
         tokio::spawn(async move {
             let _slot = permit;
             let _alive = alive;
-            watch(conn, &activity, &limits, &mut stop).await;
+            drive(conn, &activity).await;
         });
     }
     drop(listener);
     let _ = stop_tx.send(true);
+    let _ = watchman.await;
     drop(alive_tx);
     if tokio::time::timeout(Duration::from_secs(30), alive_rx.recv())
         .await
@@ -280,52 +392,32 @@ pub async fn accept_loop(
     Ok(())
 }
 
-/// Drives one connection until it ends, is idle too long, is asked to make room, or
-/// (on shutdown) has finished its request in progress.
-async fn watch<C>(
-    conn: hyper::server::conn::http1::Connection<hyper_util::rt::TokioIo<Watched>, C>,
+/// Drives one connection until it ends or the watchman orders it closed (on
+/// shutdown: closed once its request in progress is answered).
+async fn drive<C>(
+    conn: hyper::server::conn::http1::Connection<hyper_util::rt::TokioIo<Counted>, C>,
     activity: &Activity,
-    limits: &Limits,
-    stop: &mut tokio::sync::watch::Receiver<bool>,
 ) where
     C: hyper::service::HttpService<hyper::body::Incoming>,
     C::ResBody: 'static,
     <C::ResBody as hyper::body::Body>::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
-    // Quiet is judged in quarters of the idle timeout: a connection is closed between
-    // one and one and a quarter idle timeouts after it went quiet.
-    const QUARTERS: u32 = 4;
     let mut conn = std::pin::pin!(conn);
-    // The first tick a quarter from now, not at once: awaiting an immediate first tick
-    // waits for the timer wheel's next millisecond, and held every new connection's
-    // first answer back by about 1.2 ms (docs/benchmarks.md).
-    let quarter = limits.idle / QUARTERS;
-    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + quarter, quarter);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let (mut seen, mut quiet) = (activity.io.load(Ordering::Relaxed), 0);
-    let mut stopping = false;
+    let mut signal = std::pin::pin!(activity.signal.notified());
+    let mut finishing = false;
     loop {
         tokio::select! {
+            biased;
             _ = conn.as_mut() => return,
-            _ = tick.tick() => {
-                let now = activity.io.load(Ordering::Relaxed);
-                if now != seen || activity.busy.load(Ordering::Relaxed) != 0 {
-                    (seen, quiet) = (now, 0);
-                } else {
-                    quiet += 1;
-                    if quiet >= QUARTERS {
-                        return;
-                    }
-                }
-            }
-            () = limits.pressure.notified() => {
-                if activity.busy.load(Ordering::Relaxed) == 0 {
+            () = signal.as_mut() => {
+                if activity.order.load(Ordering::Acquire) == CLOSE {
                     return;
                 }
-            }
-            _ = stop.changed(), if !stopping => {
-                stopping = true;
-                conn.as_mut().graceful_shutdown();
+                if !finishing {
+                    finishing = true;
+                    conn.as_mut().graceful_shutdown();
+                }
+                signal.set(activity.signal.notified());
             }
         }
     }

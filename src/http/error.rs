@@ -1,6 +1,6 @@
 //! The one JSON error shape, `{"error": "...", "message": "..."}`, for every endpoint.
 
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
 use serde::Serialize;
 
@@ -53,6 +53,49 @@ fn json(status: StatusCode, body: axum::body::Body) -> Response {
 /// A JSON error response; 401s carry `WWW-Authenticate`.
 pub fn error(status: StatusCode, error: &str, message: &str) -> Response {
     json(status, body(error, message).into())
+}
+
+/// [`error`] for fixed words (the gate's refusals): each thread builds the body and
+/// headers of a refusal once and copies them after, so a refusal costs no formatting,
+/// allocation of its body or header hashing.
+pub fn refusal(status: StatusCode, error: &'static str, message: &'static str) -> Response {
+    type Made = (
+        StatusCode,
+        (usize, usize),
+        (usize, usize),
+        axum::body::Bytes,
+        HeaderMap,
+    );
+    thread_local! {
+        static MADE: std::cell::RefCell<Vec<Made>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+    // A `&'static str` is its address and length: the same pair is the same words.
+    let e = (error.as_ptr() as usize, error.len());
+    let m = (message.as_ptr() as usize, message.len());
+    MADE.with(|made| {
+        let mut made = made.borrow_mut();
+        let i = match made
+            .iter()
+            .position(|x| x.0 == status && x.1 == e && x.2 == m)
+        {
+            Some(i) => i,
+            None => {
+                let built = json(status, axum::body::Body::empty());
+                // A handful of distinct refusals exist; the bound is a safeguard.
+                if made.len() >= 64 {
+                    made.clear();
+                }
+                let body = axum::body::Bytes::from(body(error, message));
+                made.push((status, e, m, body, built.headers().clone()));
+                made.len() - 1
+            }
+        };
+        let x = &made[i];
+        let mut r = Response::new(axum::body::Body::from(x.3.clone()));
+        *r.status_mut() = status;
+        r.headers_mut().clone_from(&x.4);
+        r
+    })
 }
 
 /// The body of [`too_many_failures`], written out once: a client that fails too often

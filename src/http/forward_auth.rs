@@ -8,16 +8,16 @@
 //! | `/ext-authz/{*path}` | exactly 200 | this request's method, `Host`, and the path after the prefix |
 //! | `/auth-unauthorized` | never | — |
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, HeaderName, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
 
 use super::error::error;
+use super::picked::Picked;
 use crate::access_log;
 use crate::app::App;
 use crate::decide::{Deny, Outcome};
@@ -50,31 +50,27 @@ enum Dialect {
     Envoy,
 }
 
-// Header names as constants: looking one up by `&str` parses and validates the name on
-// every request.
-const X_FORWARDED_METHOD: HeaderName = HeaderName::from_static("x-forwarded-method");
-const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
-const X_FORWARDED_URI: HeaderName = HeaderName::from_static("x-forwarded-uri");
-const X_ORIGINAL_URL: HeaderName = HeaderName::from_static("x-original-url");
-const X_ORIGINAL_URI: HeaderName = HeaderName::from_static("x-original-uri");
-const X_ORIGINAL_METHOD: HeaderName = HeaderName::from_static("x-original-method");
-const HOST: HeaderName = axum::http::header::HOST;
-
-fn header<'a>(h: &'a HeaderMap, name: &HeaderName) -> Option<&'a str> {
-    h.get(name)
-        .and_then(|v| v.to_str().ok())
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
+/// A header's value as text, trimmed; `None` when absent, empty or not text.
+fn text(v: Option<&HeaderValue>) -> Option<&str> {
+    crate::decide::credential::header_text(v?.as_bytes()).filter(|s| !s.is_empty())
 }
 
 /// A header that names the original request's URI. UTF-8 is taken as it is (the path
 /// rules judge non-ASCII characters); bytes that are not UTF-8 become [`UNREADABLE`],
 /// which no path pattern matches. Treating them as absent would fall back to the path
 /// of this request (`/forward-auth`, `/auth`), which a path rule might allow.
-fn uri_header<'a>(h: &'a HeaderMap, name: &HeaderName) -> Option<&'a str> {
-    let v = h.get(name)?;
-    let s = std::str::from_utf8(v.as_bytes()).map_or(UNREADABLE, str::trim);
+fn uri_text(v: Option<&HeaderValue>) -> Option<&str> {
+    let s = std::str::from_utf8(v?.as_bytes()).map_or(UNREADABLE, trim);
     (!s.is_empty()).then_some(s)
+}
+
+/// `str::trim`, without decoding when the ends are ASCII (as they nearly always are).
+fn trim(s: &str) -> &str {
+    let t = s.trim_ascii();
+    match (t.as_bytes().first(), t.as_bytes().last()) {
+        (Some(a), Some(z)) if !a.is_ascii() || !z.is_ascii() => t.trim(),
+        _ => t,
+    }
 }
 
 /// The original path when the proxy sent bytes that are not UTF-8.
@@ -83,40 +79,43 @@ const UNREADABLE: &str = "/\u{fffd}";
 // The handlers take the request whole and read its parts by reference: extracting a
 // `HeaderMap` would copy every header of every request.
 
-fn peer_of(_parts: &axum::http::request::Parts) -> SocketAddr {
-    super::peer()
+/// The headers the gate reads, in one pass.
+fn picked<'a>(app: &App, headers: &'a HeaderMap) -> Picked<'a> {
+    super::picked::pick(
+        headers,
+        app.gate.settings().sources.header.as_ref(),
+        app.log_limits.metadata_header.as_ref(),
+    )
 }
 
 async fn forward_auth(State(app): State<Arc<App>>, req: Request) -> Response {
     let (parts, _) = req.into_parts();
-    let headers = &parts.headers;
+    let p = picked(&app, &parts.headers);
     let target = Target {
-        method: header(headers, &X_FORWARDED_METHOD).unwrap_or(parts.method.as_str()),
-        host: header(headers, &X_FORWARDED_HOST)
-            .or_else(|| header(headers, &HOST))
+        method: text(p.forwarded_method).unwrap_or(parts.method.as_str()),
+        host: text(p.forwarded_host)
+            .or_else(|| text(p.host))
             .unwrap_or(""),
-        uri: uri_header(headers, &X_FORWARDED_URI)
+        uri: uri_text(p.forwarded_uri)
             .unwrap_or_else(|| parts.uri.path_and_query().map_or("/", |p| p.as_str())),
     };
-    decide(
-        &app,
-        Dialect::ForwardAuth,
-        peer_of(&parts),
-        headers,
-        &target,
-    )
-    .await
+    let request = Seen {
+        headers: &parts.headers,
+        picked: &p,
+        target: &target,
+    };
+    decide_checked(&app, Dialect::ForwardAuth, &request, false).await
 }
 
 async fn nginx_auth(State(app): State<Arc<App>>, req: Request) -> Response {
     let (parts, _) = req.into_parts();
-    let headers = &parts.headers;
+    let p = picked(&app, &parts.headers);
     // ingress-nginx sends the full URL in X-Original-URL: the only place the host is.
-    let url = match uri_header(headers, &X_ORIGINAL_URL) {
+    let url = match uri_text(p.original_url) {
         Some(UNREADABLE) => Some(("", UNREADABLE)),
         u => u.and_then(split_url),
     };
-    let original_uri = uri_header(headers, &X_ORIGINAL_URI);
+    let original_uri = uri_text(p.original_uri);
     // auth_request passes the client's own headers on, so whichever of the two the
     // proxy does not set is the client's to choose: ingress-nginx sets X-Original-URL
     // and forwards a client's X-Original-URI untouched, many nginx configs do the
@@ -124,25 +123,22 @@ async fn nginx_auth(State(app): State<Arc<App>>, req: Request) -> Response {
     // could name an allowed path while requesting another.
     let conflicting = matches!((url, original_uri), (Some((_, a)), Some(b)) if a != b);
     let target = Target {
-        method: header(headers, &X_ORIGINAL_METHOD).unwrap_or(parts.method.as_str()),
+        method: text(p.original_method).unwrap_or(parts.method.as_str()),
         host: url
             .map(|(host, _)| host)
-            .or_else(|| header(headers, &X_FORWARDED_HOST))
-            .or_else(|| header(headers, &HOST))
+            .or_else(|| text(p.forwarded_host))
+            .or_else(|| text(p.host))
             .unwrap_or(""),
         uri: original_uri
             .or(url.map(|(_, path)| path))
             .unwrap_or_else(|| parts.uri.path_and_query().map_or("/", |p| p.as_str())),
     };
-    decide_checked(
-        &app,
-        Dialect::Nginx,
-        peer_of(&parts),
-        headers,
-        &target,
-        conflicting,
-    )
-    .await
+    let request = Seen {
+        headers: &parts.headers,
+        picked: &p,
+        target: &target,
+    };
+    decide_checked(&app, Dialect::Nginx, &request, conflicting).await
 }
 
 async fn ext_authz(State(app): State<Arc<App>>, req: Request) -> Response {
@@ -159,19 +155,18 @@ async fn ext_authz(State(app): State<Arc<App>>, req: Request) -> Response {
     } else {
         original
     };
+    let p = picked(&app, &parts.headers);
     let target = Target {
         method: parts.method.as_str(),
-        host: header(&parts.headers, &HOST).unwrap_or(""),
+        host: text(p.host).unwrap_or(""),
         uri,
     };
-    decide(
-        &app,
-        Dialect::Envoy,
-        peer_of(&parts),
-        &parts.headers,
-        &target,
-    )
-    .await
+    let request = Seen {
+        headers: &parts.headers,
+        picked: &p,
+        target: &target,
+    };
+    decide_checked(&app, Dialect::Envoy, &request, false).await
 }
 
 async fn method_not_allowed() -> Response {
@@ -199,29 +194,29 @@ fn split_url(url: &str) -> Option<(&str, &str)> {
     })
 }
 
-async fn decide(
-    app: &App,
-    dialect: Dialect,
-    peer: SocketAddr,
-    headers: &HeaderMap,
-    target: &Target<'_>,
-) -> Response {
-    decide_checked(app, dialect, peer, headers, target, false).await
+/// A gate request as its endpoint read it.
+struct Seen<'a> {
+    headers: &'a HeaderMap,
+    picked: &'a Picked<'a>,
+    target: &'a Target<'a>,
 }
 
-/// [`decide`], turning an allow into 403 when the proxy's description of the original
+/// Decides, turning an allow into 403 when the proxy's description of the original
 /// request contradicts itself (`conflicting`); refusals keep their own status.
 async fn decide_checked(
     app: &App,
     dialect: Dialect,
-    peer: SocketAddr,
-    headers: &HeaderMap,
-    target: &Target<'_>,
+    request: &Seen<'_>,
     conflicting: bool,
 ) -> Response {
     let started = tokio::time::Instant::now();
-    let client = app.gate.client_address(peer.ip(), headers);
-    let mut decision = app.gate.decide(headers, target, client).await;
+    let Seen {
+        headers,
+        picked,
+        target,
+    } = *request;
+    let client = picked.with_forwarded(headers, |f| app.gate.client_of(super::peer().ip(), f));
+    let mut decision = app.gate.decide(&picked.presented(), target, client).await;
     if conflicting && let Outcome::Allow(known) = &decision.outcome {
         decision.key = Some(known.clone());
         decision.outcome = Outcome::Deny(Deny::Forbidden);
@@ -238,9 +233,7 @@ async fn decide_checked(
             };
             let mut r = status.into_response();
             let h = r.headers_mut();
-            for (name, value) in &known.headers {
-                h.insert(name.clone(), value.clone());
-            }
+            h.clone_from(&known.headers);
             if let Some(report) = &decision.report {
                 super::limited::upstream(h, &known, report, app.clock.now_ms());
             }
@@ -270,7 +263,8 @@ async fn decide_checked(
                 status: response.status().as_u16(),
                 key: decision.key.as_deref(),
                 target,
-                headers,
+                forwarded_for: text(picked.forwarded_for).unwrap_or(""),
+                metadata: picked.metadata.and_then(|v| v.to_str().ok()),
                 client,
                 took,
                 now_ms: app.clock.now_ms(),
@@ -304,8 +298,10 @@ impl Dialect {
 
 fn deny(dialect: Dialect, d: Deny) -> Response {
     match d {
-        Deny::Unauthenticated(message) => error(StatusCode::UNAUTHORIZED, "unauthorized", message),
-        Deny::Forbidden => error(
+        Deny::Unauthenticated(message) => {
+            super::error::refusal(StatusCode::UNAUTHORIZED, "unauthorized", message)
+        }
+        Deny::Forbidden => super::error::refusal(
             StatusCode::FORBIDDEN,
             "forbidden",
             "this key may not be used for this request",
@@ -320,12 +316,12 @@ fn deny(dialect: Dialect, d: Deny) -> Response {
         }
         Deny::Limited(e) => super::limited::refusal(matches!(dialect, Dialect::Nginx), e, None),
         Deny::Unavailable => match dialect {
-            Dialect::Nginx => error(
+            Dialect::Nginx => super::error::refusal(
                 StatusCode::FORBIDDEN,
                 "unavailable",
                 "the key store is unavailable; try again",
             ),
-            _ => error(
+            _ => super::error::refusal(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "unavailable",
                 "the key store is unavailable; try again",

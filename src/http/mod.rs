@@ -8,6 +8,7 @@ pub mod error;
 pub mod forward_auth;
 mod limited;
 pub mod operate;
+mod picked;
 pub mod ui;
 pub mod verify;
 

@@ -176,7 +176,16 @@ pub(crate) async fn verify(
                 status: response.status().as_u16(),
                 key: decision.key.as_deref(),
                 target: &target,
-                headers: &headers,
+                forwarded_for: headers
+                    .get("x-forwarded-for")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or(""),
+                metadata: app
+                    .log_limits
+                    .metadata_header
+                    .as_ref()
+                    .and_then(|h| headers.get(h))
+                    .and_then(|v| v.to_str().ok()),
                 client,
                 took,
                 now_ms: app.clock.now_ms(),

@@ -160,7 +160,8 @@ proptest! {
         let mut headers = HeaderMap::new();
         headers.insert("authorization", HeaderValue::from_str(&format!("Basic {b64}")).unwrap());
         let sources = Sources { header: Some(HeaderName::from_static("x-api-key")), query_param: None };
-        let got = credential::extract(&headers, "/", &sources);
+        let presented = credential::Presented::from_headers(&headers, &sources);
+        let got = credential::extract(&presented, "/", &sources);
         let want = if pass.is_empty() { &user } else { &pass };
         if want.is_empty() {
             prop_assert!(got.is_err());
