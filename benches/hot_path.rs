@@ -11,6 +11,7 @@ use axum::http::{HeaderMap, HeaderValue};
 use keygate::app::App;
 use keygate::clock::Clock;
 use keygate::config::Config;
+use keygate::decide::{Presented, Sources};
 use keygate::manage::NewToken;
 use keygate::rules::{Rule, Target, allows};
 use keygate::token::{self, KeyHash, KeyPrefix, Salt};
@@ -93,6 +94,8 @@ fn main() {
         uri: "/",
     };
     let ip: std::net::IpAddr = [127, 0, 0, 1].into();
+    let sources = Sources::default();
+    let headers = Presented::from_headers(&headers, &sources);
     rt.block_on(app.gate.decide(&headers, &plain, ip));
     measure("cache lookup (keyed hash + get)", 200_000, || {
         black_box(app.gate.is_cached(black_box(k.expose())));
@@ -108,6 +111,7 @@ fn main() {
         "authorization",
         HeaderValue::from_static("Bearer kg_notAKeyAtAll"),
     );
+    let garbage = Presented::from_headers(&garbage, &sources);
     measure("whole decision, garbage key", 100_000, || {
         black_box(
             rt.block_on(app.gate.decide(black_box(&garbage), &plain, ip))

@@ -163,8 +163,9 @@ fn push_num(out: &mut String, mut v: u64, width: usize) {
         }
     }
     let start = i.min(buf.len().saturating_sub(width));
-    // Only ASCII digits were written.
-    out.push_str(std::str::from_utf8(&buf[start..]).unwrap_or(""));
+    for &d in &buf[start..] {
+        out.push(char::from(d));
+    }
 }
 
 /// Appends the client address as `Display` writes it, IPv4 without the formatter.

@@ -79,6 +79,17 @@ const BOUNDS: [f64; 14] = [
     0.1, 0.5, 1.0,
 ];
 
+/// [`BOUNDS`] in nanoseconds, for the comparisons of [`Histogram::observe`].
+const BOUNDS_NS: [u64; 14] = {
+    let mut ns = [0u64; 14];
+    let mut i = 0;
+    while i < ns.len() {
+        ns[i] = (BOUNDS[i] * 1e9 + 0.5) as u64;
+        i += 1;
+    }
+    ns
+};
+
 #[derive(Default)]
 pub struct Histogram {
     /// Non-cumulative counts; the last slot is +Inf.
@@ -88,14 +99,13 @@ pub struct Histogram {
 
 impl Histogram {
     pub fn observe(&self, d: Duration) {
-        let secs = d.as_secs_f64();
-        let i = BOUNDS
+        let ns = u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
+        let i = BOUNDS_NS
             .iter()
-            .position(|b| secs <= *b)
+            .position(|b| ns <= *b)
             .unwrap_or(BOUNDS.len());
         self.buckets[i].fetch_add(1, Relaxed);
-        self.sum_ns
-            .fetch_add(u64::try_from(d.as_nanos()).unwrap_or(u64::MAX), Relaxed);
+        self.sum_ns.fetch_add(ns, Relaxed);
     }
 
     fn render(&self, out: &mut String, name: &str, labels: &str) {
@@ -190,7 +200,13 @@ impl Metrics {
     }
 
     /// The text exposition. `key_sources` are (source label, keys) for the gauges.
-    pub fn render(&self, key_sources: &[(String, usize)], store_keys: Option<u64>) -> String {
+    /// `cache`: the decision cache's entries and estimated bytes.
+    pub fn render(
+        &self,
+        key_sources: &[(String, usize)],
+        store_keys: Option<u64>,
+        cache: (usize, u64),
+    ) -> String {
         let mut o = String::with_capacity(8192);
         let _ = writeln!(
             o,
@@ -296,6 +312,16 @@ impl Metrics {
         }
         let _ = writeln!(
             o,
+            "# HELP keygate_cache_entries Answers in the decision cache (found and unknown keys).\n# TYPE keygate_cache_entries gauge\nkeygate_cache_entries {}",
+            cache.0
+        );
+        let _ = writeln!(
+            o,
+            "# HELP keygate_cache_bytes The decision cache's estimated size, bytes (bounded by cache.max_mib).\n# TYPE keygate_cache_bytes gauge\nkeygate_cache_bytes {}",
+            cache.1
+        );
+        let _ = writeln!(
+            o,
             "# HELP keygate_api_requests_total Operator and management requests by route and status.\n# TYPE keygate_api_requests_total counter"
         );
         for ((route, status), n) in self.api.lock().unwrap_or_else(|e| e.into_inner()).iter() {
@@ -317,6 +343,18 @@ fn escape(s: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn latencies_fall_in_the_bucket_their_seconds_say() {
+        for (i, b) in BOUNDS.iter().enumerate() {
+            let h = Histogram::default();
+            let at = Duration::from_secs_f64(*b);
+            h.observe(at);
+            h.observe(at + Duration::from_nanos(1));
+            assert_eq!(h.buckets[i].load(Relaxed), 1, "{b} s");
+            assert_eq!(h.buckets[i + 1].load(Relaxed), 1, "just over {b} s");
+        }
+    }
     use super::*;
 
     #[test]
@@ -325,7 +363,7 @@ mod tests {
         m.decision(Endpoint::Auth, Outcome::Allowed, Duration::from_micros(20));
         m.decision(Endpoint::Auth, Outcome::Allowed, Duration::from_millis(2));
         m.cache(true);
-        let text = m.render(&[("a\"b".into(), 3)], Some(7));
+        let text = m.render(&[("a\"b".into(), 3)], Some(7), (5, 4096));
         assert!(
             text.contains("keygate_decisions_total{endpoint=\"auth\",outcome=\"allowed\"} 2"),
             "{text}"

@@ -293,6 +293,7 @@ fn gate_settings(c: &Config, s: &settings::Settings) -> Result<GateSettings, Sta
         cache_ttl: Duration::from_secs(c.cache.ttl_secs),
         negative_ttl: Duration::from_secs(c.cache.negative_ttl_secs),
         cache_max_entries: c.cache.max_entries,
+        cache_max_bytes: c.cache.max_mib.saturating_mul(1 << 20),
         identity_headers: IdentityHeaders {
             user: header_name("headers.user", &c.headers.user)?,
             token_id: header_name("headers.token_id", &c.headers.token_id)?,

@@ -337,6 +337,9 @@ pub struct CacheConfig {
     pub negative_ttl_secs: u64,
     /// Upper bound on cached keys (found and unknown together).
     pub max_entries: usize,
+    /// Upper bound on the cache's memory, MiB (each entry's estimated size: its record,
+    /// identity headers and limits); whichever bound is reached first holds.
+    pub max_mib: u64,
 }
 
 impl Default for CacheConfig {
@@ -345,6 +348,7 @@ impl Default for CacheConfig {
             ttl_secs: 30,
             negative_ttl_secs: 10,
             max_entries: 100_000,
+            max_mib: 32,
         }
     }
 }

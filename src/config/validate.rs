@@ -78,6 +78,9 @@ impl Config {
                     .into(),
             );
         }
+        if self.cache.max_mib == 0 || self.cache.max_mib > 1 << 20 {
+            return bad("cache.max_mib must be between 1 and 1048576".into());
+        }
         if self.last_used_flush_secs == 0 {
             return bad("last_used_flush_secs must be at least 1".into());
         }

@@ -32,34 +32,32 @@ pub enum BadCredential {
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Presented<'a> {
     /// The first `Authorization` header.
-    pub authorization: Option<&'a [u8]>,
+    pub authorization: Option<HeaderText<'a>>,
     /// The first header named by [`Sources::header`].
-    pub key_header: Option<&'a [u8]>,
+    pub key_header: Option<HeaderText<'a>>,
 }
+
+/// A header's value: text (visible ASCII, spaces and tabs, as `HeaderValue::to_str`
+/// accepts), or `Err` for anything else.
+pub type HeaderText<'a> = Result<&'a str, NotText>;
+
+/// A header value that is not text.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NotText;
 
 impl<'a> Presented<'a> {
     /// Looked up one by one in a header map (the paths that are not the gate's).
     pub fn from_headers(headers: &'a HeaderMap, sources: &Sources) -> Self {
+        let text = |v: &'a axum::http::HeaderValue| v.to_str().map_err(|_| NotText);
         Presented {
-            authorization: headers.get(header::AUTHORIZATION).map(|v| v.as_bytes()),
+            authorization: headers.get(header::AUTHORIZATION).map(text),
             key_header: sources
                 .header
                 .as_ref()
                 .and_then(|n| headers.get(n))
-                .map(|v| v.as_bytes()),
+                .map(text),
         }
     }
-}
-
-/// A header value as text, without the whitespace around it: what `to_str` and `trim`
-/// give, ASCII whitespace trimmed without decoding.
-pub fn header_text(v: &[u8]) -> Option<&str> {
-    // `HeaderValue::to_str`'s rule: visible ASCII, space and tab only.
-    if !v.iter().all(|&b| b == b'\t' || (0x20..0x7f).contains(&b)) {
-        return None;
-    }
-    // Only ASCII: no character boundary can be cut.
-    std::str::from_utf8(v.trim_ascii()).ok()
 }
 
 /// The presented key, borrowed from the request where possible.
@@ -69,7 +67,7 @@ pub fn extract<'a>(
     sources: &Sources,
 ) -> Result<Cow<'a, str>, BadCredential> {
     if let Some(v) = presented.authorization {
-        let v = header_text(v).ok_or(BadCredential::NotText)?;
+        let v = v.map_err(|_| BadCredential::NotText)?.trim_ascii();
         let (scheme, rest) = v.split_once(' ').unwrap_or((v, ""));
         if scheme.eq_ignore_ascii_case("bearer") {
             let key = rest.trim_ascii();
@@ -85,7 +83,7 @@ pub fn extract<'a>(
         // Another scheme (Digest, a JWT for the upstream…): not ours; look elsewhere.
     }
     if let Some(v) = presented.key_header {
-        let key = header_text(v).ok_or(BadCredential::NotText)?;
+        let key = v.map_err(|_| BadCredential::NotText)?.trim_ascii();
         if !key.is_empty() {
             return Ok(Cow::Borrowed(key));
         }

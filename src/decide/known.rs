@@ -65,6 +65,97 @@ pub(super) struct Cached {
     /// Clock milliseconds after which the entry is stale.
     pub(super) until_ms: i64,
     pub(super) known: Option<Arc<Known>>,
+    /// The entry's estimated size in bytes ([`Known::footprint`]), worked out once.
+    bytes: u32,
+}
+
+impl Cached {
+    pub(super) fn new(until_ms: i64, known: Option<Arc<Known>>) -> Self {
+        let bytes = ENTRY_OVERHEAD + known.as_deref().map_or(0, Known::footprint);
+        Cached {
+            until_ms,
+            known,
+            bytes: u32::try_from(bytes).unwrap_or(u32::MAX),
+        }
+    }
+}
+
+/// What every cache entry costs besides its [`Known`]: the key, the [`Cached`] and the
+/// cache's own bookkeeping for it.
+const ENTRY_OVERHEAD: usize =
+    std::mem::size_of::<KeyHash>() + std::mem::size_of::<Cached>() + 32;
+
+/// Heap bytes a map or vector entry costs besides its contents (allocator headers,
+/// tree nodes' spare room): an estimate, on the side of too much.
+const PER_ALLOCATION: usize = 16;
+
+impl Known {
+    /// About how many bytes this entry holds: its structures and what its strings,
+    /// rules, metadata, limits and headers hold on the heap. An estimate (capacities
+    /// are taken as lengths), used to bound the cache in bytes (`cache.max_mib`).
+    pub(super) fn footprint(&self) -> usize {
+        let s = |t: &str| if t.is_empty() { 0 } else { t.len() + PER_ALLOCATION };
+        let r = &self.record;
+        let mut n = std::mem::size_of::<Known>() + 2 * PER_ALLOCATION; // the Arc
+        n += s(r.id.as_str()) + s(&r.owner) + s(&r.name) + s(&r.hint) + s(&r.created_by);
+        n += [&r.replaces, &r.replaced_by, &r.usage_of]
+            .iter()
+            .filter_map(|t| t.as_ref())
+            .map(|t| s(t.as_str()))
+            .sum::<usize>();
+        n += r
+            .metadata
+            .iter()
+            .map(|(k, v)| s(k) + s(v) + 2 * std::mem::size_of::<String>() + PER_ALLOCATION)
+            .sum::<usize>();
+        for rule in &r.rules {
+            n += std::mem::size_of_val(rule) + PER_ALLOCATION;
+            n += rule.hosts.iter().map(|h| s(h.as_str()) + 24).sum::<usize>();
+            n += rule.paths.iter().map(|p| s(p.as_str()) + 24).sum::<usize>();
+            n += rule.methods.iter().map(|m| s(m.as_str()) + 24).sum::<usize>();
+        }
+        // The record's limits, and the copy the slots hold.
+        n += 2 * r
+            .limits
+            .rate_limits
+            .iter()
+            .map(|l| std::mem::size_of_val(l) + s(&l.name))
+            .sum::<usize>();
+        // Identity headers: a map of up to three, each value its own allocation.
+        n += self.headers.capacity() * 64 + self.headers.len() * PER_ALLOCATION;
+        n += self
+            .headers
+            .values()
+            .map(|v| v.len())
+            .sum::<usize>();
+        n += self.limit_policy.as_ref().map_or(0, |v| v.len() + 64);
+        n
+    }
+}
+
+/// Weighs cache entries by their estimated bytes, at least a `max_bytes /
+/// max_entries` share each, so that both bounds hold.
+#[derive(Clone)]
+pub(super) struct ByWeight {
+    least: u64,
+}
+
+impl quick_cache::Weighter<KeyHash, Cached> for ByWeight {
+    fn weight(&self, _: &KeyHash, v: &Cached) -> u64 {
+        u64::from(v.bytes).max(self.least)
+    }
+}
+
+/// The gate's cache: at most `max_entries` entries and about `max_bytes` bytes.
+pub(super) fn cache(
+    max_entries: usize,
+    max_bytes: u64,
+) -> quick_cache::sync::Cache<KeyHash, Cached, ByWeight> {
+    let entries = u64::try_from(max_entries.max(1)).unwrap_or(u64::MAX);
+    let least = (max_bytes / entries).max(1);
+    // Entries expected: as many as fit at an estimated 1 KiB each, within the count.
+    let expected = usize::try_from((max_bytes / 1024).min(entries)).unwrap_or(max_entries);
+    quick_cache::sync::Cache::with_weighter(expected.max(1), max_bytes.max(least), ByWeight { least })
 }
 
 impl Gate {

@@ -50,6 +50,8 @@ pub struct GateSettings {
     pub cache_ttl: Duration,
     pub negative_ttl: Duration,
     pub cache_max_entries: usize,
+    /// Bound on the cache's estimated memory, bytes.
+    pub cache_max_bytes: u64,
     pub identity_headers: IdentityHeaders,
     /// `None`: no throttle.
     pub throttle: Option<ThrottleSettings>,
@@ -108,6 +110,8 @@ pub struct Decision {
     pub key: Option<Arc<Known>>,
     /// What is left of the key's limits after an allow, when asked for.
     pub report: Option<Report>,
+    /// The clock's milliseconds the decision was made at (read once per decision).
+    pub now_ms: i64,
 }
 
 impl Decision {
@@ -117,6 +121,7 @@ impl Decision {
             lookup: Lookup::Precheck,
             key: None,
             report: None,
+            now_ms: 0,
         }
     }
 }
@@ -133,7 +138,7 @@ pub enum Lookup {
 pub struct Gate {
     salt: Salt,
     settings: GateSettings,
-    cache: quick_cache::sync::Cache<KeyHash, Cached>,
+    cache: quick_cache::sync::Cache<KeyHash, Cached, known::ByWeight>,
     store: SharedStore,
     clock: Clock,
     usage: Usage,
@@ -207,7 +212,7 @@ impl Gate {
             owner_cache: quick_cache::sync::Cache::new(settings.cache_max_entries.min(100_000)),
             owner_limits_in_use: AtomicBool::new(false),
             owner_defaults,
-            cache: quick_cache::sync::Cache::new(settings.cache_max_entries),
+            cache: known::cache(settings.cache_max_entries, settings.cache_max_bytes),
             salt,
             settings,
             store,
@@ -299,13 +304,15 @@ impl Gate {
         client: IpAddr,
     ) -> Decision {
         let report = self.settings.upstream_limit_headers;
+        let now_ms = self.clock.now_ms();
         match credential::extract(presented, target.uri, &self.settings.sources) {
             Ok(key) => {
-                self.throttled_judge(client, Some(&*key), self.judge(&key, target, report))
+                let judged = self.judge(&key, target, report, now_ms);
+                self.throttled_judge(client, Some(&*key), now_ms, judged)
                     .await
             }
             Err(e) => {
-                self.throttled_judge(client, None, async {
+                self.throttled_judge(client, None, now_ms, async {
                     Decision::early(deny_401(credential_message(e)))
                 })
                 .await
@@ -316,7 +323,8 @@ impl Gate {
     /// Decides for a key given directly (`POST /verify`), with what is left of its
     /// limits.
     pub async fn decide_key(&self, key: &str, target: &Target<'_>, client: IpAddr) -> Decision {
-        self.throttled_judge(client, Some(key), self.judge(key, target, true))
+        let now_ms = self.clock.now_ms();
+        self.throttled_judge(client, Some(key), now_ms, self.judge(key, target, true, now_ms))
             .await
     }
 
@@ -328,19 +336,24 @@ impl Gate {
         &self,
         client: IpAddr,
         key: Option<&str>,
+        now_ms: i64,
         judge: impl std::future::Future<Output = Decision>,
     ) -> Decision {
         if let Some(t) = &self.throttle
             && t.active()
-            && let Some(retry) = t.refused(client, self.clock.now_ms())
-            && !key.is_some_and(|k| self.known_good(k))
+            && let Some(retry) = t.refused(client, now_ms)
+            && !key.is_some_and(|k| self.known_good(k, now_ms))
         {
-            return Decision::early(Outcome::Deny(Deny::Throttled(retry)));
+            return Decision {
+                now_ms,
+                ..Decision::early(Outcome::Deny(Deny::Throttled(retry)))
+            };
         }
-        let d = judge.await;
+        let mut d = judge.await;
         if let (Some(t), Outcome::Deny(Deny::Unauthenticated(_))) = (&self.throttle, &d.outcome) {
-            t.fail(client, self.clock.now_ms());
+            t.fail(client, now_ms);
         }
+        d.now_ms = now_ms;
         d
     }
 
@@ -349,7 +362,7 @@ impl Gate {
     /// qualify — keygate's own format (256 random bits, checksum valid) or another key of
     /// at least [`THROTTLE_EXEMPT_LEN`] characters — so a throttled client cannot use the
     /// answer as an oracle to guess short imported keys.
-    fn known_good(&self, key: &str) -> bool {
+    fn known_good(&self, key: &str, now_ms: i64) -> bool {
         let strong = match self.settings.policy.check(key) {
             Ok(crate::token::Shape::Ours) => true,
             Ok(crate::token::Shape::Foreign) => key.len() >= THROTTLE_EXEMPT_LEN,
@@ -359,7 +372,6 @@ impl Gate {
             return false;
         }
         let hash = KeyHash::of(&self.salt, key);
-        let now_ms = self.clock.now_ms();
         let cached = self.cache_trusted.load(Ordering::Acquire)
             && self
                 .cache
@@ -368,12 +380,17 @@ impl Gate {
         cached || self.keysets.lookup(&hash, key).is_some()
     }
 
-    async fn judge(&self, key: &str, target: &Target<'_>, want_report: bool) -> Decision {
+    async fn judge(
+        &self,
+        key: &str,
+        target: &Target<'_>,
+        want_report: bool,
+        now_ms: i64,
+    ) -> Decision {
         if let Err(e) = self.settings.policy.check(key) {
             return Decision::early(deny_401(malformed_message(e)));
         }
         let hash = KeyHash::of(&self.salt, key);
-        let now_ms = self.clock.now_ms();
         // While invalidations may be missed (the subscription to other replicas' writes
         // is down) every lookup goes to the store; what is cached is used only when the
         // store cannot answer ("stale if error", until the entry's TTL, DESIGN §4).
@@ -400,6 +417,7 @@ impl Gate {
                             lookup: Lookup::Miss,
                             key: None,
                             report: None,
+                            now_ms,
                         };
                     }
                 },
@@ -411,6 +429,7 @@ impl Gate {
                 lookup,
                 key: None,
                 report: None,
+                now_ms,
             };
         };
         let now = crate::clock::Timestamp::from_unix(now_ms.div_euclid(1000));
@@ -465,6 +484,7 @@ impl Gate {
             lookup,
             key: Some(known),
             report,
+            now_ms,
         }
     }
 
@@ -485,10 +505,10 @@ impl Gate {
         } else {
             self.settings.negative_ttl
         };
-        let cached = Cached {
-            until_ms: now_ms.saturating_add(i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX)),
-            known: found.map(|r| Arc::new(self.known(r, in_store, owner))),
-        };
+        let cached = Cached::new(
+            now_ms.saturating_add(i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX)),
+            found.map(|r| Arc::new(self.known(r, in_store, owner))),
+        );
         // Not cached when an invalidation arrived meanwhile (the answer may predate it)
         // or when invalidations may be missed.
         if !ttl.is_zero()
@@ -545,6 +565,11 @@ impl Gate {
     /// Whether an answer for `key` is in the cache (diagnostics and tests).
     pub fn is_cached(&self, key: &str) -> bool {
         self.cache.get(&KeyHash::of(&self.salt, key)).is_some()
+    }
+
+    /// The cache's entries and estimated bytes (what `cache.max_mib` bounds).
+    pub fn cache_size(&self) -> (usize, u64) {
+        (self.cache.len(), self.cache.weight())
     }
 
     /// How many times the invalidation feed of a shared store was (re)joined.

@@ -52,7 +52,7 @@ enum Dialect {
 
 /// A header's value as text, trimmed; `None` when absent, empty or not text.
 fn text(v: Option<&HeaderValue>) -> Option<&str> {
-    crate::decide::credential::header_text(v?.as_bytes()).filter(|s| !s.is_empty())
+    Some(v?.to_str().ok()?.trim_ascii()).filter(|s| !s.is_empty())
 }
 
 /// A header that names the original request's URI. UTF-8 is taken as it is (the path
@@ -235,7 +235,7 @@ async fn decide_checked(
             let h = r.headers_mut();
             h.clone_from(&known.headers);
             if let Some(report) = &decision.report {
-                super::limited::upstream(h, &known, report, app.clock.now_ms());
+                super::limited::upstream(h, &known, report, decision.now_ms);
             }
             (r, metrics::Outcome::Allowed)
         }
@@ -267,7 +267,7 @@ async fn decide_checked(
                 metadata: picked.metadata.and_then(|v| v.to_str().ok()),
                 client,
                 took,
-                now_ms: app.clock.now_ms(),
+                now_ms: decision.now_ms,
                 limit,
             },
         );

@@ -42,7 +42,10 @@ async fn metrics(State(app): State<Arc<App>>) -> Response {
         .await
         .ok()
         .and_then(Result::ok);
-    let body = app.gate.metrics().render(&sources, store_keys);
+    let body = app
+        .gate
+        .metrics()
+        .render(&sources, store_keys, app.gate.cache_size());
     (
         [(
             axum::http::header::CONTENT_TYPE,

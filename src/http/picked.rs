@@ -8,6 +8,7 @@
 
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
 
+use crate::decide::credential::NotText;
 use crate::decide::{Forwarded, Presented};
 
 /// The first value of each header the gate reads (`None`: absent).
@@ -48,7 +49,12 @@ pub fn pick<'a>(
         if metadata == Some(name) && p.metadata.is_none() {
             p.metadata = Some(value);
         }
-        let slot = match name.as_str() {
+        let name = name.as_str();
+        // Every fixed name but two starts with `x-`.
+        if !name.starts_with("x-") && name != "authorization" && name != "host" {
+            continue;
+        }
+        let slot = match name {
             "authorization" => &mut p.authorization,
             "host" => &mut p.host,
             "x-forwarded-method" => &mut p.forwarded_method,
@@ -74,9 +80,10 @@ pub fn pick<'a>(
 impl<'a> Picked<'a> {
     /// Where the key may be.
     pub fn presented(&self) -> Presented<'a> {
+        let text = |v: &'a HeaderValue| v.to_str().map_err(|_| NotText);
         Presented {
-            authorization: self.authorization.map(HeaderValue::as_bytes),
-            key_header: self.key_header.map(HeaderValue::as_bytes),
+            authorization: self.authorization.map(text),
+            key_header: self.key_header.map(text),
         }
     }
 

@@ -188,7 +188,7 @@ pub(crate) async fn verify(
                     .and_then(|v| v.to_str().ok()),
                 client,
                 took,
-                now_ms: app.clock.now_ms(),
+                now_ms: decision.now_ms,
                 limit,
             },
         );

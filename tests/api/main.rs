@@ -10,6 +10,7 @@
 )]
 
 mod analytics;
+mod cache;
 mod cli;
 mod connections;
 mod decision;

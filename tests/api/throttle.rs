@@ -61,7 +61,7 @@ async fn an_address_over_the_limit_is_refused_until_the_window_ends() {
         .await
         .unwrap();
     assert_eq!(with_good, with_bad);
-    assert!(!t.app.gate.metrics().render(&[], None).is_empty());
+    assert!(!t.app.gate.metrics().render(&[], None, (0, 0)).is_empty());
     // nginx only passes 401/403 on.
     assert_eq!(from(&t, "/auth", "1.1.1.1", &good).await.status(), 403);
     assert_eq!(
