@@ -1,5 +1,6 @@
 //! Micro-benchmarks of the decision path's pieces, without HTTP: `make bench`.
-//! Prints nanoseconds per operation (median of several rounds).
+//! Prints nanoseconds per operation (median of several rounds). Arguments filter by
+//! name: `cargo bench --bench hot_path -- decode` measures record decoding only.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods)]
 
@@ -16,7 +17,18 @@ use keygate::manage::NewToken;
 use keygate::rules::{Rule, Target, allows};
 use keygate::token::{self, KeyHash, KeyPrefix, Salt};
 
+/// Whether `name` holds every filter given on the command line (none: everything).
+fn wanted(name: &str) -> bool {
+    std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .all(|f| name.contains(&f))
+}
+
 fn measure(name: &str, iters: u32, mut f: impl FnMut()) {
+    if !wanted(name) {
+        return;
+    }
     let mut rounds: Vec<f64> = (0..7)
         .map(|_| {
             let start = Instant::now();
@@ -31,6 +43,7 @@ fn measure(name: &str, iters: u32, mut f: impl FnMut()) {
 }
 
 fn main() {
+    decoding();
     let prefix = KeyPrefix::default();
     let salt = Salt::generate().unwrap();
     let key = token::generate(&prefix).unwrap();
@@ -143,6 +156,39 @@ fn main() {
     embedded(rt);
 }
 
+/// A cache miss decodes the stored record of the key: a typical one (name, owner, hint,
+/// creation, one rule, two metadata entries) in each record format.
+fn decoding() {
+    use keygate::clock::Timestamp;
+    use keygate::store::codec::{self, RecordFormat};
+    use keygate::store::{HashAlg, TokenId, TokenRecord};
+    let mut r = TokenRecord::plain(
+        TokenId::generate().unwrap(),
+        KeyHash([7; 32]),
+        HashAlg::Keyed,
+        "alice@example.com".into(),
+        "deploy bot".into(),
+        "kg_AbCd…wxyz".into(),
+        Timestamp::from_unix(1_767_225_600),
+        "alice@example.com".into(),
+    );
+    r.rules = vec![Rule::parse_spec("hosts=api.example.com;paths=/v1/*;methods=GET,POST").unwrap()];
+    r.metadata = [("team", "payments"), ("tier", "gold")]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+    for (name, format) in [
+        ("decode a record, JSON", RecordFormat::Json),
+        ("decode a record, binary", RecordFormat::Binary),
+    ] {
+        let bytes = codec::encode(&r, format).unwrap();
+        assert_eq!(codec::decode(&bytes).unwrap(), r);
+        measure(&format!("{name} ({} bytes)", bytes.len()), 200_000, || {
+            black_box(codec::decode(black_box(&bytes)).unwrap());
+        });
+    }
+}
+
 /// Usage limits on the embedded store: every lease is a durable write to the database
 /// file (so a restart or a crash resets no window). What one lease costs, and what a
 /// busy key's decision costs once its leases have grown.
@@ -171,12 +217,14 @@ fn embedded(rt: &tokio::runtime::Runtime) {
         .collect();
     let mut rounds = rounds;
     rounds.sort_by(f64::total_cmp);
-    println!(
-        "{:<40} {:>10.1} ns/op  (data dir {})",
-        "embedded: one rate-limit lease (durable)",
-        rounds[rounds.len() / 2],
-        dir.path().display()
-    );
+    let name = "embedded: one rate-limit lease (durable)";
+    if wanted(name) {
+        println!(
+            "{name:<40} {:>10.1} ns/op  (data dir {})",
+            rounds[rounds.len() / 2],
+            dir.path().display()
+        );
+    }
     drop(store);
 
     let dir = tempfile::tempdir().unwrap();
@@ -232,6 +280,7 @@ fn decision_with_limits(
         "authorization",
         HeaderValue::from_str(&format!("Bearer {}", k.expose())).unwrap(),
     );
+    let h = Presented::from_headers(&h, &Sources::default());
     rt.block_on(app.gate.decide(&h, &plain, ip));
     measure(name, 100_000, || {
         black_box(

@@ -1,4 +1,5 @@
-//! `keygate doctor`: checks the store's records and, with `--fix`, repairs what it can.
+//! `keygate doctor`: checks the store's records and, with `--fix`, repairs what it can
+//! (the record format's part is in `store.rs`, shared with `keygate store migrate`).
 
 use std::process::ExitCode;
 
@@ -92,6 +93,7 @@ pub async fn doctor(config: Config, fix: bool) -> anyhow::Result<ExitCode> {
                 problems.push(format!("{f} — run `keygate doctor --fix` to remove it"));
             }
         }
+        problems.extend(super::store::doctor_formats(store.as_ref(), fix).await?);
     }
     for n in &notes {
         println!("note: {n}");

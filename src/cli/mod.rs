@@ -4,7 +4,8 @@
 //! Layout: this file holds the flags and subcommands (clap derive) and dispatches;
 //! each group of commands has its own file: [`serve`] (and `check`), [`token`],
 //! [`limits`] (limit flags, `owner-limits`), [`import`] (`keys import`, `import rvfa`),
-//! [`remote`] (everything with `--server`, and `status`), [`doctor`], [`usage`].
+//! [`remote`] (everything with `--server`, and `status`), [`doctor`], [`store`] (the
+//! record format: `store migrate`), [`usage`].
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -27,6 +28,7 @@ mod ops;
 mod print;
 mod remote;
 mod serve;
+mod store;
 mod token;
 mod usage;
 
@@ -107,12 +109,15 @@ pub enum Command {
     Check { key: String },
     /// Print a new random token_salt (64 hex characters)
     GenSalt,
-    /// Check the configuration and the store (reachable, latency, layout, leftovers of interrupted changes, damaged records) and say what is wrong
+    /// Check the configuration and the store (reachable, latency, layout, record format, leftovers of interrupted changes, damaged records) and say what is wrong
     Doctor {
-        /// Remove leftovers of interrupted changes and damaged records
+        /// Remove leftovers of interrupted changes and damaged records; rewrite records not in the store's record format
         #[arg(long)]
         fix: bool,
     },
+    /// The store itself: its record format
+    #[command(subcommand)]
+    Store(store::StoreCommand),
     /// The admin key of single-operator mode
     #[command(subcommand)]
     AdminKey(AdminKeyCommand),
@@ -246,6 +251,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Doctor { fix } => {
             let config = load_config(&cli.settings)?;
             runtime()?.block_on(doctor::doctor(config, fix))
+        }
+        Command::Store(command) => {
+            let config = load_config(&cli.settings)?;
+            runtime()?.block_on(store::store_command(config, command))
         }
         Command::AdminKey(AdminKeyCommand::Reset) => {
             let config = load_config(&cli.settings)?;

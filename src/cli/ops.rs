@@ -42,14 +42,21 @@ pub enum Revoked {
     Id(String),
 }
 
+/// A key left out of a listing: its record does not decode — or, with `newer` (the
+/// message saying so), is in a record format newer than this keygate reads.
+pub struct Unlisted {
+    pub id: String,
+    pub newer: Option<String>,
+}
+
 /// The key operations of the CLI.
 #[async_trait]
 pub trait KeyOps: Send + Sync {
     async fn create(&self, t: NewToken) -> anyhow::Result<Made>;
     /// One key as people see it (with its live balance).
     async fn view(&self, id: &TokenId) -> anyhow::Result<TokenView>;
-    /// Every key (of `owner`), and the ids of records that no longer decode.
-    async fn list(&self, owner: Option<&str>) -> anyhow::Result<(Vec<TokenView>, Vec<String>)>;
+    /// Every key (of `owner`), and the records that no longer decode.
+    async fn list(&self, owner: Option<&str>) -> anyhow::Result<(Vec<TokenView>, Vec<Unlisted>)>;
     async fn update(&self, id: &TokenId, patch: Patch) -> anyhow::Result<Changed>;
     async fn set_disabled(&self, id: &TokenId, disabled: bool) -> anyhow::Result<Changed>;
     async fn revoke(&self, id: &TokenId) -> anyhow::Result<Revoked>;
@@ -98,7 +105,7 @@ impl KeyOps for Local {
         Ok(TokenView::of(&r, self.clock.now(), balance))
     }
 
-    async fn list(&self, owner: Option<&str>) -> anyhow::Result<(Vec<TokenView>, Vec<String>)> {
+    async fn list(&self, owner: Option<&str>) -> anyhow::Result<(Vec<TokenView>, Vec<Unlisted>)> {
         let list = self.keys.list(owner).await?;
         let balances = self.keys.balances(&list.records).await?;
         let now = self.clock.now();
@@ -108,10 +115,18 @@ impl KeyOps for Local {
             .zip(balances)
             .map(|(r, b)| TokenView::of(r, now, b))
             .collect();
-        Ok((
-            views,
-            list.damaged.iter().map(ToString::to_string).collect(),
-        ))
+        let unlisted = list
+            .damaged
+            .iter()
+            .map(|id| Unlisted {
+                id: id.to_string(),
+                newer: list
+                    .newer
+                    .get(id)
+                    .map(|v| crate::store::codec::newer_format_message(id.as_str(), *v)),
+            })
+            .collect();
+        Ok((views, unlisted))
     }
 
     async fn update(&self, id: &TokenId, patch: Patch) -> anyhow::Result<Changed> {
@@ -229,12 +244,17 @@ impl KeyOps for Remote {
         Ok(serde_json::from_value(v)?)
     }
 
-    async fn list(&self, owner: Option<&str>) -> anyhow::Result<(Vec<TokenView>, Vec<String>)> {
+    async fn list(&self, owner: Option<&str>) -> anyhow::Result<(Vec<TokenView>, Vec<Unlisted>)> {
         let path = match owner {
             Some(o) => format!("/api/users/{}/tokens", segment(o)),
             None => "/api/tokens".to_owned(),
         };
-        list_all_pages(&self.api, &path).await
+        let (views, damaged) = list_all_pages(&self.api, &path).await?;
+        let unlisted = damaged
+            .into_iter()
+            .map(|id| Unlisted { id, newer: None })
+            .collect();
+        Ok((views, unlisted))
     }
 
     async fn update(&self, id: &TokenId, patch: Patch) -> anyhow::Result<Changed> {

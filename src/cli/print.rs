@@ -160,10 +160,14 @@ pub fn print_owner_limits(out: &mut impl Write, v: &Value, json: bool) -> anyhow
 }
 
 /// Names damaged records on stderr, so a listing never hides them.
-pub fn report_damaged<T: std::fmt::Display>(ids: &[T]) {
-    for id in ids {
-        eprintln!(
-            "warning: the stored record of key {id} is damaged (left out); `keygate token revoke {id}` or `keygate doctor --fix` removes it"
-        );
+pub fn report_damaged(unlisted: &[super::ops::Unlisted]) {
+    for u in unlisted {
+        let id = &u.id;
+        match &u.newer {
+            Some(why) => eprintln!("warning: {why} (left out)"),
+            None => eprintln!(
+                "warning: the stored record of key {id} is damaged (left out); `keygate token revoke {id}` or `keygate doctor --fix` removes it"
+            ),
+        }
     }
 }

@@ -41,6 +41,11 @@ impl Span {
         self.0
     }
 
+    /// A span of `secs` seconds; `None` for 0 (a window is at least 1s).
+    pub fn from_secs(secs: u64) -> Option<Span> {
+        (secs > 0).then_some(Span(secs))
+    }
+
     pub fn millis(self) -> i64 {
         i64::try_from(self.0.saturating_mul(1000)).unwrap_or(i64::MAX)
     }
@@ -213,15 +218,20 @@ impl Interval {
                 let span = Span::parse(other).map_err(|e| {
                     format!("refill interval: daily, weekly, monthly or a duration like 12h ({e})")
                 })?;
-                if span.secs() < 60 {
-                    return Err("refill interval: at least 1m".into());
-                }
-                if span.secs() > 366 * 86_400 {
-                    return Err("refill interval: at most 366d".into());
-                }
-                Ok(Interval::Every(span))
+                Interval::every(span)
             }
         }
+    }
+
+    /// A refill every `span`: 1m to 366d.
+    pub fn every(span: Span) -> Result<Interval, String> {
+        if span.secs() < 60 {
+            return Err("refill interval: at least 1m".into());
+        }
+        if span.secs() > 366 * 86_400 {
+            return Err("refill interval: at most 366d".into());
+        }
+        Ok(Interval::Every(span))
     }
 
     /// Unix milliseconds at which the interval holding `now_ms` began.

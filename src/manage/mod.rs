@@ -2,8 +2,11 @@
 //! store and drops the gate's cached answer. The CLI and the REST API both use it.
 
 mod audit;
+mod error;
 mod limits;
 use audit::changes;
+pub use error::ManageError;
+use error::{invalid, not_found};
 mod view;
 pub use limits::*;
 pub use view::TokenView;
@@ -67,71 +70,6 @@ impl Actor {
             auth: "cli",
             client: None,
             may_raise_limits: true,
-        }
-    }
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum ManageError {
-    #[error("{field}: {message}")]
-    Invalid {
-        field: &'static str,
-        message: String,
-    },
-    #[error("no key with that id")]
-    NotFound,
-    /// The owner already has `max_keys_per_owner` keys.
-    #[error(
-        "this owner already has {0} keys, the most allowed (max_keys_per_owner); delete one first"
-    )]
-    TooManyKeys(usize),
-    /// The stored record does not decode; it can only be deleted.
-    #[error("the stored record of key {id} is damaged; it can only be deleted")]
-    Damaged {
-        id: TokenId,
-        /// Its owner, when the damaged bytes still name one.
-        owner: Option<String>,
-    },
-    /// A user tried to loosen usage limits they may only tighten.
-    #[error(
-        "you may only keep or tighten usage limits (lower limits, fewer credits); ask an administrator to raise them"
-    )]
-    LimitsLocked,
-    #[error(transparent)]
-    Store(StoreError),
-}
-
-impl From<crate::model::text::FieldError> for ManageError {
-    fn from(e: crate::model::text::FieldError) -> Self {
-        ManageError::Invalid {
-            field: e.field,
-            message: e.message,
-        }
-    }
-}
-
-fn invalid(field: &'static str, message: impl Into<String>) -> ManageError {
-    ManageError::Invalid {
-        field,
-        message: message.into(),
-    }
-}
-
-fn not_found(e: StoreError) -> ManageError {
-    match e {
-        StoreError::NotFound => ManageError::NotFound,
-        e => e.into(),
-    }
-}
-
-impl From<StoreError> for ManageError {
-    fn from(e: StoreError) -> Self {
-        match e {
-            StoreError::Damaged { id, owner, detail } => {
-                tracing::warn!(token_id = %id, owner = owner.as_deref().unwrap_or(""), error = %detail, "a stored key record is damaged; delete it or run `keygate doctor --fix`");
-                ManageError::Damaged { id, owner }
-            }
-            e => ManageError::Store(e),
         }
     }
 }
@@ -284,7 +222,14 @@ impl Keys {
             None => self.store.list_all().await?,
         };
         for id in &listing.damaged {
-            tracing::warn!(token_id = %id, "a stored key record is damaged and was left out of a listing; delete it or run `keygate doctor --fix`");
+            match listing.newer.get(id) {
+                Some(v) => {
+                    tracing::warn!(token_id = %id, "{} (left out of a listing)", crate::store::codec::newer_format_message(id.as_str(), *v))
+                }
+                None => {
+                    tracing::warn!(token_id = %id, "a stored key record is damaged and was left out of a listing; delete it or run `keygate doctor --fix`")
+                }
+            }
         }
         Ok(listing)
     }

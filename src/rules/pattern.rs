@@ -29,6 +29,11 @@ impl HostPattern {
 }
 
 impl HostPattern {
+    /// The glob as stored (lower case).
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
     /// The stricter check of new rules (stored ones keep loading as they are): dot-
     /// separated labels of at most 63 characters, none empty (`.`, `a..b`, `.com` and
     /// `example.com.` are refused), no label starting or ending with `-`.
@@ -87,6 +92,11 @@ impl PathPattern {
             ));
         }
         Ok(PathPattern(s.to_owned()))
+    }
+
+    /// The pattern as stored.
+    pub fn as_str(&self) -> &str {
+        &self.0
     }
 
     pub(super) fn matches(&self, path: &str) -> bool {
@@ -171,6 +181,11 @@ pub const KNOWN_METHODS: &[&str] = &[
 ];
 
 impl Method {
+    /// The method name (upper case).
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
     /// The stricter check of new rules: a method from [`KNOWN_METHODS`] (`GETT` is
     /// refused rather than accepted and never matched).
     pub fn check_known(&self) -> Result<(), String> {

@@ -22,7 +22,9 @@ pub use crate::model::{
     TokenRecord,
 };
 use crate::token::KeyHash;
+pub use codec::{Converted, RECORD_FORMAT_META, RecordFormat};
 
+pub mod codec;
 pub mod counters;
 pub mod memory;
 pub mod redb;
@@ -47,14 +49,27 @@ pub enum StoreError {
     #[error("store error: {0}")]
     Backend(String),
     /// The stored record of this id does not decode (written by hand, by an old version
-    /// or by a bug). It can be deleted ([`TokenStore::remove_damaged`]), nothing else.
-    #[error("the stored record of key {id} is damaged: {detail}")]
+    /// or by a bug) — or, with `newer_format`, is in a record format newer than this
+    /// keygate reads: not damage, but nothing this keygate can use either. It can be
+    /// deleted ([`TokenStore::remove_damaged`]), nothing else.
+    #[error("{}", damaged_text(.id, .detail, *.newer_format))]
     Damaged {
         id: TokenId,
-        /// The owner, when the damaged bytes still name one (JSON with an `owner`).
+        /// The owner, when the damaged bytes still name one (JSON with an `owner`, a
+        /// binary record's header).
         owner: Option<String>,
         detail: String,
+        /// `Some(n)`: the record is in binary format `n`, newer than this keygate reads
+        /// (`detail` says so). `keygate doctor --fix` leaves such records alone.
+        newer_format: Option<u8>,
     },
+}
+
+fn damaged_text(id: &TokenId, detail: &str, newer_format: Option<u8>) -> String {
+    match newer_format {
+        Some(_) => detail.to_owned(),
+        None => format!("the stored record of key {id} is damaged: {detail}"),
+    }
 }
 
 /// Records as listed: those that decode, oldest first, and the ids of those that do not.
@@ -62,6 +77,9 @@ pub enum StoreError {
 pub struct Listing {
     pub records: Vec<TokenRecord>,
     pub damaged: Vec<TokenId>,
+    /// Of the `damaged`, those in a record format newer than this keygate reads, with
+    /// that format's version.
+    pub newer: std::collections::BTreeMap<TokenId, u8>,
 }
 
 impl Listing {
@@ -81,7 +99,14 @@ impl Listing {
         match read {
             Ok(Some(r)) => self.records.push(r),
             Ok(None) => {}
-            Err(StoreError::Damaged { id, .. }) => self.damaged.push(id),
+            Err(StoreError::Damaged {
+                id, newer_format, ..
+            }) => {
+                if let Some(v) = newer_format {
+                    self.newer.insert(id.clone(), v);
+                }
+                self.damaged.push(id)
+            }
             Err(e) => return Err(e),
         }
         Ok(())
@@ -237,8 +262,21 @@ pub trait RecordStore: Send + Sync {
     /// Records last-used times; a later time wins over an earlier one.
     async fn touch(&self, used: &[Touch]) -> Result<(), StoreError>;
 
-    /// Looks for inconsistencies a crash part-way through a change could leave; with
-    /// `repair`, removes them. Returns what was found, in words.
+    /// Brings every record into format `to` (with `rewrite`), or only counts what that
+    /// would take: `keygate store migrate` and `keygate doctor`. Each record is read and
+    /// compared again as it is written, so a change made meanwhile is never overwritten
+    /// with the record as it was. Damaged records and records in a newer format are
+    /// left alone and named.
+    async fn convert_records(
+        &self,
+        to: RecordFormat,
+        rewrite: bool,
+    ) -> Result<Converted, StoreError>;
+
+    /// Looks for inconsistencies a crash part-way through a change could leave, and
+    /// records that do not decode (not those in a newer record format: they are left
+    /// for the keygate that wrote them); with `repair`, removes them. Returns what was
+    /// found, in words.
     async fn check(&self, _repair: bool) -> Result<Vec<String>, StoreError> {
         Ok(Vec::new())
     }
@@ -389,41 +427,4 @@ pub(crate) fn sort_records(v: &mut [TokenRecord]) {
             .cmp(&b.created_at)
             .then_with(|| a.id.cmp(&b.id))
     });
-}
-
-pub(crate) fn encode(record: &TokenRecord) -> Result<Vec<u8>, StoreError> {
-    serde_json::to_vec(record).map_err(|e| StoreError::Backend(format!("encode record: {e}")))
-}
-
-/// Decodes a record found by its hash (the gate's lookup): a damaged one is an error
-/// that names its id when the bytes still hold one, and the gate refuses the key.
-pub(crate) fn decode(bytes: &[u8]) -> Result<TokenRecord, StoreError> {
-    serde_json::from_slice(bytes).map_err(|e| {
-        let id = salvage(bytes, "id").unwrap_or_else(|| "unknown".into());
-        StoreError::Backend(format!("corrupt record (key id {id}): {e}"))
-    })
-}
-
-/// Decodes the record stored for `id`; a damaged one is [`StoreError::Damaged`].
-pub(crate) fn decode_for(id: &TokenId, bytes: &[u8]) -> Result<TokenRecord, StoreError> {
-    match serde_json::from_slice::<TokenRecord>(bytes) {
-        Ok(r) if r.id == *id => Ok(r),
-        Ok(r) => Err(StoreError::Damaged {
-            id: id.clone(),
-            owner: Some(r.owner),
-            detail: format!("the record stored for it is key {}", r.id),
-        }),
-        Err(e) => Err(StoreError::Damaged {
-            id: id.clone(),
-            owner: salvage(bytes, "owner"),
-            detail: e.to_string(),
-        }),
-    }
-}
-
-/// A top-level string field of a record that does not decode as a whole, if the bytes
-/// are still a JSON object holding it.
-pub(crate) fn salvage(bytes: &[u8], field: &str) -> Option<String> {
-    let v: serde_json::Value = serde_json::from_slice(bytes).ok()?;
-    v.get(field)?.as_str().map(str::to_owned)
 }

@@ -33,6 +33,7 @@ mod oidc_e2e;
 mod paths;
 mod properties;
 mod proxies;
+mod record_format;
 mod replicas;
 mod store_conformance;
 mod throttle;

@@ -15,11 +15,13 @@ use redb::{
     TableDefinition,
 };
 
+use super::codec::{
+    self, Converted, RECORD_FORMAT_META, RecordFormat, decode, decode_for, salvage,
+};
 use super::counters::Balance;
 use super::{
     AUDIT_MAX, AUDIT_MAX_PER_OWNER, AuditEvent, AuditQuery, AuditStore, CounterStore, FollowStore,
-    Listing, MetaStore, RecordStore, StoreError, TokenId, TokenRecord, Touch, UsageStore, decode,
-    decode_for, encode, salvage,
+    Listing, MetaStore, RecordStore, StoreError, TokenId, TokenRecord, Touch, UsageStore,
 };
 use super::{CreditLease, Granted, WindowLease};
 use crate::clock::Timestamp;
@@ -30,7 +32,7 @@ mod counters;
 mod records;
 mod usage;
 
-/// hash → record (JSON).
+/// hash → record (JSON or binary: `store::codec`).
 const RECORDS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("records");
 /// id → hash.
 const IDS: TableDefinition<&str, &[u8]> = TableDefinition::new("ids");
@@ -137,6 +139,23 @@ impl RedbStore {
             .await
             .map_err(|e| StoreError::Backend(format!("store task failed: {e}")))?
     }
+}
+
+/// The format records are written in, read in the write transaction `tx` (before it
+/// opens `records`): the store's marker; without one, `binary` for a store that holds
+/// no record yet (marked so here) and JSON for a store of an earlier keygate, until
+/// `keygate store migrate`.
+fn write_format(tx: &redb::WriteTransaction) -> Result<RecordFormat, StoreError> {
+    let mut meta = tx.open_table(META).map_err(be)?;
+    if let Some(v) = meta.get(RECORD_FORMAT_META).map_err(be)? {
+        return RecordFormat::of_marker(Some(v.value()));
+    }
+    if !tx.open_table(RECORDS).map_err(be)?.is_empty().map_err(be)? {
+        return Ok(RecordFormat::Json);
+    }
+    meta.insert(RECORD_FORMAT_META, RecordFormat::Binary.name().as_bytes())
+        .map_err(be)?;
+    Ok(RecordFormat::Binary)
 }
 
 /// Reads the record stored under `hash`; with `id`, as that id's record (a record that

@@ -11,9 +11,9 @@ impl RecordStore for RedbStore {
 
     async fn insert(&self, record: &TokenRecord) -> Result<(), StoreError> {
         let r = record.clone();
-        let bytes = encode(&r)?;
         self.blocking(move |db| {
             let tx = db.begin_write().map_err(be)?;
+            let bytes = codec::encode(&r, write_format(&tx)?)?;
             {
                 let mut ids = tx.open_table(IDS).map_err(be)?;
                 let mut records = tx.open_table(RECORDS).map_err(be)?;
@@ -64,9 +64,9 @@ impl RecordStore for RedbStore {
 
     async fn update(&self, record: &TokenRecord) -> Result<(), StoreError> {
         let r = record.clone();
-        let bytes = encode(&r)?;
         self.blocking(move |db| {
             let tx = db.begin_write().map_err(be)?;
+            let bytes = codec::encode(&r, write_format(&tx)?)?;
             {
                 let ids = tx.open_table(IDS).map_err(be)?;
                 let mut records = tx.open_table(RECORDS).map_err(be)?;
@@ -173,8 +173,49 @@ impl RecordStore for RedbStore {
         .await
     }
 
+    async fn convert_records(
+        &self,
+        to: RecordFormat,
+        rewrite: bool,
+    ) -> Result<Converted, StoreError> {
+        self.blocking(move |db| {
+            let mut out = Converted::default();
+            if !rewrite {
+                let tx = db.begin_read().map_err(be)?;
+                let ids = tx.open_table(IDS).map_err(be)?;
+                let records = tx.open_table(RECORDS).map_err(be)?;
+                for entry in ids.iter().map_err(be)? {
+                    let (id, hash) = entry.map_err(be)?;
+                    let (Ok(id), Some(bytes)) = (
+                        TokenId::parse(id.value()),
+                        records.get(hash.value()).map_err(be)?,
+                    ) else {
+                        continue;
+                    };
+                    let what = codec::rewrite(&id, bytes.value(), to);
+                    out.tally(id, &what);
+                }
+                return Ok(out);
+            }
+            // In transactions of a few thousand records: each one short, and a rewrite
+            // read in the transaction that writes it (redb runs one writer at a time).
+            let mut after: Option<String> = None;
+            loop {
+                let tx = db.begin_write().map_err(be)?;
+                after = convert_chunk(&tx, after.as_deref(), to, &mut out)?;
+                tx.commit().map_err(be)?;
+                if after.is_none() {
+                    return Ok(out);
+                }
+            }
+        })
+        .await
+    }
+
     async fn check(&self, repair: bool) -> Result<Vec<String>, StoreError> {
-        let damaged = self.list_all().await?.damaged;
+        let listing = self.list_all().await?;
+        let mut damaged = listing.damaged;
+        damaged.retain(|id| !listing.newer.contains_key(id));
         let problems = damaged
             .iter()
             .map(|id| format!("key {id}: its stored record is damaged (it cannot be read or used)"))
@@ -197,6 +238,7 @@ impl RecordStore for RedbStore {
         self.blocking(move |db| {
             // One transaction for the whole batch: one fsync, not one per key.
             let tx = db.begin_write().map_err(be)?;
+            let format = write_format(&tx)?;
             let mut n = 0;
             {
                 let mut ids = tx.open_table(IDS).map_err(be)?;
@@ -208,7 +250,7 @@ impl RecordStore for RedbStore {
                     {
                         continue;
                     }
-                    let bytes = encode(r)?;
+                    let bytes = codec::encode(r, format)?;
                     ids.insert(r.id.as_str(), r.hash.0.as_slice()).map_err(be)?;
                     table
                         .insert(r.hash.0.as_slice(), bytes.as_slice())
@@ -257,4 +299,48 @@ impl RecordStore for RedbStore {
     async fn ping(&self) -> Result<(), StoreError> {
         Ok(())
     }
+}
+
+/// Records rewritten per transaction by `convert_records`.
+const CONVERT_CHUNK: usize = 2000;
+
+/// Brings up to [`CONVERT_CHUNK`] records with ids after `after` into format `to`;
+/// returns the last id done, `None` at the end.
+fn convert_chunk(
+    tx: &redb::WriteTransaction,
+    after: Option<&str>,
+    to: RecordFormat,
+    out: &mut Converted,
+) -> Result<Option<String>, StoreError> {
+    use std::ops::Bound;
+    let ids = tx.open_table(IDS).map_err(be)?;
+    let mut records = tx.open_table(RECORDS).map_err(be)?;
+    let range = ids
+        .range::<&str>((
+            after.map_or(Bound::Unbounded, Bound::Excluded),
+            Bound::Unbounded,
+        ))
+        .map_err(be)?;
+    let (mut last, mut seen) = (None, 0);
+    for entry in range.take(CONVERT_CHUNK) {
+        let (raw, hash) = entry.map_err(be)?;
+        last = Some(raw.value().to_owned());
+        seen += 1;
+        let Ok(id) = TokenId::parse(raw.value()) else {
+            continue;
+        };
+        let Some(bytes) = records
+            .get(hash.value())
+            .map_err(be)?
+            .map(|b| b.value().to_vec())
+        else {
+            continue;
+        };
+        let what = codec::rewrite(&id, &bytes, to);
+        if let codec::Rewrite::Write(new) = &what {
+            records.insert(hash.value(), new.as_slice()).map_err(be)?;
+        }
+        out.tally(id, &what);
+    }
+    Ok(last.filter(|_| seen == CONVERT_CHUNK))
 }

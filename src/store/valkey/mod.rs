@@ -4,7 +4,7 @@
 //!
 //! | key | type | holds |
 //! |---|---|---|
-//! | `ns:h:<hash hex>` | string | the record (JSON); the hot path's only read |
+//! | `ns:h:<hash hex>` | string | the record (JSON or binary: `store::codec`); the hot path's only read |
 //! | `ns:i:{<id>}` | string | hash hex of that id |
 //! | `ns:u:{<id>}` | string | last use, unix seconds (same hash slot as `ns:i:{<id>}`) |
 //! | `ns:o:<owner>` | set | the owner's ids |
@@ -30,11 +30,14 @@ use async_trait::async_trait;
 use futures_util::StreamExt;
 use redis::{AsyncCommands, RedisError};
 
+use super::codec::{
+    self, Converted, RECORD_FORMAT_META, RecordFormat, decode, decode_for, salvage,
+};
 use super::counters::Balance;
 use super::{
     AUDIT_MAX, AUDIT_MAX_PER_OWNER, AuditEvent, AuditQuery, AuditStore, CounterStore, FollowStore,
     Invalidate, Listing, MetaStore, RecordStore, StoreError, TokenId, TokenRecord, Touch,
-    UsageStore, decode, decode_for, encode, salvage,
+    UsageStore,
 };
 use super::{CreditLease, Granted, WindowLease};
 use crate::clock::Timestamp;

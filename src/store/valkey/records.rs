@@ -10,7 +10,7 @@ impl RecordStore for ValkeyStore {
     }
 
     async fn insert(&self, r: &TokenRecord) -> Result<(), StoreError> {
-        let bytes = encode(r)?;
+        let bytes = codec::encode(r, self.write_format().await?)?;
         let (kid, khash) = (self.k_id(&r.id), self.k_hash(&r.hash));
         let (kowner, kids) = (self.k_owner(&r.owner), self.k_ids());
         let hash_hex = r.hash.to_hex();
@@ -83,7 +83,7 @@ impl RecordStore for ValkeyStore {
                 "a key's hash and owner never change".into(),
             ));
         }
-        let bytes = encode(r)?;
+        let bytes = codec::encode(r, self.write_format().await?)?;
         let key = self.k_hash(&r.hash);
         let mut c = self.conn.clone();
         // XX: a delete that raced us wins; the record is not brought back.
@@ -187,6 +187,7 @@ impl RecordStore for ValkeyStore {
     async fn insert_many(&self, records: &[TokenRecord]) -> Result<usize, StoreError> {
         // In chunks, in the same order as `insert`: claim the ids, write the indexes,
         // then the lookup-by-hash entries (NX), then undo the few that lost.
+        let format = self.write_format().await?;
         let mut stored = 0;
         for chunk in records.chunks(1000) {
             let claim: Vec<redis::Cmd> = chunk
@@ -230,7 +231,7 @@ impl RecordStore for ValkeyStore {
                 set.push(
                     redis::cmd("SET")
                         .arg(self.k_hash(&r.hash))
-                        .arg(encode(r)?)
+                        .arg(codec::encode(r, format)?)
                         .arg("NX")
                         .clone(),
                 );
@@ -301,7 +302,13 @@ impl RecordStore for ValkeyStore {
                 None => None,
             };
             if let Some(bytes) = record {
-                if decode_for(&id, &bytes).is_ok() {
+                // A record in a newer format is left for the keygate that wrote it.
+                if let Ok(_)
+                | Err(StoreError::Damaged {
+                    newer_format: Some(_),
+                    ..
+                }) = decode_for(&id, &bytes)
+                {
                     continue;
                 }
                 problems.push(format!(
@@ -328,6 +335,65 @@ impl RecordStore for ValkeyStore {
         Ok(problems)
     }
 
+    async fn convert_records(
+        &self,
+        to: RecordFormat,
+        rewrite: bool,
+    ) -> Result<Converted, StoreError> {
+        let mut c = self.conn.clone();
+        let key = self.k_ids();
+        let ids: Vec<String> = self.run(async { c.smembers(&key).await }).await?;
+        let mut out = Converted::default();
+        for chunk in ids.chunks(500) {
+            let mut pending: Vec<TokenId> = chunk
+                .iter()
+                .filter_map(|s| TokenId::parse(s).ok())
+                .collect();
+            // A record changed between its read and its write is read again.
+            for _ in 0..5 {
+                if pending.is_empty() {
+                    break;
+                }
+                let mut writes = Vec::new();
+                for (id, hkey, bytes) in self.stored_records(&pending).await? {
+                    match codec::rewrite(&id, &bytes, to) {
+                        codec::Rewrite::Write(new) if rewrite => {
+                            let cas = redis::cmd("EVAL")
+                                .arg(REWRITE_SCRIPT)
+                                .arg(1)
+                                .arg(hkey)
+                                .arg(bytes)
+                                .arg(new)
+                                .clone();
+                            writes.push((id, cas));
+                        }
+                        what => out.tally(id, &what),
+                    }
+                }
+                let (ids, cmds): (Vec<TokenId>, Vec<redis::Cmd>) = writes.into_iter().unzip();
+                let done = self.batch(cmds).await?;
+                pending = Vec::new();
+                for (id, answer) in ids.into_iter().zip(done) {
+                    if matches!(answer, redis::Value::Int(1)) {
+                        out.rewritten += 1;
+                    } else {
+                        pending.push(id);
+                    }
+                }
+            }
+            if !pending.is_empty() {
+                return Err(StoreError::Conflict(format!(
+                    "{} records kept changing while they were rewritten; run it again",
+                    pending.len()
+                )));
+            }
+        }
+        if rewrite && out.rewritten > 0 {
+            self.wait().await?;
+        }
+        Ok(out)
+    }
+
     async fn ping(&self) -> Result<(), StoreError> {
         let mut c = self.conn.clone();
         let pong: String = self
@@ -338,5 +404,85 @@ impl RecordStore for ValkeyStore {
         } else {
             Err(StoreError::Backend(format!("PING answered {pong}")))
         }
+    }
+}
+
+/// Replaces KEYS[1] by ARGV[2] if it still holds ARGV[1]: a record rewritten into
+/// another format, unless a change came first (then it is read again). 1 when written.
+const REWRITE_SCRIPT: &str = "if redis.call('GET', KEYS[1]) == ARGV[1] then \
+    redis.call('SET', KEYS[1], ARGV[2]) return 1 end return 0";
+
+impl ValkeyStore {
+    /// The format records are written in, read at each write (writes are management
+    /// operations, rare next to lookups): the store's marker; without one, `binary` for
+    /// a store that holds no key yet (marked so here) and JSON for a store of an earlier
+    /// keygate, whose replicas may still be running (until `keygate store migrate`).
+    async fn write_format(&self) -> Result<RecordFormat, StoreError> {
+        let mut c = self.conn.clone();
+        let (key, ids) = (self.k_meta(RECORD_FORMAT_META), self.k_ids());
+        let marker: Option<Vec<u8>> = self.run(async { c.get(&key).await }).await?;
+        if marker.is_some() {
+            return RecordFormat::of_marker(marker.as_deref());
+        }
+        let held: u64 = self.run(async { c.scard(&ids).await }).await?;
+        if held > 0 {
+            return Ok(RecordFormat::Json);
+        }
+        // NX: replicas writing the first keys at once agree on one marker.
+        let set: Option<String> = self
+            .run(async {
+                redis::cmd("SET")
+                    .arg(&key)
+                    .arg(RecordFormat::Binary.name())
+                    .arg("NX")
+                    .query_async(&mut c)
+                    .await
+            })
+            .await?;
+        if set.is_some() {
+            return Ok(RecordFormat::Binary);
+        }
+        let marker: Option<Vec<u8>> = self.run(async { c.get(&key).await }).await?;
+        RecordFormat::of_marker(marker.as_deref())
+    }
+
+    /// The stored bytes of these ids' records, with the key each is kept under (ids
+    /// without a record are left out).
+    async fn stored_records(
+        &self,
+        ids: &[TokenId],
+    ) -> Result<Vec<(TokenId, String, Vec<u8>)>, StoreError> {
+        let bytes_of = |v: redis::Value| -> Result<Option<Vec<u8>>, StoreError> {
+            redis::from_redis_value(v).map_err(|e| StoreError::Backend(e.to_string()))
+        };
+        let hashes = self
+            .batch(
+                ids.iter()
+                    .map(|id| redis::cmd("GET").arg(self.k_id(id)).clone())
+                    .collect(),
+            )
+            .await?;
+        let mut found = Vec::with_capacity(ids.len());
+        for (id, hash) in ids.iter().zip(hashes) {
+            if let Some(hex) = bytes_of(hash)? {
+                let hex = String::from_utf8_lossy(&hex).into_owned();
+                found.push((id.clone(), format!("{}:h:{hex}", self.ns)));
+            }
+        }
+        let records = self
+            .batch(
+                found
+                    .iter()
+                    .map(|(_, k)| redis::cmd("GET").arg(k).clone())
+                    .collect(),
+            )
+            .await?;
+        let mut out = Vec::with_capacity(found.len());
+        for ((id, key), bytes) in found.into_iter().zip(records) {
+            if let Some(b) = bytes_of(bytes)? {
+                out.push((id, key, b));
+            }
+        }
+        Ok(out)
     }
 }
