@@ -1,7 +1,7 @@
 """RSS of keygate over a long stream of keys each used once, then again: the memory
 bound of the decision cache, the pending usage tallies and last-used times.
 
-    python3 bench/rss_once.py [VALKEY_URL] [SECONDS]
+    [KEYGATE_…=…] python3 bench/rss_once.py [VALKEY_URL] [SECONDS]
 
 Imports 1 000 000 keys (once, into /tmp/keygate-rss-once), serves them with the release
 binary in its default configuration (cache and analytics on; embedded store, or Valkey
@@ -18,7 +18,9 @@ import run as b  # noqa: E402
 vurl = sys.argv[1] if len(sys.argv) > 1 else ""
 extra = {"KEYGATE_VALKEY_URL": vurl} if vurl else {}
 keys_file, d = b.million_keys_imported("valkey" if vurl else "embedded", extra)
-s = b.keygate("keygate", d, extra, b.free_port())
+# Settings to try come from the environment (`KEYGATE_CACHE__MAX_MIB=8 python3 …`).
+settings = {k: v for k, v in os.environ.items() if k.startswith("KEYGATE_")}
+s = b.keygate("keygate", d, {**extra, **settings}, b.free_port())
 pid = s.proc.pid
 secs = int(sys.argv[2]) if len(sys.argv) > 2 else 300
 with b.RssSampler(pid, 2) as rss:

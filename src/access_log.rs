@@ -57,6 +57,35 @@ pub fn clip(s: &str, n: usize) -> String {
         .collect()
 }
 
+/// A line being written: bytes (the sink takes bytes), pushed as `String` would.
+#[derive(Default)]
+struct Buf(Vec<u8>);
+
+impl Buf {
+    fn push_str(&mut self, s: &str) {
+        self.0.extend_from_slice(s.as_bytes());
+    }
+
+    fn push(&mut self, c: char) {
+        if c.is_ascii() {
+            self.0.push(c as u8);
+        } else {
+            self.push_str(c.encode_utf8(&mut [0; 4]));
+        }
+    }
+
+    fn clear(&mut self) {
+        self.0.clear();
+    }
+}
+
+impl std::fmt::Write for Buf {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        self.push_str(s);
+        Ok(())
+    }
+}
+
 /// Byte classes for the one pass over a value ([`scan`]).
 const UNSAFE: u8 = 1;
 const ALNUM: u8 = 2;
@@ -103,7 +132,12 @@ fn scan(s: &[u8]) -> (u8, usize) {
 /// Appends a client's value, redacted, then cut to `n` characters and escaped (see
 /// [`put`]). Most values (a method, a host, a path, an address) have nothing to
 /// redact, cut or escape, which one pass over their bytes tells: they are copied whole.
-fn put_client(out: &mut String, s: &str, n: usize, limits: &LogLimits) {
+fn put_client(out: &mut Buf, s: &str, n: usize, limits: &LogLimits) {
+    // Too short to hold a key's body, and no query parameter to look for: only the
+    // escaping matters.
+    if s.len() < crate::token::BODY_LEN && s.len() <= n && limits.query_param.is_none() {
+        return put(out, s, n);
+    }
     let (seen, longest) = scan(s.as_bytes());
     // A key needs a run of a key body's letters and digits; the query parameter, a `?`.
     let may_redact =
@@ -120,9 +154,9 @@ fn put_client(out: &mut String, s: &str, n: usize, limits: &LogLimits) {
 /// Appends at most `n` characters of `s` as the content of a quoted value: control
 /// characters replaced, `"` and `\\` escaped (the same escaping in JSON and text, so
 /// a value can never end its field early).
-fn put(out: &mut String, s: &str, n: usize) {
+fn put(out: &mut Buf, s: &str, n: usize) {
     // Most values are short printable ASCII with nothing to escape: copied whole.
-    if s.len() <= n && scan(s.as_bytes()).0 & UNSAFE == 0 {
+    if s.len() <= n && s.bytes().all(|b| CLASS[usize::from(b)] & UNSAFE == 0) {
         out.push_str(s);
         return;
     }
@@ -151,7 +185,7 @@ fn has(hay: &str, needle: &str) -> bool {
 }
 
 /// Appends `v` in decimal, at least `width` digits (zero-padded).
-fn push_num(out: &mut String, mut v: u64, width: usize) {
+fn push_num(out: &mut Buf, mut v: u64, width: usize) {
     let mut buf = [b'0'; 20];
     let mut i = buf.len();
     loop {
@@ -163,13 +197,11 @@ fn push_num(out: &mut String, mut v: u64, width: usize) {
         }
     }
     let start = i.min(buf.len().saturating_sub(width));
-    for &d in &buf[start..] {
-        out.push(char::from(d));
-    }
+    out.0.extend_from_slice(&buf[start..]);
 }
 
 /// Appends the client address as `Display` writes it, IPv4 without the formatter.
-fn push_ip(out: &mut String, ip: IpAddr) {
+fn push_ip(out: &mut Buf, ip: IpAddr) {
     match ip {
         IpAddr::V4(v4) => {
             for (i, o) in v4.octets().into_iter().enumerate() {
@@ -286,15 +318,15 @@ struct Scratch {
     second: (i64, bool, String),
     /// Which head `head` is, and the head after the milliseconds: level, target,
     /// message, decision, endpoint and status, up to the token id's opening quote.
-    head: (u32, String),
-    line: String,
+    head: (u32, Buf),
+    line: Buf,
 }
 
 thread_local! {
     static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch {
         second: (i64::MIN, false, String::new()),
-        head: (u32::MAX, String::new()),
-        line: String::with_capacity(512),
+        head: (u32::MAX, Buf::default()),
+        line: Buf(Vec::with_capacity(512)),
     });
 }
 
@@ -331,7 +363,7 @@ const LATENCY: [&str; 2] = ["\" latency_us=", "\",\"latency_us\":"];
 const END: [&str; 2] = ["\n", "}\n"];
 
 /// The head after the milliseconds, for one outcome, endpoint, status and format.
-fn head(out: &mut String, l: &Line<'_>, json: bool) {
+fn head(out: &mut Buf, l: &Line<'_>, json: bool) {
     out.clear();
     let level = if l.outcome == Outcome::Allowed {
         "INFO"
@@ -394,11 +426,13 @@ pub fn decision(log: &AccessLog, limits: &LogLimits, l: &Line<'_>) {
         out.clear();
         out.push_str(&second.2);
         let millis = u32::try_from(l.now_ms.rem_euclid(1000)).unwrap_or(0);
-        out.push('.');
-        for d in [millis / 100, millis / 10 % 10, millis % 10] {
-            out.push(char::from(b'0' + d as u8));
-        }
-        out.push_str(&cached.1);
+        out.0.extend_from_slice(&[
+            b'.',
+            b'0' + (millis / 100) as u8,
+            b'0' + (millis / 10 % 10) as u8,
+            b'0' + (millis % 10) as u8,
+        ]);
+        out.0.extend_from_slice(&cached.1.0);
         let (token_id, owner) = l.key.map_or(("", ""), |k| {
             (k.record.id.as_str(), k.record.owner.as_str())
         });
@@ -441,7 +475,7 @@ pub fn decision(log: &AccessLog, limits: &LogLimits, l: &Line<'_>) {
             1,
         );
         out.push_str(END[f]);
-        log.sink.push(out.as_bytes());
+        log.sink.push(&out.0);
     });
 }
 

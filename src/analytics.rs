@@ -49,6 +49,11 @@ pub type Counts = [u64; OUTCOMES];
 /// Tallies waiting for a flush, at most.
 pub const MAX_PENDING: usize = 200_000;
 
+/// Tallies waiting that start a flush before its time: a stream of keys each used once
+/// (a tally each) otherwise held up to a flush period's worth, 100 000 and more, with
+/// their share of the allocator's memory (docs/benchmarks.md, issue 23).
+pub const EARLY_FLUSH: usize = 16_384;
+
 /// A bucket size.
 #[derive(
     Clone,
@@ -274,7 +279,9 @@ impl Tally {
         let mut p = Pending::new(&record.id, &record.owner);
         p.counts[outcome as usize] = 1;
         m.insert((hash, minute), p);
-        self.len.fetch_add(1, Ordering::Relaxed);
+        if self.len.fetch_add(1, Ordering::Relaxed) + 1 == EARLY_FLUSH {
+            self.full.notify_one();
+        }
     }
 
     /// Takes the tallies of one of the [`SHARDS`] shards (`shard` < [`SHARDS`]): a flush

@@ -137,7 +137,10 @@ async fn flush_usage(app: Arc<App>) {
     let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        tick.tick().await;
+        tokio::select! {
+            _ = tick.tick() => {}
+            () = app.gate.usage().full.notified() => {}
+        }
         if let Err(e) = app.gate.flush_usage().await {
             tracing::debug!(error = %e, "last-used flush failed; will retry");
         }

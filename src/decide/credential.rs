@@ -158,6 +158,36 @@ fn percent_decode(s: &str) -> Cow<'_, str> {
     Cow::Owned(String::from_utf8_lossy(&out).into_owned())
 }
 
+/// What a refusal says about an unreadable credential.
+pub(super) fn credential_message(e: BadCredential) -> &'static str {
+    match e {
+        BadCredential::Missing => "no API key presented",
+        BadCredential::EmptyBearer => "`Authorization: Bearer` carries no key",
+        BadCredential::BadBasic => "`Authorization: Basic` is not valid base64 of user:password",
+        BadCredential::NotText => "the credential header is not valid text",
+    }
+}
+
+/// What a refusal says about a key that fails the pre-check.
+pub(super) fn malformed_message(e: crate::token::Malformed) -> &'static str {
+    match e {
+        crate::token::Malformed::Empty => "the key is empty",
+        crate::token::Malformed::TooLong => "the key is too long",
+        crate::token::Malformed::BadCharacters => "the key contains characters no key has",
+        crate::token::Malformed::BadShape => "malformed API key",
+        crate::token::Malformed::BadChecksum => {
+            "malformed API key (checksum mismatch: a typo or a truncated key?)"
+        }
+        crate::token::Malformed::ForeignPrefix => {
+            "keys without this gate's prefix are not accepted"
+        }
+        crate::token::Malformed::WrongLength => "the key does not have the required length",
+        crate::token::Malformed::WrongForeignPrefix => {
+            "the key does not start with the required prefix"
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

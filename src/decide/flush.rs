@@ -6,11 +6,7 @@ use std::sync::Mutex;
 use super::Gate;
 use crate::store::StoreError;
 
-/// How many analytics tallies or last-used times one store write takes. A flush of a
-/// whole batch at once (up to 200 000 tallies after a stream of new keys) held all its
-/// rows and redb's dirty pages together: +65 MiB of RSS during the flush of a
-/// 100 000-key miss stream (docs/benchmarks.md, "Scale").
-pub const FLUSH_CHUNK: usize = 2_000;
+pub use crate::store::FLUSH_CHUNK;
 
 impl Gate {
     /// Writes the analytics tallies collected since the previous flush (and what an
@@ -25,12 +21,13 @@ impl Gate {
         let Some(t) = &self.tally else { return Ok(0) };
         let mut batch = std::mem::take(&mut *retry.lock().unwrap_or_else(|e| e.into_inner()));
         let mut written = 0;
+        let size = self.store.usage_chunk().max(1);
         for shard in 0..crate::analytics::SHARDS {
             batch.extend(t.drain_shard(shard));
             // From the end, so that what is left keeps its place (order does not
             // matter: the stores add the counts up).
             while !batch.is_empty() {
-                let chunk = batch.split_off(batch.len().saturating_sub(FLUSH_CHUNK));
+                let chunk = batch.split_off(batch.len().saturating_sub(size));
                 if let Err(e) = self.store.add_usage(&chunk, retention).await {
                     // Kept for the next flush, within the same bound as the tallies;
                     // the shards not taken yet stay where they are.

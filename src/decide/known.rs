@@ -82,8 +82,7 @@ impl Cached {
 
 /// What every cache entry costs besides its [`Known`]: the key, the [`Cached`] and the
 /// cache's own bookkeeping for it.
-const ENTRY_OVERHEAD: usize =
-    std::mem::size_of::<KeyHash>() + std::mem::size_of::<Cached>() + 32;
+const ENTRY_OVERHEAD: usize = std::mem::size_of::<KeyHash>() + std::mem::size_of::<Cached>() + 32;
 
 /// Heap bytes a map or vector entry costs besides its contents (allocator headers,
 /// tree nodes' spare room): an estimate, on the side of too much.
@@ -94,7 +93,13 @@ impl Known {
     /// rules, metadata, limits and headers hold on the heap. An estimate (capacities
     /// are taken as lengths), used to bound the cache in bytes (`cache.max_mib`).
     pub(super) fn footprint(&self) -> usize {
-        let s = |t: &str| if t.is_empty() { 0 } else { t.len() + PER_ALLOCATION };
+        let s = |t: &str| {
+            if t.is_empty() {
+                0
+            } else {
+                t.len() + PER_ALLOCATION
+            }
+        };
         let r = &self.record;
         let mut n = std::mem::size_of::<Known>() + 2 * PER_ALLOCATION; // the Arc
         n += s(r.id.as_str()) + s(&r.owner) + s(&r.name) + s(&r.hint) + s(&r.created_by);
@@ -112,7 +117,11 @@ impl Known {
             n += std::mem::size_of_val(rule) + PER_ALLOCATION;
             n += rule.hosts.iter().map(|h| s(h.as_str()) + 24).sum::<usize>();
             n += rule.paths.iter().map(|p| s(p.as_str()) + 24).sum::<usize>();
-            n += rule.methods.iter().map(|m| s(m.as_str()) + 24).sum::<usize>();
+            n += rule
+                .methods
+                .iter()
+                .map(|m| s(m.as_str()) + 24)
+                .sum::<usize>();
         }
         // The record's limits, and the copy the slots hold.
         n += 2 * r
@@ -123,11 +132,7 @@ impl Known {
             .sum::<usize>();
         // Identity headers: a map of up to three, each value its own allocation.
         n += self.headers.capacity() * 64 + self.headers.len() * PER_ALLOCATION;
-        n += self
-            .headers
-            .values()
-            .map(|v| v.len())
-            .sum::<usize>();
+        n += self.headers.values().map(|v| v.len()).sum::<usize>();
         n += self.limit_policy.as_ref().map_or(0, |v| v.len() + 64);
         n
     }
@@ -155,7 +160,11 @@ pub(super) fn cache(
     let least = (max_bytes / entries).max(1);
     // Entries expected: as many as fit at an estimated 1 KiB each, within the count.
     let expected = usize::try_from((max_bytes / 1024).min(entries)).unwrap_or(max_entries);
-    quick_cache::sync::Cache::with_weighter(expected.max(1), max_bytes.max(least), ByWeight { least })
+    quick_cache::sync::Cache::with_weighter(
+        expected.max(1),
+        max_bytes.max(least),
+        ByWeight { least },
+    )
 }
 
 impl Gate {

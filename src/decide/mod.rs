@@ -31,9 +31,10 @@ use crate::limits::{Exceeded, Limits};
 use crate::metrics::Metrics;
 use crate::rules::{self, Target};
 use crate::store::{HashAlg, SharedStore, StoreError, TokenRecord};
-use crate::token::{KeyHash, Malformed, Policy, Salt};
+use crate::token::{KeyHash, Policy, Salt};
 
 pub use credential::{BadCredential, Presented, Sources};
+use credential::{credential_message, malformed_message};
 pub use flush::FLUSH_CHUNK;
 use known::Cached;
 pub use known::{Known, header_value, upstream_name};
@@ -324,8 +325,13 @@ impl Gate {
     /// limits.
     pub async fn decide_key(&self, key: &str, target: &Target<'_>, client: IpAddr) -> Decision {
         let now_ms = self.clock.now_ms();
-        self.throttled_judge(client, Some(key), now_ms, self.judge(key, target, true, now_ms))
-            .await
+        self.throttled_judge(
+            client,
+            Some(key),
+            now_ms,
+            self.judge(key, target, true, now_ms),
+        )
+        .await
     }
 
     /// A client over the failed-attempt limit is refused before its key is looked up —
@@ -585,30 +591,6 @@ impl Gate {
 
 fn deny_401(message: &'static str) -> Outcome {
     Outcome::Deny(Deny::Unauthenticated(message))
-}
-
-fn credential_message(e: BadCredential) -> &'static str {
-    match e {
-        BadCredential::Missing => "no API key presented",
-        BadCredential::EmptyBearer => "`Authorization: Bearer` carries no key",
-        BadCredential::BadBasic => "`Authorization: Basic` is not valid base64 of user:password",
-        BadCredential::NotText => "the credential header is not valid text",
-    }
-}
-
-fn malformed_message(e: Malformed) -> &'static str {
-    match e {
-        Malformed::Empty => "the key is empty",
-        Malformed::TooLong => "the key is too long",
-        Malformed::BadCharacters => "the key contains characters no key has",
-        Malformed::BadShape => "malformed API key",
-        Malformed::BadChecksum => {
-            "malformed API key (checksum mismatch: a typo or a truncated key?)"
-        }
-        Malformed::ForeignPrefix => "keys without this gate's prefix are not accepted",
-        Malformed::WrongLength => "the key does not have the required length",
-        Malformed::WrongForeignPrefix => "the key does not start with the required prefix",
-    }
 }
 
 #[cfg(test)]

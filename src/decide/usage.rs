@@ -21,9 +21,15 @@ use crate::store::{TokenId, Touch};
 /// Keys kept at most when the store stays unwritable (beyond, the oldest news is lost).
 const MAX_PENDING: usize = 1_000_000;
 
+/// Keys waiting that start a flush before its time (see
+/// [`crate::analytics::EARLY_FLUSH`]).
+pub const EARLY_FLUSH: usize = 16_384;
+
 #[derive(Default)]
 pub struct Usage {
     pending: Mutex<HashMap<TokenId, i64>>,
+    /// Woken when [`EARLY_FLUSH`] keys are waiting, so the flusher runs early.
+    pub full: tokio::sync::Notify,
     /// Bumped by every drain; an entry queued in the current generation is not queued
     /// again.
     generation: AtomicU64,
@@ -43,6 +49,9 @@ impl Usage {
         if p.len() < MAX_PENDING || p.contains_key(&known.record.id) {
             let t = p.entry(known.record.id.clone()).or_insert(now);
             *t = (*t).max(now);
+            if p.len() == EARLY_FLUSH {
+                self.full.notify_one();
+            }
         }
     }
 

@@ -361,6 +361,12 @@ pub trait CounterStore: Send + Sync {
 /// Analytics: counts per key and owner in minute, hour and day buckets.
 #[async_trait]
 pub trait UsageStore: Send + Sync {
+    /// How many tallies one [`UsageStore::add_usage`] should take at most (each call is
+    /// one atomic write).
+    fn usage_chunk(&self) -> usize {
+        FLUSH_CHUNK
+    }
+
     /// Adds analytics tallies into their minute, hour and day buckets, per key and per
     /// owner; buckets older than `retention` may be dropped.
     async fn add_usage(
@@ -417,6 +423,12 @@ pub trait FollowStore: Send + Sync {
     /// Tells other replicas to drop everything they cached (owner limits changed).
     async fn announce_all(&self) {}
 }
+
+/// How many analytics tallies or last-used times one store write takes. A flush of a
+/// whole batch at once (up to 200 000 tallies after a stream of new keys) held all its
+/// rows and redb's dirty pages together: +65 MiB of RSS during the flush of a
+/// 100 000-key miss stream (docs/benchmarks.md, "Scale").
+pub const FLUSH_CHUNK: usize = 2_000;
 
 pub type SharedStore = Arc<dyn TokenStore>;
 

@@ -4,18 +4,30 @@ use super::*;
 
 #[async_trait]
 impl UsageStore for RedbStore {
+    /// A transaction holds every page it changed until it commits, and the rows of keys
+    /// used once each land on pages of their own: 2 000 tallies (12 000 rows) in one
+    /// transaction held tens of MiB during a stream of new keys (docs/benchmarks.md,
+    /// issue 23). About 1 000 rows a transaction.
+    fn usage_chunk(&self) -> usize {
+        170
+    }
+
     async fn add_usage(
         &self,
         batch: &[crate::analytics::UsageAdd],
         _retention: crate::analytics::Retention,
     ) -> Result<(), StoreError> {
-        let rows = crate::analytics::expand(batch);
+        let mut rows: Vec<_> = crate::analytics::expand(batch)
+            .into_iter()
+            .map(|((slot, step, bucket), c)| (usage_key(step, &slot, bucket), c))
+            .collect();
+        // In key order: inserts that share a page come together.
+        rows.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         self.blocking(move |db| {
             let tx = db.begin_write().map_err(be)?;
             {
                 let mut t = tx.open_table(USAGE).map_err(be)?;
-                for ((slot, step, bucket), c) in rows {
-                    let key = usage_key(step, &slot, bucket);
+                for (key, c) in rows {
                     let mut sum = t
                         .get(key.as_slice())
                         .map_err(be)?
