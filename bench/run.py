@@ -185,6 +185,7 @@ def million_keys_imported(data_name, extra_env):
     d = os.path.join(MILLION_WORK, data_name)
     if not os.path.exists(os.path.join(d, "imported")):
         t = import_keys(keys_file, d, extra_env)
+        os.makedirs(d, exist_ok=True)  # on Valkey the import writes nothing here
         with open(os.path.join(d, "imported"), "w") as f:
             f.write(str(t))
         print(f"imported 1 000 000 keys in {t:.1f} s", flush=True)
