@@ -132,9 +132,10 @@ struct Seen {
     waiting: u32,
 }
 
-/// Orders to a connection: close now, or finish the request in progress and close.
-const CLOSE: u8 = 1;
-const FINISH: u8 = 2;
+/// Orders to a connection: finish the request in progress and close, or close now
+/// (the stronger order wins: `order` keeps the highest given).
+const FINISH: u8 = 1;
+const CLOSE: u8 = 2;
 
 impl Activity {
     fn order(&self, order: u8) {
