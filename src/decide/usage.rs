@@ -21,9 +21,9 @@ use crate::store::{TokenId, Touch};
 /// Keys kept at most when the store stays unwritable (beyond, the oldest news is lost).
 const MAX_PENDING: usize = 1_000_000;
 
-/// Keys waiting that start a flush before its time (see
-/// [`crate::analytics::EARLY_FLUSH`]).
-pub const EARLY_FLUSH: usize = 16_384;
+/// Keys waiting that start a flush before its time: the tallies' bound
+/// ([`crate::analytics::EARLY_FLUSH`]), for the same reason.
+pub const EARLY_FLUSH: usize = crate::analytics::EARLY_FLUSH;
 
 #[derive(Default)]
 pub struct Usage {
