@@ -346,6 +346,21 @@ pub struct Line<'a> {
     pub now_ms: i64,
     /// The usage limit that refused the request, if one did.
     pub limit: Option<crate::limits::Exceeded>,
+    /// The inline proxy's exchange with the upstream, when there was one.
+    pub upstream: Option<Upstream<'a>>,
+}
+
+/// What the inline proxy adds to a line.
+pub struct Upstream<'a> {
+    /// The route's configured name.
+    pub route: &'a str,
+    /// `X-Request-Id`, as the client sent it or as generated.
+    pub request_id: &'a str,
+    /// The upstream's status; `None` when no answer came (keygate said 502 or 504).
+    pub status: Option<u16>,
+    /// From sending the request to the response head (or the failure); `None` when
+    /// nothing was sent (a refusal, a malformed request).
+    pub took: Option<Duration>,
 }
 
 /// The fields after the head, as each format opens them: `","name":"` or `" name="`.
@@ -360,6 +375,10 @@ const CLIENT: [&str; 2] = ["\" client=\"", "\",\"client\":\""];
 const METADATA: [&str; 2] = ["\" metadata=\"", "\",\"metadata\":\""];
 const LIMIT: [&str; 2] = ["\" limit=\"", "\",\"limit\":\""];
 const LATENCY: [&str; 2] = ["\" latency_us=", "\",\"latency_us\":"];
+const ROUTE: [&str; 2] = ["\" route=\"", "\",\"route\":\""];
+const REQUEST_ID: [&str; 2] = ["\" request_id=\"", "\",\"request_id\":\""];
+const UPSTREAM_STATUS: [&str; 2] = [" upstream_status=", ",\"upstream_status\":"];
+const UPSTREAM_US: [&str; 2] = [" upstream_us=", ",\"upstream_us\":"];
 const END: [&str; 2] = ["\n", "}\n"];
 
 /// The head after the milliseconds, for one outcome, endpoint, status and format.
@@ -468,12 +487,28 @@ pub fn decision(log: &AccessLog, limits: &LogLimits, l: &Line<'_>) {
             out.push(':');
             put(out, k.limit_name(e), 40);
         }
+        if let Some(u) = &l.upstream {
+            out.push_str(ROUTE[f]);
+            put(out, u.route, 64);
+            out.push_str(REQUEST_ID[f]);
+            put_client(out, u.request_id, 128, limits);
+        }
         out.push_str(LATENCY[f]);
         push_num(
             out,
             u64::try_from(l.took.as_micros()).unwrap_or(u64::MAX),
             1,
         );
+        if let Some(u) = &l.upstream {
+            if let Some(s) = u.status {
+                out.push_str(UPSTREAM_STATUS[f]);
+                push_num(out, u64::from(s), 1);
+            }
+            if let Some(t) = u.took {
+                out.push_str(UPSTREAM_US[f]);
+                push_num(out, u64::try_from(t.as_micros()).unwrap_or(u64::MAX), 1);
+            }
+        }
         out.push_str(END[f]);
         log.sink.push(&out.0);
     });
@@ -518,6 +553,15 @@ mod tests {
 
     /// The lines written for `target` and `headers`, JSON first, then text.
     fn lines(limits: &LogLimits, target: &Target<'_>, headers: &HeaderMap) -> (String, String) {
+        lines_with(limits, target, headers, None)
+    }
+
+    fn lines_with(
+        limits: &LogLimits,
+        target: &Target<'_>,
+        headers: &HeaderMap,
+        upstream: Option<(&str, &str, Option<u16>)>,
+    ) -> (String, String) {
         let out = Out::default();
         let (sink, flusher) = crate::logsink::start(out.clone());
         for json in [true, false] {
@@ -543,6 +587,12 @@ mod tests {
                     took: Duration::from_micros(12),
                     now_ms: 1_798_675_200_123,
                     limit: None,
+                    upstream: upstream.as_ref().map(|(route, id, status)| Upstream {
+                        route,
+                        request_id: id,
+                        status: *status,
+                        took: Some(Duration::from_micros(345)),
+                    }),
                 },
             );
         }
@@ -553,6 +603,37 @@ mod tests {
         let text = l.next().unwrap().to_owned();
         assert!(l.next().is_none(), "one line each: {text}");
         (json, text)
+    }
+
+    #[test]
+    fn the_proxy_adds_route_request_id_and_upstream() {
+        let target = Target {
+            method: "GET",
+            host: "h",
+            uri: "/",
+        };
+        let l = limits(100);
+        let (json, text) = lines_with(
+            &l,
+            &target,
+            &HeaderMap::new(),
+            Some(("api", "id\"7", Some(503))),
+        );
+        let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(v["route"], "api");
+        assert_eq!(v["request_id"], "id\"7");
+        assert_eq!(v["upstream_status"], 503);
+        assert_eq!(v["upstream_us"], 345);
+        let fields = parse_text(&text);
+        let get = |k: &str| fields.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+        assert_eq!(get("route"), Some("api"));
+        assert_eq!(get("request_id"), Some("id\"7"));
+        assert_eq!(get("upstream_status"), Some("503"));
+        assert_eq!(get("upstream_us"), Some("345"));
+        let (json, _) = lines_with(&l, &target, &HeaderMap::new(), Some(("api", "x", None)));
+        let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert!(v.get("upstream_status").is_none());
+        assert_eq!(v["upstream_us"], 345);
     }
 
     /// Reads a text line back: `key=value` and `key="quoted \" value"` pairs after the

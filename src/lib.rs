@@ -22,8 +22,11 @@
 //! 5. **observe**: [`access_log`], one line per decision.
 //! 6. **composition**: [`app`] builds every part once from a configuration;
 //!    [`sources`] keeps key files and the uploaded set current.
-//! 7. **faces**: [`http`] (the axum routers and [`http::serve`]) and [`cli`] (the
-//!    `keygate` command).
+//! 7. **transport**: [`listen`], connections accepted under a cap and timed out by one
+//!    watchman per listener, TLS at the edge; it knows nothing of what is served.
+//! 8. **faces**: [`http`] (the axum routers and [`http::serve`]), [`proxy`] (the inline
+//!    reverse proxy: the gate's decision, then the upstream) and [`cli`] (the `keygate`
+//!    command, which starts the listeners).
 
 pub mod access_log;
 pub mod analytics;
@@ -38,12 +41,14 @@ pub mod fuzzing;
 pub mod http;
 pub mod keyfile;
 pub mod limits;
+pub mod listen;
 pub mod logsink;
 pub mod manage;
 pub mod metrics;
 pub mod model;
 pub mod oidc;
 mod private_fs;
+pub mod proxy;
 pub mod rules;
 pub mod sources;
 pub mod store;

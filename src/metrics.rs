@@ -17,14 +17,17 @@ pub enum Endpoint {
     ExtAuthz = 2,
     /// `POST /verify`, for applications.
     Verify = 3,
+    /// The inline proxy's decisions.
+    Proxy = 4,
 }
 
 impl Endpoint {
-    pub const ALL: [Endpoint; 4] = [
+    pub const ALL: [Endpoint; 5] = [
         Endpoint::ForwardAuth,
         Endpoint::Auth,
         Endpoint::ExtAuthz,
         Endpoint::Verify,
+        Endpoint::Proxy,
     ];
     pub fn label(self) -> &'static str {
         match self {
@@ -32,6 +35,7 @@ impl Endpoint {
             Endpoint::Auth => "auth",
             Endpoint::ExtAuthz => "ext_authz",
             Endpoint::Verify => "verify",
+            Endpoint::Proxy => "proxy",
         }
     }
 }
@@ -133,10 +137,10 @@ impl Histogram {
 
 #[derive(Default)]
 pub struct Metrics {
-    decisions: [[AtomicU64; 7]; 4],
+    decisions: [[AtomicU64; 7]; 5],
     /// Usage-limit refusals by [reason (rate, credits)][scope (key, owner)].
     limit_refusals: [[AtomicU64; 2]; 2],
-    decision_latency: [Histogram; 4],
+    decision_latency: [Histogram; 5],
     cache_hits: AtomicU64,
     cache_misses: AtomicU64,
     store_latency: Histogram,
@@ -145,7 +149,20 @@ pub struct Metrics {
     reloads_failed: AtomicU64,
     /// (route template, status) → count; both from fixed sets.
     api: Mutex<BTreeMap<(&'static str, u16), u64>>,
+    /// The inline proxy's routes, as configured (set once when it starts).
+    routes: std::sync::OnceLock<Vec<RouteMetrics>>,
 }
+
+/// What one proxy route's upstream answered.
+struct RouteMetrics {
+    name: String,
+    /// By status class: 1xx … 5xx, then exchanges that failed (keygate answered 502 or
+    /// 504).
+    classes: [AtomicU64; 6],
+    latency: Histogram,
+}
+
+const CLASSES: [&str; 6] = ["1xx", "2xx", "3xx", "4xx", "5xx", "failed"];
 
 impl Metrics {
     pub fn decision(&self, e: Endpoint, o: Outcome, took: Duration) {
@@ -193,6 +210,62 @@ impl Metrics {
             .unwrap_or_else(|e| e.into_inner())
             .entry((route, status))
             .or_default() += 1;
+    }
+
+    /// Names the inline proxy's routes (labels come from the configuration only).
+    pub fn proxy_routes(&self, names: &[&str]) {
+        let _ = self.routes.set(
+            names
+                .iter()
+                .map(|n| RouteMetrics {
+                    name: (*n).to_owned(),
+                    classes: Default::default(),
+                    latency: Histogram::default(),
+                })
+                .collect(),
+        );
+    }
+
+    /// An upstream exchange of route `route` (its index in [`Metrics::proxy_routes`]):
+    /// the response head's status, `None` when none came; `took` until the head.
+    pub fn upstream(&self, route: usize, status: Option<u16>, took: Duration) {
+        let Some(r) = self.routes.get().and_then(|r| r.get(route)) else {
+            return;
+        };
+        let class = status.map_or(5, |s| usize::from((s / 100).clamp(1, 5)) - 1);
+        r.classes[class].fetch_add(1, Relaxed);
+        r.latency.observe(took);
+    }
+
+    fn render_routes(&self, o: &mut String) {
+        let Some(routes) = self.routes.get() else {
+            return;
+        };
+        let _ = writeln!(
+            o,
+            "# HELP keygate_proxy_responses_total Upstream answers of the inline proxy, by route and status class (failed: no answer; keygate said 502 or 504).\n# TYPE keygate_proxy_responses_total counter"
+        );
+        for r in routes {
+            for (i, class) in CLASSES.iter().enumerate() {
+                let _ = writeln!(
+                    o,
+                    "keygate_proxy_responses_total{{route=\"{}\",class=\"{class}\"}} {}",
+                    r.name,
+                    r.classes[i].load(Relaxed)
+                );
+            }
+        }
+        let _ = writeln!(
+            o,
+            "# HELP keygate_proxy_upstream_duration_seconds Time from sending a request upstream to its response head, by route.\n# TYPE keygate_proxy_upstream_duration_seconds histogram"
+        );
+        for r in routes {
+            r.latency.render(
+                o,
+                "keygate_proxy_upstream_duration_seconds",
+                &format!("route=\"{}\"", r.name),
+            );
+        }
     }
 
     pub fn decisions(&self, e: Endpoint, o: Outcome) -> u64 {
@@ -277,6 +350,7 @@ impl Metrics {
         );
         self.store_latency
             .render(&mut o, "keygate_store_request_duration_seconds", "");
+        self.render_routes(&mut o);
         let _ = writeln!(
             o,
             "# HELP keygate_store_errors_total Store lookups that failed or timed out.\n# TYPE keygate_store_errors_total counter"

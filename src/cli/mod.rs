@@ -85,8 +85,17 @@ pub struct SettingFlags {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
-    /// Serve the gate, the management API and the web UI
-    Serve,
+    /// Serve the gate, the management API and the web UI (and, with --upstream or
+    /// [proxy] routes, the inline proxy in front of a service)
+    Serve {
+        /// Protect this service inline: proxy every request on the proxy port
+        /// (--proxy-port, default 8081) to it once its key passes (config: proxy.upstream)
+        #[arg(long, value_name = "URL")]
+        upstream: Option<String>,
+        /// Port of the inline proxy (config: proxy.port)
+        #[arg(long, value_name = "PORT")]
+        proxy_port: Option<u16>,
+    },
     /// Create, list and change keys: in the store, or through a running server's API with --server
     Token(TokenArgs),
     /// Rate limits and credits shared by all of an owner's keys: in the store, or through a running server's API with --server
@@ -209,8 +218,12 @@ fn overrides(f: &SettingFlags) -> Overrides {
 }
 
 fn load_config(f: &SettingFlags) -> anyhow::Result<Config> {
+    load_config_with(f, &overrides(f))
+}
+
+fn load_config_with(f: &SettingFlags, overrides: &Overrides) -> anyhow::Result<Config> {
     let env: BTreeMap<String, String> = std::env::vars().collect();
-    let loaded = config::load(f.config.as_deref(), &env, &overrides(f))?;
+    let loaded = config::load(f.config.as_deref(), &env, overrides)?;
     for w in &loaded.warnings {
         eprintln!("warning: {w}");
     }
@@ -241,8 +254,18 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             eprintln!("configuration is valid");
             Ok(ExitCode::SUCCESS)
         }
-        Command::Serve => {
-            let config = load_config(&cli.settings)?;
+        Command::Serve {
+            upstream,
+            proxy_port,
+        } => {
+            let mut o = overrides(&cli.settings);
+            if let Some(u) = upstream {
+                o.insert("proxy.upstream", Value::from(u));
+            }
+            if let Some(p) = proxy_port {
+                o.insert("proxy.port", Value::from(p));
+            }
+            let config = load_config_with(&cli.settings, &o)?;
             let logging = init_logging(&config.log_level, &config.log_format);
             runtime()?.block_on(serve::serve(config, &logging))?;
             Ok(ExitCode::SUCCESS)

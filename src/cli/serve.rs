@@ -88,6 +88,7 @@ pub(super) async fn serve(config: Config, logging: &Logging) -> anyhow::Result<(
             json: logging.json,
         });
     }
+    let proxy = crate::proxy::Proxy::new(&app.config).map_err(|e| anyhow::anyhow!(e))?;
     let app = Arc::new(app);
     app.prepare().await?;
     let listener = tokio::net::TcpListener::bind(&addr)
@@ -95,7 +96,48 @@ pub(super) async fn serve(config: Config, logging: &Logging) -> anyhow::Result<(
         .with_context(|| format!("cannot listen on {addr}"))?;
     let local = listener.local_addr()?;
     tracing::info!(address = %local, store = %store_desc, "keygate listening on http://{local}");
-    crate::http::serve(listener, app, shutdown_signal()).await?;
+    let proxy = match proxy {
+        Some(p) => {
+            let l = tokio::net::TcpListener::bind(&p.listen)
+                .await
+                .with_context(|| format!("cannot listen on proxy address {}", p.listen))?;
+            let at = l.local_addr()?;
+            tracing::info!(address = %at, "inline proxy listening on {}://{at}", p.scheme());
+            Some((l, Arc::new(p)))
+        }
+        None => None,
+    };
+    // One signal for every listener; the background tasks drain after all have stopped.
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        let _ = stop_tx.send(true);
+    });
+    let stopped = move || {
+        let mut rx = stop_rx.clone();
+        async move {
+            let _ = rx.wait_for(|s| *s).await;
+        }
+    };
+    let mut background = crate::app::tasks::Background::start(&app);
+    let limits = crate::listen::Limits::new(&app.config);
+    let proxied = async {
+        match proxy {
+            Some((l, p)) => crate::proxy::serve(l, app.clone(), p, limits.clone(), stopped()).await,
+            None => Ok(()),
+        }
+    };
+    let served = crate::http::serve_in(
+        listener,
+        app.clone(),
+        limits.clone(),
+        &mut background,
+        stopped(),
+    );
+    let (served, proxied) = tokio::join!(served, proxied);
+    background.drain().await;
+    served?;
+    proxied?;
     tracing::info!("keygate stopped");
     Ok(())
 }

@@ -13,11 +13,13 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 mod layers;
+mod proxy;
 mod secret;
 mod sections;
 mod validate;
 
 pub use layers::{ConfigError, Loaded, Overrides, load};
+pub use proxy::{AssertionConfig, ProxyConfig, RouteConfig, UpstreamUrl};
 pub use secret::{Secret, redact_url_password, secret_names};
 pub use sections::{
     AdminGroupConfig, AnalyticsConfig, CacheConfig, ClaimsConfig, CorsConfig, FrontendConfig,
@@ -128,6 +130,8 @@ pub struct Config {
     pub base_path: String,
     /// The web UI (rusty-valkey-forward-auth's `[frontend]` names).
     pub frontend: FrontendConfig,
+    /// Inline mode: keygate as the reverse proxy in front of a service.
+    pub proxy: ProxyConfig,
 }
 
 impl Default for Config {
@@ -183,6 +187,7 @@ impl Default for Config {
             headers: HeaderConfig::default(),
             base_path: String::new(),
             frontend: FrontendConfig::default(),
+            proxy: ProxyConfig::default(),
         }
     }
 }

@@ -15,6 +15,9 @@ impl Config {
     /// Checks what types alone cannot; every message names the setting.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let bad = |m: String| Err(ConfigError::Invalid(m));
+        if let Err(e) = self.proxy.check() {
+            return bad(e);
+        }
         if let Err(e) = crate::token::KeyPrefix::parse(&self.key_prefix) {
             return bad(format!("key_prefix: {e}"));
         }

@@ -80,7 +80,7 @@ const UNREADABLE: &str = "/\u{fffd}";
 // `HeaderMap` would copy every header of every request.
 
 /// The headers the gate reads, in one pass.
-fn picked<'a>(app: &App, headers: &'a HeaderMap) -> Picked<'a> {
+pub(crate) fn picked<'a>(app: &App, headers: &'a HeaderMap) -> Picked<'a> {
     super::picked::pick(
         headers,
         app.gate.settings().sources.header.as_ref(),
@@ -269,10 +269,23 @@ async fn decide_checked(
                 took,
                 now_ms: decision.now_ms,
                 limit,
+                upstream: None,
             },
         );
     }
     response
+}
+
+/// A refusal as the proxy-facing endpoints say it to a client (the inline proxy's
+/// answer): the status, body and headers `/forward-auth` gives Traefik and Caddy.
+pub fn client_refusal(app: &App, d: Deny, key: Option<&crate::decide::Known>) -> Response {
+    match d {
+        Deny::Limited(e) => {
+            app.gate.metrics().limit_refusal(e);
+            super::limited::refusal(false, e, key)
+        }
+        d => deny(Dialect::ForwardAuth, d),
+    }
 }
 
 pub fn deny_outcome(d: Deny) -> metrics::Outcome {

@@ -2,13 +2,12 @@
 
 pub mod admin;
 pub mod api;
-mod conn;
 pub mod docs;
 pub mod error;
 pub mod forward_auth;
-mod limited;
+pub mod limited;
 pub mod operate;
-mod picked;
+pub(crate) mod picked;
 pub mod ui;
 pub mod verify;
 
@@ -24,6 +23,7 @@ use axum::response::Response;
 use tokio::net::TcpListener;
 
 use crate::app::App;
+use crate::listen;
 
 pub fn router(app: Arc<App>) -> Router {
     let mut api = api::router()
@@ -202,7 +202,22 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     // Every background task of the app (flushers, sweepers, watchers), with one drain.
     let mut background = crate::app::tasks::Background::start(&app);
-    let limits = conn::Limits::new(&app.config);
+    let limits = listen::Limits::new(&app.config);
+    let result = serve_in(listener, app, limits, &mut background, shutdown).await;
+    background.drain().await;
+    result
+}
+
+/// [`serve`] for a caller that runs the background tasks (and other listeners sharing
+/// `limits`) itself: the metrics listener, when it has its own address, is added to
+/// `background`.
+pub async fn serve_in(
+    listener: TcpListener,
+    app: Arc<App>,
+    limits: listen::Limits,
+    background: &mut crate::app::tasks::Background,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     if app.config.metrics_enabled && !app.config.metrics_address.is_empty() {
         let addr = &app.config.metrics_address;
         let metrics_listener = TcpListener::bind(addr).await.map_err(|e| {
@@ -217,23 +232,55 @@ pub async fn serve(
         let limits = limits.clone();
         background.add(tokio::spawn(async move {
             let forever = std::future::pending::<()>();
-            if let Err(e) =
-                conn::accept_loop(metrics_listener, limits, None, metrics, forever).await
-            {
+            let serve = move |io, peer, conn| http1(io, peer, conn, None, metrics.clone());
+            if let Err(e) = listen::accept_loop(metrics_listener, limits, serve, forever).await {
                 tracing::error!(error = %e, "metrics listener failed");
             }
         }));
     }
-    let result = conn::accept_loop(
-        listener,
-        limits,
-        Some(app.clone()),
-        router(app.clone()),
-        shutdown,
-    )
-    .await;
-    background.drain().await;
-    result
+    let routes = router(app.clone());
+    let serve = move |io, peer, conn| http1(io, peer, conn, Some(app.clone()), routes.clone());
+    listen::accept_loop(listener, limits, serve, shutdown).await
+}
+
+/// HTTP/1.1 on one connection (what proxies speak to an auth server), with the peer
+/// address in [`PEER`].
+///
+/// `gate`: the main listener's app, whose gate endpoints skip the router (routing costs
+/// more than the whole decision); `None` for the metrics listener.
+fn http1(
+    io: listen::Counted,
+    peer: SocketAddr,
+    conn: listen::Conn,
+    gate: Option<Arc<App>>,
+    router: Router,
+) -> impl Future<Output = ()> + Send + 'static {
+    let busy_of = conn.clone();
+    let svc = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+        let busy = busy_of.busy();
+        let mut router = router.clone();
+        let gate = gate.clone();
+        PEER.scope(peer, async move {
+            let _busy = busy;
+            let req = req.map(axum::body::Body::new);
+            // Under a `base_path` everything goes through the router, which strips the
+            // prefix.
+            let fast = gate
+                .filter(|app| app.config.base_path.is_empty())
+                .and_then(|app| forward_auth::fast_path(&req).map(|e| (e, app)));
+            match fast {
+                Some((endpoint, app)) => Ok(forward_auth::handle(endpoint, app, req).await),
+                None => {
+                    use tower::Service;
+                    router.call(req).await
+                }
+            }
+        })
+    });
+    // No timer for hyper: the watchman times the head (crate::listen).
+    let served = hyper::server::conn::http1::Builder::new()
+        .serve_connection(hyper_util::rt::TokioIo::new(io), svc);
+    async move { conn.drive(served).await }
 }
 
 /// `/api/me/tokens/{id}` matches `/api/me/tokens/abc`.

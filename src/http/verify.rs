@@ -190,6 +190,7 @@ pub(crate) async fn verify(
                 took,
                 now_ms: decision.now_ms,
                 limit,
+                upstream: None,
             },
         );
     }

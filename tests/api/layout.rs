@@ -38,7 +38,8 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("services", &["decide", "manage"]),
     ("observe", &["access_log"]),
     ("composition", &["sources", "app"]),
-    ("faces", &["http", "cli", "fuzzing"]),
+    ("transport", &["listen"]),
+    ("faces", &["http", "proxy", "cli", "fuzzing"]),
 ];
 
 /// Services that must not import each other (they meet through ports in `store`).

@@ -378,71 +378,6 @@ async fn valkey_store_reports_a_dead_server_quickly() {
     assert!(started.elapsed() < Duration::from_secs(5), "never a hang");
 }
 
-/// A CA and a certificate for localhost/127.0.0.1 signed by it, made with openssl.
-fn make_certs(dir: &std::path::Path) {
-    let run = |args: &[&str]| {
-        let out = std::process::Command::new("openssl")
-            .args(args)
-            .current_dir(dir)
-            .output()
-            .expect("openssl");
-        assert!(
-            out.status.success(),
-            "openssl {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    };
-    run(&[
-        "req",
-        "-x509",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-keyout",
-        "ca.key",
-        "-out",
-        "ca.pem",
-        "-days",
-        "2",
-        "-subj",
-        "/CN=keygate test CA",
-    ]);
-    run(&[
-        "req",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-keyout",
-        "server.key",
-        "-out",
-        "server.csr",
-        "-subj",
-        "/CN=localhost",
-    ]);
-    std::fs::write(
-        dir.join("ext.cnf"),
-        "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n",
-    )
-    .unwrap();
-    run(&[
-        "x509",
-        "-req",
-        "-in",
-        "server.csr",
-        "-CA",
-        "ca.pem",
-        "-CAkey",
-        "ca.key",
-        "-CAcreateserial",
-        "-out",
-        "server.pem",
-        "-days",
-        "2",
-        "-extfile",
-        "ext.cnf",
-    ]);
-}
-
 struct Child(std::process::Child);
 impl Drop for Child {
     fn drop(&mut self) {
@@ -456,7 +391,7 @@ async fn valkey_store_over_tls() {
     use std::io::BufRead;
     let v = Valkey::start();
     let certs = tempfile::tempdir().unwrap();
-    make_certs(certs.path());
+    crate::helpers::make_certs(certs.path());
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/tls_proxy.py");
     let mut child = std::process::Command::new("python3")
         .arg(script)

@@ -1,4 +1,6 @@
-//! Connections: accepted under a cap, timed out, and served with HTTP/1.1.
+//! Listeners: connections accepted under a cap and timed out, then handed to the face
+//! that serves them (the gate and API's HTTP/1.1, the inline proxy's HTTP/1.1 and
+//! HTTP/2, with or without TLS).
 //!
 //! A hostile client must not be able to starve the others by holding connections
 //! (every one costs a file descriptor), so:
@@ -22,20 +24,21 @@
 //! - accept errors (out of descriptors) back off, up to a second, instead of spinning,
 //!   and are logged once per streak.
 
+use std::future::Future;
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use axum::Router;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Notify, Semaphore};
 
-use super::forward_auth;
-use crate::app::App;
 use crate::config::Config;
+
+pub mod tls;
 
 /// Looks per idle timeout (the shorter of the two timeouts): a connection is closed
 /// between one and one and a quarter timeouts after it went quiet.
@@ -217,7 +220,7 @@ async fn watchman(
 }
 
 /// The socket, counting the reads and writes that move bytes (one relaxed add each).
-struct Counted {
+pub struct Counted {
     inner: TcpStream,
     activity: Arc<Activity>,
 }
@@ -276,7 +279,7 @@ impl AsyncWrite for Counted {
 }
 
 /// Counts a request as in progress until dropped.
-struct Busy(Arc<Activity>);
+pub struct Busy(Arc<Activity>);
 
 impl Busy {
     fn new(a: &Arc<Activity>) -> Self {
@@ -292,20 +295,115 @@ impl Drop for Busy {
     }
 }
 
-/// HTTP/1.1 on every accepted connection (what proxies speak to an auth server), with
+/// One accepted connection as its face sees it: what the watchman needs to know of it.
+#[derive(Clone)]
+pub struct Conn {
+    activity: Arc<Activity>,
+}
+
+impl Conn {
+    /// Counts a request (or a Check, a tunnel's setup) as in progress until the guard is
+    /// dropped: the watchman closes no connection with one.
+    pub fn busy(&self) -> Busy {
+        Busy::new(&self.activity)
+    }
+
+    /// Drives a served connection until it ends or the watchman orders it closed (on
+    /// shutdown: closed once its requests in progress are answered).
+    pub async fn drive<C: Graceful>(&self, conn: C) {
+        let activity = &self.activity;
+        let mut conn = std::pin::pin!(conn);
+        let mut signal = std::pin::pin!(activity.signal.notified());
+        let mut finishing = false;
+        loop {
+            tokio::select! {
+                biased;
+                _ = conn.as_mut() => return,
+                () = signal.as_mut() => {
+                    if activity.order.load(Ordering::Acquire) == CLOSE {
+                        return;
+                    }
+                    if !finishing {
+                        finishing = true;
+                        conn.as_mut().graceful_shutdown();
+                    }
+                    signal.set(activity.signal.notified());
+                }
+            }
+        }
+    }
+
+    /// Runs `step` (a TLS handshake) unless the watchman closes the connection first: it
+    /// counts as waiting for a request head, so a handshake gets `header_read_timeout_ms`.
+    pub async fn before_head<T>(&self, step: impl Future<Output = T>) -> Option<T> {
+        let activity = &self.activity;
+        let mut signal = std::pin::pin!(activity.signal.notified());
+        let mut step = std::pin::pin!(step);
+        loop {
+            tokio::select! {
+                biased;
+                t = step.as_mut() => return Some(t),
+                () = signal.as_mut() => {
+                    // Finishing means no new requests: a handshake not done is dropped.
+                    if activity.order.load(Ordering::Acquire) != 0 {
+                        return None;
+                    }
+                    signal.set(activity.signal.notified());
+                }
+            }
+        }
+    }
+}
+
+/// A served connection that can be asked to finish its requests and close.
+pub trait Graceful: Future {
+    fn graceful_shutdown(self: std::pin::Pin<&mut Self>);
+}
+
+impl<I, S> Graceful for hyper::server::conn::http1::Connection<I, S>
+where
+    S: hyper::service::HttpService<hyper::body::Incoming>,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    I: hyper::rt::Read + hyper::rt::Write + Unpin,
+    S::ResBody: 'static,
+    <S::ResBody as hyper::body::Body>::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    fn graceful_shutdown(self: std::pin::Pin<&mut Self>) {
+        hyper::server::conn::http1::Connection::graceful_shutdown(self)
+    }
+}
+
+impl<I, S, E> Graceful for hyper_util::server::conn::auto::UpgradeableConnection<'_, I, S, E>
+where
+    S: hyper::service::Service<
+            hyper::Request<hyper::body::Incoming>,
+            Response = hyper::Response<axum::body::Body>,
+        >,
+    S::Future: 'static,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+    E: hyper::rt::bounds::Http2ServerConnExec<S::Future, axum::body::Body>,
+{
+    fn graceful_shutdown(self: std::pin::Pin<&mut Self>) {
+        hyper_util::server::conn::auto::UpgradeableConnection::graceful_shutdown(self)
+    }
+}
+
+/// Accepts connections until `shutdown` completes, each under the limits above with
 /// `TCP_NODELAY` (answers are small single writes, never to be held back by Nagle's
-/// algorithm), the peer address in [`super::PEER`], the limits above, and a graceful
-/// end: on `shutdown` the listener closes and in-flight requests finish (30 s at most).
-///
-/// `gate`: the main listener's app, whose gate endpoints skip the router (routing costs
-/// more than the whole decision); `None` for the metrics listener.
-pub async fn accept_loop(
+/// algorithm), and hands each to `serve` on a task of its own (`serve` drives it with
+/// [`Conn::drive`]). Then the listener closes and in-flight requests finish (30 s at
+/// most).
+pub async fn accept_loop<F, Fut>(
     listener: TcpListener,
     limits: Limits,
-    gate: Option<Arc<App>>,
-    router: Router,
+    serve: F,
     shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
+) -> std::io::Result<()>
+where
+    F: Fn(Counted, SocketAddr, Conn) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let watched = Arc::new(Watched::default());
     let watchman = tokio::spawn(watchman(watched.clone(), limits.clone(), stop_rx));
@@ -343,41 +441,16 @@ pub async fn accept_loop(
         let _ = stream.set_nodelay(true);
         let activity = Arc::new(Activity::default());
         watched.add(&activity);
-        let io = hyper_util::rt::TokioIo::new(Counted {
+        let io = Counted {
             inner: stream,
             activity: activity.clone(),
-        });
-        let svc = {
-            let (router, gate, activity) = (router.clone(), gate.clone(), activity.clone());
-            hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
-                let busy = Busy::new(&activity);
-                let mut router = router.clone();
-                let gate = gate.clone();
-                super::PEER.scope(peer, async move {
-                    let _busy = busy;
-                    let req = req.map(axum::body::Body::new);
-                    // Under a `base_path` everything goes through the router, which
-                    // strips the prefix.
-                    let fast = gate
-                        .filter(|app| app.config.base_path.is_empty())
-                        .and_then(|app| forward_auth::fast_path(&req).map(|e| (e, app)));
-                    match fast {
-                        Some((endpoint, app)) => Ok(forward_auth::handle(endpoint, app, req).await),
-                        None => {
-                            use tower::Service;
-                            router.call(req).await
-                        }
-                    }
-                })
-            })
         };
-        // No timer for hyper: the watchman times the head (see the top of this file).
-        let conn = hyper::server::conn::http1::Builder::new().serve_connection(io, svc);
+        let served = serve(io, peer, Conn { activity });
         let alive = alive_tx.clone();
         tokio::spawn(async move {
             let _slot = permit;
             let _alive = alive;
-            drive(conn, &activity).await;
+            served.await;
         });
     }
     drop(listener);
@@ -391,35 +464,4 @@ pub async fn accept_loop(
         tracing::warn!("some connections were still busy 30 s after shutdown began");
     }
     Ok(())
-}
-
-/// Drives one connection until it ends or the watchman orders it closed (on
-/// shutdown: closed once its request in progress is answered).
-async fn drive<C>(
-    conn: hyper::server::conn::http1::Connection<hyper_util::rt::TokioIo<Counted>, C>,
-    activity: &Activity,
-) where
-    C: hyper::service::HttpService<hyper::body::Incoming>,
-    C::ResBody: 'static,
-    <C::ResBody as hyper::body::Body>::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-{
-    let mut conn = std::pin::pin!(conn);
-    let mut signal = std::pin::pin!(activity.signal.notified());
-    let mut finishing = false;
-    loop {
-        tokio::select! {
-            biased;
-            _ = conn.as_mut() => return,
-            () = signal.as_mut() => {
-                if activity.order.load(Ordering::Acquire) == CLOSE {
-                    return;
-                }
-                if !finishing {
-                    finishing = true;
-                    conn.as_mut().graceful_shutdown();
-                }
-                signal.set(activity.signal.notified());
-            }
-        }
-    }
 }

@@ -1,0 +1,511 @@
+//! Inline mode: keygate as the reverse proxy in front of a service.
+//!
+//! The proxy listens on a port of its own (`[proxy] port`), so the upstream's paths never
+//! meet keygate's `/api`, UI, `/metrics` and gate endpoints, which stay on the main
+//! port. A request is taken by the first route that matches it ([`routes`]); on a
+//! protected route it goes through the same decision as `/forward-auth` (credential,
+//! rules, limits, throttle, analytics, last-used), and a refusal is answered here with
+//! the same status, body and headers. What passes is forwarded with the key removed,
+//! identity headers the client sent removed and keygate's added, forwarding headers set
+//! ([`headers`]), and a request id; bodies stream both ways; an upgrade (WebSocket)
+//! becomes a tunnel once the upstream agrees. No answer from the upstream becomes a 502,
+//! no answer in time a 504, both with the API's JSON error shape.
+
+mod headers;
+mod routes;
+mod upstream;
+
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::{HeaderName, HeaderValue, Request, Response, StatusCode, Version, header};
+use hyper::body::{Frame, Incoming, SizeHint};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+use crate::access_log;
+use crate::app::App;
+use crate::config::Config;
+use crate::decide::{Deny, Outcome};
+use crate::http::error::error;
+use crate::listen::{self, Busy, Conn, Counted};
+use crate::metrics::{self, Endpoint};
+use crate::rules::Target;
+
+pub use routes::Routes;
+
+/// The inline proxy, built from `[proxy]`.
+pub struct Proxy {
+    routes: Routes,
+    tls: Option<listen::tls::EdgeTls>,
+    tls_reload: Duration,
+    /// Headers keygate sends upstream, removed from whatever a client sent.
+    spoofable: Vec<HeaderName>,
+    /// Set when shutdown begins: tunnels close.
+    closing: tokio::sync::watch::Sender<bool>,
+    /// `address:port` to listen on.
+    pub listen: String,
+}
+
+impl Proxy {
+    /// `None` when inline mode is not configured; the error names the setting.
+    pub fn new(c: &Config) -> Result<Option<Self>, String> {
+        let p = &c.proxy;
+        if !p.enabled() {
+            return Ok(None);
+        }
+        let tls = match (&p.tls_cert_file, &p.tls_key_file) {
+            (Some(cert), Some(key)) => Some(
+                listen::tls::EdgeTls::new(cert, key)
+                    .map_err(|e| format!("proxy.tls_cert_file / proxy.tls_key_file: {e}"))?,
+            ),
+            _ => None,
+        };
+        let mut spoofable = Vec::new();
+        for name in [&c.headers.user, &c.headers.token_id, &c.headers.token_name] {
+            if let Ok(n) = HeaderName::from_bytes(name.as_bytes()) {
+                spoofable.push(n);
+            }
+        }
+        spoofable.extend([
+            crate::http::limited::RATELIMIT_POLICY,
+            crate::http::limited::RATELIMIT,
+            crate::http::limited::X_CREDITS_REMAINING,
+        ]);
+        if let Ok(n) = HeaderName::from_bytes(p.assertion.header.as_bytes()) {
+            spoofable.push(n);
+        }
+        let address = if p.address.is_empty() {
+            &c.address
+        } else {
+            &p.address
+        };
+        Ok(Some(Proxy {
+            routes: Routes::new(p)?,
+            tls,
+            tls_reload: Duration::from_secs(p.tls_reload_secs),
+            spoofable,
+            closing: tokio::sync::watch::channel(false).0,
+            listen: format!("{address}:{}", p.port),
+        }))
+    }
+
+    /// `https` when the proxy port terminates TLS.
+    pub fn scheme(&self) -> &'static str {
+        if self.tls.is_some() { "https" } else { "http" }
+    }
+}
+
+/// Serves the proxy on `listener` until `shutdown` completes; then upgraded
+/// connections close and requests in flight finish (30 s at most).
+pub async fn serve(
+    listener: TcpListener,
+    app: Arc<App>,
+    proxy: Arc<Proxy>,
+    limits: listen::Limits,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    app.gate.metrics().proxy_routes(&proxy.routes.names());
+    let watcher = proxy
+        .tls
+        .clone()
+        .map(|t| tokio::spawn(t.watch(proxy.tls_reload)));
+    let closing = proxy.closing.clone();
+    let shutdown = async move {
+        shutdown.await;
+        let _ = closing.send(true);
+    };
+    let p = proxy.clone();
+    let serve = move |io, peer, conn| connection(io, peer, conn, app.clone(), p.clone());
+    let result = listen::accept_loop(listener, limits, serve, shutdown).await;
+    if let Some(w) = watcher {
+        w.abort();
+    }
+    result
+}
+
+async fn connection(io: Counted, peer: SocketAddr, conn: Conn, app: Arc<App>, proxy: Arc<Proxy>) {
+    match proxy.tls.clone() {
+        Some(tls) => {
+            // The handshake counts as waiting for a request head.
+            if let Some(Ok(stream)) = conn.before_head(tls.acceptor.accept(io)).await {
+                http(TokioIo::new(stream), peer, true, conn, app, proxy).await;
+            }
+        }
+        None => http(TokioIo::new(io), peer, false, conn, app, proxy).await,
+    }
+}
+
+/// The tunnel of a connection that switched protocols, awaited before the connection's
+/// slot is given back.
+type TunnelSlot = Arc<Mutex<Option<JoinHandle<()>>>>;
+
+/// HTTP/1.1 and HTTP/2 (by the client's preface, or ALPN under TLS) on one connection.
+async fn http<I>(io: I, peer: SocketAddr, tls: bool, conn: Conn, app: Arc<App>, proxy: Arc<Proxy>)
+where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
+    let tunnel: TunnelSlot = Arc::default();
+    let svc = {
+        let (conn, tunnel) = (conn.clone(), tunnel.clone());
+        hyper::service::service_fn(move |req: Request<Incoming>| {
+            let busy = conn.busy();
+            let (app, proxy, tunnel) = (app.clone(), proxy.clone(), tunnel.clone());
+            async move {
+                Ok::<_, std::convert::Infallible>(
+                    handle(&app, &proxy, peer, tls, req, busy, &tunnel).await,
+                )
+            }
+        })
+    };
+    // No timer for hyper's HTTP/1 head: the watchman times it (crate::listen).
+    let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    conn.drive(builder.serve_connection_with_upgrades(io, svc))
+        .await;
+    let t = tunnel.lock().unwrap_or_else(|e| e.into_inner()).take();
+    if let Some(t) = t {
+        let _ = t.await;
+    }
+}
+
+/// One request, from the client's head to the response head sent back.
+async fn handle(
+    app: &App,
+    proxy: &Proxy,
+    peer: SocketAddr,
+    tls: bool,
+    req: Request<Incoming>,
+    busy: Busy,
+    tunnel: &TunnelSlot,
+) -> Response<Body> {
+    let started = tokio::time::Instant::now();
+    let request_id = headers::request_id(req.headers());
+    let upgrade = req.version() == Version::HTTP_11 && headers::wants_upgrade(req.headers());
+    let (mut parts, body) = req.into_parts();
+    // What the route, the rules and the log read, kept apart from the headers that are
+    // rewritten below (cheap clones: shared bytes).
+    let (uri, method) = (parts.uri.clone(), parts.method.clone());
+    let host: Option<HeaderValue> = parts.headers.get(header::HOST).cloned().or_else(|| {
+        uri.authority()
+            .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
+    });
+    let target = Target {
+        method: method.as_str(),
+        host: host.as_ref().and_then(|h| h.to_str().ok()).unwrap_or(""),
+        uri: uri.path_and_query().map_or("/", |p| p.as_str()),
+    };
+    let Some(route) = proxy.routes.find(&target) else {
+        let mut r = error(
+            StatusCode::NOT_FOUND,
+            "no_route",
+            "no route of this proxy takes this host, path and method",
+        );
+        r.headers_mut().insert(headers::X_REQUEST_ID, request_id);
+        return r;
+    };
+    let sources = &app.gate.settings().sources;
+
+    // The decision, as /forward-auth makes it.
+    let mut line = Logged {
+        outcome: metrics::Outcome::Allowed,
+        key: None,
+        client: peer.ip(),
+        forwarded_for: None,
+        metadata: None,
+        now_ms: 0,
+        limit: None,
+    };
+    let mut allowed = None;
+    if !route.public {
+        let p = crate::http::forward_auth::picked(app, &parts.headers);
+        let client = p.with_forwarded(&parts.headers, |f| app.gate.client_of(peer.ip(), f));
+        let decision = app.gate.decide(&p.presented(), &target, client).await;
+        line.client = client;
+        line.forwarded_for = p.forwarded_for.cloned();
+        line.metadata = p.metadata.cloned();
+        line.now_ms = decision.now_ms;
+        line.key = decision.key.clone();
+        match decision.outcome {
+            Outcome::Allow(known) => allowed = Some((known, decision.report)),
+            Outcome::Deny(d) => {
+                line.outcome = crate::http::forward_auth::deny_outcome(d);
+                if let Deny::Limited(e) = d {
+                    line.limit = Some(e);
+                }
+                let mut r = crate::http::forward_auth::client_refusal(app, d, line.key.as_deref());
+                r.headers_mut()
+                    .insert(headers::X_REQUEST_ID, request_id.clone());
+                let took = started.elapsed();
+                app.gate
+                    .metrics()
+                    .decision(Endpoint::Proxy, line.outcome, took);
+                line.write(app, &target, route, &request_id, r.status(), None, took);
+                return r;
+            }
+        }
+        app.gate.metrics().decision(
+            Endpoint::Proxy,
+            metrics::Outcome::Allowed,
+            started.elapsed(),
+        );
+    }
+
+    // The request for the upstream.
+    let h = &mut parts.headers;
+    headers::strip_hop_by_hop(h, upgrade);
+    h.remove(header::EXPECT);
+    for n in &proxy.spoofable {
+        h.remove(n);
+    }
+    let mut stripped_query = None;
+    if !route.public && !route.keep_credential {
+        headers::strip_credential(h, sources);
+        if let Some(param) = &sources.query_param {
+            stripped_query = headers::strip_query_param(target.uri, param);
+        }
+    }
+    if let Some((known, report)) = &allowed {
+        for (name, value) in &known.headers {
+            h.insert(name.clone(), value.clone());
+        }
+        if let Some(report) = report {
+            crate::http::limited::upstream(h, known, report, line.now_ms);
+        }
+    }
+    let trusted = app
+        .gate
+        .settings()
+        .trusted_proxies
+        .iter()
+        .any(|c| c.contains(peer.ip()));
+    headers::forwarding(h, peer.ip(), trusted, tls, host.as_ref());
+    h.insert(headers::X_REQUEST_ID, request_id.clone());
+    match (&host, route.pass_host) {
+        (Some(v), true) => h.insert(header::HOST, v.clone()),
+        _ => h.insert(header::HOST, route.authority.clone()),
+    };
+    let path = stripped_query.as_deref().unwrap_or(target.uri);
+    let path = if path.starts_with('/') { path } else { "/" };
+    let scheme = if route.url.https { "https" } else { "http" };
+    parts.uri = match format!("{scheme}://{}{}{path}", route.url.authority, route.url.base).parse()
+    {
+        Ok(u) => u,
+        Err(_) => {
+            let r = error(
+                StatusCode::BAD_REQUEST,
+                "bad_request",
+                "the request's path cannot be forwarded",
+            );
+            return r;
+        }
+    };
+    parts.version = Version::HTTP_11;
+    let client_upgrade = if upgrade {
+        parts.extensions.remove::<hyper::upgrade::OnUpgrade>()
+    } else {
+        None
+    };
+    parts.extensions = Default::default();
+
+    let sent = tokio::time::Instant::now();
+    let answer = route.upstream.send(Request::from_parts(parts, body)).await;
+    let upstream_took = sent.elapsed();
+    let mut response = match answer {
+        Err(failed) => {
+            app.gate
+                .metrics()
+                .upstream(route.index, None, upstream_took);
+            let took = started.elapsed();
+            let mut r = match failed {
+                upstream::Failed::Timeout => error(
+                    StatusCode::GATEWAY_TIMEOUT,
+                    "upstream_timeout",
+                    "the upstream did not answer in time",
+                ),
+                upstream::Failed::Unavailable => error(
+                    StatusCode::BAD_GATEWAY,
+                    "upstream_unavailable",
+                    "the upstream could not be reached or broke off its answer",
+                ),
+            };
+            r.headers_mut()
+                .insert(headers::X_REQUEST_ID, request_id.clone());
+            line.write(
+                app,
+                &target,
+                route,
+                &request_id,
+                r.status(),
+                Some((None, upstream_took)),
+                took,
+            );
+            return r;
+        }
+        Ok(r) => r,
+    };
+    let status = response.status();
+    app.gate
+        .metrics()
+        .upstream(route.index, Some(status.as_u16()), upstream_took);
+    if status == StatusCode::SWITCHING_PROTOCOLS {
+        match client_upgrade {
+            Some(client) => {
+                let upstream = hyper::upgrade::on(&mut response);
+                let closing = proxy.closing.subscribe();
+                let t = tokio::spawn(tunnel_between(client, upstream, closing));
+                *tunnel.lock().unwrap_or_else(|e| e.into_inner()) = Some(t);
+            }
+            None => {
+                // Switching without being asked: nothing sane can follow.
+                let r = error(
+                    StatusCode::BAD_GATEWAY,
+                    "upstream_unavailable",
+                    "the upstream switched protocols without being asked",
+                );
+                line.write(
+                    app,
+                    &target,
+                    route,
+                    &request_id,
+                    r.status(),
+                    Some((Some(101), upstream_took)),
+                    started.elapsed(),
+                );
+                return r;
+            }
+        }
+    } else {
+        headers::strip_hop_by_hop(response.headers_mut(), false);
+        // The client's protocol, whatever the upstream spoke (HTTP/2 ignores it).
+        *response.version_mut() = Version::HTTP_11;
+    }
+    response
+        .headers_mut()
+        .insert(headers::X_REQUEST_ID, request_id.clone());
+    let took = started.elapsed();
+    line.write(
+        app,
+        &target,
+        route,
+        &request_id,
+        status,
+        Some((Some(status.as_u16()), upstream_took)),
+        took,
+    );
+    // The connection counts as busy until the body is through: a slow stream is not
+    // idle.
+    response.map(|b| {
+        Body::new(Guarded {
+            inner: b,
+            _busy: busy,
+        })
+    })
+}
+
+/// What the access line needs that the decision produced.
+struct Logged {
+    outcome: metrics::Outcome,
+    key: Option<Arc<crate::decide::Known>>,
+    client: std::net::IpAddr,
+    forwarded_for: Option<HeaderValue>,
+    metadata: Option<HeaderValue>,
+    now_ms: i64,
+    limit: Option<crate::limits::Exceeded>,
+}
+
+impl Logged {
+    #[allow(clippy::too_many_arguments)]
+    fn write(
+        &self,
+        app: &App,
+        target: &Target<'_>,
+        route: &routes::Route,
+        request_id: &HeaderValue,
+        status: StatusCode,
+        upstream: Option<(Option<u16>, Duration)>,
+        took: Duration,
+    ) {
+        let Some(log) = &app.access_log else {
+            return;
+        };
+        let text =
+            |v: &Option<HeaderValue>| v.as_ref().and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let (forwarded_for, metadata) = (text(&self.forwarded_for), text(&self.metadata));
+        let now_ms = if self.now_ms == 0 {
+            app.clock.now_ms()
+        } else {
+            self.now_ms
+        };
+        access_log::decision(
+            log,
+            &app.log_limits,
+            &access_log::Line {
+                endpoint: Endpoint::Proxy,
+                outcome: self.outcome,
+                status: status.as_u16(),
+                key: self.key.as_deref(),
+                target,
+                forwarded_for: forwarded_for.as_deref().unwrap_or(""),
+                metadata: metadata.as_deref(),
+                client: self.client,
+                took,
+                now_ms,
+                limit: self.limit,
+                upstream: Some(access_log::Upstream {
+                    route: &route.name,
+                    request_id: request_id.to_str().unwrap_or(""),
+                    status: upstream.and_then(|u| u.0),
+                    took: upstream.map(|u| u.1),
+                }),
+            },
+        );
+    }
+}
+
+/// Bytes both ways between the client and the upstream once both switched protocols;
+/// ends when either side closes or keygate shuts down.
+async fn tunnel_between(
+    client: hyper::upgrade::OnUpgrade,
+    upstream: hyper::upgrade::OnUpgrade,
+    mut closing: tokio::sync::watch::Receiver<bool>,
+) {
+    let (Ok(client), Ok(upstream)) = tokio::join!(client, upstream) else {
+        return;
+    };
+    let (mut client, mut upstream) = (TokioIo::new(client), TokioIo::new(upstream));
+    tokio::select! {
+        _ = tokio::io::copy_bidirectional(&mut client, &mut upstream) => {}
+        _ = closing.wait_for(|c| *c) => {}
+    }
+}
+
+/// A response body that keeps its connection counted as busy until it is done.
+struct Guarded {
+    inner: Incoming,
+    _busy: Busy,
+}
+
+impl hyper::body::Body for Guarded {
+    type Data = hyper::body::Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
+        Pin::new(&mut self.inner).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
