@@ -31,6 +31,7 @@
 pub mod access_log;
 pub mod analytics;
 pub mod app;
+pub mod assertion;
 pub mod cli;
 
 pub mod clock;

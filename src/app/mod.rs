@@ -37,6 +37,9 @@ pub struct App {
     pub access_log: Option<AccessLog>,
     /// Validates OIDC access tokens, when `[oauth]` is configured.
     pub verifier: Option<Arc<Verifier>>,
+    /// Signs the inline proxy's identity assertions, when `[proxy.assertion]` is
+    /// enabled (set by [`App::prepare`]: the key may come from the store).
+    pub assertion: std::sync::OnceLock<Arc<crate::assertion::Signer>>,
     /// Digests of the admin keys in force (configured, or generated in single-operator
     /// mode), compared in constant time.
     admin_keys: RwLock<Vec<[u8; 32]>>,
@@ -131,6 +134,7 @@ impl App {
             log_limits,
             access_log: None,
             verifier,
+            assertion: std::sync::OnceLock::new(),
             admin_keys: RwLock::new(admin_keys),
         })
     }
@@ -142,6 +146,27 @@ impl App {
     /// Loads what must be in force before the first request: every key file (a missing
     /// or bad one is an error), the uploaded set kept in the store, and the store's
     /// flags. A store that cannot be reached now is not an error: it is retried.
+    /// The assertion's signing key: the configured file, else the store's (made on the
+    /// first start; read back after writing, so replicas starting together end up
+    /// with the one that was written last).
+    async fn assertion_signer(&self) -> Result<crate::assertion::Signer, StartError> {
+        use crate::assertion::{KEY_META, Signer};
+        let c = &self.config.proxy.assertion;
+        if let Some(path) = &c.key_file {
+            return Signer::from_pem_file(path, c).map_err(StartError::Config);
+        }
+        let store = self.keys.store();
+        let der = match store.get_meta(KEY_META).await? {
+            Some(der) => der,
+            None => {
+                let fresh = Signer::generate().map_err(StartError::Config)?;
+                store.set_meta(KEY_META, &fresh).await?;
+                store.get_meta(KEY_META).await?.unwrap_or(fresh)
+            }
+        };
+        Signer::new(&der, c).map_err(|e| StartError::Config(format!("the store's {KEY_META}: {e}")))
+    }
+
     pub async fn prepare(&self) -> Result<(), StartError> {
         if let Some(p) = &self.config.frontend.docs_html_file {
             std::fs::read_to_string(p).map_err(|e| {
@@ -162,6 +187,10 @@ impl App {
         }
         if self.single_operator() {
             self.single_operator_key().await?;
+        }
+        if self.config.proxy.assertion.enabled && self.assertion.get().is_none() {
+            let signer = self.assertion_signer().await?;
+            let _ = self.assertion.set(Arc::new(signer));
         }
         match self.keys.store().get_meta(LAYOUT_META).await {
             Ok(None) => {

@@ -94,6 +94,10 @@ pub struct AssertionConfig {
     pub ttl_secs: u64,
     /// Its `aud` claim (empty: none).
     pub audience: String,
+    /// Its `iss` claim.
+    pub issuer: String,
+    /// PKCS#8 PEM Ed25519 signing key; unset: one generated and kept in the store.
+    pub key_file: Option<PathBuf>,
 }
 
 impl Default for AssertionConfig {
@@ -103,6 +107,8 @@ impl Default for AssertionConfig {
             header: "X-Keygate-Assertion".into(),
             ttl_secs: 60,
             audience: String::new(),
+            issuer: "keygate".into(),
+            key_file: None,
         }
     }
 }

@@ -1,5 +1,6 @@
 //! Health endpoints: `/health/live` (the process answers), `/health/ready` (the store
-//! answers) and `/health` (AKAS's path, same as live).
+//! answers) and `/health` (AKAS's path, same as live); `/.well-known/jwks.json`, the key
+//! the inline proxy's identity assertions are signed with.
 
 use std::sync::Arc;
 
@@ -17,11 +18,31 @@ pub fn router(with_metrics: bool) -> Router<Arc<App>> {
     let r = Router::new()
         .route("/health", get(live))
         .route("/health/live", get(live))
-        .route("/health/ready", get(ready));
+        .route("/health/ready", get(ready))
+        .route("/.well-known/jwks.json", get(jwks));
     if with_metrics {
         r.merge(metrics_router())
     } else {
         r
+    }
+}
+
+/// The public key of the inline proxy's identity assertions (404 when they are off).
+async fn jwks(State(app): State<Arc<App>>) -> Response {
+    match app.assertion.get() {
+        Some(s) => {
+            let mut r = Json(s.jwks()).into_response();
+            r.headers_mut().insert(
+                axum::http::header::CACHE_CONTROL,
+                axum::http::HeaderValue::from_static("public, max-age=300"),
+            );
+            r
+        }
+        None => super::error::error(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "identity assertions are not enabled (proxy.assertion.enabled)",
+        ),
     }
 }
 

@@ -46,6 +46,8 @@ pub struct Proxy {
     tls_reload: Duration,
     /// Headers keygate sends upstream, removed from whatever a client sent.
     spoofable: Vec<HeaderName>,
+    /// Where the identity assertion goes, when enabled.
+    assertion_header: Option<HeaderName>,
     /// Set when shutdown begins: tunnels close.
     closing: tokio::sync::watch::Sender<bool>,
     /// `address:port` to listen on.
@@ -85,7 +87,13 @@ impl Proxy {
         } else {
             &p.address
         };
+        let assertion_header = p
+            .assertion
+            .enabled
+            .then(|| HeaderName::from_bytes(p.assertion.header.as_bytes()).ok())
+            .flatten();
         Ok(Some(Proxy {
+            assertion_header,
             routes: Routes::new(p)?,
             tls,
             tls_reload: Duration::from_secs(p.tls_reload_secs),
@@ -275,6 +283,18 @@ async fn handle(
         }
         if let Some(report) = report {
             crate::http::limited::upstream(h, known, report, line.now_ms);
+        }
+        if let (Some(signer), Some(name)) = (app.assertion.get(), &proxy.assertion_header) {
+            let r = &known.record;
+            let caller = crate::assertion::Caller {
+                key_id: r.id.as_str(),
+                owner: &r.owner,
+                key_name: &r.name,
+            };
+            let token = signer.sign(&caller, line.now_ms.div_euclid(1000));
+            if let Ok(v) = HeaderValue::from_str(&token) {
+                h.insert(name.clone(), v);
+            }
         }
     }
     let trusted = app

@@ -1011,3 +1011,123 @@ async fn the_command_line_env_and_file_forms() {
         assert!(err.contains(says), "{file}: {err}");
     }
 }
+
+/// The assertion verified by jose (Node), against the JWKS on the main port.
+fn verify_assertion(jwks: &str, token: &str) -> Value {
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/support/oidc/verify-assertion.mjs"
+    );
+    let out = Command::new("node")
+        .args([script, jwks, token, "keygate-test", "orders-api"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[tokio::test]
+async fn the_signed_assertion_verifies_with_another_jwt_library() {
+    let p = Inline::start(|c, _| {
+        c.proxy.assertion.enabled = true;
+        c.proxy.assertion.issuer = "keygate-test".into();
+        c.proxy.assertion.audience = "orders-api".into();
+        c.proxy.assertion.ttl_secs = 2;
+    })
+    .await;
+    let (key, record) = p.t.create("nina", "billing", &[]).await;
+    let echo = p
+        .echo(
+            "/a",
+            client()
+                .get(p.url("/a"))
+                .bearer_auth(&key)
+                .header("X-Keygate-Assertion", "forged"),
+        )
+        .await;
+    let token = seen(&echo, "x-keygate-assertion").unwrap().to_owned();
+    assert_ne!(token, "forged");
+    let jwks = p.t.url("/.well-known/jwks.json");
+    let (j, t) = (jwks.clone(), token.clone());
+    let v = tokio::task::spawn_blocking(move || verify_assertion(&j, &t))
+        .await
+        .unwrap();
+    assert_eq!(v["ok"], true, "{v}");
+    assert_eq!(v["payload"]["sub"], "nina");
+    assert_eq!(v["payload"]["key_id"], record.id.as_str());
+    assert_eq!(v["payload"]["key_name"], "billing");
+    assert_eq!(v["header"]["alg"], "EdDSA");
+
+    // Changed by a byte, or past its lifetime: refused.
+    let mut parts: Vec<String> = token.split('.').map(str::to_owned).collect();
+    let forged = {
+        use base64::Engine;
+        let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let claims = String::from_utf8(b64.decode(&parts[1]).unwrap()).unwrap();
+        parts[1] = b64.encode(claims.replace("nina", "root"));
+        parts.join(".")
+    };
+    let j = jwks.clone();
+    let v = tokio::task::spawn_blocking(move || verify_assertion(&j, &forged))
+        .await
+        .unwrap();
+    assert_eq!(v["code"], "ERR_JWS_SIGNATURE_VERIFICATION_FAILED", "{v}");
+    tokio::time::sleep(Duration::from_millis(3100)).await;
+    let v = tokio::task::spawn_blocking(move || verify_assertion(&jwks, &token))
+        .await
+        .unwrap();
+    assert_eq!(v["code"], "ERR_JWT_EXPIRED", "{v}");
+
+    // Off, the JWKS is a 404.
+    let q = Inline::start(|_, _| {}).await;
+    let r = q.t.get("/.well-known/jwks.json").send().await.unwrap();
+    assert_eq!(r.status(), 404);
+}
+
+#[tokio::test]
+async fn an_assertion_key_from_a_file_is_the_same_on_every_replica() {
+    let dir = tempfile::tempdir().unwrap();
+    let pem = dir.path().join("assertion.pem");
+    let o = Command::new("openssl")
+        .args(["genpkey", "-algorithm", "ed25519", "-out"])
+        .arg(&pem)
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    let mut published = Vec::new();
+    for _ in 0..2 {
+        let file = pem.clone();
+        let p = Inline::start(move |c, _| {
+            c.proxy.assertion.enabled = true;
+            c.proxy.assertion.key_file = Some(file);
+        })
+        .await;
+        let v: Value =
+            p.t.get("/.well-known/jwks.json")
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+        published.push(v["keys"][0].clone());
+    }
+    assert_eq!(published[0], published[1]);
+    assert_eq!(published[0]["crv"], "Ed25519");
+    // Not an Ed25519 key: refused at start, naming the setting.
+    std::fs::write(
+        &pem,
+        "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n",
+    )
+    .unwrap();
+    let mut c = crate::helpers::base_config(dir.path());
+    c.proxy.assertion.enabled = true;
+    c.proxy.assertion.key_file = Some(pem);
+    let app = keygate::app::App::open(c, keygate::clock::Clock::system()).unwrap();
+    let err = app.prepare().await.unwrap_err().to_string();
+    assert!(err.contains("proxy.assertion.key_file"), "{err}");
+}

@@ -29,6 +29,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "private_fs",
             "keyfile",
             "oidc",
+            "assertion",
             "decide::credential",
             "decide::throttle",
         ],
