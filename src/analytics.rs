@@ -43,8 +43,45 @@ pub const OUTCOME_NAMES: [&str; OUTCOMES] = [
     "usage_exceeded",
 ];
 
-/// Counts per outcome, in [`Outcome`] order.
-pub type Counts = [u64; OUTCOMES];
+/// What the upstream answered a request the inline proxy let through (`src/proxy`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UpstreamClass {
+    /// 1xx and 2xx.
+    Success = 0,
+    Redirect = 1,
+    ClientError = 2,
+    ServerError = 3,
+    /// No answer: keygate said 502 or 504.
+    Failed = 4,
+}
+
+impl UpstreamClass {
+    /// The class of an upstream's status; `None`: no answer came.
+    pub fn of(status: Option<u16>) -> Self {
+        match status {
+            None => UpstreamClass::Failed,
+            Some(s) if s < 300 => UpstreamClass::Success,
+            Some(s) if s < 400 => UpstreamClass::Redirect,
+            Some(s) if s < 500 => UpstreamClass::ClientError,
+            Some(_) => UpstreamClass::ServerError,
+        }
+    }
+}
+
+pub const CLASSES: usize = 5;
+
+/// Counted per key and bucket: the decision outcomes, then the upstream's answers.
+/// Stores keep them by index, so rows written with fewer read as zeros for the rest
+/// (and older versions ignore indexes they do not know).
+pub const COUNTS: usize = OUTCOMES + CLASSES;
+
+/// Counts per outcome, in [`Outcome`] order, then per [`UpstreamClass`].
+pub type Counts = [u64; COUNTS];
+
+/// Requests decided: the sum of the outcomes (upstream answers are of those requests).
+pub fn requests(c: &Counts) -> u64 {
+    c[..OUTCOMES].iter().sum()
+}
 
 /// Tallies waiting for a flush, at most.
 pub const MAX_PENDING: usize = 200_000;
@@ -198,7 +235,7 @@ impl std::hash::Hasher for DigestHasher {
     }
 }
 
-/// One waiting tally, 80 bytes and one allocation (the two slot names in one string):
+/// One waiting tally, 104 bytes and one allocation (the two slot names in one string):
 /// up to [`MAX_PENDING`] of them wait for a flush.
 struct Pending {
     /// The key slot followed by the owner slot.
@@ -206,7 +243,7 @@ struct Pending {
     /// Where the owner slot starts.
     split: u32,
     /// Counts in one minute of one key: 2^32 would take 70 million requests a second.
-    counts: [u32; OUTCOMES],
+    counts: [u32; COUNTS],
 }
 
 impl Pending {
@@ -222,7 +259,7 @@ impl Pending {
         Pending {
             slots: slots.into_boxed_str(),
             split: u32::try_from(split).unwrap_or(u32::MAX),
-            counts: [0; OUTCOMES],
+            counts: [0; COUNTS],
         }
     }
 
@@ -263,12 +300,22 @@ impl Tally {
     /// Counts one request of the key whose record is `record` at `now_ms` (by its hash,
     /// id and owner: the gate's cache entry is not this module's business).
     pub fn record(&self, record: &TokenRecord, outcome: Outcome, now_ms: i64) {
+        self.count(record, outcome as usize, now_ms);
+    }
+
+    /// Counts the upstream's answer to a request of this key that the inline proxy let
+    /// through.
+    pub fn record_upstream(&self, record: &TokenRecord, class: UpstreamClass, now_ms: i64) {
+        self.count(record, OUTCOMES + class as usize, now_ms);
+    }
+
+    fn count(&self, record: &TokenRecord, index: usize, now_ms: i64) {
         let hash = record.hash.0;
         let minute = Step::Minute.bucket(now_ms);
         let shard = &self.shards[usize::from(hash[0]) % SHARDS];
         let mut m = shard.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(p) = m.get_mut(&(hash, minute)) {
-            p.counts[outcome as usize] = p.counts[outcome as usize].saturating_add(1);
+            p.counts[index] = p.counts[index].saturating_add(1);
             return;
         }
         if self.len.load(Ordering::Relaxed) >= MAX_PENDING {
@@ -277,7 +324,7 @@ impl Tally {
             return;
         }
         let mut p = Pending::new(&record.id, &record.owner);
-        p.counts[outcome as usize] = 1;
+        p.counts[index] = 1;
         m.insert((hash, minute), p);
         if self.len.fetch_add(1, Ordering::Relaxed) + 1 == EARLY_FLUSH {
             self.full.notify_one();
@@ -358,6 +405,22 @@ pub struct OutcomeCounts {
     pub refused: u64,
     pub rate_limited: u64,
     pub usage_exceeded: u64,
+    /// What the upstream answered the requests the inline proxy let through, by status
+    /// class (`upstream_failed`: no answer; keygate said 502 or 504). Absent when zero.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub upstream_2xx: u64,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub upstream_3xx: u64,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub upstream_4xx: u64,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub upstream_5xx: u64,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub upstream_failed: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl From<Counts> for OutcomeCounts {
@@ -368,6 +431,11 @@ impl From<Counts> for OutcomeCounts {
             refused: c[2],
             rate_limited: c[3],
             usage_exceeded: c[4],
+            upstream_2xx: c[5],
+            upstream_3xx: c[6],
+            upstream_4xx: c[7],
+            upstream_5xx: c[8],
+            upstream_failed: c[9],
         }
     }
 }
@@ -417,12 +485,12 @@ impl UsageSeries {
     /// from [`range`].
     pub fn of(rows: Vec<(i64, Counts)>, from: i64, to: i64, step: Step) -> UsageSeries {
         use crate::clock::Timestamp;
-        let mut totals = [0; OUTCOMES];
+        let mut totals = [0; COUNTS];
         let mut rows = rows.into_iter().peekable();
         let mut points = Vec::new();
         let mut t = from;
         while t < to {
-            let mut c = [0; OUTCOMES];
+            let mut c = [0; COUNTS];
             while let Some((b, _)) = rows.peek() {
                 if *b > t {
                     break;
@@ -471,9 +539,8 @@ pub fn sparkline(values: &[u64]) -> String {
 pub fn top(sums: HashMap<String, Counts>, limit: usize) -> Vec<(String, Counts)> {
     let mut v: Vec<(String, Counts)> = sums.into_iter().collect();
     v.sort_by(|a, b| {
-        b.1.iter()
-            .sum::<u64>()
-            .cmp(&a.1.iter().sum::<u64>())
+        requests(&b.1)
+            .cmp(&requests(&a.1))
             .then_with(|| a.0.cmp(&b.0))
     });
     v.truncate(limit);
@@ -496,7 +563,7 @@ pub fn expand(batch: &[UsageAdd]) -> HashMap<(String, Step, i64), Counts> {
             for step in Step::ALL {
                 add(
                     out.entry((slot.clone(), step, step.bucket(u.minute_ms)))
-                        .or_insert([0; OUTCOMES]),
+                        .or_insert([0; COUNTS]),
                     &u.counts,
                 );
             }
@@ -513,13 +580,13 @@ mod tests {
     fn a_pending_tally_gives_back_the_slots_and_counts() {
         let id = crate::model::TokenId::parse("01JZZK7Q2X").unwrap();
         let mut p = Pending::new(&id, "alice@example.com\nk:x");
-        p.counts = [3, 0, 1, 0, u32::MAX];
+        p.counts = [3, 0, 1, 0, u32::MAX, 0, 0, 0, 0, 0];
         let add = p.into_add(60_000);
         assert_eq!(add.key_slot, key_slot(&id));
         assert_eq!(add.owner_slot, owner_slot("alice@example.com\nk:x"));
         assert_eq!(add.minute_ms, 60_000);
-        assert_eq!(add.counts, [3, 0, 1, 0, u64::from(u32::MAX)]);
-        assert_eq!(std::mem::size_of::<(([u8; 32], i64), Pending)>(), 80);
+        assert_eq!(add.counts, [3, 0, 1, 0, u64::from(u32::MAX), 0, 0, 0, 0, 0]);
+        assert_eq!(std::mem::size_of::<(([u8; 32], i64), Pending)>(), 104);
     }
 
     #[test]
@@ -533,23 +600,23 @@ mod tests {
                 key_slot: "k:a".into(),
                 owner_slot: "o:x".into(),
                 minute_ms: Step::Minute.bucket(t),
-                counts: [2, 1, 0, 0, 0],
+                counts: [2, 1, 0, 0, 0, 0, 0, 0, 0, 0],
             },
             UsageAdd {
                 key_slot: "k:b".into(),
                 owner_slot: "o:x".into(),
                 minute_ms: Step::Minute.bucket(t + 60_000),
-                counts: [1, 0, 0, 3, 0],
+                counts: [1, 0, 0, 3, 0, 0, 0, 0, 0, 0],
             },
         ];
         let e = expand(&batch);
         assert_eq!(
             e[&("o:x".to_owned(), Step::Hour, Step::Hour.bucket(t))],
-            [3, 1, 0, 3, 0]
+            [3, 1, 0, 3, 0, 0, 0, 0, 0, 0]
         );
         assert_eq!(
             e[&("k:a".to_owned(), Step::Day, Step::Day.bucket(t))],
-            [2, 1, 0, 0, 0]
+            [2, 1, 0, 0, 0, 0, 0, 0, 0, 0]
         );
         // k:a and k:b: 3 buckets each; o:x and g:all: two minutes, one hour, one day.
         assert_eq!(e.len(), 14);

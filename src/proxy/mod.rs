@@ -335,6 +335,16 @@ async fn handle(
     let sent = tokio::time::Instant::now();
     let answer = route.upstream.send(Request::from_parts(parts, body)).await;
     let upstream_took = sent.elapsed();
+    // The key's analytics count what the upstream answered (its error rate).
+    let answered = match &answer {
+        Ok(r) if r.status() == StatusCode::SWITCHING_PROTOCOLS && client_upgrade.is_none() => None,
+        Ok(r) => Some(r.status().as_u16()),
+        Err(_) => None,
+    };
+    if let (Some(tally), Some((known, _))) = (app.gate.tally(), &allowed) {
+        let class = crate::analytics::UpstreamClass::of(answered);
+        tally.record_upstream(&known.record, class, line.now_ms);
+    }
     let mut response = match answer {
         Err(failed) => {
             app.gate

@@ -259,7 +259,7 @@ impl UsageStore for MemoryStore {
         for ((slot, step, bucket), c) in crate::analytics::expand(batch) {
             crate::analytics::add(
                 m.entry((step.as_u8(), slot, bucket))
-                    .or_insert([0; crate::analytics::OUTCOMES]),
+                    .or_insert([0; crate::analytics::COUNTS]),
                 &c,
             );
         }
@@ -281,7 +281,7 @@ impl UsageStore for MemoryStore {
             {
                 crate::analytics::add(
                     sums.entry(slot.clone())
-                        .or_insert([0; crate::analytics::OUTCOMES]),
+                        .or_insert([0; crate::analytics::COUNTS]),
                     c,
                 );
             }

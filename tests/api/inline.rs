@@ -32,7 +32,15 @@ impl Inline {
     }
 
     pub async fn start_on(up: Upstream, tweak: impl FnOnce(&mut Config, &Upstream)) -> Self {
-        let t = TestApp::spawn_with(Backend::Memory, |c| {
+        Self::start_full(Backend::Memory, up, tweak).await
+    }
+
+    pub async fn start_full(
+        backend: Backend,
+        up: Upstream,
+        tweak: impl FnOnce(&mut Config, &Upstream),
+    ) -> Self {
+        let t = TestApp::spawn_with(backend, |c| {
             c.proxy.upstream = up.url();
             c.trusted_proxies = Vec::new();
             tweak(c, &up);
@@ -1130,4 +1138,62 @@ async fn an_assertion_key_from_a_file_is_the_same_on_every_replica() {
     let app = keygate::app::App::open(c, keygate::clock::Clock::system()).unwrap();
     let err = app.prepare().await.unwrap_err().to_string();
     assert!(err.contains("proxy.assertion.key_file"), "{err}");
+}
+
+/// A key's analytics count what the upstream answered, by class, on both stores.
+async fn upstream_answers_are_counted_per_key(backend: Backend) {
+    let p = Inline::start_full(backend, Upstream::start().await, |c, up| {
+        c.analytics.flush_secs = 1;
+        c.admin_key = Some(keygate::config::Secret::new(crate::helpers::ADMIN_KEY));
+        let route = |v: Value| serde_json::from_value::<keygate::config::RouteConfig>(v).unwrap();
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        c.proxy.routes = vec![route(serde_json::json!({"paths": ["/gone"], "upstream": format!("http://127.0.0.1:{closed}")}))];
+        let _ = up;
+    })
+    .await;
+    let (key, record) = p.t.create("olga", "errors", &[]).await;
+    let c = client();
+    for path in [
+        "/a",
+        "/b",
+        "/status/302",
+        "/status/404",
+        "/status/500",
+        "/status/503",
+        "/gone",
+    ] {
+        c.get(p.url(path)).bearer_auth(&key).send().await.unwrap();
+    }
+    c.get(p.url("/a")).send().await.unwrap();
+    let want = serde_json::json!({
+        "allowed": 7, "forbidden": 0, "refused": 0, "rate_limited": 0, "usage_exceeded": 0,
+        "upstream_2xx": 2, "upstream_3xx": 1, "upstream_4xx": 1, "upstream_5xx": 2, "upstream_failed": 1,
+    });
+    let path = format!("/api/tokens/{}/usage", record.id.as_str());
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let v: Value =
+            p.t.admin(p.t.get(&path))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+        if v["totals"] == want {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{v}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test]
+async fn upstream_answers_are_counted_per_key_embedded() {
+    upstream_answers_are_counted_per_key(Backend::Redb).await;
+}
+
+#[tokio::test]
+async fn upstream_answers_are_counted_per_key_valkey() {
+    upstream_answers_are_counted_per_key(Backend::Valkey).await;
 }

@@ -19,7 +19,7 @@ use super::error::{ApiError, ErrorBody, query};
 use super::keys::{Scope, find, owner_from_path};
 use super::paging::{PageParams, record_key};
 use super::principal::Principal;
-use crate::analytics::{OUTCOMES, OutcomeCounts, Step, UsageSeries, add, key_slot, owner_slot};
+use crate::analytics::{COUNTS, OutcomeCounts, Step, UsageSeries, add, key_slot, owner_slot};
 use crate::app::App;
 use crate::clock::Timestamp;
 
@@ -134,7 +134,7 @@ async fn owner_usage(
             .store()
             .read_usage(&key_slot(&rec.id), r.step, r.from, r.to)
             .await?;
-        let mut t = [0; OUTCOMES];
+        let mut t = [0; COUNTS];
         for (_, c) in rows {
             add(&mut t, &c);
         }

@@ -92,7 +92,7 @@ impl UsageStore for RedbStore {
                 }
                 let slot = String::from_utf8_lossy(&k[1..k.len() - 9]).into_owned();
                 crate::analytics::add(
-                    sums.entry(slot).or_insert([0; crate::analytics::OUTCOMES]),
+                    sums.entry(slot).or_insert([0; crate::analytics::COUNTS]),
                     &decode_counts(v.value()),
                 );
             }
@@ -159,12 +159,8 @@ fn encode_counts(c: &crate::analytics::Counts) -> Vec<u8> {
 }
 
 fn decode_counts(v: &[u8]) -> crate::analytics::Counts {
-    let mut c = [0u64; crate::analytics::OUTCOMES];
-    for (i, chunk) in v
-        .chunks_exact(8)
-        .take(crate::analytics::OUTCOMES)
-        .enumerate()
-    {
+    let mut c = [0u64; crate::analytics::COUNTS];
+    for (i, chunk) in v.chunks_exact(8).take(crate::analytics::COUNTS).enumerate() {
         let mut b = [0u8; 8];
         b.copy_from_slice(chunk);
         c[i] = u64::from_le_bytes(b);

@@ -35,7 +35,7 @@ impl UsageStore for ValkeyStore {
         // Per day, a ranking of keys and of owners by requests (for the admin overview).
         for u in batch {
             let day = crate::analytics::Step::Day.bucket(u.minute_ms);
-            let n: u64 = u.counts.iter().sum();
+            let n = crate::analytics::requests(&u.counts);
             for (kind, slot) in [("k", &u.key_slot), ("o", &u.owner_slot)] {
                 let key = self.k_top(kind, day);
                 cmds.push(redis::cmd("ZINCRBY").arg(&key).arg(n).arg(slot).clone());
@@ -88,7 +88,7 @@ impl UsageStore for ValkeyStore {
         }
         let mut sums = std::collections::HashMap::new();
         for slot in candidates {
-            let mut c = [0; crate::analytics::OUTCOMES];
+            let mut c = [0; crate::analytics::COUNTS];
             for (_, counts) in self
                 .read_usage(&slot, crate::analytics::Step::Day, from_day_ms, to_day_ms)
                 .await?
@@ -137,8 +137,8 @@ impl UsageStore for ValkeyStore {
                     continue;
                 };
                 let bucket = container + i * step.millis();
-                if o < crate::analytics::OUTCOMES && bucket >= from_ms && bucket < to_ms {
-                    out.entry(bucket).or_insert([0; crate::analytics::OUTCOMES])[o] += n;
+                if o < crate::analytics::COUNTS && bucket >= from_ms && bucket < to_ms {
+                    out.entry(bucket).or_insert([0; crate::analytics::COUNTS])[o] += n;
                 }
             }
         }

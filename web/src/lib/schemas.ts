@@ -172,6 +172,13 @@ export const outcomeCountsSchema = z.object({
   refused: z.number().int(),
   rate_limited: z.number().int(),
   usage_exceeded: z.number().int(),
+  /** What the upstream answered behind keygate's inline proxy, by status class (absent: none). */
+  upstream_2xx: z.number().int().optional(),
+  upstream_3xx: z.number().int().optional(),
+  upstream_4xx: z.number().int().optional(),
+  upstream_5xx: z.number().int().optional(),
+  /** No answer: keygate said 502 or 504. */
+  upstream_failed: z.number().int().optional(),
 });
 export type OutcomeCounts = z.infer<typeof outcomeCountsSchema>;
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { allUsageSchema, ownerUsageSchema, usageSeriesSchema } from "./schemas";
-import { rangeQuery, refusals, total } from "./usage";
+import { rangeQuery, refusals, total, upstreamAnswers } from "./usage";
 
 const counts = { allowed: 5, forbidden: 1, refused: 2, rate_limited: 3, usage_exceeded: 4 };
 const series = {
@@ -15,6 +15,14 @@ const series = {
 };
 
 describe("usage", () => {
+  it("reads the upstream's answers and their error rate (server errors and none)", () => {
+    expect(upstreamAnswers(counts).errorRate).toBeNull();
+    const a = upstreamAnswers({ ...counts, upstream_2xx: 6, upstream_3xx: 1, upstream_5xx: 2, upstream_failed: 1 });
+    expect(a).toEqual({ success: 6, redirect: 1, clientError: 0, serverError: 2, failed: 1, total: 10, errorRate: 0.3 });
+    // Upstream answers are of decided requests, not more of them.
+    expect(total({ ...counts, upstream_2xx: 6 })).toBe(total(counts));
+  });
+
   it("asks for a range ending with the current bucket, in the range's step", () => {
     const now = Date.parse("2026-12-01T10:17:30Z");
     expect(new URLSearchParams(rangeQuery("24h", now)).toString()).toBe(

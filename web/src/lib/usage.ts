@@ -2,7 +2,8 @@
 // outcomes in the order they stack, and sums.
 import type { OutcomeCounts, UsageSeries } from "./schemas";
 
-export type Outcome = keyof OutcomeCounts;
+/** A decision's outcome (the upstream's answers are counted beside them). */
+export type Outcome = "allowed" | "forbidden" | "refused" | "rate_limited" | "usage_exceeded";
 
 /** Bottom to top of a stack; `color` names the CSS variable each is drawn in. */
 export const outcomes: { key: Outcome; label: string; color: string }[] = [
@@ -49,6 +50,30 @@ export function refusals(c: OutcomeCounts): number {
 
 export function total(c: OutcomeCounts): number {
   return c.allowed + refusals(c);
+}
+
+/** What the upstream answered the requests keygate's inline proxy let through. */
+export interface UpstreamAnswers {
+  success: number;
+  redirect: number;
+  clientError: number;
+  serverError: number;
+  failed: number;
+  total: number;
+  /** Server errors and no answer, of all answers (0 to 1); `null` without answers. */
+  errorRate: number | null;
+}
+
+export function upstreamAnswers(c: OutcomeCounts): UpstreamAnswers {
+  const a = {
+    success: c.upstream_2xx ?? 0,
+    redirect: c.upstream_3xx ?? 0,
+    clientError: c.upstream_4xx ?? 0,
+    serverError: c.upstream_5xx ?? 0,
+    failed: c.upstream_failed ?? 0,
+  };
+  const total = a.success + a.redirect + a.clientError + a.serverError + a.failed;
+  return { ...a, total, errorRate: total === 0 ? null : (a.serverError + a.failed) / total };
 }
 
 /** A bucket's start as people read it, at the precision of the step. */

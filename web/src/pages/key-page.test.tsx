@@ -83,6 +83,25 @@ describe("a key's page", () => {
     expect(api.calls.filter((c) => c.path === "/api/me/tokens/k1/usage")).toHaveLength(2);
   });
 
+  it("shows what the upstream answered behind the inline proxy, with the error rate", async () => {
+    const totals = { ...series.totals, upstream_2xx: 90, upstream_4xx: 4, upstream_5xx: 5, upstream_failed: 1 };
+    setup({
+      "GET /api/me/tokens/k1": () => json(200, key),
+      "GET /api/me/tokens/k1/usage": () => json(200, { ...series, totals }),
+    });
+    expect(await screen.findByText("Upstream error rate 6.0%")).toBeInTheDocument();
+    expect(screen.getByText(/of 100 answers: 90 2xx · 0 3xx · 4 4xx · 5 5xx · 1 without an answer/)).toBeInTheDocument();
+  });
+
+  it("says nothing of an upstream when there is none", async () => {
+    setup({
+      "GET /api/me/tokens/k1": () => json(200, key),
+      "GET /api/me/tokens/k1/usage": () => json(200, series),
+    });
+    await screen.findByRole("table", { name: /Requests over the last 24 hours/ });
+    expect(screen.queryByText(/Upstream error rate/)).not.toBeInTheDocument();
+  });
+
   it("says when a range is too long for its step, and is otherwise usable", async () => {
     setup({
       "GET /api/me/tokens/k1": () => json(200, key),

@@ -20,7 +20,7 @@ import type { KeyScope, Scope } from "../lib/queries/scope";
 import { useKeyUsage } from "../lib/queries/usage";
 import type { Token } from "../lib/schemas";
 import { keyHref } from "../lib/links";
-import type { RangePreset } from "../lib/usage";
+import { type RangePreset, type UpstreamAnswers, upstreamAnswers } from "../lib/usage";
 
 /** "1 Jun 2026, 14:00 CEST (in 3 days)": the date in the browser's locale and zone, and how far. */
 function When({ iso, now }: { iso: string; now: number }) {
@@ -64,9 +64,29 @@ function KeyUsage({ scope, id }: { scope: KeyScope; id: string }) {
         <RangePicker value={range} onChange={setRange} />
       </div>
       <QueryView what="usage" {...fromQuery(usage)}>
-        {(series) => <UsageChart series={series} title={`Requests over the last ${rangeLabel(range)}`} />}
+        {(series) => (
+          <>
+            <UsageChart series={series} title={`Requests over the last ${rangeLabel(range)}`} />
+            <UpstreamSummary answers={upstreamAnswers(series.totals)} />
+          </>
+        )}
       </QueryView>
     </section>
+  );
+}
+
+/** Behind the inline proxy: what the service answered this key, and its error rate. */
+function UpstreamSummary({ answers: a }: { answers: UpstreamAnswers }) {
+  if (a.total === 0 || a.errorRate === null) return null;
+  const percent = (a.errorRate * 100).toFixed(a.errorRate < 0.1 ? 1 : 0);
+  return (
+    <p className="upstream-summary">
+      <strong>Upstream error rate {percent}%</strong>{" "}
+      <span className="muted">
+        of {a.total} answers: {a.success} 2xx · {a.redirect} 3xx · {a.clientError} 4xx · {a.serverError} 5xx ·{" "}
+        {a.failed} without an answer (502/504)
+      </span>
+    </p>
   );
 }
 
