@@ -31,6 +31,9 @@ metrics on, logs to /dev/null), for three cases:
            server keygate's key files and /load come from, installed from crates.io
            into target/peers by the bench (`cargo install akas`), holding the same
            100 000 keys (plain) and asked its /auth with the same requests
+  inline   keygate as the reverse proxy in front of the bare server, beside the bare
+           server directly, a plain nginx proxy (keep-alive, no check) and Traefik +
+           forwardAuth to keygate; 1 000 tunnels held; 1 GiB each way (bench/inline.py)
   instructions
            instructions per request under valgrind's callgrind (independent of the
            machine's load) of the bare server and keygate, valid / garbage / misses /
@@ -389,6 +392,9 @@ def main():
     if wanted is None or "instructions" in wanted:
         results["instructions"] = instructions(work, emb_dir, vk_dir, vurl, keys, valid, garbage,
                                                1000 if args.quick else 3000)
+    if wanted is None or "inline" in wanted:
+        import inline
+        results["inline"] = inline.run(sys.modules[__name__], work, emb_dir, valid, seconds, rounds)
     if (not args.quick and not args.cases) or (wanted and "scale" in wanted):
         results["scale"] = scale(work, vurl, valkey)
     valkey.stop()
@@ -433,6 +439,9 @@ def main():
         print(f"{'case':<8} " + " ".join(f"{n:>10} {'×':>5}" for n in ("bare", "embedded", "valkey")))
         for case, v in results["instructions"].items():
             print(f"{case:<8} " + " ".join(f"{v[n]['instructions']:>10.0f} {v[n]['ratio']:>5.2f}" for n in ("bare", "embedded", "valkey") if n in v))
+    if "inline" in results:
+        import inline
+        inline.report(results["inline"])
     if "scale" in results:
         print()
         for name, v in results["scale"].items():
@@ -739,6 +748,10 @@ def print_targets(results):
         row("1M keys, embedded RSS after the miss stream ≤ 64 MiB", f"{e['rss_mib']} MiB", e["rss_mib"] <= 64)
         for name, v in results["scale"].items():
             row(f"1M keys, {name} startup ≤ 1 s", f"{v['startup_s']} s", v["startup_s"] <= 1)
+    if "inline" in results:
+        import inline
+        for name, value, ok in inline.targets(results["inline"]):
+            row(name, value, ok)
     if rows:
         print("\nTargets (ratios to the bare server in this run):")
         print("\n".join(rows))

@@ -37,6 +37,9 @@ pub struct ProxyConfig {
     /// Forward the key to the upstream (else it is removed: header, Basic, key header
     /// or query parameter).
     pub keep_credential: bool,
+    /// Threads serving the proxy port, each with a runtime and upstream pools of its
+    /// own (0: one per core).
+    pub workers: usize,
     /// Idle keep-alive connections kept per upstream, and how long.
     pub pool_max_idle: usize,
     pub pool_idle_secs: u64,
@@ -59,6 +62,7 @@ impl Default for ProxyConfig {
             response_timeout_ms: 60_000,
             pass_host: true,
             keep_credential: false,
+            workers: 0,
             pool_max_idle: 256,
             pool_idle_secs: 60,
             assertion: AssertionConfig::default(),
@@ -225,6 +229,9 @@ impl ProxyConfig {
             return Err(
                 "proxy.connect_timeout_ms and proxy.response_timeout_ms must be above 0".into(),
             );
+        }
+        if self.workers > 1024 {
+            return Err("proxy.workers: at most 1024".into());
         }
         if self.tls_reload_secs == 0 {
             return Err("proxy.tls_reload_secs must be above 0".into());

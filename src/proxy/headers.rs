@@ -112,16 +112,15 @@ pub fn strip_query_param(path_and_query: &str, name: &str) -> Option<String> {
 }
 
 /// Sets the forwarding headers. `trusted`: the peer is a trusted proxy, whose own
-/// forwarding headers are kept (and extended).
+/// forwarding headers are kept (and extended). `peer`: its address.
 pub fn forwarding(
     h: &mut HeaderMap,
-    peer: std::net::IpAddr,
+    peer: &HeaderValue,
     trusted: bool,
     tls: bool,
     host: Option<&HeaderValue>,
 ) {
-    let peer_text = peer.to_string();
-    let xff = match (trusted, h.get(X_FORWARDED_FOR)) {
+    let extended = match (trusted, h.get(X_FORWARDED_FOR)) {
         (true, Some(_)) => {
             // Several X-Forwarded-For headers are one list (RFC 9110 §5.3).
             let mut all = h
@@ -131,15 +130,12 @@ pub fn forwarding(
                 .collect::<Vec<_>>()
                 .join(", ");
             all.push_str(", ");
-            all.push_str(&peer_text);
+            all.push_str(peer.to_str().unwrap_or(""));
             HeaderValue::from_str(&all).ok()
         }
         _ => None,
     };
-    let xff = xff.unwrap_or_else(|| {
-        HeaderValue::from_str(&peer_text).unwrap_or(HeaderValue::from_static("unknown"))
-    });
-    h.insert(X_FORWARDED_FOR, xff);
+    h.insert(X_FORWARDED_FOR, extended.unwrap_or_else(|| peer.clone()));
     if !(trusted && h.contains_key(X_FORWARDED_PROTO)) {
         h.insert(
             X_FORWARDED_PROTO,
@@ -163,27 +159,27 @@ pub fn forwarding(
 }
 
 /// The client's request id when it is a sane one (1-128 visible ASCII characters), else
-/// a new one (32 hex digits).
+/// a new one: 32 hex digits, a random half drawn once per process and a counter (unique
+/// without a system call per request).
 pub fn request_id(h: &HeaderMap) -> HeaderValue {
+    use std::sync::OnceLock;
+    use std::sync::atomic::{AtomicU64, Ordering};
     if let Some(v) = h.get(X_REQUEST_ID)
         && (1..=128).contains(&v.len())
         && v.as_bytes().iter().all(u8::is_ascii_graphic)
     {
         return v.clone();
     }
-    let mut raw = [0u8; 16];
-    if getrandom::fill(&mut raw).is_err() {
-        // No randomness: a counter keeps ids distinct within this process.
-        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
-        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        raw[..8].copy_from_slice(&n.to_be_bytes());
-    }
-    let mut text = String::with_capacity(32);
-    for b in raw {
-        use std::fmt::Write;
-        let _ = write!(text, "{b:02x}");
-    }
-    HeaderValue::from_str(&text).unwrap_or(HeaderValue::from_static("0"))
+    static PROCESS: OnceLock<u64> = OnceLock::new();
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let high = *PROCESS.get_or_init(|| {
+        let mut raw = [0u8; 8];
+        let _ = getrandom::fill(&mut raw);
+        u64::from_le_bytes(raw)
+    });
+    let low = NEXT.fetch_add(1, Ordering::Relaxed);
+    let id = (u128::from(high) << 64) | u128::from(low);
+    HeaderValue::from_str(&format!("{id:032x}")).unwrap_or(HeaderValue::from_static("0"))
 }
 
 #[cfg(test)]
@@ -249,7 +245,7 @@ mod tests {
 
     #[test]
     fn forwarding_from_clients_and_trusted_proxies() {
-        let ip: std::net::IpAddr = "192.0.2.7".parse().unwrap();
+        let ip = HeaderValue::from_static("192.0.2.7");
         let host = HeaderValue::from_static("api.example.com");
         let mut h = map(&[
             ("x-forwarded-for", "6.6.6.6"),
@@ -258,7 +254,7 @@ mod tests {
             ("forwarded", "for=6.6.6.6"),
             ("x-real-ip", "6.6.6.6"),
         ]);
-        forwarding(&mut h, ip, false, false, Some(&host));
+        forwarding(&mut h, &ip, false, false, Some(&host));
         assert_eq!(h["x-forwarded-for"], "192.0.2.7");
         assert_eq!(h["x-forwarded-host"], "api.example.com");
         assert_eq!(h["x-forwarded-proto"], "http");
@@ -268,7 +264,7 @@ mod tests {
             ("x-forwarded-for", "10.0.0.1"),
             ("x-forwarded-proto", "https"),
         ]);
-        forwarding(&mut h, ip, true, false, Some(&host));
+        forwarding(&mut h, &ip, true, false, Some(&host));
         assert_eq!(h["x-forwarded-for"], "198.51.100.1, 10.0.0.1, 192.0.2.7");
         assert_eq!(h["x-forwarded-proto"], "https");
     }

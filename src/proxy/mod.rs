@@ -41,7 +41,10 @@ pub use routes::Routes;
 
 /// The inline proxy, built from `[proxy]`.
 pub struct Proxy {
+    config: crate::config::ProxyConfig,
+    /// Checked at start; each worker builds its own (the pools are per worker).
     routes: Routes,
+    workers: usize,
     tls: Option<listen::tls::EdgeTls>,
     tls_reload: Duration,
     /// Headers keygate sends upstream, removed from whatever a client sent.
@@ -92,7 +95,13 @@ impl Proxy {
             .enabled
             .then(|| HeaderName::from_bytes(p.assertion.header.as_bytes()).ok())
             .flatten();
+        let workers = match p.workers {
+            0 => std::thread::available_parallelism().map_or(1, usize::from),
+            n => n,
+        };
         Ok(Some(Proxy {
+            config: p.clone(),
+            workers,
             assertion_header,
             routes: Routes::new(p)?,
             tls,
@@ -111,6 +120,12 @@ impl Proxy {
 
 /// Serves the proxy on `listener` until `shutdown` completes; then upgraded
 /// connections close and requests in flight finish (30 s at most).
+///
+/// The listener is served by `proxy.workers` threads, each with a single-threaded
+/// runtime of its own, its own accept loop and its own upstream pools (as nginx's
+/// workers): a request, its upstream exchange and the connections they use stay on one
+/// thread. On the shared multi-threaded runtime they hop between threads, which cost a
+/// third more CPU per request (docs/benchmarks.md, issue 24).
 pub async fn serve(
     listener: TcpListener,
     app: Arc<App>,
@@ -123,29 +138,84 @@ pub async fn serve(
         .tls
         .clone()
         .map(|t| tokio::spawn(t.watch(proxy.tls_reload)));
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let closing = proxy.closing.clone();
-    let shutdown = async move {
+    tokio::spawn(async move {
         shutdown.await;
         let _ = closing.send(true);
+        let _ = stop_tx.send(true);
+    });
+    let stopped = move || {
+        let mut rx = stop_rx.clone();
+        async move {
+            let _ = rx.wait_for(|s| *s).await;
+        }
     };
-    let p = proxy.clone();
-    let serve = move |io, peer, conn| connection(io, peer, conn, app.clone(), p.clone());
-    let result = listen::accept_loop(listener, limits, serve, shutdown).await;
+    let result = {
+        // Every worker accepts from the same socket (a duplicate of its descriptor).
+        let shared = listener.into_std()?;
+        let mut threads = Vec::with_capacity(proxy.workers);
+        for _ in 0..proxy.workers {
+            let socket = shared.try_clone()?;
+            let routes = Routes::new(&proxy.config).map_err(std::io::Error::other)?;
+            let w = Arc::new(Worker {
+                routes,
+                app: app.clone(),
+                proxy: proxy.clone(),
+            });
+            let (limits, stop) = (limits.clone(), stopped());
+            threads.push(tokio::task::spawn_blocking(move || {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()?;
+                rt.block_on(async move {
+                    let listener = TcpListener::from_std(socket)?;
+                    accept(listener, w, limits, stop).await
+                })
+            }));
+        }
+        let mut result = Ok(());
+        for t in threads {
+            let r = t.await.map_err(std::io::Error::other).and_then(|r| r);
+            if result.is_ok() {
+                result = r;
+            }
+        }
+        result
+    };
     if let Some(w) = watcher {
         w.abort();
     }
     result
 }
 
-async fn connection(io: Counted, peer: SocketAddr, conn: Conn, app: Arc<App>, proxy: Arc<Proxy>) {
-    match proxy.tls.clone() {
+/// What one worker serves with: the app, the proxy's settings, and its own routes (with
+/// their upstream pools).
+struct Worker {
+    app: Arc<App>,
+    proxy: Arc<Proxy>,
+    routes: Routes,
+}
+
+async fn accept(
+    listener: TcpListener,
+    w: Arc<Worker>,
+    limits: listen::Limits,
+    stop: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let serve = move |io, peer, conn| connection(io, peer, conn, w.clone());
+    listen::accept_loop(listener, limits, serve, stop).await
+}
+
+async fn connection(io: Counted, peer: SocketAddr, conn: Conn, w: Arc<Worker>) {
+    match w.proxy.tls.clone() {
         Some(tls) => {
             // The handshake counts as waiting for a request head.
             if let Some(Ok(stream)) = conn.before_head(tls.acceptor.accept(io)).await {
-                http(TokioIo::new(stream), peer, true, conn, app, proxy).await;
+                http(TokioIo::new(stream), peer, true, conn, w).await;
             }
         }
-        None => http(TokioIo::new(io), peer, false, conn, app, proxy).await,
+        None => http(TokioIo::new(io), peer, false, conn, w).await,
     }
 }
 
@@ -153,21 +223,33 @@ async fn connection(io: Counted, peer: SocketAddr, conn: Conn, app: Arc<App>, pr
 /// slot is given back.
 type TunnelSlot = Arc<Mutex<Option<JoinHandle<()>>>>;
 
+/// One connection's client, as the requests on it need it.
+struct Client {
+    peer: SocketAddr,
+    /// `peer`'s address as a header value, made once per connection.
+    address: HeaderValue,
+    tls: bool,
+}
+
 /// HTTP/1.1 and HTTP/2 (by the client's preface, or ALPN under TLS) on one connection.
-async fn http<I>(io: I, peer: SocketAddr, tls: bool, conn: Conn, app: Arc<App>, proxy: Arc<Proxy>)
+async fn http<I>(io: I, peer: SocketAddr, tls: bool, conn: Conn, w: Arc<Worker>)
 where
     I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
 {
     let tunnel: TunnelSlot = Arc::default();
+    let client = Arc::new(Client {
+        peer,
+        address: HeaderValue::from_str(&peer.ip().to_string())
+            .unwrap_or(HeaderValue::from_static("unknown")),
+        tls,
+    });
     let svc = {
         let (conn, tunnel) = (conn.clone(), tunnel.clone());
         hyper::service::service_fn(move |req: Request<Incoming>| {
             let busy = conn.busy();
-            let (app, proxy, tunnel) = (app.clone(), proxy.clone(), tunnel.clone());
+            let (w, client, tunnel) = (w.clone(), client.clone(), tunnel.clone());
             async move {
-                Ok::<_, std::convert::Infallible>(
-                    handle(&app, &proxy, peer, tls, req, busy, &tunnel).await,
-                )
+                Ok::<_, std::convert::Infallible>(handle(&w, &client, req, busy, &tunnel).await)
             }
         })
     };
@@ -183,14 +265,13 @@ where
 
 /// One request, from the client's head to the response head sent back.
 async fn handle(
-    app: &App,
-    proxy: &Proxy,
-    peer: SocketAddr,
-    tls: bool,
+    w: &Worker,
+    client: &Client,
     req: Request<Incoming>,
     busy: Busy,
     tunnel: &TunnelSlot,
 ) -> Response<Body> {
+    let (app, proxy, peer, tls) = (&*w.app, &*w.proxy, client.peer, client.tls);
     let started = tokio::time::Instant::now();
     let request_id = headers::request_id(req.headers());
     let upgrade = req.version() == Version::HTTP_11 && headers::wants_upgrade(req.headers());
@@ -207,7 +288,7 @@ async fn handle(
         host: host.as_ref().and_then(|h| h.to_str().ok()).unwrap_or(""),
         uri: uri.path_and_query().map_or("/", |p| p.as_str()),
     };
-    let Some(route) = proxy.routes.find(&target) else {
+    let Some(route) = w.routes.find(&target) else {
         let mut r = error(
             StatusCode::NOT_FOUND,
             "no_route",
@@ -303,7 +384,7 @@ async fn handle(
         .trusted_proxies
         .iter()
         .any(|c| c.contains(peer.ip()));
-    headers::forwarding(h, peer.ip(), trusted, tls, host.as_ref());
+    headers::forwarding(h, &client.address, trusted, tls, host.as_ref());
     h.insert(headers::X_REQUEST_ID, request_id.clone());
     match (&host, route.pass_host) {
         (Some(v), true) => h.insert(header::HOST, v.clone()),

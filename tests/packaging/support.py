@@ -1,7 +1,8 @@
 """Shared pieces of the packaging tests (tests/packaging): the static binary, podman with
 its own storage, free loopback ports, a real valkey-server, certificates made with
-openssl, and HTTP helpers. Nothing here skips: a missing tool fails the test, saying what
+openssl, a recording HTTP upstream, and HTTP helpers. Nothing here skips: a missing tool fails the test, saying what
 to install (scripts/deps.sh packaging installs everything)."""
+import http.server as http_server
 import json
 import os
 import re
@@ -9,6 +10,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -47,26 +49,27 @@ def free_port():
         return s.getsockname()[1]
 
 
-def http(method, url, headers=None, body=None, timeout=5):
-    """(status, headers, body) for a request; never raises on an HTTP error status."""
+def http(method, url, headers=None, body=None, timeout=5, context=None):
+    """(status, headers, body) for a request; never raises on an HTTP error status.
+    `context`: the ssl.SSLContext for https:// URLs."""
     data = json.dumps(body).encode() if body is not None else None
     req = urllib.request.Request(url, data=data, method=method, headers=dict(headers or {}))
     if data is not None:
         req.add_header("Content-Type", "application/json")
     try:
-        with urllib.request.urlopen(req, timeout=timeout) as r:
+        with urllib.request.urlopen(req, timeout=timeout, context=context) as r:
             return r.status, dict(r.headers), r.read().decode()
     except urllib.error.HTTPError as e:
         return e.code, dict(e.headers), e.read().decode()
 
 
-def wait_status(url, want, timeout=20, headers=None):
+def wait_status(url, want, timeout=20, headers=None, context=None):
     """Polls url until it answers `want`; fails with the last answer seen."""
     deadline = time.monotonic() + timeout
     last = None
     while time.monotonic() < deadline:
         try:
-            last = http("GET", url, headers=headers, timeout=2)
+            last = http("GET", url, headers=headers, timeout=2, context=context)
             if last[0] == want:
                 return last
         except OSError as e:
@@ -189,6 +192,44 @@ class Valkey:
     def stop(self):
         self.proc.terminate()
         self.proc.wait(10)
+
+
+class Upstream:
+    """A service to put keygate in front of: Python's http.server on a free loopback port,
+    in a thread, answering every request 200 with a JSON echo of its method, path and
+    headers, and keeping the requests it saw (`seen`: (method, path, headers) tuples)."""
+
+    def __init__(self):
+        seen = self.seen = []
+
+        class Handler(http_server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # else ~40 ms per keep-alive request
+
+            def answer(self):
+                seen.append((self.command, self.path, dict(self.headers)))
+                body = json.dumps({"method": self.command, "path": self.path}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(body)
+
+            do_GET = do_HEAD = do_POST = answer
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http_server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
 
 
 def make_certs(dir, names):

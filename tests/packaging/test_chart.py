@@ -3,18 +3,25 @@ strict lint, rendering of every values file in the chart's ci/, every manifest v
 offline against the Kubernetes schemas (kubernetes-validate --strict, oldest and newest
 supported version), the values schema refusing bad values, and the decisive check: the
 keygate.toml, Secret and environment the chart renders, mounted where the pod mounts
-them, are accepted by the real image (`keygate config check`) and serve /health/ready."""
+them, are accepted by the real image (`keygate config check`) and serve /health/ready.
+Inline mode the same way: the chart in front of a Service (proxy.*), and the sidecar
+example (examples/sidecar.yaml), run with a Python stand-in for the protected service."""
 import base64
 import copy
+import json
 import os
 import re
+import ssl
+import tomllib
 
 import helm_python  # helm-python-sdk; scripts/deps.sh packaging installs it
 import jsonschema
 import pytest
 import yaml
 
-from support import ROOT, Valkey, free_port, need, run, tmpdir
+from support import (
+    ROOT, Upstream, Valkey, create_key, free_port, http, make_certs, need, run, tmpdir,
+)
 
 
 CHART = ROOT / "deploy/helm/keygate"
@@ -47,7 +54,8 @@ def kind(docs, k):
 
 def test_values_files_cover_the_required_cases():
     names = {p.name for p in VALUES}
-    assert {"embedded-values.yaml", "valkey-values.yaml", "exposed-values.yaml", "minimal-values.yaml"} <= names
+    assert {"embedded-values.yaml", "valkey-values.yaml", "exposed-values.yaml", "minimal-values.yaml",
+            "proxy-values.yaml"} <= names
 
 
 @pytest.mark.parametrize("values", VALUES, ids=lambda p: p.stem)
@@ -177,6 +185,121 @@ def test_config_change_rolls_the_pods():
     assert a["spec"]["template"]["metadata"]["annotations"][key] != b["spec"]["template"]["metadata"]["annotations"][key]
 
 
+# Inline mode in front of a Service (proxy.*): what each shape renders.
+
+API = "http://my-api.default.svc.cluster.local:8080"
+ROUTES = [
+    {"name": "health", "paths": ["/healthz"], "methods": ["GET", "HEAD"], "upstream": API, "public": True},
+    {"name": "orders", "hosts": ["api.example.com", "*.api.example.com"], "paths": ["/v1/orders"],
+     "upstream": "https://orders.internal:8443/base", "pass_host": False, "keep_credential": True,
+     "connect_timeout_ms": 2000, "response_timeout_ms": 120000},
+]
+PROXY_SHAPES = {
+    "upstream": {"proxy": {"enabled": True, "upstream": API}},
+    "routes": {"proxy": {"enabled": True, "routes": ROUTES, "port": 9000, "servicePort": 80}},
+    "upstream and routes": {"proxy": {"enabled": True, "upstream": API, "routes": ROUTES[:1]}},
+    "tls": {"proxy": {"enabled": True, "upstream": API,
+                      "tls": {"existingSecret": "api-cert", "certKey": "chain.pem", "keyKey": "key.pem"}}},
+    "upstream CA from a Secret": {"proxy": {"enabled": True, "upstream": "https://api.internal",
+                                            "upstreamCA": {"existingSecret": "internal-ca"}}},
+    "upstream CA from a ConfigMap": {"proxy": {"enabled": True, "upstream": "https://api.internal",
+                                               "upstreamCA": {"existingConfigMap": "trust-bundle", "key": "bundle.pem"}}},
+    "assertion": {"proxy": {"enabled": True, "upstream": API,
+                            "assertion": {"enabled": True, "audience": "orders-api", "ttl_secs": 120}}},
+    "valkey store, tuned": {"store": "valkey", "replicaCount": 3, "valkey": {"url": "redis://valkey:6379"},
+                            "config": {"proxy": {"response_timeout_ms": 30000, "keep_credential": True}},
+                            "proxy": {"enabled": True, "upstream": API}},
+}
+
+
+def proxy_parts(docs):
+    """(Service ports by name, keygate container, pod spec, parsed keygate.toml)."""
+    svc = kind(docs, "Service")
+    workload = next(d for d in docs if d["kind"] in ("StatefulSet", "Deployment"))
+    pod = workload["spec"]["template"]["spec"]
+    c = next(c for c in pod["containers"] if c["name"] == "keygate")
+    config = tomllib.loads(kind(docs, "ConfigMap")["data"]["keygate.toml"])
+    return {p["name"]: p for p in svc["spec"]["ports"]}, c, pod, config
+
+
+def test_proxy_is_off_by_default():
+    ports, c, pod, config = proxy_parts(render({})[0])
+    assert list(ports) == ["http"]
+    assert [p["name"] for p in c["ports"]] == ["http"]
+    assert "proxy" not in config
+    assert {v["name"] for v in pod["volumes"]} == {"config"}
+    # Settings in config.proxy alone do not switch it on (keygate needs an upstream).
+    ports, _, _, config = proxy_parts(render({"config": {"proxy": {"connect_timeout_ms": 100}}})[0])
+    assert list(ports) == ["http"] and config["proxy"] == {"connect_timeout_ms": 100}
+
+
+@pytest.mark.parametrize("values", PROXY_SHAPES.values(), ids=PROXY_SHAPES.keys())
+def test_proxy_renders(values):
+    docs, notes = render(values)
+    ports, c, pod, config = proxy_parts(docs)
+    v = values["proxy"]
+    want_port = v.get("port", 8081)
+    # The Service: http as before, and `proxy` to the container's proxy port.
+    assert list(ports) == ["http", "proxy"]
+    assert ports["http"] == {"name": "http", "port": 8080, "targetPort": "http", "protocol": "TCP"}
+    assert ports["proxy"] == {"name": "proxy", "port": v.get("servicePort", 8081), "targetPort": "proxy",
+                              "protocol": "TCP"}
+    assert {"name": "proxy", "containerPort": want_port, "protocol": "TCP"} in c["ports"]
+    # Probes stay on the management port.
+    assert c["readinessProbe"]["httpGet"]["port"] == "http"
+    # keygate.toml: [proxy] with what the values say, [[proxy.routes]] as given.
+    proxy = config["proxy"]
+    assert proxy["port"] == want_port
+    assert proxy.get("upstream") == v.get("upstream")
+    assert proxy.get("routes", []) == v.get("routes", [])
+    assert "address" not in proxy  # the main address, 0.0.0.0
+    for k, val in values.get("config", {}).get("proxy", {}).items():
+        assert proxy[k] == val
+    mounts = {m["name"]: m for m in c["volumeMounts"]}
+    volumes = {x["name"]: x for x in pod["volumes"]}
+    tls = v.get("tls", {}).get("existingSecret")
+    if tls:
+        m = mounts["proxy-tls"]
+        assert m["readOnly"] and "subPath" not in m, "a subPath mount never sees a renewed certificate"
+        assert proxy["tls_cert_file"] == m["mountPath"] + "/tls.crt"
+        assert proxy["tls_key_file"] == m["mountPath"] + "/tls.key"
+        assert volumes["proxy-tls"]["secret"] == {
+            "secretName": tls, "defaultMode": 0o440,
+            "items": [{"key": v["tls"]["certKey"], "path": "tls.crt"}, {"key": v["tls"]["keyKey"], "path": "tls.key"}]}
+        assert "https://" in notes
+    else:
+        assert "tls_cert_file" not in proxy and "proxy-tls" not in mounts
+    ca = v.get("upstreamCA", {})
+    if ca:
+        m = mounts["upstream-ca"]
+        assert proxy["upstream_ca_file"] == m["mountPath"] + "/ca.crt" and m["readOnly"]
+        source = volumes["upstream-ca"].get("secret") or volumes["upstream-ca"]["configMap"]
+        if ca.get("existingSecret"):
+            assert source["secretName"] == ca["existingSecret"]
+        else:
+            assert source["name"] == ca["existingConfigMap"]
+        assert source["items"] == [{"key": ca.get("key", "ca.crt"), "path": "ca.crt"}]
+    else:
+        assert "upstream_ca_file" not in proxy and "upstream-ca" not in mounts
+    if v.get("assertion", {}).get("enabled"):
+        assert proxy["assertion"] == v["assertion"]
+        assert "/.well-known/jwks.json" in notes
+    else:
+        assert "assertion" not in proxy
+    assert "Inline mode" in notes and f":{v.get('servicePort', 8081)}/" in notes, notes
+
+
+def test_proxy_shapes_validate(tmp_path):
+    """Every shape's manifests, in one run of kubernetes-validate per version."""
+    need("kubernetes-validate")
+    docs = []
+    for i, values in enumerate(PROXY_SHAPES.values()):
+        docs += render(values, name=f"kg{i}")[0]
+    for kube in KUBE_VERSIONS:
+        code, out = validate_manifests(docs, tmp_path, kube)
+        assert code == 0 and "ERROR" not in out and "Couldn't find schema" not in out, out
+
+
 BAD_VALUES = {
     "replicas above 1 with the embedded store": {"store": "embedded", "replicaCount": 2},
     "unknown top-level key": {"replicas": 2},
@@ -193,6 +316,22 @@ BAD_VALUES = {
     "an unknown pull policy": {"image": {"repository": "x", "pullPolicy": "Sometimes"}},
     "a valkey URL of another scheme": {"store": "valkey", "valkey": {"url": "http://valkey:6379"}},
     "a path without a slash": {"ingress": {"enabled": True, "hosts": [{"host": "a", "paths": [{"path": "x", "pathType": "Prefix"}]}]}},
+    "the proxy without an upstream or a route": {"proxy": {"enabled": True}},
+    "a proxy upstream that is not a URL": {"proxy": {"enabled": True, "upstream": "my-api:8080"}},
+    "a proxy upstream with a query": {"proxy": {"enabled": True, "upstream": "http://my-api/?x=1"}},
+    "a route without an upstream": {"proxy": {"enabled": True, "routes": [{"paths": ["/v1"]}]}},
+    "a misspelt route field": {"proxy": {"enabled": True, "routes": [{"upstream": API, "path": ["/v1"]}]}},
+    "a route name with a space": {"proxy": {"enabled": True, "routes": [{"upstream": API, "name": "a b"}]}},
+    "a proxy port as a string": {"proxy": {"enabled": True, "upstream": API, "port": "8081"}},
+    "a proxy service port out of range": {"proxy": {"enabled": True, "upstream": API, "servicePort": 0}},
+    "an unknown proxy key": {"proxy": {"enabled": True, "upstreams": [API]}},
+    "the upstream CA from a Secret and a ConfigMap": {
+        "proxy": {"enabled": True, "upstream": API, "upstreamCA": {"existingSecret": "a", "existingConfigMap": "b"}}},
+    "a misspelt assertion field": {"proxy": {"enabled": True, "upstream": API, "assertion": {"enable": True}}},
+    "an assertion lifetime over an hour": {"proxy": {"enabled": True, "upstream": API, "assertion": {"ttl_secs": 7200}}},
+    "the upstream in config.proxy": {"config": {"proxy": {"upstream": API}}},
+    "the proxy port in config.proxy": {"config": {"proxy": {"port": 9000}}},
+    "TLS files in config.proxy": {"config": {"proxy": {"tls_cert_file": "/x", "tls_key_file": "/y"}}},
 }
 
 
@@ -210,36 +349,68 @@ def test_schema_accepts_the_values_files():
     for v in VALUES:
         chart.validate_schema(load(v))
     chart.validate_schema({"store": "valkey", "replicaCount": 5, "valkey": {"url": "rediss://v:6380/1"}})
+    for values in PROXY_SHAPES.values():
+        chart.validate_schema(values)
+    # Off, the proxy's values may be anything valid: nothing is rendered from them.
+    chart.validate_schema({"proxy": {"enabled": False, "upstream": ""}})
 
 
 # The decisive check.
 
-class Pod:
-    """Runs the rendered pod's container with podman as the kubelet would: the image, its
-    args, env (secretKeyRef resolved), the ConfigMap and Secret files at their mount paths
-    (Secret files 0440, group fsGroup), the data volume, the user, a read-only root and
-    no capabilities. Ports (and the 0.0.0.0 address) are moved to free loopback ones."""
+def retarget_ports(toml):
+    """keygate.toml with its listening ports moved to free loopback ones: (toml, main port,
+    metrics port or None, proxy port or None). Only the top-level `port` and [proxy]'s
+    `port` are touched, each in its own table."""
+    out, table = [], None
+    ports = {"main": None, "metrics": None, "proxy": None}
+    for line in toml.splitlines(keepends=True):
+        head = re.match(r"^\[\[?([^\]]+)\]\]?\s*$", line)
+        if head:
+            table = head.group(1).strip()
+        elif table is None and re.match(r"^port = \d+$", line.strip()):
+            ports["main"] = free_port()
+            line = f"port = {ports['main']}\n"
+        elif table is None and line.startswith('metrics_address = "0.0.0.0:'):
+            ports["metrics"] = free_port()
+            line = f'metrics_address = "127.0.0.1:{ports["metrics"]}"\n'
+        elif table == "proxy" and re.match(r"^port = \d+$", line.strip()):
+            ports["proxy"] = free_port()
+            line = f"port = {ports['proxy']}\n"
+        out.append(line)
+    return "".join(out), ports["main"], ports["metrics"], ports["proxy"]
 
-    def __init__(self, docs, existing_secrets, podman, image):
+
+class Pod:
+    """Runs the rendered pod's keygate container with podman as the kubelet would: the
+    image, its args, env (secretKeyRef resolved), the ConfigMap and Secret files at their
+    mount paths (Secret files with their mode, group fsGroup), the data volume, the user,
+    a read-only root and no capabilities. Ports (and the 0.0.0.0 address) are moved to free
+    loopback ones. `existing_secrets` / `existing_configmaps`: the objects the values name
+    but the chart does not make, as {name: {key: text}}."""
+
+    def __init__(self, docs, existing_secrets, podman, image, existing_configmaps=None, container="keygate"):
         self.docs, self.podman, self.image = docs, podman, image
         self.workload = next(d for d in docs if d["kind"] in ("StatefulSet", "Deployment"))
         self.spec = self.workload["spec"]["template"]["spec"]
-        self.c = self.spec["containers"][0]
+        self.c = next(c for c in self.spec["containers"] if c["name"] == container)
         self.secrets = {s["metadata"]["name"]: {k: base64.b64decode(v).decode() for k, v in s["data"].items()}
                         for s in docs if s["kind"] == "Secret"}
         self.secrets.update(existing_secrets)
         cm = kind(docs, "ConfigMap")
-        self.port = free_port()
         toml = cm["data"]["keygate.toml"]
+        self.rendered_toml = toml
+        self.config = tomllib.loads(toml)
         assert re.search(r"^port = 8080$", toml, re.M), toml
-        toml = re.sub(r"^port = \d+$", f"port = {self.port}", toml, flags=re.M)
-        self.metrics_port = None
-        if 'metrics_address = "0.0.0.0:' in toml:
-            self.metrics_port = free_port()
-            toml = re.sub(r'^metrics_address = "0\.0\.0\.0:\d+"$', f'metrics_address = "127.0.0.1:{self.metrics_port}"',
-                          toml, flags=re.M)
-        self.configmaps = {cm["metadata"]["name"]: {"keygate.toml": toml}}
-        self.rendered_toml = cm["data"]["keygate.toml"]
+        toml, self.port, self.metrics_port, self.proxy_port = retarget_ports(toml)
+        self.configmaps = dict(existing_configmaps or {})
+        self.configmaps[cm["metadata"]["name"]] = {"keygate.toml": toml}
+        self.config_map = cm["metadata"]["name"]
+
+    def replace_in_config(self, old, new):
+        """Changes the keygate.toml the container gets (e.g. an upstream's port)."""
+        toml = self.configmaps[self.config_map]["keygate.toml"]
+        assert old in toml, (old, toml)
+        self.configmaps[self.config_map]["keygate.toml"] = toml.replace(old, new)
 
     def env(self):
         out = {}
@@ -254,7 +425,7 @@ class Pod:
         return out
 
     def volumes(self):
-        sec = self.spec["securityContext"]
+        fs_group = self.spec.get("securityContext", {}).get("fsGroup", 0)
         by_name = {v["name"]: v for v in self.spec["volumes"]}
         mounts = []
         for m in self.c["volumeMounts"]:
@@ -268,28 +439,30 @@ class Pod:
                 continue
             d = tmpdir(f"kg-{m['name']}-")
             if "configMap" in v:
-                for k, text in self.configmaps[v["configMap"]["name"]].items():
-                    (d / k).write_text(text)
-                    (d / k).chmod(0o644)
+                source, data = v["configMap"], self.configmaps[v["configMap"]["name"]]
             elif "secret" in v:
-                data = self.secrets[v["secret"]["secretName"]]
-                for item in v["secret"]["items"]:
-                    f = d / item["path"]
-                    f.write_text(data[item["key"]])
-                    os.chown(f, 0, sec["fsGroup"])
-                    f.chmod(v["secret"]["defaultMode"])
+                source, data = v["secret"], self.secrets[v["secret"]["secretName"]]
             else:
                 raise AssertionError(f"volume kind not handled: {v}")
+            items = source.get("items") or [{"key": k, "path": k} for k in data]
+            for item in items:
+                f = d / item["path"]
+                f.write_text(data[item["key"]])
+                os.chown(f, 0, fs_group)
+                f.chmod(source.get("defaultMode", 0o644))
             src = d / m["subPath"] if "subPath" in m else d
             mounts.append(f"{src}:{m['mountPath']}{ro}")
         return mounts
 
     def flags(self):
-        sec, csec = self.spec["securityContext"], self.c["securityContext"]
-        flags = ["--user", f"{sec['runAsUser']}:{sec['runAsGroup']}", "--group-add", str(sec["fsGroup"])]
-        if csec["capabilities"]["drop"] == ["ALL"]:
+        pod_sec = self.spec.get("securityContext", {})
+        sec = {**pod_sec, **self.c["securityContext"]}  # the container's settings win
+        flags = ["--user", f"{sec['runAsUser']}:{sec['runAsGroup']}"]
+        if "fsGroup" in pod_sec:
+            flags += ["--group-add", str(pod_sec["fsGroup"])]
+        if sec["capabilities"]["drop"] == ["ALL"]:
             flags += ["--cap-drop", "all"]
-        if csec["allowPrivilegeEscalation"] is False:
+        if sec["allowPrivilegeEscalation"] is False:
             flags += ["--security-opt", "no-new-privileges"]
         return flags
 
@@ -310,15 +483,41 @@ def valkey(tmp_path):
     v.stop()
 
 
+@pytest.fixture(scope="module")
+def certs():
+    """A CA and a certificate for the proxy port, as a cert-manager Secret holds them."""
+    return make_certs(tmpdir("kg-certs-"), ["localhost", "my-api.example.com"])
+
+
+@pytest.fixture
+def upstream():
+    u = Upstream()
+    yield u
+    u.stop()
+
+
+def tls_secret(certs):
+    return {"tls.crt": (certs / "server.pem").read_text(), "tls.key": (certs / "server.key").read_text(),
+            "ca.crt": (certs / "ca.pem").read_text()}
+
+
+def proxy_url(pod, certs, path="/"):
+    """(url, ssl context) of the pod's proxy port; https with the test CA when it has TLS."""
+    if "tls_cert_file" in pod.config["proxy"]:
+        return f"https://localhost:{pod.proxy_port}{path}", ssl.create_default_context(cafile=str(certs / "ca.pem"))
+    return f"http://127.0.0.1:{pod.proxy_port}{path}", None
+
+
 @pytest.mark.parametrize("values", VALUES, ids=lambda p: p.stem)
-def test_rendered_configuration_runs(values, podman, valkey):
+def test_rendered_configuration_runs(values, podman, valkey, certs):
     pm, image = podman
     docs, _ = render(load(values))
     existing = {
         "keygate-valkey": {"url": f"redis://valkey.test:{valkey.port}/0"},
         "keygate-secrets": {"token-salt": SALT, "admin-key": "an-admin-key-from-our-own-secret"},
+        "my-api-tls": tls_secret(certs),
     }
-    pod = Pod(docs, existing, pm, image)
+    pod = Pod(docs, existing, pm, image, existing_configmaps={"my-api-ca": {"ca.crt": (certs / "ca.pem").read_text()}})
     hosts = ["valkey.test:127.0.0.1"]
     check = pod.run(["config", "check"], hosts=hosts)
     code, logs = wait_exit(pm, check)
@@ -335,7 +534,159 @@ def test_rendered_configuration_runs(values, podman, valkey):
         pm.wait(serve, base + path)
     if pod.metrics_port:
         pm.wait(serve, f"http://127.0.0.1:{pod.metrics_port}/metrics")
+    if pod.proxy_port:  # inline mode: the proxy port asks for a key
+        url, context = proxy_url(pod, certs)
+        pm.wait(serve, url, want=401, context=context)
     if "KEYGATE_VALKEY_URL" in pod.env():
         assert valkey.command("PING") == "+PONG"
+    pm("stop", "--time", "10", serve)
+    assert pm.inspect(serve, "{{.State.ExitCode}}") == "0", pm.logs(serve)
+
+
+# Inline mode, run: keygate with what the chart (or the sidecar example) renders, in front
+# of a Python stand-in for the protected service.
+
+ADMIN = "an-admin-key-for-the-proxy-tests"
+
+
+def jwt_claims(token):
+    payload = token.split(".")[1]
+    return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+
+
+def check_proxied(pod, certs, upstream, key, path, upstream_path):
+    """A request with the key reaches the upstream, as keygate sends it; one without never does."""
+    url, context = proxy_url(pod, certs, path)
+    before = len(upstream.seen)
+    status, _, body = http("GET", url, context=context)
+    assert status == 401, (status, body)
+    assert len(upstream.seen) == before, "a refused request reached the upstream"
+    status, headers, body = http("GET", url, {"Authorization": f"Bearer {key}"}, context=context)
+    assert status == 200, (status, body)
+    assert json.loads(body)["path"] == upstream_path
+    assert {k.lower() for k in headers} >= {"x-request-id"}
+    method, seen_path, seen = upstream.seen[-1]
+    seen = {k.lower(): v for k, v in seen.items()}
+    assert (method, seen_path) == ("GET", upstream_path)
+    assert seen["x-authenticated-user"] == "alice"
+    assert "authorization" not in seen, "the key went upstream"
+    return seen
+
+
+@pytest.mark.parametrize("shape", ["upstream", "routes, tls, assertion"])
+def test_proxy_in_front_of_a_service(shape, podman, certs, upstream):
+    """The chart with proxy.enabled, run: 401 without a key, the service with one."""
+    pm, image = podman
+    service = f"http://upstream.test:{upstream.port}"
+    proxy = {"enabled": True, "upstream": service}
+    if shape != "upstream":
+        proxy = {
+            "enabled": True,
+            "routes": [
+                {"name": "health", "paths": ["/healthz"], "methods": ["GET"], "upstream": service, "public": True},
+                {"name": "api", "paths": ["/v1"], "upstream": service + "/base"},
+            ],
+            "tls": {"existingSecret": "my-api-tls"},
+            "assertion": {"enabled": True, "audience": "my-api"},
+        }
+    docs, _ = render({"secrets": {"adminKey": ADMIN}, "proxy": proxy})
+    pod = Pod(docs, {"my-api-tls": tls_secret(certs)}, pm, image)
+    hosts = ["upstream.test:127.0.0.1"]
+    check = pod.run(["config", "check"], hosts=hosts)
+    code, logs = wait_exit(pm, check)
+    assert code == 0 and "configuration is valid" in logs, logs
+    assert logs.count("[[proxy.routes]]") == len(proxy.get("routes", [])), logs
+
+    serve = pod.run(pod.c["args"], hosts=hosts)
+    base = f"http://127.0.0.1:{pod.port}"
+    pm.wait(serve, base + pod.c["readinessProbe"]["httpGet"]["path"])
+    url, context = proxy_url(pod, certs)
+    pm.wait(serve, url, want=401 if shape == "upstream" else 404, context=context)
+    key = create_key(base, ADMIN)
+    if shape == "upstream":
+        check_proxied(pod, certs, upstream, key, "/anything?x=1", "/anything?x=1")
+    else:
+        seen = check_proxied(pod, certs, upstream, key, "/v1/items", "/base/v1/items")
+        claims = jwt_claims(seen["x-keygate-assertion"])
+        assert (claims["sub"], claims["aud"], claims["iss"]) == ("alice", "my-api", "keygate"), claims
+        status, _, body = http("GET", base + "/.well-known/jwks.json")
+        assert status == 200 and json.loads(body)["keys"], body
+        # The public route asks for no key; no route: 404, and nothing goes upstream.
+        url, context = proxy_url(pod, certs, "/healthz")
+        assert http("GET", url, context=context)[0] == 200
+        url, context = proxy_url(pod, certs, "/elsewhere")
+        assert http("GET", url, {"Authorization": f"Bearer {key}"}, context=context)[0] == 404
+    pm("stop", "--time", "10", serve)
+    assert pm.inspect(serve, "{{.State.ExitCode}}") == "0", pm.logs(serve)
+
+
+# The sidecar shape: examples/sidecar.yaml, keygate in the application's own pod.
+
+SIDECAR = CHART / "examples/sidecar.yaml"
+
+
+def sidecar_docs():
+    return [d for d in yaml.safe_load_all(SIDECAR.read_text()) if d]
+
+
+@pytest.mark.parametrize("kube", KUBE_VERSIONS)
+def test_sidecar_example_validates(kube, tmp_path):
+    need("kubernetes-validate")
+    docs = sidecar_docs()
+    code, out = validate_manifests(docs, tmp_path, kube)
+    assert code == 0 and "ERROR" not in out and "Couldn't find schema" not in out, out
+    assert sorted(d["kind"] for d in docs) == ["ConfigMap", "Deployment", "Service"]
+    dep, svc = kind(docs, "Deployment"), kind(docs, "Service")
+    pod = dep["spec"]["template"]
+    containers = {c["name"]: c for c in pod["spec"]["containers"]}
+    assert set(containers) == {"app", "keygate"}
+    kg = containers["keygate"]
+    # The Service selects the pod and sends everything to keygate's proxy port, nothing
+    # to the application or to keygate's management port.
+    assert svc["spec"]["selector"].items() <= pod["metadata"]["labels"].items()
+    assert dep["spec"]["selector"]["matchLabels"].items() <= pod["metadata"]["labels"].items()
+    kg_ports = {p["name"]: p["containerPort"] for p in kg["ports"]}
+    config = tomllib.loads(kind(docs, "ConfigMap")["data"]["keygate.toml"])
+    assert [p["targetPort"] for p in svc["spec"]["ports"]] == ["keygate-proxy"]
+    assert kg_ports["keygate-proxy"] == config["proxy"]["port"]
+    assert kg_ports["keygate-http"] == config["port"]
+    assert not containers["app"].get("ports"), "the application listens on loopback only"
+    # keygate proxies to the application over the pod's loopback.
+    assert config["proxy"]["upstream"].startswith("http://127.0.0.1:")
+    assert all(r["upstream"] == config["proxy"]["upstream"] for r in config["proxy"].get("routes", []))
+    # Locked down on the container itself (the pod's settings are the application's).
+    sec = kg["securityContext"]
+    assert sec["runAsNonRoot"] and sec["readOnlyRootFilesystem"] and sec["allowPrivilegeEscalation"] is False
+    assert sec["capabilities"]["drop"] == ["ALL"] and sec["seccompProfile"] == {"type": "RuntimeDefault"}
+    assert kg["readinessProbe"]["httpGet"] == {"path": "/health/ready", "port": "keygate-http"}
+    assert kg["livenessProbe"]["httpGet"] == {"path": "/health/live", "port": "keygate-http"}
+    # The image the chart runs.
+    chart = load(CHART / "Chart.yaml")
+    assert kg["image"] == f"{load(CHART / 'values.yaml')['image']['repository']}:{chart['appVersion']}"
+
+
+def test_sidecar_example_runs(podman, valkey, upstream):
+    """The sidecar's keygate container as shipped, with the application's stand-in on the
+    loopback port the example names and the shared Valkey store: a key made in the store
+    (as the central keygate's API would) lets requests through, none is a 401."""
+    pm, image = podman
+    docs = sidecar_docs()
+    existing = {"keygate-valkey": {"url": f"redis://valkey.test:{valkey.port}/0"},
+                "keygate-secrets": {"token-salt": SALT}}
+    pod = Pod(docs, existing, pm, image)
+    app = pod.config["proxy"]["upstream"]
+    pod.replace_in_config(f'"{app}"', f'"http://127.0.0.1:{upstream.port}"')
+    hosts = ["valkey.test:127.0.0.1"]
+    made = pod.run(["token", "create", "--owner", "alice", "--name", "sidecar"], hosts=hosts)
+    code, logs = wait_exit(pm, made)
+    assert code == 0, logs
+    key = pm("logs", made).stdout.strip().splitlines()[-1]
+
+    serve = pod.run(pod.c["args"], hosts=hosts)
+    base = f"http://127.0.0.1:{pod.port}"
+    pm.wait(serve, base + pod.c["readinessProbe"]["httpGet"]["path"])
+    pm.wait(serve, base + pod.c["livenessProbe"]["httpGet"]["path"])
+    check_proxied(pod, None, upstream, key, "/orders/7", "/orders/7")
+    assert http("GET", f"http://127.0.0.1:{pod.proxy_port}/healthz")[0] == 200  # the public route
     pm("stop", "--time", "10", serve)
     assert pm.inspect(serve, "{{.State.ExitCode}}") == "0", pm.logs(serve)

@@ -112,7 +112,41 @@ arrays of maps become arrays of inline tables (key_files).
 {{- if and (eq .Values.store "valkey") .Values.valkey.url (not .Values.valkey.existingSecret) }}
 {{- $_ := set $c "valkey_url" .Values.valkey.url }}
 {{- end }}
+{{- $p := .Values.proxy }}
+{{- if $p.enabled }}
+{{- /* [proxy]: config.proxy (timeouts, pools, …) and what the chart owns over it. */}}
+{{- $pc := deepCopy (get $c "proxy" | default (dict)) }}
+{{- with $p.upstream }}{{ $_ := set $pc "upstream" . }}{{ end }}
+{{- $_ := set $pc "port" $p.port }}
+{{- if $p.tls.existingSecret }}
+{{- $_ := set $pc "tls_cert_file" (printf "%s/tls.crt" (include "keygate.proxyTlsDir" .)) }}
+{{- $_ := set $pc "tls_key_file" (printf "%s/tls.key" (include "keygate.proxyTlsDir" .)) }}
+{{- end }}
+{{- if or $p.upstreamCA.existingSecret $p.upstreamCA.existingConfigMap }}
+{{- $_ := set $pc "upstream_ca_file" (printf "%s/ca.crt" (include "keygate.upstreamCADir" .)) }}
+{{- end }}
+{{- if $p.assertion.enabled }}
+{{- $_ := set $pc "assertion" (deepCopy $p.assertion) }}
+{{- end }}
+{{- $_ := set $c "proxy" $pc }}
+{{- end }}
 {{- include "keygate.tomlTable" (dict "map" $c "prefix" "") | trim }}
+{{- if $p.enabled }}
+{{- range $p.routes }}
+
+[[proxy.routes]]
+{{- include "keygate.tomlTable" (dict "map" . "prefix" "proxy.routes.") }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/* Where the proxy's certificate and the upstreams' CA are mounted. */}}
+{{- define "keygate.proxyTlsDir" -}}
+/etc/keygate/proxy-tls
+{{- end }}
+
+{{- define "keygate.upstreamCADir" -}}
+/etc/keygate/upstream-ca
 {{- end }}
 
 {{/* Health paths follow config.base_path, like every route keygate serves. */}}
