@@ -4,6 +4,10 @@ CARGO ?= cargo
 NPM ?= npm
 # Where cargo builds (CARGO_TARGET_DIR when set), for the binary the browser tests run.
 TARGET_DIR := $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)
+# target/debug/keygate as the integration tests build it: with their dev-dependencies'
+# features, so that after `make unit` nothing is rebuilt (a plain `cargo build` would
+# build keygate and what depends on those features a second time).
+KEYGATE_DEBUG_BIN := $(CARGO) test --no-run --test api
 
 .PHONY: run test deps lint deny unit bench fmt web web-check e2e schemathesis dist image image-test chart-test
 
@@ -55,12 +59,12 @@ web-check: web/node_modules/.package-lock.json
 
 ## The UI in Debian's Chromium against a real keygate and a real OIDC provider.
 e2e: web tests/support/oidc/node_modules/.package-lock.json
-	$(CARGO) build
+	$(KEYGATE_DEBUG_BIN)
 	cd web && KEYGATE_BIN="$(TARGET_DIR)/debug/keygate" $(NPM) run e2e
 
 ## schemathesis over every operation of /openapi.json, as admin key, OIDC admin and user.
 schemathesis: tests/support/oidc/node_modules/.package-lock.json
-	$(CARGO) build
+	$(KEYGATE_DEBUG_BIN)
 	KEYGATE_BIN="$(TARGET_DIR)/debug/keygate" python3 tests/schemathesis/run.py
 
 ## Load benchmarks against a bare server, directly and behind Traefik and nginx, and
