@@ -274,6 +274,16 @@ async fn handle(
     let (app, proxy, peer, tls) = (&*w.app, &*w.proxy, client.peer, client.tls);
     let started = tokio::time::Instant::now();
     let request_id = headers::request_id(req.headers());
+    if req.method() == axum::http::Method::CONNECT {
+        // A tunnel to an address of the client's choosing is not a route.
+        let mut r = error(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            "CONNECT is not proxied",
+        );
+        r.headers_mut().insert(headers::X_REQUEST_ID, request_id);
+        return r;
+    }
     let upgrade = req.version() == Version::HTTP_11 && headers::wants_upgrade(req.headers());
     let (mut parts, body) = req.into_parts();
     // What the route, the rules and the log read, kept apart from the headers that are

@@ -1,6 +1,10 @@
 //! The connections to upstreams: one keep-alive pool per route (HTTP/1.1, plain or
 //! TLS with the system's roots or a configured CA), and what a failed exchange becomes.
 
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use hyper::body::Incoming;
@@ -15,8 +19,58 @@ pub type Connector = hyper_rustls::HttpsConnector<HttpConnector>;
 /// One route's pool.
 #[derive(Clone)]
 pub struct Upstream {
-    client: Client<Connector, Incoming>,
+    client: Client<Connector, Tracked>,
     response_timeout: Duration,
+}
+
+/// When a request body last moved, so that the response timeout counts from the body's
+/// end (or its last progress), not from its start: a large upload over a slow link is
+/// not a slow upstream.
+struct Progress {
+    origin: tokio::time::Instant,
+    /// Milliseconds from `origin` of the last frame (or the end).
+    last_ms: AtomicU64,
+}
+
+impl Progress {
+    fn moved(&self) {
+        let ms = u64::try_from(self.origin.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.last_ms.store(ms, Ordering::Relaxed);
+    }
+
+    fn last(&self) -> tokio::time::Instant {
+        self.origin + Duration::from_millis(self.last_ms.load(Ordering::Relaxed))
+    }
+}
+
+/// The request body on its way upstream, noting its progress.
+pub struct Tracked {
+    inner: Incoming,
+    progress: Arc<Progress>,
+}
+
+impl hyper::body::Body for Tracked {
+    type Data = hyper::body::Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<hyper::body::Frame<Self::Data>, Self::Error>>> {
+        let r = Pin::new(&mut self.inner).poll_frame(cx);
+        if r.is_ready() {
+            self.progress.moved();
+        }
+        r
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.inner.size_hint()
+    }
 }
 
 /// Why no response came back.
@@ -97,15 +151,33 @@ impl Upstream {
         }
     }
 
-    /// Sends `req` and waits for the response head.
+    /// Sends `req` and waits for the response head: at most the response timeout after
+    /// the request body's end, or after its last progress while it is still coming.
     pub async fn send(
         &self,
         req: hyper::Request<Incoming>,
     ) -> Result<hyper::Response<Incoming>, Failed> {
-        match tokio::time::timeout(self.response_timeout, self.client.request(req)).await {
-            Err(_) => Err(Failed::Timeout),
-            Ok(Ok(r)) => Ok(r),
-            Ok(Err(e)) => Err(classify(&e)),
+        let progress = Arc::new(Progress {
+            origin: tokio::time::Instant::now(),
+            last_ms: AtomicU64::new(0),
+        });
+        let req = req.map(|inner| Tracked {
+            inner,
+            progress: progress.clone(),
+        });
+        let mut answer = std::pin::pin!(self.client.request(req));
+        let mut deadline = progress.origin + self.response_timeout;
+        loop {
+            tokio::select! {
+                r = &mut answer => return r.map_err(|e| classify(&e)),
+                () = tokio::time::sleep_until(deadline) => {
+                    let next = progress.last() + self.response_timeout;
+                    if next <= tokio::time::Instant::now() {
+                        return Err(Failed::Timeout);
+                    }
+                    deadline = next;
+                }
+            }
         }
     }
 }

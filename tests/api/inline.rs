@@ -822,6 +822,10 @@ async fn smuggling_shapes_never_reach_the_upstream() {
         assert!(closed, "{shape:?}: the connection stays open");
     }
     assert_eq!(p.up.hits(), 0, "a malformed request reached the upstream");
+    // CONNECT asks for a tunnel to an address of the client's choosing: never.
+    let (answer, _) = raw(p.addr, &format!("CONNECT 127.0.0.1:22 HTTP/1.1\r\nHost: 127.0.0.1:22\r\n{auth}\r\nConnection: close\r\n\r\n")).await;
+    assert!(answer.starts_with("HTTP/1.1 405"), "{answer}");
+    assert_eq!(p.up.hits(), 0);
 
     // CL.TE, TE.CL, and a length said twice: one request each, then the connection ends.
     let read_as_one = [
@@ -1196,4 +1200,36 @@ async fn upstream_answers_are_counted_per_key_embedded() {
 #[tokio::test]
 async fn upstream_answers_are_counted_per_key_valkey() {
     upstream_answers_are_counted_per_key(Backend::Valkey).await;
+}
+
+/// The response timeout counts from the request body's last progress: a slow upload is
+/// not a slow upstream, a stalled one is.
+#[tokio::test]
+async fn a_slow_upload_is_not_a_slow_upstream() {
+    let p = Inline::start(|c, _| c.proxy.response_timeout_ms = 400).await;
+    let key = p.key("pia").await;
+    let head = format!(
+        "POST /upload HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {key}\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+    );
+    // Ten chunks, one every 150 ms: 1.5 s in all, the timeout 0.4 s.
+    let mut s = tokio::net::TcpStream::connect(p.addr).await.unwrap();
+    s.write_all(head.as_bytes()).await.unwrap();
+    for _ in 0..10 {
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        s.write_all(b"5\r\nhello\r\n").await.unwrap();
+    }
+    s.write_all(b"0\r\n\r\n").await.unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).await.unwrap();
+    assert!(out.starts_with("HTTP/1.1 200"), "{out}");
+    assert!(out.ends_with("{\"bytes\":50}"), "{out}");
+    // Stalled half-way for longer than the timeout: 504.
+    let mut s = tokio::net::TcpStream::connect(p.addr).await.unwrap();
+    s.write_all(head.as_bytes()).await.unwrap();
+    s.write_all(b"5\r\nhello\r\n").await.unwrap();
+    let started = Instant::now();
+    let mut out = String::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), s.read_to_string(&mut out)).await;
+    assert!(out.starts_with("HTTP/1.1 504"), "{out}");
+    assert!(started.elapsed() < Duration::from_secs(2));
 }
