@@ -311,8 +311,16 @@ impl Conn {
     /// Drives a served connection until it ends or the watchman orders it closed (on
     /// shutdown: closed once its requests in progress are answered).
     pub async fn drive<C: Graceful>(&self, conn: C) {
+        self.drive_beside(conn, std::future::pending()).await;
+    }
+
+    /// [`Conn::drive`], polling `beside` in the same task until the connection ends (the
+    /// inline proxy's upstream connections owned by this one).
+    pub async fn drive_beside<C: Graceful>(&self, conn: C, beside: impl Future<Output = ()>) {
         let activity = &self.activity;
         let mut conn = std::pin::pin!(conn);
+        let mut beside = std::pin::pin!(beside);
+        let mut beside_done = false;
         let mut signal = std::pin::pin!(activity.signal.notified());
         let mut finishing = false;
         loop {
@@ -329,6 +337,7 @@ impl Conn {
                     }
                     signal.set(activity.signal.notified());
                 }
+                () = beside.as_mut(), if !beside_done => beside_done = true,
             }
         }
     }

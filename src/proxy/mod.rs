@@ -229,6 +229,8 @@ struct Client {
     /// `peer`'s address as a header value, made once per connection.
     address: HeaderValue,
     tls: bool,
+    /// The upstream connections this connection's HTTP/1.1 requests use.
+    owned: upstream::Owned,
 }
 
 /// HTTP/1.1 and HTTP/2 (by the client's preface, or ALPN under TLS) on one connection.
@@ -237,11 +239,13 @@ where
     I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
 {
     let tunnel: TunnelSlot = Arc::default();
+    let (owned, drive_owned) = upstream::Owned::new();
     let client = Arc::new(Client {
         peer,
         address: HeaderValue::from_str(&peer.ip().to_string())
             .unwrap_or(HeaderValue::from_static("unknown")),
         tls,
+        owned,
     });
     let svc = {
         let (conn, tunnel) = (conn.clone(), tunnel.clone());
@@ -255,7 +259,7 @@ where
     };
     // No timer for hyper's HTTP/1 head: the watchman times it (crate::listen).
     let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-    conn.drive(builder.serve_connection_with_upgrades(io, svc))
+    conn.drive_beside(builder.serve_connection_with_upgrades(io, svc), drive_owned)
         .await;
     let t = tunnel.lock().unwrap_or_else(|e| e.into_inner()).take();
     if let Some(t) = t {
@@ -285,6 +289,9 @@ async fn handle(
         return r;
     }
     let upgrade = req.version() == Version::HTTP_11 && headers::wants_upgrade(req.headers());
+    // HTTP/1.1 requests come one at a time per connection: each uses an upstream
+    // connection of its client connection's own. HTTP/2 streams and upgrades use the pool.
+    let own_connection = req.version() == Version::HTTP_11 && !upgrade;
     let (mut parts, body) = req.into_parts();
     // What the route, the rules and the log read, kept apart from the headers that are
     // rewritten below (cheap clones: shared bytes).
@@ -424,7 +431,15 @@ async fn handle(
     parts.extensions = Default::default();
 
     let sent = tokio::time::Instant::now();
-    let answer = route.upstream.send(Request::from_parts(parts, body)).await;
+    let req = Request::from_parts(parts, body);
+    let answer = if own_connection {
+        route
+            .upstream
+            .send_owned(&client.owned, route.index, req)
+            .await
+    } else {
+        route.upstream.send(req).await
+    };
     let upstream_took = sent.elapsed();
     // The key's analytics count what the upstream answered (its error rate).
     let answered = match &answer {

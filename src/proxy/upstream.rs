@@ -16,11 +16,68 @@ use crate::config::ProxyConfig;
 
 pub type Connector = hyper_rustls::HttpsConnector<HttpConnector>;
 
-/// One route's pool.
+/// One route's upstream: a pool for HTTP/2 clients and upgrades, and the connector that
+/// opens the connections HTTP/1.1 clients own ([`Owned`]).
 #[derive(Clone)]
 pub struct Upstream {
     client: Client<Connector, Tracked>,
+    connector: Connector,
+    connect_timeout: Duration,
     response_timeout: Duration,
+}
+
+/// A driver for the upstream connections a client connection owns, polled in that
+/// connection's task (`listen::Conn::drive_beside`).
+type Driver = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
+
+/// The upstream connections one HTTP/1.1 client connection owns, one per route it used.
+/// Its requests come one at a time, so each finds its route's connection free: no pool
+/// checkout, no channel to another task, and the exchange runs in the client
+/// connection's own task (docs/benchmarks.md, issue 24).
+pub struct Owned {
+    ready: std::sync::Mutex<Vec<(usize, hyper::client::conn::http1::SendRequest<Tracked>)>>,
+    spawn: tokio::sync::mpsc::UnboundedSender<Driver>,
+}
+
+impl Owned {
+    /// The set, and the future that drives its connections (until the set is dropped).
+    pub fn new() -> (Self, impl std::future::Future<Output = ()> + Send) {
+        let (spawn, mut rx) = tokio::sync::mpsc::unbounded_channel::<Driver>();
+        let drive = async move {
+            use futures_util::StreamExt;
+            let mut running = futures_util::stream::FuturesUnordered::new();
+            loop {
+                tokio::select! {
+                    f = rx.recv() => match f {
+                        Some(f) => running.push(f),
+                        None => break,
+                    },
+                    Some(()) = running.next(), if !running.is_empty() => {}
+                }
+            }
+            // The client connection is gone; so are its upstream connections.
+        };
+        (
+            Owned {
+                ready: std::sync::Mutex::new(Vec::new()),
+                spawn,
+            },
+            drive,
+        )
+    }
+
+    fn take(&self, route: usize) -> Option<hyper::client::conn::http1::SendRequest<Tracked>> {
+        let mut r = self.ready.lock().unwrap_or_else(|e| e.into_inner());
+        let i = r.iter().position(|(n, _)| *n == route)?;
+        Some(r.swap_remove(i).1)
+    }
+
+    fn put(&self, route: usize, sender: hyper::client::conn::http1::SendRequest<Tracked>) {
+        self.ready
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push((route, sender));
+    }
 }
 
 /// When a request body last moved, so that the response timeout counts from the body's
@@ -144,11 +201,92 @@ impl Upstream {
             .pool_idle_timeout(Duration::from_secs(c.pool_idle_secs))
             .pool_timer(TokioTimer::new())
             .timer(TokioTimer::new())
-            .build(https);
+            .build(https.clone());
         Upstream {
             client,
+            connector: https,
+            connect_timeout,
             response_timeout,
         }
+    }
+
+    /// Sends `req` (its URI in absolute form) on a connection `owned` keeps for `route`,
+    /// opening one when there is none or it was closed; a request the upstream's closing
+    /// of an idle connection kept from being sent is sent once more on a new one.
+    pub async fn send_owned(
+        &self,
+        owned: &Owned,
+        route: usize,
+        req: hyper::Request<Incoming>,
+    ) -> Result<hyper::Response<Incoming>, Failed> {
+        let (progress, req) = track(req);
+        let target = req.uri().clone();
+        let (mut parts, body) = req.into_parts();
+        // On a connection of its own the request line carries the path only.
+        let mut origin = axum::http::uri::Parts::default();
+        origin.path_and_query = parts.uri.path_and_query().cloned();
+        parts.uri = axum::http::Uri::from_parts(origin).unwrap_or_default();
+        let mut req = hyper::Request::from_parts(parts, body);
+        let mut sender = owned.take(route);
+        let mut retried = false;
+        loop {
+            let mut s = match sender.take() {
+                Some(s) if !s.is_closed() => s,
+                _ => self.connect(owned, &target).await?,
+            };
+            if s.ready().await.is_err() {
+                if retried {
+                    return Err(Failed::Unavailable);
+                }
+                retried = true;
+                continue;
+            }
+            let sent = s.try_send_request(req);
+            match wait_head(sent, &progress, self.response_timeout).await {
+                Ok(Ok(r)) => {
+                    owned.put(route, s);
+                    return Ok(r);
+                }
+                Ok(Err(mut e)) => match e.take_message() {
+                    Some(again) if !retried => {
+                        retried = true;
+                        req = again;
+                    }
+                    _ => {
+                        tracing::debug!(error = %e.error(), "upstream exchange failed");
+                        return Err(Failed::Unavailable);
+                    }
+                },
+                Err(failed) => return Err(failed),
+            }
+        }
+    }
+
+    async fn connect(
+        &self,
+        owned: &Owned,
+        target: &axum::http::Uri,
+    ) -> Result<hyper::client::conn::http1::SendRequest<Tracked>, Failed> {
+        use tower::Service;
+        let mut connector = self.connector.clone();
+        let io = match tokio::time::timeout(self.connect_timeout, connector.call(target.clone()))
+            .await
+        {
+            Err(_) => return Err(Failed::Timeout),
+            Ok(Err(e)) => {
+                tracing::debug!(error = %e, "upstream connect failed");
+                return Err(Failed::Unavailable);
+            }
+            Ok(Ok(io)) => io,
+        };
+        let (sender, conn) = hyper::client::conn::http1::Builder::new()
+            .handshake::<_, Tracked>(io)
+            .await
+            .map_err(|_| Failed::Unavailable)?;
+        let _ = owned.spawn.send(Box::pin(async move {
+            let _ = conn.await;
+        }));
+        Ok(sender)
     }
 
     /// Sends `req` and waits for the response head: at most the response timeout after
@@ -157,26 +295,42 @@ impl Upstream {
         &self,
         req: hyper::Request<Incoming>,
     ) -> Result<hyper::Response<Incoming>, Failed> {
-        let progress = Arc::new(Progress {
-            origin: tokio::time::Instant::now(),
-            last_ms: AtomicU64::new(0),
-        });
-        let req = req.map(|inner| Tracked {
-            inner,
-            progress: progress.clone(),
-        });
-        let mut answer = std::pin::pin!(self.client.request(req));
-        let mut deadline = progress.origin + self.response_timeout;
-        loop {
-            tokio::select! {
-                r = &mut answer => return r.map_err(|e| classify(&e)),
-                () = tokio::time::sleep_until(deadline) => {
-                    let next = progress.last() + self.response_timeout;
-                    if next <= tokio::time::Instant::now() {
-                        return Err(Failed::Timeout);
-                    }
-                    deadline = next;
+        let (progress, req) = track(req);
+        match wait_head(self.client.request(req), &progress, self.response_timeout).await? {
+            Ok(r) => Ok(r),
+            Err(e) => Err(classify(&e)),
+        }
+    }
+}
+
+/// The request with its body tracked.
+fn track(req: hyper::Request<Incoming>) -> (Arc<Progress>, hyper::Request<Tracked>) {
+    let progress = Arc::new(Progress {
+        origin: tokio::time::Instant::now(),
+        last_ms: AtomicU64::new(0),
+    });
+    let p = progress.clone();
+    (progress, req.map(|inner| Tracked { inner, progress: p }))
+}
+
+/// Waits for `answer` (the response head): at most `timeout` after the request body's end,
+/// or after its last progress while it is still coming.
+async fn wait_head<T>(
+    answer: impl std::future::Future<Output = T>,
+    progress: &Progress,
+    timeout: Duration,
+) -> Result<T, Failed> {
+    let mut answer = std::pin::pin!(answer);
+    let mut deadline = progress.origin + timeout;
+    loop {
+        tokio::select! {
+            r = &mut answer => return Ok(r),
+            () = tokio::time::sleep_until(deadline) => {
+                let next = progress.last() + timeout;
+                if next <= tokio::time::Instant::now() {
+                    return Err(Failed::Timeout);
                 }
+                deadline = next;
             }
         }
     }
