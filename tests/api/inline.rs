@@ -1233,3 +1233,44 @@ async fn a_slow_upload_is_not_a_slow_upstream() {
     assert!(out.starts_with("HTTP/1.1 504"), "{out}");
     assert!(started.elapsed() < Duration::from_secs(2));
 }
+
+/// A client connection's upstream connection, closed by the upstream between two of its
+/// requests, is opened again: every request is answered.
+#[tokio::test]
+async fn an_upstream_closing_its_connection_is_reconnected() {
+    let p = Inline::start(|_, _| {}).await;
+    let key = p.key("quinn").await;
+    let mut s = tokio::net::TcpStream::connect(p.addr).await.unwrap();
+    let mut answers = Vec::new();
+    for (i, path) in ["/close", "/a", "/close", "/close", "/b"]
+        .iter()
+        .enumerate()
+    {
+        let last = if i == 4 { "Connection: close\r\n" } else { "" };
+        s.write_all(
+            format!("GET {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {key}\r\n{last}\r\n")
+                .as_bytes(),
+        )
+        .await
+        .unwrap();
+        // Read one answer: its head, then its body by Content-Length.
+        let mut head = Vec::new();
+        while !head.ends_with(b"\r\n\r\n") {
+            let mut b = [0u8; 1];
+            s.read_exact(&mut b).await.unwrap();
+            head.push(b[0]);
+        }
+        let head = String::from_utf8(head).unwrap().to_ascii_lowercase();
+        let len: usize = head
+            .lines()
+            .find_map(|l| l.strip_prefix("content-length: "))
+            .map_or(0, |n| n.trim().parse().unwrap());
+        let mut body = vec![0u8; len];
+        s.read_exact(&mut body).await.unwrap();
+        answers.push(head.lines().next().unwrap().to_owned());
+        // Let the upstream's close arrive before the next request.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(answers, vec!["http/1.1 200 ok"; 5]);
+    assert_eq!(p.up.hits(), 5);
+}

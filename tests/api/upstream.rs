@@ -8,6 +8,7 @@
 //! - `/slow/MS`: the head after MS milliseconds;
 //! - `/die`: a head promising 1 MB, 10 bytes, then the connection drops;
 //! - `/status/N`: an empty answer with status N;
+//! - `/close`: 200, then the upstream closes the connection;
 //! - `/ws`: a WebSocket echo; `/raw` with `Upgrade: echo`: bytes echoed back;
 //! - anything else: `{"method", "uri", "version", "headers": [[name, value], …], "body"}`.
 
@@ -145,6 +146,13 @@ async fn answer(mut req: Request<Incoming>) -> Result<Response<Body>, Infallible
             r
         }
         ["status", n] => status(n.parse().unwrap()),
+        ["close"] => {
+            // The upstream ends the connection after this answer.
+            let mut r = status(200);
+            r.headers_mut()
+                .insert("connection", "close".parse().unwrap());
+            r
+        }
         ["ws"] => {
             let key = req
                 .headers()
