@@ -95,18 +95,22 @@ pub(super) async fn serve(config: Config, logging: &Logging) -> anyhow::Result<(
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;
     let local = listener.local_addr()?;
-    tracing::info!(address = %local, store = %store_desc, "keygate listening on http://{local}");
+    // Both ports are bound before either is announced: whoever waits for the first line
+    // finds the proxy's port taking connections too.
     let proxy = match proxy {
         Some(p) => {
             let l = tokio::net::TcpListener::bind(&p.listen)
                 .await
                 .with_context(|| format!("cannot listen on proxy address {}", p.listen))?;
-            let at = l.local_addr()?;
-            tracing::info!(address = %at, "inline proxy listening on {}://{at}", p.scheme());
             Some((l, Arc::new(p)))
         }
         None => None,
     };
+    tracing::info!(address = %local, store = %store_desc, "keygate listening on http://{local}");
+    if let Some((l, p)) = &proxy {
+        let at = l.local_addr()?;
+        tracing::info!(address = %at, "inline proxy listening on {}://{at}", p.scheme());
+    }
     // One signal for every listener; the background tasks drain after all have stopped.
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {

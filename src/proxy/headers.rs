@@ -32,6 +32,39 @@ const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host")
 const X_REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
 pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
+/// What [`scan`] found among a message's header names.
+pub struct Scan {
+    /// A hop-by-hop header or `Expect` (something [`strip_hop_by_hop`] removes).
+    pub hop: bool,
+    /// One of the names asked about.
+    pub listed: bool,
+}
+
+/// One pass over `h`'s names, by length first: most messages carry none of the headers
+/// the proxy removes, and then none of the removals (a lookup by name each) is done.
+pub fn scan(h: &HeaderMap, listed: &[HeaderName]) -> Scan {
+    let mut found = Scan {
+        hop: false,
+        listed: false,
+    };
+    for name in h.keys() {
+        let n = name.as_str();
+        found.hop |= matches!(
+            (n.len(), n),
+            (10, "connection" | "keep-alive")
+                | (16, "proxy-connection")
+                | (2, "te")
+                | (7, "trailer" | "upgrade")
+                | (17, "transfer-encoding")
+                | (19, "proxy-authorization")
+                | (18, "proxy-authenticate")
+                | (6, "expect")
+        );
+        found.listed |= listed.contains(name);
+    }
+    found
+}
+
 /// Whether this HTTP/1.1 request asks to switch protocols (`Connection: upgrade` with an
 /// `Upgrade` header).
 pub fn wants_upgrade(h: &HeaderMap) -> bool {
@@ -48,8 +81,8 @@ fn connection_names(h: &HeaderMap) -> impl Iterator<Item = &str> {
         .filter(|s| !s.is_empty())
 }
 
-/// Removes the hop-by-hop headers; with `upgrade`, keeps `Upgrade` and says
-/// `Connection: upgrade`.
+/// Removes the hop-by-hop headers (and `Expect`: keygate answers `100 Continue` itself);
+/// with `upgrade`, keeps `Upgrade` and says `Connection: upgrade`.
 pub fn strip_hop_by_hop(h: &mut HeaderMap, upgrade: bool) {
     if h.contains_key(header::CONNECTION) {
         let named: Vec<HeaderName> = connection_names(h)
@@ -69,6 +102,7 @@ pub fn strip_hop_by_hop(h: &mut HeaderMap, upgrade: bool) {
         header::TRANSFER_ENCODING,
         header::PROXY_AUTHORIZATION,
         header::PROXY_AUTHENTICATE,
+        header::EXPECT,
     ] {
         h.remove(n);
     }
@@ -216,6 +250,29 @@ mod tests {
         strip_hop_by_hop(&mut h, true);
         assert_eq!(h["connection"], "upgrade");
         assert_eq!(h["upgrade"], "websocket");
+    }
+
+    #[test]
+    fn one_pass_finds_what_would_be_removed() {
+        let listed = [HeaderName::from_static("x-authenticated-user")];
+        let plain = map(&[("accept", "*/*"), ("authorization", "Bearer x")]);
+        let s = scan(&plain, &listed);
+        assert!(!s.hop && !s.listed);
+        for hop in [
+            "connection",
+            "keep-alive",
+            "te",
+            "trailer",
+            "upgrade",
+            "transfer-encoding",
+            "proxy-connection",
+            "proxy-authorization",
+            "proxy-authenticate",
+            "expect",
+        ] {
+            assert!(scan(&map(&[(hop, "x")]), &listed).hop, "{hop}");
+        }
+        assert!(scan(&map(&[("X-Authenticated-User", "admin")]), &listed).listed);
     }
 
     #[test]

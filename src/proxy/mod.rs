@@ -363,10 +363,14 @@ async fn handle(
 
     // The request for the upstream.
     let h = &mut parts.headers;
-    headers::strip_hop_by_hop(h, upgrade);
-    h.remove(header::EXPECT);
-    for n in &proxy.spoofable {
-        h.remove(n);
+    let found = headers::scan(h, &proxy.spoofable);
+    if found.hop || upgrade {
+        headers::strip_hop_by_hop(h, upgrade);
+    }
+    if found.listed {
+        for n in &proxy.spoofable {
+            h.remove(n);
+        }
     }
     let mut stripped_query = None;
     if !route.public && !route.keep_credential {
@@ -516,7 +520,9 @@ async fn handle(
             }
         }
     } else {
-        headers::strip_hop_by_hop(response.headers_mut(), false);
+        if headers::scan(response.headers(), &[]).hop {
+            headers::strip_hop_by_hop(response.headers_mut(), false);
+        }
         // The client's protocol, whatever the upstream spoke (HTTP/2 ignores it).
         *response.version_mut() = Version::HTTP_11;
     }
