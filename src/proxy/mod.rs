@@ -12,23 +12,21 @@
 //! no answer in time a 504, both with the API's JSON error shape.
 
 mod headers;
+mod logged;
 mod routes;
+mod stream;
 mod upstream;
 
 use std::net::SocketAddr;
-use std::pin::Pin;
-use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::{HeaderName, HeaderValue, Request, Response, StatusCode, Version, header};
-use hyper::body::{Frame, Incoming, SizeHint};
+use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::net::TcpListener;
-use tokio::task::JoinHandle;
 
-use crate::access_log;
 use crate::app::App;
 use crate::config::Config;
 use crate::decide::{Deny, Outcome};
@@ -37,7 +35,9 @@ use crate::listen::{self, Busy, Conn, Counted};
 use crate::metrics::{self, Endpoint};
 use crate::rules::Target;
 
+use logged::Logged;
 pub use routes::Routes;
+use stream::{Guarded, TunnelSlot, tunnel_between};
 
 /// The inline proxy, built from `[proxy]`.
 pub struct Proxy {
@@ -219,10 +219,6 @@ async fn connection(io: Counted, peer: SocketAddr, conn: Conn, w: Arc<Worker>) {
     }
 }
 
-/// The tunnel of a connection that switched protocols, awaited before the connection's
-/// slot is given back.
-type TunnelSlot = Arc<Mutex<Option<JoinHandle<()>>>>;
-
 /// One connection's client, as the requests on it need it.
 struct Client {
     peer: SocketAddr,
@@ -280,13 +276,12 @@ async fn handle(
     let request_id = headers::request_id(req.headers());
     if req.method() == axum::http::Method::CONNECT {
         // A tunnel to an address of the client's choosing is not a route.
-        let mut r = error(
+        return own(
             StatusCode::METHOD_NOT_ALLOWED,
             "method_not_allowed",
             "CONNECT is not proxied",
+            &request_id,
         );
-        r.headers_mut().insert(headers::X_REQUEST_ID, request_id);
-        return r;
     }
     let upgrade = req.version() == Version::HTTP_11 && headers::wants_upgrade(req.headers());
     // HTTP/1.1 requests come one at a time per connection: each uses an upstream
@@ -306,13 +301,12 @@ async fn handle(
         uri: uri.path_and_query().map_or("/", |p| p.as_str()),
     };
     let Some(route) = w.routes.find(&target) else {
-        let mut r = error(
+        return own(
             StatusCode::NOT_FOUND,
             "no_route",
             "no route of this proxy takes this host, path and method",
+            &request_id,
         );
-        r.headers_mut().insert(headers::X_REQUEST_ID, request_id);
-        return r;
     };
     let sources = &app.gate.settings().sources;
 
@@ -418,12 +412,12 @@ async fn handle(
     {
         Ok(u) => u,
         Err(_) => {
-            let r = error(
+            return own(
                 StatusCode::BAD_REQUEST,
                 "bad_request",
                 "the request's path cannot be forwarded",
+                &request_id,
             );
-            return r;
         }
     };
     parts.version = Version::HTTP_11;
@@ -461,20 +455,20 @@ async fn handle(
                 .metrics()
                 .upstream(route.index, None, upstream_took);
             let took = started.elapsed();
-            let mut r = match failed {
-                upstream::Failed::Timeout => error(
+            let r = match failed {
+                upstream::Failed::Timeout => own(
                     StatusCode::GATEWAY_TIMEOUT,
                     "upstream_timeout",
                     "the upstream did not answer in time",
+                    &request_id,
                 ),
-                upstream::Failed::Unavailable => error(
+                upstream::Failed::Unavailable => own(
                     StatusCode::BAD_GATEWAY,
                     "upstream_unavailable",
                     "the upstream could not be reached or broke off its answer",
+                    &request_id,
                 ),
             };
-            r.headers_mut()
-                .insert(headers::X_REQUEST_ID, request_id.clone());
             line.write(
                 app,
                 &target,
@@ -502,10 +496,11 @@ async fn handle(
             }
             None => {
                 // Switching without being asked: nothing sane can follow.
-                let r = error(
+                let r = own(
                     StatusCode::BAD_GATEWAY,
                     "upstream_unavailable",
                     "the upstream switched protocols without being asked",
+                    &request_id,
                 );
                 line.write(
                     app,
@@ -549,105 +544,11 @@ async fn handle(
     })
 }
 
-/// What the access line needs that the decision produced.
-struct Logged {
-    outcome: metrics::Outcome,
-    key: Option<Arc<crate::decide::Known>>,
-    client: std::net::IpAddr,
-    forwarded_for: Option<HeaderValue>,
-    metadata: Option<HeaderValue>,
-    now_ms: i64,
-    limit: Option<crate::limits::Exceeded>,
-}
-
-impl Logged {
-    #[allow(clippy::too_many_arguments)]
-    fn write(
-        &self,
-        app: &App,
-        target: &Target<'_>,
-        route: &routes::Route,
-        request_id: &HeaderValue,
-        status: StatusCode,
-        upstream: Option<(Option<u16>, Duration)>,
-        took: Duration,
-    ) {
-        let Some(log) = &app.access_log else {
-            return;
-        };
-        let text =
-            |v: &Option<HeaderValue>| v.as_ref().and_then(|v| v.to_str().ok()).map(str::to_owned);
-        let (forwarded_for, metadata) = (text(&self.forwarded_for), text(&self.metadata));
-        let now_ms = if self.now_ms == 0 {
-            app.clock.now_ms()
-        } else {
-            self.now_ms
-        };
-        access_log::decision(
-            log,
-            &app.log_limits,
-            &access_log::Line {
-                endpoint: Endpoint::Proxy,
-                outcome: self.outcome,
-                status: status.as_u16(),
-                key: self.key.as_deref(),
-                target,
-                forwarded_for: forwarded_for.as_deref().unwrap_or(""),
-                metadata: metadata.as_deref(),
-                client: self.client,
-                took,
-                now_ms,
-                limit: self.limit,
-                upstream: Some(access_log::Upstream {
-                    route: &route.name,
-                    request_id: request_id.to_str().unwrap_or(""),
-                    status: upstream.and_then(|u| u.0),
-                    took: upstream.map(|u| u.1),
-                }),
-            },
-        );
-    }
-}
-
-/// Bytes both ways between the client and the upstream once both switched protocols;
-/// ends when either side closes or keygate shuts down.
-async fn tunnel_between(
-    client: hyper::upgrade::OnUpgrade,
-    upstream: hyper::upgrade::OnUpgrade,
-    mut closing: tokio::sync::watch::Receiver<bool>,
-) {
-    let (Ok(client), Ok(upstream)) = tokio::join!(client, upstream) else {
-        return;
-    };
-    let (mut client, mut upstream) = (TokioIo::new(client), TokioIo::new(upstream));
-    tokio::select! {
-        _ = tokio::io::copy_bidirectional(&mut client, &mut upstream) => {}
-        _ = closing.wait_for(|c| *c) => {}
-    }
-}
-
-/// A response body that keeps its connection counted as busy until it is done.
-struct Guarded {
-    inner: Incoming,
-    _busy: Busy,
-}
-
-impl hyper::body::Body for Guarded {
-    type Data = hyper::body::Bytes;
-    type Error = hyper::Error;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
-        Pin::new(&mut self.inner).poll_frame(cx)
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
-    }
+/// keygate's own answer (a refusal, 404, 502, 504): the API's JSON error shape, with the
+/// request id.
+fn own(status: StatusCode, code: &str, message: &str, request_id: &HeaderValue) -> Response<Body> {
+    let mut r = error(status, code, message);
+    r.headers_mut()
+        .insert(headers::X_REQUEST_ID, request_id.clone());
+    r
 }

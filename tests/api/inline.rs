@@ -120,6 +120,18 @@ fn curl(args: &[&str]) -> (String, String, bool) {
     )
 }
 
+/// An answer's head read off a raw connection, byte by byte (nothing after it is taken),
+/// lower-cased.
+async fn read_head(s: &mut tokio::net::TcpStream) -> String {
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        let mut b = [0u8; 1];
+        s.read_exact(&mut b).await.unwrap();
+        head.push(b[0]);
+    }
+    String::from_utf8(head).unwrap().to_ascii_lowercase()
+}
+
 fn client() -> reqwest::Client {
     reqwest::Client::builder().no_proxy().build().unwrap()
 }
@@ -484,13 +496,7 @@ async fn websockets_and_other_upgrades_pass_after_the_decision() {
     )
     .await
     .unwrap();
-    let mut head = Vec::new();
-    while !head.ends_with(b"\r\n\r\n") {
-        let mut b = [0u8; 1];
-        s.read_exact(&mut b).await.unwrap();
-        head.push(b[0]);
-    }
-    let head = String::from_utf8(head).unwrap().to_ascii_lowercase();
+    let head = read_head(&mut s).await;
     assert!(head.starts_with("http/1.1 101"), "{head}");
     assert!(head.contains("upgrade: echo"), "{head}");
     s.write_all(b"ping through the tunnel").await.unwrap();
@@ -1254,13 +1260,7 @@ async fn an_upstream_closing_its_connection_is_reconnected() {
         .await
         .unwrap();
         // Read one answer: its head, then its body by Content-Length.
-        let mut head = Vec::new();
-        while !head.ends_with(b"\r\n\r\n") {
-            let mut b = [0u8; 1];
-            s.read_exact(&mut b).await.unwrap();
-            head.push(b[0]);
-        }
-        let head = String::from_utf8(head).unwrap().to_ascii_lowercase();
+        let head = read_head(&mut s).await;
         let len: usize = head
             .lines()
             .find_map(|l| l.strip_prefix("content-length: "))
