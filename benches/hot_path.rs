@@ -61,6 +61,7 @@ fn main() {
         method: "GET",
         host: "api.example.com:443",
         uri: "/v1/users/42?x=1",
+        needs: &[],
     };
     measure("rule matching (one rule, allowed)", 200_000, || {
         black_box(allows(black_box(&rules), black_box(&target)));
@@ -105,6 +106,7 @@ fn main() {
         method: "GET",
         host: "h",
         uri: "/",
+        needs: &[],
     };
     let ip: std::net::IpAddr = [127, 0, 0, 1].into();
     let sources = Sources::default();
@@ -263,6 +265,7 @@ fn decision_with_limits(
         method: "GET",
         host: "h",
         uri: "/",
+        needs: &[],
     };
     let (k, _) = rt
         .block_on(app.keys.create(

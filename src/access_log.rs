@@ -611,6 +611,7 @@ mod tests {
             method: "GET",
             host: "h",
             uri: "/",
+            needs: &[],
         };
         let l = limits(100);
         let (json, text) = lines_with(
@@ -700,6 +701,7 @@ mod tests {
             method: hostile,
             host: hostile,
             uri: hostile,
+            needs: &[],
         };
         let l = limits(1000);
         let (json, text) = lines(&l, &target, &headers);
@@ -785,6 +787,7 @@ mod tests {
                 method: "GET",
                 host: "h",
                 uri: &uri,
+                needs: &[],
             };
             let (json, text) = lines(&limits(1000), &target, &headers);
             let v: serde_json::Value = serde_json::from_str(&json).unwrap();
@@ -801,6 +804,7 @@ mod tests {
             method: "GET",
             host: &host,
             uri: "/",
+            needs: &[],
         };
         let (json, _) = lines(&limits(1000), &target, &headers);
         assert!(!json.contains(&key), "{json}");

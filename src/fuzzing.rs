@@ -124,6 +124,7 @@ pub fn rules(data: &[u8]) -> Result<(), String> {
         method: "GET",
         host: &host,
         uri: &uri,
+        needs: &[],
     };
     let _ = rules::allows(&list, &target);
     // A `/v1/*` key never passes a path that some upstream reads outside /v1.

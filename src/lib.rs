@@ -48,6 +48,7 @@ pub mod manage;
 pub mod metrics;
 pub mod model;
 pub mod oidc;
+pub mod permissions;
 mod private_fs;
 pub mod proxy;
 pub mod rules;

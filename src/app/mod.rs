@@ -327,7 +327,13 @@ fn gate_settings(c: &Config, s: &settings::Settings) -> Result<GateSettings, Sta
             user: header_name("headers.user", &c.headers.user)?,
             token_id: header_name("headers.token_id", &c.headers.token_id)?,
             token_name: header_name("headers.token_name", &c.headers.token_name)?,
+            permissions: header_name(
+                "permissions.upstream_header",
+                &c.permissions.upstream_header,
+            )?,
         },
+        requirements: c.permissions.requirements().map_err(StartError::Config)?,
+        require_header: header_name("permissions.header", &c.permissions.header)?,
     })
 }
 

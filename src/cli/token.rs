@@ -343,6 +343,7 @@ pub fn new_token(
         rules,
         metadata,
         limits: None,
+        grants: crate::manage::KeyGrants::default(),
     })
 }
 

@@ -13,12 +13,14 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 mod layers;
+mod permissions;
 mod proxy;
 mod secret;
 mod sections;
 mod validate;
 
 pub use layers::{ConfigError, Loaded, Overrides, load};
+pub use permissions::{PermissionsConfig, RequireConfig, Requirement, parse_query};
 pub use proxy::{AssertionConfig, ProxyConfig, RouteConfig, UpstreamUrl};
 pub use secret::{Secret, redact_url_password, secret_names};
 pub use sections::{
@@ -132,6 +134,8 @@ pub struct Config {
     pub frontend: FrontendConfig,
     /// Inline mode: keygate as the reverse proxy in front of a service.
     pub proxy: ProxyConfig,
+    /// What proxied requests require of a key (`[permissions]`).
+    pub permissions: PermissionsConfig,
 }
 
 impl Default for Config {
@@ -188,6 +192,7 @@ impl Default for Config {
             base_path: String::new(),
             frontend: FrontendConfig::default(),
             proxy: ProxyConfig::default(),
+            permissions: PermissionsConfig::default(),
         }
     }
 }

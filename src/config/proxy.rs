@@ -86,6 +86,8 @@ pub struct RouteConfig {
     pub pass_host: Option<bool>,
     pub connect_timeout_ms: Option<u64>,
     pub response_timeout_ms: Option<u64>,
+    /// What a key must hold for this route, as a permissions query (empty: nothing).
+    pub permissions: String,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -175,21 +177,16 @@ impl UpstreamUrl {
 impl RouteConfig {
     /// The patterns as a rule (the same parsing as a key's rules).
     pub fn rule(&self) -> Result<Rule, String> {
-        let rule = Rule {
-            hosts: parse_all(&self.hosts, crate::rules::HostPattern::parse)?,
-            paths: parse_all(&self.paths, crate::rules::PathPattern::parse)?,
-            methods: parse_all(&self.methods, crate::rules::Method::parse)?,
-        };
-        // A route with no patterns takes everything (a key's rule must name something).
-        if rule != Rule::default() {
-            rule.validate()?;
-        }
-        Ok(rule)
+        super::permissions::pattern_rule(&self.hosts, &self.paths, &self.methods)
     }
-}
 
-fn parse_all<T>(v: &[String], f: impl Fn(&str) -> Result<T, String>) -> Result<Vec<T>, String> {
-    v.iter().map(|s| f(s)).collect()
+    /// The route's `permissions` query, when it has one.
+    pub fn needs(&self) -> Result<Option<crate::permissions::Query>, String> {
+        if self.permissions.is_empty() {
+            return Ok(None);
+        }
+        super::permissions::parse_query(&self.permissions).map(Some)
+    }
 }
 
 impl ProxyConfig {
@@ -206,6 +203,12 @@ impl ProxyConfig {
             let at = format!("proxy.routes[{}]", i + 1);
             UpstreamUrl::parse(&r.upstream).map_err(|e| format!("{at}.upstream: {e}"))?;
             r.rule().map_err(|e| format!("{at}: {e}"))?;
+            r.needs().map_err(|e| format!("{at}.permissions: {e}"))?;
+            if r.public && !r.permissions.is_empty() {
+                return Err(format!(
+                    "{at}: a public route asks for no key, so it cannot require permissions"
+                ));
+            }
             if !r.name.is_empty() && !valid_name(&r.name) {
                 return Err(format!(
                     "{at}.name: `{}` must be 1-64 of a-z A-Z 0-9 . _ -",

@@ -18,6 +18,9 @@ impl Config {
         if let Err(e) = self.proxy.check() {
             return bad(e);
         }
+        if let Err(e) = self.permissions.check() {
+            return bad(e);
+        }
         if let Err(e) = crate::token::KeyPrefix::parse(&self.key_prefix) {
             return bad(format!("key_prefix: {e}"));
         }

@@ -31,10 +31,15 @@ impl crate::store::Invalidate for Gate {
         self.limits.drop_leases(slot, epoch);
     }
 
+    fn permissions_changed(&self) {
+        Gate::permissions_changed(self);
+    }
+
     fn trust(&self, trusted: bool) {
         if trusted {
-            // Following again: start afresh, then use the cache.
-            self.forget_all();
+            // Following again: start afresh (a change to the roles may have been
+            // missed too), then use the cache.
+            self.permissions_changed();
             self.cache_trusted.store(true, Ordering::Release);
             self.follows.fetch_add(1, Ordering::AcqRel);
         } else {

@@ -10,6 +10,7 @@ use super::{Gate, OwnerPolicy};
 use crate::keyfile;
 use crate::limits::engine::Slot;
 use crate::limits::{Exceeded, Limits, Scope};
+use crate::permissions::Granted;
 use crate::store::{HashAlg, TokenId, TokenRecord};
 use crate::token::KeyHash;
 
@@ -37,6 +38,9 @@ pub struct Known {
     /// The limits of the two slots, readable without their locks.
     pub(super) key_limits: Option<Arc<Limits>>,
     pub(super) owner_limits: Option<Arc<Limits>>,
+    /// The key's effective permissions (its own, its roles', its owner's roles'),
+    /// worked out when the entry is cached.
+    pub granted: Granted,
 }
 
 impl Known {
@@ -134,6 +138,7 @@ impl Known {
         n += self.headers.capacity() * 64 + self.headers.len() * PER_ALLOCATION;
         n += self.headers.values().map(|v| v.len()).sum::<usize>();
         n += self.limit_policy.as_ref().map_or(0, |v| v.len() + 64);
+        n += self.granted.footprint();
         n
     }
 }
@@ -193,6 +198,7 @@ impl Gate {
         record: TokenRecord,
         in_store: bool,
         owner: Option<OwnerPolicy>,
+        granted: Granted,
     ) -> Known {
         let ids = &self.settings.identity_headers;
         // What the store holds is checked again on the way out (the store is trusted
@@ -218,6 +224,13 @@ impl Gate {
             {
                 headers.insert(n.clone(), header_value(value));
             }
+        }
+        if let Some(n) = &ids.permissions
+            && refused.is_none()
+            && !granted.is_empty()
+        {
+            let list: Vec<&str> = granted.list().iter().map(|p| p.as_str()).collect();
+            headers.insert(n.clone(), header_value(&list.join(",")));
         }
         let last = record.last_used_at.map_or(0, |t| t.unix());
         let key_limits = (!record.limits.is_empty()).then(|| Arc::new(record.limits.clone()));
@@ -249,6 +262,7 @@ impl Gate {
             limit_policy,
             key_limits,
             owner_limits: owner.map(|p| p.0.clone()),
+            granted,
         }
     }
 }

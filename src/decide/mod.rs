@@ -9,10 +9,12 @@
 //! never an allow for a key that was not verified.
 
 pub mod credential;
+mod decision;
 mod flush;
 mod follow;
 mod known;
 mod owner;
+mod permits;
 pub mod throttle;
 pub mod usage;
 
@@ -26,7 +28,7 @@ use sha2::Digest;
 
 use crate::clock::Clock;
 use crate::keyfile::KeySets;
-use crate::limits::engine::{Engine, OnStoreError, Report, Verdict};
+use crate::limits::engine::{Engine, OnStoreError, Verdict};
 use crate::limits::{Exceeded, Limits};
 use crate::metrics::Metrics;
 use crate::rules::{self, Target};
@@ -35,9 +37,12 @@ use crate::token::{KeyHash, Policy, Salt};
 
 pub use credential::{BadCredential, Presented, Sources};
 use credential::{credential_message, malformed_message};
+use decision::unmet;
+pub use decision::{Decision, Deny, Lookup, Outcome};
 pub use flush::FLUSH_CHUNK;
 use known::Cached;
 pub use known::{Known, header_value, upstream_name};
+pub use permits::Asked;
 use throttle::Throttle;
 pub use throttle::{Cidr, Forwarded};
 use usage::Usage;
@@ -64,6 +69,10 @@ pub struct GateSettings {
     pub owner_defaults: (Limits, Option<u64>),
     /// Count outcomes per key in time buckets (`[analytics]`).
     pub analytics: bool,
+    /// `[[permissions.require]]`, compiled.
+    pub requirements: Vec<crate::config::Requirement>,
+    /// The header a trusted proxy names a requirement in (`permissions.header`).
+    pub require_header: Option<HeaderName>,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -80,60 +89,8 @@ pub struct IdentityHeaders {
     pub user: Option<HeaderName>,
     pub token_id: Option<HeaderName>,
     pub token_name: Option<HeaderName>,
-}
-
-/// Why a request is refused.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Deny {
-    /// 401: no usable key. The message is safe to show to the client.
-    Unauthenticated(&'static str),
-    /// 403: a good key, but its rules do not allow this request.
-    Forbidden,
-    /// 429: too many failed attempts from this address; retry after this many seconds.
-    Throttled(u64),
-    /// 503: the store could not be asked.
-    Unavailable,
-    /// 429: a usage limit of the key or its owner is used up.
-    Limited(Exceeded),
-}
-
-pub enum Outcome {
-    Allow(Arc<Known>),
-    Deny(Deny),
-}
-
-/// The answer and how it was reached.
-pub struct Decision {
-    pub outcome: Outcome,
-    pub lookup: Lookup,
-    /// The key the request carried, when it was found (also on refusals for expiry,
-    /// disabling or rules, so the access log can name it).
-    pub key: Option<Arc<Known>>,
-    /// What is left of the key's limits after an allow, when asked for.
-    pub report: Option<Report>,
-    /// The clock's milliseconds the decision was made at (read once per decision).
-    pub now_ms: i64,
-}
-
-impl Decision {
-    fn early(outcome: Outcome) -> Self {
-        Decision {
-            outcome,
-            lookup: Lookup::Precheck,
-            key: None,
-            report: None,
-            now_ms: 0,
-        }
-    }
-}
-
-/// Which path a decision took: for metrics and logs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Lookup {
-    /// Refused before hashing.
-    Precheck,
-    Hit,
-    Miss,
+    /// The key's effective permissions (`permissions.upstream_header`).
+    pub permissions: Option<HeaderName>,
 }
 
 pub struct Gate {
@@ -165,6 +122,8 @@ pub struct Gate {
     owner_defaults: Option<OwnerPolicy>,
     /// Analytics tallies (`None`: analytics off).
     tally: Option<crate::analytics::Tally>,
+    /// Roles and owner grants, and what requests require.
+    permits: permits::Permits,
 }
 
 /// An owner's limits and the balance a missing counter starts at.
@@ -208,6 +167,7 @@ impl Gate {
             ))
         });
         Gate {
+            permits: permits::Permits::new(settings.requirements.clone()),
             tally: settings.analytics.then(crate::analytics::Tally::default),
             limits,
             owner_cache: quick_cache::sync::Cache::new(settings.cache_max_entries.min(100_000)),
@@ -418,28 +378,22 @@ impl Gate {
                         (c, Lookup::Hit)
                     }
                     _ => {
-                        return Decision {
-                            outcome: Outcome::Deny(Deny::Unavailable),
-                            lookup: Lookup::Miss,
-                            key: None,
-                            report: None,
+                        return Decision::of(
+                            Outcome::Deny(Deny::Unavailable),
+                            Lookup::Miss,
+                            None,
                             now_ms,
-                        };
+                        );
                     }
                 },
             },
         };
         let Some(known) = cached.known else {
-            return Decision {
-                outcome: deny_401("unknown API key"),
-                lookup,
-                key: None,
-                report: None,
-                now_ms,
-            };
+            return Decision::of(deny_401("unknown API key"), lookup, None, now_ms);
         };
         let now = crate::clock::Timestamp::from_unix(now_ms.div_euclid(1000));
         let mut report = None;
+        let mut missing = Vec::new();
         use crate::analytics::Outcome as Counted;
         let outcome = if let Some(why) = known.refused {
             self.count(&known, Counted::Refused, now_ms);
@@ -450,6 +404,10 @@ impl Gate {
         } else if !rules::allows(&known.record.rules, target) {
             self.count(&known, Counted::Forbidden, now_ms);
             Outcome::Deny(Deny::Forbidden)
+        } else if let Some(lacking) = unmet(target.needs, &known.granted) {
+            self.count(&known, Counted::Forbidden, now_ms);
+            missing = lacking;
+            Outcome::Deny(Deny::Insufficient)
         } else {
             let verdict = if known.slots[0].is_some() || known.slots[1].is_some() {
                 let (v, r) = self
@@ -486,11 +444,9 @@ impl Gate {
             }
         };
         Decision {
-            outcome,
-            lookup,
-            key: Some(known),
             report,
-            now_ms,
+            missing,
+            ..Decision::of(outcome, lookup, Some(known), now_ms)
         }
     }
 
@@ -502,9 +458,12 @@ impl Gate {
             Some(f) => (Some(self.file_record(f)), false),
             None => (self.lookup_store(hash, key).await?, true),
         };
-        let owner = match &found {
-            Some(r) => self.owner_policy(&r.owner, now_ms).await?,
-            None => None,
+        let (owner, granted) = match &found {
+            Some(r) => (
+                self.owner_policy(&r.owner, now_ms).await?,
+                self.catalogue().await?.granted(r.grants()),
+            ),
+            None => (None, Default::default()),
         };
         let ttl = if found.is_some() {
             self.settings.cache_ttl
@@ -513,7 +472,7 @@ impl Gate {
         };
         let cached = Cached::new(
             now_ms.saturating_add(i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX)),
-            found.map(|r| Arc::new(self.known(r, in_store, owner))),
+            found.map(|r| Arc::new(self.known(r, in_store, owner, granted))),
         );
         // Not cached when an invalidation arrived meanwhile (the answer may predate it)
         // or when invalidations may be missed.

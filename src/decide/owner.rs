@@ -69,6 +69,7 @@ impl Gate {
         {
             self.forget_all();
         }
+        self.check_catalogue().await?;
         let has = self.store.get_meta(SHA256_META).await?.is_some();
         if has && !self.sha256_in_store.swap(true, Ordering::Relaxed) {
             // Unknown keys cached before may be SHA-256 imports now.

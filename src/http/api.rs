@@ -9,7 +9,7 @@
 //! Layout: [`error`] (the one error shape), [`principal`] (who is calling), [`keys`]
 //! (bodies and the logic both route families share), then one file per family of routes —
 //! [`me`] (self-service), [`admin`] (owners and everyone's keys), [`audit`], [`limits`],
-//! [`usage`] — and [`openapi`], the document that lists them all. This file only routes.
+//! [`usage`], [`roles`] — and [`openapi`], the document that lists them all. This file only routes.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -28,6 +28,7 @@ mod me;
 mod openapi;
 mod paging;
 mod principal;
+mod roles;
 mod usage;
 
 use admin::{
@@ -40,6 +41,10 @@ use limits::{clear_owner_limits, my_limits, owner_limits, set_owner_limits};
 use me::{me, my_create, my_delete, my_get, my_list, my_patch, my_rotate};
 pub use openapi::ApiDoc;
 pub use principal::{AuthMethod, Principal};
+use roles::{
+    any_key_permissions, create_role, delete_role, get_role, list_roles, my_grants,
+    my_key_permissions, owner_roles, patch_role, set_owner_roles, user_key_permissions,
+};
 use usage::{all_usage, any_key_usage, my_key_usage, my_usage, user_key_usage, user_usage};
 
 /// Longest grace period a rotation may give the old key.
@@ -82,4 +87,20 @@ pub fn router() -> Router<Arc<App>> {
                 .put(set_owner_limits)
                 .delete(clear_owner_limits),
         )
+        .route("/api/roles", get(list_roles).post(create_role))
+        .route(
+            "/api/roles/{name}",
+            get(get_role).patch(patch_role).delete(delete_role),
+        )
+        .route(
+            "/api/users/{sub}/roles",
+            get(owner_roles).put(set_owner_roles),
+        )
+        .route("/api/me/grants", get(my_grants))
+        .route("/api/me/tokens/{id}/permissions", get(my_key_permissions))
+        .route(
+            "/api/users/{sub}/tokens/{id}/permissions",
+            get(user_key_permissions),
+        )
+        .route("/api/tokens/{id}/permissions", get(any_key_permissions))
 }

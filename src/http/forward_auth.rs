@@ -20,8 +20,9 @@ use super::error::error;
 use super::picked::Picked;
 use crate::access_log;
 use crate::app::App;
-use crate::decide::{Deny, Outcome};
+use crate::decide::{Asked, Deny, Outcome};
 use crate::metrics;
+use crate::permissions::{Permission, Query};
 use crate::rules::Target;
 
 pub fn router() -> Router<Arc<App>> {
@@ -81,10 +82,12 @@ const UNREADABLE: &str = "/\u{fffd}";
 
 /// The headers the gate reads, in one pass.
 pub(crate) fn picked<'a>(app: &App, headers: &'a HeaderMap) -> Picked<'a> {
+    let s = app.gate.settings();
     super::picked::pick(
         headers,
-        app.gate.settings().sources.header.as_ref(),
+        s.sources.header.as_ref(),
         app.log_limits.metadata_header.as_ref(),
+        s.require_header.as_ref(),
     )
 }
 
@@ -98,6 +101,7 @@ async fn forward_auth(State(app): State<Arc<App>>, req: Request) -> Response {
             .unwrap_or(""),
         uri: uri_text(p.forwarded_uri)
             .unwrap_or_else(|| parts.uri.path_and_query().map_or("/", |p| p.as_str())),
+        needs: &[],
     };
     let request = Seen {
         headers: &parts.headers,
@@ -132,6 +136,7 @@ async fn nginx_auth(State(app): State<Arc<App>>, req: Request) -> Response {
         uri: original_uri
             .or(url.map(|(_, path)| path))
             .unwrap_or_else(|| parts.uri.path_and_query().map_or("/", |p| p.as_str())),
+        needs: &[],
     };
     let request = Seen {
         headers: &parts.headers,
@@ -160,6 +165,7 @@ async fn ext_authz(State(app): State<Arc<App>>, req: Request) -> Response {
         method: parts.method.as_str(),
         host: text(p.host).unwrap_or(""),
         uri,
+        needs: &[],
     };
     let request = Seen {
         headers: &parts.headers,
@@ -215,7 +221,36 @@ async fn decide_checked(
         picked,
         target,
     } = *request;
-    let client = picked.with_forwarded(headers, |f| app.gate.client_of(super::peer().ip(), f));
+    let peer = super::peer().ip();
+    let client = picked.with_forwarded(headers, |f| app.gate.client_of(peer, f));
+    // What the request requires: the configured entry that matches it, and what a
+    // trusted proxy named in the header.
+    let asked = app.gate.asked(picked.require, peer);
+    let asked = match &asked {
+        Asked::Nothing => None,
+        Asked::Query(q) => Some(&**q),
+        Asked::Invalid(why) => {
+            tracing::error!(error = %why, "a trusted proxy sent a permissions requirement that does not parse; refusing the request");
+            return super::error::refusal(
+                StatusCode::FORBIDDEN,
+                "invalid_requirement",
+                "the proxy's permissions requirement does not parse; its configuration must be fixed",
+            );
+        }
+    };
+    let both: [&Query; 2];
+    let needs: &[&Query] = match (app.gate.route_needs(target), asked) {
+        (Some(a), Some(b)) => {
+            both = [a, b];
+            &both
+        }
+        (Some(a), None) | (None, Some(a)) => {
+            both = [a, a];
+            &both[..1]
+        }
+        (None, None) => &[],
+    };
+    let target = &Target { needs, ..*target };
     let mut decision = app.gate.decide(&picked.presented(), target, client).await;
     if conflicting && let Outcome::Allow(known) = &decision.outcome {
         decision.key = Some(known.clone());
@@ -247,6 +282,9 @@ async fn decide_checked(
                 deny_outcome(Deny::Limited(e)),
             )
         }
+        Outcome::Deny(Deny::Insufficient) => {
+            (insufficient(&decision.missing), metrics::Outcome::Forbidden)
+        }
         Outcome::Deny(d) => (deny(dialect, d), deny_outcome(d)),
     };
     let took = started.elapsed();
@@ -276,10 +314,27 @@ async fn decide_checked(
     response
 }
 
+/// 403 `insufficient_permissions`, naming what the key lacks.
+pub fn insufficient(missing: &[Permission]) -> Response {
+    let names: Vec<&str> = missing.iter().map(Permission::as_str).collect();
+    let body = serde_json::json!({
+        "error": "insufficient_permissions",
+        "message": format!("this key lacks permissions this request requires: {}", names.join(", ")),
+        "missing": names,
+    });
+    (StatusCode::FORBIDDEN, axum::Json(body)).into_response()
+}
+
 /// A refusal as the proxy-facing endpoints say it to a client (the inline proxy's
 /// answer): the status, body and headers `/forward-auth` gives Traefik and Caddy.
-pub fn client_refusal(app: &App, d: Deny, key: Option<&crate::decide::Known>) -> Response {
+pub fn client_refusal(
+    app: &App,
+    d: Deny,
+    key: Option<&crate::decide::Known>,
+    missing: &[Permission],
+) -> Response {
     match d {
+        Deny::Insufficient => insufficient(missing),
         Deny::Limited(e) => {
             app.gate.metrics().limit_refusal(e);
             super::limited::refusal(false, e, key)
@@ -291,7 +346,7 @@ pub fn client_refusal(app: &App, d: Deny, key: Option<&crate::decide::Known>) ->
 pub fn deny_outcome(d: Deny) -> metrics::Outcome {
     match d {
         Deny::Unauthenticated(_) => metrics::Outcome::Unauthenticated,
-        Deny::Forbidden => metrics::Outcome::Forbidden,
+        Deny::Forbidden | Deny::Insufficient => metrics::Outcome::Forbidden,
         Deny::Throttled(_) => metrics::Outcome::Throttled,
         Deny::Unavailable => metrics::Outcome::Unavailable,
         Deny::Limited(crate::limits::Exceeded::Rate { .. }) => metrics::Outcome::RateLimited,
@@ -319,6 +374,7 @@ fn deny(dialect: Dialect, d: Deny) -> Response {
             "forbidden",
             "this key may not be used for this request",
         ),
+        Deny::Insufficient => insufficient(&[]),
         // nginx turns anything but 401/403 into a 500 for the client: refuse with 403.
         Deny::Throttled(retry) => {
             let status = match dialect {

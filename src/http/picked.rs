@@ -30,19 +30,25 @@ pub struct Picked<'a> {
     pub real_ip: Option<&'a HeaderValue>,
     /// The configured metadata header of the access log.
     pub metadata: Option<&'a HeaderValue>,
+    /// The configured permissions requirement header (`permissions.header`).
+    pub require: Option<&'a HeaderValue>,
 }
 
 const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 
-/// Walks `headers` once. `key_header` and `metadata` are the configured names (they
-/// may also be one of the fixed ones).
+/// Walks `headers` once. `key_header`, `metadata` and `require` are the configured
+/// names (they may also be one of the fixed ones).
 pub fn pick<'a>(
     headers: &'a HeaderMap,
     key_header: Option<&HeaderName>,
     metadata: Option<&HeaderName>,
+    require: Option<&HeaderName>,
 ) -> Picked<'a> {
     let mut p = Picked::default();
     for (name, value) in headers {
+        if require == Some(name) && p.require.is_none() {
+            p.require = Some(value);
+        }
         if key_header == Some(name) && p.key_header.is_none() {
             p.key_header = Some(value);
         }
@@ -127,6 +133,7 @@ mod tests {
             ("x-real-ip", "5.6.7.8"),
             ("x-meta", "m"),
             ("x-other", "o"),
+            ("x-keygate-require", "docs.read"),
         ] {
             h.append(
                 HeaderName::from_bytes(k.as_bytes()).unwrap(),
@@ -135,11 +142,13 @@ mod tests {
         }
         let key = HeaderName::from_static("x-api-key");
         let meta = HeaderName::from_static("x-meta");
-        let p = pick(&h, Some(&key), Some(&meta));
+        let require = HeaderName::from_static("x-keygate-require");
+        let p = pick(&h, Some(&key), Some(&meta), Some(&require));
         let got = |v: Option<&HeaderValue>| v.map(|v| v.to_str().unwrap().to_owned());
         for (found, name) in [
             (p.authorization, "authorization"),
             (p.key_header, "x-api-key"),
+            (p.require, "x-keygate-require"),
             (p.host, "host"),
             (p.forwarded_method, "x-forwarded-method"),
             (p.forwarded_host, "x-forwarded-host"),
@@ -156,13 +165,13 @@ mod tests {
         assert_eq!(got(p.authorization).as_deref(), Some("Bearer a"));
         // A configured name that is also a fixed one is found as both.
         let auth = axum::http::header::AUTHORIZATION;
-        let p = pick(&h, Some(&auth), Some(&auth));
+        let p = pick(&h, Some(&auth), Some(&auth), None);
         assert_eq!(got(p.key_header).as_deref(), Some("Bearer a"));
         assert_eq!(got(p.metadata).as_deref(), Some("Bearer a"));
         assert_eq!(got(p.authorization).as_deref(), Some("Bearer a"));
         // Nothing configured, nothing sent.
         let empty = HeaderMap::new();
-        let p = pick(&empty, None, None);
+        let p = pick(&empty, None, None, None);
         assert!(p.authorization.is_none() && p.host.is_none() && p.key_header.is_none());
     }
 
@@ -170,19 +179,19 @@ mod tests {
     fn every_forwarded_for_is_read_when_more_than_one_arrived() {
         let mut h = HeaderMap::new();
         h.append("x-forwarded-for", HeaderValue::from_static("1.1.1.1"));
-        let p = pick(&h, None, None);
+        let p = pick(&h, None, None, None);
         assert_eq!(p.with_forwarded(&h, |f| f.hops.len()), 1);
         h.append(
             "x-forwarded-for",
             HeaderValue::from_static("2.2.2.2, 3.3.3.3"),
         );
-        let p = pick(&h, None, None);
+        let p = pick(&h, None, None, None);
         let hops = p.with_forwarded(&h, |f| {
             f.hops.iter().map(|v| v.to_vec()).collect::<Vec<_>>()
         });
         assert_eq!(hops, [b"1.1.1.1".to_vec(), b"2.2.2.2, 3.3.3.3".to_vec()]);
         let none = HeaderMap::new();
-        let p = pick(&none, None, None);
+        let p = pick(&none, None, None, None);
         assert_eq!(p.with_forwarded(&none, |f| f.hops.len()), 0);
     }
 }

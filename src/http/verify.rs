@@ -30,6 +30,7 @@ use crate::clock::Timestamp;
 use crate::decide::{Deny, Outcome};
 use crate::limits::Exceeded;
 use crate::metrics;
+use crate::permissions::Query;
 use crate::rules::Target;
 
 /// Largest body `/verify` reads.
@@ -55,14 +56,25 @@ pub struct VerifyRequest {
     /// The HTTP method of the request.
     #[serde(default)]
     method: Option<String>,
+    /// What the key must hold, as a query: `billing.read AND (docs.read OR
+    /// docs.write)` (at most 1000 characters, 32 permissions, 8 levels of parentheses).
+    #[serde(default)]
+    permissions: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]
 pub struct VerifyResponse {
     valid: bool,
-    /// `valid`, `not_found`, `disabled`, `expired`, `forbidden`, `rate_limited` or
-    /// `usage_exceeded`.
+    /// `valid`, `not_found`, `disabled`, `expired`, `forbidden`,
+    /// `insufficient_permissions`, `rate_limited` or `usage_exceeded`.
     code: &'static str,
+    /// With `insufficient_permissions`: what the key lacks.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    missing: Option<Vec<String>>,
+    /// The key's effective permissions (its own, its roles', its owner's roles'), when
+    /// it was found.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    permissions: Option<Vec<String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     key_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -109,9 +121,18 @@ pub(crate) async fn verify(
         Ok(Json(r)) => r,
         Err(e) => return bad_body(e),
     };
+    let needs = match req.permissions.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(q) => match Query::parse(q) {
+            Ok(q) => Some(q),
+            Err(e) => return error(StatusCode::BAD_REQUEST, "invalid", &e.to_string()),
+        },
+    };
+    let needs: Vec<&Query> = needs.iter().collect();
     let started = tokio::time::Instant::now();
     let client = app.gate.client_address(super::peer().ip(), &headers);
     let target = Target {
+        needs: &needs,
         method: req.method.as_deref().unwrap_or(""),
         host: req.host.as_deref().unwrap_or(""),
         uri: req
@@ -154,6 +175,10 @@ pub(crate) async fn verify(
                     app.gate.metrics().limit_refusal(*e);
                     (e.code(), super::forward_auth::deny_outcome(*d))
                 }
+                Outcome::Deny(d @ Deny::Insufficient) => (
+                    "insufficient_permissions",
+                    super::forward_auth::deny_outcome(*d),
+                ),
                 Outcome::Deny(d) => ("forbidden", super::forward_auth::deny_outcome(*d)),
             };
             (
@@ -207,6 +232,8 @@ fn answer(
         return VerifyResponse {
             valid: false,
             code,
+            missing: None,
+            permissions: None,
             key_id: None,
             owner: None,
             name: None,
@@ -238,9 +265,12 @@ fn answer(
         Some(Exceeded::Credits { .. }) => Some(0),
         _ => report.credits,
     };
+    let names = |v: &[crate::permissions::Permission]| v.iter().map(ToString::to_string).collect();
     VerifyResponse {
         valid: code == "valid",
         code,
+        missing: (!d.missing.is_empty()).then(|| names(&d.missing)),
+        permissions: Some(names(k.granted.list())),
         key_id: Some(k.record.id.to_string()),
         owner: Some(k.record.owner.clone()),
         name: Some(crate::decide::upstream_name(&k.record.name).into_owned()),
@@ -311,7 +341,9 @@ fn bad_body(e: JsonRejection) -> Response {
             error(
                 StatusCode::BAD_REQUEST,
                 "bad_request",
-                &format!("{msg} (expected {{\"key\": \"…\", \"host\"?, \"path\"?, \"method\"?}})"),
+                &format!(
+                    "{msg} (expected {{\"key\": \"…\", \"host\"?, \"path\"?, \"method\"?, \"permissions\"?}})"
+                ),
             )
         }
     }

@@ -108,5 +108,6 @@ pub(super) fn changes(a: &TokenRecord, b: &TokenRecord) -> Vec<crate::store::Aud
     }
     field("metadata", json(&a.metadata), json(&b.metadata));
     field("limits", json(&a.limits), json(&b.limits));
+    out.extend(super::roles::grant_changes(a, b));
     out
 }

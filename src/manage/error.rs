@@ -32,6 +32,15 @@ pub enum ManageError {
         "you may only keep or tighten usage limits (lower limits, fewer credits); ask an administrator to raise them"
     )]
     LimitsLocked,
+    #[error("no role with that name")]
+    RoleNotFound,
+    #[error("a role named `{0}` exists already")]
+    RoleExists(String),
+    /// Deleting a role still held, without `detach`.
+    #[error(
+        "the role is held by {keys} key(s) and {owners} owner(s); delete it with detach=true to take it off them first"
+    )]
+    RoleInUse { keys: usize, owners: usize },
     #[error(transparent)]
     Store(StoreError),
 }

@@ -4,11 +4,13 @@
 mod audit;
 mod error;
 mod limits;
+mod roles;
 use audit::changes;
 pub use error::ManageError;
 use error::{invalid, not_found};
 mod view;
 pub use limits::*;
+pub use roles::{EffectivePermission, Grantable, GrantsPatch, KeyGrants, RolePatch, RoleView};
 pub use view::TokenView;
 
 use std::collections::BTreeMap;
@@ -35,6 +37,7 @@ pub struct NewToken {
     pub metadata: BTreeMap<String, String>,
     /// `None`: the configured defaults for new keys.
     pub limits: Option<LimitsView>,
+    pub grants: KeyGrants,
 }
 
 /// A change to a key's settings; `None` leaves a setting as it is.
@@ -47,6 +50,7 @@ pub struct Patch {
     pub metadata: Option<BTreeMap<String, String>>,
     pub disabled: Option<bool>,
     pub limits: Option<LimitsPatch>,
+    pub grants: Option<GrantsPatch>,
 }
 
 /// Who makes a change, for `created_by` and the audit log.
@@ -61,6 +65,9 @@ pub struct Actor {
     /// May loosen usage limits (administrators, the CLI, or everyone with
     /// `limits.users_may_raise`); others may only tighten them.
     pub may_raise_limits: bool,
+    /// May attach any role or permission to a key (administrators, the CLI); others
+    /// only what their owner's roles cover.
+    pub may_grant_any: bool,
 }
 
 impl Actor {
@@ -70,6 +77,7 @@ impl Actor {
             auth: "cli",
             client: None,
             may_raise_limits: true,
+            may_grant_any: true,
         }
     }
 }
@@ -148,10 +156,13 @@ impl Keys {
     /// Makes a key; the returned [`NewKey`] is the only time the key exists in clear.
     pub async fn create(
         &self,
-        t: NewToken,
+        mut t: NewToken,
         actor: &Actor,
     ) -> Result<(NewKey, TokenRecord), ManageError> {
         validate_owner(&t.owner)?;
+        let owner = t.owner.clone();
+        self.check_grants(&owner, &mut t.grants, None, actor)
+            .await?;
         validate_name(&t.name)?;
         validate_metadata(&t.metadata)?;
         rules::validate_all(&t.rules).map_err(|m| invalid("rules", m))?;
@@ -206,6 +217,9 @@ impl Keys {
             grace_until: None,
             limits: crate::limits::Limits::default(),
             usage_of: None,
+            roles: t.grants.roles,
+            permissions: t.grants.permissions,
+            inherit_owner_roles: t.grants.inherit_owner_roles,
         };
         Ok((key, record))
     }
@@ -264,6 +278,16 @@ impl Keys {
         }
         let mut r = self.get(id).await?;
         let before = r.clone();
+        let grants = match &p.grants {
+            Some(g) if !g.is_empty() => {
+                let old = KeyGrants::of(&r);
+                let mut next = g.apply(&old);
+                self.check_grants(&r.owner, &mut next, Some(&old), actor)
+                    .await?;
+                Some(next)
+            }
+            _ => None,
+        };
         let limits = match &p.limits {
             Some(lp) => {
                 let (next, balance) = lp.apply(&r.limits)?;
@@ -285,7 +309,8 @@ impl Keys {
             && p.expires_at.is_none()
             && p.rules.is_none()
             && p.metadata.is_none()
-            && p.limits.is_none();
+            && p.limits.is_none()
+            && grants.is_none();
         if let Some(n) = p.name {
             r.name = n;
         }
@@ -300,6 +325,11 @@ impl Keys {
         }
         if let Some(d) = p.disabled {
             r.disabled = d;
+        }
+        if let Some(g) = grants {
+            r.roles = g.roles;
+            r.permissions = g.permissions;
+            r.inherit_owner_roles = g.inherit_owner_roles;
         }
         let limits_changed = limits
             .as_ref()
@@ -473,6 +503,7 @@ impl Keys {
             rules: old.rules.clone(),
             metadata: old.metadata.clone(),
             limits: None,
+            grants: KeyGrants::of(&old),
         };
         let (key, mut new) = self.mint(t, actor, Some(old.id.clone()))?;
         // The successor spends the same counters: rotating never buys credits.

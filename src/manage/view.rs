@@ -37,6 +37,20 @@ pub struct TokenView {
     pub grace_until: Option<Timestamp>,
     /// Rate limits and credits (the owner's shared limits are at `/api/users/{sub}/limits`).
     pub limits: LimitsView,
+    /// Roles the key holds itself.
+    #[serde(default)]
+    pub roles: Vec<String>,
+    /// Permissions attached to the key itself (its effective set, with its roles' and
+    /// its owner's: `…/tokens/{id}/permissions`).
+    #[serde(default)]
+    pub permissions: Vec<String>,
+    /// Whether the key also holds its owner's roles.
+    #[serde(default = "yes")]
+    pub inherit_owner_roles: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 impl TokenView {
@@ -69,6 +83,9 @@ impl TokenView {
             replaced_by: r.replaced_by.clone(),
             grace_until: r.grace_until,
             limits: LimitsView::of(&r.limits, balance),
+            roles: r.roles.iter().map(ToString::to_string).collect(),
+            permissions: r.permissions.iter().map(ToString::to_string).collect(),
+            inherit_owner_roles: r.inherit_owner_roles,
         }
     }
 }

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::clock::Timestamp;
 use crate::limits::Limits;
+use crate::permissions::{Permission, RoleName};
 use crate::rules::Rule;
 use crate::token::KeyHash;
 
@@ -145,6 +146,23 @@ pub struct TokenRecord {
     /// successor share one quota (rotating never buys credits). `None`: its own id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub usage_of: Option<TokenId>,
+    /// Roles held by the key itself.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub roles: Vec<RoleName>,
+    /// Permissions attached to the key itself.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub permissions: Vec<Permission>,
+    /// Whether the key also holds the roles granted to its owner (the default).
+    #[serde(default = "yes", skip_serializing_if = "is_yes")]
+    pub inherit_owner_roles: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn is_yes(b: &bool) -> bool {
+    *b
 }
 
 impl TokenRecord {
@@ -180,6 +198,19 @@ impl TokenRecord {
             grace_until: None,
             limits: Limits::default(),
             usage_of: None,
+            roles: Vec::new(),
+            permissions: Vec::new(),
+            inherit_owner_roles: true,
+        }
+    }
+
+    /// What the key is granted, for the permissions catalogue.
+    pub fn grants(&self) -> crate::permissions::Grants<'_> {
+        crate::permissions::Grants {
+            owner: &self.owner,
+            roles: &self.roles,
+            permissions: &self.permissions,
+            inherit_owner_roles: self.inherit_owner_roles,
         }
     }
 

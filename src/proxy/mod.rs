@@ -299,6 +299,7 @@ async fn handle(
         method: method.as_str(),
         host: host.as_ref().and_then(|h| h.to_str().ok()).unwrap_or(""),
         uri: uri.path_and_query().map_or("/", |p| p.as_str()),
+        needs: &[],
     };
     let Some(route) = w.routes.find(&target) else {
         return own(
@@ -324,7 +325,12 @@ async fn handle(
     if !route.public {
         let p = crate::http::forward_auth::picked(app, &parts.headers);
         let client = p.with_forwarded(&parts.headers, |f| app.gate.client_of(peer.ip(), f));
-        let decision = app.gate.decide(&p.presented(), &target, client).await;
+        let needs = route.needs.as_ref();
+        let judged = Target {
+            needs: needs.as_slice(),
+            ..target
+        };
+        let decision = app.gate.decide(&p.presented(), &judged, client).await;
         line.client = client;
         line.forwarded_for = p.forwarded_for.cloned();
         line.metadata = p.metadata.cloned();
@@ -337,7 +343,12 @@ async fn handle(
                 if let Deny::Limited(e) = d {
                     line.limit = Some(e);
                 }
-                let mut r = crate::http::forward_auth::client_refusal(app, d, line.key.as_deref());
+                let mut r = crate::http::forward_auth::client_refusal(
+                    app,
+                    d,
+                    line.key.as_deref(),
+                    &decision.missing,
+                );
                 r.headers_mut()
                     .insert(headers::X_REQUEST_ID, request_id.clone());
                 let took = started.elapsed();

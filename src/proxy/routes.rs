@@ -22,6 +22,8 @@ pub struct Route {
     pub public: bool,
     pub keep_credential: bool,
     pub pass_host: bool,
+    /// What a key must hold for this route (`permissions`).
+    pub needs: Option<crate::permissions::Query>,
     pub upstream: Upstream,
 }
 
@@ -61,6 +63,7 @@ impl Routes {
                 public: r.public,
                 keep_credential: r.keep_credential.unwrap_or(c.keep_credential),
                 pass_host: r.pass_host.unwrap_or(c.pass_host),
+                needs: r.needs().map_err(|e| format!("{at}.permissions: {e}"))?,
                 upstream: Upstream::new(c, tls.clone(), connect, response),
             });
         }

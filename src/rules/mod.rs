@@ -59,6 +59,9 @@ pub struct Target<'a> {
     pub host: &'a str,
     /// As the proxy sent it: may carry a query string and dot-segments.
     pub uri: &'a str,
+    /// Permission queries the key must meet, all of them (a configured route's, one a
+    /// trusted proxy named, `/verify`'s); usually none.
+    pub needs: &'a [&'a crate::permissions::Query],
 }
 
 /// True when `rules` let `target` through (no rules: everything passes).
@@ -192,7 +195,12 @@ mod tests {
     use super::*;
 
     fn t<'a>(method: &'a str, host: &'a str, uri: &'a str) -> Target<'a> {
-        Target { method, host, uri }
+        Target {
+            method,
+            host,
+            uri,
+            needs: &[],
+        }
     }
 
     #[test]

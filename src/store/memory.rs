@@ -197,6 +197,20 @@ impl MetaStore for MemoryStore {
         Ok(self.read().meta.get(name).cloned())
     }
 
+    async fn swap_meta(
+        &self,
+        name: &str,
+        expected: Option<&[u8]>,
+        value: &[u8],
+    ) -> Result<bool, StoreError> {
+        let mut w = self.write();
+        if w.meta.get(name).map(Vec::as_slice) != expected {
+            return Ok(false);
+        }
+        w.meta.insert(name.to_owned(), value.to_vec());
+        Ok(true)
+    }
+
     async fn set_meta(&self, name: &str, value: &[u8]) -> Result<(), StoreError> {
         self.write().meta.insert(name.to_owned(), value.to_vec());
         Ok(())

@@ -125,6 +125,9 @@ pub trait Invalidate: Send + Sync {
     /// A credit balance was set to an absolute value (epoch `epoch`): drop the credits
     /// leased from it before.
     fn drop_leases(&self, slot: &str, epoch: u64);
+    /// The permissions catalogue (roles, owner grants) changed: read it again before
+    /// the next key is judged, and drop what was judged with the old one.
+    fn permissions_changed(&self);
 }
 
 /// What management needs of the gate running in this process — the port through which
@@ -304,6 +307,16 @@ pub trait MetaStore: Send + Sync {
     async fn get_meta(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError>;
 
     async fn set_meta(&self, name: &str, value: &[u8]) -> Result<(), StoreError>;
+
+    /// Sets `name` to `value` only if it holds `expected` now (`None`: absent), atomically
+    /// (across replicas on a shared store). `false`: it held something else, nothing was
+    /// written.
+    async fn swap_meta(
+        &self,
+        name: &str,
+        expected: Option<&[u8]>,
+        value: &[u8],
+    ) -> Result<bool, StoreError>;
 }
 
 /// The counters behind usage limits: rate-limit windows and credit balances, each
@@ -422,6 +435,10 @@ pub trait FollowStore: Send + Sync {
 
     /// Tells other replicas to drop everything they cached (owner limits changed).
     async fn announce_all(&self) {}
+
+    /// Tells other replicas that the permissions catalogue changed
+    /// ([`Invalidate::permissions_changed`]).
+    async fn announce_permissions(&self) {}
 }
 
 /// How many analytics tallies or last-used times one store write takes. A flush of a

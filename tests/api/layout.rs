@@ -20,6 +20,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "clock",
             "token",
             "rules",
+            "permissions",
             "model",
             "limits",
             "config",

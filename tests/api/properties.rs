@@ -81,6 +81,7 @@ fn get<'a>(uri: &'a str) -> Target<'a> {
         method: "GET",
         host: "api.example.com",
         uri,
+        needs: &[],
     }
 }
 

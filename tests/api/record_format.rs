@@ -17,6 +17,7 @@ use std::process::{Command, Output};
 use keygate::clock::Timestamp;
 use keygate::config::{Config, Secret};
 use keygate::limits::{CreditPolicy, Interval, Limits, RateLimit, Refill, Span};
+use keygate::permissions::{Permission, RoleName};
 use keygate::rules::{HostPattern, Method, PathPattern, Rule};
 use keygate::store::codec::{self, RecordFormat};
 use keygate::store::{HashAlg, RECORD_FORMAT_META, TokenId, TokenRecord};
@@ -412,7 +413,7 @@ async fn upgrade_and_back(old: Old) {
     );
     let (raw, marker) = old.raw().await;
     assert_eq!(marker.as_deref(), Some(&b"binary"[..]));
-    assert!(raw.values().all(|b| b[0] == codec::BINARY_VERSION));
+    assert!(raw.values().all(|b| b[0] == 1));
     assert_eq!(decoded(&raw), before, "the same records");
     let text = stdout(&old.cli(&["doctor"]));
     assert!(
@@ -483,7 +484,7 @@ async fn a_newer_format_is_refused_and_left_alone(old: Old) {
     old.put_raw(damaged_id, b"{\"id\":\"truncated").await;
     let message = format!(
         "the record for key {newer_id} is in record format 127, written by a newer keygate; \
-         this keygate reads formats up to 1 (upgrade keygate, or run `keygate store migrate \
+         this keygate reads formats up to 2 (upgrade keygate, or run `keygate store migrate \
          --format json` with the newer one)"
     );
 
@@ -581,7 +582,7 @@ async fn a_new_store_writes_binary_and_a_json_marker_is_kept() {
         create("first");
         let (raw, marker) = store_at.raw().await;
         assert_eq!(marker.as_deref(), Some(&b"binary"[..]));
-        assert!(raw.values().all(|b| b[0] == codec::BINARY_VERSION));
+        assert!(raw.values().all(|b| b[0] == 1));
         stdout(&store_at.cli(&["store", "migrate", "--format", "json"]));
         create("second");
         let (raw, marker) = store_at.raw().await;
@@ -694,12 +695,20 @@ prop_compose! {
         rules in prop::collection::vec(any_rule(), 0..4),
         metadata in prop::collection::btree_map(any::<String>(), any::<String>(), 0..4),
         limits in any_limits(),
+        (roles, permissions, inherit_owner_roles) in (
+            prop::collection::vec("[a-zA-Z0-9][a-zA-Z0-9_.:-]{0,20}", 0..3),
+            prop::collection::vec("([a-z:_-]{1,5}|\\*)(\\.([a-z0-9]{1,5}|\\*)){0,3}", 0..3),
+            any::<bool>(),
+        ),
     ) -> TokenRecord {
         TokenRecord {
             id, hash: KeyHash(hash),
             hash_alg: if sha { HashAlg::Sha256 } else { HashAlg::Keyed },
             owner, name, hint, created_at, created_by, expires_at, disabled, last_used_at,
             rules, metadata, replaces, replaced_by, grace_until, limits, usage_of,
+            roles: roles.iter().map(|s| RoleName::parse(s).unwrap()).collect(),
+            permissions: permissions.iter().map(|s| Permission::parse(s).unwrap()).collect(),
+            inherit_owner_roles,
         }
     }
 }

@@ -36,6 +36,9 @@ fn record(owner: &str, name: &str, key: &str, created: i64) -> TokenRecord {
         grace_until: None,
         limits: Default::default(),
         usage_of: None,
+        roles: vec![keygate::permissions::RoleName::parse("reader").unwrap()],
+        permissions: vec![keygate::permissions::Permission::parse("docs.*").unwrap()],
+        inherit_owner_roles: created % 200 != 0,
     }
 }
 
@@ -176,6 +179,17 @@ pub(crate) async fn conformance(store: &dyn TokenStore) {
     assert_eq!(
         store.get_meta("x").await.unwrap().as_deref(),
         Some(&b"two"[..])
+    );
+    // compare-and-set: written only over what was expected (absent, or these bytes)
+    assert!(!store.swap_meta("y", Some(b"nope"), b"1").await.unwrap());
+    assert!(store.swap_meta("y", None, b"1").await.unwrap());
+    assert!(!store.swap_meta("y", None, b"2").await.unwrap());
+    assert!(!store.swap_meta("y", Some(b"2"), b"3").await.unwrap());
+    assert!(store.swap_meta("y", Some(b"1"), b"").await.unwrap());
+    assert!(store.swap_meta("y", Some(b""), b"4").await.unwrap());
+    assert_eq!(
+        store.get_meta("y").await.unwrap().as_deref(),
+        Some(&b"4"[..])
     );
 
     // record formats: every record brought into either format, and again, reads as it

@@ -63,6 +63,14 @@ impl ApiError {
             format!("the stored record of key {id} is damaged; it can only be deleted"),
         )
     }
+    /// A name or query that does not parse (permissions, roles): 400, naming the field.
+    pub(crate) fn malformed(field: &'static str, m: impl Into<String>) -> Self {
+        ApiError {
+            field: Some(field),
+            ..Self::new(StatusCode::BAD_REQUEST, "invalid", m)
+        }
+    }
+
     pub(super) fn invalid(field: &'static str, m: impl Into<String>) -> Self {
         ApiError {
             field: Some(field),
@@ -100,6 +108,15 @@ impl From<ManageError> for ApiError {
                 ApiError::new(StatusCode::FORBIDDEN, "limits_locked", e.to_string())
             }
             ManageError::Damaged { id, .. } => ApiError::damaged(&id),
+            e @ ManageError::RoleNotFound => {
+                ApiError::new(StatusCode::NOT_FOUND, "not_found", e.to_string())
+            }
+            e @ ManageError::RoleExists(_) => {
+                ApiError::new(StatusCode::CONFLICT, "conflict", e.to_string())
+            }
+            e @ ManageError::RoleInUse { .. } => {
+                ApiError::new(StatusCode::CONFLICT, "role_in_use", e.to_string())
+            }
             ManageError::Store(e) => e.into(),
         }
     }

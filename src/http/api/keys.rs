@@ -13,7 +13,10 @@ use utoipa::ToSchema;
 
 use crate::app::App;
 use crate::clock::Timestamp;
-use crate::manage::{LimitsPatch, LimitsView, ManageError, NewToken, Patch, TokenView};
+use crate::manage::{
+    GrantsPatch, KeyGrants, LimitsPatch, LimitsView, ManageError, NewToken, Patch, TokenView,
+};
+use crate::permissions::{Permission, RoleName};
 use crate::rules::Rule;
 use crate::store::{TokenId, TokenRecord};
 
@@ -38,6 +41,16 @@ pub struct CreateRequest {
     /// Rate limits and credits; absent: the configured defaults for new keys.
     #[serde(default)]
     limits: Option<LimitsView>,
+    /// Roles the key holds itself (administrators: any; others: roles granted to them).
+    #[serde(default)]
+    roles: Vec<String>,
+    /// Permissions attached to the key itself (others than administrators: only what
+    /// their roles cover).
+    #[serde(default)]
+    permissions: Vec<String>,
+    /// Whether the key also holds its owner's roles (default `true`).
+    #[serde(default)]
+    inherit_owner_roles: Option<bool>,
 }
 
 #[derive(Deserialize, ToSchema, Default)]
@@ -53,6 +66,11 @@ pub struct PatchRequest {
     disabled: Option<bool>,
     /// Absent fields stay as they are; `credits: null` removes the quota.
     limits: Option<LimitsPatch>,
+    /// Replaces the key's roles.
+    roles: Option<Vec<String>>,
+    /// Replaces the permissions attached to the key.
+    permissions: Option<Vec<String>>,
+    inherit_owner_roles: Option<bool>,
 }
 
 /// Tells a field that is present (even as `null`) from one that is absent.
@@ -193,6 +211,11 @@ pub(super) async fn create_in(
         rules: req.rules,
         metadata: req.metadata,
         limits: req.limits,
+        grants: KeyGrants {
+            roles: role_names(&req.roles)?,
+            permissions: permission_names(&req.permissions)?,
+            inherit_owner_roles: req.inherit_owner_roles.unwrap_or(true),
+        },
     };
     let (key, r) = app.keys.create(t, &p.actor()).await?;
     let created = Created {
@@ -220,6 +243,15 @@ pub(super) async fn patch_in(
         metadata: req.metadata,
         disabled: req.disabled,
         limits: req.limits,
+        grants: Some(GrantsPatch {
+            roles: req.roles.as_deref().map(role_names).transpose()?,
+            permissions: req
+                .permissions
+                .as_deref()
+                .map(permission_names)
+                .transpose()?,
+            inherit_owner_roles: req.inherit_owner_roles,
+        }),
     };
     let r = app.keys.update(&r.id, patch, &p.actor()).await?;
     Ok(Json(view(app, &r).await?))
@@ -289,6 +321,20 @@ pub(super) fn rotate_body(b: &[u8]) -> Result<RotateRequest, ApiError> {
             ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", e.to_string())
         }
     })
+}
+
+/// Role names from a body: a malformed one is a 400 naming it.
+pub(super) fn role_names(v: &[String]) -> Result<Vec<RoleName>, ApiError> {
+    v.iter()
+        .map(|s| RoleName::parse(s).map_err(|e| ApiError::malformed("roles", e)))
+        .collect()
+}
+
+/// Permission names from a body: a malformed one is a 400 naming it and the position.
+pub(super) fn permission_names(v: &[String]) -> Result<Vec<Permission>, ApiError> {
+    v.iter()
+        .map(|s| Permission::parse(s).map_err(|e| ApiError::malformed("permissions", e)))
+        .collect()
 }
 
 pub(super) fn owner_from_path(sub: String) -> Result<String, ApiError> {

@@ -43,6 +43,7 @@ impl Principal {
             },
             client: self.client.clone(),
             may_raise_limits: self.may_raise_limits,
+            may_grant_any: self.admin,
         }
     }
 

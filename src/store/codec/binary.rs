@@ -20,15 +20,25 @@
 //! | rate limits | count; each: str name, varint limit, varint window seconds (≥ 1) |
 //! | credits | byte: 0 none, 1 without refill, 2 with refill: varint amount, byte interval (0 daily, 1 weekly, 2 monthly, 3 every: varint seconds, 60 to 366 days) |
 //!
+//!
+//! **Format 2** is format 1 followed by the key's grants (written only for a key that has
+//! any, so that a keygate reading format 1 still reads every other record):
+//!
+//! | field | encoding |
+//! |---|---|
+//! | grant flags | byte: 1 does not inherit its owner's roles (others unused, must be 0) |
+//! | roles | count + str per role name |
+//! | permissions | count + str per permission |
+//!
 //! Nothing may follow.
 
 use std::collections::BTreeMap;
 use std::fmt;
 
-use super::BINARY_VERSION;
 use crate::clock::Timestamp;
 use crate::limits::{CreditPolicy, Interval, Limits, RateLimit, Refill, Span};
 use crate::model::{HashAlg, TokenId, TokenRecord};
+use crate::permissions::{Permission, RoleName};
 use crate::rules::{HostPattern, Method, PathPattern, Rule};
 use crate::token::KeyHash;
 
@@ -39,11 +49,17 @@ pub(super) fn header(bytes: &[u8]) -> Result<(TokenId, &str), Bad> {
     Ok((id, r.str("owner")?))
 }
 
-/// Writes `record` in binary format [`BINARY_VERSION`].
+/// Whether a record needs format 2 (it has grants).
+fn has_grants(r: &TokenRecord) -> bool {
+    !r.roles.is_empty() || !r.permissions.is_empty() || !r.inherit_owner_roles
+}
+
+/// Writes `record` in binary format 1, or 2 when it has grants ([`super::BINARY_VERSION`] is
+/// the newest).
 pub fn encode_binary(record: &TokenRecord) -> Vec<u8> {
     let r = record;
     let mut w = Writer(Vec::with_capacity(128 + r.name.len() + r.owner.len()));
-    w.0.push(BINARY_VERSION);
+    w.0.push(if has_grants(r) { 2 } else { 1 });
     w.str(r.id.as_str());
     w.str(&r.owner);
     w.0.extend_from_slice(&r.hash.0);
@@ -109,6 +125,14 @@ pub fn encode_binary(record: &TokenRecord) -> Vec<u8> {
             }
         }
     }
+    if has_grants(r) {
+        w.0.push(u8::from(!r.inherit_owner_roles));
+        w.strs(r.roles.iter().map(RoleName::as_str), r.roles.len());
+        w.strs(
+            r.permissions.iter().map(Permission::as_str),
+            r.permissions.len(),
+        );
+    }
     w.0
 }
 
@@ -156,7 +180,7 @@ impl fmt::Display for Bad {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "binary record format {BINARY_VERSION}: bad {} at byte {}",
+            "binary record format: bad {} at byte {}",
             self.what, self.at
         )
     }
@@ -373,6 +397,27 @@ pub(super) fn decode_binary(bytes: &[u8]) -> Result<TokenRecord, Bad> {
             });
         }
     };
+    let (mut roles, mut permissions, mut inherit_owner_roles) = (Vec::new(), Vec::new(), true);
+    if bytes.first() == Some(&2) {
+        let at = r.at;
+        let flags = r.byte("grant flags")?;
+        if flags > 1 {
+            return Err(Bad {
+                what: "grant flags",
+                at,
+            });
+        }
+        inherit_owner_roles = flags == 0;
+        roles = r.list("role", RoleName::parse)?;
+        permissions = r.list("permission", Permission::parse)?;
+        if roles.is_empty() && permissions.is_empty() && inherit_owner_roles {
+            // One way to write each record: a key without grants is format 1.
+            return Err(Bad {
+                what: "grants (none, in format 2)",
+                at,
+            });
+        }
+    }
     if r.left() > 0 {
         return r.bad("end (trailing bytes)");
     }
@@ -398,5 +443,8 @@ pub(super) fn decode_binary(bytes: &[u8]) -> Result<TokenRecord, Bad> {
             credits,
         },
         usage_of,
+        roles,
+        permissions,
+        inherit_owner_roles,
     })
 }

@@ -35,7 +35,7 @@ use binary::{decode_binary, header};
 pub const RECORD_FORMAT_META: &str = "record_format";
 
 /// The binary format this keygate writes, and the newest it reads.
-pub const BINARY_VERSION: u8 = 1;
+pub const BINARY_VERSION: u8 = 2;
 
 /// How records are written.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -77,7 +77,7 @@ impl RecordFormat {
         match bytes.first() {
             None => None,
             Some(b) if is_json_start(*b) => Some(RecordFormat::Json),
-            Some(&BINARY_VERSION) => Some(RecordFormat::Binary),
+            Some(1..=BINARY_VERSION) => Some(RecordFormat::Binary),
             Some(_) => None,
         }
     }
@@ -251,7 +251,7 @@ fn read(bytes: &[u8]) -> Read {
             Ok(r) => Read::Record(r),
             Err(e) => Read::Damaged(e.to_string()),
         },
-        Some(&BINARY_VERSION) => match decode_binary(bytes) {
+        Some(1..=BINARY_VERSION) => match decode_binary(bytes) {
             Ok(r) => Read::Record(r),
             Err(e) => Read::Damaged(e.to_string()),
         },

@@ -6,6 +6,7 @@ use super::*;
 use crate::clock::Timestamp;
 use crate::limits::{CreditPolicy, Limits, RateLimit, Refill};
 use crate::model::HashAlg;
+use crate::permissions::{Permission, RoleName};
 use crate::rules::Rule;
 use crate::token::KeyHash;
 
@@ -51,6 +52,12 @@ fn full() -> TokenRecord {
     r.replaced_by = Some(id("new0000000000001"));
     r.grace_until = Some(Timestamp::MAX);
     r.usage_of = Some(id("first00000000001"));
+    r.roles = vec![RoleName::parse("docs-reader").unwrap()];
+    r.permissions = vec![
+        Permission::parse("billing.read").unwrap(),
+        Permission::parse("wiki.*").unwrap(),
+    ];
+    r.inherit_owner_roles = false;
     r.limits = Limits {
         rate_limits: vec![
             RateLimit::parse_spec("per-minute=100/1m").unwrap(),
@@ -66,7 +73,8 @@ fn full() -> TokenRecord {
 /// `r` survives both formats, and its binary form is the one way to write it.
 fn round_trips(r: &TokenRecord) {
     let bytes = encode_binary(r);
-    assert_eq!(bytes[0], BINARY_VERSION);
+    let grants = !r.roles.is_empty() || !r.permissions.is_empty() || !r.inherit_owner_roles;
+    assert_eq!(bytes[0], if grants { 2 } else { 1 });
     let back = decode(&bytes).unwrap();
     assert_eq!(&back, r);
     assert_eq!(encode_binary(&back), bytes);
@@ -137,6 +145,15 @@ fn each_optional_field_alone() {
         (
             "credits without refill",
             Box::new(|r| r.limits.credits = Some(CreditPolicy { refill: None })),
+        ),
+        ("roles", Box::new(|r| r.roles = full().roles)),
+        (
+            "permissions",
+            Box::new(|r| r.permissions = full().permissions),
+        ),
+        (
+            "not inheriting the owner's roles",
+            Box::new(|r| r.inherit_owner_roles = false),
         ),
     ];
     for (what, set) in cases {
@@ -262,6 +279,35 @@ fn hostile_bytes_are_refused_never_panic() {
     for (what, bytes) in &cases {
         assert!(is_damaged(bytes), "{what}: {:?}", decode(bytes));
     }
+    // Format 2: the grants after the credits tag.
+    let grants = |tail: &[u8]| {
+        let mut b = encode_binary(&bare());
+        b[0] = 2;
+        b.extend_from_slice(tail);
+        b
+    };
+    let one_role = [0, 1, 1, b'r', 0];
+    assert_eq!(
+        decode(&grants(&one_role)).unwrap().roles,
+        [RoleName::parse("r").unwrap()]
+    );
+    for (what, bytes) in [
+        ("format 2 without its grants", grants(&[])),
+        ("format 2 with no grants in it", grants(&[0, 0, 0])),
+        ("grant flag 2", grants(&[2, 1, 1, b'r', 0])),
+        ("a role name of `-`", grants(&[0, 1, 1, b'-', 0])),
+        (
+            "a permission `a..b`",
+            grants(&[0, 0, 1, 4, b'a', b'.', b'.', b'b']),
+        ),
+        ("a role count past the end", grants(&[0, 0x7f])),
+        (
+            "trailing bytes after the grants",
+            grants(&[0, 1, 1, b'r', 0, 0]),
+        ),
+    ] {
+        assert!(is_damaged(&bytes), "{what}: {:?}", decode(&bytes));
+    }
     let mut with_refill = bare();
     with_refill.limits.credits = Some(CreditPolicy {
         refill: Some(Refill::parse_spec("500/12h").unwrap()),
@@ -335,7 +381,7 @@ fn newer(version: u8, id: &str, owner: &str) -> Vec<u8> {
 fn a_newer_format_is_named_not_taken_for_damage() {
     let b = newer(0x7f, "AbCdEfGh01234567", "alice");
     let want = "the record for key AbCdEfGh01234567 is in record format 127, written by a newer \
-                keygate; this keygate reads formats up to 1 (upgrade keygate, or run `keygate \
+                keygate; this keygate reads formats up to 2 (upgrade keygate, or run `keygate \
                 store migrate --format json` with the newer one)";
     assert_eq!(
         decode(&b).unwrap_err().to_string(),
@@ -364,7 +410,7 @@ fn a_newer_format_is_named_not_taken_for_damage() {
     );
     assert_eq!(RecordFormat::of_bytes(&b), None);
     // Another key's record under this id is damage, whatever its format.
-    assert!(is_damaged(&newer(2, "someoneElse00001", "bob")));
+    assert!(is_damaged(&newer(3, "someoneElse00001", "bob")));
     assert!(
         is_damaged(&newer(0, "AbCdEfGh01234567", "alice")),
         "there is no format 0"

@@ -260,6 +260,36 @@ impl MetaStore for RedbStore {
         })
         .await
     }
+
+    async fn swap_meta(
+        &self,
+        name: &str,
+        expected: Option<&[u8]>,
+        value: &[u8],
+    ) -> Result<bool, StoreError> {
+        let (name, expected, value) = (
+            name.to_owned(),
+            expected.map(<[u8]>::to_vec),
+            value.to_vec(),
+        );
+        self.blocking(move |db| {
+            let tx = db.begin_write().map_err(be)?;
+            {
+                let mut meta = tx.open_table(META).map_err(be)?;
+                let now = meta
+                    .get(name.as_str())
+                    .map_err(be)?
+                    .map(|v| v.value().to_vec());
+                if now != expected {
+                    return Ok(false);
+                }
+                meta.insert(name.as_str(), value.as_slice()).map_err(be)?;
+            }
+            tx.commit().map_err(be)?;
+            Ok(true)
+        })
+        .await
+    }
 }
 
 /// Written by this process only: nothing to follow.

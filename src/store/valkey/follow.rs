@@ -13,6 +13,10 @@ impl FollowStore for ValkeyStore {
         self.publish(None).await;
     }
 
+    async fn announce_permissions(&self) {
+        self.publish_raw("p").await;
+    }
+
     async fn watch(&self, target: Arc<dyn Invalidate>) {
         let mut attempt = 0usize;
         loop {
@@ -84,6 +88,10 @@ impl ValkeyStore {
                 msg = stream.next() => {
                     let Some(msg) = msg else { return Ok(()) };
                     let text: String = msg.get_payload().unwrap_or_default();
+                    if text == "p" {
+                        target.permissions_changed();
+                        continue;
+                    }
                     match text.split_once(' ') {
                         Some(("h", hex)) => match KeyHash::from_hex(hex) {
                             Some(h) => target.forget(&h),

@@ -271,4 +271,35 @@ impl MetaStore for ValkeyStore {
         let key = self.k_meta(name);
         self.run(async { c.set(&key, value).await }).await
     }
+
+    async fn swap_meta(
+        &self,
+        name: &str,
+        expected: Option<&[u8]>,
+        value: &[u8],
+    ) -> Result<bool, StoreError> {
+        let mut c = self.conn.clone();
+        let key = self.k_meta(name);
+        let cmd = redis::cmd("EVAL")
+            .arg(SWAP_META)
+            .arg(1)
+            .arg(&key)
+            .arg(u8::from(expected.is_some()))
+            .arg(expected.unwrap_or_default())
+            .arg(value)
+            .clone();
+        let swapped: i64 = self.run(async { cmd.query_async(&mut c).await }).await?;
+        Ok(swapped == 1)
+    }
 }
+
+/// `swap_meta`: KEYS[1] the meta key; ARGV: 1 when a value is expected, the expected
+/// value, the new value.
+const SWAP_META: &str = r"
+local now = redis.call('GET', KEYS[1])
+if (ARGV[1] == '0' and now == false) or (ARGV[1] == '1' and now == ARGV[2]) then
+  redis.call('SET', KEYS[1], ARGV[3])
+  return 1
+end
+return 0
+";
