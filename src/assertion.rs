@@ -35,8 +35,8 @@ pub struct Signer {
     issuer: String,
     audience: String,
     ttl_secs: i64,
-    /// key id → (expiry, token).
-    recent: quick_cache::sync::Cache<String, (i64, Arc<str>)>,
+    /// key id → (expiry, the permissions' fingerprint, token).
+    recent: quick_cache::sync::Cache<String, (i64, u64, Arc<str>)>,
 }
 
 /// Who an assertion names.
@@ -44,6 +44,11 @@ pub struct Caller<'a> {
     pub key_id: &'a str,
     pub owner: &'a str,
     pub key_name: &'a str,
+    /// The key's effective permissions (a `permissions` claim when there are any).
+    pub permissions: &'a [crate::permissions::Permission],
+    /// Changes whenever `permissions` do: a token made for other permissions is not
+    /// reused.
+    pub fingerprint: u64,
 }
 
 impl Signer {
@@ -85,8 +90,9 @@ impl Signer {
 
     /// The assertion for `caller` at unix second `now`.
     pub fn sign(&self, caller: &Caller<'_>, now: i64) -> Arc<str> {
-        if let Some((exp, token)) = self.recent.get(caller.key_id)
+        if let Some((exp, fingerprint, token)) = self.recent.get(caller.key_id)
             && exp - now > self.ttl_secs / 2
+            && fingerprint == caller.fingerprint
         {
             return token;
         }
@@ -103,14 +109,23 @@ impl Signer {
         if !self.audience.is_empty() {
             claims["aud"] = self.audience.clone().into();
         }
+        if !caller.permissions.is_empty() {
+            claims["permissions"] = caller
+                .permissions
+                .iter()
+                .map(|p| serde_json::Value::from(p.as_str()))
+                .collect();
+        }
         let mut token = self.head.clone();
         token.push_str(&B64.encode(claims.to_string()));
         let signature = self.pair.sign(token.as_bytes());
         token.push('.');
         token.push_str(&B64.encode(signature.as_ref()));
         let token: Arc<str> = token.into();
-        self.recent
-            .insert(caller.key_id.to_owned(), (exp, token.clone()));
+        self.recent.insert(
+            caller.key_id.to_owned(),
+            (exp, caller.fingerprint, token.clone()),
+        );
         token
     }
 
@@ -148,6 +163,8 @@ mod tests {
             key_id: "k1",
             owner: "alice",
             key_name: "ci",
+            permissions: &[],
+            fingerprint: 0,
         };
         let t = s.sign(&caller, 1_000);
         let parts: Vec<&str> = t.split('.').collect();
@@ -173,6 +190,18 @@ mod tests {
             "reused while more than half is left"
         );
         assert_ne!(s.sign(&caller, 1_031), t, "renewed after");
+        // Other permissions: a new token at once, with the claim.
+        let held = [crate::permissions::Permission::parse("docs.read").unwrap()];
+        let wider = Caller {
+            permissions: &held,
+            fingerprint: 1,
+            ..caller
+        };
+        let t2 = s.sign(&wider, 1_032);
+        let claims: serde_json::Value =
+            serde_json::from_slice(&B64.decode(t2.split('.').nth(1).unwrap()).unwrap()).unwrap();
+        assert_eq!(claims["permissions"], serde_json::json!(["docs.read"]));
+        assert!(s.sign(&caller, 1_033).len() < t2.len(), "none: no claim");
         assert!(Signer::new(b"not a key", &AssertionConfig::default()).is_err());
     }
 }

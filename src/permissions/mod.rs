@@ -182,6 +182,8 @@ pub struct Granted {
     /// Every permission, sorted and without repeats (for `/verify`, the upstream header
     /// and the assertion).
     all: Vec<Permission>,
+    /// A digest of `all` (equal sets, equal digests).
+    fingerprint: u64,
 }
 
 impl Granted {
@@ -192,6 +194,9 @@ impl Granted {
             all,
             ..Granted::default()
         };
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        std::hash::Hash::hash(&g.all, &mut h);
+        g.fingerprint = std::hash::Hasher::finish(&h);
         for p in &g.all {
             if p.is_wild() {
                 g.wild.push(p.clone());
@@ -214,6 +219,11 @@ impl Granted {
     /// Every permission, sorted.
     pub fn list(&self) -> &[Permission] {
         &self.all
+    }
+
+    /// A digest of the set: two sets with the same permissions have the same one.
+    pub fn fingerprint(&self) -> u64 {
+        self.fingerprint
     }
 
     /// About how many heap bytes this holds (for the cache's bound).

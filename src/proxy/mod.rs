@@ -85,6 +85,9 @@ impl Proxy {
         if let Ok(n) = HeaderName::from_bytes(p.assertion.header.as_bytes()) {
             spoofable.push(n);
         }
+        if let Ok(n) = HeaderName::from_bytes(c.permissions.upstream_header.as_bytes()) {
+            spoofable.push(n);
+        }
         let address = if p.address.is_empty() {
             &c.address
         } else {
@@ -397,6 +400,8 @@ async fn handle(
                 key_id: r.id.as_str(),
                 owner: &r.owner,
                 key_name: &r.name,
+                permissions: known.granted.list(),
+                fingerprint: known.granted.fingerprint(),
             };
             let token = signer.sign(&caller, line.now_ms.div_euclid(1000));
             if let Ok(v) = HeaderValue::from_str(&token) {

@@ -32,6 +32,7 @@ mod migrate;
 mod observe;
 mod oidc_e2e;
 mod paths;
+mod permissions;
 mod properties;
 mod proxies;
 mod record_format;
