@@ -12,6 +12,7 @@
 mod analytics;
 mod cache;
 mod cli;
+mod cli_roles;
 mod connections;
 mod decision;
 mod docs;
@@ -35,6 +36,7 @@ mod paths;
 mod permissions;
 mod properties;
 mod proxies;
+mod proxy_permissions;
 mod record_format;
 mod replicas;
 mod store_conformance;

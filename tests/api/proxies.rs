@@ -45,7 +45,7 @@ const IDENTITY: [&str; 3] = [
 const START_DEADLINE: Duration = Duration::from_secs(30);
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Kind {
+pub(crate) enum Kind {
     Traefik,
     Nginx,
     IngressNginx,
@@ -105,8 +105,8 @@ impl Kind {
 
 /// An HTTP server on a free loopback port answering every request with a JSON
 /// description of it (method, URI, headers) and counting the requests it got.
-struct Upstream {
-    addr: SocketAddr,
+pub(crate) struct Upstream {
+    pub(crate) addr: SocketAddr,
     hits: Arc<AtomicUsize>,
     stop: Option<oneshot::Sender<()>>,
 }
@@ -134,7 +134,7 @@ async fn echo(State(hits): State<Arc<AtomicUsize>>, req: Request) -> axum::Json<
 }
 
 impl Upstream {
-    async fn start() -> Self {
+    pub(crate) async fn start() -> Self {
         let hits = Arc::new(AtomicUsize::new(0));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -154,7 +154,7 @@ impl Upstream {
         }
     }
 
-    fn hits(&self) -> usize {
+    pub(crate) fn hits(&self) -> usize {
         self.hits.load(Ordering::SeqCst)
     }
 }
@@ -215,7 +215,7 @@ fn version(kind: Kind, bin: &Path) -> String {
 /// A running proxy, in its own temporary directory and process group; on drop the
 /// whole group (nginx's workers too) is killed, and its log is printed if the test
 /// failed.
-struct Proxy {
+pub(crate) struct Proxy {
     kind: Kind,
     listen: SocketAddr,
     child: Child,
@@ -224,6 +224,22 @@ struct Proxy {
 
 impl Proxy {
     fn start(kind: Kind, keygate: SocketAddr, upstream: SocketAddr) -> Self {
+        let files: Vec<(&str, &str)> = kind
+            .files()
+            .iter()
+            .map(|f| (*f, Path::new(f).file_name().unwrap().to_str().unwrap()))
+            .collect();
+        Self::start_files(kind, &files, keygate, upstream)
+    }
+
+    /// Started with other shipped files of `deploy/`: (shipped path, the name it is
+    /// written under, which the first file may refer to).
+    pub(crate) fn start_files(
+        kind: Kind,
+        files: &[(&str, &str)],
+        keygate: SocketAddr,
+        upstream: SocketAddr,
+    ) -> Self {
         let bin = proxy_binary(kind.binary());
         eprintln!("{kind:?}: {} ({})", bin.display(), version(kind, &bin));
         let dir = tempfile::tempdir().unwrap();
@@ -237,12 +253,12 @@ impl Proxy {
         let listen: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
         let values = placeholders(dir.path(), listen, keygate, upstream);
         let mut written = Vec::new();
-        for file in kind.files() {
+        for (file, name) in files {
             let shipped = Path::new(env!("CARGO_MANIFEST_DIR"))
                 .join("deploy")
                 .join(file);
             let text = render(&std::fs::read_to_string(&shipped).unwrap(), &values);
-            let target = dir.path().join(Path::new(file).file_name().unwrap());
+            let target = dir.path().join(name);
             std::fs::write(&target, text).unwrap();
             written.push(target);
         }
@@ -313,7 +329,7 @@ impl Proxy {
         }
     }
 
-    fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("http://{}{}", self.listen, path)
     }
 
@@ -335,7 +351,7 @@ impl Proxy {
 
     /// Waits until a request with `key` goes through to the upstream (Traefik, for one,
     /// opens its port before its file provider has loaded the routes).
-    async fn wait_routing(&mut self, key: &str) {
+    pub(crate) async fn wait_routing(&mut self, key: &str) {
         let client = client(9);
         let deadline = Instant::now() + START_DEADLINE;
         let mut last = String::new();
@@ -421,7 +437,7 @@ fn render(template: &str, values: &[(String, String)]) -> String {
 // Clients
 
 /// A client whose connections come from 127.0.0.`n`.
-fn client(n: u8) -> reqwest::Client {
+pub(crate) fn client(n: u8) -> reqwest::Client {
     reqwest::Client::builder()
         .no_proxy()
         .local_address(IpAddr::V4(Ipv4Addr::new(127, 0, 0, n)))
