@@ -155,7 +155,106 @@ fn main() {
         decision_with_limits(rt, &app, name, limits, ip);
     }
 
+    permissions(rt, &app, ip);
     embedded(rt);
+}
+
+/// A key holding a role and permissions of its own: decided with no query, then with a
+/// three-term one it meets (the hot path's cost of asking, issue 25), and the query's
+/// evaluation alone.
+fn permissions(rt: &tokio::runtime::Runtime, app: &App, ip: std::net::IpAddr) {
+    use keygate::permissions::{Permission, Query, RoleName};
+    let cli = keygate::manage::Actor::cli();
+    let perm = |s: &str| Permission::parse(s).unwrap();
+    rt.block_on(app.keys.create_role(
+        RoleName::parse("staff").unwrap(),
+        String::new(),
+        vec![perm("docs.read"), perm("docs.write"), perm("wiki.*")],
+        &cli,
+    ))
+    .unwrap();
+    let mut t = NewToken {
+        owner: "bench".into(),
+        name: "scoped".into(),
+        ..Default::default()
+    };
+    t.grants.roles = vec![RoleName::parse("staff").unwrap()];
+    t.grants.permissions = vec![perm("billing.read"), perm("reports.read")];
+    let (k, _) = rt.block_on(app.keys.create(t, &cli)).unwrap();
+    let mut h = HeaderMap::new();
+    h.insert(
+        "authorization",
+        HeaderValue::from_str(&format!("Bearer {}", k.expose())).unwrap(),
+    );
+    let h = Presented::from_headers(&h, &Sources::default());
+    let query = Query::parse("billing.read AND docs.write AND wiki.page.edit").unwrap();
+    let need = keygate::permissions::Need::new(query.clone());
+    let needs = [&need];
+    let none = Target {
+        method: "GET",
+        host: "h",
+        uri: "/",
+        needs: &[],
+    };
+    let asked = Target {
+        needs: &needs,
+        ..none
+    };
+    let d = rt.block_on(app.gate.decide(&h, &asked, ip));
+    assert!(matches!(d.outcome, keygate::decide::Outcome::Allow(_)));
+    measure("whole decision, key with grants, no query", 100_000, || {
+        black_box(
+            rt.block_on(app.gate.decide(black_box(&h), &none, ip))
+                .lookup,
+        );
+    });
+    measure("whole decision, three-term query met", 100_000, || {
+        black_box(
+            rt.block_on(app.gate.decide(black_box(&h), &asked, ip))
+                .lookup,
+        );
+    });
+    // The configured table a proxy endpoint looks a request up in (two entries, the
+    // second matching), as `[[permissions.require]]` holds it.
+    let table = keygate::config::PermissionsConfig {
+        require: vec![
+            keygate::config::RequireConfig {
+                paths: vec!["/docs/*".into()],
+                methods: vec!["GET".into()],
+                query: "docs.read".into(),
+                ..Default::default()
+            },
+            keygate::config::RequireConfig {
+                paths: vec!["/v1/*".into()],
+                query: "billing.read AND docs.write AND wiki.page.edit".into(),
+                ..Default::default()
+            },
+        ],
+        ..Default::default()
+    }
+    .requirements()
+    .unwrap();
+    let forwarded = Target {
+        method: "POST",
+        host: "api.example.com",
+        uri: "/v1/items?page=2",
+        needs: &[],
+    };
+    measure("requirement table lookup (2 entries)", 200_000, || {
+        black_box(
+            table
+                .iter()
+                .find(|r| allows(std::slice::from_ref(&r.rule), black_box(&forwarded)))
+                .map(|r| r.need.id()),
+        );
+    });
+    let granted = match d.outcome {
+        keygate::decide::Outcome::Allow(k) => k.granted.clone(),
+        _ => unreachable!(),
+    };
+    measure("three-term query alone, not remembered", 1_000_000, || {
+        black_box(black_box(&query).allows(black_box(&granted)));
+    });
 }
 
 /// A cache miss decodes the stored record of the key: a typical one (name, owner, hint,

@@ -63,14 +63,38 @@ impl Api {
             serde_json::from_str(&text).with_context(|| format!("{base} did not answer JSON"))?
         };
         if !code.is_success() {
-            bail!(
-                "{code}: {}",
-                json["message"].as_str().unwrap_or("no message")
-            );
+            let text = |f: &str| json[f].as_str().map(str::to_owned);
+            return Err(Refused {
+                status: code,
+                code: text("error").unwrap_or_default(),
+                message: text("message").unwrap_or_else(|| "no message".into()),
+                field: text("field"),
+            }
+            .into());
         }
         Ok(json)
     }
 }
+
+/// A refusal by the API, kept whole so that a command can say which of its flags the
+/// refusal is about (`field`) or answer a known `code` in its own words.
+#[derive(Debug)]
+pub(super) struct Refused {
+    pub status: reqwest::StatusCode,
+    /// The error body's stable code (`invalid`, `role_in_use`, …).
+    pub code: String,
+    pub message: String,
+    /// The offending field, on validation errors.
+    pub field: Option<String>,
+}
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.status, self.message)
+    }
+}
+
+impl std::error::Error for Refused {}
 
 /// Percent-encodes a path segment (owners may hold `/`, spaces, anything).
 pub fn segment(s: &str) -> String {

@@ -3,7 +3,8 @@
 //!
 //! Layout: this file holds the flags and subcommands (clap derive) and dispatches;
 //! each group of commands has its own file: [`serve`] (and `check`), [`token`],
-//! [`limits`] (limit flags, `owner-limits`), [`import`] (`keys import`, `import rvfa`),
+//! [`limits`] (limit flags, `owner-limits`), [`roles`] (`role`, the grant flags of
+//! `token`), [`import`] (`keys import`, `import rvfa`),
 //! [`remote`] (everything with `--server`, and `status`), [`doctor`], [`store`] (the
 //! record format: `store migrate`), [`usage`].
 
@@ -27,12 +28,15 @@ mod local;
 mod ops;
 mod print;
 mod remote;
+mod role_ops;
+mod roles;
 mod serve;
 mod store;
 mod token;
 mod usage;
 
 use limits::{OwnerLimitsArgs, owner_limits_command};
+use roles::{RoleArgs, role_command};
 use serve::{check_key, init_logging};
 use token::{TokenArgs, token_command};
 
@@ -100,6 +104,8 @@ pub enum Command {
     Token(TokenArgs),
     /// Rate limits and credits shared by all of an owner's keys: in the store, or through a running server's API with --server
     OwnerLimits(OwnerLimitsArgs),
+    /// Roles (named sets of permissions) and the roles granted to owners: in the store, or through a running server's API with --server
+    Role(RoleArgs),
     /// Usage over time, by outcome: a key's, an owner's or everyone's (a chart, or --json)
     Usage(usage::UsageArgs),
     /// Bulk operations on keys
@@ -339,6 +345,20 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }) => {
             let config = load_config(&cli.settings)?;
             runtime()?.block_on(owner_limits_command(config, command))
+        }
+        Command::Role(RoleArgs {
+            server: Some(server),
+            command,
+        }) => {
+            let admin = cli.settings.admin_key.clone();
+            runtime()?.block_on(remote::remote_role(&server, admin.as_deref(), command))
+        }
+        Command::Role(RoleArgs {
+            server: None,
+            command,
+        }) => {
+            let config = load_config(&cli.settings)?;
+            runtime()?.block_on(role_command(config, command))
         }
         Command::Token(TokenArgs {
             server: Some(server),

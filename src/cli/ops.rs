@@ -11,7 +11,10 @@ use serde_json::{Value, json};
 
 use super::client::{Api, list_all_pages, segment};
 use crate::clock::{Clock, Timestamp};
-use crate::manage::{Actor, Keys, LimitsPatch, LimitsView, NewToken, Patch, Removed, TokenView};
+use crate::manage::{
+    Actor, EffectivePermission, GrantsPatch, Keys, LimitsPatch, LimitsView, NewToken, Patch,
+    Removed, TokenView,
+};
 use crate::store::TokenId;
 
 /// A key just made (created or rotated into): the only time `key` is shown.
@@ -70,6 +73,8 @@ pub trait KeyOps: Send + Sync {
     async fn owner_limits(&self, owner: &str) -> anyhow::Result<Value>;
     async fn set_owner_limits(&self, owner: &str, limits: LimitsView) -> anyhow::Result<Value>;
     async fn clear_owner_limits(&self, owner: &str) -> anyhow::Result<()>;
+    /// A key's effective permissions, sorted, each with where it comes from.
+    async fn permissions(&self, id: &TokenId) -> anyhow::Result<Vec<EffectivePermission>>;
 }
 
 /// The key service on the configured store (`keygate token …` without `--server`).
@@ -199,6 +204,15 @@ impl KeyOps for Local {
     async fn clear_owner_limits(&self, owner: &str) -> anyhow::Result<()> {
         Ok(self.keys.clear_owner_limits(owner, &Actor::cli()).await?)
     }
+
+    async fn permissions(&self, id: &TokenId) -> anyhow::Result<Vec<EffectivePermission>> {
+        let r = self
+            .keys
+            .get(id)
+            .await
+            .map_err(|e| not_found(e, id.as_str()))?;
+        Ok(self.keys.effective(&r).await?)
+    }
 }
 
 /// A running keygate's management API, as the admin (`--server`), so the embedded
@@ -220,6 +234,10 @@ impl KeyOps for Remote {
         if let Some(l) = &t.limits {
             body["limits"] = serde_json::to_value(l)?;
         }
+        let g = &t.grants;
+        body["roles"] = json!(g.roles);
+        body["permissions"] = json!(g.permissions);
+        body["inherit_owner_roles"] = g.inherit_owner_roles.into();
         let r = self
             .api
             .call(
@@ -267,6 +285,9 @@ impl KeyOps for Remote {
         }
         if let Some(l) = &patch.limits {
             body.insert("limits".into(), limits_patch_json(l));
+        }
+        if let Some(g) = &patch.grants {
+            grants_patch_json(g, &mut body);
         }
         let r = self
             .api
@@ -349,6 +370,14 @@ impl KeyOps for Remote {
             .await
             .map(|_| ())
     }
+
+    async fn permissions(&self, id: &TokenId) -> anyhow::Result<Vec<EffectivePermission>> {
+        let v = self
+            .api
+            .call(Method::GET, &format!("/api/tokens/{id}/permissions"), None)
+            .await?;
+        Ok(serde_json::from_value(v["permissions"].clone())?)
+    }
 }
 
 fn owner_path(owner: &str) -> String {
@@ -359,6 +388,19 @@ fn not_found(e: crate::manage::ManageError, id: &str) -> anyhow::Error {
     match e {
         crate::manage::ManageError::NotFound => anyhow::anyhow!("no key with id `{id}`"),
         e => e.into(),
+    }
+}
+
+/// A change of grants into the API's PATCH body (absent: unchanged; lists replace).
+fn grants_patch_json(g: &GrantsPatch, body: &mut serde_json::Map<String, Value>) {
+    if let Some(r) = &g.roles {
+        body.insert("roles".into(), json!(r));
+    }
+    if let Some(p) = &g.permissions {
+        body.insert("permissions".into(), json!(p));
+    }
+    if let Some(i) = g.inherit_owner_roles {
+        body.insert("inherit_owner_roles".into(), i.into());
     }
 }
 

@@ -1,4 +1,4 @@
-//! How the CLI prints keys and limits: a table or a block for people, JSON for
+//! How the CLI prints keys, limits and roles: a table or a block for people, JSON for
 //! scripts. Shared by the local and the remote commands.
 
 use std::io::Write;
@@ -7,7 +7,7 @@ use anyhow::Context;
 use serde_json::Value;
 
 use crate::limits::RateLimit;
-use crate::manage::{LimitsView, TokenView};
+use crate::manage::{EffectivePermission, LimitsView, RoleView, TokenView};
 
 pub fn print_views(out: &mut impl Write, views: &[TokenView], json: bool) -> anyhow::Result<()> {
     if json {
@@ -30,13 +30,13 @@ pub fn print_view(out: &mut impl Write, v: &TokenView, json: bool) -> anyhow::Re
 pub fn print_table(out: &mut impl Write, views: &[TokenView]) -> std::io::Result<()> {
     writeln!(
         out,
-        "{:<16}  {:<20}  {:<24}  {:<16}  {:<8}  {:<20}  {:<20}  LIMITS",
-        "ID", "OWNER", "NAME", "HINT", "STATUS", "EXPIRES", "LAST USED"
+        "{:<16}  {:<20}  {:<24}  {:<16}  {:<8}  {:<20}  {:<20}  {:<28}  LIMITS",
+        "ID", "OWNER", "NAME", "HINT", "STATUS", "EXPIRES", "LAST USED", "GRANTS"
     )?;
     for v in views {
         writeln!(
             out,
-            "{:<16}  {:<20}  {:<24}  {:<16}  {:<8}  {:<20}  {:<20}  {}",
+            "{:<16}  {:<20}  {:<24}  {:<16}  {:<8}  {:<20}  {:<20}  {:<28}  {}",
             v.id.as_str(),
             clip(&v.owner, 20),
             clip(&v.name, 24),
@@ -44,6 +44,7 @@ pub fn print_table(out: &mut impl Write, views: &[TokenView]) -> std::io::Result
             v.status,
             v.expires_at.map_or("never".into(), |t| t.to_string()),
             v.last_used_at.map_or("never".into(), |t| t.to_string()),
+            clip(&grants_compact(v), 28),
             limits_compact(&v.limits),
         )?;
     }
@@ -74,6 +75,129 @@ pub fn print_one(out: &mut impl Write, v: &TokenView) -> std::io::Result<()> {
         writeln!(out, "metadata:   {k}={val}")?;
     }
     print_limits_lines(out, &v.limits)?;
+    for r in &v.roles {
+        writeln!(out, "role:       {r}")?;
+    }
+    for p in &v.permissions {
+        writeln!(out, "permission: {p}")?;
+    }
+    if v.inherit_owner_roles {
+        writeln!(out, "inherits:   the owner's roles")?;
+    } else {
+        writeln!(out, "inherits:   nothing (not the owner's roles)")?;
+    }
+    Ok(())
+}
+
+/// The compact form of a key's grants in tables: `role:reader billing.read`, and
+/// `no-owner-roles` when it does not inherit its owner's.
+pub fn grants_compact(v: &TokenView) -> String {
+    let mut parts: Vec<String> = v.roles.iter().map(|r| format!("role:{r}")).collect();
+    parts.extend(v.permissions.iter().cloned());
+    if !v.inherit_owner_roles {
+        parts.push("no-owner-roles".into());
+    }
+    if parts.is_empty() {
+        "-".into()
+    } else {
+        parts.join(" ")
+    }
+}
+
+/// A key's effective permissions and where each comes from (`key`, `role:NAME`,
+/// `owner-role:NAME`); JSON as the API answers.
+pub fn print_permissions(
+    out: &mut impl Write,
+    perms: &[EffectivePermission],
+    json: bool,
+) -> anyhow::Result<()> {
+    if json {
+        let doc = serde_json::json!({ "permissions": perms });
+        writeln!(out, "{}", serde_json::to_string_pretty(&doc)?)?;
+        return Ok(());
+    }
+    writeln!(out, "{:<40}  SOURCES", "PERMISSION")?;
+    for p in perms {
+        writeln!(out, "{:<40}  {}", p.permission, p.sources.join(", "))?;
+    }
+    Ok(())
+}
+
+/// Every role: a table, or JSON as the API answers (`{"roles": […]}`).
+pub fn print_roles(out: &mut impl Write, roles: &[RoleView], json: bool) -> anyhow::Result<()> {
+    if json {
+        let doc = serde_json::json!({ "roles": roles });
+        writeln!(out, "{}", serde_json::to_string_pretty(&doc)?)?;
+        return Ok(());
+    }
+    writeln!(
+        out,
+        "{:<24}  {:<40}  {:<24}  DESCRIPTION",
+        "NAME", "PERMISSIONS", "OWNERS"
+    )?;
+    let list = |v: &[String]| {
+        if v.is_empty() {
+            "-".to_owned()
+        } else {
+            v.join(",")
+        }
+    };
+    for r in roles {
+        writeln!(
+            out,
+            "{:<24}  {:<40}  {:<24}  {}",
+            r.name,
+            clip(&list(&r.permissions), 40),
+            clip(&list(&r.owners), 24),
+            r.description
+        )?;
+    }
+    Ok(())
+}
+
+/// One role: a block, or JSON as the API answers.
+pub fn print_role(out: &mut impl Write, r: &RoleView, json: bool) -> anyhow::Result<()> {
+    if json {
+        writeln!(out, "{}", serde_json::to_string_pretty(r)?)?;
+        return Ok(());
+    }
+    writeln!(out, "name:        {}", r.name)?;
+    if !r.description.is_empty() {
+        writeln!(out, "description: {}", r.description)?;
+    }
+    if r.permissions.is_empty() {
+        writeln!(out, "permission:  none")?;
+    }
+    for p in &r.permissions {
+        writeln!(out, "permission:  {p}")?;
+    }
+    for o in &r.owners {
+        writeln!(out, "owner:       {o}")?;
+    }
+    writeln!(out, "created:     {}", r.created_at)?;
+    writeln!(out, "updated:     {}", r.updated_at)?;
+    Ok(())
+}
+
+/// The roles granted to an owner: one a line, or JSON as the API answers.
+pub fn print_owner_roles(
+    out: &mut impl Write,
+    owner: &str,
+    roles: &[String],
+    json: bool,
+) -> anyhow::Result<()> {
+    if json {
+        let doc = serde_json::json!({ "owner": owner, "roles": roles });
+        writeln!(out, "{}", serde_json::to_string_pretty(&doc)?)?;
+        return Ok(());
+    }
+    writeln!(out, "owner:       {owner}")?;
+    if roles.is_empty() {
+        writeln!(out, "role:        none")?;
+    }
+    for r in roles {
+        writeln!(out, "role:        {r}")?;
+    }
     Ok(())
 }
 

@@ -1,5 +1,5 @@
 //! The commands that talk to a running keygate over its API (`--server`): `status`, and
-//! `token …` / `owner-limits …` run with the API's [`super::ops::Remote`] (the same code
+//! `token …` / `owner-limits …` / `role …` run with the API's [`super::ops::Remote`] (the same code
 //! as on the local store).
 
 use std::process::ExitCode;
@@ -11,6 +11,7 @@ use crate::clock::Clock;
 use super::client::Api;
 use super::limits::OwnerLimitsCommand;
 use super::ops::Remote;
+use super::roles::RoleCommand;
 use super::token::TokenCommand;
 
 /// `keygate status`: fetches `/status` and prints it readably.
@@ -113,4 +114,14 @@ pub async fn remote_owner_limits(
 ) -> anyhow::Result<ExitCode> {
     let api = Api::new(server, admin_key)?;
     super::limits::run_owner_limits(&Remote { api }, cmd).await
+}
+
+/// `keygate role … --server URL`: the same commands through the management API.
+pub async fn remote_role(
+    server: &str,
+    admin_key: Option<&str>,
+    cmd: RoleCommand,
+) -> anyhow::Result<ExitCode> {
+    let api = Api::new(server, admin_key)?;
+    super::roles::run(&Remote { api }, cmd).await
 }

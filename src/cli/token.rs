@@ -1,5 +1,5 @@
 //! `keygate token`: create, list, show, update, rotate and revoke keys in the store, and
-//! how keys are printed (a table for people, JSON for scripts).
+//! show a key's effective permissions.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -10,14 +10,16 @@ use clap::{Args, Subcommand};
 
 use crate::clock::{Clock, Timestamp};
 use crate::config::Config;
-use crate::manage::{LimitsPatch, NewToken, Patch};
+use crate::manage::{GrantsPatch, KeyGrants, LimitsPatch, NewToken, Patch};
 use crate::rules::Rule;
 use crate::store::TokenId;
 
 use super::limits::{LimitFlags, check_quota, limits_patch, needs_quota};
 use super::local::local_keys;
 use super::ops::{Changed, KeyOps, Local, Revoked};
-use super::print::{print_view, print_views, report_damaged};
+use super::print::{print_permissions, print_view, print_views, report_damaged};
+use super::role_ops::name_flags;
+use super::roles::{GRANT_FLAGS, GrantFlags, GrantUpdateFlags};
 
 #[derive(Args, Debug)]
 pub struct TokenArgs {
@@ -49,8 +51,10 @@ pub enum TokenCommand {
         metadata: Vec<String>,
         #[command(flatten)]
         limits: LimitFlags,
+        #[command(flatten)]
+        grants: GrantFlags,
     },
-    /// Change a key's name, expiry or usage limits; flags not given stay as they are
+    /// Change a key's name, expiry, usage limits, roles or permissions; flags not given stay as they are
     Update(UpdateArgs),
     /// List keys
     List {
@@ -64,6 +68,13 @@ pub enum TokenCommand {
     /// Show one key
     Show {
         id: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show a key's effective permissions and where each comes from: key (its own), role:NAME (a role on the key), owner-role:NAME (a role of its owner)
+    Permissions {
+        id: String,
+        /// JSON, as the API answers
         #[arg(long)]
         json: bool,
     },
@@ -134,6 +145,8 @@ pub struct UpdateArgs {
     /// Remove the quota: the key no longer spends credits
     #[arg(long)]
     no_credits: bool,
+    #[command(flatten)]
+    grants: GrantUpdateFlags,
 }
 
 impl UpdateArgs {
@@ -149,7 +162,8 @@ impl UpdateArgs {
             self.no_refill,
             self.no_credits,
         )?;
-        let patch = update_patch(self.name, self.expires, self.no_expiry, limits, now)?;
+        let grants = self.grants.patch()?;
+        let patch = update_patch(self.name, self.expires, self.no_expiry, limits, grants, now)?;
         Ok((id, patch))
     }
 }
@@ -204,10 +218,15 @@ pub(super) async fn run(
             rules,
             metadata,
             limits,
+            grants,
         } => {
             let mut t = new_token(owner, name, expires, &rules, &metadata, now)?;
             t.limits = limits.view()?;
-            let made = ops.create(t).await?;
+            t.grants = grants.grants()?;
+            let made = ops
+                .create(t)
+                .await
+                .map_err(|e| name_flags(e, GRANT_FLAGS))?;
             writeln!(out, "{}", made.key)?;
             eprintln!("created key {} ({}) for {}", made.id, made.hint, made.owner);
         }
@@ -219,7 +238,10 @@ pub(super) async fn run(
                 let v = ops.view(&token_id).await?;
                 check_quota(l, v.limits.credits.is_some())?;
             }
-            let c = ops.update(&token_id, patch).await?;
+            let c = ops
+                .update(&token_id, patch)
+                .await
+                .map_err(|e| name_flags(e, GRANT_FLAGS))?;
             eprintln!(
                 "updated key {} ({})",
                 c.id,
@@ -234,6 +256,10 @@ pub(super) async fn run(
         TokenCommand::Show { id, json } => {
             let v = ops.view(&parse_id(&id)?).await?;
             print_view(&mut out, &v, json)?;
+        }
+        TokenCommand::Permissions { id, json } => {
+            let perms = ops.permissions(&parse_id(&id)?).await?;
+            print_permissions(&mut out, &perms, json)?;
         }
         TokenCommand::Revoke { id } => match ops.revoke(&parse_id(&id)?).await? {
             Revoked::Key { id, hint, owner } => eprintln!("revoked key {id} ({hint}) of {owner}"),
@@ -279,6 +305,7 @@ pub fn update_patch(
     expires: Option<String>,
     no_expiry: bool,
     limits: Option<LimitsPatch>,
+    grants: Option<GrantsPatch>,
     now: Timestamp,
 ) -> anyhow::Result<Patch> {
     let expires_at = if no_expiry {
@@ -289,15 +316,16 @@ pub fn update_patch(
             .transpose()?
             .map(Some)
     };
-    if name.is_none() && expires_at.is_none() && limits.is_none() {
+    if name.is_none() && expires_at.is_none() && limits.is_none() && grants.is_none() {
         bail!(
-            "nothing to change: give --name, --expires, --no-expiry, --rate-limit, --no-rate-limits, --credits, --refill, --no-refill or --no-credits"
+            "nothing to change: give --name, --expires, --no-expiry, --rate-limit, --no-rate-limits, --credits, --refill, --no-refill, --no-credits, --role, --clear-roles, --permission, --clear-permissions or --owner-roles"
         );
     }
     Ok(Patch {
         name,
         expires_at,
         limits,
+        grants,
         ..Patch::default()
     })
 }
@@ -321,7 +349,8 @@ pub fn parse_grace(s: &str) -> anyhow::Result<std::time::Duration> {
         .map_err(|e| anyhow::anyhow!("--grace `{s}`: {e} (e.g. 0s, 10m, 24h)"))
 }
 
-/// A [`NewToken`] from the `token create` flags.
+/// A [`NewToken`] from the `token create` flags (grants: none of its own; it holds its
+/// owner's roles).
 pub fn new_token(
     owner: String,
     name: String,
@@ -343,7 +372,7 @@ pub fn new_token(
         rules,
         metadata,
         limits: None,
-        grants: crate::manage::KeyGrants::default(),
+        grants: KeyGrants::default(),
     })
 }
 

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::permissions::Query;
+use crate::permissions::{Need, Query};
 use crate::rules::Rule;
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -46,7 +46,7 @@ pub struct RequireConfig {
 #[derive(Clone, Debug)]
 pub struct Requirement {
     pub rule: Rule,
-    pub query: Query,
+    pub need: Need,
 }
 
 impl PermissionsConfig {
@@ -73,7 +73,7 @@ impl PermissionsConfig {
                 Ok(Requirement {
                     rule: pattern_rule(&r.hosts, &r.paths, &r.methods)
                         .map_err(|e| format!("{at}: {e}"))?,
-                    query: parse_query(&r.query).map_err(|e| format!("{at}.query: {e}"))?,
+                    need: Need::new(parse_query(&r.query).map_err(|e| format!("{at}.query: {e}"))?),
                 })
             })
             .collect()

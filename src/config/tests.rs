@@ -320,3 +320,53 @@ fn missing_explicit_file_is_an_error() {
     .unwrap_err();
     assert!(e.to_string().contains("/nonexistent/keygate.toml"));
 }
+
+#[test]
+fn permissions_from_file_and_env_with_errors_naming_the_setting() {
+    let f = file(
+        "[permissions]\nupstream_header = \"X-Keygate-Permissions\"\n\
+         [[permissions.require]]\npaths = [\"/docs/*\"]\nquery = \"docs.read OR docs.write\"\n",
+    );
+    let l = load(Some(f.path()), &env(&[]), &Overrides::new()).unwrap();
+    assert_eq!(l.config.permissions.header, "X-Keygate-Require");
+    assert_eq!(l.config.permissions.requirements().unwrap().len(), 1);
+    let e = env(&[(
+        "KEYGATE_PERMISSIONS__REQUIRE",
+        r#"[{"methods": ["POST"], "query": "docs.write"}]"#,
+    )]);
+    let l = load(Some(file("").path()), &e, &Overrides::new()).unwrap();
+    assert_eq!(l.config.permissions.require[0].query, "docs.write");
+    for (text, says) in [
+        (
+            "[[permissions.require]]\nquery = \"docs.read AND\"\n",
+            "permissions.require[1].query: permissions query: at position 14",
+        ),
+        (
+            "[[permissions.require]]\npaths = [\"/a\"]\n",
+            "permissions.require[1].query: a query is required",
+        ),
+        (
+            "[[permissions.require]]\npaths = [\"no-slash\"]\nquery = \"a\"\n",
+            "permissions.require[1]:",
+        ),
+        (
+            "[permissions]\nheader = \"bad header\"\n",
+            "permissions.header: `bad header`",
+        ),
+        (
+            "[[proxy.routes]]\nupstream = \"http://127.0.0.1:1\"\npermissions = \"(a\"\n",
+            "proxy.routes[1].permissions: permissions query: at position 3",
+        ),
+        (
+            "[[proxy.routes]]\nupstream = \"http://127.0.0.1:1\"\npublic = true\npermissions = \"a\"\n",
+            "a public route asks for no key",
+        ),
+    ] {
+        let e = load(Some(file(text).path()), &env(&[]), &Overrides::new())
+            .and_then(|l| l.config.validate().map(|_| l))
+            .err()
+            .unwrap_or_else(|| panic!("accepted: {text}"))
+            .to_string();
+        assert!(e.contains(says), "{text}: {e}");
+    }
+}

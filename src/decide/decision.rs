@@ -75,14 +75,18 @@ pub enum Lookup {
     Miss,
 }
 
-/// `None` when every query in `needs` is met, else the permissions missing.
+/// `None` when `known` meets every query in `needs`, else the permissions missing. A
+/// query met is usually answered from the key's memory of it ([`Known::meets`]).
 pub(super) fn unmet(
-    needs: &[&crate::permissions::Query],
-    granted: &crate::permissions::Granted,
+    needs: &[&crate::permissions::Need],
+    known: &Known,
 ) -> Option<Vec<crate::permissions::Permission>> {
+    if needs.iter().all(|n| known.meets(n)) {
+        return None;
+    }
     let mut missing: Vec<crate::permissions::Permission> = Vec::new();
-    for q in needs {
-        if let Err(m) = q.check(granted) {
+    for n in needs {
+        if let Err(m) = n.query.check(&known.granted) {
             for p in m {
                 if !missing.contains(&p) {
                     missing.push(p);

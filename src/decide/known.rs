@@ -41,6 +41,25 @@ pub struct Known {
     /// The key's effective permissions (its own, its roles', its owner's roles'),
     /// worked out when the entry is cached.
     pub granted: Granted,
+    /// The last answers to queries asked of this key: `need id << 1 | met`, by the
+    /// id's low bits (0: empty). The granted set never changes for an entry (a
+    /// catalogue change replaces every entry), so an answer stays right.
+    memo: [std::sync::atomic::AtomicU64; 4],
+}
+
+impl Known {
+    /// Whether the key meets `need`, remembered per query.
+    pub fn meets(&self, need: &crate::permissions::Need) -> bool {
+        use std::sync::atomic::Ordering::Relaxed;
+        let slot = &self.memo[(need.id() & 3) as usize];
+        let seen = slot.load(Relaxed);
+        if seen >> 1 == need.id() {
+            return seen & 1 == 1;
+        }
+        let met = need.query.allows(&self.granted);
+        slot.store(need.id() << 1 | u64::from(met), Relaxed);
+        met
+    }
 }
 
 impl Known {
@@ -263,6 +282,7 @@ impl Gate {
             key_limits,
             owner_limits: owner.map(|p| p.0.clone()),
             granted,
+            memo: Default::default(),
         }
     }
 }

@@ -404,7 +404,7 @@ impl Gate {
         } else if !rules::allows(&known.record.rules, target) {
             self.count(&known, Counted::Forbidden, now_ms);
             Outcome::Deny(Deny::Forbidden)
-        } else if let Some(lacking) = unmet(target.needs, &known.granted) {
+        } else if let Some(lacking) = unmet(target.needs, &known) {
             self.count(&known, Counted::Forbidden, now_ms);
             missing = lacking;
             Outcome::Deny(Deny::Insufficient)

@@ -16,7 +16,7 @@ use axum::http::HeaderValue;
 
 use super::Gate;
 use crate::config::Requirement;
-use crate::permissions::{CATALOGUE_META, Catalogue, Query};
+use crate::permissions::{CATALOGUE_META, Catalogue, Need, Query};
 use crate::rules::{self, Target};
 use crate::store::StoreError;
 
@@ -30,7 +30,9 @@ pub(super) struct Permits {
     stale: AtomicBool,
     reload: tokio::sync::Mutex<()>,
     requirements: Vec<Requirement>,
-    asked: quick_cache::sync::Cache<Box<str>, Result<Arc<Query>, Arc<str>>>,
+    /// The requirements' rules, in order (for [`rules::first_match`]).
+    rules: Vec<crate::rules::Rule>,
+    asked: quick_cache::sync::Cache<Box<str>, Result<Arc<Need>, Arc<str>>>,
     /// Requirement headers ignored because they came from an untrusted address, and
     /// when that was last logged (clock ms).
     ignored: AtomicU64,
@@ -43,6 +45,7 @@ impl Permits {
             catalogue: RwLock::new(Arc::new(Catalogue::default())),
             stale: AtomicBool::new(true),
             reload: tokio::sync::Mutex::new(()),
+            rules: requirements.iter().map(|r| r.rule.clone()).collect(),
             requirements,
             asked: quick_cache::sync::Cache::new(ASKED_CACHE),
             ignored: AtomicU64::new(0),
@@ -70,7 +73,7 @@ impl Permits {
 pub enum Asked {
     /// No header, an empty one, or one from an address not trusted (ignored, logged).
     Nothing,
-    Query(Arc<Query>),
+    Query(Arc<Need>),
     /// A trusted proxy sent a query that does not parse: the request is refused (the
     /// proxy's configuration is wrong; nothing is let through on a guess).
     Invalid(Arc<str>),
@@ -134,12 +137,13 @@ impl Gate {
 
     /// The configured requirement of the first `[[permissions.require]]` entry that
     /// matches `target`.
-    pub fn route_needs(&self, target: &Target<'_>) -> Option<&Query> {
-        self.permits
-            .requirements
-            .iter()
-            .find(|r| rules::allows(std::slice::from_ref(&r.rule), target))
-            .map(|r| &r.query)
+    pub fn route_needs(&self, target: &Target<'_>) -> Option<&Need> {
+        if self.permits.requirements.is_empty() {
+            return None;
+        }
+        rules::first_match(&self.permits.rules, target)
+            .and_then(|i| self.permits.requirements.get(i))
+            .map(|r| &r.need)
     }
 
     /// What the requirement header asks, honoured only from a trusted proxy (`peer`,
@@ -171,7 +175,7 @@ impl Gate {
             };
         }
         let compiled = Query::parse(text)
-            .map(Arc::new)
+            .map(|q| Arc::new(Need::new(q)))
             .map_err(|e| Arc::<str>::from(e.to_string()));
         if text.len() <= crate::permissions::MAX_QUERY_LEN {
             self.permits.asked.insert(text.into(), compiled.clone());

@@ -22,7 +22,7 @@ use crate::access_log;
 use crate::app::App;
 use crate::decide::{Asked, Deny, Outcome};
 use crate::metrics;
-use crate::permissions::{Permission, Query};
+use crate::permissions::{Need, Permission};
 use crate::rules::Target;
 
 pub fn router() -> Router<Arc<App>> {
@@ -238,8 +238,8 @@ async fn decide_checked(
             );
         }
     };
-    let both: [&Query; 2];
-    let needs: &[&Query] = match (app.gate.route_needs(target), asked) {
+    let both: [&Need; 2];
+    let needs: &[&Need] = match (app.gate.route_needs(target), asked) {
         (Some(a), Some(b)) => {
             both = [a, b];
             &both

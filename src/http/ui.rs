@@ -46,6 +46,7 @@ const CLIENT_ROUTES: &[&str] = &[
     "guide",
     "admin",
     "admin/audit",
+    "admin/roles",
     "admin/usage",
     "admin/keys/*",
     "admin/owners/*",
@@ -310,6 +311,7 @@ mod tests {
             "admin/owners/a%40b",
             "login",
             "admin/audit",
+            "admin/roles",
         ] {
             assert!(client_route(ok), "{ok}");
         }
@@ -324,6 +326,8 @@ mod tests {
             "forwardauth",
             "auth",
             "admin/auditx",
+            "roles",
+            "admin/roles/x",
         ] {
             assert!(!client_route(no), "{no}");
         }

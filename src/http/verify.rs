@@ -30,7 +30,7 @@ use crate::clock::Timestamp;
 use crate::decide::{Deny, Outcome};
 use crate::limits::Exceeded;
 use crate::metrics;
-use crate::permissions::Query;
+use crate::permissions::{Need, Query};
 use crate::rules::Target;
 
 /// Largest body `/verify` reads.
@@ -124,11 +124,11 @@ pub(crate) async fn verify(
     let needs = match req.permissions.as_deref().map(str::trim) {
         None | Some("") => None,
         Some(q) => match Query::parse(q) {
-            Ok(q) => Some(q),
+            Ok(q) => Some(Need::new(q)),
             Err(e) => return error(StatusCode::BAD_REQUEST, "invalid", &e.to_string()),
         },
     };
-    let needs: Vec<&Query> = needs.iter().collect();
+    let needs: Vec<&Need> = needs.iter().collect();
     let started = tokio::time::Instant::now();
     let client = app.gate.client_address(super::peer().ip(), &headers);
     let target = Target {

@@ -37,9 +37,7 @@ pub enum ManageError {
     #[error("a role named `{0}` exists already")]
     RoleExists(String),
     /// Deleting a role still held, without `detach`.
-    #[error(
-        "the role is held by {keys} key(s) and {owners} owner(s); delete it with detach=true to take it off them first"
-    )]
+    #[error("the role is held by {keys} key(s) and {owners} owner(s)")]
     RoleInUse { keys: usize, owners: usize },
     #[error(transparent)]
     Store(StoreError),

@@ -10,7 +10,9 @@ pub use error::ManageError;
 use error::{invalid, not_found};
 mod view;
 pub use limits::*;
-pub use roles::{EffectivePermission, Grantable, GrantsPatch, KeyGrants, RolePatch, RoleView};
+pub use roles::{
+    EffectivePermission, Grantable, GrantsPatch, KeyGrants, OfferedRole, RolePatch, RoleView,
+};
 pub use view::TokenView;
 
 use std::collections::BTreeMap;

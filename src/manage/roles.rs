@@ -104,12 +104,20 @@ pub struct RolePatch {
     pub permissions: Option<Vec<Permission>>,
 }
 
+/// A role as offered to someone attaching it: what it grants, not who else holds it.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct OfferedRole {
+    pub name: String,
+    pub description: String,
+    pub permissions: Vec<String>,
+}
+
 /// What a caller may attach to keys of an owner.
 #[derive(Clone, Debug, Serialize, ToSchema)]
 pub struct Grantable {
     /// Anything (administrators, the CLI).
     pub any: bool,
-    pub roles: Vec<RoleView>,
+    pub roles: Vec<OfferedRole>,
     /// Every permission of those roles: a permission they cover may be attached.
     pub permissions: Vec<String>,
 }
@@ -439,7 +447,11 @@ impl Keys {
         for n in &roles {
             if let Some(r) = c.roles.get(n) {
                 permissions.extend(r.permissions.iter().map(ToString::to_string));
-                views.push(RoleView::of(&c, n, r));
+                views.push(OfferedRole {
+                    name: n.to_string(),
+                    description: r.description.clone(),
+                    permissions: r.permissions.iter().map(ToString::to_string).collect(),
+                });
             }
         }
         Ok(Grantable {

@@ -11,8 +11,9 @@
 //! of the changes; every replica keeps it in memory and reads it again when told it
 //! changed.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::{Deserialize, Serialize};
 
@@ -173,11 +174,36 @@ impl Catalogue {
     }
 }
 
-/// A key's effective permissions, prepared for queries: exact names in a hash set,
-/// wildcard grants apart.
+/// A query as the gate asks it: compiled once (a configured route's at start, a
+/// requirement header's once per distinct text), with an identity under which each
+/// cached key remembers its last answers, so a key asked the same query again pays a
+/// load and a compare.
+#[derive(Clone, Debug)]
+pub struct Need {
+    id: u64,
+    pub query: Query,
+}
+
+impl Need {
+    pub fn new(query: Query) -> Self {
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        Need {
+            id: NEXT.fetch_add(1, Ordering::Relaxed),
+            query,
+        }
+    }
+
+    /// Unique to this compiled query (never 0).
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+}
+
+/// A key's effective permissions, prepared for queries: exact names sorted (looked up
+/// by binary search), wildcard grants apart.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Granted {
-    exact: HashSet<Box<str>>,
+    exact: Vec<Box<str>>,
     wild: Vec<Permission>,
     /// Every permission, sorted and without repeats (for `/verify`, the upstream header
     /// and the assertion).
@@ -201,7 +227,7 @@ impl Granted {
             if p.is_wild() {
                 g.wild.push(p.clone());
             } else {
-                g.exact.insert(p.as_str().into());
+                g.exact.push(p.as_str().into());
             }
         }
         g
@@ -209,7 +235,10 @@ impl Granted {
 
     /// Whether `wanted` is granted (by name, or by a wildcard that covers it).
     pub fn has(&self, wanted: &Permission) -> bool {
-        self.exact.contains(wanted.as_str()) || self.wild.iter().any(|w| w.covers(wanted.as_str()))
+        self.exact
+            .binary_search_by(|e| (**e).cmp(wanted.as_str()))
+            .is_ok()
+            || self.wild.iter().any(|w| w.covers(wanted.as_str()))
     }
 
     pub fn is_empty(&self) -> bool {

@@ -23,11 +23,11 @@ pub struct Route {
     pub keep_credential: bool,
     pub pass_host: bool,
     /// What a key must hold for this route (`permissions`).
-    pub needs: Option<crate::permissions::Query>,
+    pub needs: Option<crate::permissions::Need>,
     pub upstream: Upstream,
 }
 
-pub struct Routes(Vec<Route>);
+pub struct Routes(Vec<Route>, Vec<Rule>);
 
 impl Routes {
     pub fn new(c: &ProxyConfig) -> Result<Self, String> {
@@ -63,17 +63,19 @@ impl Routes {
                 public: r.public,
                 keep_credential: r.keep_credential.unwrap_or(c.keep_credential),
                 pass_host: r.pass_host.unwrap_or(c.pass_host),
-                needs: r.needs().map_err(|e| format!("{at}.permissions: {e}"))?,
+                needs: r
+                    .needs()
+                    .map_err(|e| format!("{at}.permissions: {e}"))?
+                    .map(crate::permissions::Need::new),
                 upstream: Upstream::new(c, tls.clone(), connect, response),
             });
         }
-        Ok(Routes(routes))
+        let rules = routes.iter().map(|r| r.rule.clone()).collect();
+        Ok(Routes(routes, rules))
     }
 
     pub fn find(&self, target: &Target<'_>) -> Option<&Route> {
-        self.0
-            .iter()
-            .find(|r| crate::rules::allows(std::slice::from_ref(&r.rule), target))
+        crate::rules::first_match(&self.1, target).and_then(|i| self.0.get(i))
     }
 
     pub fn names(&self) -> Vec<&str> {

@@ -61,7 +61,7 @@ pub struct Target<'a> {
     pub uri: &'a str,
     /// Permission queries the key must meet, all of them (a configured route's, one a
     /// trusted proxy named, `/verify`'s); usually none.
-    pub needs: &'a [&'a crate::permissions::Query],
+    pub needs: &'a [&'a crate::permissions::Need],
 }
 
 /// True when `rules` let `target` through (no rules: everything passes).
@@ -78,6 +78,26 @@ pub fn allows(rules: &[Rule], target: &Target<'_>) -> bool {
     rules
         .iter()
         .any(|r| r.matches(target.method, &host, &paths))
+}
+
+/// The index of the first of `rules` that takes `target` (route and requirement tables,
+/// where a rule with no patterns takes everything). The path is read once, and only when
+/// a rule whose method and host match has paths to compare.
+pub fn first_match(rules: &[Rule], target: &Target<'_>) -> Option<usize> {
+    let host = host_only(target.host);
+    let mut paths: Option<Readings<'_>> = None;
+    rules.iter().position(|r| {
+        let method_host = (r.methods.is_empty() || r.methods.iter().any(|m| m.0 == target.method))
+            && (r.hosts.is_empty() || r.hosts.iter().any(|h| glob(&h.0, &host)));
+        if !method_host {
+            return false;
+        }
+        if r.paths.is_empty() {
+            return true;
+        }
+        let read = paths.get_or_insert_with(|| Readings::of(target.uri));
+        r.matches(target.method, &host, read)
+    })
 }
 
 impl Rule {

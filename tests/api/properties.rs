@@ -117,6 +117,34 @@ proptest! {
     }
 
     #[test]
+    fn a_table_is_matched_as_rule_by_rule(
+        uri in paths(),
+        method in prop::sample::select(vec!["GET", "POST", "DELETE"]),
+        host in prop::sample::select(vec!["api.example.com", "docs.example.com:8443", ""]),
+        picks in prop::collection::vec(0usize..7, 0..6),
+    ) {
+        // Route and requirement tables: the first entry that takes the request, with the
+        // path read once, is the first one a rule of its own would allow.
+        let specs = [
+            "paths=/v1/*",
+            "methods=POST",
+            "hosts=docs.example.com",
+            "hosts=api.example.com;paths=/v1/items,/v2/*;methods=GET",
+            "paths=/",
+            "paths=/v1;methods=DELETE",
+        ];
+        let table: Vec<Rule> = picks
+            .iter()
+            .map(|&i| specs.get(i).map_or_else(Rule::default, |s| Rule::parse_spec(s).unwrap()))
+            .collect();
+        let t = Target { method, host, uri: &uri, needs: &[] };
+        let one_by_one = table
+            .iter()
+            .position(|r| *r == Rule::default() || rules::allows(std::slice::from_ref(r), &t));
+        prop_assert_eq!(rules::first_match(&table, &t), one_by_one);
+    }
+
+    #[test]
     fn rule_specs_never_panic_and_round_trip(spec in ".{0,80}", uri in paths()) {
         prop_assert_eq!(fuzzing::rules(format!("{spec}\n{uri}\nh").as_bytes()), Ok(()));
     }

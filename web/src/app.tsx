@@ -21,6 +21,7 @@ const KeyPage = lazy(() => import("./pages/key-page").then((m) => ({ default: m.
 const GuidePage = lazy(() => import("./pages/guide-page").then((m) => ({ default: m.GuidePage })));
 const OwnerKeysPage = lazy(() => import("./pages/owner-keys-page").then((m) => ({ default: m.OwnerKeysPage })));
 const UsagePage = lazy(() => import("./pages/usage-page").then((m) => ({ default: m.UsagePage })));
+const RolesPage = lazy(() => import("./pages/roles-page").then((m) => ({ default: m.RolesPage })));
 const OwnersPage = lazy(() => import("./pages/owners-page").then((m) => ({ default: m.OwnersPage })));
 
 function newQueryClient() {
@@ -111,6 +112,14 @@ export function App({ config }: { config: UiConfig }) {
                 element={
                   <RequireAdmin>
                     <UsagePage />
+                  </RequireAdmin>
+                }
+              />
+              <Route
+                path="/admin/roles"
+                element={
+                  <RequireAdmin>
+                    <RolesPage />
                   </RequireAdmin>
                 }
               />

@@ -20,6 +20,9 @@ export const token: Token = {
   replaced_by: null,
   grace_until: null,
   limits: NO_LIMITS,
+  roles: [],
+  permissions: [],
+  inherit_owner_roles: true,
 };
 
 /** A key with two rate limits and a monthly credit refill. */

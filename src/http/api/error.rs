@@ -114,9 +114,11 @@ impl From<ManageError> for ApiError {
             e @ ManageError::RoleExists(_) => {
                 ApiError::new(StatusCode::CONFLICT, "conflict", e.to_string())
             }
-            e @ ManageError::RoleInUse { .. } => {
-                ApiError::new(StatusCode::CONFLICT, "role_in_use", e.to_string())
-            }
+            e @ ManageError::RoleInUse { .. } => ApiError::new(
+                StatusCode::CONFLICT,
+                "role_in_use",
+                format!("{e}; delete it with ?detach=true to take it off them first"),
+            ),
             ManageError::Store(e) => e.into(),
         }
     }

@@ -30,7 +30,7 @@ use super::principal::AuthMethod;
         LimitsView, LimitsPatch, crate::manage::CreditsView, crate::manage::CreditsPatch, crate::manage::OwnerLimitsView,
         crate::limits::RateLimit, crate::limits::Refill, crate::http::verify::VerifyRequest, crate::http::verify::VerifyResponse, crate::http::verify::RateLimitLeft,
         crate::analytics::UsageSeries, crate::analytics::UsagePoint, crate::analytics::OutcomeCounts, super::usage::OwnerUsage, super::usage::KeyTotals, super::usage::AllUsage, super::usage::TopKey, super::usage::TopOwner, crate::analytics::Step,
-        crate::manage::RoleView, crate::manage::Grantable, crate::manage::EffectivePermission, super::roles::RoleList, super::roles::RoleCreate,
+        crate::manage::RoleView, crate::manage::Grantable, crate::manage::OfferedRole, super::roles::OwnerRolesChange, crate::manage::EffectivePermission, super::roles::RoleList, super::roles::RoleCreate,
         super::roles::RoleChange, super::roles::OwnerRoles, super::roles::KeyPermissions)),
     modifiers(&BearerScheme, &Throttled),
     tags((name = "self", description = "The caller's own keys"), (name = "admin", description = "Everyone's keys and the audit log (administrators)"),

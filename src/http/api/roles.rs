@@ -53,11 +53,16 @@ pub struct DeleteParams {
     detach: bool,
 }
 
-#[derive(Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
+#[derive(Serialize, ToSchema)]
 pub struct OwnerRoles {
-    #[serde(default)]
     owner: String,
+    roles: Vec<String>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OwnerRolesChange {
+    /// Exactly the roles the owner holds from now on (each must exist).
     roles: Vec<String>,
 }
 
@@ -177,13 +182,13 @@ pub(super) async fn owner_roles(
 }
 
 /// Grant an owner exactly these roles (admin).
-#[utoipa::path(put, path = "/api/users/{sub}/roles", tag = "admin", security(("bearer" = [])), request_body = OwnerRoles,
+#[utoipa::path(put, path = "/api/users/{sub}/roles", tag = "admin", security(("bearer" = [])), request_body = OwnerRolesChange,
     responses((status = 200, body = OwnerRoles), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub(super) async fn set_owner_roles(
     State(app): State<Arc<App>>,
     p: Principal,
     Path(sub): Path<String>,
-    b: Result<Json<OwnerRoles>, JsonRejection>,
+    b: Result<Json<OwnerRolesChange>, JsonRejection>,
 ) -> Result<Json<OwnerRoles>, ApiError> {
     p.require_admin()?;
     let owner = owner_from_path(sub)?;
@@ -222,7 +227,7 @@ async fn permissions_in(
 
 /// My key's effective permissions and where each comes from.
 #[utoipa::path(get, path = "/api/me/tokens/{id}/permissions", tag = "self", security(("bearer" = [])),
-    responses((status = 200, body = KeyPermissions), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = KeyPermissions), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub(super) async fn my_key_permissions(
     State(app): State<Arc<App>>,
     p: Principal,
@@ -233,7 +238,7 @@ pub(super) async fn my_key_permissions(
 
 /// A user's key's effective permissions (admin).
 #[utoipa::path(get, path = "/api/users/{sub}/tokens/{id}/permissions", tag = "admin", security(("bearer" = [])),
-    responses((status = 200, body = KeyPermissions), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 200, body = KeyPermissions), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub(super) async fn user_key_permissions(
     State(app): State<Arc<App>>,
     p: Principal,
@@ -245,7 +250,7 @@ pub(super) async fn user_key_permissions(
 
 /// Any key's effective permissions (admin).
 #[utoipa::path(get, path = "/api/tokens/{id}/permissions", tag = "admin", security(("bearer" = [])),
-    responses((status = 200, body = KeyPermissions), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = KeyPermissions), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub(super) async fn any_key_permissions(
     State(app): State<Arc<App>>,
     p: Principal,

@@ -4,6 +4,7 @@ import { useState } from "react";
 import type { ApiError } from "../lib/api";
 import { useUnsavedGuard } from "../lib/auth";
 import { emptyForm, formOf, type KeyFormValues } from "../lib/key-form-model";
+import type { GrantableState } from "../lib/queries/grants";
 import type { Created, Token } from "../lib/schemas";
 import { Dialog } from "./dialog";
 import { KeyForm } from "./key-form";
@@ -26,6 +27,8 @@ export interface KeyDialogsProps {
   error: ApiError | Error | null;
   /** False: the forms say that limits can only be tightened. */
   mayRaiseLimits?: boolean;
+  /** What the forms may offer to attach (roles, permissions); absent: still loading. */
+  grantable?: GrantableState;
   onClose: () => void;
   onCreate: (v: KeyFormValues) => void;
   onUpdate: (t: Token, v: KeyFormValues) => void;
@@ -58,6 +61,7 @@ export function KeyDialogs(p: KeyDialogsProps) {
             submitting={p.busy}
             serverError={p.error}
             mayRaiseLimits={p.mayRaiseLimits ?? true}
+            {...(p.grantable ? { grantable: p.grantable } : {})}
             onSubmit={p.onCreate}
             onCancel={close}
           />
@@ -72,6 +76,7 @@ export function KeyDialogs(p: KeyDialogsProps) {
             submitting={p.busy}
             serverError={p.error}
             mayRaiseLimits={p.mayRaiseLimits ?? true}
+            {...(p.grantable ? { grantable: p.grantable } : {})}
             onSubmit={(v) => {
               p.onUpdate(m.token, v);
             }}

@@ -1,4 +1,5 @@
-// Create or edit a key: name, expiry, rules, metadata, limits (and, when editing, disabled).
+// Create or edit a key: name, expiry, rules, permissions, metadata, limits (and, when
+// editing, disabled).
 // Problems show next to their field as soon as the field is left, and all of them on
 // submit; nothing is sent while any remain.
 import { useEffect, useId, useRef, useState, type SyntheticEvent } from "react";
@@ -10,6 +11,9 @@ import { ExpiryField } from "./expiry-field";
 import { Field, keepFocusOnClick } from "./field";
 import { LimitsFields } from "./limits-fields";
 import { MethodChoice } from "./method-choice";
+import { PermissionPicker, grantCheck, useChipsDraft } from "./permission-picker";
+import { PERMISSION_BOUNDS } from "../lib/permissions";
+import type { GrantableState } from "../lib/queries/grants";
 
 export interface KeyFormProps {
   mode: "create" | "edit";
@@ -22,12 +26,28 @@ export interface KeyFormProps {
   onCancel: () => void;
   /** False: this account may only keep or tighten limits (GET /api/me's may_raise_limits). */
   mayRaiseLimits?: boolean;
+  /** What may be attached to the key (roles, permissions); absent: still loading. */
+  grantable?: GrantableState;
   /** For tests: "now" in ms. */
   now?: number;
 }
 
 // Server field names → form fields.
-const serverFields: Record<string, string> = { name: "name", expires_at: "customDate" };
+const serverFields: Record<string, string> = {
+  name: "name",
+  expires_at: "customDate",
+  roles: "roles",
+  permissions: "permissions",
+};
+
+/** The top field a server's `field` names: "permissions" for "permissions", "permissions.2" or "permissions[2]". */
+const topField = (field: string | undefined) => field?.split(/[.[]/)[0];
+
+/** A refusal about the roles or permissions (400 `invalid` naming one of them). */
+export const isGrantsError = (e: ApiError | Error | null): e is ApiError =>
+  e instanceof ApiError && ["roles", "permissions", "inherit_owner_roles"].includes(topField(e.field) ?? "");
+
+const LOADING: GrantableState = { status: "loading" };
 
 /** A refusal about the limits: not allowed to raise them (403), or out of bounds (422). */
 export const isLimitsError = (e: ApiError | Error | null): e is ApiError =>
@@ -42,11 +62,20 @@ export function KeyForm({
   onSubmit,
   onCancel,
   mayRaiseLimits = true,
+  grantable = LOADING,
   now,
 }: KeyFormProps) {
   const [v, setV] = useState<KeyFormValues>(initial);
   const [touched, setTouched] = useState<Set<string>>(new Set());
   const [submitted, setSubmitted] = useState(false);
+  const permDraft = useChipsDraft(
+    v.permissions,
+    (permissions) => {
+      setV((old) => ({ ...old, permissions }));
+    },
+    grantCheck(grantable, initial.permissions),
+    PERMISSION_BOUNDS.keyPermissions,
+  );
   const errors: FormErrors = validateKeyForm(v, now);
   // Input not sent yet: an ending session must not wipe it unannounced.
   useUnsavedGuard(JSON.stringify(v) !== JSON.stringify(initial));
@@ -59,7 +88,9 @@ export function KeyForm({
     return undefined;
   };
   const serverField =
-    serverError && "field" in serverError && serverError.field ? serverFields[serverError.field] : undefined;
+    serverError && "field" in serverError && serverError.field
+      ? (serverFields[serverError.field] ?? serverFields[topField(serverError.field) ?? ""])
+      : undefined;
 
   const formRef = useRef<HTMLFormElement>(null);
   // A button that adds fields takes the keyboard to the first of them; one that removes
@@ -81,7 +112,13 @@ export function KeyForm({
   const submit = (e: SyntheticEvent) => {
     e.preventDefault();
     setSubmitted(true);
-    if (Object.keys(errors).length === 0) onSubmit(v);
+    // A permission typed but not added yet is meant to be on the key.
+    const permissions = permDraft.flush();
+    if (permissions === null) {
+      setAttempts((n) => n + 1);
+      return;
+    }
+    if (Object.keys(errors).length === 0) onSubmit({ ...v, permissions });
     else setAttempts((n) => n + 1);
   };
   const set = <K extends keyof KeyFormValues>(k: K, value: KeyFormValues[K]) => {
@@ -98,7 +135,11 @@ export function KeyForm({
     <form ref={formRef} className="key-form" noValidate onSubmit={submit} onMouseDown={keepFocusOnClick}>
       {serverError && (
         <div className="notice notice-error" role="alert">
-          {isLimitsError(serverError) ? "keygate refused the limits: see “Limits” below." : serverError.message}
+          {isLimitsError(serverError)
+            ? "keygate refused the limits: see “Limits” below."
+            : isGrantsError(serverError)
+              ? "keygate refused the roles or permissions: see “Permissions” below."
+              : serverError.message}
         </div>
       )}
       {submitted && count > 0 && (
@@ -223,6 +264,19 @@ export function KeyForm({
           Add a rule
         </button>
       </fieldset>
+
+      <PermissionPicker
+        id={`${id}-grants`}
+        state={grantable}
+        value={{ roles: v.roles, permissions: v.permissions, inheritOwnerRoles: v.inheritOwnerRoles }}
+        onChange={(p) => {
+          setV((old) => ({ ...old, ...p }));
+        }}
+        had={initial}
+        draft={permDraft}
+        rolesError={errors.roles ?? (serverField === "roles" ? serverError?.message : undefined)}
+        permissionsError={errors.permissions ?? (serverField === "permissions" ? serverError?.message : undefined)}
+      />
 
       <fieldset className="group">
         <legend>Metadata</legend>

@@ -3,6 +3,7 @@ import type { ReactNode } from "react";
 import type { ApiError } from "../lib/api";
 import type { KeyFormValues } from "../lib/key-form-model";
 import type { BulkAction, ListState } from "../lib/key-list-model";
+import type { GrantableState } from "../lib/queries/grants";
 import type { Token } from "../lib/schemas";
 import { BulkDialog, type BulkDialogProps } from "./bulk-dialog";
 import { KeyDialogs, type Modal } from "./key-dialogs";
@@ -41,6 +42,8 @@ export interface KeysViewProps {
   error: ApiError | Error | null;
   /** False: the forms say that limits can only be tightened. */
   mayRaiseLimits?: boolean;
+  /** What the key forms may offer to attach. */
+  grantable?: GrantableState;
   onModal: (m: Modal) => void;
   onCreate: (v: KeyFormValues) => void;
   onUpdate: (t: Token, v: KeyFormValues) => void;
@@ -143,6 +146,7 @@ export function KeysView(p: KeysViewProps) {
         busy={p.busy}
         error={p.error}
         {...(p.mayRaiseLimits === undefined ? {} : { mayRaiseLimits: p.mayRaiseLimits })}
+        {...(p.grantable ? { grantable: p.grantable } : {})}
         onClose={close}
         onCreate={p.onCreate}
         onUpdate={p.onUpdate}

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { createBody, emptyForm, formOf, hostError, patchBody, validateKeyForm, type KeyFormValues } from "./key-form-model";
 import { localMidnight } from "./format";
-import type { Token } from "./schemas";
+import { type Token, tokenSchema } from "./schemas";
 import { limitedToken, token as fixture } from "../test-fixtures";
 
 const NOW = Date.parse("2026-06-01T12:00:00Z");
@@ -137,5 +137,45 @@ describe("limits in key bodies", () => {
     expect("limits" in patchBody(v, limitedToken.limits, NOW)).toBe(false);
     v.limits.credits = false;
     expect(patchBody(v, limitedToken.limits, NOW).limits).toEqual({ credits: null });
+  });
+});
+
+describe("roles and permissions in the bodies", () => {
+  it("a new key says only what differs from holding nothing and inheriting", () => {
+    const b = createBody(form({}), NOW);
+    expect("roles" in b || "permissions" in b || "inherit_owner_roles" in b).toBe(false);
+    expect(createBody(form({ roles: ["ops"], permissions: ["docs.read"], inheritOwnerRoles: false }), NOW)).toMatchObject({
+      roles: ["ops"],
+      permissions: ["docs.read"],
+      inherit_owner_roles: false,
+    });
+  });
+
+  it("an edit sends a list only when it changed (in any order), and then whole", () => {
+    const held: Token = { ...fixture, roles: ["ops", "docs"], permissions: ["a.b"], inherit_owner_roles: false };
+    const v = formOf(held);
+    expect(v).toMatchObject({ roles: ["ops", "docs"], permissions: ["a.b"], inheritOwnerRoles: false });
+    const same = patchBody({ ...v, roles: ["docs", "ops"] }, held.limits, NOW, held);
+    expect("roles" in same || "permissions" in same || "inherit_owner_roles" in same).toBe(false);
+    expect(patchBody({ ...v, permissions: ["a.b", "c.*"], inheritOwnerRoles: true }, held.limits, NOW, held)).toMatchObject({
+      permissions: ["a.b", "c.*"],
+      inherit_owner_roles: true,
+    });
+    expect(patchBody({ ...v, roles: [] }, held.limits, NOW, held).roles).toEqual([]);
+  });
+
+  it("a key from an older server holds nothing and inherits", () => {
+    const old: Record<string, unknown> = { ...fixture };
+    delete old.roles;
+    delete old.permissions;
+    delete old.inherit_owner_roles;
+    const parsed = tokenSchema.parse(old);
+    expect(formOf(parsed)).toMatchObject({ roles: [], permissions: [], inheritOwnerRoles: true });
+  });
+
+  it("refuses a malformed permission and too many of either", () => {
+    expect(validateKeyForm(form({ permissions: ["docs*"] }), NOW).permissions).toMatch(/stands alone/);
+    expect(validateKeyForm(form({ permissions: Array.from({ length: 257 }, (_, i) => `p${i}`) }), NOW).permissions).toMatch(/256/);
+    expect(validateKeyForm(form({ roles: Array.from({ length: 65 }, (_, i) => `r${i}`) }), NOW).roles).toMatch(/64/);
   });
 });

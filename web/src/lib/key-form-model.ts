@@ -9,6 +9,7 @@ import {
   limitsValuesOf,
   validateLimits,
 } from "./limits-model";
+import { PERMISSION_BOUNDS, permissionError } from "./permissions";
 import type { Limits, LimitsPatch, Rule, Token } from "./schemas";
 
 export interface RuleRow {
@@ -50,6 +51,12 @@ export interface KeyFormValues {
    */
   setLimits: boolean;
   limits: LimitsValues;
+  /** Roles attached to the key. */
+  roles: string[];
+  /** Permissions attached to the key directly. */
+  permissions: string[];
+  /** The key also holds its owner's roles' permissions. */
+  inheritOwnerRoles: boolean;
 }
 
 /** Field path → message, e.g. "name", "rules.0.hosts", "metadata.1.key", "limits.rateLimits.0.name". */
@@ -66,6 +73,9 @@ export const emptyForm = (): KeyFormValues => ({
   disabled: false,
   setLimits: false,
   limits: emptyLimits(),
+  roles: [],
+  permissions: [],
+  inheritOwnerRoles: true,
 });
 
 export function formOf(t: Token): KeyFormValues {
@@ -78,6 +88,9 @@ export function formOf(t: Token): KeyFormValues {
     disabled: t.disabled,
     setLimits: true,
     limits: limitsValuesOf(t.limits),
+    roles: [...t.roles],
+    permissions: [...t.permissions],
+    inheritOwnerRoles: t.inherit_owner_roles,
   };
 }
 
@@ -167,6 +180,14 @@ export function validateKeyForm(v: KeyFormValues, now: number = Date.now()): For
     } else if (CONTROL.test(m.value)) errors[`metadata.${i}.value`] = "No control characters.";
   });
   if (v.setLimits) Object.assign(errors, validateLimits(v.limits, "limits."));
+
+  if (v.roles.length > PERMISSION_BOUNDS.keyRoles) errors.roles = `At most ${PERMISSION_BOUNDS.keyRoles} roles.`;
+  if (v.permissions.length > PERMISSION_BOUNDS.keyPermissions) {
+    errors.permissions = `At most ${PERMISSION_BOUNDS.keyPermissions} permissions.`;
+  } else {
+    const bad = v.permissions.map(permissionError).find((e) => e !== null);
+    if (bad) errors.permissions = bad;
+  }
   return errors;
 }
 
@@ -188,6 +209,35 @@ export interface CreateBody {
   metadata: Record<string, string>;
   /** Absent: the server's defaults for new keys. */
   limits?: Limits;
+  /** Absent: none. */
+  roles?: string[];
+  permissions?: string[];
+  /** Absent: true. */
+  inherit_owner_roles?: boolean;
+}
+
+/** What a key holds besides its rules: its roles, its own permissions, whether it inherits. */
+export interface KeyGrants {
+  roles: string[];
+  permissions: string[];
+  inherit_owner_roles: boolean;
+}
+
+const NO_GRANTS: KeyGrants = { roles: [], permissions: [], inherit_owner_roles: true };
+
+const sameSet = (a: readonly string[], b: readonly string[]) =>
+  a.length === b.length && a.every((x) => b.includes(x));
+
+/**
+ * The fields of `v` that differ from `was`: unchanged ones are left out, so a key that
+ * holds nothing (and an older server) sees the body it always did.
+ */
+function grantsOf(v: KeyFormValues, was: KeyGrants): Partial<KeyGrants> {
+  const out: Partial<KeyGrants> = {};
+  if (!sameSet(v.roles, was.roles)) out.roles = v.roles;
+  if (!sameSet(v.permissions, was.permissions)) out.permissions = v.permissions;
+  if (v.inheritOwnerRoles !== was.inherit_owner_roles) out.inherit_owner_roles = v.inheritOwnerRoles;
+  return out;
 }
 
 function commonOf(v: KeyFormValues, now: number) {
@@ -202,7 +252,7 @@ function commonOf(v: KeyFormValues, now: number) {
 export function createBody(v: KeyFormValues, now: number = Date.now()): CreateBody {
   const body: CreateBody = commonOf(v, now);
   if (v.setLimits) body.limits = limitsOf(v.limits);
-  return body;
+  return { ...body, ...grantsOf(v, NO_GRANTS) };
 }
 
 export interface PatchBody {
@@ -214,13 +264,25 @@ export interface PatchBody {
   disabled: boolean;
   /** Absent: unchanged; otherwise only the parts that changed (see LimitsPatch). */
   limits?: LimitsPatch;
+  /** Absent: unchanged; present: replaces the list. */
+  roles?: string[];
+  permissions?: string[];
+  inherit_owner_roles?: boolean;
 }
 
-/** A PATCH body: everything the form edits, and of the limits only what differs from `original`. */
-export function patchBody(v: KeyFormValues, original: Limits, now: number = Date.now()): PatchBody {
+/**
+ * A PATCH body: everything the form edits; of the limits only what differs from
+ * `original`, of the roles and permissions only what differs from `was`.
+ */
+export function patchBody(
+  v: KeyFormValues,
+  original: Limits,
+  now: number = Date.now(),
+  was: KeyGrants = NO_GRANTS,
+): PatchBody {
   const { expires_at, ...rest } = commonOf(v, now);
   const body: PatchBody = v.expiry === "keep" ? { ...rest, disabled: v.disabled } : { ...rest, expires_at, disabled: v.disabled };
   const limits = limitsPatch(v.limits, original);
   if (limits) body.limits = limits;
-  return body;
+  return { ...body, ...grantsOf(v, was) };
 }

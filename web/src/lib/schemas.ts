@@ -72,6 +72,12 @@ export const tokenSchema = z.object({
   replaced_by: z.string().nullable(),
   grace_until: z.string().nullable(),
   limits: limitsSchema,
+  /** Roles attached to the key (older servers know none). */
+  roles: z.array(z.string()).optional().default([]),
+  /** Permissions attached to the key directly. */
+  permissions: z.array(z.string()).optional().default([]),
+  /** Whether the key also holds its owner's roles' permissions (the default). */
+  inherit_owner_roles: z.boolean().optional().default(true),
 });
 export type Token = z.infer<typeof tokenSchema>;
 /** A page of keys; `damaged` names keys whose stored record cannot be read (only deleted). */
@@ -116,6 +122,40 @@ export const ownerLimitsSchema = z.object({
   limits: limitsSchema,
 });
 export type OwnerLimits = z.infer<typeof ownerLimitsSchema>;
+
+/** A named set of permissions; `owners`: the subjects it is granted to. */
+export const roleSchema = z.object({
+  name: z.string(),
+  description: z.string(),
+  permissions: z.array(z.string()),
+  owners: z.array(z.string()),
+  created_at: z.string(),
+  updated_at: z.string(),
+});
+export type Role = z.infer<typeof roleSchema>;
+export const roleListSchema = z.object({ roles: z.array(roleSchema) });
+
+/** The roles granted to an owner (GET and PUT /api/users/{sub}/roles). */
+export const ownerRolesSchema = z.object({ owner: z.string(), roles: z.array(z.string()) });
+export type OwnerRoles = z.infer<typeof ownerRolesSchema>;
+
+/**
+ * What the caller may attach to their own keys (GET /api/me/grants): `any` (an admin)
+ * anything; otherwise these roles, and permissions covered by one of `permissions`.
+ */
+export const grantsSchema = z.object({
+  any: z.boolean(),
+  roles: z.array(z.object({ name: z.string(), description: z.string(), permissions: z.array(z.string()) })),
+  permissions: z.array(z.string()),
+});
+export type Grants = z.infer<typeof grantsSchema>;
+export type GrantRole = Grants["roles"][number];
+
+/** A key's effective permissions, each with where it comes from ("key", "role:x", "owner-role:x"). */
+export const keyPermissionsSchema = z.object({
+  permissions: z.array(z.object({ permission: z.string(), sources: z.array(z.string()) })),
+});
+export type KeyPermissions = z.infer<typeof keyPermissionsSchema>;
 
 export const auditEventSchema = z.object({
   seq: z.number().int(),

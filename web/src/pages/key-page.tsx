@@ -4,6 +4,7 @@ import { useState } from "react";
 import { Link, useNavigate, useParams } from "react-router-dom";
 import { CopyButton } from "../components/copy-button";
 import { KeyDialogs, type Modal } from "../components/key-dialogs";
+import { KeyPermissionsPanel } from "../components/key-permissions";
 import { LimitsSummary } from "../components/limits-summary";
 import { StaleBanner, isStale } from "../components/stale-banner";
 import { QueryView, fromQuery } from "../components/query-view";
@@ -15,6 +16,7 @@ import { useAuth } from "../lib/auth";
 import { absolute, relative } from "../lib/format";
 import { createBody, patchBody } from "../lib/key-form-model";
 import { useCreateToken, useRevokeToken, useRotateToken, useToken, useUpdateToken } from "../lib/queries/keys";
+import { useGrantable } from "../lib/queries/grants";
 import { useMe } from "../lib/queries/me";
 import type { KeyScope, Scope } from "../lib/queries/scope";
 import { useKeyUsage } from "../lib/queries/usage";
@@ -203,6 +205,7 @@ export function KeyPage({ scope }: { scope: KeyScope }) {
   const rotate = useRotateToken(owner);
   const revoke = useRevokeToken(owner);
   const [modal, setModal] = useState<Modal>({ kind: "none" });
+  const grantable = useGrantable(owner, (modal.kind === "create" || modal.kind === "edit") && token.data !== undefined);
   const [now] = useState(() => Date.now());
   const mutations = [create, update, rotate, revoke];
   const listHref = scope === "me" ? "/keys" : `/admin/owners/${encodeURIComponent(token.data?.owner ?? "")}`;
@@ -307,6 +310,7 @@ export function KeyPage({ scope }: { scope: KeyScope }) {
         </p>
       )}
       <Details t={t} scope={scope} now={Math.max(now, token.dataUpdatedAt)} />
+      <KeyPermissionsPanel scope={scope} token={t} enabled={!leaving} />
       <KeyUsage scope={scope} id={t.id} />
       <KeyDialogs
         modal={modal}
@@ -314,6 +318,7 @@ export function KeyPage({ scope }: { scope: KeyScope }) {
         busy={mutations.some((x) => x.isPending)}
         error={mutations.find((x) => x.error)?.error ?? null}
         mayRaiseLimits={me.data ? me.data.admin || me.data.may_raise_limits : true}
+        grantable={grantable}
         onClose={() => {
           setModal({ kind: "none" });
         }}
@@ -326,7 +331,7 @@ export function KeyPage({ scope }: { scope: KeyScope }) {
         }}
         onUpdate={(tok, v) => {
           update.mutate(
-            { id: tok.id, body: patchBody(v, tok.limits) },
+            { id: tok.id, body: patchBody(v, tok.limits, undefined, tok) },
             {
               onSuccess: () => {
                 setModal({ kind: "none" });

@@ -304,3 +304,68 @@ describe("the list keeps working when things go wrong", () => {
     expect(Date.parse((w?.body as { expires_at: string }).expires_at)).toBeGreaterThan(Date.now());
   });
 });
+
+describe("roles and permissions in the key form, against the API", () => {
+  const grants = {
+    any: false,
+    roles: [{ name: "docs-reader", description: "Reads the docs", permissions: ["docs.read"] }],
+    permissions: ["docs.read"],
+  };
+
+  it("asks what I may attach once the form opens, and POSTs what I chose", async () => {
+    const made = { ...token, id: "k9", name: "reader", roles: ["docs-reader"] };
+    const { api, user } = setup({
+      "GET /api/me/grants": () => json(200, grants),
+      "POST /api/me/tokens": () => json(201, { key: "kg_x", id: "k9", hint: "kg_x…", token: made }),
+    });
+    await screen.findByRole("button", { name: "New key" });
+    expect(api.calls.map((c) => c.path)).not.toContain("/api/me/grants");
+    await user.click(screen.getByRole("button", { name: "New key" }));
+    const dialog = screen.getByRole("dialog", { name: "New key" });
+    await user.type(within(dialog).getByLabelText("Name"), "reader");
+    await user.click(await within(dialog).findByRole("checkbox", { name: "docs-reader" }));
+    expect(within(dialog).getByRole("checkbox", { name: "Also holds my roles (docs-reader)" })).toBeChecked();
+    await user.type(within(dialog).getByLabelText("Add a permission"), "docs.write{Enter}");
+    expect(within(dialog).getByText(/You may not attach “docs.write”/)).toBeInTheDocument();
+    await user.click(within(dialog).getByRole("button", { name: "Create key" }));
+    expect(api.writes()).toEqual([]);
+    await user.clear(within(dialog).getByLabelText("Add a permission"));
+    await user.click(within(dialog).getByRole("button", { name: "Create key" }));
+    await screen.findByRole("dialog", { name: "Your new key" });
+    expect(api.writes()).toEqual([
+      {
+        method: "POST",
+        path: "/api/me/tokens",
+        body: { name: "reader", expires_at: expect.any(String) as unknown, rules: [], metadata: {}, roles: ["docs-reader"] },
+      },
+    ]);
+  });
+
+  it("offers an admin every role for an owner's key, and names the owner's roles", async () => {
+    const at = "2026-05-01T00:00:00Z";
+    const role = (name: string) => ({ name, description: "", permissions: [`${name}.*`], owners: [], created_at: at, updated_at: at });
+    const api = mockApi({
+      "GET /api/me": () => json(200, { ...me, subject: "carol", admin: true }),
+      "GET /api/users/bob/tokens": () => page([{ ...token, owner: "bob", roles: ["ops"] }]),
+      "GET /api/users/bob/limits": noLimits,
+      "GET /api/users/bob/roles": () => json(200, { owner: "bob", roles: ["docs"] }),
+      "GET /api/roles": () => json(200, { roles: [role("docs"), role("ops")] }),
+      "PATCH /api/users/bob/tokens/k1": () => json(200, { ...token, owner: "bob" }),
+    });
+    renderWithApi(<KeysPage scope={{ kind: "owner", owner: "bob" }} title="Keys of bob" />);
+    const user = userEvent.setup();
+    await user.click(await screen.findByRole("button", { name: "Edit first" }));
+    const dialog = screen.getByRole("dialog", { name: "Edit “first”" });
+    expect(await within(dialog).findByRole("checkbox", { name: "ops" })).toBeChecked();
+    expect(within(dialog).getByRole("checkbox", { name: "docs" })).not.toBeChecked();
+    expect(within(dialog).getByRole("checkbox", { name: "Inherits the owner’s roles (docs)" })).toBeChecked();
+    await user.type(within(dialog).getByLabelText("Add a permission"), "anything.at.all{Enter}");
+    await user.click(within(dialog).getByRole("button", { name: "Save changes" }));
+    await waitFor(() => {
+      expect(api.writes()).toHaveLength(1);
+    });
+    expect(api.writes()[0]?.body).toMatchObject({ permissions: ["anything.at.all"] });
+    expect(api.writes()[0]?.body).not.toHaveProperty("roles");
+    expect(api.calls.map((c) => c.path)).not.toContain("/api/me/grants");
+  });
+});

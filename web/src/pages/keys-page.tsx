@@ -7,6 +7,7 @@ import type { BulkDialogProps } from "../components/bulk-dialog";
 import { KeyActivity } from "../components/key-activity";
 import { type Modal, KeysView } from "../components/keys-view";
 import { MyLimits, OwnerLimitsPanel } from "../components/owner-limits";
+import { OwnerRolesPanel } from "../components/owner-roles";
 import { StaleBanner, isStale } from "../components/stale-banner";
 import { ErrorNote, Loading } from "../components/state";
 import { useAuth } from "../lib/auth";
@@ -23,6 +24,7 @@ import {
   useRotateToken,
   useUpdateToken,
 } from "../lib/queries/keys";
+import { useGrantable } from "../lib/queries/grants";
 import { useMe } from "../lib/queries/me";
 import type { Scope } from "../lib/queries/scope";
 import { useOwnerUsagePages } from "../lib/queries/usage";
@@ -55,6 +57,7 @@ export function KeysPage({ scope, title, intro }: { scope: Scope; title: string;
   const rotate = useRotateToken(scope);
   const revoke = useRevokeToken(scope);
   const [modal, setModal] = useState<Modal>({ kind: "none" });
+  const grantable = useGrantable(scope, modal.kind === "create" || modal.kind === "edit");
   // Never before the list was fetched: a key made a moment ago is not "in the future".
   const now = Math.max(useNow(), tokens.dataUpdatedAt);
   const mutations = [create, update, rotate, revoke];
@@ -147,7 +150,14 @@ export function KeysPage({ scope, title, intro }: { scope: Scope; title: string;
               }}
             />
           )}
-          {scope.kind === "owner" ? <OwnerLimitsPanel owner={scope.owner} /> : <MyLimits />}
+          {scope.kind === "owner" ? (
+            <>
+              <OwnerRolesPanel owner={scope.owner} />
+              <OwnerLimitsPanel owner={scope.owner} />
+            </>
+          ) : (
+            <MyLimits />
+          )}
         </>
       }
       tokens={all}
@@ -184,6 +194,7 @@ export function KeysPage({ scope, title, intro }: { scope: Scope; title: string;
       busy={mutations.some((x) => x.isPending)}
       error={mutations.find((x) => x.error)?.error ?? null}
       mayRaiseLimits={me.data ? me.data.admin || me.data.may_raise_limits : true}
+      grantable={grantable}
       onModal={open}
       onCreate={(v) => {
         create.mutate(createBody(v), {
@@ -194,7 +205,7 @@ export function KeysPage({ scope, title, intro }: { scope: Scope; title: string;
       }}
       onUpdate={(t, v) => {
         update.mutate(
-          { id: t.id, body: patchBody(v, t.limits) },
+          { id: t.id, body: patchBody(v, t.limits, undefined, t) },
           {
             onSuccess: () => {
               setModal({ kind: "none" });

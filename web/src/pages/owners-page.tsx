@@ -49,6 +49,9 @@ export function OwnersView(p: {
       <div className="page-head">
         <h1>Owners</h1>
         <div className="key-actions">
+          <Link className="button" to="/admin/roles">
+            Roles
+          </Link>
           <Link className="button" to="/admin/usage">
             Usage
           </Link>

@@ -6,7 +6,7 @@ import { seg } from "../api";
 import { useAuth } from "../auth";
 import type { CreateBody, PatchBody } from "../key-form-model";
 import { type BulkAction, type BulkOutcome, runBounded } from "../key-list-model";
-import { createdSchema, tokenPageSchema, tokenSchema } from "../schemas";
+import { createdSchema, keyPermissionsSchema, tokenPageSchema, tokenSchema } from "../schemas";
 import { type KeyScope, type Scope, keyPath, pagePath, scopeKey, scopePath } from "./scope";
 
 /** The list's pages are as large as the API allows: 500 keys are one request. */
@@ -45,6 +45,19 @@ export function useToken(scope: KeyScope, id: string, enabled = true) {
     enabled,
     // "Last used" changes while the key's page is open, as it does in the list.
     refetchInterval: LIST_REFRESH_MS,
+  });
+}
+
+/**
+ * A key's effective permissions and where each comes from. Under the key's own query
+ * key, so every change to a key, a role or a grant (they invalidate "token") reads it again.
+ */
+export function useKeyPermissions(scope: KeyScope, id: string, enabled = true) {
+  const { api } = useAuth();
+  return useQuery({
+    queryKey: ["token", scope, id, "permissions"],
+    queryFn: () => api.get(`${keyPath(scope, id)}/permissions`, keyPermissionsSchema),
+    enabled,
   });
 }
 
