@@ -34,6 +34,10 @@ metrics on, logs to /dev/null), for three cases:
   inline   keygate as the reverse proxy in front of the bare server, beside the bare
            server directly, a plain nginx proxy (keep-alive, no check) and Traefik +
            forwardAuth to keygate; 1 000 tunnels held; 1 GiB each way (bench/inline.py)
+  permissions
+           instructions per /forward-auth request for a key with grants: nothing
+           required, a three-term query in the proxy's header, and a two-entry
+           [[permissions.require]] table (bench/permissions.py)
   instructions
            instructions per request under valgrind's callgrind (independent of the
            machine's load) of the bare server and keygate, valid / garbage / misses /
@@ -395,6 +399,10 @@ def main():
     if wanted is None or "inline" in wanted:
         import inline
         results["inline"] = inline.run(sys.modules[__name__], work, emb_dir, valid, seconds, rounds)
+    if wanted is None or "permissions" in wanted:
+        import permissions
+        results["permissions"] = permissions.run(sys.modules[__name__], work, 1000 if args.quick else 3000,
+                                                  1 if args.quick else 3)
     if (not args.quick and not args.cases) or (wanted and "scale" in wanted):
         results["scale"] = scale(work, vurl, valkey)
     valkey.stop()
@@ -442,6 +450,9 @@ def main():
     if "inline" in results:
         import inline
         inline.report(results["inline"])
+    if "permissions" in results:
+        import permissions
+        permissions.report(results["permissions"])
     if "scale" in results:
         print()
         for name, v in results["scale"].items():
@@ -751,6 +762,10 @@ def print_targets(results):
     if "inline" in results:
         import inline
         for name, value, ok in inline.targets(results["inline"]):
+            row(name, value, ok)
+    if "permissions" in results:
+        import permissions
+        for name, value, ok in permissions.targets(results["permissions"]):
             row(name, value, ok)
     if rows:
         print("\nTargets (ratios to the bare server in this run):")

@@ -658,3 +658,50 @@ async fn a_role_change_reaches_every_replica_in_milliseconds() {
     );
     assert_eq!(post(&a).await.unwrap().status(), 403);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_from_a_key_file_hold_their_owner_roles() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("partners.keys");
+    std::fs::write(&path, "partner-key-0123456789abcdef0123456789\n").unwrap();
+    let t = TestApp::spawn_with(Backend::Memory, |c| {
+        c.key_files = vec![keygate::config::KeyFileConfig {
+            path: path.clone(),
+            format: "plain".into(),
+            owner: Some("partners".into()),
+            name: None,
+        }];
+        c.permissions.require = vec![require("docs.read", &["/docs/*"], &[])];
+    })
+    .await;
+    let key = "partner-key-0123456789abcdef0123456789";
+    let fa = || {
+        t.get("/forward-auth")
+            .bearer_auth(key)
+            .header("X-Forwarded-Uri", "/docs/a")
+            .send()
+    };
+    assert_eq!(fa().await.unwrap().status(), 403, "no roles yet");
+    let cli = keygate::manage::Actor::cli();
+    let reader = keygate::permissions::RoleName::parse("reader").unwrap();
+    t.app
+        .keys
+        .create_role(
+            reader.clone(),
+            String::new(),
+            vec![keygate::permissions::Permission::parse("docs.read").unwrap()],
+            &cli,
+        )
+        .await
+        .unwrap();
+    t.app
+        .keys
+        .set_owner_roles("partners", vec![reader], &cli)
+        .await
+        .unwrap();
+    assert_eq!(
+        fa().await.unwrap().status(),
+        204,
+        "the owner's role reaches the file's keys"
+    );
+}
