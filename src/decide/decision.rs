@@ -84,15 +84,5 @@ pub(super) fn unmet(
     if needs.iter().all(|n| known.meets(n)) {
         return None;
     }
-    let mut missing: Vec<crate::permissions::Permission> = Vec::new();
-    for n in needs {
-        if let Err(m) = n.query.check(&known.granted) {
-            for p in m {
-                if !missing.contains(&p) {
-                    missing.push(p);
-                }
-            }
-        }
-    }
-    (!missing.is_empty()).then_some(missing)
+    crate::permissions::all_of(needs.iter().map(|n| &n.query), &known.granted).err()
 }

@@ -234,6 +234,12 @@ impl Gate {
         throttle::client_address_in(peer, headers, &self.settings.trusted_proxies)
     }
 
+    /// Whether `peer` is one of `trusted_proxies` (whose forwarding and requirement
+    /// headers are believed).
+    pub fn trusts(&self, peer: IpAddr) -> bool {
+        throttle::is_trusted(peer, &self.settings.trusted_proxies)
+    }
+
     /// [`Gate::client_address`] from the forwarding headers as the face found them.
     pub fn client_of(&self, peer: IpAddr, forwarded: throttle::Forwarded<'_>) -> IpAddr {
         throttle::client_address(peer, forwarded, &self.settings.trusted_proxies)

@@ -152,12 +152,7 @@ impl Gate {
         let Some(v) = value else {
             return Asked::Nothing;
         };
-        if !self
-            .settings
-            .trusted_proxies
-            .iter()
-            .any(|c| c.contains(peer))
-        {
+        if !self.trusts(peer) {
             self.ignored_header(peer);
             return Asked::Nothing;
         }

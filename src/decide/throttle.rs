@@ -90,11 +90,16 @@ pub fn client_address_in(peer: IpAddr, headers: &HeaderMap, trusted: &[Cidr]) ->
     client_address(peer, forwarded, trusted)
 }
 
+/// Whether `ip` is in one of the `trusted` ranges (`trusted_proxies`).
+pub fn is_trusted(ip: IpAddr, trusted: &[Cidr]) -> bool {
+    trusted.iter().any(|c| c.contains(ip))
+}
+
 /// The client's address: the peer's, unless the peer is a trusted proxy, in which case
 /// the right-most untrusted address of `X-Forwarded-For`, else `X-Real-IP`.
 pub fn client_address(peer: IpAddr, forwarded: Forwarded<'_>, trusted: &[Cidr]) -> IpAddr {
     let peer = peer.to_canonical();
-    let is_trusted = |ip: IpAddr| trusted.iter().any(|c| c.contains(ip));
+    let is_trusted = |ip: IpAddr| is_trusted(ip, trusted);
     if !is_trusted(peer) {
         return peer;
     }

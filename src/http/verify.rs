@@ -128,11 +128,11 @@ pub(crate) async fn verify(
             Err(e) => return error(StatusCode::BAD_REQUEST, "invalid", &e.to_string()),
         },
     };
-    let needs: Vec<&Need> = needs.iter().collect();
+    let needs = needs.as_ref();
     let started = tokio::time::Instant::now();
     let client = app.gate.client_address(super::peer().ip(), &headers);
     let target = Target {
-        needs: &needs,
+        needs: needs.as_slice(),
         method: req.method.as_deref().unwrap_or(""),
         host: req.host.as_deref().unwrap_or(""),
         uri: req

@@ -184,9 +184,15 @@ fn change(field: &str, from: String, to: String) -> Vec<AuditChange> {
 impl Keys {
     /// The catalogue as stored now.
     pub async fn catalogue(&self) -> Result<Catalogue, ManageError> {
+        Ok(self.stored_catalogue().await?.1)
+    }
+
+    /// The stored bytes (what a compare-and-set expects) and the catalogue they hold.
+    async fn stored_catalogue(&self) -> Result<(Option<Vec<u8>>, Catalogue), ManageError> {
         let raw = self.store.get_meta(CATALOGUE_META).await?;
-        Catalogue::decode(raw.as_deref())
-            .map_err(|e| ManageError::Store(crate::store::StoreError::Backend(e)))
+        let c = Catalogue::decode(raw.as_deref())
+            .map_err(|e| ManageError::Store(crate::store::StoreError::Backend(e)))?;
+        Ok((raw, c))
     }
 
     /// Applies `f` to the stored catalogue and writes it back if nobody wrote it
@@ -196,9 +202,7 @@ impl Keys {
         f: impl Fn(&mut Catalogue) -> Result<T, ManageError>,
     ) -> Result<(T, Catalogue), ManageError> {
         for _ in 0..SWAP_ATTEMPTS {
-            let raw = self.store.get_meta(CATALOGUE_META).await?;
-            let mut c = Catalogue::decode(raw.as_deref())
-                .map_err(|e| ManageError::Store(crate::store::StoreError::Backend(e)))?;
+            let (raw, mut c) = self.stored_catalogue().await?;
             let out = f(&mut c)?;
             c.version = c.version.wrapping_add(1);
             if self

@@ -23,7 +23,7 @@ mod name;
 mod query;
 
 pub use name::{MAX_PERMISSION_LEN, MAX_ROLE_NAME_LEN, MAX_SEGMENTS, Permission, RoleName, covers};
-pub use query::{MAX_DEPTH, MAX_QUERY_LEN, MAX_TERMS, Query, QueryError};
+pub use query::{MAX_DEPTH, MAX_QUERY_LEN, MAX_TERMS, Query, QueryError, all_of};
 
 /// The meta entry holding the [`Catalogue`] (JSON).
 pub const CATALOGUE_META: &str = "permissions";

@@ -225,23 +225,7 @@ impl Query {
                     Err(vec![p.clone()])
                 }
             }
-            Query::All(parts) => {
-                let mut missing = Vec::new();
-                for part in parts {
-                    if let Err(m) = part.check(granted) {
-                        for p in m {
-                            if !missing.contains(&p) {
-                                missing.push(p);
-                            }
-                        }
-                    }
-                }
-                if missing.is_empty() {
-                    Ok(())
-                } else {
-                    Err(missing)
-                }
-            }
+            Query::All(parts) => all_of(parts.iter(), granted),
             Query::Any(parts) => {
                 let mut best: Option<Vec<Permission>> = None;
                 for part in parts {
@@ -292,6 +276,29 @@ impl Query {
                 Ok(())
             }
         }
+    }
+}
+
+/// `Ok` when `granted` meets every query, else what the unmet ones miss, each
+/// permission once (a query's `AND`, and several requirements of one request alike).
+pub fn all_of<'q>(
+    queries: impl Iterator<Item = &'q Query>,
+    granted: &Granted,
+) -> Result<(), Vec<Permission>> {
+    let mut missing: Vec<Permission> = Vec::new();
+    for q in queries {
+        if let Err(m) = q.check(granted) {
+            for p in m {
+                if !missing.contains(&p) {
+                    missing.push(p);
+                }
+            }
+        }
+    }
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(missing)
     }
 }
 

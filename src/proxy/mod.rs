@@ -409,12 +409,7 @@ async fn handle(
             }
         }
     }
-    let trusted = app
-        .gate
-        .settings()
-        .trusted_proxies
-        .iter()
-        .any(|c| c.contains(peer.ip()));
+    let trusted = app.gate.trusts(peer.ip());
     headers::forwarding(h, &client.address, trusted, tls, host.as_ref());
     h.insert(headers::X_REQUEST_ID, request_id.clone());
     match (&host, route.pass_host) {
