@@ -62,6 +62,7 @@ fn main() {
         host: "api.example.com:443",
         uri: "/v1/users/42?x=1",
         needs: &[],
+        cost: 1,
     };
     measure("rule matching (one rule, allowed)", 200_000, || {
         black_box(allows(black_box(&rules), black_box(&target)));
@@ -107,6 +108,7 @@ fn main() {
         host: "h",
         uri: "/",
         needs: &[],
+        cost: 1,
     };
     let ip: std::net::IpAddr = [127, 0, 0, 1].into();
     let sources = Sources::default();
@@ -195,6 +197,7 @@ fn permissions(rt: &tokio::runtime::Runtime, app: &App, ip: std::net::IpAddr) {
         host: "h",
         uri: "/",
         needs: &[],
+        cost: 1,
     };
     let asked = Target {
         needs: &needs,
@@ -239,6 +242,7 @@ fn permissions(rt: &tokio::runtime::Runtime, app: &App, ip: std::net::IpAddr) {
         host: "api.example.com",
         uri: "/v1/items?page=2",
         needs: &[],
+        cost: 1,
     };
     measure(
         "requirement table, entry by entry (2 entries)",
@@ -377,6 +381,7 @@ fn decision_with_limits(
         host: "h",
         uri: "/",
         needs: &[],
+        cost: 1,
     };
     let (k, _) = rt
         .block_on(app.keys.create(

@@ -612,6 +612,7 @@ mod tests {
             host: "h",
             uri: "/",
             needs: &[],
+            cost: 1,
         };
         let l = limits(100);
         let (json, text) = lines_with(
@@ -702,6 +703,7 @@ mod tests {
             host: hostile,
             uri: hostile,
             needs: &[],
+            cost: 1,
         };
         let l = limits(1000);
         let (json, text) = lines(&l, &target, &headers);
@@ -788,6 +790,7 @@ mod tests {
                 host: "h",
                 uri: &uri,
                 needs: &[],
+                cost: 1,
             };
             let (json, text) = lines(&limits(1000), &target, &headers);
             let v: serde_json::Value = serde_json::from_str(&json).unwrap();
@@ -805,6 +808,7 @@ mod tests {
             host: &host,
             uri: "/",
             needs: &[],
+            cost: 1,
         };
         let (json, _) = lines(&limits(1000), &target, &headers);
         assert!(!json.contains(&key), "{json}");

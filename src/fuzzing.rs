@@ -125,6 +125,7 @@ pub fn rules(data: &[u8]) -> Result<(), String> {
         host: &host,
         uri: &uri,
         needs: &[],
+        cost: 1,
     };
     let _ = rules::allows(&list, &target);
     // A `/v1/*` key never passes a path that some upstream reads outside /v1.

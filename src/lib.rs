@@ -25,7 +25,8 @@
 //! 7. **transport**: [`listen`], connections accepted under a cap and timed out by one
 //!    watchman per listener, TLS at the edge; it knows nothing of what is served.
 //! 8. **faces**: [`http`] (the axum routers and [`http::serve`]), [`proxy`] (the inline
-//!    reverse proxy: the gate's decision, then the upstream) and [`cli`] (the `keygate`
+//!    reverse proxy: the gate's decision, then the upstream), [`grpc`] (Envoy's gRPC
+//!    external authorization and the health service) and [`cli`] (the `keygate`
 //!    command, which starts the listeners).
 
 pub mod access_log;
@@ -39,6 +40,7 @@ pub mod config;
 pub mod decide;
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod grpc;
 pub mod http;
 pub mod keyfile;
 pub mod limits;

@@ -19,15 +19,18 @@ pub enum Endpoint {
     Verify = 3,
     /// The inline proxy's decisions.
     Proxy = 4,
+    /// Envoy's gRPC external authorization (`Authorization/Check`).
+    ExtAuthzGrpc = 5,
 }
 
 impl Endpoint {
-    pub const ALL: [Endpoint; 5] = [
+    pub const ALL: [Endpoint; 6] = [
         Endpoint::ForwardAuth,
         Endpoint::Auth,
         Endpoint::ExtAuthz,
         Endpoint::Verify,
         Endpoint::Proxy,
+        Endpoint::ExtAuthzGrpc,
     ];
     pub fn label(self) -> &'static str {
         match self {
@@ -36,6 +39,7 @@ impl Endpoint {
             Endpoint::ExtAuthz => "ext_authz",
             Endpoint::Verify => "verify",
             Endpoint::Proxy => "proxy",
+            Endpoint::ExtAuthzGrpc => "ext_authz_grpc",
         }
     }
 }
@@ -137,10 +141,10 @@ impl Histogram {
 
 #[derive(Default)]
 pub struct Metrics {
-    decisions: [[AtomicU64; 7]; 5],
+    decisions: [[AtomicU64; 7]; 6],
     /// Usage-limit refusals by [reason (rate, credits)][scope (key, owner)].
     limit_refusals: [[AtomicU64; 2]; 2],
-    decision_latency: [Histogram; 5],
+    decision_latency: [Histogram; 6],
     cache_hits: AtomicU64,
     cache_misses: AtomicU64,
     store_latency: Histogram,

@@ -99,6 +99,10 @@ pub enum Command {
         /// Port of the inline proxy (config: proxy.port)
         #[arg(long, value_name = "PORT")]
         proxy_port: Option<u16>,
+        /// Serve Envoy's gRPC external authorization (envoy.service.auth.v3) on this
+        /// port (config: grpc.enabled and grpc.port)
+        #[arg(long, value_name = "PORT")]
+        grpc_port: Option<u16>,
     },
     /// Create, list and change keys: in the store, or through a running server's API with --server
     Token(TokenArgs),
@@ -263,6 +267,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Serve {
             upstream,
             proxy_port,
+            grpc_port,
         } => {
             let mut o = overrides(&cli.settings);
             if let Some(u) = upstream {
@@ -270,6 +275,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             if let Some(p) = proxy_port {
                 o.insert("proxy.port", Value::from(p));
+            }
+            if let Some(p) = grpc_port {
+                o.insert("grpc.enabled", Value::from(true));
+                o.insert("grpc.port", Value::from(p));
             }
             let config = load_config_with(&cli.settings, &o)?;
             let logging = init_logging(&config.log_level, &config.log_format);

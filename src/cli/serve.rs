@@ -106,10 +106,23 @@ pub(super) async fn serve(config: Config, logging: &Logging) -> anyhow::Result<(
         }
         None => None,
     };
+    let grpc = match crate::grpc::Grpc::new(&app.config) {
+        Some(g) => {
+            let l = tokio::net::TcpListener::bind(&g.listen)
+                .await
+                .with_context(|| format!("cannot listen on gRPC address {}", g.listen))?;
+            Some((l, g))
+        }
+        None => None,
+    };
     tracing::info!(address = %local, store = %store_desc, "keygate listening on http://{local}");
     if let Some((l, p)) = &proxy {
         let at = l.local_addr()?;
         tracing::info!(address = %at, "inline proxy listening on {}://{at}", p.scheme());
+    }
+    if let Some((l, _)) = &grpc {
+        let at = l.local_addr()?;
+        tracing::info!(address = %at, "gRPC ext_authz (envoy.service.auth.v3) listening on {at}");
     }
     // One signal for every listener; the background tasks drain after all have stopped.
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -131,6 +144,12 @@ pub(super) async fn serve(config: Config, logging: &Logging) -> anyhow::Result<(
             None => Ok(()),
         }
     };
+    let checked = async {
+        match grpc {
+            Some((l, g)) => crate::grpc::serve(l, app.clone(), &g, limits.clone(), stopped()).await,
+            None => Ok(()),
+        }
+    };
     let served = crate::http::serve_in(
         listener,
         app.clone(),
@@ -138,10 +157,11 @@ pub(super) async fn serve(config: Config, logging: &Logging) -> anyhow::Result<(
         &mut background,
         stopped(),
     );
-    let (served, proxied) = tokio::join!(served, proxied);
+    let (served, proxied, checked) = tokio::join!(served, proxied, checked);
     background.drain().await;
     served?;
     proxied?;
+    checked?;
     tracing::info!("keygate stopped");
     Ok(())
 }

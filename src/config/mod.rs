@@ -12,6 +12,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+mod grpc;
 mod layers;
 mod permissions;
 mod proxy;
@@ -19,6 +20,7 @@ mod secret;
 mod sections;
 mod validate;
 
+pub use grpc::GrpcConfig;
 pub use layers::{ConfigError, Loaded, Overrides, load};
 pub use permissions::{PermissionsConfig, RequireConfig, Requirement, parse_query};
 pub use proxy::{AssertionConfig, ProxyConfig, RouteConfig, UpstreamUrl};
@@ -136,6 +138,8 @@ pub struct Config {
     pub proxy: ProxyConfig,
     /// What proxied requests require of a key (`[permissions]`).
     pub permissions: PermissionsConfig,
+    /// Envoy's gRPC external authorization on a port of its own (`[grpc]`).
+    pub grpc: GrpcConfig,
 }
 
 impl Default for Config {
@@ -193,6 +197,7 @@ impl Default for Config {
             frontend: FrontendConfig::default(),
             proxy: ProxyConfig::default(),
             permissions: PermissionsConfig::default(),
+            grpc: GrpcConfig::default(),
         }
     }
 }

@@ -21,6 +21,9 @@ impl Config {
         if let Err(e) = self.permissions.check() {
             return bad(e);
         }
+        if let Err(e) = self.grpc.check() {
+            return bad(e);
+        }
         if let Err(e) = crate::token::KeyPrefix::parse(&self.key_prefix) {
             return bad(format!("key_prefix: {e}"));
         }

@@ -270,7 +270,25 @@ impl Gate {
         target: &Target<'_>,
         client: IpAddr,
     ) -> Decision {
-        let report = self.settings.upstream_limit_headers;
+        self.decide_reporting(
+            presented,
+            target,
+            client,
+            self.settings.upstream_limit_headers,
+        )
+        .await
+    }
+
+    /// [`Gate::decide`], with what is left of the key's limits on an allow when
+    /// `report` (the gRPC face tells the client even when `limits.upstream_headers`
+    /// tells the service nothing).
+    pub async fn decide_reporting(
+        &self,
+        presented: &Presented<'_>,
+        target: &Target<'_>,
+        client: IpAddr,
+        report: bool,
+    ) -> Decision {
         let now_ms = self.clock.now_ms();
         match credential::extract(presented, target.uri, &self.settings.sources) {
             Ok(key) => {
@@ -418,8 +436,9 @@ impl Gate {
             let verdict = if known.slots[0].is_some() || known.slots[1].is_some() {
                 let (v, r) = self
                     .limits
-                    .check(
+                    .check_cost(
                         [known.slots[0].as_ref(), known.slots[1].as_ref()],
+                        target.cost,
                         want_report,
                         now_ms,
                         store_failed,

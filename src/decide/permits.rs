@@ -149,6 +149,11 @@ impl Gate {
     /// What the requirement header asks, honoured only from a trusted proxy (`peer`,
     /// the address the request came from).
     pub fn asked(&self, value: Option<&HeaderValue>, peer: IpAddr) -> Asked {
+        self.asked_bytes(value.map(HeaderValue::as_bytes), peer)
+    }
+
+    /// [`Gate::asked`] for a header value as bytes (the gRPC face's header maps).
+    pub fn asked_bytes(&self, value: Option<&[u8]>, peer: IpAddr) -> Asked {
         let Some(v) = value else {
             return Asked::Nothing;
         };
@@ -156,9 +161,15 @@ impl Gate {
             self.ignored_header(peer);
             return Asked::Nothing;
         }
-        let Ok(text) = std::str::from_utf8(v.as_bytes()) else {
+        let Ok(text) = std::str::from_utf8(v) else {
             return Asked::Invalid("the requirement header is not UTF-8".into());
         };
+        self.required(text)
+    }
+
+    /// A requirement named by the proxy's own configuration (a route's gRPC
+    /// `context_extensions`), compiled once and remembered (256 at most).
+    pub fn required(&self, text: &str) -> Asked {
         let text = text.trim();
         if text.is_empty() {
             return Asked::Nothing;

@@ -102,6 +102,7 @@ async fn forward_auth(State(app): State<Arc<App>>, req: Request) -> Response {
         uri: uri_text(p.forwarded_uri)
             .unwrap_or_else(|| parts.uri.path_and_query().map_or("/", |p| p.as_str())),
         needs: &[],
+        cost: 1,
     };
     let request = Seen {
         headers: &parts.headers,
@@ -137,6 +138,7 @@ async fn nginx_auth(State(app): State<Arc<App>>, req: Request) -> Response {
             .or(url.map(|(_, path)| path))
             .unwrap_or_else(|| parts.uri.path_and_query().map_or("/", |p| p.as_str())),
         needs: &[],
+        cost: 1,
     };
     let request = Seen {
         headers: &parts.headers,
@@ -166,6 +168,7 @@ async fn ext_authz(State(app): State<Arc<App>>, req: Request) -> Response {
         host: text(p.host).unwrap_or(""),
         uri,
         needs: &[],
+        cost: 1,
     };
     let request = Seen {
         headers: &parts.headers,

@@ -133,6 +133,7 @@ pub(crate) async fn verify(
     let client = app.gate.client_address(super::peer().ip(), &headers);
     let target = Target {
         needs: needs.as_slice(),
+        cost: 1,
         method: req.method.as_deref().unwrap_or(""),
         host: req.host.as_deref().unwrap_or(""),
         uri: req

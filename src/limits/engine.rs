@@ -149,6 +149,22 @@ impl Engine {
         now_ms: i64,
         store_failed: bool,
     ) -> (Verdict, Option<Report>) {
+        self.check_cost(slots, 1, report, now_ms, store_failed)
+            .await
+    }
+
+    /// [`Engine::check`] for a request that spends `cost` credits (a route's price; 0:
+    /// free, refused only by rate limits). Rate limits count it as one request. Refused
+    /// when fewer than `cost` credits are left, spending nothing.
+    pub async fn check_cost(
+        &self,
+        slots: [Option<&Arc<Slot>>; 2],
+        cost: u32,
+        report: bool,
+        now_ms: i64,
+        store_failed: bool,
+    ) -> (Verdict, Option<Report>) {
+        let cost = u64::from(cost);
         // Bounded: each round either decides or adds a lease; concurrent requests can
         // spend a fresh lease before this one gets to it, a few times at most. No heap
         // allocation on the way to an answer.
@@ -186,7 +202,7 @@ impl Engine {
                         }
                     }
                     if let Some(c) = &g.credits
-                        && c.left == 0
+                        && c.left < cost
                     {
                         if c.exhausted_until_ms > now {
                             let refill = g.limits.credits.and_then(|p| p.refill);
@@ -210,7 +226,7 @@ impl Engine {
                             w.left -= 1;
                         }
                         if let Some(c) = &mut g.credits {
-                            c.left -= 1;
+                            c.left -= cost;
                         }
                         g.last_use_ms = now;
                     }
@@ -228,7 +244,7 @@ impl Engine {
             } else {
                 let until =
                     *deadline.get_or_insert_with(|| tokio::time::Instant::now() + self.timeout);
-                self.lease(slot, n, until).await
+                self.lease(slot, n, cost, until).await
             };
             if let Err(e) = result {
                 tracing::warn!(slot = %slot.name, error = %e, "no usage lease from the store");
@@ -259,6 +275,7 @@ impl Engine {
         &self,
         slot: &Slot,
         need: Need,
+        cost: u64,
         deadline: tokio::time::Instant,
     ) -> Result<(), StoreError> {
         let began = deadline.checked_sub(self.timeout).unwrap_or(deadline);
@@ -270,7 +287,7 @@ impl Engine {
                 "the store did not answer the lease request this one waited for".into(),
             ));
         }
-        let result = self.lease_now(slot, need, deadline).await;
+        let result = self.lease_now(slot, need, cost, deadline).await;
         if result.is_err() {
             lock(&slot.state).failed_at = Some(tokio::time::Instant::now());
         }
@@ -285,6 +302,7 @@ impl Engine {
         &self,
         slot: &Slot,
         need: Need,
+        cost: u64,
         deadline: tokio::time::Instant,
     ) -> Result<(), StoreError> {
         let now = self.clock.now_ms();
@@ -341,16 +359,13 @@ impl Engine {
                     let refill = st.limits.credits.and_then(|p| p.refill);
                     let init = st.init_credits;
                     let Some(c) = st.credits else { return Ok(()) };
-                    if c.left > 0 || c.exhausted_until_ms > now {
+                    if c.left >= cost.max(1) || c.exhausted_until_ms > now {
                         return Ok(());
                     }
                     let cap = c.store_left.map_or(1, |l| l / 16);
-                    (
-                        c.period_ms,
-                        refill,
-                        init,
-                        next_want(c.want, c.taken_ms, now, cap),
-                    )
+                    // At least what this request lacks.
+                    let want = next_want(c.want, c.taken_ms, now, cap).max(cost - c.left);
+                    (c.period_ms, refill, init, want)
                 };
                 let lease = CreditLease {
                     slot: &slot.name,

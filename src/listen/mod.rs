@@ -124,6 +124,10 @@ struct Activity {
     seen: std::sync::Mutex<Seen>,
     /// [`CLOSE`] or [`FINISH`], with `signal` notified.
     order: std::sync::atomic::AtomicU8,
+    /// A multiplexed connection (HTTP/2): ended for idleness with [`FINISH`] (a GOAWAY,
+    /// so a request crossing it is retried on a new connection, not reset), and closed
+    /// only when it is still there one timeout later.
+    multiplexed: std::sync::atomic::AtomicBool,
     signal: Notify,
 }
 
@@ -203,7 +207,10 @@ async fn watchman(
                 s.waiting = if busy || begun != s.begun { 0 } else { s.waiting + 1 };
                 (s.io, s.begun) = (io, begun);
                 if s.quiet >= idle || s.waiting >= header {
-                    a.order(CLOSE);
+                    let gentle = a.multiplexed.load(Ordering::Relaxed)
+                        && s.quiet < idle.saturating_mul(2)
+                        && s.waiting < header.saturating_mul(2);
+                    a.order(if gentle { FINISH } else { CLOSE });
                 }
             }),
             () = limits.pressure.notified() => watched.each(|a| {
@@ -308,6 +315,11 @@ impl Conn {
         Busy::new(&self.activity)
     }
 
+    /// Marks the connection as multiplexed (HTTP/2): ended for idleness gracefully.
+    pub fn multiplexed(&self) {
+        self.activity.multiplexed.store(true, Ordering::Relaxed);
+    }
+
     /// Drives a served connection until it ends or the watchman orders it closed (on
     /// shutdown: closed once its requests in progress are answered).
     pub async fn drive<C: Graceful>(&self, conn: C) {
@@ -379,6 +391,20 @@ where
 {
     fn graceful_shutdown(self: std::pin::Pin<&mut Self>) {
         hyper::server::conn::http1::Connection::graceful_shutdown(self)
+    }
+}
+
+impl<I, S, E, B> Graceful for hyper::server::conn::http2::Connection<I, S, E>
+where
+    S: hyper::service::HttpService<hyper::body::Incoming, ResBody = B>,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    I: hyper::rt::Read + hyper::rt::Write + Unpin,
+    B: hyper::body::Body + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    E: hyper::rt::bounds::Http2ServerConnExec<S::Future, B>,
+{
+    fn graceful_shutdown(self: std::pin::Pin<&mut Self>) {
+        hyper::server::conn::http2::Connection::graceful_shutdown(self)
     }
 }
 

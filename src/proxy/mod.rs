@@ -303,6 +303,7 @@ async fn handle(
         host: host.as_ref().and_then(|h| h.to_str().ok()).unwrap_or(""),
         uri: uri.path_and_query().map_or("/", |p| p.as_str()),
         needs: &[],
+        cost: 1,
     };
     let Some(route) = w.routes.find(&target) else {
         return own(

@@ -62,6 +62,9 @@ pub struct Target<'a> {
     /// Permission queries the key must meet, all of them (a configured route's, one a
     /// trusted proxy named, `/verify`'s); usually none.
     pub needs: &'a [&'a crate::permissions::Need],
+    /// Credits an allowed request spends (1; a route may say more, or 0 for a free
+    /// one). Rate limits count requests whatever the cost.
+    pub cost: u32,
 }
 
 /// True when `rules` let `target` through (no rules: everything passes).
@@ -220,6 +223,7 @@ mod tests {
             host,
             uri,
             needs: &[],
+            cost: 1,
         }
     }
 

@@ -583,3 +583,54 @@ pub fn make_certs(dir: &std::path::Path) {
         "ext.cnf",
     ]);
 }
+
+/// keygate's gRPC Check service (`[grpc]`, which the app's configuration must enable)
+/// served in-process on a free port.
+pub struct GrpcServer {
+    pub addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl GrpcServer {
+    pub async fn start(app: Arc<App>) -> Self {
+        let grpc = keygate::grpc::Grpc::new(&app.config).expect("grpc.enabled");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (tx, rx) = oneshot::channel();
+        let limits = keygate::listen::Limits::new(&app.config);
+        let task = tokio::spawn(async move {
+            keygate::grpc::serve(listener, app, &grpc, limits, async {
+                let _ = rx.await;
+            })
+            .await
+            .unwrap();
+        });
+        GrpcServer {
+            addr,
+            stop: Some(tx),
+            task: Some(task),
+        }
+    }
+
+    /// Begins the shutdown without waiting for it (Checks in flight finish).
+    pub fn begin_stop(&mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+    }
+
+    /// Stops serving and waits until every connection has ended.
+    pub async fn stop(mut self) {
+        self.begin_stop();
+        if let Some(t) = self.task.take() {
+            t.await.unwrap();
+        }
+    }
+}
+
+impl Drop for GrpcServer {
+    fn drop(&mut self) {
+        self.begin_stop();
+    }
+}

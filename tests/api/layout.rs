@@ -41,7 +41,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("observe", &["access_log"]),
     ("composition", &["sources", "app"]),
     ("transport", &["listen"]),
-    ("faces", &["http", "proxy", "cli", "fuzzing"]),
+    ("faces", &["http", "proxy", "grpc", "cli", "fuzzing"]),
 ];
 
 /// Services that must not import each other (they meet through ports in `store`).

@@ -18,6 +18,7 @@ mod decision;
 mod docs;
 mod faults;
 mod files;
+mod grpc;
 mod hardening;
 mod helpers;
 mod inline;

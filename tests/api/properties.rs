@@ -82,6 +82,7 @@ fn get<'a>(uri: &'a str) -> Target<'a> {
         host: "api.example.com",
         uri,
         needs: &[],
+        cost: 1,
     }
 }
 
@@ -137,7 +138,7 @@ proptest! {
             .iter()
             .map(|&i| specs.get(i).map_or_else(Rule::default, |s| Rule::parse_spec(s).unwrap()))
             .collect();
-        let t = Target { method, host, uri: &uri, needs: &[] };
+        let t = Target { method, host, uri: &uri, needs: &[], cost: 1 };
         let one_by_one = table
             .iter()
             .position(|r| *r == Rule::default() || rules::allows(std::slice::from_ref(r), &t));

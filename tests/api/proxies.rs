@@ -32,7 +32,7 @@ use keygate::token::{KeyPrefix, generate};
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
 
-use crate::helpers::{Backend, TestApp, free_port};
+use crate::helpers::{Backend, GrpcServer, TestApp, free_port};
 
 const API_HOST: &str = "api.example.test";
 const OTHER_HOST: &str = "other.example.test";
@@ -51,6 +51,8 @@ pub(crate) enum Kind {
     IngressNginx,
     Caddy,
     Envoy,
+    /// Envoy with the gRPC ext_authz filter, asking keygate's `[grpc]` port.
+    EnvoyGrpc,
 }
 
 impl Kind {
@@ -59,7 +61,7 @@ impl Kind {
             Kind::Traefik => "traefik",
             Kind::Nginx | Kind::IngressNginx => "nginx",
             Kind::Caddy => "caddy",
-            Kind::Envoy => "envoy",
+            Kind::Envoy | Kind::EnvoyGrpc => "envoy",
         }
     }
 
@@ -72,6 +74,7 @@ impl Kind {
             Kind::IngressNginx => &["ingress-nginx/nginx-equivalent.conf"],
             Kind::Caddy => &["caddy/Caddyfile"],
             Kind::Envoy => &["envoy/envoy.yaml"],
+            Kind::EnvoyGrpc => &["envoy/envoy-grpc.yaml"],
         }
     }
 
@@ -94,8 +97,8 @@ impl Kind {
         match self {
             Kind::Traefik | Kind::Nginx | Kind::IngressNginx => 500,
             Kind::Caddy => 502,
-            // status_on_error in deploy/envoy/envoy.yaml.
-            Kind::Envoy => 503,
+            // status_on_error in deploy/envoy/envoy.yaml and envoy-grpc.yaml.
+            Kind::Envoy | Kind::EnvoyGrpc => 503,
         }
     }
 }
@@ -196,7 +199,7 @@ fn version(kind: Kind, bin: &Path) -> String {
     let arg = match kind {
         Kind::Traefik | Kind::Caddy => "version",
         Kind::Nginx | Kind::IngressNginx => "-v",
-        Kind::Envoy => "--version",
+        Kind::Envoy | Kind::EnvoyGrpc => "--version",
     };
     let out = Command::new(bin).arg(arg).output().unwrap();
     let text = format!(
@@ -305,10 +308,12 @@ impl Proxy {
                     .env("XDG_DATA_HOME", d.join("data"))
                     .env("XDG_CONFIG_HOME", d.join("config"));
             }
-            Kind::Envoy => {
+            Kind::Envoy | Kind::EnvoyGrpc => {
                 cmd.arg("-c")
                     .arg(&written[0])
                     .args(["--disable-hot-restart", "--concurrency", "1"])
+                    // The access log is written out every 10 s by default.
+                    .args(["--file-flush-interval-msec", "50"])
                     .args(["--log-level", "info"]);
             }
         }
@@ -661,8 +666,15 @@ async fn exercise(kind: Kind) {
         };
         // Only the proxy is trusted to say who the client is; clients are 127.0.0.N.
         c.trusted_proxies = vec!["127.0.0.1/32".into()];
+        c.grpc.enabled = true;
     })
     .await;
+    // Envoy's gRPC filter asks the Check service on a port of its own.
+    let grpc = if kind == Kind::EnvoyGrpc {
+        Some(GrpcServer::start(t.app.clone()).await)
+    } else {
+        None
+    };
     let (full, full_rec) = t.create("alice", "full", &[]).await;
     let (narrow, narrow_rec) = t
         .create(
@@ -677,7 +689,8 @@ async fn exercise(kind: Kind) {
     let limited = create_limited(&t, "dave", "2/1m", None).await;
     let metered = create_limited(&t, "erin", "", Some(1)).await;
 
-    let mut proxy = Proxy::start(kind, t.addr, upstream.addr);
+    let gate = grpc.as_ref().map_or(t.addr, |g| g.addr);
+    let mut proxy = Proxy::start(kind, gate, upstream.addr);
     proxy.wait_routing(&full).await;
     let s = Scene {
         kind,
@@ -708,13 +721,37 @@ async fn exercise(kind: Kind) {
         reply.body
     );
     assert_eq!(reply.json()["uri"], "/v1/items?page=2", "{kind:?}");
+    if kind == Kind::EnvoyGrpc {
+        // The key is removed before the service sees the request.
+        assert_eq!(
+            reply.upstream_header("authorization"),
+            Vec::<String>::new(),
+            "{kind:?}: the key reached the service: {}",
+            reply.body
+        );
+    }
 
     // The key in X-API-Key works as well as in Authorization.
-    s.allowed(
-        "a valid key in X-API-Key",
-        Req::get(10, "/v1/items", None).header("X-API-Key", full.clone()),
-    )
-    .await;
+    let reply = s
+        .allowed(
+            "a valid key in X-API-Key",
+            Req::get(10, "/v1/items", None)
+                .header("X-API-Key", full.clone())
+                .header("Authorization", "Digest for-the-service"),
+        )
+        .await;
+    if kind == Kind::EnvoyGrpc {
+        // Removed from where it came; another scheme's Authorization stays.
+        assert_eq!(
+            (
+                reply.upstream_header("x-api-key"),
+                reply.upstream_header("authorization")
+            ),
+            (Vec::new(), vec!["Digest for-the-service".to_owned()]),
+            "{kind:?}: {}",
+            reply.body
+        );
+    }
 
     // Basic auth (the key as the password) works too, and a request body reaches the
     // upstream whole although keygate never sees it.
@@ -963,12 +1000,22 @@ async fn exercise(kind: Kind) {
     if into_minute >= 57 {
         tokio::time::sleep(Duration::from_secs(61 - into_minute)).await;
     }
-    for _ in 0..2 {
-        s.allowed(
-            "a key under its rate limit",
-            Req::get(60, "/v1/items", Some(&limited)),
-        )
-        .await;
+    for left in [1, 0] {
+        let reply = s
+            .allowed(
+                "a key under its rate limit",
+                Req::get(60, "/v1/items", Some(&limited)),
+            )
+            .await;
+        if kind == Kind::EnvoyGrpc {
+            // The client learns what is left on every allow.
+            assert_eq!(header(&reply, "ratelimit-policy"), r#""1m";q=2;w=60"#);
+            let limit = header(&reply, "ratelimit");
+            assert!(
+                limit.starts_with(&format!(r#""1m";r={left};t="#)),
+                "{kind:?}: RateLimit {limit:?}"
+            );
+        }
     }
     let reply = s
         .refused(
@@ -1070,7 +1117,14 @@ async fn exercise(kind: Kind) {
         );
     }
 
+    if kind == Kind::EnvoyGrpc {
+        grpc_extras(&s, &t).await;
+    }
+
     // keygate gone: the proxy refuses, nothing reaches the upstream.
+    if let Some(g) = grpc {
+        g.stop().await;
+    }
     t.stop().await;
     s.refused(
         "a valid key while keygate is stopped",
@@ -1166,6 +1220,67 @@ async fn caddy() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn envoy() {
     exercise(Kind::Envoy).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn envoy_grpc() {
+    exercise(Kind::EnvoyGrpc).await;
+}
+
+/// What only the gRPC filter's shipped configuration has: a route that costs credits,
+/// a public route, and keygate's dynamic metadata in Envoy's access log.
+async fn grpc_extras(s: &Scene, t: &TestApp) {
+    let kind = s.kind;
+    // /reports/ costs 5 credits (context_extensions): 12 credits pay for two, and the
+    // 2 left still pay for ordinary requests.
+    let rich = create_limited(t, "frank", "", Some(12)).await;
+    for _ in 0..2 {
+        s.allowed(
+            "a report, 5 credits",
+            Req::get(70, "/reports/q1", Some(&rich)),
+        )
+        .await;
+    }
+    let reply = s
+        .refused(
+            "a report with 2 credits left",
+            Req::get(70, "/reports/q1", Some(&rich)),
+            429,
+            Some("usage_exceeded"),
+        )
+        .await;
+    check_limit_refusal(kind, &reply, "usage_exceeded");
+    s.allowed(
+        "an ordinary request with 2 credits left",
+        Req::get(70, "/v1/items", Some(&rich)),
+    )
+    .await;
+    // A public route: no key, no Check.
+    s.allowed("the public route", Req::get(71, "/healthz", None))
+        .await;
+    // Envoy's access log names the key and owner keygate found, allowed or refused.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let (allowed, refused) = loop {
+        let log = std::fs::read_to_string(s.proxy.dir.path().join("proxy.log")).unwrap();
+        let find = |needle: &str| log.lines().find(|l| l.contains(needle)).map(str::to_owned);
+        let allowed = find("GET /reports/q1 200 keygate_outcome=allowed");
+        let refused = find("GET /reports/q1 429 keygate_outcome=usage_exceeded");
+        if let (Some(a), Some(r)) = (&allowed, &refused) {
+            break (a.clone(), r.clone());
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{kind:?}: no access log lines with keygate's metadata:\n{log}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    for line in [&allowed, &refused] {
+        assert!(
+            line.contains("keygate_owner=frank") && line.contains("keygate_key="),
+            "{kind:?}: {line}"
+        );
+    }
+    eprintln!("{kind:?}: Envoy's access log: {allowed} / {refused}");
 }
 
 /// What the ingress-nginx run found: ingress-nginx sets X-Original-URL and passes a
