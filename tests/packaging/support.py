@@ -250,6 +250,75 @@ def make_certs(dir, names):
     return dir
 
 
+# gRPC health (grpc.health.v1.Health/Check) over raw HTTP/2 with prior knowledge: no
+# grpcio here. Frames: 9-byte header (length, type, flags, stream id); HPACK literals
+# without indexing (0x00, name, value; no Huffman) are all a request needs, and only
+# the answer's DATA is read (the status is protobuf field 1 of the message).
+H2_DATA, H2_HEADERS, H2_RST_STREAM, H2_SETTINGS, H2_GOAWAY = 0x0, 0x1, 0x3, 0x4, 0x7
+H2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+
+
+def h2_frame(kind, flags, stream, payload=b""):
+    return len(payload).to_bytes(3, "big") + bytes([kind, flags]) + stream.to_bytes(4, "big") + payload
+
+
+def _hpack_literal(name, value):
+    def string(s):
+        assert len(s) < 127
+        return bytes([len(s)]) + s.encode()
+    return b"\x00" + string(name) + string(value)
+
+
+def _read_exact(sock, n):
+    out = b""
+    while len(out) < n:
+        chunk = sock.recv(n - len(out))
+        if not chunk:
+            raise ConnectionError(f"connection closed after {len(out)} of {n} bytes")
+        out += chunk
+    return out
+
+
+def h2_read_frame(sock):
+    """(type, flags, stream, payload) of the next frame."""
+    head = _read_exact(sock, 9)
+    length = int.from_bytes(head[:3], "big")
+    return head[3], head[4], int.from_bytes(head[5:9], "big") & 0x7FFFFFFF, _read_exact(sock, length)
+
+
+def grpc_health(port, service="", host="127.0.0.1", timeout=5):
+    """The serving status grpc.health.v1.Health/Check answers for `service` (1: SERVING,
+    2: NOT_SERVING), over HTTP/2 cleartext. Fails if the server's first frame is not
+    SETTINGS (not HTTP/2) or the call ends without a message."""
+    with socket.create_connection((host, port), timeout=timeout) as s:
+        s.sendall(H2_PREFACE + h2_frame(H2_SETTINGS, 0, 0))
+        kind, flags, _, _ = h2_read_frame(s)
+        assert (kind, flags & 1) == (H2_SETTINGS, 0), f"not an HTTP/2 server: first frame of type {kind}"
+        s.sendall(h2_frame(H2_SETTINGS, 1, 0))  # ACK
+        headers = b"".join(_hpack_literal(n, v) for n, v in [
+            (":method", "POST"), (":scheme", "http"), (":path", "/grpc.health.v1.Health/Check"),
+            (":authority", f"{host}:{port}"), ("content-type", "application/grpc"), ("te", "trailers"),
+        ])
+        request = (b"\x0a" + bytes([len(service)]) + service.encode()) if service else b""
+        message = b"\x00" + len(request).to_bytes(4, "big") + request
+        s.sendall(h2_frame(H2_HEADERS, 0x4, 1, headers) + h2_frame(H2_DATA, 0x1, 1, message))
+        data = b""
+        while True:
+            kind, flags, stream, payload = h2_read_frame(s)
+            if kind == H2_SETTINGS and not flags & 1:
+                s.sendall(h2_frame(H2_SETTINGS, 1, 0))
+            elif kind in (H2_RST_STREAM, H2_GOAWAY):
+                raise AssertionError(f"the server ended the call (frame type {kind}): {payload.hex()}")
+            elif stream == 1 and kind == H2_DATA:
+                data += payload
+            if stream == 1 and kind in (H2_DATA, H2_HEADERS) and flags & 1:  # END_STREAM
+                break
+    assert len(data) >= 5 and data[0] == 0, f"no gRPC message in the answer: {data.hex()}"
+    body = data[5:5 + int.from_bytes(data[1:5], "big")]
+    # HealthCheckResponse: field 1 (varint) is the status; absent means 0 (UNKNOWN).
+    return body[1] if body[:1] == b"\x08" else 0
+
+
 def tmpdir(prefix):
     """A temporary directory other users (the container's) can read."""
     d = Path(tempfile.mkdtemp(prefix=prefix))

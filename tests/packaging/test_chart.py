@@ -5,13 +5,16 @@ supported version), the values schema refusing bad values, and the decisive chec
 keygate.toml, Secret and environment the chart renders, mounted where the pod mounts
 them, are accepted by the real image (`keygate config check`) and serve /health/ready.
 Inline mode the same way: the chart in front of a Service (proxy.*), and the sidecar
-example (examples/sidecar.yaml), run with a Python stand-in for the protected service."""
+example (examples/sidecar.yaml), run with a Python stand-in for the protected service.
+The gRPC port (grpc.*) rendered, validated and run up to a gRPC health check, and the
+Istio files of deploy/istio checked against their schemas, each other and the chart."""
 import base64
 import copy
 import json
 import os
 import re
 import ssl
+import time
 import tomllib
 
 import helm_python  # helm-python-sdk; scripts/deps.sh packaging installs it
@@ -20,7 +23,7 @@ import pytest
 import yaml
 
 from support import (
-    ROOT, Upstream, Valkey, create_key, free_port, http, make_certs, need, run, tmpdir,
+    ROOT, Upstream, Valkey, create_key, free_port, grpc_health, http, make_certs, need, run, tmpdir,
 )
 
 
@@ -55,7 +58,7 @@ def kind(docs, k):
 def test_values_files_cover_the_required_cases():
     names = {p.name for p in VALUES}
     assert {"embedded-values.yaml", "valkey-values.yaml", "exposed-values.yaml", "minimal-values.yaml",
-            "proxy-values.yaml"} <= names
+            "proxy-values.yaml", "grpc-values.yaml"} <= names
 
 
 @pytest.mark.parametrize("values", VALUES, ids=lambda p: p.stem)
@@ -73,9 +76,39 @@ def test_chart_packages(tmp_path):
     assert list(tmp_path.glob("keygate-*.tgz"))
 
 
-# Strict schemas for the two custom resources (kubernetes-validate ships only the
-# built-in kinds): the fields of Traefik's Middleware and the Prometheus Operator's
-# ServiceMonitor that the chart writes, from their CRDs; anything else is refused.
+def closed(properties, required=()):
+    """An object schema refusing any field but `properties`."""
+    return {"type": "object", "additionalProperties": False, "properties": properties, "required": list(required)}
+
+
+STRINGS = {"type": "array", "items": {"type": "string", "minLength": 1}}
+DURATION = {"type": "string", "pattern": r"^([0-9]+(\.[0-9]+)?(h|m|s|ms|us|µs|ns))+$"}
+ISTIO_OPERATION = closed({k: STRINGS for k in [
+    "hosts", "notHosts", "ports", "notPorts", "methods", "notMethods", "paths", "notPaths"]})
+ISTIO_SOURCE = closed({k: STRINGS for k in [
+    "principals", "notPrincipals", "requestPrincipals", "notRequestPrincipals", "namespaces", "notNamespaces",
+    "serviceAccounts", "notServiceAccounts", "ipBlocks", "notIpBlocks", "remoteIpBlocks", "notRemoteIpBlocks",
+    "trustDomains", "notTrustDomains"]})
+ISTIO_HTTP_POOL = closed({
+    "h2UpgradePolicy": {"enum": ["DEFAULT", "DO_NOT_UPGRADE", "UPGRADE"]},
+    "http1MaxPendingRequests": {"type": "integer"}, "http2MaxRequests": {"type": "integer"},
+    "maxRequestsPerConnection": {"type": "integer"}, "maxRetries": {"type": "integer"},
+    "maxConcurrentStreams": {"type": "integer"}, "useClientProtocol": {"type": "boolean"},
+    "idleTimeout": DURATION, "http2KeepAlive": closed({"interval": DURATION, "timeout": DURATION}),
+})
+ISTIO_POOL = closed({"http": ISTIO_HTTP_POOL, "tcp": {"type": "object"}})
+ISTIO_TLS = closed({
+    "mode": {"enum": ["DISABLE", "SIMPLE", "MUTUAL", "ISTIO_MUTUAL"]},
+    **{k: {"type": "string"} for k in ["clientCertificate", "privateKey", "caCertificates", "credentialName", "sni",
+                                       "caCrl"]},
+    "subjectAltNames": STRINGS, "insecureSkipVerify": {"type": "boolean"},
+})
+
+# Strict schemas for the custom resources (kubernetes-validate ships only the built-in
+# kinds): the fields of Traefik's Middleware and the Prometheus Operator's ServiceMonitor
+# that the chart writes, and of Istio's AuthorizationPolicy and DestinationRule that
+# deploy/istio writes, from their CRDs (Istio's: istio/api
+# kubernetes/customresourcedefinitions.gen.yaml); anything else is refused.
 CRD_SCHEMAS = {
     ("traefik.io/v1alpha1", "Middleware"): {
         "type": "object", "required": ["spec"],
@@ -99,6 +132,37 @@ CRD_SCHEMAS = {
                                         "type": "object", "additionalProperties": False,
                                         "properties": {k: {"type": "string"} for k in
                                                        ["port", "path", "interval", "scrapeTimeout", "scheme"]}}}}}},
+    },
+    ("security.istio.io/v1", "AuthorizationPolicy"): {
+        "type": "object", "required": ["spec"],
+        "properties": {"spec": closed({
+            "selector": closed({"matchLabels": {"type": "object", "additionalProperties": {"type": "string"}}}),
+            "targetRef": {"type": "object"}, "targetRefs": {"type": "array"},
+            "action": {"enum": ["ALLOW", "DENY", "AUDIT", "CUSTOM"]},
+            "provider": closed({"name": {"type": "string", "minLength": 1}}, ["name"]),
+            "rules": {"type": "array", "items": closed({
+                "from": {"type": "array", "items": closed({"source": ISTIO_SOURCE})},
+                "to": {"type": "array", "items": closed({"operation": ISTIO_OPERATION})},
+                "when": {"type": "array", "items": closed({"key": {"type": "string"}, "values": STRINGS,
+                                                           "notValues": STRINGS}, ["key"])},
+            })},
+        })},
+    },
+    ("networking.istio.io/v1", "DestinationRule"): {
+        "type": "object", "required": ["spec"],
+        "properties": {"spec": closed({
+            "host": {"type": "string", "minLength": 1}, "exportTo": STRINGS, "subsets": {"type": "array"},
+            "workloadSelector": {"type": "object"},
+            "trafficPolicy": closed({
+                "connectionPool": ISTIO_POOL, "tls": ISTIO_TLS, "loadBalancer": {"type": "object"},
+                "outlierDetection": {"type": "object"}, "proxyProtocol": {"type": "object"},
+                "tunnel": {"type": "object"}, "retryBudget": {"type": "object"},
+                "portLevelSettings": {"type": "array", "items": closed({
+                    "port": closed({"number": {"type": "integer", "minimum": 1, "maximum": 65535}}, ["number"]),
+                    "connectionPool": ISTIO_POOL, "tls": ISTIO_TLS, "loadBalancer": {"type": "object"},
+                    "outlierDetection": {"type": "object"}}, ["port"])},
+            }),
+        }, ["host"])},
     },
 }
 
@@ -300,6 +364,103 @@ def test_proxy_shapes_validate(tmp_path):
         assert code == 0 and "ERROR" not in out and "Couldn't find schema" not in out, out
 
 
+# Envoy's gRPC external authorization (grpc.*): what each shape renders.
+
+GRPC_SHAPES = {
+    "defaults": {"grpc": {"enabled": True}},
+    "ports moved": {"grpc": {"enabled": True, "port": 50051, "servicePort": 443}},
+    "beside the proxy and metrics ports": {"grpc": {"enabled": True}, "metrics": {"port": 9090},
+                                           "proxy": {"enabled": True, "upstream": API}},
+    "valkey store, tuned": {"store": "valkey", "replicaCount": 2, "valkey": {"url": "redis://valkey:6379"},
+                            "grpc": {"enabled": True},
+                            "config": {"trusted_proxies": ["127.0.0.0/8", "10.42.0.0/16"],
+                                       "grpc": {"keep_credential": True, "client_ratelimit_headers": False,
+                                                "max_message_bytes": 4096, "max_headers": 200,
+                                                "max_concurrent_streams": 100}}},
+}
+
+
+def test_grpc_is_off_by_default():
+    ports, c, _, config = proxy_parts(render({})[0])
+    assert "grpc" not in ports and "grpc" not in [p["name"] for p in c["ports"]]
+    assert "grpc" not in config
+    # Settings in config.grpc alone, or grpc.* with enabled false, switch nothing on.
+    for values in ({"config": {"grpc": {"keep_credential": True}}}, {"grpc": {"enabled": False, "port": 7000}}):
+        ports, c, _, config = proxy_parts(render(values)[0])
+        assert list(ports) == ["http"] and [p["name"] for p in c["ports"]] == ["http"], values
+        assert config.get("grpc", {}) == values.get("config", {}).get("grpc", {})
+
+
+@pytest.mark.parametrize("values", GRPC_SHAPES.values(), ids=GRPC_SHAPES.keys())
+def test_grpc_renders(values):
+    docs, notes = render(values)
+    ports, c, _, config = proxy_parts(docs)
+    v = values["grpc"]
+    port, service_port = v.get("port", 9191), v.get("servicePort", 9191)
+    # The Service: http as before, and `grpc` (marked gRPC for a mesh) to the pod's port.
+    assert list(ports)[0] == "http" and list(ports)[-1] == "grpc"
+    assert ports["http"] == {"name": "http", "port": 8080, "targetPort": "http", "protocol": "TCP"}
+    assert ports["grpc"] == {"name": "grpc", "port": service_port, "targetPort": "grpc", "protocol": "TCP",
+                             "appProtocol": "grpc"}
+    assert {"name": "grpc", "containerPort": port, "protocol": "TCP"} in c["ports"]
+    assert len({p["containerPort"] for p in c["ports"]}) == len(c["ports"])
+    # Probes stay on the HTTP port.
+    assert c["readinessProbe"]["httpGet"]["port"] == "http" and c["livenessProbe"]["httpGet"]["port"] == "http"
+    # keygate.toml: [grpc] on at the pod's port, with config.grpc's other settings; no
+    # address of its own, so it takes the main one, which the pod sets to 0.0.0.0.
+    want = {**values.get("config", {}).get("grpc", {}), "enabled": True, "port": port}
+    assert config["grpc"] == want
+    assert {"name": "KEYGATE_ADDRESS", "value": "0.0.0.0"} in c["env"]
+    if "proxy" in values:
+        assert config["proxy"]["port"] == 8081 and "proxy" in ports
+    assert f"svc.cluster.local:{service_port}" in notes and "CUSTOM" in notes, notes
+
+
+def test_grpc_shapes_validate(tmp_path):
+    """Every shape's manifests, in one run of kubernetes-validate per version."""
+    need("kubernetes-validate")
+    docs = []
+    for i, values in enumerate(GRPC_SHAPES.values()):
+        docs += render(values, name=f"kg{i}")[0]
+    for kube in KUBE_VERSIONS:
+        code, out = validate_manifests(docs, tmp_path, kube)
+        assert code == 0 and "ERROR" not in out and "Couldn't find schema" not in out, out
+
+
+GRPC_PORT_TAKEN = {
+    "the main port": {"grpc": {"enabled": True, "port": 8080}},
+    "the metrics port": {"grpc": {"enabled": True, "port": 9090}, "metrics": {"port": 9090}},
+    "the proxy port": {"grpc": {"enabled": True, "port": 8081}, "proxy": {"enabled": True, "upstream": API}},
+}
+
+
+@pytest.mark.parametrize("values", GRPC_PORT_TAKEN.values(), ids=GRPC_PORT_TAKEN.keys())
+def test_grpc_port_taken_is_refused(values):
+    """A port keygate already listens on: valid values one by one, refused at render."""
+    helm_python.Chart.load(str(CHART)).validate_schema(values)
+    with pytest.raises(helm_python.HelmError, match="grpc.port"):
+        render(values)
+
+
+def test_grpc_schema_knows_keygates_settings():
+    """config.grpc takes exactly keygate's [grpc] settings (src/config/grpc.rs) but the
+    three the chart sets, so a misspelt one fails at install, not at keygate's start."""
+    source = (ROOT / "src/config/grpc.rs").read_text()
+    struct = re.search(r"pub struct GrpcConfig \{(.*?)\n\}", source, re.S).group(1)
+    fields = set(re.findall(r"^\s*pub (\w+):", struct, re.M))
+    schema = json.loads((CHART / "values.schema.json").read_text())
+    settable = set(schema["properties"]["config"]["properties"]["grpc"]["properties"])
+    assert settable | {"enabled", "address", "port"} == fields
+    assert set(schema["properties"]["grpc"]["properties"]) == {"enabled", "port", "servicePort"}
+
+
+def test_schema_accepts_the_grpc_shapes():
+    chart = helm_python.Chart.load(str(CHART))
+    for values in GRPC_SHAPES.values():
+        chart.validate_schema(values)
+    chart.validate_schema({"grpc": {"enabled": False}})
+
+
 BAD_VALUES = {
     "replicas above 1 with the embedded store": {"store": "embedded", "replicaCount": 2},
     "unknown top-level key": {"replicas": 2},
@@ -332,6 +493,19 @@ BAD_VALUES = {
     "the upstream in config.proxy": {"config": {"proxy": {"upstream": API}}},
     "the proxy port in config.proxy": {"config": {"proxy": {"port": 9000}}},
     "TLS files in config.proxy": {"config": {"proxy": {"tls_cert_file": "/x", "tls_key_file": "/y"}}},
+    "grpc enabled as a string": {"grpc": {"enabled": "true"}},
+    "a grpc port as a string": {"grpc": {"enabled": True, "port": "9191"}},
+    "a grpc port of 0": {"grpc": {"enabled": True, "port": 0}},
+    "a grpc service port out of range": {"grpc": {"enabled": True, "servicePort": 70000}},
+    "an unknown grpc key": {"grpc": {"enabled": True, "keepCredential": True}},
+    "grpc switched on in config.grpc": {"config": {"grpc": {"enabled": True}}},
+    "the grpc port in config.grpc": {"config": {"grpc": {"port": 9191}}},
+    "a grpc address in config.grpc": {"config": {"grpc": {"address": "127.0.0.1"}}},
+    "a misspelt setting in config.grpc": {"config": {"grpc": {"keep_credentials": True}}},
+    "a grpc message limit under 1024 bytes": {"grpc": {"enabled": True},
+                                              "config": {"grpc": {"max_message_bytes": 512}}},
+    "no concurrent grpc streams": {"grpc": {"enabled": True}, "config": {"grpc": {"max_concurrent_streams": 0}}},
+    "grpc keep_credential as a string": {"config": {"grpc": {"keep_credential": "yes"}}},
 }
 
 
@@ -359,10 +533,10 @@ def test_schema_accepts_the_values_files():
 
 def retarget_ports(toml):
     """keygate.toml with its listening ports moved to free loopback ones: (toml, main port,
-    metrics port or None, proxy port or None). Only the top-level `port` and [proxy]'s
-    `port` are touched, each in its own table."""
+    metrics port or None, proxy port or None, gRPC port or None). Only the top-level
+    `port`, [proxy]'s and [grpc]'s `port` are touched, each in its own table."""
     out, table = [], None
-    ports = {"main": None, "metrics": None, "proxy": None}
+    ports = {"main": None, "metrics": None, "proxy": None, "grpc": None}
     for line in toml.splitlines(keepends=True):
         head = re.match(r"^\[\[?([^\]]+)\]\]?\s*$", line)
         if head:
@@ -373,11 +547,11 @@ def retarget_ports(toml):
         elif table is None and line.startswith('metrics_address = "0.0.0.0:'):
             ports["metrics"] = free_port()
             line = f'metrics_address = "127.0.0.1:{ports["metrics"]}"\n'
-        elif table == "proxy" and re.match(r"^port = \d+$", line.strip()):
-            ports["proxy"] = free_port()
-            line = f"port = {ports['proxy']}\n"
+        elif table in ("proxy", "grpc") and re.match(r"^port = \d+$", line.strip()):
+            ports[table] = free_port()
+            line = f"port = {ports[table]}\n"
         out.append(line)
-    return "".join(out), ports["main"], ports["metrics"], ports["proxy"]
+    return "".join(out), ports["main"], ports["metrics"], ports["proxy"], ports["grpc"]
 
 
 class Pod:
@@ -401,7 +575,7 @@ class Pod:
         self.rendered_toml = toml
         self.config = tomllib.loads(toml)
         assert re.search(r"^port = 8080$", toml, re.M), toml
-        toml, self.port, self.metrics_port, self.proxy_port = retarget_ports(toml)
+        toml, self.port, self.metrics_port, self.proxy_port, self.grpc_port = retarget_ports(toml)
         self.configmaps = dict(existing_configmaps or {})
         self.configmaps[cm["metadata"]["name"]] = {"keygate.toml": toml}
         self.config_map = cm["metadata"]["name"]
@@ -471,6 +645,23 @@ class Pod:
                                  read_only=self.c["securityContext"]["readOnlyRootFilesystem"], extra=self.flags())
 
 
+def wait_grpc_serving(podman, name, port, timeout=20):
+    """Polls grpc.health.v1.Health on the pod's gRPC port until keygate's Check service
+    says SERVING; fails with the container's log."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        try:
+            last = grpc_health(port, "envoy.service.auth.v3.Authorization", timeout=2)
+            if last == 1:
+                return
+        except (OSError, AssertionError) as e:
+            last = repr(e)
+        time.sleep(0.1)
+    raise AssertionError(f"gRPC port {port} not SERVING within {timeout}s; last: {last}\n"
+                         f"--- log of {name} ---\n{podman.logs(name)[-4000:]}")
+
+
 def wait_exit(podman, name, timeout=30):
     code = podman("wait", name, timeout=timeout).stdout.strip()
     return int(code), podman.logs(name)
@@ -537,6 +728,9 @@ def test_rendered_configuration_runs(values, podman, valkey, certs):
     if pod.proxy_port:  # inline mode: the proxy port asks for a key
         url, context = proxy_url(pod, certs)
         pm.wait(serve, url, want=401, context=context)
+    if pod.grpc_port:  # HTTP/2 prior knowledge, the Check service and gRPC health served
+        wait_grpc_serving(pm, serve, pod.grpc_port)
+        assert grpc_health(pod.grpc_port) == 1
     if "KEYGATE_VALKEY_URL" in pod.env():
         assert valkey.command("PING") == "+PONG"
     pm("stop", "--time", "10", serve)
@@ -690,3 +884,188 @@ def test_sidecar_example_runs(podman, valkey, upstream):
     assert http("GET", f"http://127.0.0.1:{pod.proxy_port}/healthz")[0] == 200  # the public route
     pm("stop", "--time", "10", serve)
     assert pm.inspect(serve, "{{.State.ExitCode}}") == "0", pm.logs(serve)
+
+
+# Istio (deploy/istio): keygate as an envoyExtAuthzGrpc extension provider, a CUSTOM
+# AuthorizationPolicy, keygate's Service and DestinationRule. No Istio runs here: the
+# files are parsed, validated (the Service and ConfigMap by kubernetes-validate, the
+# custom resources by CRD_SCHEMAS, the provider by the MeshConfig's fields) and checked
+# against each other and against what the chart renders.
+
+ISTIO = ROOT / "deploy/istio"
+ISTIO_FILES = {"meshconfig.yaml": ["ConfigMap"], "authorizationpolicy.yaml": ["AuthorizationPolicy"] * 2,
+               "keygate-service.yaml": ["Service", "DestinationRule"]}
+# MeshConfig.ExtensionProvider.EnvoyExternalAuthorizationGrpcProvider (istio/api
+# mesh/v1alpha1/config.proto), in the MeshConfig's YAML spelling.
+GRPC_PROVIDER = closed({
+    "service": {"type": "string", "minLength": 1}, "port": {"type": "integer", "minimum": 1, "maximum": 65535},
+    "timeout": DURATION, "failOpen": {"type": "boolean"}, "clearRouteCache": {"type": "boolean"},
+    "statusOnError": {"type": "string", "pattern": "^[1-5][0-9][0-9]$"},
+    "includeRequestBodyInCheck": closed({"maxRequestBytes": {"type": "integer"},
+                                         "allowPartialMessage": {"type": "boolean"},
+                                         "packAsBytes": {"type": "boolean"}}),
+}, ["service", "port"])
+
+
+def istio_docs(name=None):
+    files = [name] if name else ISTIO_FILES
+    return [d for f in files for d in yaml.safe_load_all((ISTIO / f).read_text()) if d]
+
+
+def seconds(duration):
+    """An Istio (protobuf) duration such as 1s, 500ms or 1m30s, in seconds."""
+    units = {"h": 3600, "m": 60, "s": 1, "ms": 1e-3, "us": 1e-6, "µs": 1e-6, "ns": 1e-9}
+    parts = re.findall(r"([0-9.]+)(ms|us|µs|ns|h|m|s)", duration)
+    assert parts and "".join(n + u for n, u in parts) == duration, duration
+    return sum(float(n) * units[u] for n, u in parts)
+
+
+def istio_parts():
+    """(the extension provider named by the CUSTOM policy, that policy, the keygate-callers
+    policy, the Service, the DestinationRule)."""
+    docs = istio_docs()
+    mesh = yaml.safe_load(kind(docs, "ConfigMap")["data"]["mesh"])
+    policies = {d["spec"]["action"]: d for d in docs if d["kind"] == "AuthorizationPolicy"}
+    custom = policies["CUSTOM"]
+    providers = {p["name"]: p for p in mesh["extensionProviders"]}
+    return (providers[custom["spec"]["provider"]["name"]], custom, policies["ALLOW"], kind(docs, "Service"),
+            kind(docs, "DestinationRule"))
+
+
+def test_istio_files_are_the_expected_kinds():
+    assert sorted(p.name for p in ISTIO.glob("*.yaml")) == sorted(ISTIO_FILES)
+    for name, kinds in ISTIO_FILES.items():
+        docs = istio_docs(name)
+        assert [d["kind"] for d in docs] == kinds, name
+        for d in docs:
+            assert d["metadata"]["name"] and d["metadata"]["namespace"], d["metadata"]
+    cm = kind(istio_docs("meshconfig.yaml"), "ConfigMap")
+    assert (cm["metadata"]["name"], cm["metadata"]["namespace"]) == ("istio", "istio-system")
+    # Istio's kinds at v1, the version it stores (v1beta1 and v1alpha3 are older aliases).
+    assert {(d["apiVersion"], d["kind"]) for d in istio_docs()} == {
+        ("v1", "ConfigMap"), ("v1", "Service"), ("security.istio.io/v1", "AuthorizationPolicy"),
+        ("networking.istio.io/v1", "DestinationRule")}
+
+
+@pytest.mark.parametrize("kube", KUBE_VERSIONS)
+def test_istio_files_validate(kube, tmp_path):
+    need("kubernetes-validate")
+    code, out = validate_manifests(istio_docs(), tmp_path, kube)
+    assert code == 0 and "ERROR" not in out and "Couldn't find schema" not in out, out
+
+
+def test_istio_strict_validation_catches_a_misspelt_field():
+    _, custom, _, _, rule = istio_parts()
+    rule = copy.deepcopy(rule)
+    rule["spec"]["trafficPolicy"]["connectionPool"]["http"]["idletimeout"] = "4s"
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(rule, CRD_SCHEMAS[("networking.istio.io/v1", "DestinationRule")])
+    custom = copy.deepcopy(custom)
+    custom["spec"]["rules"][0]["to"][0]["operation"]["notPath"] = ["/x"]
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(custom, CRD_SCHEMAS[("security.istio.io/v1", "AuthorizationPolicy")])
+
+
+def test_istio_provider_is_keygates_grpc_port():
+    provider, custom, _, svc, _ = istio_parts()
+    assert set(provider) == {"name", "envoyExtAuthzGrpc"}, "the gRPC provider, not envoyExtAuthzHttp"
+    grpc = provider["envoyExtAuthzGrpc"]
+    jsonschema.validate(grpc, GRPC_PROVIDER)
+    # keygate's Service, its `grpc` port, marked gRPC for Istio.
+    assert grpc["service"] == f"{svc['metadata']['name']}.{svc['metadata']['namespace']}.svc.cluster.local"
+    port = next(p for p in svc["spec"]["ports"] if p["port"] == grpc["port"])
+    assert (port["name"], port["appProtocol"], port["targetPort"]) == ("grpc", "grpc", "grpc")
+    # Bounded (Istio's default is 600 s), fail closed, with 503.
+    assert 0 < seconds(grpc["timeout"]) <= 5
+    assert grpc["failOpen"] is False
+    assert grpc["statusOnError"] == "503"
+    assert grpc.get("clearRouteCache", False) is False
+    assert "includeRequestBodyInCheck" not in grpc
+    assert custom["spec"]["action"] == "CUSTOM"
+
+
+def matches(rule, method, path):
+    """Whether an AuthorizationPolicy rule matches a request, as Istio decides it for the
+    fields the CUSTOM policy uses: `to` operations' paths and methods (exact, `prefix*`,
+    `*suffix`, `*`), ORed over operations, ANDed within one."""
+    assert set(rule) == {"to"}, rule
+
+    def hit(patterns, value):
+        return any(p == "*" or p == value or (p.endswith("*") and value.startswith(p[:-1]))
+                   or (p.startswith("*") and value.endswith(p[1:])) for p in patterns)
+
+    def op_matches(op):
+        assert set(op) <= {"paths", "notPaths", "methods", "notMethods"}, op
+        return (("paths" not in op or hit(op["paths"], path)) and not hit(op.get("notPaths", []), path)
+                and ("methods" not in op or hit(op["methods"], method))
+                and not hit(op.get("notMethods", []), method))
+    return any(op_matches(t["operation"]) for t in rule["to"])
+
+
+def test_istio_policy_checks_everything_but_healthz():
+    _, custom, _, _, _ = istio_parts()
+    spec = custom["spec"]
+    assert spec["selector"]["matchLabels"], "a CUSTOM policy without a selector covers the whole namespace"
+    checked = lambda method, path: any(matches(r, method, path) for r in spec["rules"])  # noqa: E731
+    for method, path in [("GET", "/"), ("GET", "/v1/items"), ("POST", "/v1/items"), ("DELETE", "/healthz"),
+                         ("POST", "/healthz"), ("GET", "/healthz/more"), ("GET", "/healthzz"), ("GET", "/HEALTHZ")]:
+        assert checked(method, path), f"{method} {path} would reach the workload unchecked"
+    for method in ("GET", "HEAD"):
+        assert not checked(method, "/healthz")
+
+
+def test_istio_service_is_the_charts():
+    """keygate-service.yaml's Service is what the chart renders for release `keygate` in
+    namespace `keygate` with grpc.enabled, and selects the chart's pods; its label
+    selector (for `kubectl apply -l`) picks the DestinationRule alone."""
+    _, _, callers, svc, rule = istio_parts()
+    docs, _ = render({"grpc": {"enabled": True}}, name="keygate", namespace="keygate")
+    chart_svc = kind(docs, "Service")
+    assert svc["metadata"]["name"] == chart_svc["metadata"]["name"]
+    assert svc["spec"] == chart_svc["spec"]
+    workload = kind(docs, "StatefulSet")
+    labels = workload["spec"]["template"]["metadata"]["labels"]
+    assert svc["spec"]["selector"].items() <= labels.items()
+    assert callers["spec"]["selector"]["matchLabels"].items() <= labels.items()
+    ours = {"app.kubernetes.io/component": "mesh"}
+    assert ours.items() <= rule["metadata"]["labels"].items()
+    assert not ours.items() <= svc["metadata"].get("labels", {}).items()
+
+
+def test_istio_callers_policy_opens_grpc_to_the_protected_namespace():
+    """keygate-callers: the gRPC port (the pod's, which Istio's `ports` means) from the
+    CUSTOM policy's namespace only; the HTTP port as before."""
+    _, custom, callers, svc, _ = istio_parts()
+    assert callers["metadata"]["namespace"] == svc["metadata"]["namespace"]
+    docs, _ = render({"grpc": {"enabled": True}}, name="keygate", namespace="keygate")
+    pod_ports = {p["name"]: str(p["containerPort"]) for p in kind(docs, "StatefulSet")[
+        "spec"]["template"]["spec"]["containers"][0]["ports"]}
+    by_port = {}
+    for rule in callers["spec"]["rules"]:
+        (to,) = rule["to"]
+        for port in to["operation"]["ports"]:
+            by_port[port] = rule.get("from")
+    assert set(by_port) == {pod_ports["grpc"], pod_ports["http"]}
+    assert by_port[pod_ports["http"]] is None
+    (source,) = by_port[pod_ports["grpc"]]
+    assert source["source"]["namespaces"] == [custom["metadata"]["namespace"]]
+
+
+def test_istio_destination_rule():
+    provider, _, _, svc, rule = istio_parts()
+    spec = rule["spec"]
+    assert spec["host"] == provider["envoyExtAuthzGrpc"]["service"]
+    assert rule["metadata"]["namespace"] == svc["metadata"]["namespace"]
+    policy = spec["trafficPolicy"]
+    assert policy["tls"] == {"mode": "ISTIO_MUTUAL"}
+    # Idle connections closed by the sidecars before keygate's idle_timeout_ms ends them.
+    idle_ms = int(re.search(r"idle_timeout_ms: ([0-9_]+),", (ROOT / "src/config/mod.rs").read_text())
+                  .group(1).replace("_", ""))
+    # The HTTP port stays HTTP/1.1; the gRPC port is HTTP/2.
+    assert policy["connectionPool"]["http"]["h2UpgradePolicy"] == "DO_NOT_UPGRADE"
+    assert seconds(policy["connectionPool"]["http"]["idleTimeout"]) * 1000 < idle_ms
+    (grpc,) = policy["portLevelSettings"]
+    assert grpc["port"]["number"] == provider["envoyExtAuthzGrpc"]["port"]
+    http = grpc["connectionPool"]["http"]
+    assert http["h2UpgradePolicy"] == "UPGRADE"
+    assert seconds(http["idleTimeout"]) * 1000 < idle_ms

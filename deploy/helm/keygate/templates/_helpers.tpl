@@ -130,6 +130,19 @@ arrays of maps become arrays of inline tables (key_files).
 {{- end }}
 {{- $_ := set $c "proxy" $pc }}
 {{- end }}
+{{- $g := .Values.grpc }}
+{{- if $g.enabled }}
+{{- $port := int $g.port }}
+{{- if or (eq $port (int .Values.containerPort)) (eq $port (int .Values.metrics.port)) (and $p.enabled (eq $port (int $p.port))) }}
+{{- fail (printf "grpc.port %d is taken: it must differ from containerPort, metrics.port and proxy.port" $port) }}
+{{- end }}
+{{- /* [grpc]: config.grpc (keep_credential, limits, …), switched on at grpc.port. No
+address: keygate then takes the main one, 0.0.0.0 (KEYGATE_ADDRESS). */}}
+{{- $gc := deepCopy (get $c "grpc" | default (dict)) }}
+{{- $_ := set $gc "enabled" true }}
+{{- $_ := set $gc "port" $g.port }}
+{{- $_ := set $c "grpc" $gc }}
+{{- end }}
 {{- include "keygate.tomlTable" (dict "map" $c "prefix" "") | trim }}
 {{- if $p.enabled }}
 {{- range $p.routes }}
