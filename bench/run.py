@@ -34,6 +34,9 @@ metrics on, logs to /dev/null), for three cases:
   inline   keygate as the reverse proxy in front of the bare server, beside the bare
            server directly, a plain nginx proxy (keep-alive, no check) and Traefik +
            forwardAuth to keygate; 1 000 tunnels held; 1 GiB each way (bench/inline.py)
+  envoy    Envoy with no auth, with the HTTP ext_authz filter and with the gRPC one
+           (deploy/envoy/), in front of the bare server: req/s, latency, CPU per check
+           (bench/envoy.py)
   permissions
            instructions per /forward-auth request for a key with grants: nothing
            required, a three-term query in the proxy's header, and a two-entry
@@ -399,6 +402,9 @@ def main():
     if wanted is None or "inline" in wanted:
         import inline
         results["inline"] = inline.run(sys.modules[__name__], work, emb_dir, valid, seconds, rounds)
+    if wanted is None or "envoy" in wanted:
+        import envoy
+        results["envoy"] = envoy.run(sys.modules[__name__], work, emb_dir, valid, seconds, rounds)
     if wanted is None or "permissions" in wanted:
         import permissions
         results["permissions"] = permissions.run(sys.modules[__name__], work, 1000 if args.quick else 3000,
@@ -453,6 +459,9 @@ def main():
     if "permissions" in results:
         import permissions
         permissions.report(results["permissions"])
+    if "envoy" in results:
+        import envoy
+        envoy.report(results["envoy"])
     if "scale" in results:
         print()
         for name, v in results["scale"].items():
@@ -766,6 +775,10 @@ def print_targets(results):
     if "permissions" in results:
         import permissions
         for name, value, ok in permissions.targets(results["permissions"]):
+            row(name, value, ok)
+    if "envoy" in results:
+        import envoy
+        for name, value, ok in envoy.targets(results["envoy"]):
             row(name, value, ok)
     if rows:
         print("\nTargets (ratios to the bare server in this run):")

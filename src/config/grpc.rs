@@ -24,6 +24,8 @@ pub struct GrpcConfig {
     pub max_headers: usize,
     /// Concurrent Checks per HTTP/2 connection.
     pub max_concurrent_streams: u32,
+    /// Threads serving the gRPC port, each with a runtime of its own (0: one per core).
+    pub workers: usize,
 }
 
 impl Default for GrpcConfig {
@@ -37,6 +39,7 @@ impl Default for GrpcConfig {
             max_message_bytes: 1024 * 1024,
             max_headers: 500,
             max_concurrent_streams: 1024,
+            workers: 0,
         }
     }
 }
@@ -52,6 +55,9 @@ impl GrpcConfig {
         }
         if !(1..=100_000).contains(&self.max_headers) {
             return Err("grpc.max_headers must be between 1 and 100000".into());
+        }
+        if self.workers > 1024 {
+            return Err("grpc.workers must be at most 1024 (0: one per core)".into());
         }
         if self.max_concurrent_streams == 0 {
             return Err("grpc.max_concurrent_streams must be at least 1".into());

@@ -63,6 +63,11 @@ impl Grpc {
 /// Serves Checks and health on `listener` until `shutdown` completes; then the health
 /// service says NOT_SERVING, connections are sent GOAWAY and Checks in flight finish
 /// (30 s at most).
+///
+/// By `grpc.workers` threads, each with a single-threaded runtime and its own accept
+/// loop (as the inline proxy's workers): an HTTP/2 connection, its streams and the
+/// Checks on them stay on one thread. On the shared multi-threaded runtime each stream,
+/// a task of its own, woke another thread and back (docs/benchmarks.md, issue 26).
 pub async fn serve(
     listener: TcpListener,
     app: Arc<App>,
@@ -78,12 +83,48 @@ pub async fn serve(
     let health = Health::new(health);
     let services = Services { authz, health };
     let streams = grpc.config.max_concurrent_streams;
-    let stop = async move {
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
         shutdown.await;
         reporter.set_not_serving::<Server>().await;
+        let _ = stop_tx.send(true);
+    });
+    let workers = match grpc.config.workers {
+        0 => std::thread::available_parallelism().map_or(1, usize::from),
+        n => n,
     };
-    let serve = move |io, peer, conn| connection(io, peer, conn, services.clone(), streams);
-    listen::accept_loop(listener, limits, serve, stop).await
+    // Every worker accepts from the same socket (a duplicate of its descriptor).
+    let shared = listener.into_std()?;
+    let mut threads = Vec::with_capacity(workers);
+    for _ in 0..workers {
+        let socket = shared.try_clone()?;
+        let (services, limits) = (services.clone(), limits.clone());
+        let mut stop = stop_rx.clone();
+        threads.push(tokio::task::spawn_blocking(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            rt.block_on(async move {
+                let listener = TcpListener::from_std(socket)?;
+                let serve =
+                    move |io, peer, conn| connection(io, peer, conn, services.clone(), streams);
+                let stopped = async move {
+                    let _ = stop.wait_for(|s| *s).await;
+                };
+                listen::accept_loop(listener, limits, serve, stopped).await
+            })
+        }));
+    }
+    // Only the workers hold the socket: it closes when the last of them stops.
+    drop(shared);
+    let mut result = Ok(());
+    for t in threads {
+        let r = t.await.map_err(std::io::Error::other).and_then(|r| r);
+        if result.is_ok() {
+            result = r;
+        }
+    }
+    result
 }
 
 /// The health service, as tonic-health makes it (a type it does not name), boxed.

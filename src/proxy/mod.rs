@@ -177,6 +177,8 @@ pub async fn serve(
                 })
             }));
         }
+        // Only the workers hold the socket: it closes when the last of them stops.
+        drop(shared);
         let mut result = Ok(());
         for t in threads {
             let r = t.await.map_err(std::io::Error::other).and_then(|r| r);
