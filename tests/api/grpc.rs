@@ -659,3 +659,87 @@ async fn health_connections_and_draining() {
     assert_eq!(answer(r.into_inner()).status, 200);
     g.stop().await;
 }
+
+mod properties {
+    //! Arbitrary Checks, decided in-process: only a request carrying the valid key (in a
+    //! place keygate reads it, on a route whose settings parse) is ever allowed, and
+    //! nothing panics.
+    use super::*;
+    use envoy_types::ext_authz::v3::pb::Authorization;
+    use keygate::grpc::Check;
+    use proptest::prelude::*;
+
+    fn text() -> impl Strategy<Value = String> {
+        prop_oneof![
+            Just(String::new()),
+            "[a-zA-Z0-9 /.%?&=:_-]{0,24}",
+            any::<String>().prop_map(|s| s.chars().take(40).collect()),
+        ]
+    }
+
+    fn header_name() -> impl Strategy<Value = String> {
+        prop_oneof![
+            Just("authorization".to_owned()),
+            Just("Authorization".to_owned()),
+            Just("x-api-key".to_owned()),
+            Just("x-forwarded-for".to_owned()),
+            Just("x-keygate-require".to_owned()),
+            "[a-z-]{1,12}",
+        ]
+    }
+
+    fn ext_key() -> impl Strategy<Value = String> {
+        prop_oneof![
+            Just("cost".to_owned()),
+            Just("key_header".to_owned()),
+            Just("permissions".to_owned()),
+            Just("keep_credential".to_owned()),
+            "[a-z_]{1,10}",
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn only_the_valid_key_is_ever_allowed(
+            method in text(),
+            path in text(),
+            host in text(),
+            headers in proptest::collection::vec((header_name(), text()), 0..8),
+            ext in proptest::collection::vec((ext_key(), text()), 0..4),
+            with_key in any::<bool>(),
+        ) {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            rt.block_on(async {
+                let t = TestApp::spawn_with(Backend::Memory, |c| c.grpc.enabled = true).await;
+                let (key, _) = t.create("alice", "k", &[]).await;
+                let check = Check::new(t.app.clone(), &t.app.config.grpc);
+                let mut pairs: Vec<(String, String)> = headers;
+                if with_key {
+                    pairs.push(("authorization".into(), format!("Bearer {key}")));
+                }
+                let refs: Vec<(&str, &str)> =
+                    pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+                let mut r = request(&method, &path, &refs);
+                {
+                    let http = r.attributes.as_mut().unwrap().request.as_mut().unwrap().http.as_mut().unwrap();
+                    http.host = host;
+                }
+                let ext: Vec<(&str, &str)> = ext.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+                let r = with_ext(r, &ext);
+                let a = answer(check.check(tonic::Request::new(r)).await.unwrap().into_inner());
+                if a.status == 200 {
+                    // Allowed: the valid key was there, in the header keygate read.
+                    prop_assert!(pairs.iter().any(|(_, v)| v.contains(key.as_str())), "{a:?}");
+                    prop_assert_eq!(a.code, 0);
+                    prop_assert_eq!(&a.headers["x-authenticated-user"], "alice");
+                } else {
+                    prop_assert!(a.code != 0, "{a:?}");
+                    prop_assert!(a.body["error"].is_string(), "{a:?}");
+                }
+                Ok(())
+            })?;
+        }
+    }
+}
