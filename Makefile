@@ -18,24 +18,7 @@ run: web
 ## Everything CI checks: install what is missing, then fmt, clippy, the dependency
 ## policy, the UI's lint, types and component tests, every Rust test, the browser tests,
 ## schemathesis against the API, and the container image and Helm chart.
-##
-## The static binary the image and chart tests use (`make dist`, the release build with
-## fat LTO: the longest single step) is built beside the other checks at the lowest CPU
-## priority, so it takes only the CPU they leave idle (the UI's checks, the browser
-## tests and schemathesis use about one core of two) and slows none of them. Its own
-## session (so that stopping kills all of it) is its own scheduling group where Linux
-## groups by session (sched_autogroup): that group is niced too, or nice would count
-## only inside it.
-test: deps web
-	@set -e; mkdir -p "$(TARGET_DIR)"; log="$(TARGET_DIR)/dist-build.log"; \
-	setsid sh -c 'echo 19 > /proc/self/autogroup 2>/dev/null; exec nice -n 19 "$$@"' - \
-		$(MAKE) --no-print-directory dist > "$$log" 2>&1 & dist=$$!; \
-	trap 'kill -- -$$dist 2>/dev/null || true' EXIT; \
-	$(MAKE) --no-print-directory lint deny web-check unit e2e schemathesis; \
-	echo "== waiting for the static binary (make dist, building beside the checks; $$log)"; \
-	if ! wait $$dist; then tail -n 60 "$$log"; echo "make dist failed"; exit 1; fi; \
-	trap - EXIT; \
-	$(MAKE) --no-print-directory image-test chart-test
+test: deps lint deny web web-check unit e2e schemathesis image-test chart-test
 
 deps:
 	@scripts/deps.sh
