@@ -17,7 +17,6 @@ import os
 import re
 import tempfile
 import time
-import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -51,19 +50,7 @@ class Envoy:
         argv = [h.proxy_binary("envoy"), "-c", path, "--disable-hot-restart", "--concurrency", "1",
                 "--log-level", "error", "--base-id", str(self.port)]
         self.server = h.Server(f"envoy-{name}", argv, port=self.port, group=True, cwd=d)
-        deadline = time.time() + 30
-        while True:
-            try:
-                req = urllib.request.Request(f"http://127.0.0.1:{self.port}/v1/items",
-                                             headers={"Authorization": f"Bearer {valid}"})
-                with urllib.request.urlopen(req, timeout=1) as r:
-                    if r.status == 204:
-                        break
-            except Exception:
-                pass
-            if time.time() > deadline:
-                raise SystemExit(f"Envoy ({name}) never passed a request through; its files are in {d}")
-            time.sleep(0.05)
+        h.wait_passing(self.port, valid, f"Envoy ({name})", d)
 
     def pids(self):
         return self.server.pids()

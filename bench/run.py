@@ -547,19 +547,25 @@ class Proxy(Server):
         super().__init__(name, argv, port=port, group=True, cwd=d)
         # Up when a checked request reaches the service (Traefik loads its file provider
         # after it starts listening).
-        deadline = time.time() + 30
-        while True:
-            try:
-                req = urllib.request.Request(f"http://127.0.0.1:{port}/v1/items",
-                                             headers={"Authorization": f"Bearer {valid_key}"})
-                with urllib.request.urlopen(req, timeout=1) as r:
-                    if r.status == 204:
-                        break
-            except Exception:
-                pass
-            if time.time() > deadline:
-                sys.exit(f"{kind} ({name}) never passed a request through; its files are in {d}")
-            time.sleep(0.05)
+        wait_passing(port, valid_key, f"{kind} ({name})", d)
+
+
+def wait_passing(port, key, what, files):
+    """Waits until a request with `key` through the proxy on `port` reaches the bare
+    upstream (its 204)."""
+    deadline = time.time() + 30
+    while True:
+        try:
+            req = urllib.request.Request(f"http://127.0.0.1:{port}/v1/items",
+                                         headers={"Authorization": f"Bearer {key}"})
+            with urllib.request.urlopen(req, timeout=1) as r:
+                if r.status == 204:
+                    return
+        except Exception:
+            pass
+        if time.time() > deadline:
+            sys.exit(f"{what} never passed a request through; its files are in {files}")
+        time.sleep(0.05)
 
 
 PROXIES = ("traefik", "nginx", "nginx-keepalive")

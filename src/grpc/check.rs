@@ -459,13 +459,17 @@ fn error_code(body: &str) -> &'static str {
         "insufficient_permissions",
         "rate_limited",
         "usage_exceeded",
-        "too_many_failed_attempts",
+        "too_many_failures",
         "unavailable",
         "invalid_requirement",
     ];
+    let code = body
+        .split_once("\"error\":\"")
+        .and_then(|(_, rest)| rest.split_once('"'))
+        .map(|(code, _)| code);
     CODES
         .into_iter()
-        .find(|c| body.contains(&format!("\"error\":\"{c}\"")))
+        .find(|c| Some(*c) == code)
         .unwrap_or("denied")
 }
 

@@ -89,42 +89,17 @@ pub async fn serve(
         reporter.set_not_serving::<Server>().await;
         let _ = stop_tx.send(true);
     });
-    let workers = match grpc.config.workers {
-        0 => std::thread::available_parallelism().map_or(1, usize::from),
-        n => n,
-    };
-    // Every worker accepts from the same socket (a duplicate of its descriptor).
-    let shared = listener.into_std()?;
-    let mut threads = Vec::with_capacity(workers);
-    for _ in 0..workers {
-        let socket = shared.try_clone()?;
-        let (services, limits) = (services.clone(), limits.clone());
+    let worker = move || {
+        let services = services.clone();
+        let serve = move |io, peer, conn| connection(io, peer, conn, services.clone(), streams);
         let mut stop = stop_rx.clone();
-        threads.push(tokio::task::spawn_blocking(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()?;
-            rt.block_on(async move {
-                let listener = TcpListener::from_std(socket)?;
-                let serve =
-                    move |io, peer, conn| connection(io, peer, conn, services.clone(), streams);
-                let stopped = async move {
-                    let _ = stop.wait_for(|s| *s).await;
-                };
-                listen::accept_loop(listener, limits, serve, stopped).await
-            })
-        }));
-    }
-    // Only the workers hold the socket: it closes when the last of them stops.
-    drop(shared);
-    let mut result = Ok(());
-    for t in threads {
-        let r = t.await.map_err(std::io::Error::other).and_then(|r| r);
-        if result.is_ok() {
-            result = r;
-        }
-    }
-    result
+        let stopped = async move {
+            let _ = stop.wait_for(|s| *s).await;
+        };
+        Ok((serve, stopped))
+    };
+    let workers = listen::workers(grpc.config.workers);
+    listen::accept_on_workers(listener, workers, limits, worker).await
 }
 
 /// The health service, as tonic-health makes it (a type it does not name), boxed.

@@ -500,3 +500,56 @@ where
     }
     Ok(())
 }
+
+/// Serves `listener` with `workers` threads, each with a single-threaded runtime and an
+/// accept loop of its own on a duplicate of the socket (as nginx's workers): a
+/// connection, its requests and what they wait on stay on one thread. `worker` is
+/// called once per thread, here, for that thread's `serve` (as [`accept_loop`] takes
+/// it) and the future that stops it. The socket closes when the last worker stops.
+pub async fn accept_on_workers<W, S, Fut, Stop>(
+    listener: TcpListener,
+    workers: usize,
+    limits: Limits,
+    mut worker: W,
+) -> std::io::Result<()>
+where
+    W: FnMut() -> std::io::Result<(S, Stop)>,
+    S: Fn(Counted, SocketAddr, Conn) -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+    Stop: Future<Output = ()> + Send + 'static,
+{
+    let shared = listener.into_std()?;
+    let mut threads = Vec::with_capacity(workers);
+    for _ in 0..workers.max(1) {
+        let socket = shared.try_clone()?;
+        let (serve, stop) = worker()?;
+        let limits = limits.clone();
+        threads.push(tokio::task::spawn_blocking(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            rt.block_on(async move {
+                let listener = TcpListener::from_std(socket)?;
+                accept_loop(listener, limits, serve, stop).await
+            })
+        }));
+    }
+    // Only the workers hold the socket: it closes when the last of them stops.
+    drop(shared);
+    let mut result = Ok(());
+    for t in threads {
+        let r = t.await.map_err(std::io::Error::other).and_then(|r| r);
+        if result.is_ok() {
+            result = r;
+        }
+    }
+    result
+}
+
+/// `0`: one per core.
+pub fn workers(configured: usize) -> usize {
+    match configured {
+        0 => std::thread::available_parallelism().map_or(1, usize::from),
+        n => n,
+    }
+}

@@ -98,10 +98,7 @@ impl Proxy {
             .enabled
             .then(|| HeaderName::from_bytes(p.assertion.header.as_bytes()).ok())
             .flatten();
-        let workers = match p.workers {
-            0 => std::thread::available_parallelism().map_or(1, usize::from),
-            n => n,
-        };
+        let workers = listen::workers(p.workers);
         Ok(Some(Proxy {
             config: p.clone(),
             workers,
@@ -154,40 +151,16 @@ pub async fn serve(
             let _ = rx.wait_for(|s| *s).await;
         }
     };
-    let result = {
-        // Every worker accepts from the same socket (a duplicate of its descriptor).
-        let shared = listener.into_std()?;
-        let mut threads = Vec::with_capacity(proxy.workers);
-        for _ in 0..proxy.workers {
-            let socket = shared.try_clone()?;
-            let routes = Routes::new(&proxy.config).map_err(std::io::Error::other)?;
-            let w = Arc::new(Worker {
-                routes,
-                app: app.clone(),
-                proxy: proxy.clone(),
-            });
-            let (limits, stop) = (limits.clone(), stopped());
-            threads.push(tokio::task::spawn_blocking(move || {
-                let rt = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()?;
-                rt.block_on(async move {
-                    let listener = TcpListener::from_std(socket)?;
-                    accept(listener, w, limits, stop).await
-                })
-            }));
-        }
-        // Only the workers hold the socket: it closes when the last of them stops.
-        drop(shared);
-        let mut result = Ok(());
-        for t in threads {
-            let r = t.await.map_err(std::io::Error::other).and_then(|r| r);
-            if result.is_ok() {
-                result = r;
-            }
-        }
-        result
+    let worker = || {
+        let w = Arc::new(Worker {
+            routes: Routes::new(&proxy.config).map_err(std::io::Error::other)?,
+            app: app.clone(),
+            proxy: proxy.clone(),
+        });
+        let serve = move |io, peer, conn| connection(io, peer, conn, w.clone());
+        Ok((serve, stopped()))
     };
+    let result = listen::accept_on_workers(listener, proxy.workers, limits, worker).await;
     if let Some(w) = watcher {
         w.abort();
     }
@@ -200,16 +173,6 @@ struct Worker {
     app: Arc<App>,
     proxy: Arc<Proxy>,
     routes: Routes,
-}
-
-async fn accept(
-    listener: TcpListener,
-    w: Arc<Worker>,
-    limits: listen::Limits,
-    stop: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    let serve = move |io, peer, conn| connection(io, peer, conn, w.clone());
-    listen::accept_loop(listener, limits, serve, stop).await
 }
 
 async fn connection(io: Counted, peer: SocketAddr, conn: Conn, w: Arc<Worker>) {
