@@ -5,6 +5,7 @@ use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use async_trait::async_trait;
 
+use super::events::{Claimed, DeliveryRow, EventStore};
 use super::{
     AUDIT_MAX, AUDIT_MAX_PER_OWNER, AuditEvent, AuditQuery, AuditStore, CounterStore, CreditLease,
     FollowStore, Granted, Listing, MetaStore, RecordStore, StoreError, TokenId, TokenRecord, Touch,
@@ -20,6 +21,7 @@ pub struct MemoryStore {
     /// (step, slot, bucket) → counts.
     usage:
         std::sync::Mutex<std::collections::BTreeMap<(u8, String, i64), crate::analytics::Counts>>,
+    events: std::sync::Mutex<super::events::MemoryEvents>,
 }
 
 #[derive(Default)]
@@ -44,6 +46,10 @@ impl MemoryStore {
 
     fn write(&self) -> RwLockWriteGuard<'_, Inner> {
         self.inner.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn events(&self) -> std::sync::MutexGuard<'_, super::events::MemoryEvents> {
+        self.events.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
@@ -155,6 +161,71 @@ impl RecordStore for MemoryStore {
     async fn ping(&self) -> Result<(), StoreError> {
         Ok(())
     }
+}
+
+#[async_trait]
+impl EventStore for MemoryStore {
+    async fn push_events(&self, events: &[Vec<u8>]) -> Result<(), StoreError> {
+        self.events().push(events);
+        Ok(())
+    }
+
+    async fn claim_events(
+        &self,
+        _consumer: &str,
+        max: usize,
+        stale_ms: u64,
+    ) -> Result<Claimed, StoreError> {
+        Ok(self.events().claim(max, now_ms(), stale_ms))
+    }
+
+    async fn ack_events(&self, tags: &[String]) -> Result<(), StoreError> {
+        self.events().ack(tags);
+        Ok(())
+    }
+
+    async fn outbox_len(&self) -> Result<u64, StoreError> {
+        Ok(self.events().outbox_len())
+    }
+
+    async fn add_delivery(&self, d: &DeliveryRow<'_>) -> Result<bool, StoreError> {
+        Ok(self.events().put(d, true))
+    }
+
+    async fn put_delivery(&self, d: &DeliveryRow<'_>) -> Result<(), StoreError> {
+        self.events().put(d, false);
+        Ok(())
+    }
+
+    async fn claim_deliveries(
+        &self,
+        now_ms: i64,
+        lease_ms: i64,
+        max: usize,
+    ) -> Result<Vec<Vec<u8>>, StoreError> {
+        Ok(self.events().claim_due(now_ms, lease_ms, max))
+    }
+
+    async fn get_delivery(&self, id: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.events().get(id))
+    }
+
+    async fn list_deliveries(
+        &self,
+        endpoint: &str,
+        before: Option<(i64, &str)>,
+        limit: usize,
+    ) -> Result<Vec<Vec<u8>>, StoreError> {
+        Ok(self.events().list(endpoint, before, limit))
+    }
+}
+
+/// The system clock in unix ms (outbox claims: when a claim goes stale is wall time
+/// across replicas).
+pub(crate) fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 #[async_trait]

@@ -3,7 +3,8 @@
 //!
 //! A facet per concern — [`RecordStore`] (key records, last-used times),
 //! [`AuditStore`], [`MetaStore`], [`CounterStore`] (usage-limit counters),
-//! [`UsageStore`] (analytics), [`FollowStore`] (other replicas' writes) — and each
+//! [`UsageStore`] (analytics), [`FollowStore`] (other replicas' writes),
+//! [`EventStore`] (the events outbox and webhook deliveries) — and each
 //! backend split the same way (`redb/{records,audit,counters,usage}.rs`,
 //! `valkey/{records,audit,counters,usage,follow}.rs`), so the embedded and Valkey
 //! stores read side by side. The server holds an `Arc<dyn TokenStore>` and never asks
@@ -26,6 +27,8 @@ pub use codec::{Converted, RECORD_FORMAT_META, RecordFormat};
 
 pub mod codec;
 pub mod counters;
+pub mod events;
+pub use events::EventStore;
 pub mod memory;
 pub mod redb;
 pub mod valkey;
@@ -194,12 +197,26 @@ pub type Touch = (TokenId, Timestamp);
 /// atomic or, where they cannot (Valkey across hash slots), order the writes so a crash
 /// part-way never leaves a usable key that its owner cannot see or revoke.
 pub trait TokenStore:
-    RecordStore + AuditStore + MetaStore + CounterStore + UsageStore + FollowStore + 'static
+    RecordStore
+    + AuditStore
+    + MetaStore
+    + CounterStore
+    + UsageStore
+    + FollowStore
+    + EventStore
+    + 'static
 {
 }
 
 impl<T> TokenStore for T where
-    T: RecordStore + AuditStore + MetaStore + CounterStore + UsageStore + FollowStore + 'static
+    T: RecordStore
+        + AuditStore
+        + MetaStore
+        + CounterStore
+        + UsageStore
+        + FollowStore
+        + EventStore
+        + 'static
 {
 }
 

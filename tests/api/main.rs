@@ -41,6 +41,7 @@ mod proxy_permissions;
 mod record_format;
 mod replicas;
 mod store_conformance;
+mod store_events;
 mod throttle;
 mod ui;
 mod upstream;

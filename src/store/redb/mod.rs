@@ -29,6 +29,7 @@ use crate::token::KeyHash;
 
 mod audit;
 mod counters;
+mod events;
 mod records;
 mod usage;
 
@@ -65,6 +66,8 @@ pub struct RedbStore {
     /// (redb runs one write transaction at a time), so a grant names the epoch of the
     /// balance it came from.
     epochs: Arc<super::counters::Epochs>,
+    /// The outbox events this process has claimed (`events.rs`).
+    claims: events::OutboxClaims,
 }
 
 fn be<E: std::fmt::Display>(e: E) -> StoreError {
@@ -121,11 +124,17 @@ impl RedbStore {
             tx.open_table(USAGE).map_err(be)?;
             tx.open_table(AUDIT).map_err(be)?;
             tx.open_multimap_table(AUDIT_OWNERS).map_err(be)?;
+            tx.open_table(events::EVENTS).map_err(be)?;
+            tx.open_table(events::DELIVERIES).map_err(be)?;
+            tx.open_table(events::DELIVERY_INFO).map_err(be)?;
+            tx.open_table(events::DELIVERY_DUE).map_err(be)?;
+            tx.open_table(events::DELIVERY_INDEX).map_err(be)?;
         }
         tx.commit().map_err(be)?;
         Ok(RedbStore {
             db: Arc::new(db),
             epochs: Arc::default(),
+            claims: Arc::default(),
         })
     }
 

@@ -48,6 +48,7 @@ pub use conn::{Topology, ValkeyOptions, with_credentials};
 mod audit;
 mod conn;
 mod counters;
+mod events;
 mod follow;
 mod records;
 mod usage;
@@ -64,6 +65,8 @@ pub struct ValkeyStore {
     timeout: Duration,
     wait_replicas: u32,
     wait_timeout: Duration,
+    /// Whether the events outbox's consumer group is known to exist (`events.rs`).
+    group_made: std::sync::atomic::AtomicBool,
 }
 
 impl ValkeyStore {
@@ -88,6 +91,7 @@ impl ValkeyStore {
             timeout: opts.timeout,
             wait_replicas,
             wait_timeout: opts.wait_timeout,
+            group_made: Default::default(),
         })
     }
 
