@@ -42,12 +42,14 @@ pub trait EventStore: Send + Sync {
     /// returns.
     async fn push_events(&self, events: &[Vec<u8>]) -> Result<(), StoreError>;
 
-    /// Up to `max` events for `consumer`: ones claimed more than `stale_ms` ago and never
-    /// acknowledged first, then new ones.
+    /// Up to `max` events for `consumer`: ones claimed more than `stale_ms` before
+    /// `now_ms` and never acknowledged first, then new ones. (Valkey measures staleness
+    /// by its own clock.)
     async fn claim_events(
         &self,
         consumer: &str,
         max: usize,
+        now_ms: i64,
         stale_ms: u64,
     ) -> Result<Claimed, StoreError>;
 

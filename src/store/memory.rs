@@ -174,9 +174,10 @@ impl EventStore for MemoryStore {
         &self,
         _consumer: &str,
         max: usize,
+        now_ms: i64,
         stale_ms: u64,
     ) -> Result<Claimed, StoreError> {
-        Ok(self.events().claim(max, now_ms(), stale_ms))
+        Ok(self.events().claim(max, now_ms, stale_ms))
     }
 
     async fn ack_events(&self, tags: &[String]) -> Result<(), StoreError> {
@@ -218,14 +219,6 @@ impl EventStore for MemoryStore {
     ) -> Result<Vec<Vec<u8>>, StoreError> {
         Ok(self.events().list(endpoint, before, limit))
     }
-}
-
-/// The system clock in unix ms (outbox claims: when a claim goes stale is wall time
-/// across replicas).
-pub(crate) fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 #[async_trait]

@@ -133,11 +133,11 @@ impl EventStore for RedbStore {
         &self,
         _consumer: &str,
         max: usize,
+        now: i64,
         stale_ms: u64,
     ) -> Result<Claimed, StoreError> {
         let claims = self.claims.clone();
         self.blocking(move |db| {
-            let now = crate::store::memory::now_ms();
             let stale_before = now.saturating_sub(i64::try_from(stale_ms).unwrap_or(i64::MAX));
             let tx = db.begin_read().map_err(be)?;
             let t = tx.open_table(EVENTS).map_err(be)?;

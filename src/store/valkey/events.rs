@@ -162,6 +162,7 @@ impl EventStore for ValkeyStore {
         &self,
         consumer: &str,
         max: usize,
+        _now_ms: i64,
         stale_ms: u64,
     ) -> Result<Claimed, StoreError> {
         self.ensure_group().await?;

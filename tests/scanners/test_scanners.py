@@ -1,0 +1,308 @@
+"""The secret-scanner rules of deploy/scanners, run over the sample tree of conftest.py:
+
+- detect-secrets, for real, with only the keygate plugin: exactly the valid keys;
+- gitleaks, for real when it is installed, with deploy/scanners/gitleaks.toml: every
+  string of the right shape (it cannot check the checksum), no lookalike;
+- the same gitleaks rule and the GitHub custom pattern run with Python's `re`.
+
+Run: python3 -m pytest -q tests/scanners  (scripts/scanners-deps.sh installs what it needs)
+"""
+import hashlib
+import importlib.util
+import json
+import math
+import os
+import re
+import subprocess
+import tomllib
+from collections import Counter
+
+import pytest
+import yaml
+
+from conftest import (
+    BROKEN,
+    GITHUB_PATTERN,
+    GITLEAKS_TOML,
+    LOOKALIKE,
+    OTHER_PREFIX,
+    OTHER_PREFIX_BROKEN,
+    PLUGIN,
+    VALID,
+    VECTOR_KEY,
+    change_char,
+    gitleaks_binary,
+    make_key,
+)
+
+COUNTING = bytes(range(32))  # the random bytes of the Rust test vector
+
+
+@pytest.fixture(scope="module")
+def plugin():
+    """deploy/scanners/detect_secrets_keygate.py, imported as detect-secrets imports it."""
+    spec = importlib.util.spec_from_file_location("detect_secrets_keygate", PLUGIN)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def sha1(text: str) -> str:
+    return hashlib.sha1(text.encode()).hexdigest()
+
+
+def explain(tree, found, expected):
+    """A readable account of what differs between two sets of (path, line, key-or-hash)."""
+    by_value = {}
+    for p in tree.planted:
+        by_value[p.text] = p
+        by_value[sha1(p.text)] = p
+
+    def show(items):
+        out = []
+        for path, line, value in sorted(items):
+            p = by_value.get(value)
+            out.append(f"  {path}:{line} {p.kind + ' ' + p.text if p else value}")
+        return "\n".join(out) or "  (none)"
+
+    return (
+        f"reported but not expected:\n{show(found - expected)}\n"
+        f"expected but not reported:\n{show(expected - found)}"
+    )
+
+
+def lines_of(text: str, start: int) -> int:
+    return text.count("\n", 0, start) + 1
+
+
+# --- the checksum ---------------------------------------------------------------------
+
+
+def test_checksum_agrees_with_the_rust_vector(plugin):
+    # The tests' own key maker and the plugin both give src/token.rs's vector...
+    assert make_key("kg", COUNTING) == VECTOR_KEY
+    assert plugin.assemble("kg", COUNTING) == VECTOR_KEY
+    assert plugin.checksum(VECTOR_KEY[:-6]) == VECTOR_KEY[-6:] == "4DqIjo"
+    assert plugin.has_valid_checksum(VECTOR_KEY)
+    # ...and, as in the Rust test, any one changed character breaks the checksum.
+    for i in range(3, len(VECTOR_KEY)):
+        assert not plugin.has_valid_checksum(change_char(VECTOR_KEY, i)), i
+    # The prefix is part of what the checksum covers.
+    assert not plugin.has_valid_checksum("kh" + VECTOR_KEY[2:])
+
+
+def test_plugin_reports_only_checksummed_keys(plugin, monkeypatch):
+    monkeypatch.delenv("KEYGATE_KEY_PREFIX", raising=False)
+    detector = plugin.KeygateKeyDetector()
+    broken = change_char(VECTOR_KEY, 10)
+    line = f'a = "{VECTOR_KEY}", b = "{broken}", c = "x{VECTOR_KEY}"'
+    assert list(detector.analyze_string(line)) == [VECTOR_KEY]
+    found = detector.analyze_line(filename="f.py", line=line, line_number=7)
+    assert [(s.type, s.line_number, s.secret_value) for s in found] == [
+        ("keygate API key", 7, VECTOR_KEY)
+    ]
+
+
+def test_plugin_prefix_comes_from_the_environment(plugin, monkeypatch):
+    acme = make_key("acme", COUNTING)
+    monkeypatch.setenv("KEYGATE_KEY_PREFIX", "acme")
+    detector = plugin.KeygateKeyDetector()
+    assert list(detector.analyze_string(f"{VECTOR_KEY} {acme}")) == [acme]
+    for bad in ("KG", "kg_", "a" * 17, "k-g"):
+        monkeypatch.setenv("KEYGATE_KEY_PREFIX", bad)
+        with pytest.raises(ValueError, match="KEYGATE_KEY_PREFIX"):
+            plugin.KeygateKeyDetector()
+
+
+# --- detect-secrets -------------------------------------------------------------------
+
+
+def findings(results):
+    out = set()
+    for path, items in results.items():
+        for item in items:
+            assert item["type"] == "keygate API key", item
+            out.add((path, item["line_number"], item["hashed_secret"]))
+    return out
+
+
+def hashed(expected):
+    return {(path, line, sha1(key)) for path, line, key in expected}
+
+
+def test_detect_secrets_reports_exactly_the_valid_keys(sample_tree, run_detect_secrets):
+    found = findings(run_detect_secrets(sample_tree.root))
+    expected = hashed(sample_tree.expect(VALID))
+    assert len(expected) == 8
+    assert found == expected, explain(sample_tree, found, expected)
+
+
+def test_detect_secrets_with_a_deployment_prefix(sample_tree, run_detect_secrets):
+    found = findings(run_detect_secrets(sample_tree.root, KEYGATE_KEY_PREFIX="acme"))
+    expected = hashed(sample_tree.expect(OTHER_PREFIX))
+    assert len(expected) == 1
+    assert found == expected, explain(sample_tree, found, expected)
+
+
+def test_detect_secrets_call_lines_need_the_indirect_reference_filter_off(
+    tmp_path, run_detect_secrets
+):
+    """README.md's advice: detect-secrets' default `is_indirect_reference` filter skips
+    whole lines like `x = f(key=...)`, whatever the plugin finds in them."""
+    key = make_key("kg", bytes(range(1, 33)))
+    (tmp_path / "app.py").write_text(f'client = Client(api_key="{key}")\n')
+    assert run_detect_secrets(tmp_path) == {}
+    found = findings(
+        run_detect_secrets(
+            tmp_path,
+            "--disable-filter", "detect_secrets.filters.heuristic.is_indirect_reference",
+        )
+    )
+    assert found == {("app.py", 1, sha1(key))}
+
+
+# --- gitleaks -------------------------------------------------------------------------
+
+
+def shannon(text: str) -> float:
+    n = len(text)
+    return -sum(c / n * math.log2(c / n) for c in Counter(text).values())
+
+
+def gitleaks_rule():
+    config = tomllib.loads(GITLEAKS_TOML.read_text())
+    assert config["extend"] == {"useDefault": True}
+    (rule,) = [r for r in config["rules"] if r["id"] == "keygate-api-key"]
+    return rule
+
+
+def test_gitleaks_rule_with_python_re(sample_tree):
+    """The rule as gitleaks applies it (regex, secretGroup, entropy, allowlist), with
+    Python's `re` standing in for Go's regexp: the same for this syntax (ASCII `\\b`)."""
+    rule = gitleaks_rule()
+    assert rule["keywords"] == ["kg_"]
+    assert rule["secretGroup"] == 1
+    regex = re.compile(rule["regex"], re.ASCII)
+    allow = [re.compile(r, re.ASCII) for r in rule["allowlist"]["regexes"]]
+    found = set()
+    for path, text in sample_tree.files().items():
+        for m in regex.finditer(text):
+            secret, match = m.group(1), m.group(0).strip("\n")
+            if shannon(secret) <= rule["entropy"]:
+                continue
+            # gitleaks 8.2x tests the allowlist against the secret, 8.16 against the match.
+            on_secret = any(a.search(secret) for a in allow)
+            assert on_secret == any(a.search(match) for a in allow), match
+            if not on_secret:
+                found.add((path, lines_of(text, m.start(1)), secret))
+    expected = sample_tree.expect(VALID, BROKEN)
+    assert found == expected, explain(sample_tree, found, expected)
+
+
+def gitleaks_version(binary: str):
+    out = subprocess.run([binary, "version"], capture_output=True, text=True, check=True)
+    m = re.search(r"(\d+)\.(\d+)\.(\d+)", out.stdout)
+    assert m, out.stdout
+    return tuple(int(x) for x in m.groups())
+
+
+def test_gitleaks_finds_every_key_shaped_string(sample_tree, tmp_path):
+    binary = gitleaks_binary()
+    if not binary:
+        pytest.skip(
+            "gitleaks is not installed: Debian has it only from trixie on (8.16), not in "
+            "bookworm; scripts/scanners-deps.sh installs it where apt has it, or set "
+            "GITLEAKS=/path/to/gitleaks"
+        )
+    report = tmp_path / "gitleaks.json"
+    # `dir` since 8.19; before that, `detect --no-git`.
+    if gitleaks_version(binary) >= (8, 19, 0):
+        scan = ["dir", "."]
+    else:
+        scan = ["detect", "--no-git", "--source", "."]
+    proc = subprocess.run(
+        [binary, *scan, "--config", str(GITLEAKS_TOML), "--report-format", "json",
+         "--report-path", str(report), "--no-banner", "--exit-code", "0",
+         "--log-level", "error"],
+        cwd=sample_tree.root, capture_output=True, text=True,
+        env={k: v for k, v in os.environ.items() if not k.startswith("GITLEAKS_CONFIG")},
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    results = json.loads(report.read_text())
+    found = {
+        (os.path.normpath(f["File"]).replace(os.sep, "/"), f["StartLine"], f["Secret"])
+        for f in results
+        if f["RuleID"] == "keygate-api-key"
+    }
+    # It cannot check the checksum: the mistyped keys are reported with the valid ones.
+    valid, broken = sample_tree.expect(VALID), sample_tree.expect(BROKEN)
+    assert valid <= found, explain(sample_tree, found, valid)
+    assert broken <= found, explain(sample_tree, found, broken)
+    # Nothing else: no lookalike, no key of another prefix. (gitleaks' default rules,
+    # which the config extends, may flag some of those; only this rule is checked.)
+    assert found == valid | broken, explain(sample_tree, found, valid | broken)
+    others = {
+        p.text
+        for p in sample_tree.planted
+        if p.kind in (LOOKALIKE, OTHER_PREFIX, OTHER_PREFIX_BROKEN)
+    }
+    assert not {secret for _, _, secret in found} & others
+
+
+# --- the GitHub custom pattern ---------------------------------------------------------
+
+
+def github_pattern():
+    return yaml.safe_load(GITHUB_PATTERN.read_text())
+
+
+def test_github_pattern_fields_are_hyperscan_and_python_syntax():
+    p = github_pattern()
+    assert p["name"] == "keygate API key"
+    fields = [p["secret_format"], p["before_secret"], p["after_secret"],
+              *p["additional_not_match"], *p["additional_must_match"]]
+    for field in fields:
+        re.compile(field)
+        # No lookaround or inline options: Hyperscan has neither.
+        assert not re.search(r"\(\?[=!<a-zA-Z]", field), field
+
+
+def github_regex(p):
+    # GitHub looks at the text around the secret without taking it: `after` becomes a
+    # lookahead here so that two keys one character apart are both found.
+    return re.compile(f"(?:{p['before_secret']})({p['secret_format']})(?={p['after_secret']})")
+
+
+def github_matches(p, text):
+    regex = github_regex(p)
+    for m in regex.finditer(text):
+        secret = m.group(1)
+        if any(re.search(r, secret) for r in p["additional_not_match"]):
+            continue
+        if not all(re.search(r, secret) for r in p["additional_must_match"]):
+            continue
+        yield m.start(1), secret
+
+
+def test_github_pattern_finds_every_key_shaped_string(sample_tree):
+    p = github_pattern()
+    found = {
+        (path, lines_of(text, start), secret)
+        for path, text in sample_tree.files().items()
+        for start, secret in github_matches(p, text)
+    }
+    expected = sample_tree.expect(VALID, BROKEN)
+    assert found == expected, explain(sample_tree, found, expected)
+
+
+def test_github_pattern_test_string():
+    p = github_pattern()
+    assert [s for _, s in github_matches(p, p["test_string"])] == [VECTOR_KEY]
+
+
+def test_the_three_rules_agree_on_the_key_shape(plugin, monkeypatch):
+    monkeypatch.delenv("KEYGATE_KEY_PREFIX", raising=False)
+    shape = github_pattern()["secret_format"]
+    assert shape == "kg_[0-9A-Za-z]{49}"
+    assert f"({shape})" in gitleaks_rule()["regex"]
+    assert shape in plugin.KeygateKeyDetector().denylist[0].pattern
