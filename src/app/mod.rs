@@ -31,6 +31,8 @@ pub struct App {
     pub clock: Clock,
     pub gate: Arc<Gate>,
     pub keys: Keys,
+    /// The events outbox and webhook delivery.
+    pub events: Arc<crate::events::Events>,
     pub log_limits: LogLimits,
     /// Where access lines go (`None`: not written; `access_log = false`, or no log
     /// output set up, as in tests).
@@ -98,6 +100,14 @@ impl App {
             keysets,
             Arc::new(Metrics::default()),
         ));
+        let events = Arc::new(
+            crate::events::Events::new(
+                store.clone(),
+                clock.clone(),
+                crate::events::Settings::from_config(&config.events).map_err(StartError::Config)?,
+            )
+            .map_err(StartError::Config)?,
+        );
         let keys = Keys::new(
             store,
             salt,
@@ -105,6 +115,7 @@ impl App {
             clock.clone(),
             Some(gate.clone()),
         )
+        .with_events(crate::events::port(&events))
         .with_max_keys_per_owner(config.max_keys_per_owner)
         .with_limit_defaults(resolved.key_defaults, resolved.owner_defaults);
         let log_limits = LogLimits {
@@ -131,6 +142,7 @@ impl App {
             clock,
             gate,
             keys,
+            events,
             log_limits,
             access_log: None,
             verifier,

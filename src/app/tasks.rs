@@ -1,7 +1,7 @@
 //! Every background task of a running keygate, started once and drained once: the
 //! last-used and analytics flushers, the usage-limit sweeper (idle leases back, ended
-//! windows pruned), the key-source watcher, the OIDC key refresher and the follower of
-//! other replicas' writes. The composition root owns their lifecycle; the HTTP layer
+//! windows pruned), the key-source watcher, the OIDC key refresher, the follower of
+//! other replicas' writes and the webhook delivery worker. The composition root owns their lifecycle; the HTTP layer
 //! only asks for it ([`Background::start`] before serving, [`Background::drain`] after).
 
 use std::sync::Arc;
@@ -28,6 +28,7 @@ impl Background {
             tokio::spawn(sweep_limits(app.clone())),
             tokio::spawn(flush_analytics(app.clone(), retry.clone())),
             tokio::spawn(app.sources().watch()),
+            tokio::spawn(app.events.clone().run()),
         ];
         if let Some(v) = &app.verifier {
             tasks.push(tokio::spawn(v.clone().run()));

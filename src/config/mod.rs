@@ -12,6 +12,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+mod events;
 mod grpc;
 mod layers;
 mod permissions;
@@ -20,6 +21,7 @@ mod secret;
 mod sections;
 mod validate;
 
+pub use events::EventsConfig;
 pub use grpc::GrpcConfig;
 pub use layers::{ConfigError, Loaded, Overrides, load};
 pub use permissions::{PermissionsConfig, RequireConfig, Requirement, parse_query};
@@ -140,6 +142,8 @@ pub struct Config {
     pub permissions: PermissionsConfig,
     /// Envoy's gRPC external authorization on a port of its own (`[grpc]`).
     pub grpc: GrpcConfig,
+    /// The events outbox and webhook delivery (`[events]`).
+    pub events: EventsConfig,
 }
 
 impl Default for Config {
@@ -198,6 +202,7 @@ impl Default for Config {
             proxy: ProxyConfig::default(),
             permissions: PermissionsConfig::default(),
             grpc: GrpcConfig::default(),
+            events: EventsConfig::default(),
         }
     }
 }

@@ -21,6 +21,9 @@ impl Config {
         if let Err(e) = self.permissions.check() {
             return bad(e);
         }
+        if let Err(e) = self.events.check() {
+            return bad(e);
+        }
         if let Err(e) = self.grpc.check() {
             return bad(e);
         }

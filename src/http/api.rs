@@ -9,7 +9,7 @@
 //! Layout: [`error`] (the one error shape), [`principal`] (who is calling), [`keys`]
 //! (bodies and the logic both route families share), then one file per family of routes —
 //! [`me`] (self-service), [`admin`] (owners and everyone's keys), [`audit`], [`limits`],
-//! [`usage`], [`roles`] — and [`openapi`], the document that lists them all. This file only routes.
+//! [`usage`], [`roles`], [`webhooks`] — and [`openapi`], the document that lists them all. This file only routes.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -30,6 +30,7 @@ mod paging;
 mod principal;
 mod roles;
 mod usage;
+mod webhooks;
 
 use admin::{
     all_list, any_delete, any_get, any_patch, any_rotate, user_create, user_delete, user_get,
@@ -103,4 +104,29 @@ pub fn router() -> Router<Arc<App>> {
             get(user_key_permissions),
         )
         .route("/api/tokens/{id}/permissions", get(any_key_permissions))
+        .route(
+            "/api/webhooks",
+            get(webhooks::list_endpoints).post(webhooks::create_endpoint),
+        )
+        .route("/api/webhooks/types", get(webhooks::event_types))
+        .route(
+            "/api/webhooks/{id}",
+            get(webhooks::get_endpoint)
+                .patch(webhooks::patch_endpoint)
+                .delete(webhooks::delete_endpoint),
+        )
+        .route(
+            "/api/webhooks/{id}/rotate-secret",
+            post(webhooks::rotate_secret),
+        )
+        .route("/api/webhooks/{id}/test", post(webhooks::test_endpoint))
+        .route("/api/webhooks/{id}/deliveries", get(webhooks::deliveries))
+        .route(
+            "/api/webhooks/{id}/deliveries/{delivery}",
+            get(webhooks::delivery),
+        )
+        .route(
+            "/api/webhooks/{id}/deliveries/{delivery}/replay",
+            post(webhooks::replay),
+        )
 }

@@ -8,12 +8,25 @@ use crate::store::{AuditEvent, AuditQuery, TokenId, TokenRecord};
 impl Keys {
     /// Appends and logs an audit event. The change itself is already done: a failure
     /// here is logged, not returned.
+    /// (A record that could not be read: only its id and owner are known.)
     pub(super) async fn audit(&self, actor: &Actor, action: &str, owner: &str, id: &TokenId) {
+        if let Some(events) = &self.events
+            && action == "delete"
+        {
+            let data = serde_json::json!({
+                "key": {"id": id, "owner": owner},
+                "actor": actor_json(actor),
+                "reason": "the stored record was damaged and was removed",
+            });
+            let owner = (!owner.is_empty()).then_some(owner);
+            events.emit("key.deleted", owner, data).await;
+        }
         self.audit_event(actor, action, owner, Some(id), None, Vec::new())
             .await;
     }
 
-    /// An audit event about one key whose record is at hand, with what changed.
+    /// An audit event about one key whose record is at hand, with what changed, and
+    /// the matching webhook event.
     pub(super) async fn audit_record(
         &self,
         actor: &Actor,
@@ -21,6 +34,11 @@ impl Keys {
         r: &TokenRecord,
         changes: Vec<crate::store::AuditChange>,
     ) {
+        if let (Some(events), Some(kind)) = (&self.events, event_kind(action)) {
+            events
+                .emit(kind, Some(&r.owner), key_event(r, actor, &changes))
+                .await;
+        }
         self.audit_event(
             actor,
             action,
@@ -69,6 +87,49 @@ impl Keys {
     pub async fn audit_log(&self, q: &AuditQuery) -> Result<Vec<AuditEvent>, ManageError> {
         Ok(self.store.list_audit(q).await?)
     }
+}
+
+/// The webhook event type of an audited change to a key, if it has one.
+fn event_kind(action: &str) -> Option<&'static str> {
+    Some(match action {
+        "create" => "key.created",
+        "update" | "limits" => "key.updated",
+        "disable" => "key.disabled",
+        "enable" => "key.enabled",
+        "rotate" => "key.rotated",
+        "delete" => "key.revoked",
+        _ => return None,
+    })
+}
+
+fn actor_json(actor: &Actor) -> serde_json::Value {
+    serde_json::json!({"subject": actor.subject, "auth": actor.auth, "client": actor.client})
+}
+
+/// The `data` of a key event: the key as the API shows its settings (never a secret or
+/// a hash), who acted, and what changed.
+fn key_event(
+    r: &TokenRecord,
+    actor: &Actor,
+    changes: &[crate::store::AuditChange],
+) -> serde_json::Value {
+    let mut key = serde_json::json!({
+        "id": r.id,
+        "owner": r.owner,
+        "name": r.name,
+        "hint": r.hint,
+        "created_at": r.created_at,
+        "expires_at": r.expires_at,
+        "disabled": r.disabled,
+        "metadata": r.metadata,
+    });
+    if let Some(old) = &r.replaces {
+        key["replaces"] = serde_json::json!(old);
+    }
+    if let Some(g) = r.grace_until {
+        key["grace_until"] = serde_json::json!(g);
+    }
+    serde_json::json!({"key": key, "actor": actor_json(actor), "changes": changes})
 }
 
 /// The fields an update changed, as text (rules in their CLI form, metadata and limits

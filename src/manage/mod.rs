@@ -92,6 +92,8 @@ pub struct Keys {
     prefix: KeyPrefix,
     clock: Clock,
     gate: Option<Arc<dyn GatePort>>,
+    /// Where key events go (webhooks), when the events service runs.
+    events: Option<Arc<dyn crate::store::EventPort>>,
     max_keys_per_owner: usize,
     /// Limits and starting balance of new keys (`[limits]`).
     key_defaults: (crate::limits::Limits, Option<u64>),
@@ -116,10 +118,17 @@ impl Keys {
             prefix,
             clock,
             gate,
+            events: None,
             max_keys_per_owner: DEFAULT_MAX_KEYS_PER_OWNER,
             key_defaults: Default::default(),
             owner_defaults: Default::default(),
         }
+    }
+
+    /// Key changes become events (webhooks) through `events`.
+    pub fn with_events(mut self, events: Arc<dyn crate::store::EventPort>) -> Self {
+        self.events = Some(events);
+        self
     }
 
     pub fn with_max_keys_per_owner(mut self, n: usize) -> Self {

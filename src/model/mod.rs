@@ -5,6 +5,7 @@
 //! (`clock`, `token`, `rules`, `limits`).
 
 pub mod audit;
+pub mod event;
 pub mod record;
 pub mod text;
 

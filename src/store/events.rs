@@ -59,11 +59,12 @@ pub trait EventStore: Send + Sync {
     /// How many events are in the outbox, claimed or not (`/metrics`, tests).
     async fn outbox_len(&self) -> Result<u64, StoreError>;
 
-    /// Stores a new delivery; `false` (and nothing written) when one has this id.
-    async fn add_delivery(&self, d: &DeliveryRow<'_>) -> Result<bool, StoreError>;
+    /// Stores new deliveries, skipping those whose id exists (a fan-out run twice);
+    /// returns how many were new.
+    async fn add_deliveries(&self, rows: &[DeliveryRow<'_>]) -> Result<usize, StoreError>;
 
-    /// Replaces a delivery (after an attempt, or to replay it).
-    async fn put_delivery(&self, d: &DeliveryRow<'_>) -> Result<(), StoreError>;
+    /// Replaces deliveries (after attempts, or to replay one).
+    async fn put_deliveries(&self, rows: &[DeliveryRow<'_>]) -> Result<(), StoreError>;
 
     /// Up to `max` deliveries due at `now_ms`, each then due again at `now_ms + lease_ms`
     /// unless put back first.

@@ -189,12 +189,16 @@ impl EventStore for MemoryStore {
         Ok(self.events().outbox_len())
     }
 
-    async fn add_delivery(&self, d: &DeliveryRow<'_>) -> Result<bool, StoreError> {
-        Ok(self.events().put(d, true))
+    async fn add_deliveries(&self, rows: &[DeliveryRow<'_>]) -> Result<usize, StoreError> {
+        let mut g = self.events();
+        Ok(rows.iter().filter(|d| g.put(d, true)).count())
     }
 
-    async fn put_delivery(&self, d: &DeliveryRow<'_>) -> Result<(), StoreError> {
-        self.events().put(d, false);
+    async fn put_deliveries(&self, rows: &[DeliveryRow<'_>]) -> Result<(), StoreError> {
+        let mut g = self.events();
+        for d in rows {
+            g.put(d, false);
+        }
         Ok(())
     }
 

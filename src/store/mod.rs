@@ -11,7 +11,7 @@
 //! which backend it has; the differences (transactions in redb, write ordering across
 //! hash slots in Valkey) stay inside each backend. One conformance suite
 //! (`tests/api/store_conformance.rs`) runs against all of them. The ports through which
-//! services reach each other ([`Invalidate`], [`GatePort`]) live here too.
+//! services reach each other ([`Invalidate`], [`GatePort`], [`EventPort`]) live here too.
 
 use std::sync::Arc;
 
@@ -143,6 +143,15 @@ pub trait GatePort: Invalidate {
     async fn reset_slot(&self, slot: &str);
     /// Owner limits changed: cached owner policies are read again.
     fn owner_limits_changed(&self);
+}
+
+/// What the services that make events (management, the gate's background flushes) need
+/// of the events service — the port through which they reach it without importing it.
+#[async_trait]
+pub trait EventPort: Send + Sync {
+    /// Writes an event to the durable outbox before returning. A failure is logged and
+    /// counted, not returned: the change the event tells of is already done.
+    async fn emit(&self, kind: &'static str, owner: Option<&str>, data: serde_json::Value);
 }
 
 /// A request for allowances from a rate-limit window (usage limits).

@@ -37,7 +37,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ),
     ("store", &["store"]),
     ("engines", &["limits::engine"]),
-    ("services", &["decide", "manage"]),
+    ("services", &["decide", "manage", "events"]),
     ("observe", &["access_log"]),
     ("composition", &["sources", "app"]),
     ("transport", &["listen"]),
@@ -45,7 +45,14 @@ const LAYERS: &[(&str, &[&str])] = &[
 ];
 
 /// Services that must not import each other (they meet through ports in `store`).
-const APART: &[(&str, &str)] = &[("decide", "manage"), ("manage", "decide")];
+const APART: &[(&str, &str)] = &[
+    ("decide", "manage"),
+    ("manage", "decide"),
+    ("events", "decide"),
+    ("events", "manage"),
+    ("decide", "events"),
+    ("manage", "events"),
+];
 
 type Module = Vec<String>;
 

@@ -45,3 +45,5 @@ mod store_events;
 mod throttle;
 mod ui;
 mod upstream;
+mod webhooks;
+mod webhooks_delivery;

@@ -68,25 +68,29 @@ async fn conformance(s: &dyn EventStore) {
 
     // Deliveries: added once, claimed when due with a lease, listed newest first.
     assert!(
-        s.add_delivery(&row("e1.ep1", "ep1", 1_000, Some(5_000), b"one"))
+        s.add_deliveries(&[row("e1.ep1", "ep1", 1_000, Some(5_000), b"one")])
             .await
             .unwrap()
+            == 1
     );
     assert!(
-        !s.add_delivery(&row("e1.ep1", "ep1", 1_000, Some(5_000), b"twice"))
+        s.add_deliveries(&[row("e1.ep1", "ep1", 1_000, Some(5_000), b"twice")])
             .await
-            .unwrap(),
+            .unwrap()
+            == 0,
         "a second fan-out of one event adds nothing"
     );
     assert!(
-        s.add_delivery(&row("e2.ep1", "ep1", 2_000, Some(9_000), b"two"))
+        s.add_deliveries(&[row("e2.ep1", "ep1", 2_000, Some(9_000), b"two")])
             .await
             .unwrap()
+            == 1
     );
     assert!(
-        s.add_delivery(&row("e3.ep2", "ep2", 3_000, None, b"three"))
+        s.add_deliveries(&[row("e3.ep2", "ep2", 3_000, None, b"three")])
             .await
             .unwrap()
+            == 1
     );
     assert_eq!(s.get_delivery("e1.ep1").await.unwrap().unwrap(), b"one");
     assert!(s.get_delivery("nope").await.unwrap().is_none());
@@ -113,7 +117,7 @@ async fn conformance(s: &dyn EventStore) {
         "a lease that ran out makes it due again"
     );
     // Put back as delivered: never due again.
-    s.put_delivery(&row("e1.ep1", "ep1", 1_000, None, b"one done"))
+    s.put_deliveries(&[row("e1.ep1", "ep1", 1_000, None, b"one done")])
         .await
         .unwrap();
     let due = s.claim_deliveries(20_000, 1_000, 10).await.unwrap();
@@ -140,16 +144,24 @@ async fn conformance(s: &dyn EventStore) {
 async fn bounded(s: &dyn EventStore) {
     let body = b"x".to_vec();
     assert!(
-        s.add_delivery(&row("pending", "epb", 0, Some(1), &body))
+        s.add_deliveries(&[row("pending", "epb", 0, Some(1), &body)])
             .await
             .unwrap()
+            == 1
     );
-    for i in 1..=DELIVERIES_KEPT + 3 {
-        let id = format!("d{i:05}");
-        s.add_delivery(&row(&id, "epb", i as i64, None, &body))
-            .await
-            .unwrap();
-    }
+    let ids: Vec<String> = (1..=DELIVERIES_KEPT + 3)
+        .map(|i| format!("d{i:05}"))
+        .collect();
+    let rows: Vec<DeliveryRow> = ids
+        .iter()
+        .enumerate()
+        .map(|(i, id)| row(id, "epb", i as i64 + 1, None, &body))
+        .collect();
+    assert_eq!(
+        s.add_deliveries(&rows).await.unwrap(),
+        rows.len(),
+        "one batch"
+    );
     let all = s
         .list_deliveries("epb", None, DELIVERIES_KEPT * 2)
         .await

@@ -190,12 +190,12 @@ impl EventStore for RedbStore {
         .await
     }
 
-    async fn add_delivery(&self, d: &DeliveryRow<'_>) -> Result<bool, StoreError> {
-        self.put(d, true).await
+    async fn add_deliveries(&self, rows: &[DeliveryRow<'_>]) -> Result<usize, StoreError> {
+        self.put(rows, true).await
     }
 
-    async fn put_delivery(&self, d: &DeliveryRow<'_>) -> Result<(), StoreError> {
-        self.put(d, false).await.map(|_| ())
+    async fn put_deliveries(&self, rows: &[DeliveryRow<'_>]) -> Result<(), StoreError> {
+        self.put(rows, false).await.map(|_| ())
     }
 
     async fn claim_deliveries(
@@ -285,18 +285,53 @@ impl EventStore for RedbStore {
     }
 }
 
+/// A delivery row, owned, for the blocking pool.
+struct Row {
+    id: String,
+    endpoint: String,
+    created_ms: i64,
+    due_ms: Option<i64>,
+    body: Vec<u8>,
+}
+
 impl RedbStore {
-    async fn put(&self, d: &DeliveryRow<'_>, only_new: bool) -> Result<bool, StoreError> {
-        let (id, endpoint, body) = (d.id.to_owned(), d.endpoint.to_owned(), d.body.to_vec());
-        let (created, due) = (d.created_ms, d.due_ms);
+    /// Writes rows in one transaction; returns how many were written.
+    async fn put(&self, rows: &[DeliveryRow<'_>], only_new: bool) -> Result<usize, StoreError> {
+        let rows: Vec<Row> = rows
+            .iter()
+            .map(|d| Row {
+                id: d.id.to_owned(),
+                endpoint: d.endpoint.to_owned(),
+                created_ms: d.created_ms,
+                due_ms: d.due_ms,
+                body: d.body.to_vec(),
+            })
+            .collect();
+        if rows.is_empty() {
+            return Ok(0);
+        }
         self.blocking(move |db| {
             let tx = db.begin_write().map_err(be)?;
-            let wrote = write_delivery(&tx, &id, &endpoint, created, due, &body, only_new)?;
-            if wrote && only_new {
-                trim(&tx, &endpoint)?;
+            let mut n = 0;
+            for r in &rows {
+                let wrote = write_delivery(
+                    &tx,
+                    &r.id,
+                    &r.endpoint,
+                    r.created_ms,
+                    r.due_ms,
+                    &r.body,
+                    only_new,
+                )?;
+                if wrote {
+                    n += 1;
+                    if only_new {
+                        trim(&tx, &r.endpoint)?;
+                    }
+                }
             }
             tx.commit().map_err(be)?;
-            Ok(wrote)
+            Ok(n)
         })
         .await
     }

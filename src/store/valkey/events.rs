@@ -96,9 +96,18 @@ impl ValkeyStore {
         Ok(())
     }
 
-    async fn put(&self, d: &DeliveryRow<'_>, only_new: bool) -> Result<bool, StoreError> {
-        let mut c = self.conn.clone();
-        let cmd = redis::cmd("EVAL")
+    /// Writes rows (pipelined); returns how many were written.
+    async fn put(&self, rows: &[DeliveryRow<'_>], only_new: bool) -> Result<usize, StoreError> {
+        let cmds = rows.iter().map(|d| self.put_cmd(d, only_new)).collect();
+        let done = self.batch(cmds).await?;
+        Ok(done
+            .iter()
+            .filter(|v| matches!(v, redis::Value::Int(1)))
+            .count())
+    }
+
+    fn put_cmd(&self, d: &DeliveryRow<'_>, only_new: bool) -> redis::Cmd {
+        redis::cmd("EVAL")
             .arg(PUT_DELIVERY)
             .arg(3)
             .arg(format!("{}{}", self.k_delivery_prefix(), d.id))
@@ -110,9 +119,7 @@ impl ValkeyStore {
             .arg(u8::from(only_new))
             .arg(DELIVERIES_KEPT)
             .arg(self.k_delivery_prefix())
-            .clone();
-        let wrote: i64 = self.run(async { cmd.query_async(&mut c).await }).await?;
-        Ok(wrote == 1)
+            .clone()
     }
 }
 
@@ -244,12 +251,12 @@ impl EventStore for ValkeyStore {
             .await
     }
 
-    async fn add_delivery(&self, d: &DeliveryRow<'_>) -> Result<bool, StoreError> {
-        self.put(d, true).await
+    async fn add_deliveries(&self, rows: &[DeliveryRow<'_>]) -> Result<usize, StoreError> {
+        self.put(rows, true).await
     }
 
-    async fn put_delivery(&self, d: &DeliveryRow<'_>) -> Result<(), StoreError> {
-        self.put(d, false).await.map(|_| ())
+    async fn put_deliveries(&self, rows: &[DeliveryRow<'_>]) -> Result<(), StoreError> {
+        self.put(rows, false).await.map(|_| ())
     }
 
     async fn claim_deliveries(
