@@ -9,7 +9,7 @@ TARGET_DIR := $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)
 # build keygate and what depends on those features a second time).
 KEYGATE_DEBUG_BIN := $(CARGO) test --no-run --test api
 
-.PHONY: run test deps lint deny unit bench fmt web web-check e2e schemathesis dist image image-test chart-test
+.PHONY: run test deps lint deny unit bench fmt web web-check e2e schemathesis scanners dist image image-test chart-test
 
 ## Serve on 127.0.0.1:8080 with the embedded store (./data) and the web UI.
 run: web
@@ -17,8 +17,9 @@ run: web
 
 ## Everything CI checks: install what is missing, then fmt, clippy, the dependency
 ## policy, the UI's lint, types and component tests, every Rust test, the browser tests,
-## schemathesis against the API, and the container image and Helm chart.
-test: deps lint deny web web-check unit e2e schemathesis image-test chart-test
+## schemathesis against the API, the secret-scanner rules, and the container image and
+## Helm chart.
+test: deps lint deny web web-check unit e2e schemathesis scanners image-test chart-test
 
 deps:
 	@scripts/deps.sh
@@ -66,6 +67,12 @@ e2e: web tests/support/oidc/node_modules/.package-lock.json
 schemathesis: tests/support/oidc/node_modules/.package-lock.json
 	$(KEYGATE_DEBUG_BIN)
 	KEYGATE_BIN="$(TARGET_DIR)/debug/keygate" python3 tests/schemathesis/run.py
+
+## The secret-scanner rules for keygate keys (deploy/scanners), run by the real
+## detect-secrets and gitleaks over a generated tree of keys, broken keys and lookalikes.
+scanners:
+	@scripts/scanners-deps.sh
+	KEYGATE_REQUIRE_GITLEAKS=1 python3 -m pytest -q -p no:cacheprovider tests/scanners
 
 ## Load benchmarks against a bare server, directly and behind Traefik and nginx, and
 ## instructions per request under callgrind (QUICK=1: a short run; CASES=valid,nginx:

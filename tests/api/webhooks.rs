@@ -337,3 +337,126 @@ async fn a_wrong_secret_fails_verification_at_the_receiver() {
     assert_eq!(got[0]["verified"], false);
     assert_eq!(got[0]["error"], "No matching signature found");
 }
+
+/// `keygate webhook …` on the store, and the same through a running server's API (a
+/// runtime with threads: the CLI blocks this one while the server answers).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_manages_endpoints_locally_and_through_the_api() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("keygate.toml"),
+        format!(
+            "data_dir = {:?}\ntoken_salt = \"{}\"\n",
+            dir.path().join("data"),
+            crate::helpers::SALT
+        ),
+    )
+    .unwrap();
+    let cli = |args: &[&str]| crate::helpers::run_cli(dir.path(), args);
+    let refused = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_keygate"))
+            .args(args)
+            .current_dir(dir.path())
+            .env_clear()
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{args:?} must fail");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    assert_eq!(cli(&["webhook", "list"]), "no webhook endpoints");
+    let made = cli(&[
+        "webhook",
+        "create",
+        "https://hooks.example.com/in",
+        "--event-type",
+        "key.*",
+        "--owner",
+        "alice",
+        "--json",
+    ]);
+    let v: Value = serde_json::from_str(&made).unwrap();
+    let id = v["endpoint"]["id"].as_str().unwrap().to_owned();
+    assert!(v["secret"].as_str().unwrap().starts_with("whsec_"));
+    let listed = cli(&["webhook", "list"]);
+    assert!(
+        listed.contains(&id) && listed.contains("types=key.*") && listed.contains("owners=alice"),
+        "{listed}"
+    );
+    assert!(
+        !listed.contains(v["secret"].as_str().unwrap()),
+        "the secret is not listed"
+    );
+    let updated = cli(&["webhook", "update", &id, "--all-owners", "--disable"]);
+    assert!(
+        updated.contains("owners=all") && updated.contains("DISABLED"),
+        "{updated}"
+    );
+    let rotated = cli(&["webhook", "rotate-secret", &id, "--overlap", "0s"]);
+    assert!(
+        rotated.contains("whsec_") && !rotated.contains(v["secret"].as_str().unwrap()),
+        "{rotated}"
+    );
+    assert!(cli(&["webhook", "types"]).contains("key.revoked"));
+    // Bad input: refused with the flag or field named, nothing changed.
+    assert!(refused(&["webhook", "create", "ftp://x"]).contains("url"));
+    assert!(
+        refused(&["webhook", "create", "http://127.0.0.1/"]).contains("allow_private_addresses")
+    );
+    assert!(
+        refused(&[
+            "webhook",
+            "create",
+            "https://x.example/",
+            "--event-type",
+            "nope"
+        ])
+        .contains("event_types")
+    );
+    assert!(refused(&["webhook", "rotate-secret", &id, "--overlap", "30d"]).contains("--overlap"));
+    assert!(
+        refused(&["webhook", "update", "ep_missing", "--enable"]).contains("no webhook endpoint")
+    );
+    assert!(
+        refused(&["webhook", "update", &id, "--enable", "--disable"])
+            .contains("cannot be used with")
+    );
+    assert_eq!(cli(&["webhook", "list"]).lines().count(), 1);
+    // A key made with the CLI waits in the outbox for the server.
+    cli(&["token", "create", "--owner", "alice", "--name", "x"]);
+
+    // The same commands through a server's API.
+    let rx = Receiver::start(&[]).await;
+    let t = TestApp::spawn_with(Backend::Memory, quick).await;
+    let server = t.url("");
+    let api_cli = |args: &[&str]| {
+        let mut all = vec!["webhook", "--server", &server, "--admin-key", ADMIN_KEY];
+        all.extend_from_slice(args);
+        crate::helpers::run_cli(dir.path(), &all)
+    };
+    let url = rx.url("/in");
+    let made: Value = serde_json::from_str(&api_cli(&["create", &url, "--json"])).unwrap();
+    let rid = made["endpoint"]["id"].as_str().unwrap().to_owned();
+    rx.control(json!({"secrets": [made["secret"]]})).await;
+    assert!(api_cli(&["test", &rid]).contains("queued delivery"));
+    let got = rx.wait_for(1, 10).await;
+    assert_eq!((got.len(), &got[0]["verified"]), (1, &json!(true)));
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let listed = loop {
+        let listed = api_cli(&["deliveries", &rid]);
+        if listed.contains("delivered") || tokio::time::Instant::now() > deadline {
+            break listed;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(
+        listed.contains("webhook.test")
+            && listed.contains("delivered")
+            && listed.contains("last: 200"),
+        "{listed}"
+    );
+    let delivery = listed.split_whitespace().next().unwrap().to_owned();
+    assert!(api_cli(&["replay", &rid, &delivery]).contains("queued delivery"));
+    assert_eq!(rx.wait_for(2, 10).await.len(), 2);
+    assert!(api_cli(&["delete", &rid]).contains("deleted"));
+    assert_eq!(api_cli(&["list"]), "no webhook endpoints");
+}
