@@ -1,5 +1,6 @@
 //! Wiring: from a [`Config`] to an opened store, the gate and the key service.
 
+pub mod notify;
 pub mod settings;
 pub mod tasks;
 
@@ -108,6 +109,9 @@ impl App {
             )
             .map_err(StartError::Config)?,
         );
+        gate.limits()
+            .low_credits()
+            .set_threshold(config.events.credits_low);
         let keys = Keys::new(
             store,
             salt,

@@ -30,6 +30,10 @@ impl Background {
             tokio::spawn(app.sources().watch()),
             tokio::spawn(app.events.clone().run()),
         ];
+        if app.config.events.enabled {
+            tasks.push(tokio::spawn(super::notify::relay(app.clone())));
+            tasks.push(tokio::spawn(super::notify::sweep_expiry(app.clone())));
+        }
         if let Some(v) = &app.verifier {
             tasks.push(tokio::spawn(v.clone().run()));
         }

@@ -29,6 +29,18 @@ pub struct EventsConfig {
     pub concurrency: usize,
     /// Endpoints at most.
     pub max_endpoints: usize,
+    /// `ratelimit.exceeded`, `owner.ratelimit.exceeded`, `credits.exhausted` and
+    /// `credits.low` are sent at most once per key (or owner) and type in this long,
+    /// across replicas (humantime), so a hot key does not flood anyone.
+    pub limit_cooldown: String,
+    /// `credits.low` when a balance is seen at or below this many credits (0: never).
+    pub credits_low: u64,
+    /// `key.expiring` this long before a key expires, once per key and entry
+    /// (humantime; empty: none).
+    pub expiry_warnings: Vec<String>,
+    /// How often keys are looked over for `key.expiring` and `key.expired` (humantime;
+    /// only while an endpoint wants either).
+    pub expiry_scan: String,
 }
 
 impl Default for EventsConfig {
@@ -44,6 +56,10 @@ impl Default for EventsConfig {
             disable_after: "5d".into(),
             concurrency: 16,
             max_endpoints: 50,
+            limit_cooldown: "1h".into(),
+            credits_low: 0,
+            expiry_warnings: vec!["7d".into(), "1d".into()],
+            expiry_scan: "5m".into(),
         }
     }
 }
@@ -57,6 +73,25 @@ impl EventsConfig {
                 humantime::parse_duration(s)
                     .map_err(|e| format!("events.retry_schedule: {s:?}: {e}"))
             })
+            .collect()
+    }
+
+    fn duration(name: &str, v: &str) -> Result<Duration, String> {
+        humantime::parse_duration(v).map_err(|e| format!("events.{name}: {v:?}: {e}"))
+    }
+
+    pub fn limit_cooldown(&self) -> Result<Duration, String> {
+        Self::duration("limit_cooldown", &self.limit_cooldown)
+    }
+
+    pub fn expiry_scan(&self) -> Result<Duration, String> {
+        Self::duration("expiry_scan", &self.expiry_scan)
+    }
+
+    pub fn expiry_warnings(&self) -> Result<Vec<Duration>, String> {
+        self.expiry_warnings
+            .iter()
+            .map(|w| Self::duration("expiry_warnings", w))
             .collect()
     }
 
@@ -76,6 +111,22 @@ impl EventsConfig {
         }
         if self.disable_after()? < Duration::from_secs(60) {
             return Err("events.disable_after must be at least 1m".into());
+        }
+        let cooldown = self.limit_cooldown()?;
+        if !(Duration::from_secs(1)..=Duration::from_secs(30 * 86_400)).contains(&cooldown) {
+            return Err("events.limit_cooldown must be between 1s and 30d".into());
+        }
+        let scan = self.expiry_scan()?;
+        if !(Duration::from_secs(1)..=Duration::from_secs(86_400)).contains(&scan) {
+            return Err("events.expiry_scan must be between 1s and 1d".into());
+        }
+        let warnings = self.expiry_warnings()?;
+        if warnings.len() > 10
+            || warnings
+                .iter()
+                .any(|w| w.is_zero() || *w > Duration::from_secs(365 * 86_400))
+        {
+            return Err("events.expiry_warnings: at most 10, each between 1s and 365d".into());
         }
         if !(1..=600).contains(&self.timeout_secs) {
             return Err("events.timeout_secs must be between 1 and 600".into());

@@ -45,6 +45,9 @@ pub struct Known {
     /// id's low bits (0: empty). The granted set never changes for an entry (a
     /// catalogue change replaces every entry), so an answer stays right.
     memo: [std::sync::atomic::AtomicU64; 4],
+    /// When this entry last noted a limit refusal, per [`super::notice::NoticeKind`]
+    /// (unix ms).
+    pub(super) noted: [std::sync::atomic::AtomicI64; 2],
 }
 
 impl Known {
@@ -283,6 +286,10 @@ impl Gate {
             owner_limits: owner.map(|p| p.0.clone()),
             granted,
             memo: Default::default(),
+            noted: [
+                std::sync::atomic::AtomicI64::new(i64::MIN),
+                std::sync::atomic::AtomicI64::new(i64::MIN),
+            ],
         }
     }
 }

@@ -13,6 +13,7 @@ mod decision;
 mod flush;
 mod follow;
 mod known;
+pub mod notice;
 mod owner;
 mod permits;
 pub mod throttle;
@@ -122,6 +123,8 @@ pub struct Gate {
     owner_defaults: Option<OwnerPolicy>,
     /// Analytics tallies (`None`: analytics off).
     tally: Option<crate::analytics::Tally>,
+    /// Limit refusals to tell webhooks about, drained in the background.
+    notices: notice::Notices,
     /// Roles and owner grants, and what requests require.
     permits: permits::Permits,
 }
@@ -169,6 +172,7 @@ impl Gate {
         Gate {
             permits: permits::Permits::new(settings.requirements.clone()),
             tally: settings.analytics.then(crate::analytics::Tally::default),
+            notices: notice::Notices::default(),
             limits,
             owner_cache: quick_cache::sync::Cache::new(settings.cache_max_entries.min(100_000)),
             owner_limits_in_use: AtomicBool::new(false),
@@ -192,6 +196,11 @@ impl Gate {
 
     pub fn settings(&self) -> &GateSettings {
         &self.settings
+    }
+
+    /// Limit refusals noted for webhooks.
+    pub fn notices(&self) -> &notice::Notices {
+        &self.notices
     }
 
     pub fn usage(&self) -> &Usage {
@@ -463,6 +472,9 @@ impl Gate {
                         Exceeded::Credits { .. } => Counted::UsageExceeded,
                     };
                     self.count(&known, counted, now_ms);
+                    if known.in_store {
+                        self.notices.note(&known, e, now_ms);
+                    }
                     Outcome::Deny(Deny::Limited(e))
                 }
                 Verdict::Unavailable => Outcome::Deny(Deny::Unavailable),

@@ -29,6 +29,30 @@ pub const EVENT_TYPES: &[(&str, &str)] = &[
         "a key's record was removed without a revoke (a damaged record cleaned up)",
     ),
     (
+        "key.expiring",
+        "a key expires soon (sent at each of events.expiry_warnings before, once)",
+    ),
+    (
+        "key.expired",
+        "a key's expiry passed; it is refused from now on",
+    ),
+    (
+        "ratelimit.exceeded",
+        "a key's own rate limit refused a request (at most once per events.limit_cooldown)",
+    ),
+    (
+        "owner.ratelimit.exceeded",
+        "an owner's shared rate limit refused a request of one of their keys",
+    ),
+    (
+        "credits.low",
+        "a key's or owner's credits fell to events.credits_low or below",
+    ),
+    (
+        "credits.exhausted",
+        "a request was refused because the key's or owner's credits are used up",
+    ),
+    (
         "webhook.test",
         "a test event an administrator sent to one endpoint",
     ),

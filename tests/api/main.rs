@@ -47,3 +47,4 @@ mod ui;
 mod upstream;
 mod webhooks;
 mod webhooks_delivery;
+mod webhooks_events;
