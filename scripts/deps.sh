@@ -70,6 +70,9 @@ python3 -c 'import prometheus_client' 2>/dev/null || pip_install prometheus_clie
 # standardwebhooks: the reference library the webhook tests' receiver verifies keygate's
 # signatures with (tests/support/webhook_receiver.py), not keygate's own code.
 python3 -c 'import standardwebhooks' 2>/dev/null || pip_install standardwebhooks
+# cryptography: signs the leaked-key tests' reports as GitHub does (ECDSA P-256), with a
+# library other than keygate's (tests/support/github_scanning.py).
+python3 -c 'import cryptography' 2>/dev/null || pip_install cryptography
 
 # schemathesis: attacks the API through its own OpenAPI document (tests/schemathesis).
 have schemathesis || pip_install schemathesis

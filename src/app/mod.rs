@@ -34,6 +34,8 @@ pub struct App {
     pub keys: Keys,
     /// The events outbox and webhook delivery.
     pub events: Arc<crate::events::Events>,
+    /// GitHub's secret-scanning keys, when `leaks.github_enabled`.
+    pub github_keys: std::sync::OnceLock<Arc<crate::events::github::GithubKeys>>,
     pub log_limits: LogLimits,
     /// Where access lines go (`None`: not written; `access_log = false`, or no log
     /// output set up, as in tests).
@@ -122,6 +124,15 @@ impl App {
         .with_events(crate::events::port(&events))
         .with_max_keys_per_owner(config.max_keys_per_owner)
         .with_limit_defaults(resolved.key_defaults, resolved.owner_defaults);
+        let github_keys = std::sync::OnceLock::new();
+        if config.leaks.github_enabled {
+            let keys = crate::events::github::GithubKeys::new(
+                config.leaks.github_keys_url.clone(),
+                Duration::from_secs(config.leaks.github_keys_ttl_secs),
+            )
+            .map_err(StartError::Config)?;
+            let _ = github_keys.set(Arc::new(keys));
+        }
         let log_limits = LogLimits {
             original_length: config.original_length,
             metadata_length: config.metadata_length,
@@ -147,6 +158,7 @@ impl App {
             gate,
             keys,
             events,
+            github_keys,
             log_limits,
             access_log: None,
             verifier,

@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 mod events;
 mod grpc;
 mod layers;
+mod leaks;
 mod permissions;
 mod proxy;
 mod secret;
@@ -24,6 +25,7 @@ mod validate;
 pub use events::EventsConfig;
 pub use grpc::GrpcConfig;
 pub use layers::{ConfigError, Loaded, Overrides, load};
+pub use leaks::{LeakAction, LeaksConfig};
 pub use permissions::{PermissionsConfig, RequireConfig, Requirement, parse_query};
 pub use proxy::{AssertionConfig, ProxyConfig, RouteConfig, UpstreamUrl};
 pub use secret::{Secret, redact_url_password, secret_names};
@@ -144,6 +146,8 @@ pub struct Config {
     pub grpc: GrpcConfig,
     /// The events outbox and webhook delivery (`[events]`).
     pub events: EventsConfig,
+    /// What a report of a leaked key does (`[leaks]`).
+    pub leaks: LeaksConfig,
 }
 
 impl Default for Config {
@@ -203,6 +207,7 @@ impl Default for Config {
             permissions: PermissionsConfig::default(),
             grpc: GrpcConfig::default(),
             events: EventsConfig::default(),
+            leaks: LeaksConfig::default(),
         }
     }
 }

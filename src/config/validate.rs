@@ -24,6 +24,9 @@ impl Config {
         if let Err(e) = self.events.check() {
             return bad(e);
         }
+        if let Err(e) = self.leaks.check() {
+            return bad(e);
+        }
         if let Err(e) = self.grpc.check() {
             return bad(e);
         }

@@ -5,7 +5,8 @@
 //!
 //! Layout: [`endpoint`] (the endpoints and their secrets), [`sign`] (signatures),
 //! [`guard`] (which addresses a webhook may reach), [`delivery`] (a delivery and its
-//! attempts), [`deliver`] (the worker), and this file: the service's face — emitting,
+//! attempts), [`deliver`] (the worker), [`github`] (the signatures of GitHub's
+//! leaked-key reports), and this file: the service's face — emitting,
 //! managing endpoints, listing and replaying deliveries.
 //!
 //! A service beside `manage` and `decide`: neither imports it; they reach it through
@@ -14,6 +15,7 @@
 pub mod deliver;
 pub mod delivery;
 pub mod endpoint;
+pub mod github;
 pub mod guard;
 pub mod sign;
 

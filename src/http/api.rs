@@ -9,7 +9,7 @@
 //! Layout: [`error`] (the one error shape), [`principal`] (who is calling), [`keys`]
 //! (bodies and the logic both route families share), then one file per family of routes —
 //! [`me`] (self-service), [`admin`] (owners and everyone's keys), [`audit`], [`limits`],
-//! [`usage`], [`roles`], [`webhooks`] — and [`openapi`], the document that lists them all. This file only routes.
+//! [`usage`], [`roles`], [`webhooks`], [`leaks`] — and [`openapi`], the document that lists them all. This file only routes.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,6 +23,7 @@ mod admin;
 mod audit;
 mod error;
 mod keys;
+mod leaks;
 mod limits;
 mod me;
 mod openapi;
@@ -104,6 +105,13 @@ pub fn router() -> Router<Arc<App>> {
             get(user_key_permissions),
         )
         .route("/api/tokens/{id}/permissions", get(any_key_permissions))
+        .route("/api/leaks", post(leaks::report))
+        .route(
+            "/api/leaks/github",
+            post(leaks::github).layer(axum::extract::DefaultBodyLimit::max(
+                leaks::MAX_REPORT_BYTES,
+            )),
+        )
         .route(
             "/api/webhooks",
             get(webhooks::list_endpoints).post(webhooks::create_endpoint),

@@ -108,7 +108,7 @@ fn actor_json(actor: &Actor) -> serde_json::Value {
 
 /// The `data` of a key event: the key as the API shows its settings (never a secret or
 /// a hash), who acted, and what changed.
-fn key_event(
+pub(super) fn key_event(
     r: &TokenRecord,
     actor: &Actor,
     changes: &[crate::store::AuditChange],

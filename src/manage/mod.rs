@@ -3,11 +3,13 @@
 
 mod audit;
 mod error;
+mod leak;
 mod limits;
 mod roles;
 use audit::changes;
 pub use error::ManageError;
 use error::{invalid, not_found};
+pub use leak::{Found, LeakOutcome};
 mod view;
 pub use limits::*;
 pub use roles::{

@@ -29,6 +29,10 @@ pub const EVENT_TYPES: &[(&str, &str)] = &[
         "a key's record was removed without a revoke (a damaged record cleaned up)",
     ),
     (
+        "key.leaked",
+        "a key was reported leaked (GitHub secret scanning or an administrator); leaks.action was taken",
+    ),
+    (
         "key.expiring",
         "a key expires soon (sent at each of events.expiry_warnings before, once)",
     ),

@@ -25,6 +25,7 @@ mod inline;
 mod jwt;
 mod keyfiles;
 mod layout;
+mod leaks;
 mod limits;
 mod limits_replicas;
 mod load;
