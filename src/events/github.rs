@@ -166,7 +166,7 @@ impl GithubKeys {
             .decode(sig.trim())
             .map_err(|_| SignatureError::Malformed)?;
         let (mut key, stale, may_try) = self.lookup(id);
-        if (key.is_none() && may_try) || (stale && may_try) {
+        if may_try && (key.is_none() || stale) {
             self.fetch().await;
             key = self.lookup(id).0;
         }
