@@ -110,6 +110,33 @@ pub struct Counters {
     pub given_up: AtomicU64,
 }
 
+impl Counters {
+    /// The Prometheus text of these counts, and the outbox's length when known.
+    pub fn render(&self, out: &mut String, outbox: Option<u64>) {
+        use std::fmt::Write;
+        let n = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        let _ = writeln!(
+            out,
+            "# HELP keygate_events_total Events written to the outbox (failed: could not be written).\n# TYPE keygate_events_total counter\nkeygate_events_total{{result=\"written\"}} {}\nkeygate_events_total{{result=\"failed\"}} {}",
+            n(&self.emitted),
+            n(&self.emit_failed)
+        );
+        let _ = writeln!(
+            out,
+            "# HELP keygate_webhook_attempts_total Webhook delivery attempts by this keygate, by result (failed: to be retried; given_up: the last one, or the endpoint is gone).\n# TYPE keygate_webhook_attempts_total counter\nkeygate_webhook_attempts_total{{result=\"delivered\"}} {}\nkeygate_webhook_attempts_total{{result=\"failed\"}} {}\nkeygate_webhook_attempts_total{{result=\"given_up\"}} {}",
+            n(&self.delivered),
+            n(&self.attempts_failed),
+            n(&self.given_up)
+        );
+        if let Some(len) = outbox {
+            let _ = writeln!(
+                out,
+                "# HELP keygate_events_outbox Events in the outbox not yet fanned out to endpoints.\n# TYPE keygate_events_outbox gauge\nkeygate_events_outbox {len}"
+            );
+        }
+    }
+}
+
 /// The events service.
 pub struct Events {
     store: SharedStore,

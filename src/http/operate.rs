@@ -63,10 +63,15 @@ async fn metrics(State(app): State<Arc<App>>) -> Response {
         .await
         .ok()
         .and_then(Result::ok);
-    let body = app
+    let outbox = tokio::time::timeout(timeout, app.events.backlog())
+        .await
+        .ok()
+        .and_then(Result::ok);
+    let mut body = app
         .gate
         .metrics()
         .render(&sources, store_keys, app.gate.cache_size());
+    app.events.counters.render(&mut body, outbox);
     (
         [(
             axum::http::header::CONTENT_TYPE,
