@@ -85,6 +85,7 @@ bench: deps
 	python3 bench/run.py $(if $(QUICK),--quick) $(if $(CASES),--cases $(CASES)) \
 		$(if $(ROUNDS),--rounds $(ROUNDS)) $(if $(SECS),--seconds $(SECS))
 	$(CARGO) bench --bench hot_path
+	$(CARGO) bench --bench outbox
 
 fmt:
 	$(CARGO) fmt

@@ -37,6 +37,10 @@ metrics on, logs to /dev/null), for three cases:
   envoy    Envoy with no auth, with the HTTP ext_authz filter and with the gRPC one
            (deploy/envoy/), in front of the bare server: req/s, latency, CPU per check
            (bench/envoy.py)
+  webhooks valid-key req/s with events off and on (an endpoint taking every event, a
+           key over its rate limit hit beside it so a ratelimit.exceeded event fires every
+           second) (bench/webhooks.py); the outbox's drain rate is `cargo bench --bench
+           outbox`
   permissions
            instructions per /forward-auth request for a key with grants: nothing
            required, a three-term query in the proxy's header, and a two-entry
@@ -405,6 +409,9 @@ def main():
     if wanted is None or "envoy" in wanted:
         import envoy
         results["envoy"] = envoy.run(sys.modules[__name__], work, emb_dir, valid, seconds, rounds)
+    if wanted is None or "webhooks" in wanted:
+        import webhooks
+        results["webhooks"] = webhooks.run(sys.modules[__name__], work, emb_dir, valid, seconds, rounds)
     if wanted is None or "permissions" in wanted:
         import permissions
         results["permissions"] = permissions.run(sys.modules[__name__], work, 1000 if args.quick else 3000,
@@ -462,6 +469,9 @@ def main():
     if "envoy" in results:
         import envoy
         envoy.report(results["envoy"])
+    if "webhooks" in results:
+        import webhooks
+        webhooks.report(results["webhooks"])
     if "scale" in results:
         print()
         for name, v in results["scale"].items():
@@ -781,6 +791,10 @@ def print_targets(results):
     if "permissions" in results:
         import permissions
         for name, value, ok in permissions.targets(results["permissions"]):
+            row(name, value, ok)
+    if "webhooks" in results:
+        import webhooks
+        for name, value, ok in webhooks.targets(results["webhooks"]):
             row(name, value, ok)
     if "envoy" in results:
         import envoy
