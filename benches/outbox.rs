@@ -51,8 +51,10 @@ async fn receiver(count: Arc<AtomicU64>) -> String {
 async fn drain(name: &str, store: SharedStore, n: usize) -> f64 {
     let count = Arc::new(AtomicU64::new(0));
     let url = receiver(count.clone()).await;
-    let mut config = keygate::config::EventsConfig::default();
-    config.allow_private_addresses = true;
+    let config = keygate::config::EventsConfig {
+        allow_private_addresses: true,
+        ..Default::default()
+    };
     let events = Arc::new(
         Events::new(
             store.clone(),

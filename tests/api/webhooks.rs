@@ -324,9 +324,22 @@ async fn key_events_reach_a_receiver_signed_as_the_standard_says() {
     );
     assert_eq!(ds[0]["attempts"][0]["response"], "{\"received\": true}");
 
-    let m = t.get("/metrics").send().await.unwrap().text().await.unwrap();
-    assert!(m.contains("keygate_webhook_attempts_total{result=\"delivered\"} 9"), "{m}");
-    assert!(m.contains("keygate_events_total{result=\"written\"} 8"), "{m}");
+    let m = t
+        .get("/metrics")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        m.contains("keygate_webhook_attempts_total{result=\"delivered\"} 9"),
+        "{m}"
+    );
+    assert!(
+        m.contains("keygate_events_total{result=\"written\"} 8"),
+        "{m}"
+    );
     assert!(m.contains("keygate_events_outbox 0"), "{m}");
 }
 
