@@ -74,47 +74,13 @@ pub struct Engine {
     on_error: OnStoreError,
     registry: Mutex<HashMap<String, Arc<Slot>>>,
     /// Balances seen at or below a threshold (webhooks' `credits.low`).
-    low: LowCredits,
-}
-
-/// Credit balances a lease left at or below `threshold` (0: not watched), noted when a
-/// lease is taken from the store — never per request — and drained in the background.
-#[derive(Default)]
-pub struct LowCredits {
-    threshold: std::sync::atomic::AtomicU64,
-    pending: Mutex<Vec<(String, u64)>>,
-}
-
-impl LowCredits {
-    /// Watch for balances at or below `n` (0: stop).
-    pub fn set_threshold(&self, n: u64) {
-        self.threshold
-            .store(n, std::sync::atomic::Ordering::Relaxed);
-    }
-
-    fn check(&self, slot: &str, left: u64) {
-        let t = self.threshold.load(std::sync::atomic::Ordering::Relaxed);
-        if t == 0 || left > t {
-            return;
-        }
-        let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
-        if p.len() < 10_000 && !p.iter().any(|(s, _)| s == slot) {
-            p.push((slot.to_owned(), left));
-        }
-    }
-
-    /// (slot, balance) noted since the last call.
-    pub fn take(&self) -> Vec<(String, u64)> {
-        std::mem::take(&mut *self.pending.lock().unwrap_or_else(|e| e.into_inner()))
-    }
+    low: super::low_credits::LowCredits,
 }
 
 impl Engine {
-    /// Balances noted low (`credits.low`).
-    pub fn low_credits(&self) -> &LowCredits {
+    pub fn low_credits(&self) -> &super::low_credits::LowCredits {
         &self.low
     }
-
     pub fn new(
         store: SharedStore,
         clock: Clock,
@@ -127,7 +93,7 @@ impl Engine {
             timeout,
             on_error,
             registry: Mutex::new(HashMap::new()),
-            low: LowCredits::default(),
+            low: Default::default(),
         }
     }
 
@@ -416,8 +382,7 @@ impl Engine {
                 let g = self
                     .until(deadline, self.store.take_credits(&lease))
                     .await?;
-                // What is left in all: the store's rest and what this lease took.
-                self.low.check(&slot.name, g.left.saturating_add(g.granted));
+                self.low.check(&slot.name, g.left.saturating_add(g.granted)); // all that is left
                 let stale = {
                     let mut st = lock(&slot.state);
                     let min_epoch = st.min_epoch;

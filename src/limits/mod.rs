@@ -15,6 +15,7 @@
 
 pub mod engine;
 mod lease;
+pub mod low_credits;
 pub mod owner;
 
 use std::fmt;
