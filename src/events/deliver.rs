@@ -1,10 +1,14 @@
 //! The delivery worker: fans outbox events out into deliveries, makes the attempts that
-//! are due (at most `events.concurrency` at once), writes their outcomes in batches,
+//! are due (at most `events.concurrency` at once, as futures of one task), writes their
+//! outcomes in batches,
 //! schedules retries with backoff and jitter, and disables endpoints that answer
 //! `410 Gone` or have failed for `events.disable_after`.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
+
+use futures_util::FutureExt;
+use futures_util::stream::{FuturesUnordered, StreamExt};
 use std::time::Duration;
 
 use super::delivery::{Attempt, Delivery, DeliveryState, excerpt};
@@ -20,27 +24,17 @@ const READ_AT_MOST: usize = 64 * 1024;
 /// The longest `Retry-After` honoured.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(86_400);
 
-/// What the worker needs while it runs.
-struct Running {
-    events: Arc<Events>,
-    in_flight: AtomicUsize,
-    done: tokio::sync::mpsc::UnboundedSender<Delivery>,
-}
-
 impl Events {
-    /// Runs the worker until the task is dropped.
+    /// Runs the worker until the task is dropped. One task: the attempts in flight are
+    /// futures it owns (at most `events.concurrency`), so dropping it at shutdown ends
+    /// every one of them at once and nothing else holds the store.
     pub async fn run(self: Arc<Self>) {
         if !self.settings.enabled {
             return;
         }
-        let (done, results) = tokio::sync::mpsc::unbounded_channel();
-        let running = Arc::new(Running {
-            events: self.clone(),
-            in_flight: AtomicUsize::new(0),
-            done,
-        });
-        let writer = tokio::spawn(write_results(self.clone(), results));
+        let mut in_flight = FuturesUnordered::new();
         let mut endpoints = Cache::default();
+        let mut done = Vec::new();
         loop {
             let mut busy = false;
             match self.fan_out(&mut endpoints).await {
@@ -49,25 +43,109 @@ impl Events {
                     tracing::warn!(error = %e, "could not read the events outbox; will retry")
                 }
             }
-            match running.start_due(&mut endpoints).await {
-                Ok(n) => {
-                    busy |= n > 0
-                        && running.in_flight.load(Ordering::Relaxed) < self.settings.concurrency
+            let free = self.settings.concurrency.saturating_sub(in_flight.len());
+            // Claim in batches (a store write each), not one per finished attempt.
+            if free > 0 && (in_flight.is_empty() || free >= self.settings.concurrency / 2) {
+                match self.claim_due(&mut endpoints, free).await {
+                    Ok(started) => {
+                        busy |= started.len() == free;
+                        in_flight.extend(started);
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "could not read due webhook deliveries; will retry")
+                    }
                 }
+            }
+            tokio::select! {
+                Some(d) = in_flight.next(), if !in_flight.is_empty() => {
+                    done.push(d);
+                    // Everything else already finished goes in the same write.
+                    while let Some(Some(d)) = in_flight.next().now_or_never() {
+                        done.push(d);
+                    }
+                    self.record(&mut done).await;
+                }
+                () = self.wake.notified(), if !busy => {}
+                () = tokio::time::sleep(self.settings.poll), if !busy => {}
+                () = std::future::ready(()), if busy => {}
+            }
+        }
+    }
+
+    /// Claims up to `free` due deliveries; returns their attempts, to be run.
+    async fn claim_due(
+        self: &Arc<Self>,
+        cache: &mut Cache,
+        free: usize,
+    ) -> Result<Vec<impl std::future::Future<Output = Delivery> + use<>>, EventsError> {
+        let lease = i64::try_from(self.settings.lease.as_millis()).unwrap_or(i64::MAX);
+        let due = self
+            .store
+            .claim_deliveries(self.clock.now_ms(), lease, free)
+            .await?;
+        if due.is_empty() {
+            return Ok(Vec::new());
+        }
+        let eps = cache.get(self).await?;
+        let mut out = Vec::with_capacity(due.len());
+        for raw in due {
+            let Some(d) = Delivery::decode(&raw) else {
+                tracing::warn!("skipped a webhook delivery that does not decode");
+                continue;
+            };
+            let ep = eps
+                .endpoints
+                .iter()
+                .find(|e| e.id == d.endpoint_id)
+                .cloned();
+            let (me, cache) = (self.clone(), cache.clone());
+            out.push(async move {
+                let endpoint_id = d.endpoint_id.clone();
+                let (d, outcome) = me.attempt(d, ep).await;
+                let c = &me.counters;
+                match (outcome, d.state) {
+                    (Outcome::Delivered, _) => c.delivered.fetch_add(1, Ordering::Relaxed),
+                    (_, DeliveryState::Failed) => c.given_up.fetch_add(1, Ordering::Relaxed),
+                    _ => c.attempts_failed.fetch_add(1, Ordering::Relaxed),
+                };
+                if outcome != Outcome::Skipped {
+                    me.after(&endpoint_id, outcome, &cache).await;
+                }
+                d
+            });
+        }
+        Ok(out)
+    }
+
+    /// Writes finished attempts back in one store write (retried a few times: one not
+    /// written is attempted again when its lease ends — at least once — so retrying
+    /// here only saves a repeat).
+    async fn record(&self, done: &mut Vec<Delivery>) {
+        let bodies: Vec<Vec<u8>> = done.iter().map(Delivery::encode).collect();
+        let rows: Vec<DeliveryRow> = done
+            .iter()
+            .zip(&bodies)
+            .map(|(d, b)| DeliveryRow {
+                id: &d.id,
+                endpoint: &d.endpoint_id,
+                created_ms: d.created_ms,
+                due_ms: d.due_ms(),
+                body: b,
+            })
+            .collect();
+        let mut wait = Duration::from_millis(100);
+        for _ in 0..5 {
+            match self.store.put_deliveries(&rows).await {
+                Ok(()) => break,
                 Err(e) => {
-                    tracing::warn!(error = %e, "could not read due webhook deliveries; will retry")
-                }
-            }
-            if writer.is_finished() {
-                return;
-            }
-            if !busy {
-                tokio::select! {
-                    () = self.wake.notified() => {}
-                    () = tokio::time::sleep(self.settings.poll) => {}
+                    tracing::warn!(error = %e, "could not record webhook attempts; retrying");
+                    tokio::time::sleep(wait).await;
+                    wait *= 2;
                 }
             }
         }
+        drop(rows);
+        done.clear();
     }
 
     /// Claims outbox events and makes one delivery per endpoint that wants each; returns
@@ -121,7 +199,9 @@ impl Events {
     async fn attempt(&self, mut d: Delivery, ep: Option<Endpoint>) -> (Delivery, Outcome) {
         let replay = std::mem::take(&mut d.replay_pending);
         let now = self.clock.now();
-        let Some(ep) = ep.filter(|e| !e.disabled || replay) else {
+        // A replay or a test is an administrator's explicit ask: sent even to a disabled one.
+        let asked = replay || d.event_type == "webhook.test";
+        let Some(ep) = ep.filter(|e| !e.disabled || asked) else {
             d.state = DeliveryState::Failed;
             d.next_attempt_at_ms = None;
             d.push_attempt(Attempt {
@@ -298,6 +378,8 @@ impl Events {
         .await;
         match changed {
             Ok(true) => {
+                // The worker reads the endpoints again before its next fan-out.
+                self.endpoints_changed.store(true, Ordering::Relaxed);
                 if let (Some(r), false) = (reason, matches!(outcome, Outcome::Delivered)) {
                     tracing::warn!(endpoint = endpoint_id, reason = %r, "disabled a webhook endpoint");
                     self.audit_disable(endpoint_id, &r).await;
@@ -338,100 +420,6 @@ enum Outcome {
     Failed,
     Gone,
     Skipped,
-}
-
-impl Running {
-    /// Claims due deliveries for the free attempt slots and starts them; returns how many.
-    async fn start_due(self: &Arc<Self>, cache: &mut Cache) -> Result<usize, EventsError> {
-        let ev = &self.events;
-        let free = ev
-            .settings
-            .concurrency
-            .saturating_sub(self.in_flight.load(Ordering::Relaxed));
-        // Claim in batches (a store write each), not one per finished attempt.
-        if free == 0
-            || (free < ev.settings.concurrency / 2 && self.in_flight.load(Ordering::Relaxed) > 0)
-        {
-            return Ok(0);
-        }
-        let lease = i64::try_from(ev.settings.lease.as_millis()).unwrap_or(i64::MAX);
-        let due = ev
-            .store
-            .claim_deliveries(ev.clock.now_ms(), lease, free)
-            .await?;
-        if due.is_empty() {
-            return Ok(0);
-        }
-        let eps = cache.get(ev).await?;
-        let n = due.len();
-        for raw in due {
-            let Some(d) = Delivery::decode(&raw) else {
-                tracing::warn!("skipped a webhook delivery that does not decode");
-                continue;
-            };
-            let ep = eps
-                .endpoints
-                .iter()
-                .find(|e| e.id == d.endpoint_id)
-                .cloned();
-            self.in_flight.fetch_add(1, Ordering::Relaxed);
-            let me = self.clone();
-            let cache = cache.clone();
-            tokio::spawn(async move {
-                let endpoint_id = d.endpoint_id.clone();
-                let (d, outcome) = me.events.attempt(d, ep).await;
-                let c = &me.events.counters;
-                match (outcome, d.state) {
-                    (Outcome::Delivered, _) => c.delivered.fetch_add(1, Ordering::Relaxed),
-                    (_, DeliveryState::Failed) => c.given_up.fetch_add(1, Ordering::Relaxed),
-                    _ => c.attempts_failed.fetch_add(1, Ordering::Relaxed),
-                };
-                if outcome != Outcome::Skipped {
-                    me.events.after(&endpoint_id, outcome, &cache).await;
-                }
-                let _ = me.done.send(d);
-                me.in_flight.fetch_sub(1, Ordering::Relaxed);
-                me.events.wake.notify_one();
-            });
-        }
-        Ok(n)
-    }
-}
-
-/// Writes finished attempts back in batches.
-async fn write_results(
-    events: Arc<Events>,
-    mut results: tokio::sync::mpsc::UnboundedReceiver<Delivery>,
-) {
-    let mut batch = Vec::new();
-    while results.recv_many(&mut batch, 256).await > 0 {
-        let bodies: Vec<Vec<u8>> = batch.iter().map(Delivery::encode).collect();
-        let rows: Vec<DeliveryRow> = batch
-            .iter()
-            .zip(&bodies)
-            .map(|(d, b)| DeliveryRow {
-                id: &d.id,
-                endpoint: &d.endpoint_id,
-                created_ms: d.created_ms,
-                due_ms: d.due_ms(),
-                body: b,
-            })
-            .collect();
-        let mut wait = Duration::from_millis(100);
-        // Until written: a delivery not written back is attempted again when its lease
-        // ends (at least once), so retrying here only saves a duplicate.
-        for _ in 0..5 {
-            match events.store.put_deliveries(&rows).await {
-                Ok(()) => break,
-                Err(e) => {
-                    tracing::warn!(error = %e, "could not record webhook attempts; retrying");
-                    tokio::time::sleep(wait).await;
-                    wait *= 2;
-                }
-            }
-        }
-        batch.clear();
-    }
 }
 
 /// The endpoints, read again at most once a second (or when this process changed them).

@@ -132,7 +132,7 @@ pub fn check_filters(event_types: &[String], owners: &[String]) -> Result<(), Ev
     }
     for o in owners {
         crate::model::text::validate_owner(o)
-            .map_err(|e| EventsError::invalid("owners", e.message))?;
+            .map_err(|e| EventsError::invalid("owners", format!("{o:?}: {}", e.message)))?;
     }
     Ok(())
 }

@@ -10,6 +10,33 @@ use std::sync::Arc;
 /// Longest endpoint URL accepted.
 pub const MAX_URL_LEN: usize = 2048;
 
+/// Whether an address is one a webhook must not reach even with
+/// `events.allow_private_addresses`: link-local (where clouds serve instance metadata and
+/// credentials, 169.254.169.254), unspecified, multicast and broadcast.
+pub fn never(ip: IpAddr) -> bool {
+    let ip = match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        v4 => v4,
+    };
+    match ip {
+        IpAddr::V4(v4) => {
+            v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_multicast()
+                || v4.is_broadcast()
+                || v4.octets()[0] == 0
+        }
+        IpAddr::V6(v6) => {
+            v6.is_unspecified() || v6.is_multicast() || (v6.segments()[0] & 0xffc0) == 0xfe80
+        }
+    }
+}
+
+/// Whether a webhook may not reach `ip`.
+pub fn blocked(ip: IpAddr, allow_private: bool) -> bool {
+    never(ip) || (!allow_private && refused(ip))
+}
+
 /// Whether an address is one a webhook must not reach by default.
 pub fn refused(ip: IpAddr) -> bool {
     match ip {
@@ -63,25 +90,33 @@ pub fn check_url(raw: &str, allow_private: bool) -> Result<reqwest::Url, String>
         return Err("must not have a #fragment".into());
     }
     let host = url.host().ok_or("has no host")?;
-    if !allow_private {
-        let literal = match host {
-            url::Host::Ipv4(v4) => Some(IpAddr::V4(v4)),
-            url::Host::Ipv6(v6) => Some(IpAddr::V6(v6)),
-            url::Host::Domain(d) => {
-                let d = d.trim_end_matches('.').to_ascii_lowercase();
-                if d == "localhost" || d.ends_with(".localhost") {
-                    return Err(refused_text("localhost"));
-                }
-                None
+    let literal = match host {
+        url::Host::Ipv4(v4) => Some(IpAddr::V4(v4)),
+        url::Host::Ipv6(v6) => Some(IpAddr::V6(v6)),
+        url::Host::Domain(d) => {
+            let d = d.trim_end_matches('.').to_ascii_lowercase();
+            if !allow_private && (d == "localhost" || d.ends_with(".localhost")) {
+                return Err(refused_text("localhost"));
             }
-        };
-        if let Some(ip) = literal
-            && refused(ip)
-        {
+            None
+        }
+    };
+    if let Some(ip) = literal {
+        if never(ip) {
+            return Err(never_text(&ip.to_string()));
+        }
+        if !allow_private && refused(ip) {
             return Err(refused_text(&ip.to_string()));
         }
     }
     Ok(url)
+}
+
+fn never_text(what: &str) -> String {
+    format!(
+        "points at {what}, a link-local, unspecified or multicast address (cloud metadata \
+         lives there); webhooks never go there"
+    )
 }
 
 fn refused_text(what: &str) -> String {
@@ -106,11 +141,13 @@ impl reqwest::dns::Resolve for Resolver {
             let kept: Vec<SocketAddr> = found
                 .iter()
                 .copied()
-                .filter(|a| allow || !refused(a.ip()))
+                .filter(|a| !blocked(a.ip(), allow))
                 .collect();
             if kept.is_empty() {
                 let msg = if found.is_empty() {
                     format!("{host} resolves to no address")
+                } else if never(found[0].ip()) {
+                    never_text(&format!("{host} ({})", found[0].ip()))
                 } else {
                     refused_text(&format!("{host} ({})", found[0].ip()))
                 };
@@ -143,16 +180,6 @@ pub fn client(
         .build()
 }
 
-/// Whether a literal address in a URL may be reached (names are left to the resolver).
-pub fn literal_allowed(url: &reqwest::Url, allow_private: bool) -> bool {
-    allow_private
-        || match url.host() {
-            Some(url::Host::Ipv4(v4)) => !refused(IpAddr::V4(v4)),
-            Some(url::Host::Ipv6(v6)) => !refused(IpAddr::V6(v6)),
-            _ => true,
-        }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -183,6 +210,30 @@ mod tests {
         }
     }
 
+    #[tokio::test]
+    async fn names_are_checked_after_resolution() {
+        use reqwest::dns::Resolve;
+        let strict = Resolver {
+            allow_private: false,
+        };
+        let e = strict
+            .resolve("localhost".parse().unwrap())
+            .await
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("loopback"), "{e}");
+        let open = Resolver {
+            allow_private: true,
+        };
+        let addrs: Vec<_> = open
+            .resolve("localhost".parse().unwrap())
+            .await
+            .unwrap()
+            .collect();
+        assert!(addrs.iter().all(|a| a.ip().is_loopback()) && !addrs.is_empty());
+    }
+
     #[test]
     fn urls_are_checked() {
         assert!(check_url("https://hooks.example.com/in", false).is_ok());
@@ -194,6 +245,7 @@ mod tests {
             ("http://[::1]/", "loopback"),
             ("http://localhost:8080/", "localhost"),
             ("http://169.254.169.254/latest/meta-data", "link-local"),
+            ("http://0.0.0.0:80/", "unspecified"),
             ("not a url", "not a URL"),
             ("javascript:alert(1)", "http or https"),
         ] {
@@ -201,6 +253,16 @@ mod tests {
             assert!(e.contains(says), "{bad}: {e}");
         }
         assert!(check_url("http://127.0.0.1:9/", true).is_ok());
+        assert!(check_url("http://localhost:9/", true).is_ok());
+        // Cloud metadata stays out of reach even then.
+        for bad in [
+            "http://169.254.169.254/",
+            "http://[fe80::1]/",
+            "http://0.0.0.0/",
+            "http://[::ffff:169.254.169.254]/",
+        ] {
+            assert!(check_url(bad, true).unwrap_err().contains("never"), "{bad}");
+        }
         let long = format!("https://example.com/{}", "a".repeat(MAX_URL_LEN));
         assert!(check_url(&long, false).unwrap_err().contains("longer"));
     }

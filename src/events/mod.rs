@@ -174,6 +174,10 @@ pub struct EndpointView {
     pub secret_hint: String,
     /// How many secrets sign now (2 during a rotation's overlap).
     pub signing_secrets: usize,
+    /// During a rotation's overlap: until when the previous secret signs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub previous_secret_until: Option<Timestamp>,
 }
 
 /// What may change in an endpoint; `None` leaves it.
@@ -279,6 +283,13 @@ impl Events {
                 .map(|s| sign::hint(&s.value))
                 .unwrap_or_default(),
             signing_secrets: e.signing_secrets(now).count(),
+            previous_secret_until: e
+                .secrets
+                .iter()
+                .skip(1)
+                .filter_map(|s| s.until)
+                .filter(|u| *u > now)
+                .max(),
         }
     }
 

@@ -48,6 +48,8 @@ const CLIENT_ROUTES: &[&str] = &[
     "admin/audit",
     "admin/roles",
     "admin/usage",
+    "admin/webhooks",
+    "admin/webhooks/*",
     "admin/keys/*",
     "admin/owners/*",
 ];
@@ -312,6 +314,8 @@ mod tests {
             "login",
             "admin/audit",
             "admin/roles",
+            "admin/webhooks",
+            "admin/webhooks/ep_AbCdEfGh12345678",
         ] {
             assert!(client_route(ok), "{ok}");
         }
@@ -328,6 +332,8 @@ mod tests {
             "admin/auditx",
             "roles",
             "admin/roles/x",
+            "admin/webhooks/",
+            "admin/webhooks/ep_x/deliveries",
         ] {
             assert!(!client_route(no), "{no}");
         }

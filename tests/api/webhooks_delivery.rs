@@ -279,6 +279,10 @@ async fn replay_test_events_and_secret_rotation() {
     let new = rotated["secret"].as_str().unwrap().to_owned();
     assert_ne!(new, old);
     assert_eq!(rotated["endpoint"]["signing_secrets"], 2);
+    assert!(
+        rotated["endpoint"]["previous_secret_until"].is_string(),
+        "{rotated}"
+    );
     t.create("alice", "after-rotation", &[]).await;
     let got = rx.wait_for(3, 10).await;
     assert_eq!(got[2]["verified"], true, "the old secret still verifies");
@@ -299,6 +303,7 @@ async fn replay_test_events_and_secret_rotation() {
     )
     .await;
     assert_eq!(rotated["endpoint"]["signing_secrets"], 1);
+    assert!(rotated["endpoint"]["previous_secret_until"].is_null());
     t.create("alice", "third-secret", &[]).await;
     let got = rx.wait_for(5, 10).await;
     assert_eq!(

@@ -23,6 +23,8 @@ const OwnerKeysPage = lazy(() => import("./pages/owner-keys-page").then((m) => (
 const UsagePage = lazy(() => import("./pages/usage-page").then((m) => ({ default: m.UsagePage })));
 const RolesPage = lazy(() => import("./pages/roles-page").then((m) => ({ default: m.RolesPage })));
 const OwnersPage = lazy(() => import("./pages/owners-page").then((m) => ({ default: m.OwnersPage })));
+const WebhooksPage = lazy(() => import("./pages/webhooks-page").then((m) => ({ default: m.WebhooksPage })));
+const WebhookPage = lazy(() => import("./pages/webhook-page").then((m) => ({ default: m.WebhookPage })));
 
 function newQueryClient() {
   return new QueryClient({
@@ -120,6 +122,22 @@ export function App({ config }: { config: UiConfig }) {
                 element={
                   <RequireAdmin>
                     <RolesPage />
+                  </RequireAdmin>
+                }
+              />
+              <Route
+                path="/admin/webhooks"
+                element={
+                  <RequireAdmin>
+                    <WebhooksPage />
+                  </RequireAdmin>
+                }
+              />
+              <Route
+                path="/admin/webhooks/:id"
+                element={
+                  <RequireAdmin>
+                    <WebhookPage />
                   </RequireAdmin>
                 }
               />

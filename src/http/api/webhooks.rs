@@ -292,13 +292,14 @@ pub(super) async fn deliveries(
     if q.before.as_ref().is_some_and(|b| b.len() > 200) {
         return Err(ApiError::invalid("before", "not a delivery id"));
     }
-    let list = app
+    // One more than asked: whether there is a next page at all.
+    let mut list = app
         .events
-        .deliveries(&id, q.before.as_deref(), limit)
+        .deliveries(&id, q.before.as_deref(), limit + 1)
         .await?;
-    let next_before = (list.len() == limit)
-        .then(|| list.last().map(|d| d.id.clone()))
-        .flatten();
+    let more = list.len() > limit;
+    list.truncate(limit);
+    let next_before = more.then(|| list.last().map(|d| d.id.clone())).flatten();
     Ok(Json(DeliveryPage {
         deliveries: list,
         next_before,

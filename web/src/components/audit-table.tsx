@@ -14,6 +14,21 @@ function Change({ c }: { c: AuditChange }) {
   );
 }
 
+/**
+ * What a webhook change was about: an endpoint ("ep_…"), or a delivery
+ * ("{event id}.{endpoint id}", a replay), linked to the endpoint's page.
+ */
+function WebhookTarget({ name }: { name: string }) {
+  const dot = name.indexOf(".");
+  const endpoint = dot < 0 ? name : name.slice(dot + 1);
+  const href = `/admin/webhooks/${encodeURIComponent(endpoint)}${dot < 0 ? "" : `?delivery=${encodeURIComponent(name)}`}`;
+  return (
+    <>
+      <Link to={href}>{dot < 0 ? "webhook endpoint" : "webhook delivery"}</Link> <code className="muted small">{name}</code>
+    </>
+  );
+}
+
 export function AuditTable({ events }: { events: AuditEvent[] }) {
   return (
     <table className="audit">
@@ -51,6 +66,8 @@ export function AuditTable({ events }: { events: AuditEvent[] }) {
                   )}{" "}
                   <code className="muted small">{e.token_id}</code>
                 </>
+              ) : e.action.startsWith("webhook_") && e.name ? (
+                <WebhookTarget name={e.name} />
               ) : (
                 <span className="muted">—</span>
               )}

@@ -18,7 +18,10 @@ import {
   allUsageSchema,
   auditPageSchema,
   createdSchema,
+  deliveryPageSchema,
+  deliverySchema,
   errorBodySchema,
+  eventTypesSchema,
   grantsSchema,
   keyPermissionsSchema,
   meSchema,
@@ -31,6 +34,9 @@ import {
   tokenPageSchema,
   tokenSchema,
   usageSeriesSchema,
+  webhookEndpointSchema,
+  webhookListSchema,
+  webhookSecretSchema,
 } from "./schemas";
 
 const doc = snapshot as unknown as Record<string, unknown>;
@@ -77,6 +83,16 @@ const calls: [z.ZodType, string, string, string][] = [
   [keyPermissionsSchema, "get", "/api/me/tokens/{id}/permissions", "200"],
   [keyPermissionsSchema, "get", "/api/users/{sub}/tokens/{id}/permissions", "200"],
   [keyPermissionsSchema, "get", "/api/tokens/{id}/permissions", "200"],
+  [webhookListSchema, "get", "/api/webhooks", "200"],
+  [webhookSecretSchema, "post", "/api/webhooks", "201"],
+  [webhookEndpointSchema, "get", "/api/webhooks/{id}", "200"],
+  [webhookEndpointSchema, "patch", "/api/webhooks/{id}", "200"],
+  [webhookSecretSchema, "post", "/api/webhooks/{id}/rotate-secret", "200"],
+  [eventTypesSchema, "get", "/api/webhooks/types", "200"],
+  [deliverySchema, "post", "/api/webhooks/{id}/test", "202"],
+  [deliveryPageSchema, "get", "/api/webhooks/{id}/deliveries", "200"],
+  [deliverySchema, "get", "/api/webhooks/{id}/deliveries/{delivery}", "200"],
+  [deliverySchema, "post", "/api/webhooks/{id}/deliveries/{delivery}/replay", "202"],
 ];
 
 /**
@@ -137,6 +153,9 @@ describe("zod schemas against the OpenAPI document", () => {
       allUsageSchema,
       auditPageSchema,
       createdSchema,
+      deliveryPageSchema,
+      deliverySchema,
+      eventTypesSchema,
       grantsSchema,
       keyPermissionsSchema,
       meSchema,
@@ -149,6 +168,9 @@ describe("zod schemas against the OpenAPI document", () => {
       tokenPageSchema,
       tokenSchema,
       usageSeriesSchema,
+      webhookEndpointSchema,
+      webhookListSchema,
+      webhookSecretSchema,
     };
     expect(used.size).toBeGreaterThan(5);
     for (const name of used) {

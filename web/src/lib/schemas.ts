@@ -253,3 +253,85 @@ export const allUsageSchema = z.object({
   top_owners: z.array(z.object({ owner: z.string(), totals: outcomeCountsSchema })),
 });
 export type AllUsage = z.infer<typeof allUsageSchema>;
+
+// ---------- webhooks (admin): endpoints, the event catalogue, deliveries and attempts
+
+/**
+ * A webhook endpoint as the API shows it: no secret, a hint of the newest. Empty
+ * `event_types` or `owners`: every type, every owner.
+ */
+export const webhookEndpointSchema = z.object({
+  id: z.string(),
+  url: z.string(),
+  description: z.string(),
+  /** Event types (`key.revoked`) or families (`key.*`). */
+  event_types: z.array(z.string()),
+  owners: z.array(z.string()),
+  disabled: z.boolean(),
+  /** Why keygate disabled it (410 Gone, failing for days); absent when an admin did. */
+  disabled_reason: z.string().nullable().optional(),
+  created_at: z.string(),
+  /** Since when every delivery has failed (cleared by a success). */
+  failing_since: z.string().nullable().optional(),
+  /** The start of the newest secret, "whsec_AbCd…". */
+  secret_hint: z.string(),
+  /** How many secrets sign now (2 during a rotation's overlap). */
+  signing_secrets: z.number().int(),
+});
+export type WebhookEndpoint = z.infer<typeof webhookEndpointSchema>;
+export const webhookListSchema = z.object({ endpoints: z.array(webhookEndpointSchema) });
+
+/** A new endpoint, or a rotated secret: the secret (`whsec_…`) is in this answer only. */
+export const webhookSecretSchema = z.object({ endpoint: webhookEndpointSchema, secret: z.string() });
+export type WebhookSecret = z.infer<typeof webhookSecretSchema>;
+
+/** The event types keygate sends (GET /api/webhooks/types). */
+export const eventTypesSchema = z.object({
+  types: z.array(z.object({ type: z.string(), description: z.string() })),
+});
+export type EventType = z.infer<typeof eventTypesSchema>["types"][number];
+
+/** One attempt at a delivery: the answer's status (none without an answer), or why it failed. */
+export const attemptSchema = z.object({
+  at: z.string(),
+  status: z.number().int().nullable().optional(),
+  duration_ms: z.number().int(),
+  error: z.string().nullable().optional(),
+  /** The start of the answer's body (at most 512 bytes). */
+  response: z.string().optional().default(""),
+  /** Made because someone asked for a replay. */
+  replay: z.boolean().optional().default(false),
+});
+export type Attempt = z.infer<typeof attemptSchema>;
+
+export const deliveryStateSchema = z.enum(["pending", "delivered", "failed"]);
+export type DeliveryState = z.infer<typeof deliveryStateSchema>;
+
+/** One event to one endpoint, with its attempts (oldest first, the last 30). */
+export const deliverySchema = z.object({
+  id: z.string(),
+  endpoint_id: z.string(),
+  /** The `webhook-id` header of every attempt. */
+  event_id: z.string(),
+  event_type: z.string(),
+  owner: z.string().nullable().optional(),
+  event_at: z.string(),
+  /** When the delivery was made (unix ms). */
+  created_ms: z.number().int(),
+  state: deliveryStateSchema,
+  /** When the next attempt is due (unix ms), while pending. */
+  next_attempt_at_ms: z.number().int().nullable().optional(),
+  attempts: z.array(attemptSchema).optional().default([]),
+  tries: z.number().int().optional().default(0),
+  replays: z.number().int().optional().default(0),
+  /** Set by a replay: the next attempt is one. */
+  replay_pending: z.boolean().optional().default(false),
+  /** The exact body sent (JSON). */
+  payload: z.string(),
+});
+export type Delivery = z.infer<typeof deliverySchema>;
+export const deliveryPageSchema = z.object({
+  deliveries: z.array(deliverySchema),
+  next_before: z.string().nullable().optional(),
+});
+export type DeliveryPage = z.infer<typeof deliveryPageSchema>;

@@ -52,6 +52,19 @@ function setup(patch: Partial<AuditViewProps> = {}) {
 }
 
 describe("the audit log", () => {
+  it("links a webhook change to its endpoint, and a replay to its delivery", () => {
+    const webhook = (seq: number, action: string, name: string) =>
+      auditEventSchema.parse({ seq, at: "2026-06-01T12:00:00Z", actor: "admin", auth: "admin-key", action, owner: "", name });
+    setup({ events: [webhook(9, "webhook_create", "ep_1"), webhook(8, "webhook_replay", "evt_a.ep_1")] });
+    const [, created, replayed] = screen.getAllByRole("row");
+    expect(within(created as HTMLElement).getByRole("link", { name: "webhook endpoint" })).toHaveAttribute("href", "/admin/webhooks/ep_1");
+    expect(within(replayed as HTMLElement).getByRole("link", { name: "webhook delivery" })).toHaveAttribute(
+      "href",
+      "/admin/webhooks/ep_1?delivery=evt_a.ep_1",
+    );
+    expect(replayed).toHaveTextContent("evt_a.ep_1");
+  });
+
   it("names the key (linked), says what changed, and gives times to the second", () => {
     setup();
     const row = screen.getAllByRole("row")[1] as HTMLElement;

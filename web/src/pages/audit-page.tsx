@@ -24,6 +24,12 @@ export const auditActions: [string, string][] = [
   ["import", "import"],
   ["owner_limits", "owner limits set"],
   ["owner_limits_clear", "owner limits cleared"],
+  ["webhook_create", "webhook endpoint created"],
+  ["webhook_update", "webhook endpoint changed"],
+  ["webhook_delete", "webhook endpoint deleted"],
+  ["webhook_rotate_secret", "webhook secret rotated"],
+  ["webhook_replay", "webhook delivery replayed"],
+  ["webhook_disable", "webhook endpoint disabled by keygate"],
 ];
 
 export function AuditPage() {

@@ -55,6 +55,9 @@ export function OwnersView(p: {
           <Link className="button" to="/admin/usage">
             Usage
           </Link>
+          <Link className="button" to="/admin/webhooks">
+            Webhooks
+          </Link>
           <Link className="button" to="/admin/audit">
             Audit log
           </Link>
