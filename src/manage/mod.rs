@@ -348,6 +348,15 @@ impl Keys {
             .as_ref()
             .is_some_and(|(l, b)| *l != r.limits || b.is_some());
         let new_balance = limits.as_ref().and_then(|(_, b)| *b);
+        // The balance before a new one is written over it, for the audit entry.
+        let old_balance = match new_balance {
+            Some(_) => self
+                .balances(std::slice::from_ref(&r))
+                .await?
+                .pop()
+                .flatten(),
+            None => None,
+        };
         if let Some((l, balance)) = limits {
             let slot = r.usage_slot();
             if let Some(g) = &self.gate {
@@ -389,7 +398,7 @@ impl Keys {
         if let Some(left) = new_balance {
             changes.push(crate::store::AuditChange {
                 field: "credits.remaining".into(),
-                from: None,
+                from: old_balance.map(|b| b.to_string()),
                 to: Some(left.to_string()),
             });
         }
@@ -405,7 +414,8 @@ impl Keys {
             (true, Some(false)) => "enable",
             _ => "update",
         };
-        if !limits_changed || !changes.is_empty() || p.disabled.is_some() {
+        // A save that changed nothing is not a change: no audit entry, no event.
+        if !changes.is_empty() {
             self.audit_record(actor, action, &r, changes).await;
         }
         Ok(r)

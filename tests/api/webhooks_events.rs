@@ -154,3 +154,77 @@ async fn expiry_warnings_and_expiries_fire_once_each() {
     assert_eq!(body(&got[1])["data"]["key"]["name"], "short");
     assert!(got.iter().all(|r| r["verified"] == true));
 }
+
+/// A credit balance set is audited with the balance it replaced; a save that changes
+/// nothing makes no audit entry and no event.
+#[tokio::test]
+async fn audit_and_events_say_what_changed_and_only_then() {
+    let t = TestApp::spawn_with(Backend::Memory, quick).await;
+    let rx = Receiver::start(&[]).await;
+    let (_, secret) = register(
+        &t,
+        json!({"url": rx.url("/in"), "event_types": ["key.updated"]}),
+    )
+    .await;
+    rx.control(json!({"secrets": [secret]})).await;
+    let (s, v) = api(
+        &t,
+        Method::POST,
+        "/api/users/alice/tokens",
+        Some(json!({"name": "metered", "limits": {"credits": {"remaining": 900}}})),
+    )
+    .await;
+    assert_eq!(s, 201, "{v}");
+    let id = v["token"]["id"].as_str().unwrap().to_owned();
+    let path = format!("/api/tokens/{id}");
+    let (s, _) = api(
+        &t,
+        Method::PATCH,
+        &path,
+        Some(json!({"limits": {"credits": {"remaining": 0}}})),
+    )
+    .await;
+    assert_eq!(s, 200);
+    let (_, audit) = api(
+        &t,
+        Method::GET,
+        &format!("/api/audit?token_id={id}&action=limits"),
+        None,
+    )
+    .await;
+    let change = audit["events"][0]["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["field"] == "credits.remaining")
+        .cloned();
+    assert_eq!(
+        change,
+        Some(json!({"field": "credits.remaining", "from": "900", "to": "0"})),
+        "{audit}"
+    );
+    // The same name again, and an empty patch: nothing changed, nothing said.
+    for body in [json!({"name": "metered"}), json!({})] {
+        let (s, _) = api(&t, Method::PATCH, &path, Some(body)).await;
+        assert_eq!(s, 200);
+    }
+    let (_, audit) = api(&t, Method::GET, &format!("/api/audit?token_id={id}"), None).await;
+    let actions: Vec<&str> = audit["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions,
+        ["limits", "create"],
+        "newest first, no empty update"
+    );
+    let got = rx.wait_for(1, 10).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        rx.received().await.len(),
+        1,
+        "one key.updated (the limits), none for the no-op saves: {got:#?}"
+    );
+}
