@@ -6,6 +6,7 @@ mod error;
 mod leak;
 mod limits;
 mod roles;
+pub mod search;
 use audit::changes;
 pub use error::ManageError;
 use error::{invalid, not_found};
@@ -15,7 +16,7 @@ pub use limits::*;
 pub use roles::{
     EffectivePermission, Grantable, GrantsPatch, KeyGrants, OfferedRole, RolePatch, RoleView,
 };
-pub use view::TokenView;
+pub use view::{RefusedNow, TokenView, status_of};
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

@@ -47,25 +47,44 @@ pub struct TokenView {
     /// Whether the key also holds its owner's roles.
     #[serde(default = "yes")]
     pub inherit_owner_roles: bool,
+    /// Set when the gate refuses every request with this key now, and why: it is
+    /// disabled or expired, or its own or its owner's credits are used up (a rate limit
+    /// that runs out and refills within its window is not shown here).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refused_now: Option<RefusedNow>,
+}
+
+/// Why the gate refuses a key now.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct RefusedNow {
+    /// The gate's error code: `unauthorized` (disabled, expired) or `usage_exceeded`.
+    pub code: String,
+    /// Whose setting: `key` or `owner`.
+    pub scope: String,
+    pub reason: String,
 }
 
 fn yes() -> bool {
     true
 }
 
+/// A key's status at `now`: `active`, `disabled`, `expired` or `rotating`.
+pub fn status_of(r: &TokenRecord, now: Timestamp) -> &'static str {
+    if r.disabled {
+        "disabled"
+    } else if r.expires_at.is_some_and(|t| t <= now) || r.grace_until.is_some_and(|t| t <= now) {
+        "expired"
+    } else if r.replaced_by.is_some() {
+        "rotating"
+    } else {
+        "active"
+    }
+}
+
 impl TokenView {
     /// `balance`: credits left, from [`Keys::balances`].
     pub fn of(r: &TokenRecord, now: Timestamp, balance: Option<u64>) -> Self {
-        let status = if r.disabled {
-            "disabled"
-        } else if r.expires_at.is_some_and(|t| t <= now) || r.grace_until.is_some_and(|t| t <= now)
-        {
-            "expired"
-        } else if r.replaced_by.is_some() {
-            "rotating"
-        } else {
-            "active"
-        };
+        let status = status_of(r, now);
         TokenView {
             id: r.id.clone(),
             owner: r.owner.clone(),
@@ -86,6 +105,32 @@ impl TokenView {
             roles: r.roles.iter().map(ToString::to_string).collect(),
             permissions: r.permissions.iter().map(ToString::to_string).collect(),
             inherit_owner_roles: r.inherit_owner_roles,
+            refused_now: match status {
+                "disabled" | "expired" => Some(RefusedNow {
+                    code: "unauthorized".into(),
+                    scope: "key".into(),
+                    reason: format!("the key is {status}"),
+                }),
+                _ if balance == Some(0) => Some(RefusedNow {
+                    code: "usage_exceeded".into(),
+                    scope: "key".into(),
+                    reason: "the key's credits are used up".into(),
+                }),
+                _ => None,
+            },
         }
+    }
+
+    /// Takes the owner's shared credits into account (`owner_left`: what is left of
+    /// them, when the owner has credits).
+    pub fn with_owner_credits(mut self, owner_left: Option<u64>) -> Self {
+        if self.refused_now.is_none() && owner_left == Some(0) {
+            self.refused_now = Some(RefusedNow {
+                code: "usage_exceeded".into(),
+                scope: "owner".into(),
+                reason: format!("{}'s shared credits are used up", self.owner),
+            });
+        }
+        self
     }
 }

@@ -14,6 +14,7 @@ mod cache;
 mod cli;
 mod cli_roles;
 mod connections;
+mod console;
 mod decision;
 mod docs;
 mod faults;

@@ -17,7 +17,7 @@ use super::keys::{
     CreateRequest, Created, PatchRequest, RotateRequest, Scope, TokenPage, create_in, delete_in,
     find, list_in, owner_from_path, patch_in, rotate_body, rotate_in, view,
 };
-use super::paging::PageParams;
+use super::paging::{ListParams, PageParams};
 use super::principal::Principal;
 
 #[derive(Serialize, ToSchema)]
@@ -80,13 +80,13 @@ pub(super) async fn users(
 }
 
 /// One owner's keys, a page at a time (admin).
-#[utoipa::path(get, path = "/api/users/{sub}/tokens", tag = "admin", security(("bearer" = [])), params(PageParams),
+#[utoipa::path(get, path = "/api/users/{sub}/tokens", tag = "admin", security(("bearer" = [])), params(ListParams),
     responses((status = 200, body = TokenPage), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub(super) async fn user_list(
     State(app): State<Arc<App>>,
     p: Principal,
     Path(sub): Path<String>,
-    q: Result<Query<PageParams>, QueryRejection>,
+    q: Result<Query<ListParams>, QueryRejection>,
 ) -> Result<Json<TokenPage>, ApiError> {
     p.require_admin()?;
     list_in(&app, &Scope::Owner(owner_from_path(sub)?), q).await
@@ -158,12 +158,12 @@ pub(super) async fn user_rotate(
 }
 
 /// Every key, a page at a time (admin).
-#[utoipa::path(get, path = "/api/tokens", tag = "admin", security(("bearer" = [])), params(PageParams),
+#[utoipa::path(get, path = "/api/tokens", tag = "admin", security(("bearer" = [])), params(ListParams),
     responses((status = 200, body = TokenPage), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub(super) async fn all_list(
     State(app): State<Arc<App>>,
     p: Principal,
-    q: Result<Query<PageParams>, QueryRejection>,
+    q: Result<Query<ListParams>, QueryRejection>,
 ) -> Result<Json<TokenPage>, ApiError> {
     p.require_admin()?;
     list_in(&app, &Scope::Any, q).await

@@ -22,8 +22,9 @@ use crate::store::{TokenId, TokenRecord};
 
 use super::MAX_GRACE;
 use super::error::{ApiError, query};
-use super::paging::{PageParams, record_key};
+use super::paging::{ListParams, record_key};
 use super::principal::Principal;
+use crate::manage::search::KeyQuery;
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -132,21 +133,30 @@ pub(super) enum Scope {
 pub(super) async fn views(app: &App, records: &[TokenRecord]) -> Result<Vec<TokenView>, ApiError> {
     let balances = app.keys.balances(records).await?;
     let now = app.clock.now();
+    // What is left of each owner's shared credits (one read per owner on the page).
+    let mut owners: std::collections::BTreeMap<&str, Option<u64>> = Default::default();
+    for r in records {
+        if !owners.contains_key(r.owner.as_str()) {
+            let left = match app.keys.owner_limits(&r.owner).await {
+                Ok(v) => v.limits.credits.map(|c| c.remaining),
+                Err(crate::manage::ManageError::Store(e)) => return Err(e.into()),
+                Err(_) => None,
+            };
+            owners.insert(&r.owner, left);
+        }
+    }
     Ok(records
         .iter()
         .zip(balances)
-        .map(|(r, b)| TokenView::of(r, now, b))
+        .map(|(r, b)| {
+            TokenView::of(r, now, b)
+                .with_owner_credits(owners.get(r.owner.as_str()).copied().flatten())
+        })
         .collect())
 }
 
 pub(super) async fn view(app: &App, r: &TokenRecord) -> Result<TokenView, ApiError> {
-    let b = app
-        .keys
-        .balances(std::slice::from_ref(r))
-        .await?
-        .pop()
-        .flatten();
-    Ok(TokenView::of(r, app.clock.now(), b))
+    Ok(views(app, std::slice::from_ref(r)).await?.remove(0))
 }
 
 pub(super) fn id_of(raw: &str) -> Result<TokenId, ApiError> {
@@ -178,14 +188,33 @@ pub(super) async fn find(app: &App, scope: &Scope, raw_id: &str) -> Result<Token
 pub(super) async fn list_in(
     app: &App,
     scope: &Scope,
-    q: Result<Query<PageParams>, QueryRejection>,
+    q: Result<Query<ListParams>, QueryRejection>,
 ) -> Result<Json<TokenPage>, ApiError> {
-    let page = query(q)?.check()?;
+    let params = query(q)?;
+    let page = params.page().check()?;
+    let filter = match params.q.as_deref().map(str::trim) {
+        Some(text) if !text.is_empty() => {
+            Some(KeyQuery::parse(text).map_err(|m| ApiError::malformed("q", m))?)
+        }
+        _ => None,
+    };
     let owner = match scope {
         Scope::Owner(o) => Some(o.as_str()),
         Scope::Any => None,
     };
-    let listing = app.keys.list(owner).await?;
+    let mut listing = app.keys.list(owner).await?;
+    if let Some(f) = &filter {
+        let now = app.clock.now();
+        listing
+            .records
+            .retain(|r| f.matches(r, crate::manage::status_of(r, now), now));
+        if let Some(want) = f.refused() {
+            // Whether the gate refuses a key needs its balances: read for the keys left.
+            let seen = views(app, &listing.records).await?;
+            let mut refused = seen.iter().map(|v| v.refused_now.is_some());
+            listing.records.retain(|_| refused.next() == Some(want));
+        }
+    }
     let (records, next_cursor) = page.of(listing.records, record_key);
     Ok(Json(TokenPage {
         tokens: views(app, &records).await?,

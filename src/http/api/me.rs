@@ -17,7 +17,7 @@ use super::keys::{
     CreateRequest, Created, PatchRequest, RotateRequest, Scope, TokenPage, create_in, delete_in,
     find, list_in, patch_in, rotate_body, rotate_in, view,
 };
-use super::paging::PageParams;
+use super::paging::ListParams;
 use super::principal::{AuthMethod, Principal};
 
 #[derive(Serialize, ToSchema)]
@@ -48,12 +48,12 @@ pub(super) async fn me(State(app): State<Arc<App>>, p: Principal) -> Json<Me> {
 }
 
 /// My keys, oldest first, a page at a time.
-#[utoipa::path(get, path = "/api/me/tokens", tag = "self", security(("bearer" = [])), params(PageParams),
+#[utoipa::path(get, path = "/api/me/tokens", tag = "self", security(("bearer" = [])), params(ListParams),
     responses((status = 200, body = TokenPage), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub(super) async fn my_list(
     State(app): State<Arc<App>>,
     p: Principal,
-    q: Result<Query<PageParams>, QueryRejection>,
+    q: Result<Query<ListParams>, QueryRejection>,
 ) -> Result<Json<TokenPage>, ApiError> {
     list_in(&app, &Scope::Owner(p.subject), q).await
 }

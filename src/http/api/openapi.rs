@@ -30,7 +30,7 @@ use super::principal::AuthMethod;
           super::webhooks::get_endpoint, super::webhooks::patch_endpoint, super::webhooks::delete_endpoint,
           super::webhooks::rotate_secret, super::webhooks::test_endpoint, super::webhooks::deliveries,
           super::webhooks::delivery, super::webhooks::replay, super::leaks::report),
-    components(schemas(TokenView, TokenPage, DamagedKey, Rule, Created, CreateRequest, PatchRequest, RotateRequest, super::me::Me, super::admin::Owner, super::admin::OwnerPage, AuditEvent, crate::store::AuditChange, super::audit::AuditPage, ErrorBody, AuthMethod,
+    components(schemas(TokenView, crate::manage::RefusedNow, TokenPage, DamagedKey, Rule, Created, CreateRequest, PatchRequest, RotateRequest, super::me::Me, super::admin::Owner, super::admin::OwnerPage, AuditEvent, crate::store::AuditChange, super::audit::AuditPage, ErrorBody, AuthMethod,
         LimitsView, LimitsPatch, crate::manage::CreditsView, crate::manage::CreditsPatch, crate::manage::OwnerLimitsView,
         crate::limits::RateLimit, crate::limits::Refill, crate::http::verify::VerifyRequest, crate::http::verify::VerifyResponse, crate::http::verify::RateLimitLeft,
         crate::analytics::UsageSeries, crate::analytics::UsagePoint, crate::analytics::OutcomeCounts, super::usage::OwnerUsage, super::usage::KeyTotals, super::usage::AllUsage, super::usage::TopKey, super::usage::TopOwner, crate::analytics::Step,

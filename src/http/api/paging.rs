@@ -26,6 +26,32 @@ pub struct PageParams {
     pub cursor: Option<String>,
 }
 
+/// A page of a key list, filtered.
+#[derive(Deserialize, utoipa::IntoParams, Default)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ListParams {
+    /// 1–500, default 100.
+    #[param(minimum = 1, maximum = 500)]
+    pub limit: Option<usize>,
+    /// The `next_cursor` of the previous page; absent for the first page.
+    pub cursor: Option<String>,
+    /// Only the keys matching every term: words (in the name, owner, id, hint or
+    /// metadata), `name:`, `owner:`, `id:`, `hint:`, `status:active|disabled|expired|rotating`,
+    /// `unused:30d`, `KEY=VALUE` (metadata), `-term` (not), `"…"` for spaces. At most
+    /// 512 characters and 16 terms.
+    pub q: Option<String>,
+}
+
+impl ListParams {
+    pub fn page(&self) -> PageParams {
+        PageParams {
+            limit: self.limit,
+            cursor: self.cursor.clone(),
+        }
+    }
+}
+
 /// A page checked and decoded.
 pub struct Page {
     limit: usize,
