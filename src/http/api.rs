@@ -74,6 +74,7 @@ pub fn router() -> Router<Arc<App>> {
             get(any_get).patch(any_patch).delete(any_delete),
         )
         .route("/api/tokens/{id}/rotate", post(any_rotate))
+        .route("/api/tokens/{id}/credits", post(admin::any_add_credits))
         .route("/api/audit", get(audit))
         .route("/api/audit/export", get(audit_export))
         .route("/api/me/limits", get(my_limits))

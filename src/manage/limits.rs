@@ -199,6 +199,49 @@ impl Keys {
             .collect())
     }
 
+    /// Adds `n` credits to a key's balance, as an administrator tops it up (for others
+    /// it is a raise: refused unless `limits.users_may_raise`). This process's unspent
+    /// leases go back first, so they count; what other replicas leased and did not spend
+    /// is dropped, as with any balance set. Audited as a change of `credits.remaining`.
+    pub async fn add_credits(
+        &self,
+        id: &crate::store::TokenId,
+        n: u64,
+        actor: &Actor,
+    ) -> Result<TokenRecord, ManageError> {
+        let r = self.get(id).await?;
+        if r.limits.credits.is_none() {
+            return Err(invalid(
+                "add",
+                "the key has no credits to add to; give it a balance first",
+            ));
+        }
+        if let Some(g) = &self.gate {
+            g.reset_slot(&r.usage_slot()).await;
+        }
+        let left = self
+            .balances(std::slice::from_ref(&r))
+            .await?
+            .pop()
+            .flatten()
+            .unwrap_or(0);
+        let to = left
+            .checked_add(n)
+            .filter(|t| *t <= MAX_CREDITS)
+            .ok_or_else(|| invalid("add", format!("the balance would be over {MAX_CREDITS}")))?;
+        let patch = super::Patch {
+            limits: Some(LimitsPatch {
+                rate_limits: None,
+                credits: Some(Some(CreditsPatch {
+                    remaining: Some(to),
+                    refill: None,
+                })),
+            }),
+            ..super::Patch::default()
+        };
+        self.update(id, patch, actor).await
+    }
+
     /// The limits a new key gets when its creator gives none.
     pub fn default_limits(&self) -> LimitsView {
         LimitsView::of(&self.key_defaults.0, self.key_defaults.1)

@@ -632,6 +632,20 @@ fn serve_capturing(dir: &Path) -> (Child, String, std::sync::Arc<std::sync::Mute
     (child, addr, errs)
 }
 
+/// What the server wrote, once it holds the admin key banner (it goes to stderr before
+/// the address goes to stdout, but the thread reading stderr may not have passed it on
+/// yet when the address is read).
+fn banner_of(errs: &std::sync::Mutex<Vec<String>>) -> String {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let b = errs.lock().unwrap().join("\n");
+        if b.contains("kgadmin_") || std::time::Instant::now() > deadline {
+            return b;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
 fn api_me(addr: &str, key: &str) -> serde_json::Value {
     let out = Command::new("curl")
         .args([
@@ -650,7 +664,7 @@ fn single_operator_mode_and_the_cli_through_the_api() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let (server, addr, errs) = serve_capturing(d);
-    let banner = errs.lock().unwrap().join("\n");
+    let banner = banner_of(&errs);
     let admin = banner
         .split_whitespace()
         .find(|w| w.starts_with("kgadmin_"))
@@ -1147,10 +1161,7 @@ fn limits_through_the_api() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let (server, addr, errs) = serve_capturing(d);
-    let admin = errs
-        .lock()
-        .unwrap()
-        .join("\n")
+    let admin = banner_of(&errs)
         .split_whitespace()
         .find(|w| w.starts_with("kgadmin_"))
         .unwrap()

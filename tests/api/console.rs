@@ -190,3 +190,84 @@ async fn a_key_refused_by_its_owners_credits_says_so() {
     let (_, v) = api(&t, Method::GET, "/api/users/bob/tokens", None).await;
     assert_eq!(v["tokens"][0]["refused_now"]["scope"], "owner");
 }
+
+#[tokio::test]
+async fn administrators_top_up_credits_in_one_step() {
+    let t = TestApp::spawn_with(Backend::Redb, quick).await;
+    let (_, v) = api(
+        &t,
+        Method::POST,
+        "/api/users/alice/tokens",
+        Some(json!({"name": "metered", "limits": {"credits": {"remaining": 5}}})),
+    )
+    .await;
+    let (key, id) = (
+        v["key"].as_str().unwrap().to_owned(),
+        v["token"]["id"].as_str().unwrap().to_owned(),
+    );
+    for _ in 0..2 {
+        assert_eq!(t.forward_auth(&key).await.status(), 204);
+    }
+    let path = format!("/api/tokens/{id}/credits");
+    let (s, v) = api(&t, Method::POST, &path, Some(json!({"add": 10}))).await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(
+        v["limits"]["credits"]["remaining"], 13,
+        "5 - 2 spent + 10: {v}"
+    );
+    let (_, audit) = api(
+        &t,
+        Method::GET,
+        &format!("/api/audit?token_id={id}&action=limits"),
+        None,
+    )
+    .await;
+    assert_eq!(
+        audit["events"][0]["changes"][0],
+        json!({"field": "credits.remaining", "from": "3", "to": "13"}),
+        "{audit}"
+    );
+    for _ in 0..13 {
+        assert_eq!(t.forward_auth(&key).await.status(), 204);
+    }
+    assert_eq!(t.forward_auth(&key).await.status(), 429, "exactly 13 more");
+
+    let plain = make(&t, "alice", json!({"name": "plain"})).await;
+    for (p, body, status, field) in [
+        (
+            format!("/api/tokens/{plain}/credits"),
+            json!({"add": 5}),
+            422,
+            Some("add"),
+        ),
+        (path.clone(), json!({"add": 0}), 422, Some("add")),
+        (
+            path.clone(),
+            json!({"add": 1_000_000_000_000_001u64}),
+            422,
+            Some("add"),
+        ),
+        (path.clone(), json!({"add": -1}), 422, None),
+        (path.clone(), json!({"set": 1}), 422, None),
+        (
+            "/api/tokens/AAAAAAAAAAAAAAAA/credits".to_owned(),
+            json!({"add": 1}),
+            404,
+            None,
+        ),
+    ] {
+        let (s, e) = api(&t, Method::POST, &p, Some(body.clone())).await;
+        assert_eq!(s, status, "{p} {body}: {e}");
+        if let Some(f) = field {
+            assert_eq!(e["field"], f, "{e}");
+        }
+    }
+    let r = t
+        .client
+        .post(t.url(&path))
+        .json(&json!({"add": 1}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+}

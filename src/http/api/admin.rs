@@ -219,3 +219,31 @@ pub(super) async fn any_rotate(
     let req = rotate_body(&b)?;
     rotate_in(&app, &Scope::Any, &id, &p, req).await
 }
+
+#[derive(serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AddCredits {
+    /// Credits to add to the key's balance (1 to 10^15).
+    add: u64,
+}
+
+/// Add credits to a key's balance (admin): a top-up without the whole limits form. The
+/// audit log records the balance before and after.
+#[utoipa::path(post, path = "/api/tokens/{id}/credits", tag = "admin", security(("bearer" = [])), request_body = AddCredits,
+    responses((status = 200, body = TokenView), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub(super) async fn any_add_credits(
+    State(app): State<Arc<App>>,
+    p: Principal,
+    Path(id): Path<String>,
+    b: Result<Json<AddCredits>, JsonRejection>,
+) -> Result<Json<TokenView>, ApiError> {
+    p.require_admin()?;
+    let req = body(b)?;
+    if req.add == 0 {
+        return Err(ApiError::invalid("add", "add at least 1 credit"));
+    }
+    let r = find(&app, &Scope::Any, &id).await?;
+    let r = app.keys.add_credits(&r.id, req.add, &p.actor()).await?;
+    Ok(Json(view(&app, &r).await?))
+}

@@ -29,7 +29,7 @@ use super::principal::AuthMethod;
           super::webhooks::event_types, super::webhooks::list_endpoints, super::webhooks::create_endpoint,
           super::webhooks::get_endpoint, super::webhooks::patch_endpoint, super::webhooks::delete_endpoint,
           super::webhooks::rotate_secret, super::webhooks::test_endpoint, super::webhooks::deliveries,
-          super::webhooks::delivery, super::webhooks::replay, super::leaks::report),
+          super::webhooks::delivery, super::webhooks::replay, super::leaks::report, super::admin::any_add_credits),
     components(schemas(TokenView, crate::manage::RefusedNow, TokenPage, DamagedKey, Rule, Created, CreateRequest, PatchRequest, RotateRequest, super::me::Me, super::admin::Owner, super::admin::OwnerPage, AuditEvent, crate::store::AuditChange, super::audit::AuditPage, ErrorBody, AuthMethod,
         LimitsView, LimitsPatch, crate::manage::CreditsView, crate::manage::CreditsPatch, crate::manage::OwnerLimitsView,
         crate::limits::RateLimit, crate::limits::Refill, crate::http::verify::VerifyRequest, crate::http::verify::VerifyResponse, crate::http::verify::RateLimitLeft,
@@ -40,7 +40,7 @@ use super::principal::AuthMethod;
         super::webhooks::EndpointList, super::webhooks::EndpointCreate, super::webhooks::EndpointChange,
         super::webhooks::EndpointSecret, super::webhooks::RotateSecret, super::webhooks::EventType,
         super::webhooks::EventTypes, super::webhooks::DeliveryPage, super::leaks::LeakReport,
-        super::leaks::LeakAnswer, crate::config::LeakAction)),
+        super::leaks::LeakAnswer, crate::config::LeakAction, super::admin::AddCredits)),
     modifiers(&BearerScheme, &Throttled),
     tags((name = "self", description = "The caller's own keys"), (name = "admin", description = "Everyone's keys and the audit log (administrators)"),
          (name = "gate", description = "Verifying keys (applications not behind a proxy); no `Authorization`"))
