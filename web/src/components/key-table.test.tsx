@@ -222,3 +222,45 @@ describe("a rotation in the key table", () => {
     expect(newRow).toHaveTextContent("replaces CI deploys");
   });
 });
+
+describe("keys the gate refuses now", () => {
+  const byOwner: Token = {
+    ...base,
+    id: "r",
+    name: "payments",
+    refused_now: { code: "usage_exceeded", scope: "owner", reason: "alice's shared credits are used up" },
+  };
+
+  it("says so in words, with the reason, even for an active key", () => {
+    render(<Table tokens={[byOwner, { ...base, id: "ok", name: "fine" }]} now={NOW} />);
+    const row = document.querySelector('tr[data-key-id="r"]') as HTMLElement;
+    const status = row.querySelector('td[data-label="Status"]') as HTMLElement;
+    expect(status).toHaveTextContent("Active");
+    expect(status).toHaveTextContent("Refused — alice's shared credits are used up");
+    expect(status).toHaveClass("is-refused");
+    const fine = document.querySelector('tr[data-key-id="ok"]') as HTMLElement;
+    expect(fine).not.toHaveTextContent("Refused");
+  });
+
+  it("leaves the text to the server when it searches: every key it found is shown, with the syntax help", async () => {
+    const user = userEvent.setup();
+    render(
+      <Table
+        tokens={[byOwner]}
+        now={NOW}
+        search={{ help: "Words, name:, status:disabled", error: "unknown status: bogus" }}
+        initial={{ q: "status:bogus" }}
+      />,
+    );
+    // "status:bogus" matches nothing here; the server's answer is what is listed.
+    expect(document.querySelector('tr[data-key-id="r"]')).toBeInTheDocument();
+    expect(screen.getByText("1 key found")).toBeInTheDocument();
+    expect(screen.getByText("Words, name:, status:disabled")).toBeInTheDocument();
+    const box = screen.getByLabelText("Filter");
+    expect(box).toHaveAttribute("aria-invalid", "true");
+    expect(box).toHaveAccessibleDescription("unknown status: bogus Words, name:, status:disabled");
+    expect(screen.getByRole("alert")).toHaveTextContent("unknown status: bogus");
+    await user.type(box, "x");
+    expect(screen.getByTestId("state")).toHaveTextContent('"q":"status:bogusx"');
+  });
+});

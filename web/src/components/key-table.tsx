@@ -39,6 +39,20 @@ export interface KeyTableProps {
   onSelect?: (ids: string[], on: boolean) => void;
   /** The toolbar's buttons: do `action` to the selected keys (after a confirmation). */
   onBulk?: (action: BulkAction) => void;
+  /**
+   * The filter text is a search the server runs (`q`): `tokens` are what it found, so
+   * they are not filtered by the text again here.
+   */
+  search?: ServerSearch;
+}
+
+export interface ServerSearch {
+  /** One line of syntax help, under the box. */
+  help: string;
+  /** The server's refusal of the text (a 400 about `q`). */
+  error?: string | undefined;
+  /** A search for newer text is on its way. */
+  pending?: boolean;
 }
 
 const columns: { key: SortKey; label: string }[] = [
@@ -67,9 +81,15 @@ export function KeyTable({
   selected,
   onSelect,
   onBulk,
+  search,
 }: KeyTableProps) {
   const top = useRef<HTMLDivElement>(null);
-  const shown = useMemo(() => filterSort(tokens, state, now), [tokens, state, now]);
+  const onServer = search !== undefined;
+  const shown = useMemo(
+    () => filterSort(tokens, onServer ? { ...state, q: "" } : state, now),
+    [tokens, state, now, onServer],
+  );
+  const searched = onServer && state.q.trim() !== "";
   const byId = useMemo(() => new Map(tokens.map((t) => [t.id, t])), [tokens]);
   const paged = pageOf(shown, state.page, pageSize);
   // The filter box keeps its own text: the URL catches up a moment later, and a
@@ -119,7 +139,13 @@ export function KeyTable({
             id="key-filter"
             type="search"
             value={draft}
-            placeholder="Name, hint, id, rule or metadata"
+            placeholder={onServer ? "Search these keys" : "Name, hint, id, rule or metadata"}
+            {...(onServer
+              ? {
+                  "aria-invalid": Boolean(search.error),
+                  "aria-describedby": search.error ? "key-filter-err key-filter-help" : "key-filter-help",
+                }
+              : {})}
             onChange={(e) => {
               setDraft(e.target.value);
               set({ q: e.target.value });
@@ -180,12 +206,26 @@ export function KeyTable({
           </select>
         </div>
       </div>
+      {search && (
+        <>
+          <p className="hint search-help" id="key-filter-help">
+            {search.help}
+          </p>
+          {search.error && (
+            <p className="field-error search-error" id="key-filter-err" role="alert">
+              {search.error}
+            </p>
+          )}
+        </>
+      )}
       <div className="list-bar">
         <p className="muted list-count" role="status" aria-live="polite">
           {shown.length === tokens.length
             ? plural(tokens.length, "key")
             : `${shown.length} of ${plural(tokens.length, "key")}`}
+          {searched && " found"}
           {paged.pages > 1 && `, ${paged.first}–${paged.last} shown`}
+          {search?.pending && " (searching…)"}
         </p>
         {selectable && paged.rows.length > 0 && (
           <label className="select-all">
@@ -309,7 +349,7 @@ export function KeyTable({
           </table>
         </div>
       ) : (
-        tokens.length > 0 && (
+        (tokens.length > 0 || searched) && (
           <div className="empty">
             <p>No key matches.</p>
             <button

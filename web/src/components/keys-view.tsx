@@ -7,7 +7,7 @@ import type { GrantableState } from "../lib/queries/grants";
 import type { Token } from "../lib/schemas";
 import { BulkDialog, type BulkDialogProps } from "./bulk-dialog";
 import { KeyDialogs, type Modal } from "./key-dialogs";
-import { KeyTable } from "./key-table";
+import { KeyTable, type ServerSearch } from "./key-table";
 
 export type { Modal } from "./key-dialogs";
 
@@ -54,6 +54,8 @@ export interface KeysViewProps {
   keyHref?: (t: Token) => string;
   /** Each key's recent usage, in its own column. */
   activity?: (t: Token) => ReactNode;
+  /** The filter text is searched for by the server (`tokens` are what it found). */
+  search?: ServerSearch;
 }
 
 export function KeysView(p: KeysViewProps) {
@@ -107,7 +109,7 @@ export function KeysView(p: KeysViewProps) {
           </ul>
         </div>
       )}
-      {p.tokens.length === 0 ? (
+      {p.tokens.length === 0 && !(p.search && p.list.q.trim()) ? (
         <div className="empty">
           <p>No keys yet.</p>
           <p className="muted">Make one with “New key”: you will see it once, with snippets to paste.</p>
@@ -123,6 +125,7 @@ export function KeysView(p: KeysViewProps) {
           {...(p.onBulk ? { onBulk: p.onBulk } : {})}
           {...(p.keyHref ? { keyHref: p.keyHref } : {})}
           {...(p.activity ? { activity: p.activity } : {})}
+          {...(p.search ? { search: p.search } : {})}
           onEdit={(token) => {
             p.onModal({ kind: "edit", token });
           }}

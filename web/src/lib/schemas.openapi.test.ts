@@ -15,6 +15,7 @@ import { z } from "zod";
 import { compareShapes, shapeOf, zodShape } from "./openapi-compare";
 import snapshot from "./openapi.snapshot.json";
 import {
+  addCreditsSchema,
   allUsageSchema,
   auditPageSchema,
   createdSchema,
@@ -64,6 +65,7 @@ const calls: [z.ZodType, string, string, string][] = [
   [createdSchema, "post", "/api/users/{sub}/tokens", "201"],
   [createdSchema, "post", "/api/me/tokens/{id}/rotate", "201"],
   [createdSchema, "post", "/api/users/{sub}/tokens/{id}/rotate", "201"],
+  [tokenSchema, "post", "/api/tokens/{id}/credits", "200"],
   [ownerLimitsSchema, "get", "/api/me/limits", "200"],
   [ownerLimitsSchema, "get", "/api/users/{sub}/limits", "200"],
   [ownerLimitsSchema, "put", "/api/users/{sub}/limits", "200"],
@@ -130,6 +132,16 @@ describe("zod schemas against the OpenAPI document", () => {
     const found = differences();
     expect(found.filter((d) => !(d in accepted)), "new differences").toEqual([]);
     expect(Object.keys(accepted).filter((d) => !found.includes(d)), "accepted differences that are gone").toEqual([]);
+  });
+
+  it("the bodies the client sends match the document's request bodies", () => {
+    const body = (method: string, path: string) => {
+      const op = paths[path]?.[method] as unknown as { requestBody?: { content?: Record<string, { schema?: unknown }> } } | undefined;
+      const schema = op?.requestBody?.content?.["application/json"]?.schema;
+      if (schema === undefined) throw new Error(`the document has no JSON request body for ${method.toUpperCase()} ${path}`);
+      return schema;
+    };
+    expect(compareShapes(shapeOf(body("post", "/api/tokens/{id}/credits"), doc), zodShape(addCreditsSchema))).toEqual([]);
   });
 
   it("error answers match errorBodySchema", () => {

@@ -55,6 +55,19 @@ export interface LimitsPatch {
   credits?: CreditsPatch | null;
 }
 
+/**
+ * Why the gate refuses every request with a key right now: `code` is the gate's error
+ * ("unauthorized": disabled or expired; "usage_exceeded": credits used up), `scope`
+ * whose setting it is ("key", or "owner": the owner's shared credits), `reason` in words.
+ * Plain strings on the server: the UI shows `reason` and reads the others as hints.
+ */
+export const refusedNowSchema = z.object({
+  code: z.string(),
+  scope: z.string(),
+  reason: z.string(),
+});
+export type RefusedNow = z.infer<typeof refusedNowSchema>;
+
 export const tokenSchema = z.object({
   id: z.string(),
   owner: z.string(),
@@ -78,8 +91,14 @@ export const tokenSchema = z.object({
   permissions: z.array(z.string()).optional().default([]),
   /** Whether the key also holds its owner's roles' permissions (the default). */
   inherit_owner_roles: z.boolean().optional().default(true),
+  /** Present when the gate refuses every request with the key now (older servers never say). */
+  refused_now: refusedNowSchema.optional(),
 });
 export type Token = z.infer<typeof tokenSchema>;
+
+/** POST /api/tokens/{id}/credits (admin): credits added to the key's balance (1 to 10^15). */
+export const addCreditsSchema = z.object({ add: z.number().int() });
+export type AddCredits = z.infer<typeof addCreditsSchema>;
 /** A page of keys; `damaged` names keys whose stored record cannot be read (only deleted). */
 export const tokenPageSchema = z.object({
   tokens: z.array(tokenSchema),

@@ -211,3 +211,95 @@ describe("a key's page", () => {
     expect(await screen.findByRole("alert")).toHaveTextContent("no such key");
   });
 });
+
+describe("a key the gate refuses now, and its credits", () => {
+  const metered: Token = {
+    ...key,
+    limits: { rate_limits: [], credits: { remaining: 0, refill: null } },
+    refused_now: { code: "usage_exceeded", scope: "key", reason: "the key's credits are used up" },
+  };
+
+  it("says near the status that an active key is refused, and why", async () => {
+    setup({
+      "GET /api/me/tokens/k1": () =>
+        json(200, {
+          ...key,
+          refused_now: { code: "usage_exceeded", scope: "owner", reason: "alice's shared credits are used up" },
+        }),
+      "GET /api/me/tokens/k1/usage": () => json(200, series),
+    });
+    const heading = await screen.findByRole("heading", { level: 1, name: /first/ });
+    expect(heading).toHaveTextContent("Active");
+    expect(heading).toHaveTextContent("Refused");
+    const notice = screen.getByTestId("refused-now");
+    expect(notice).toHaveTextContent("Refused now — alice's shared credits are used up.");
+    expect(notice).toHaveTextContent("until an administrator raises your shared credits");
+    // Not an admin: no "Add credits".
+    expect(screen.queryByRole("button", { name: "Add credits" })).not.toBeInTheDocument();
+  });
+
+  it("says nothing of it for a key the gate takes", async () => {
+    setup({ "GET /api/me/tokens/k1": () => json(200, key), "GET /api/me/tokens/k1/usage": () => json(200, series) });
+    await screen.findByRole("heading", { level: 1, name: /first/ });
+    expect(screen.queryByTestId("refused-now")).not.toBeInTheDocument();
+    expect(screen.queryByText("Refused")).not.toBeInTheDocument();
+  });
+
+  it("lets an admin add credits: the balance shows at once, and the refusal goes", async () => {
+    let current: Token = metered;
+    const { api, user } = setup(
+      {
+        "GET /api/tokens/k1": () => json(200, current),
+        "GET /api/tokens/k1/usage": () => json(200, series),
+        "POST /api/tokens/k1/credits": (body) => {
+          const add = (body as { add: number }).add;
+          current = { ...metered, limits: { rate_limits: [], credits: { remaining: add, refill: null } }, refused_now: undefined };
+          return json(200, current);
+        },
+      },
+      "any",
+    );
+    const limits = await screen.findByTestId("key-limits");
+    expect(limits).toHaveTextContent("no credits left");
+    expect(screen.getByTestId("refused-now")).toHaveTextContent("Add credits to the key");
+    await user.type(within(limits).getByLabelText("Credits to add"), "1 500");
+    await user.click(within(limits).getByRole("button", { name: "Add credits" }));
+    expect(await within(limits).findByRole("status")).toHaveTextContent(/Added 1\s500 credits: 1\s500 credits left\./);
+    expect(api.writes()).toEqual([{ method: "POST", path: "/api/tokens/k1/credits", body: { add: 1500 } }]);
+    expect(limits).toHaveTextContent(/1\s500 credits left/);
+    expect(within(limits).getByLabelText("Credits to add")).toHaveValue("");
+    expect(screen.queryByTestId("refused-now")).not.toBeInTheDocument();
+  });
+
+  it("shows what is wrong with the number, its own or the server's, on the field", async () => {
+    const { api, user } = setup(
+      {
+        "GET /api/tokens/k1": () => json(200, metered),
+        "GET /api/tokens/k1/usage": () => json(200, series),
+        "POST /api/tokens/k1/credits": () =>
+          json(422, { error: "invalid", message: "the balance would be over 1000000000000000", field: "add" }),
+      },
+      "any",
+    );
+    const field = await screen.findByLabelText("Credits to add");
+    await user.type(field, "12.5");
+    await user.click(screen.getByRole("button", { name: "Add credits" }));
+    expect(field).toHaveAttribute("aria-invalid", "true");
+    expect(field).toHaveAccessibleDescription("Enter a whole number of credits, 1 or more.");
+    expect(api.writes()).toEqual([]);
+
+    await user.clear(field);
+    await user.type(field, "999999999999999");
+    await user.click(screen.getByRole("button", { name: "Add credits" }));
+    await waitFor(() => {
+      expect(field).toHaveAccessibleDescription("the balance would be over 1000000000000000");
+    });
+    expect(field).toHaveAttribute("aria-invalid", "true");
+  });
+
+  it("offers no credits to add to a key without a balance", async () => {
+    setup({ "GET /api/tokens/k1": () => json(200, key), "GET /api/tokens/k1/usage": () => json(200, series) }, "any");
+    await screen.findByRole("heading", { level: 1, name: /first/ });
+    expect(screen.queryByLabelText("Credits to add")).not.toBeInTheDocument();
+  });
+});

@@ -2,12 +2,14 @@
 // same dialogs as the list). Mine at /keys/{id}; anyone's (admin) at /admin/keys/{id}.
 import { useState } from "react";
 import { Link, useNavigate, useParams } from "react-router-dom";
+import { AddCreditsForm } from "../components/add-credits";
 import { CopyButton } from "../components/copy-button";
 import { KeyDialogs, type Modal } from "../components/key-dialogs";
 import { KeyPermissionsPanel } from "../components/key-permissions";
 import { LimitsSummary } from "../components/limits-summary";
 import { StaleBanner, isStale } from "../components/stale-banner";
 import { QueryView, fromQuery } from "../components/query-view";
+import { RefusedNotice } from "../components/refused-now";
 import { ErrorNote, Loading } from "../components/state";
 import { StatusBadge } from "../components/status-badge";
 import { RangePicker, UsageChart, rangeLabel } from "../components/usage-chart";
@@ -92,7 +94,7 @@ function UpstreamSummary({ answers: a }: { answers: UpstreamAnswers }) {
   );
 }
 
-function Details({ t, scope, now }: { t: Token; scope: KeyScope; now: number }) {
+function Details({ t, scope, now, admin }: { t: Token; scope: KeyScope; now: number; admin: boolean }) {
   const meta = Object.entries(t.metadata);
   const expired = t.expires_at !== null && Date.parse(t.expires_at) <= now;
   return (
@@ -167,8 +169,9 @@ function Details({ t, scope, now }: { t: Token; scope: KeyScope; now: number }) 
         )}
       </dd>
       <dt>Limits</dt>
-      <dd>
+      <dd data-testid="key-limits">
         <LimitsSummary limits={t.limits} />
+        {admin && t.limits.credits && <AddCreditsForm token={t} />}
       </dd>
       {t.replaces && (
         <>
@@ -251,6 +254,7 @@ export function KeyPage({ scope }: { scope: KeyScope }) {
       <div className="page-head">
         <h1>
           {t.name} <StatusBadge status={t.status} />
+          {t.refused_now && <span className="badge badge-refused">Refused</span>}
         </h1>
         <div className="key-actions">
           <button
@@ -304,12 +308,13 @@ export function KeyPage({ scope }: { scope: KeyScope }) {
           }}
         />
       )}
+      {t.refused_now && <RefusedNotice refused={t.refused_now} admin={me.data?.admin ?? false} />}
       {modal.kind === "none" && update.error && (
         <p className="notice notice-error" role="alert">
           {update.error.message}
         </p>
       )}
-      <Details t={t} scope={scope} now={Math.max(now, token.dataUpdatedAt)} />
+      <Details t={t} scope={scope} now={Math.max(now, token.dataUpdatedAt)} admin={me.data?.admin ?? false} />
       <KeyPermissionsPanel scope={scope} token={t} enabled={!leaving} />
       <KeyUsage scope={scope} id={t.id} />
       <KeyDialogs

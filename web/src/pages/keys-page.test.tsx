@@ -260,6 +260,76 @@ describe("an admin's list of one owner's keys", () => {
     expect(api.writes()).toEqual([{ method: "PATCH", path: "/api/users/bob/tokens/k1", body: { disabled: false } }]);
   });
 
+  const bobs = [
+    { ...token, owner: "bob" },
+    { ...token, owner: "bob", id: "k2", name: "prod payments", metadata: { team: "payments" } },
+  ];
+
+  function ownerPage(tokens: Route, route = "/admin/owners/bob") {
+    const api = mockApi({
+      "GET /api/me": () => json(200, { ...me, subject: "carol", admin: true }),
+      "GET /api/users/bob/tokens": tokens,
+      "GET /api/users/bob/limits": () => json(200, { owner: "bob", source: "none", limits: { rate_limits: [], credits: null } }),
+    });
+    renderWithApi(
+      <>
+        <KeysPage scope={{ kind: "owner", owner: "bob" }} title="Keys of bob" />
+        <Where />
+      </>,
+      route,
+    );
+    return { api, user: userEvent.setup() };
+  }
+
+  it("has the server search a moment after the typing stops, with the search in the URL", async () => {
+    const asked: string[] = [];
+    const { user } = ownerPage((_b, url) => {
+      const q = url.searchParams.get("q") ?? "";
+      asked.push(q);
+      return page(q ? bobs.slice(1) : bobs);
+    });
+    await screen.findByRole("link", { name: "first" });
+    expect(screen.getByLabelText("Filter")).toHaveAccessibleDescription(/status:disabled, unused:30d, refused:yes, team=payments/);
+    await user.type(screen.getByLabelText("Filter"), "team=payments prod");
+    expect(await screen.findByText("1 key found")).toBeInTheDocument();
+    expect(screen.queryByRole("link", { name: "first" })).not.toBeInTheDocument();
+    expect(screen.getByRole("link", { name: "prod payments" })).toBeInTheDocument();
+    // A search for the whole text, not one a keystroke (18 of them).
+    expect(asked[0]).toBe("");
+    expect(asked.at(-1)).toBe("team=payments prod");
+    expect(asked.length).toBeLessThan(6);
+    expect(screen.getByTestId("where")).toHaveTextContent("?q=team%3Dpayments+prod");
+  });
+
+  it("shows the server's refusal of a search under the box, and keeps the keys it had", async () => {
+    const { user } = ownerPage((_b, url) =>
+      url.searchParams.get("q")
+        ? json(400, { error: "bad_request", message: "status: must be active, disabled, expired or rotating", field: "q" })
+        : page(bobs),
+    );
+    await screen.findByRole("link", { name: "first" });
+    const box = screen.getByLabelText("Filter");
+    await user.type(box, "status:bogus");
+    expect(await screen.findByRole("alert")).toHaveTextContent("status: must be active, disabled, expired or rotating");
+    expect(box).toHaveAttribute("aria-invalid", "true");
+    expect(box).toHaveFocus();
+    expect(screen.getByRole("link", { name: "first" })).toBeInTheDocument();
+    await user.clear(box);
+    await waitFor(() => {
+      expect(screen.queryByRole("alert")).not.toBeInTheDocument();
+    });
+    expect(screen.getByText("2 keys")).toBeInTheDocument();
+  });
+
+  it("keeps the box when a shared link's search is refused before anything was listed", async () => {
+    ownerPage(
+      () => json(400, { error: "bad_request", message: "unknown filter: colour", field: "q" }),
+      "/admin/owners/bob?q=colour:red",
+    );
+    expect(await screen.findByRole("alert")).toHaveTextContent("unknown filter: colour");
+    expect(screen.getByLabelText("Filter")).toHaveValue("colour:red");
+    expect(screen.getByText("No key matches.")).toBeInTheDocument();
+  });
 });
 
 describe("the list keeps working when things go wrong", () => {

@@ -1,6 +1,8 @@
 // Data container for a page of keys: mine, or (admin) one owner's. All of them are
 // fetched (500 a request) and refreshed every 30 s and on focus; the list filters, sorts
-// and pages them itself, with its state in the URL; bulk changes go out from here.
+// and pages them itself, with its state in the URL; bulk changes go out from here. On
+// an owner's page (admin) the filter text is a search the server runs (`q`, a moment
+// after the last keystroke), and a search it cannot read is said under the box.
 import { useEffect, useState } from "react";
 import { useSearchParams } from "react-router-dom";
 import type { BulkDialogProps } from "../components/bulk-dialog";
@@ -10,6 +12,7 @@ import { MyLimits, OwnerLimitsPanel } from "../components/owner-limits";
 import { OwnerRolesPanel } from "../components/owner-roles";
 import { StaleBanner, isStale } from "../components/stale-banner";
 import { ErrorNote, Loading } from "../components/state";
+import { ApiError } from "../lib/api";
 import { useAuth } from "../lib/auth";
 import { createBody, patchBody } from "../lib/key-form-model";
 import { type BulkAction, ROWS_PER_PAGE, listParams, parseListState } from "../lib/key-list-model";
@@ -32,6 +35,13 @@ import { useOwnerUsagePages } from "../lib/queries/usage";
 /** Rows per page on a phone: a page is a few screens of cards, not twenty. */
 const NARROW_ROWS = 20;
 
+/** The search is sent this long after the last keystroke. */
+export const SEARCH_DEBOUNCE_MS = 300;
+
+/** The server's search syntax, in one line (under the box). */
+export const SEARCH_HELP =
+  'Words (all must match), name:, owner:, status:disabled, unused:30d, refused:yes, team=payments, -word, "two words"';
+
 interface BulkRun {
   action: BulkAction;
   /** As they were when the dialog opened: a key deleted meanwhile is still named, with why it failed. */
@@ -42,9 +52,22 @@ interface BulkRun {
 
 export function KeysPage({ scope, title, intro }: { scope: Scope; title: string; intro?: string }) {
   const { config } = useAuth();
-  const tokens = useAllTokens(scope);
   const [params, setParams] = useSearchParams();
   const list = parseListState(params);
+  // An owner's page searches on the server; "My keys" filters what it has.
+  const onServer = scope.kind === "owner";
+  const typed = onServer ? list.q.trim() : "";
+  const search = useDebounced(typed, SEARCH_DEBOUNCE_MS);
+  const tokens = useAllTokens(scope, search);
+  // The last list the server gave: kept on screen while a search it refused is fixed.
+  const live = tokens.isPlaceholderData ? undefined : tokens.data;
+  const [kept, setKept] = useState(live);
+  if (live !== undefined && live !== kept) setKept(live);
+  const badSearch =
+    onServer && tokens.error instanceof ApiError && tokens.error.status === 400 && tokens.error.field === "q"
+      ? tokens.error
+      : null;
+  const data = tokens.data ?? (badSearch || tokens.isPending ? kept : undefined);
   const narrow = useMedia("(max-width: 720px)");
   const [selected, setSelected] = useState<ReadonlySet<string>>(new Set());
   const [bulk, setBulk] = useState<BulkRun | null>(null);
@@ -62,11 +85,7 @@ export function KeysPage({ scope, title, intro }: { scope: Scope; title: string;
   const now = Math.max(useNow(), tokens.dataUpdatedAt);
   const mutations = [create, update, rotate, revoke];
   // Per-key totals of the last 24 h: one request per page of keys.
-  const usagePages = useOwnerUsagePages(
-    scope,
-    (tokens.data?.pageParams ?? []) as (string | undefined)[],
-    LIST_PAGE_SIZE,
-  );
+  const usagePages = useOwnerUsagePages(scope, (data?.pageParams ?? []) as (string | undefined)[], LIST_PAGE_SIZE);
   const totals = new Map<string, OutcomeCounts>();
   for (const u of usagePages) for (const k of u.data?.keys ?? []) totals.set(k.id, k.totals);
   const keyScope = scope.kind === "me" ? "me" : "any";
@@ -78,10 +97,11 @@ export function KeysPage({ scope, title, intro }: { scope: Scope; title: string;
     setModal(m);
   };
 
-  if (tokens.isPending) return <Loading what="keys" />;
+  if (data === undefined && tokens.isPending) return <Loading what="keys" />;
   // An error with no keys on screen yet; once there are, a failed refresh keeps them
-  // under a banner instead.
-  if (tokens.data === undefined)
+  // under a banner instead. A search the server refused keeps the filter box on screen,
+  // with why (and the last keys it found, if any).
+  if (data === undefined && !badSearch)
     return (
       <ErrorNote
         error={tokens.error}
@@ -91,7 +111,8 @@ export function KeysPage({ scope, title, intro }: { scope: Scope; title: string;
       />
     );
 
-  const all = tokens.data.pages.flatMap((p) => p.tokens);
+  const pages = data?.pages ?? [];
+  const all = pages.flatMap((p) => p.tokens);
   const byId = new Map(all.map((t) => [t.id, t]));
   // Keys revoked meanwhile (here or elsewhere) drop out of the selection.
   const chosen = new Set([...selected].filter((id) => byId.has(id)));
@@ -161,13 +182,22 @@ export function KeysPage({ scope, title, intro }: { scope: Scope; title: string;
         </>
       }
       tokens={all}
-      damaged={tokens.data.pages.flatMap((p) => p.damaged.map((d) => d.id))}
+      damaged={pages.flatMap((p) => p.damaged.map((d) => d.id))}
       loadingMore={tokens.hasNextPage}
       list={list}
       onList={(s) => {
         setParams(listParams(s), { replace: true });
       }}
       pageSize={narrow ? NARROW_ROWS : ROWS_PER_PAGE}
+      {...(onServer
+        ? {
+            search: {
+              help: SEARCH_HELP,
+              error: badSearch?.message,
+              pending: typed !== search || (tokens.isFetching && tokens.isPlaceholderData),
+            },
+          }
+        : {})}
       selected={chosen}
       onSelect={(ids, on) => {
         const next = new Set(chosen);
@@ -252,6 +282,20 @@ function useMedia(query: string): boolean {
     };
   }, [query]);
   return matches;
+}
+
+/** `value`, once it has stayed the same for `ms` (the first value at once). */
+function useDebounced<T>(value: T, ms: number): T {
+  const [settled, setSettled] = useState(value);
+  useEffect(() => {
+    const t = setTimeout(() => {
+      setSettled(value);
+    }, ms);
+    return () => {
+      clearTimeout(t);
+    };
+  }, [value, ms]);
+  return settled;
 }
 
 /** The time, refreshed every minute, so "in 5 minutes" stays true on an open page. */

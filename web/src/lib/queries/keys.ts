@@ -1,12 +1,12 @@
 // Keys: a scope's whole list, one key, and the changes (create, edit, rotate, revoke,
 // bulk); the lists are refetched after every change.
-import { useInfiniteQuery, useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
+import { keepPreviousData, useInfiniteQuery, useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useEffect } from "react";
 import { seg } from "../api";
 import { useAuth } from "../auth";
 import type { CreateBody, PatchBody } from "../key-form-model";
 import { type BulkAction, type BulkOutcome, runBounded } from "../key-list-model";
-import { createdSchema, keyPermissionsSchema, tokenPageSchema, tokenSchema } from "../schemas";
+import { type AddCredits, type Token, createdSchema, keyPermissionsSchema, tokenPageSchema, tokenSchema } from "../schemas";
 import { type KeyScope, type Scope, keyPath, pagePath, scopeKey, scopePath } from "./scope";
 
 /** The list's pages are as large as the API allows: 500 keys are one request. */
@@ -17,22 +17,33 @@ export const LIST_REFRESH_MS = 30_000;
 
 /**
  * All of a scope's keys (mine, or an owner's; `null`: everyone's, admin), every page
- * fetched one after the other, so the list filters, sorts and pages them itself.
+ * fetched one after the other, so the list filters, sorts and pages them itself. With
+ * `search`, only the keys the server finds for it (`q`); while a new search is on its
+ * way, the last answer stays (placeholder data), so the list does not blink away.
  */
-export function useAllTokens(scope: Scope | null) {
+export function useAllTokens(scope: Scope | null, search = "") {
   const { api } = useAuth();
   const q = useInfiniteQuery({
-    queryKey: scope ? [...scopeKey(scope), "all"] : ["every-token"],
+    queryKey: scope ? [...scopeKey(scope), "all", search] : ["every-token", search],
     initialPageParam: undefined as string | undefined,
     queryFn: ({ pageParam }) =>
-      api.get(pagePath(scope ? scopePath(scope) : "/api/tokens", pageParam, undefined, LIST_PAGE_SIZE), tokenPageSchema),
+      api.get(
+        pagePath(
+          scope ? scopePath(scope) : "/api/tokens",
+          pageParam,
+          search ? new URLSearchParams({ q: search }) : undefined,
+          LIST_PAGE_SIZE,
+        ),
+        tokenPageSchema,
+      ),
     getNextPageParam: (last) => last.next_cursor,
     refetchInterval: LIST_REFRESH_MS,
+    placeholderData: keepPreviousData,
   });
-  const { hasNextPage, isFetchingNextPage, isError, fetchNextPage } = q;
+  const { hasNextPage, isFetchingNextPage, isError, isPlaceholderData, fetchNextPage } = q;
   useEffect(() => {
-    if (hasNextPage && !isFetchingNextPage && !isError) void fetchNextPage();
-  }, [hasNextPage, isFetchingNextPage, isError, fetchNextPage]);
+    if (hasNextPage && !isFetchingNextPage && !isError && !isPlaceholderData) void fetchNextPage();
+  }, [hasNextPage, isFetchingNextPage, isError, isPlaceholderData, fetchNextPage]);
   return q;
 }
 
@@ -114,6 +125,29 @@ export function useRevokeToken(scope: Scope) {
   return useMutation({
     mutationFn: (id: string) => api.sendEmpty("DELETE", `${scopePath(scope)}/${seg(id)}`),
     onSuccess: refresh,
+  });
+}
+
+/**
+ * Admin: add credits to a key's balance (POST /api/tokens/{id}/credits). The key's page
+ * shows the new balance at once; the lists and the audit log are read again.
+ */
+export function useAddCredits(id: string) {
+  const { api } = useAuth();
+  const qc = useQueryClient();
+  return useMutation({
+    mutationFn: (add: number) =>
+      api.send("POST", `/api/tokens/${seg(id)}/credits`, { add } satisfies AddCredits, tokenSchema),
+    onSuccess: (t: Token) => {
+      for (const scope of ["me", "any"] as const) {
+        if (qc.getQueryData(["token", scope, t.id]) !== undefined) qc.setQueryData(["token", scope, t.id], t);
+      }
+      return Promise.all([
+        qc.invalidateQueries({ queryKey: ["tokens"] }),
+        qc.invalidateQueries({ queryKey: ["every-token"] }),
+        qc.invalidateQueries({ queryKey: ["audit"] }),
+      ]);
+    },
   });
 }
 
