@@ -8,7 +8,7 @@ import { absolute, expiresSoon, relative, rulesSummary } from "../lib/format";
 import { type Rotation, rotationLabel, unusedDays } from "../lib/key-list-model";
 import type { Token } from "../lib/schemas";
 import { LimitsSummary } from "./limits-summary";
-import { RefusedBadge } from "./refused-now";
+import { RefusedBadge, shownRefusal } from "./refused-now";
 import { StatusBadge } from "./status-badge";
 
 /** A relative time with the full date under it, visibly (not only in a tooltip). */
@@ -153,9 +153,9 @@ export function KeyRow({
       <td data-label="Limits" className="limits-cell">
         <LimitsSummary limits={t.limits} />
       </td>
-      <td data-label="Status" className={t.refused_now ? "status-cell is-refused" : "status-cell"}>
+      <td data-label="Status" className={shownRefusal(t.refused_now) ? "status-cell is-refused" : "status-cell"}>
         <StatusBadge status={t.status} />
-        {t.refused_now && <RefusedBadge refused={t.refused_now} />}
+        {shownRefusal(t.refused_now) && <RefusedBadge refused={t.refused_now} />}
       </td>
       <td className="row-actions">
         <button

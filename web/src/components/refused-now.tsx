@@ -4,6 +4,15 @@
 import type { RefusedNow } from "../lib/schemas";
 import "./key-list.css";
 
+/**
+ * Whether a refusal needs saying beside the status: a disabled or expired key's status
+ * already says it; a key refused for want of credits reads "active" and must not look
+ * fine.
+ */
+export function shownRefusal(refused: RefusedNow | null | undefined): refused is RefusedNow {
+  return !!refused && refused.code === "usage_exceeded";
+}
+
 /** The badge and the reason, for a row of the key list (table and phone cards). */
 export function RefusedBadge({ refused }: { refused: RefusedNow }) {
   return (

@@ -10,7 +10,7 @@ import { useAllTokens } from "../lib/queries/keys";
 import type { Token } from "../lib/schemas";
 import { Pager } from "./pager";
 import { QueryView, fromQuery } from "./query-view";
-import { RefusedBadge } from "./refused-now";
+import { RefusedBadge, shownRefusal } from "./refused-now";
 import { StatusBadge } from "./status-badge";
 import "./key-list.css";
 
@@ -119,7 +119,7 @@ export function StaleKeysView({
                 </td>
                 <td data-label="Status">
                   <StatusBadge status={t.status} />
-                  {t.refused_now && <RefusedBadge refused={t.refused_now} />}
+                  {shownRefusal(t.refused_now) && <RefusedBadge refused={t.refused_now} />}
                 </td>
               </tr>
             ))}

@@ -9,7 +9,7 @@ import { KeyPermissionsPanel } from "../components/key-permissions";
 import { LimitsSummary } from "../components/limits-summary";
 import { StaleBanner, isStale } from "../components/stale-banner";
 import { QueryView, fromQuery } from "../components/query-view";
-import { RefusedNotice } from "../components/refused-now";
+import { RefusedNotice, shownRefusal } from "../components/refused-now";
 import { ErrorNote, Loading } from "../components/state";
 import { StatusBadge } from "../components/status-badge";
 import { RangePicker, UsageChart, rangeLabel } from "../components/usage-chart";
@@ -308,7 +308,7 @@ export function KeyPage({ scope }: { scope: KeyScope }) {
           }}
         />
       )}
-      {t.refused_now && <RefusedNotice refused={t.refused_now} admin={me.data?.admin ?? false} />}
+      {shownRefusal(t.refused_now) && <RefusedNotice refused={t.refused_now} admin={me.data?.admin ?? false} />}
       {modal.kind === "none" && update.error && (
         <p className="notice notice-error" role="alert">
           {update.error.message}
