@@ -58,8 +58,13 @@ impl Background {
     /// Stops every task, then writes what is still in memory: last-used times and
     /// analytics counts; unspent leases go back, so a clean shutdown loses no credit.
     pub async fn drain(self) {
-        for task in self.tasks {
+        for task in &self.tasks {
             task.abort();
+        }
+        // An aborted task lets go of what it holds (the app, the store) only when it is
+        // dropped: wait for that, so the store is closed when the last `App` goes.
+        for task in self.tasks {
+            let _ = task.await;
         }
         let app = self.app;
         if let Err(e) = app.gate.flush_usage().await {

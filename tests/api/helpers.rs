@@ -296,6 +296,23 @@ pub struct TestApp {
     task: Option<tokio::task::JoinHandle<()>>,
 }
 
+/// Opens the embedded store's file for a test to read or damage it, once the keygate
+/// that had it open has let go (a stopped app's last blocking write may still be ending).
+pub fn open_redb(path: &std::path::Path) -> redb::Database {
+    for _ in 0..1000 {
+        match redb::Database::create(path) {
+            Err(redb::DatabaseError::DatabaseAlreadyOpen) => {
+                std::thread::sleep(Duration::from_millis(10))
+            }
+            other => return other.unwrap(),
+        }
+    }
+    panic!(
+        "{} is still open 10 s after keygate stopped",
+        path.display()
+    )
+}
+
 pub fn base_config(dir: &std::path::Path) -> Config {
     Config {
         data_dir: dir.to_path_buf(),
@@ -389,14 +406,21 @@ impl TestApp {
         let valkey = self.valkey.take();
         let app = self.app.clone();
         drop(self);
-        // The embedded store closes when its last user is gone.
-        for _ in 0..100 {
+        // The embedded store closes when its last user is gone (connections the client
+        // just closed end on their own time: up to 10 s on a busy machine).
+        for _ in 0..1000 {
             if Arc::strong_count(&app) == 1 {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         drop(app);
+        // A blocking write the app started may outlive it by a moment: wait until the
+        // embedded store's file is free for whoever opens it next.
+        let file = dir.path().join("keygate.redb");
+        if file.exists() {
+            drop(open_redb(&file));
+        }
         (dir, valkey)
     }
 

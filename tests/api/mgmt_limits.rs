@@ -13,7 +13,7 @@ use keygate::token::KeyHash;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::helpers::{ADMIN_KEY, Backend, TestApp, base_config};
+use crate::helpers::{ADMIN_KEY, Backend, TestApp, base_config, open_redb};
 use crate::mgmt::Env;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -304,7 +304,7 @@ async fn corrupt(t: TestApp, backend: Backend, hash: &KeyHash, bytes: &[u8]) -> 
                 use redb::ReadableTable;
                 const RECORDS: redb::TableDefinition<&[u8], &[u8]> =
                     redb::TableDefinition::new("records");
-                let db = redb::Database::create(dir.path().join("keygate.redb")).unwrap();
+                let db = open_redb(&dir.path().join("keygate.redb"));
                 let tx = db.begin_write().unwrap();
                 {
                     let mut table = tx.open_table(RECORDS).unwrap();

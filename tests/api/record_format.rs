@@ -25,7 +25,7 @@ use keygate::token::KeyHash;
 use proptest::prelude::*;
 use serde_json::{Value, json};
 
-use crate::helpers::{ADMIN_KEY, Process, SALT, Valkey, base_config};
+use crate::helpers::{ADMIN_KEY, Process, SALT, Valkey, base_config, open_redb};
 
 const BIN: &str = env!("CARGO_BIN_EXE_keygate");
 
@@ -174,7 +174,7 @@ impl Old {
             }
             None => {
                 use redb::ReadableTable;
-                let db = redb::Database::create(self.dir.path().join("keygate.redb")).unwrap();
+                let db = open_redb(&self.dir.path().join("keygate.redb"));
                 let tx = db.begin_read().unwrap();
                 let (ids, records) = (tx.open_table(IDS).unwrap(), tx.open_table(RECORDS).unwrap());
                 let mut out = BTreeMap::new();
@@ -208,7 +208,7 @@ impl Old {
             }
             None => {
                 use redb::ReadableTable;
-                let db = redb::Database::create(self.dir.path().join("keygate.redb")).unwrap();
+                let db = open_redb(&self.dir.path().join("keygate.redb"));
                 let tx = db.begin_write().unwrap();
                 {
                     let ids = tx.open_table(IDS).unwrap();
