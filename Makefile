@@ -9,7 +9,7 @@ TARGET_DIR := $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)
 # build keygate and what depends on those features a second time).
 KEYGATE_DEBUG_BIN := $(CARGO) test --no-run --test api
 
-.PHONY: run test deps lint deny unit bench fmt web web-check e2e schemathesis scanners dist image image-test chart-test
+.PHONY: run test test-debug-bin test-dist deps lint deny unit bench fmt web web-check e2e schemathesis scanners dist image image-test chart-test
 
 ## Serve on 127.0.0.1:8080 with the embedded store (./data) and the web UI.
 run: web
@@ -19,7 +19,17 @@ run: web
 ## policy, the UI's lint, types and component tests, every Rust test, the browser tests,
 ## schemathesis against the API, the secret-scanner rules, and the container image and
 ## Helm chart.
-test: deps lint deny web web-check unit e2e schemathesis scanners image-test chart-test
+test: deps lint deny web web-check unit
+	@$(MAKE) --no-print-directory -j2 --output-sync=recurse test-debug-bin test-dist
+
+# The last two stretches of `make test`, side by side: the browser tests, schemathesis and
+# the scanner rules (mostly waiting on browsers and servers) beside the release build of
+# the shipped binary and its image and chart tests (mostly one core: fat LTO). Each
+# stretch runs its steps in order; the output of each comes whole when it ends.
+test-debug-bin:
+	@$(MAKE) --no-print-directory -j1 e2e schemathesis scanners
+test-dist:
+	@$(MAKE) --no-print-directory -j1 image-test chart-test
 
 deps:
 	@scripts/deps.sh
