@@ -22,6 +22,9 @@ use serde::Serialize;
 
 use crate::model::TokenRecord;
 
+mod activity;
+pub use activity::{ACTIVITY_HOURS, Activity, activities, activity_range};
+
 /// What happened to a request that carried a known key.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Outcome {
@@ -81,6 +84,28 @@ pub type Counts = [u64; COUNTS];
 /// Requests decided: the sum of the outcomes (upstream answers are of those requests).
 pub fn requests(c: &Counts) -> u64 {
     c[..OUTCOMES].iter().sum()
+}
+
+/// Requests refused, whatever the reason (forbidden, refused, rate limited, usage
+/// exceeded).
+pub fn refusals(c: &Counts) -> u64 {
+    c[1..OUTCOMES].iter().sum()
+}
+
+/// What a ranking of slots counts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Rank {
+    Requests,
+    Refusals,
+}
+
+impl Rank {
+    pub fn of(self, c: &Counts) -> u64 {
+        match self {
+            Rank::Requests => requests(c),
+            Rank::Refusals => refusals(c),
+        }
+    }
 }
 
 /// Tallies waiting for a flush, at most.
@@ -535,14 +560,11 @@ pub fn sparkline(values: &[u64]) -> String {
         .collect()
 }
 
-/// The `limit` slots with the most requests (ties by slot), from per-slot sums.
-pub fn top(sums: HashMap<String, Counts>, limit: usize) -> Vec<(String, Counts)> {
-    let mut v: Vec<(String, Counts)> = sums.into_iter().collect();
-    v.sort_by(|a, b| {
-        requests(&b.1)
-            .cmp(&requests(&a.1))
-            .then_with(|| a.0.cmp(&b.0))
-    });
+/// The `limit` slots with the most of `by` (ties by slot; none with zero), from
+/// per-slot sums.
+pub fn top(sums: HashMap<String, Counts>, limit: usize, by: Rank) -> Vec<(String, Counts)> {
+    let mut v: Vec<(String, Counts)> = sums.into_iter().filter(|(_, c)| by.of(c) > 0).collect();
+    v.sort_by(|a, b| by.of(&b.1).cmp(&by.of(&a.1)).then_with(|| a.0.cmp(&b.0)));
     v.truncate(limit);
     v
 }

@@ -19,6 +19,7 @@ use axum::Router;
 use crate::app::App;
 use axum::routing::{get, post};
 
+mod activity;
 mod admin;
 mod audit;
 mod error;

@@ -8,12 +8,15 @@
 //!   that long: last used before then, or never and made before then);
 //! - `refused:yes` / `refused:no`: whether the gate refuses the key now (disabled,
 //!   expired, its own or its owner's credits used up);
+//! - `requests:>N`, `requests:<N`, `requests:N` and the same for `refusals:`: requests
+//!   (refused ones) in the last 24 hours;
 //! - `KEY=VALUE`: the metadata entry `KEY` holds exactly `VALUE`;
 //! - `-term`: the key must not match it;
 //! - `"…"` keeps spaces in a value: `name:"ci deploy"`.
 
 use std::time::Duration;
 
+use crate::analytics::Activity;
 use crate::clock::Timestamp;
 use crate::store::TokenRecord;
 
@@ -35,6 +38,37 @@ enum Field {
     /// `refused:yes|no`: whether the gate refuses the key now; needs balances, so the
     /// list answers it ([`KeyQuery::refused`]), not [`KeyQuery::matches`].
     Refused(bool),
+    /// `requests:>N` and the like: the last 24 hours.
+    Requests(Compare),
+    Refusals(Compare),
+}
+
+/// `>N`, `<N` or `N`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Compare {
+    Above(u64),
+    Below(u64),
+    Exactly(u64),
+}
+
+impl Compare {
+    fn parse(field: &str, v: &str) -> Result<Self, String> {
+        let bad = || format!("{field}:{v}: a number, >N or <N (e.g. {field}:>100)");
+        let n = |t: &str| t.trim().parse::<u64>().map_err(|_| bad());
+        match (v.strip_prefix('>'), v.strip_prefix('<')) {
+            (Some(t), _) => n(t).map(Compare::Above),
+            (_, Some(t)) => n(t).map(Compare::Below),
+            _ => n(v).map(Compare::Exactly),
+        }
+    }
+
+    fn holds(self, x: u64) -> bool {
+        match self {
+            Compare::Above(n) => x > n,
+            Compare::Below(n) => x < n,
+            Compare::Exactly(n) => x == n,
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -112,6 +146,8 @@ impl KeyQuery {
                         "no" | "false" => false,
                         _ => return Err(format!("refused:{v}: yes or no")),
                     }),
+                    "requests" => Field::Requests(Compare::parse("requests", &v)?),
+                    "refusals" => Field::Refusals(Compare::parse("refusals", &v)?),
                     "unused" => Field::Unused(
                         humantime::parse_duration(&v)
                             .map_err(|e| format!("unused:{v}: {e} (e.g. unused:30d)"))?,
@@ -120,7 +156,7 @@ impl KeyQuery {
                         Some(k) if !k.is_empty() => Field::Meta(k.to_owned()),
                         _ => {
                             return Err(format!(
-                                "unknown field `{f}:` (name, owner, id, hint, status, unused, refused, meta.KEY, or KEY=VALUE)"
+                                "unknown field `{f}:` (name, owner, id, hint, status, unused, refused, requests, refusals, meta.KEY, or KEY=VALUE)"
                             ));
                         }
                     },
@@ -164,11 +200,25 @@ impl KeyQuery {
         })
     }
 
-    /// Whether `r` (of status `status`) matches every term, at `now`.
-    pub fn matches(&self, r: &TokenRecord, status: &str, now: Timestamp) -> bool {
+    /// Whether a term asks about the last 24 hours (`requests:`, `refusals:`).
+    pub fn needs_activity(&self) -> bool {
         self.terms
             .iter()
-            .all(|t| t.matches(r, status, now) != t.negate)
+            .any(|t| matches!(t.field, Field::Requests(_) | Field::Refusals(_)))
+    }
+
+    /// Whether `r` (of status `status`, with `activity` in the last 24 hours; none: no
+    /// request) matches every term, at `now`.
+    pub fn matches(
+        &self,
+        r: &TokenRecord,
+        status: &str,
+        now: Timestamp,
+        activity: Option<&Activity>,
+    ) -> bool {
+        self.terms
+            .iter()
+            .all(|t| t.matches(r, status, now, activity) != t.negate)
     }
 }
 
@@ -177,7 +227,13 @@ fn has(hay: &str, needle: &str) -> bool {
 }
 
 impl Term {
-    fn matches(&self, r: &TokenRecord, status: &str, now: Timestamp) -> bool {
+    fn matches(
+        &self,
+        r: &TokenRecord,
+        status: &str,
+        now: Timestamp,
+        activity: Option<&Activity>,
+    ) -> bool {
         let v = self.value.as_str();
         match &self.field {
             Field::Any => {
@@ -199,6 +255,8 @@ impl Term {
             Field::Meta(k) => r.metadata.get(k).is_some_and(|x| x == v),
             // Answered by the list, which knows the balances.
             Field::Refused(_) => !self.negate,
+            Field::Requests(c) => c.holds(activity.map_or(0, |a| a.requests)),
+            Field::Refusals(c) => c.holds(activity.map_or(0, |a| a.refusals)),
         }
     }
 }
@@ -237,33 +295,46 @@ mod tests {
         );
         let old = rec("prod legacy", "ops", &[("team", "ops")], None);
         let q = |s: &str| KeyQuery::parse(s).unwrap();
-        assert!(q("team=payments prod").matches(&pay, "active", now));
-        assert!(!q("team=payments prod").matches(&old, "active", now));
-        assert!(q("PROD").matches(&old, "active", now), "case ignored");
-        assert!(q("owner:pay name:deploy").matches(&pay, "active", now));
-        assert!(q("-team=payments").matches(&old, "active", now));
-        assert!(!q("-team=payments").matches(&pay, "active", now));
-        assert!(q("status:disabled").matches(&pay, "disabled", now));
-        assert!(!q("status:disabled").matches(&pay, "active", now));
+        assert!(q("team=payments prod").matches(&pay, "active", now, None));
+        assert!(!q("team=payments prod").matches(&old, "active", now, None));
+        assert!(q("PROD").matches(&old, "active", now, None), "case ignored");
+        assert!(q("owner:pay name:deploy").matches(&pay, "active", now, None));
+        assert!(q("-team=payments").matches(&old, "active", now, None));
+        assert!(!q("-team=payments").matches(&pay, "active", now, None));
+        assert!(q("status:disabled").matches(&pay, "disabled", now, None));
+        assert!(!q("status:disabled").matches(&pay, "active", now, None));
         assert!(
-            q("unused:30d").matches(&old, "active", now),
+            q("unused:30d").matches(&old, "active", now, None),
             "never used, made long ago"
         );
         assert!(
-            !q("unused:30d").matches(&pay, "active", now),
+            !q("unused:30d").matches(&pay, "active", now, None),
             "used yesterday"
         );
-        assert!(q("name:\"prod deploy\"").matches(&pay, "active", now));
-        assert!(q("meta.team:ops").matches(&old, "active", now));
+        assert!(q("name:\"prod deploy\"").matches(&pay, "active", now, None));
+        assert!(q("meta.team:ops").matches(&old, "active", now, None));
         assert!(q("").is_empty());
         assert_eq!(q("prod refused:yes").refused(), Some(true));
         assert_eq!(q("-refused:yes").refused(), Some(false));
         assert_eq!(q("prod").refused(), None);
         assert!(
-            q("refused:yes").matches(&pay, "active", now),
+            q("refused:yes").matches(&pay, "active", now, None),
             "left to the list"
         );
         assert!(KeyQuery::parse("refused:maybe").is_err());
+        let busy = Activity {
+            requests: 120,
+            refusals: 7,
+            hourly: vec![],
+        };
+        assert!(q("requests:>100 refusals:<10").matches(&pay, "active", now, Some(&busy)));
+        assert!(!q("requests:>120").matches(&pay, "active", now, Some(&busy)));
+        assert!(
+            q("requests:0").matches(&pay, "active", now, None),
+            "never asked"
+        );
+        assert!(q("refusals:7 -refusals:>7").matches(&pay, "active", now, Some(&busy)));
+        assert!(q("requests:>1").needs_activity() && !q("prod").needs_activity());
     }
 
     #[test]
@@ -274,6 +345,8 @@ mod tests {
             ("unused:soon", "unused:soon"),
             ("name:\"open", "quote"),
             ("meta.:x", "unknown field"),
+            ("requests:lots", "a number, >N or <N"),
+            ("refusals:>-1", "refusals:>-1"),
         ] {
             let e = KeyQuery::parse(bad).unwrap_err();
             assert!(e.contains(says), "{bad}: {e}");

@@ -52,6 +52,10 @@ pub struct TokenView {
     /// that runs out and refills within its window is not shown here).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refused_now: Option<RefusedNow>,
+    /// The last 24 hours (in lists only): requests, refusals, hour by hour. Figures lag
+    /// by up to `analytics.flush_secs`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub activity: Option<crate::analytics::Activity>,
 }
 
 /// Why the gate refuses a key now.
@@ -105,6 +109,7 @@ impl TokenView {
             roles: r.roles.iter().map(ToString::to_string).collect(),
             permissions: r.permissions.iter().map(ToString::to_string).collect(),
             inherit_owner_roles: r.inherit_owner_roles,
+            activity: None,
             refused_now: match status {
                 "disabled" | "expired" => Some(RefusedNow {
                     code: "unauthorized".into(),

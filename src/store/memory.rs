@@ -354,6 +354,7 @@ impl UsageStore for MemoryStore {
         from_day_ms: i64,
         to_day_ms: i64,
         limit: usize,
+        by: crate::analytics::Rank,
     ) -> Result<Vec<(String, crate::analytics::Counts)>, StoreError> {
         let m = self.usage.lock().unwrap_or_else(|e| e.into_inner());
         let day = crate::analytics::Step::Day.as_u8();
@@ -368,7 +369,27 @@ impl UsageStore for MemoryStore {
                 );
             }
         }
-        Ok(crate::analytics::top(sums, limit))
+        Ok(crate::analytics::top(sums, limit, by))
+    }
+
+    async fn usage_in_range(
+        &self,
+        prefix: &str,
+        step: crate::analytics::Step,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<Vec<super::UsageRow>, StoreError> {
+        if step == crate::analytics::Step::Day {
+            return Err(super::no_day_index());
+        }
+        let m = self.usage.lock().unwrap_or_else(|e| e.into_inner());
+        let s = step.as_u8();
+        Ok(m.iter()
+            .filter(|((st, slot, b), _)| {
+                *st == s && slot.starts_with(prefix) && (from_ms..to_ms).contains(b)
+            })
+            .map(|((_, slot, b), c)| (slot.clone(), *b, *c))
+            .collect())
     }
 
     async fn read_usage(

@@ -397,6 +397,14 @@ pub trait CounterStore: Send + Sync {
     ) -> Result<Vec<Option<counters::Balance>>, StoreError>;
 }
 
+/// One slot's counts in one bucket: [`UsageStore::usage_in_range`].
+pub type UsageRow = (String, i64, crate::analytics::Counts);
+
+/// The error of [`UsageStore::usage_in_range`] at the day step.
+pub(crate) fn no_day_index() -> StoreError {
+    StoreError::Backend("analytics are kept by time for minutes and hours only".into())
+}
+
 /// Analytics: counts per key and owner in minute, hour and day buckets.
 #[async_trait]
 pub trait UsageStore: Send + Sync {
@@ -425,15 +433,29 @@ pub trait UsageStore: Send + Sync {
     ) -> Result<Vec<(i64, crate::analytics::Counts)>, StoreError>;
 
     /// The slots starting with `prefix` (`k:` keys, `o:` owners) with the most requests
-    /// counted in the day buckets `from_day_ms <= start < to_day_ms`: at most `limit`,
-    /// most first, with their counts.
+    /// (or refusals: `by`) counted in the day buckets `from_day_ms <= start <
+    /// to_day_ms`: at most `limit`, most first, with their counts.
     async fn top_usage(
         &self,
         prefix: &str,
         from_day_ms: i64,
         to_day_ms: i64,
         limit: usize,
+        by: crate::analytics::Rank,
     ) -> Result<Vec<(String, crate::analytics::Counts)>, StoreError>;
+
+    /// Every slot starting with `prefix` (`k:`, `o:`) that counted anything in the
+    /// buckets of `step` with `from_ms <= start < to_ms`, as `(slot, bucket, counts)`.
+    /// Kept by time for the minute and hour steps, so that the cost follows the range's
+    /// activity, not how many keys there are; the day step has its rankings instead
+    /// ([`UsageStore::top_usage`]) and answers an error here.
+    async fn usage_in_range(
+        &self,
+        prefix: &str,
+        step: crate::analytics::Step,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<Vec<UsageRow>, StoreError>;
 
     /// Drops analytics buckets past their retention, for stores that do not expire
     /// them by themselves.

@@ -9,6 +9,7 @@
     clippy::zombie_processes
 )]
 
+mod activity;
 mod analytics;
 mod cache;
 mod cli;

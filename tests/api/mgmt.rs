@@ -450,7 +450,7 @@ async fn users_cannot_reach_each_other_or_admin_routes() {
         assert_eq!(s, 404, "{m} {path}: {b}");
     }
     let (_, bobs) = e.call(Method::GET, "/api/me/tokens", &bob, None).await;
-    assert_eq!(bobs, json!({"tokens": [], "damaged": []}));
+    assert_eq!(bobs, json!({"tokens": [], "damaged": [], "total": 0}));
     assert_eq!(e.gate(&akey).await, 204, "alice's key is untouched");
     let (_, mine) = e
         .call(Method::GET, &format!("/api/me/tokens/{aid}"), &alice, None)

@@ -262,7 +262,9 @@ async fn one_owner_cannot_flush_the_audit_log_of_others() {
 }
 
 async fn audit_per_owner(backend: Backend) {
-    let t = TestApp::spawn(backend).await;
+    // Thousands of writes one after another: a busy machine may take longer than the
+    // tests' usual 300 ms for one of them.
+    let t = TestApp::spawn_with(backend, |c| c.store_timeout_ms = 5_000).await;
     let store = t.app.keys.store().clone();
     let (_, bob) = t.create("bob", "bob's", &[]).await;
     let cap = keygate::store::AUDIT_MAX_PER_OWNER;

@@ -24,6 +24,22 @@ use super::principal::Principal;
 pub struct Owner {
     owner: String,
     keys: usize,
+    /// Their keys' last 24 hours together; absent when they asked nothing.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    activity: Option<crate::analytics::Activity>,
+}
+
+/// The order of the owners list.
+#[derive(Deserialize, ToSchema, Clone, Copy, Default, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum OwnerSort {
+    /// By name (the default).
+    #[default]
+    Name,
+    /// Most requests in the last 24 hours first.
+    Requests,
+    /// Most refusals in the last 24 hours first.
+    Refusals,
 }
 
 /// A page of owners, by name.
@@ -46,9 +62,12 @@ pub struct OwnersQuery {
     limit: Option<usize>,
     /// The `next_cursor` of the previous page.
     cursor: Option<String>,
+    /// `name` (default), `requests` or `refusals` (the last 24 hours, most first).
+    sort: Option<OwnerSort>,
 }
 
-/// Every owner with their number of keys, by name, a page at a time (admin).
+/// Every owner with their number of keys and their last 24 hours, by name or by
+/// activity, a page at a time (admin).
 #[utoipa::path(get, path = "/api/users", tag = "admin", security(("bearer" = [])), params(OwnersQuery),
     responses((status = 200, body = OwnerPage), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub(super) async fn users(
@@ -64,15 +83,32 @@ pub(super) async fn users(
     }
     .check()?;
     let needle = q.q.unwrap_or_default().to_lowercase();
-    let owners: Vec<Owner> = app
+    let mut activity = super::activity::all(&app, "o:").await?;
+    let mut owners: Vec<Owner> = app
         .keys
         .owners()
         .await?
         .into_iter()
         .filter(|(o, _)| o.to_lowercase().contains(&needle))
-        .map(|(owner, keys)| Owner { owner, keys })
+        .map(|(owner, keys)| Owner {
+            activity: activity.remove(&crate::analytics::owner_slot(&owner)),
+            owner,
+            keys,
+        })
         .collect();
-    let (owners, next_cursor) = page.of(owners, |o| o.owner.clone());
+    let sort = q.sort.unwrap_or_default();
+    let key = |o: &Owner| {
+        let n = match sort {
+            OwnerSort::Name => return o.owner.clone(),
+            OwnerSort::Requests => o.activity.as_ref().map_or(0, |a| a.requests),
+            OwnerSort::Refusals => o.activity.as_ref().map_or(0, |a| a.refusals),
+        };
+        format!("{:020}:{}", u64::MAX - n, o.owner)
+    };
+    if sort != OwnerSort::Name {
+        owners.sort_by_cached_key(key);
+    }
+    let (owners, next_cursor) = page.of(owners, key);
     Ok(Json(OwnerPage {
         owners,
         next_cursor,

@@ -22,7 +22,7 @@ use crate::store::{TokenId, TokenRecord};
 
 use super::MAX_GRACE;
 use super::error::{ApiError, query};
-use super::paging::{ListParams, record_key};
+use super::paging::ListParams;
 use super::principal::Principal;
 use crate::manage::search::KeyQuery;
 
@@ -110,6 +110,8 @@ pub struct Created {
 #[derive(Serialize, ToSchema)]
 pub struct TokenPage {
     tokens: Vec<TokenView>,
+    /// How many keys match (every page together).
+    total: usize,
     /// Pass as `cursor` for the next page; absent on the last page.
     #[serde(skip_serializing_if = "Option::is_none")]
     next_cursor: Option<String>,
@@ -202,12 +204,25 @@ pub(super) async fn list_in(
         Scope::Owner(o) => Some(o.as_str()),
         Scope::Any => None,
     };
+    let sort = params.sort.unwrap_or_default();
     let mut listing = app.keys.list(owner).await?;
+    // Every key's last 24 hours when the order or the filter asks about them.
+    let activity = if sort.needs_activity() || filter.as_ref().is_some_and(KeyQuery::needs_activity)
+    {
+        Some(super::activity::all(app, "k:").await?)
+    } else {
+        None
+    };
+    let of = |r: &TokenRecord| {
+        activity
+            .as_ref()
+            .and_then(|a| a.get(&crate::analytics::key_slot(&r.id)))
+    };
     if let Some(f) = &filter {
         let now = app.clock.now();
         listing
             .records
-            .retain(|r| f.matches(r, crate::manage::status_of(r, now), now));
+            .retain(|r| f.matches(r, crate::manage::status_of(r, now), now, of(r)));
         if let Some(want) = f.refused() {
             // Whether the gate refuses a key needs its balances: read for the keys left.
             let seen = views(app, &listing.records).await?;
@@ -215,9 +230,28 @@ pub(super) async fn list_in(
             listing.records.retain(|_| refused.next() == Some(want));
         }
     }
-    let (records, next_cursor) = page.of(listing.records, record_key);
+    let total = listing.records.len();
+    let mut keyed: Vec<(String, TokenRecord)> = listing
+        .records
+        .into_iter()
+        .map(|r| (sort.key(&r, of(&r)), r))
+        .collect();
+    if sort != super::paging::Sort::Created {
+        keyed.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    }
+    let (keyed, next_cursor) = page.of(keyed, |(k, _)| k.clone());
+    let records: Vec<TokenRecord> = keyed.into_iter().map(|(_, r)| r).collect();
+    let mut tokens = views(app, &records).await?;
+    let page_activity = match &activity {
+        Some(_) => records.iter().map(|r| of(r).cloned()).collect(),
+        None => super::activity::of_keys(app, &records).await?,
+    };
+    for (v, a) in tokens.iter_mut().zip(page_activity) {
+        v.activity = a;
+    }
     Ok(Json(TokenPage {
-        tokens: views(app, &records).await?,
+        tokens,
+        total,
         next_cursor,
         damaged: listing
             .damaged

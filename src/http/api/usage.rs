@@ -19,7 +19,11 @@ use super::error::{ApiError, ErrorBody, query};
 use super::keys::{Scope, find, owner_from_path};
 use super::paging::{PageParams, record_key};
 use super::principal::Principal;
-use crate::analytics::{COUNTS, OutcomeCounts, Step, UsageSeries, add, key_slot, owner_slot};
+use std::collections::HashMap;
+
+use crate::analytics::{
+    COUNTS, Counts, OutcomeCounts, Rank, Step, UsageSeries, add, key_slot, owner_slot,
+};
 use crate::app::App;
 use crate::clock::Timestamp;
 
@@ -231,13 +235,19 @@ pub struct TopOwner {
     totals: OutcomeCounts,
 }
 
-/// Everyone's usage over time, and the busiest keys and owners of the range (counted in
-/// whole days: the days the range touches).
+/// Everyone's usage over time, and the keys and owners with the most requests and with
+/// the most refusals over the range, each with its counts by outcome. The range is the
+/// exact one asked for, in buckets of its step (whole days for the day step).
 #[derive(Serialize, ToSchema)]
 pub struct AllUsage {
     series: UsageSeries,
+    /// Most requests first.
     top_keys: Vec<TopKey>,
     top_owners: Vec<TopOwner>,
+    /// Most refusals (forbidden, refused, rate limited, usage exceeded) first; only
+    /// those refused anything.
+    top_refused_keys: Vec<TopKey>,
+    top_refused_owners: Vec<TopOwner>,
 }
 
 /// Everyone's usage together over time, and the top keys and owners (admin).
@@ -256,37 +266,73 @@ pub(super) async fn all_usage(
     }
     let r = range(&app, q.from, q.to, q.step)?;
     let series = series(&app, crate::analytics::GLOBAL_SLOT, &r).await?;
-    let day = Step::Day;
-    let (from_day, to_day) = (day.bucket(r.from), day.bucket(r.to - 1) + day.millis());
+    let [keys, refused_keys] = top_of(&app, "k:", &r, top).await?;
+    let [busy_owners, refused_owners] = top_of(&app, "o:", &r, top).await?;
+    let as_owners = |v: Vec<(String, Counts)>| {
+        v.into_iter()
+            .map(|(slot, c)| TopOwner {
+                owner: slot.trim_start_matches("o:").to_owned(),
+                totals: c.into(),
+            })
+            .collect()
+    };
+    Ok(Json(AllUsage {
+        series,
+        top_keys: top_keys(&app, keys).await,
+        top_owners: as_owners(busy_owners),
+        top_refused_keys: top_keys(&app, refused_keys).await,
+        top_refused_owners: as_owners(refused_owners),
+    }))
+}
+
+/// The `top` slots starting with `prefix` by requests and by refusals over `r`: read by
+/// time for minutes and hours; from the day rankings for days.
+async fn top_of(
+    app: &App,
+    prefix: &str,
+    r: &Range,
+    top: usize,
+) -> Result<[Vec<(String, Counts)>; 2], ApiError> {
     let store = app.keys.store();
-    let mut top_keys = Vec::new();
-    for (slot, c) in store.top_usage("k:", from_day, to_day, top).await? {
+    if r.step == Step::Day {
+        let to = Step::Day.bucket(r.to - 1) + Step::Day.millis();
+        return Ok([
+            store
+                .top_usage(prefix, r.from, to, top, Rank::Requests)
+                .await?,
+            store
+                .top_usage(prefix, r.from, to, top, Rank::Refusals)
+                .await?,
+        ]);
+    }
+    let mut sums: HashMap<String, Counts> = HashMap::new();
+    for (slot, _, c) in store.usage_in_range(prefix, r.step, r.from, r.to).await? {
+        add(sums.entry(slot).or_insert([0; COUNTS]), &c);
+    }
+    Ok([
+        crate::analytics::top(sums.clone(), top, Rank::Requests),
+        crate::analytics::top(sums, top, Rank::Refusals),
+    ])
+}
+
+/// Top keys with their owner and name (absent for a key deleted since).
+async fn top_keys(app: &App, v: Vec<(String, Counts)>) -> Vec<TopKey> {
+    let store = app.keys.store();
+    let mut out = Vec::with_capacity(v.len());
+    for (slot, c) in v {
         let id = slot.trim_start_matches("k:").to_owned();
         let record = match crate::store::TokenId::parse(&id) {
             Ok(tid) => store.get(&tid).await.ok().flatten(),
             Err(_) => None,
         };
-        top_keys.push(TopKey {
+        out.push(TopKey {
             id,
             owner: record.as_ref().map(|r| r.owner.clone()),
             name: record.map(|r| r.name),
             totals: c.into(),
         });
     }
-    let top_owners = store
-        .top_usage("o:", from_day, to_day, top)
-        .await?
-        .into_iter()
-        .map(|(slot, c)| TopOwner {
-            owner: slot.trim_start_matches("o:").to_owned(),
-            totals: c.into(),
-        })
-        .collect();
-    Ok(Json(AllUsage {
-        series,
-        top_keys,
-        top_owners,
-    }))
+    out
 }
 
 /// An owner's usage over time and per key (admin).

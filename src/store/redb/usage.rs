@@ -17,28 +17,55 @@ impl UsageStore for RedbStore {
         batch: &[crate::analytics::UsageAdd],
         _retention: crate::analytics::Retention,
     ) -> Result<(), StoreError> {
-        let mut rows: Vec<_> = crate::analytics::expand(batch)
+        let expanded = crate::analytics::expand(batch);
+        let mut by_time: Vec<_> = expanded
+            .iter()
+            .filter(|((slot, step, _), _)| by_time_kept(slot, *step))
+            .map(|((slot, step, bucket), c)| (time_key(*step, *bucket, slot), *c))
+            .collect();
+        let mut rows: Vec<_> = expanded
             .into_iter()
             .map(|((slot, step, bucket), c)| (usage_key(step, &slot, bucket), c))
             .collect();
         // In key order: inserts that share a page come together.
         rows.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        by_time.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         self.blocking(move |db| {
             let tx = db.begin_write().map_err(be)?;
-            {
-                let mut t = tx.open_table(USAGE).map_err(be)?;
-                for (key, c) in rows {
-                    let mut sum = t
-                        .get(key.as_slice())
-                        .map_err(be)?
-                        .map(|v| decode_counts(v.value()))
-                        .unwrap_or_default();
-                    crate::analytics::add(&mut sum, &c);
-                    t.insert(key.as_slice(), encode_counts(&sum).as_slice())
-                        .map_err(be)?;
+            add_rows(&mut tx.open_table(USAGE).map_err(be)?, rows)?;
+            add_rows(&mut tx.open_table(USAGE_TIME).map_err(be)?, by_time)?;
+            tx.commit().map_err(be)
+        })
+        .await
+    }
+
+    async fn usage_in_range(
+        &self,
+        prefix: &str,
+        step: crate::analytics::Step,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<Vec<crate::store::UsageRow>, StoreError> {
+        if step == crate::analytics::Step::Day {
+            return Err(crate::store::no_day_index());
+        }
+        let (lo, hi) = (time_key(step, from_ms, ""), time_key(step, to_ms, ""));
+        let prefix = prefix.to_owned();
+        self.blocking(move |db| {
+            let tx = db.begin_read().map_err(be)?;
+            let t = tx.open_table(USAGE_TIME).map_err(be)?;
+            let mut out = Vec::new();
+            for row in t.range(lo.as_slice()..hi.as_slice()).map_err(be)? {
+                let (k, v) = row.map_err(be)?;
+                let k = k.value();
+                let Some(slot) = k.get(9..).and_then(|s| std::str::from_utf8(s).ok()) else {
+                    continue;
+                };
+                if slot.starts_with(&prefix) {
+                    out.push((slot.to_owned(), time_bucket(k), decode_counts(v.value())));
                 }
             }
-            tx.commit().map_err(be)
+            Ok(out)
         })
         .await
     }
@@ -70,6 +97,7 @@ impl UsageStore for RedbStore {
         from_day_ms: i64,
         to_day_ms: i64,
         limit: usize,
+        by: crate::analytics::Rank,
     ) -> Result<Vec<(String, crate::analytics::Counts)>, StoreError> {
         let mut lo = vec![crate::analytics::Step::Day.as_u8()];
         lo.extend_from_slice(prefix.as_bytes());
@@ -96,7 +124,7 @@ impl UsageStore for RedbStore {
                     &decode_counts(v.value()),
                 );
             }
-            Ok(crate::analytics::top(sums, limit))
+            Ok(crate::analytics::top(sums, limit, by))
         })
         .await
     }
@@ -127,6 +155,17 @@ impl UsageStore for RedbStore {
                 for k in &old {
                     t.remove(k.as_slice()).map_err(be)?;
                 }
+                // The index by time: the old buckets of each step are one range.
+                let mut by_time = tx.open_table(USAGE_TIME).map_err(be)?;
+                for step in [crate::analytics::Step::Minute, crate::analytics::Step::Hour] {
+                    let (lo, hi) = (
+                        time_key(step, i64::MIN, ""),
+                        time_key(step, now_ms - retention.of(step), ""),
+                    );
+                    by_time
+                        .retain_in(lo.as_slice()..hi.as_slice(), |_, _| false)
+                        .map_err(be)?;
+                }
                 old.len()
             };
             tx.commit().map_err(be)?;
@@ -134,6 +173,78 @@ impl UsageStore for RedbStore {
         })
         .await
     }
+}
+
+/// Adds each row's counts into the table's.
+fn add_rows(
+    t: &mut redb::Table<&[u8], &[u8]>,
+    rows: Vec<(Vec<u8>, crate::analytics::Counts)>,
+) -> Result<(), StoreError> {
+    for (key, c) in rows {
+        let mut sum = t
+            .get(key.as_slice())
+            .map_err(be)?
+            .map(|v| decode_counts(v.value()))
+            .unwrap_or_default();
+        crate::analytics::add(&mut sum, &c);
+        t.insert(key.as_slice(), encode_counts(&sum).as_slice())
+            .map_err(be)?;
+    }
+    Ok(())
+}
+
+/// Whether a row is also kept by time: keys' and owners' minutes and hours.
+fn by_time_kept(slot: &str, step: crate::analytics::Step) -> bool {
+    step != crate::analytics::Step::Day && !slot.starts_with("g:")
+}
+
+/// (step, bucket, slot): a range of buckets holds every slot counted then.
+fn time_key(step: crate::analytics::Step, bucket: i64, slot: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(slot.len() + 9);
+    k.push(step.as_u8());
+    k.extend_from_slice(&((bucket as u64) ^ (1 << 63)).to_be_bytes());
+    k.extend_from_slice(slot.as_bytes());
+    k
+}
+
+fn time_bucket(key: &[u8]) -> i64 {
+    let mut b = [0u8; 8];
+    if let Some(s) = key.get(1..9) {
+        b.copy_from_slice(s);
+    }
+    (u64::from_be_bytes(b) ^ (1 << 63)) as i64
+}
+
+/// Creates the index by time, filled from the counts a store of an earlier keygate
+/// holds (once: an empty index beside counts).
+pub(super) fn index_by_time(tx: &redb::WriteTransaction) -> Result<(), StoreError> {
+    let mut by_time = tx.open_table(USAGE_TIME).map_err(be)?;
+    if !by_time.is_empty().map_err(be)? {
+        return Ok(());
+    }
+    let usage = tx.open_table(USAGE).map_err(be)?;
+    for row in usage.iter().map_err(be)? {
+        let (k, v) = row.map_err(be)?;
+        let k = k.value();
+        let step = match k.first() {
+            Some(0) => crate::analytics::Step::Minute,
+            Some(1) => crate::analytics::Step::Hour,
+            _ => continue,
+        };
+        let Some(slot) = k
+            .len()
+            .checked_sub(9)
+            .and_then(|end| k.get(1..end))
+            .and_then(|s| std::str::from_utf8(s).ok())
+        else {
+            continue;
+        };
+        if by_time_kept(slot, step) {
+            let key = time_key(step, usage_bucket(k), slot);
+            by_time.insert(key.as_slice(), v.value()).map_err(be)?;
+        }
+    }
+    Ok(())
 }
 
 fn usage_key(step: crate::analytics::Step, slot: &str, bucket: i64) -> Vec<u8> {

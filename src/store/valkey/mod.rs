@@ -186,6 +186,9 @@ impl ValkeyStore {
     fn k_top(&self, kind: &str, day_ms: i64) -> String {
         format!("{}:a:top:{kind}|{day_ms}", self.ns)
     }
+    fn k_usage_time(&self, step: crate::analytics::Step, bucket_ms: i64) -> String {
+        format!("{}:a:t:{}|{bucket_ms}", self.ns, step.name())
+    }
     fn k_usage(&self, slot: &str, step: crate::analytics::Step, container_ms: i64) -> String {
         format!("{}:a:{}:{}|{}", self.ns, step.name(), slot, container_ms)
     }

@@ -31,16 +31,38 @@ impl UsageStore for ValkeyStore {
             // Kept for the step's retention after the container ends.
             let until = container + step.container() + retention.of(step);
             expiring.insert(key, until);
+            // By time too (keys' and owners' minutes and hours): one hash per bucket.
+            if step != crate::analytics::Step::Day && !slot.starts_with("g:") {
+                let key = self.k_usage_time(step, bucket);
+                for (o, n) in c.iter().enumerate() {
+                    if *n > 0 {
+                        cmds.push(
+                            redis::cmd("HINCRBY")
+                                .arg(&key)
+                                .arg(format!("{o}|{slot}"))
+                                .arg(*n)
+                                .clone(),
+                        );
+                    }
+                }
+                expiring.insert(key, bucket + step.millis() + retention.of(step));
+            }
         }
         // Per day, a ranking of keys and of owners by requests (for the admin overview).
         for u in batch {
             let day = crate::analytics::Step::Day.bucket(u.minute_ms);
             let n = crate::analytics::requests(&u.counts);
+            let refused = crate::analytics::refusals(&u.counts);
             for (kind, slot) in [("k", &u.key_slot), ("o", &u.owner_slot)] {
-                let key = self.k_top(kind, day);
-                cmds.push(redis::cmd("ZINCRBY").arg(&key).arg(n).arg(slot).clone());
-                let until = day + 86_400_000 + retention.day_ms;
-                expiring.insert(key, until);
+                // And of refusals, for the slots refused anything.
+                let refusals = format!("{kind}r");
+                let rankings = [(kind, n), (refusals.as_str(), refused)];
+                for (kind, n) in rankings.into_iter().filter(|(_, n)| *n > 0) {
+                    let key = self.k_top(kind, day);
+                    cmds.push(redis::cmd("ZINCRBY").arg(&key).arg(n).arg(slot).clone());
+                    let until = day + 86_400_000 + retention.day_ms;
+                    expiring.insert(key, until);
+                }
             }
         }
         for (key, until_ms) in expiring {
@@ -59,8 +81,14 @@ impl UsageStore for ValkeyStore {
         from_day_ms: i64,
         to_day_ms: i64,
         limit: usize,
+        by: crate::analytics::Rank,
     ) -> Result<Vec<(String, crate::analytics::Counts)>, StoreError> {
-        let kind = if prefix.starts_with('o') { "o" } else { "k" };
+        let kind = match (prefix.starts_with('o'), by) {
+            (true, crate::analytics::Rank::Requests) => "o",
+            (true, crate::analytics::Rank::Refusals) => "or",
+            (false, crate::analytics::Rank::Requests) => "k",
+            (false, crate::analytics::Rank::Refusals) => "kr",
+        };
         let day_ms = crate::analytics::Step::Day.millis();
         let mut days = Vec::new();
         let mut d = from_day_ms;
@@ -97,7 +125,59 @@ impl UsageStore for ValkeyStore {
             }
             sums.insert(slot, c);
         }
-        Ok(crate::analytics::top(sums, limit))
+        Ok(crate::analytics::top(sums, limit, by))
+    }
+
+    async fn usage_in_range(
+        &self,
+        prefix: &str,
+        step: crate::analytics::Step,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<Vec<crate::store::UsageRow>, StoreError> {
+        if step == crate::analytics::Step::Day {
+            return Err(crate::store::no_day_index());
+        }
+        let mut buckets = Vec::new();
+        let mut b = step.bucket(from_ms);
+        while b < to_ms && buckets.len() < crate::analytics::MAX_POINTS as usize {
+            if b >= from_ms {
+                buckets.push(b);
+            }
+            b += step.millis();
+        }
+        let cmds = buckets
+            .iter()
+            .map(|b| {
+                redis::cmd("HGETALL")
+                    .arg(self.k_usage_time(step, *b))
+                    .clone()
+            })
+            .collect();
+        let mut out = Vec::new();
+        for (bucket, v) in buckets.iter().zip(self.batch(cmds).await?) {
+            let fields: std::collections::HashMap<String, u64> =
+                redis::FromRedisValue::from_redis_value(v).map_err(|e| {
+                    StoreError::Backend(format!("analytics by time are damaged: {e}"))
+                })?;
+            let mut slots: std::collections::BTreeMap<String, crate::analytics::Counts> =
+                std::collections::BTreeMap::new();
+            for (field, n) in fields {
+                let Some((o, slot)) = field.split_once('|') else {
+                    continue;
+                };
+                match o.parse::<usize>() {
+                    Ok(o) if o < crate::analytics::COUNTS && slot.starts_with(prefix) => {
+                        slots
+                            .entry(slot.to_owned())
+                            .or_insert([0; crate::analytics::COUNTS])[o] += n;
+                    }
+                    _ => {}
+                }
+            }
+            out.extend(slots.into_iter().map(|(slot, c)| (slot, *bucket, c)));
+        }
+        Ok(out)
     }
 
     async fn read_usage(

@@ -68,6 +68,17 @@ export const refusedNowSchema = z.object({
 });
 export type RefusedNow = z.infer<typeof refusedNowSchema>;
 
+/**
+ * A key's or an owner's last 24 hours: requests, refusals (forbidden, refused, rate
+ * limited, usage exceeded), and the 24 hours up to now, oldest first, as [allowed, refused].
+ */
+export const activitySchema = z.object({
+  requests: z.number().int(),
+  refusals: z.number().int(),
+  hourly: z.array(z.array(z.number().int())),
+});
+export type Activity = z.infer<typeof activitySchema>;
+
 export const tokenSchema = z.object({
   id: z.string(),
   owner: z.string(),
@@ -93,17 +104,24 @@ export const tokenSchema = z.object({
   inherit_owner_roles: z.boolean().optional().default(true),
   /** Present when the gate refuses every request with the key now (older servers never say). */
   refused_now: refusedNowSchema.optional(),
+  /** In lists: the key's last 24 hours (absent when it asked nothing). */
+  activity: activitySchema.optional(),
 });
 export type Token = z.infer<typeof tokenSchema>;
 
 /** POST /api/tokens/{id}/credits (admin): credits added to the key's balance (1 to 10^15). */
 export const addCreditsSchema = z.object({ add: z.number().int() });
 export type AddCredits = z.infer<typeof addCreditsSchema>;
-/** A page of keys; `damaged` names keys whose stored record cannot be read (only deleted). */
+/**
+ * A page of keys; `damaged` names keys whose stored record cannot be read (only deleted);
+ * `total`, the number of keys the listing (and its `q`) finds over all its pages (servers
+ * before issue 28 did not count them).
+ */
 export const tokenPageSchema = z.object({
   tokens: z.array(tokenSchema),
   next_cursor: z.string().optional(),
   damaged: z.array(z.object({ id: z.string() })),
+  total: z.number().int().optional(),
 });
 export type TokenPage = z.infer<typeof tokenPageSchema>;
 
@@ -127,7 +145,8 @@ export const meSchema = z.object({
 });
 export type Me = z.infer<typeof meSchema>;
 
-export const ownerSchema = z.object({ owner: z.string(), keys: z.number().int() });
+/** An owner, their number of keys, and their keys' last 24 hours together (absent: none). */
+export const ownerSchema = z.object({ owner: z.string(), keys: z.number().int(), activity: activitySchema.optional() });
 export type Owner = z.infer<typeof ownerSchema>;
 export const ownerPageSchema = z.object({
   owners: z.array(ownerSchema),
@@ -270,6 +289,11 @@ export const allUsageSchema = z.object({
     z.object({ id: z.string(), owner: z.string().optional(), name: z.string().optional(), totals: outcomeCountsSchema }),
   ),
   top_owners: z.array(z.object({ owner: z.string(), totals: outcomeCountsSchema })),
+  /** The same, ranked by refusals (only those refused anything). */
+  top_refused_keys: z.array(
+    z.object({ id: z.string(), owner: z.string().optional(), name: z.string().optional(), totals: outcomeCountsSchema }),
+  ),
+  top_refused_owners: z.array(z.object({ owner: z.string(), totals: outcomeCountsSchema })),
 });
 export type AllUsage = z.infer<typeof allUsageSchema>;
 

@@ -52,6 +52,8 @@ describe("usage", () => {
       series,
       top_keys: [{ id: "gone", totals: counts }],
       top_owners: [{ owner: "alice", totals: counts }],
+      top_refused_keys: [],
+      top_refused_owners: [],
     });
     expect(all.top_keys[0]?.owner).toBeUndefined();
     expect(usageSeriesSchema.safeParse({ ...series, step: "week" }).success).toBe(false);

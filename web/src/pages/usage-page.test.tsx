@@ -29,6 +29,10 @@ const answer: AllUsage = {
     { id: "gone", totals: { ...zero, allowed: 10 } },
   ],
   top_owners: [{ owner: "alice", totals: { ...zero, allowed: 30, usage_exceeded: 4 } }],
+  top_refused_keys: [
+    { id: "k1", owner: "alice", name: "search", totals: { ...zero, allowed: 20, usage_exceeded: 4 } },
+  ],
+  top_refused_owners: [{ owner: "alice", totals: { ...zero, allowed: 30, usage_exceeded: 4 } }],
 };
 
 describe("everyone's usage", () => {
