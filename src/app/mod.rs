@@ -340,6 +340,7 @@ fn gate_settings(c: &Config, s: &settings::Settings) -> Result<GateSettings, Sta
         trusted_proxies: s.trusted_proxies.clone(),
         upstream_limit_headers: c.limits.upstream_headers,
         analytics: c.analytics.enabled,
+        recent_requests: c.analytics.recent_requests,
         limits_on_store_error: s.on_store_error,
         owner_defaults: s.owner_defaults.clone(),
         sources: Sources {

@@ -1,7 +1,7 @@
 //! Every background task of a running keygate, started once and drained once: the
 //! last-used and analytics flushers, the usage-limit sweeper (idle leases back, ended
 //! windows pruned), the key-source watcher, the OIDC key refresher, the follower of
-//! other replicas' writes and the webhook delivery worker. The composition root owns their lifecycle; the HTTP layer
+//! other replicas' writes, the webhook delivery worker and the recent-requests flush. The composition root owns their lifecycle; the HTTP layer
 //! only asks for it ([`Background::start`] before serving, [`Background::drain`] after).
 
 use std::sync::Arc;
@@ -27,6 +27,7 @@ impl Background {
             tokio::spawn(flush_usage(app.clone())),
             tokio::spawn(sweep_limits(app.clone())),
             tokio::spawn(flush_analytics(app.clone(), retry.clone())),
+            tokio::spawn(flush_recent(app.clone())),
             tokio::spawn(app.sources().watch()),
             tokio::spawn(app.events.clone().run()),
         ];
@@ -77,7 +78,25 @@ impl Background {
         {
             tracing::warn!(error = %e, "could not write the last analytics counts at shutdown");
         }
+        if let Err(e) = app.gate.flush_recent().await {
+            tracing::debug!(error = %e, "could not write the last recent requests at shutdown");
+        }
         app.gate.limits().give_back_all().await;
+    }
+}
+
+/// Writes each key's recent requests every second (when they are kept).
+async fn flush_recent(app: Arc<App>) {
+    if app.gate.recent().is_none() {
+        return;
+    }
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if let Err(e) = app.gate.flush_recent().await {
+            tracing::debug!(error = %e, "recent requests not written; dropped");
+        }
     }
 }
 

@@ -299,6 +299,9 @@ pub struct AnalyticsConfig {
     pub minute_retention_hours: u64,
     pub hour_retention_days: u64,
     pub day_retention_days: u64,
+    /// Requests kept per key for its page (time, outcome, method, host, path, client
+    /// address), newest first; 0: none kept. At most 500.
+    pub recent_requests: usize,
 }
 
 impl Default for AnalyticsConfig {
@@ -309,6 +312,7 @@ impl Default for AnalyticsConfig {
             minute_retention_hours: 48,
             hour_retention_days: 90,
             day_retention_days: 730,
+            recent_requests: 50,
         }
     }
 }

@@ -224,6 +224,9 @@ impl Config {
         if a.flush_secs == 0 || a.flush_secs > 3600 {
             return bad("analytics.flush_secs must be 1 to 3600".into());
         }
+        if a.recent_requests > 500 {
+            return bad("analytics.recent_requests must be 0 (none kept) to 500".into());
+        }
         if !(1..=24 * 31).contains(&a.minute_retention_hours) {
             return bad("analytics.minute_retention_hours must be 1 to 744 (31 days)".into());
         }

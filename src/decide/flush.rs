@@ -42,6 +42,21 @@ impl Gate {
         Ok(written)
     }
 
+    /// Writes the requests noted since the previous flush to their keys' recent
+    /// requests. What a failed write held is dropped: the panel shows recent traffic,
+    /// and the next second brings more.
+    pub async fn flush_recent(&self) -> Result<usize, StoreError> {
+        let Some(r) = &self.recent else { return Ok(0) };
+        let batch = r.drain();
+        if batch.is_empty() {
+            return Ok(0);
+        }
+        self.store
+            .add_recent(&batch, self.settings.recent_requests)
+            .await?;
+        Ok(batch.len())
+    }
+
     /// Writes the last-used times collected since the previous flush, [`FLUSH_CHUNK`]
     /// keys a write.
     pub async fn flush_usage(&self) -> Result<usize, StoreError> {

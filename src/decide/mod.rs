@@ -16,6 +16,7 @@ mod known;
 pub mod notice;
 mod owner;
 mod permits;
+pub mod recent;
 pub mod throttle;
 pub mod usage;
 
@@ -70,6 +71,8 @@ pub struct GateSettings {
     pub owner_defaults: (Limits, Option<u64>),
     /// Count outcomes per key in time buckets (`[analytics]`).
     pub analytics: bool,
+    /// Requests kept per key for its page (`analytics.recent_requests`; 0: none).
+    pub recent_requests: usize,
     /// `[[permissions.require]]`, compiled.
     pub requirements: Vec<crate::config::Requirement>,
     /// The header a trusted proxy names a requirement in (`permissions.header`).
@@ -123,6 +126,8 @@ pub struct Gate {
     owner_defaults: Option<OwnerPolicy>,
     /// Analytics tallies (`None`: analytics off).
     tally: Option<crate::analytics::Tally>,
+    /// The last requests of each key (`None`: off).
+    recent: Option<recent::Recent>,
     /// Limit refusals to tell webhooks about, drained in the background.
     notices: notice::Notices,
     /// Roles and owner grants, and what requests require.
@@ -172,6 +177,8 @@ impl Gate {
         Gate {
             permits: permits::Permits::new(settings.requirements.clone()),
             tally: settings.analytics.then(crate::analytics::Tally::default),
+            recent: (settings.analytics && settings.recent_requests > 0)
+                .then(recent::Recent::default),
             notices: notice::Notices::default(),
             limits,
             owner_cache: quick_cache::sync::Cache::new(settings.cache_max_entries.min(100_000)),
@@ -217,11 +224,25 @@ impl Gate {
         self.tally.as_ref()
     }
 
-    fn count(&self, known: &Arc<Known>, o: crate::analytics::Outcome, now_ms: i64) {
+    /// The last requests of each key, when kept.
+    pub fn recent(&self) -> Option<&recent::Recent> {
+        self.recent.as_ref()
+    }
+
+    fn count(
+        &self,
+        known: &Arc<Known>,
+        o: crate::analytics::Outcome,
+        seen: &recent::Seen<'_>,
+        now_ms: i64,
+    ) {
         if let Some(t) = &self.tally
             && known.in_store
         {
             t.record(&known.record, o, now_ms);
+            if let Some(r) = &self.recent {
+                r.note(known, o as u8, seen, now_ms);
+            }
         }
     }
 
@@ -301,7 +322,7 @@ impl Gate {
         let now_ms = self.clock.now_ms();
         match credential::extract(presented, target.uri, &self.settings.sources) {
             Ok(key) => {
-                let judged = self.judge(&key, target, report, now_ms);
+                let judged = self.judge(&key, target, client, report, now_ms);
                 self.throttled_judge(client, Some(&*key), now_ms, judged)
                     .await
             }
@@ -322,70 +343,25 @@ impl Gate {
             client,
             Some(key),
             now_ms,
-            self.judge(key, target, true, now_ms),
+            self.judge(key, target, client, true, now_ms),
         )
         .await
-    }
-
-    /// A client over the failed-attempt limit is refused before its key is looked up —
-    /// unless the key is one this process already knows to be good (cached as found, or
-    /// in a key file) and cannot be guessed: the throttle is there to stop guessing, and
-    /// must not lock out the other users behind the same address (a NAT, an IPv6 /64).
-    async fn throttled_judge(
-        &self,
-        client: IpAddr,
-        key: Option<&str>,
-        now_ms: i64,
-        judge: impl std::future::Future<Output = Decision>,
-    ) -> Decision {
-        if let Some(t) = &self.throttle
-            && t.active()
-            && let Some(retry) = t.refused(client, now_ms)
-            && !key.is_some_and(|k| self.known_good(k, now_ms))
-        {
-            return Decision {
-                now_ms,
-                ..Decision::early(Outcome::Deny(Deny::Throttled(retry)))
-            };
-        }
-        let mut d = judge.await;
-        if let (Some(t), Outcome::Deny(Deny::Unauthenticated(_))) = (&self.throttle, &d.outcome) {
-            t.fail(client, now_ms);
-        }
-        d.now_ms = now_ms;
-        d
-    }
-
-    /// Whether `key` is known here to be a key that exists, without any store I/O: in
-    /// the trusted cache as found, or in a key file. Only keys that cannot be guessed
-    /// qualify — keygate's own format (256 random bits, checksum valid) or another key of
-    /// at least [`THROTTLE_EXEMPT_LEN`] characters — so a throttled client cannot use the
-    /// answer as an oracle to guess short imported keys.
-    fn known_good(&self, key: &str, now_ms: i64) -> bool {
-        let strong = match self.settings.policy.check(key) {
-            Ok(crate::token::Shape::Ours) => true,
-            Ok(crate::token::Shape::Foreign) => key.len() >= THROTTLE_EXEMPT_LEN,
-            Err(_) => false,
-        };
-        if !strong {
-            return false;
-        }
-        let hash = KeyHash::of(&self.salt, key);
-        let cached = self.cache_trusted.load(Ordering::Acquire)
-            && self
-                .cache
-                .get(&hash)
-                .is_some_and(|c| c.until_ms > now_ms && c.known.is_some());
-        cached || self.keysets.lookup(&hash, key).is_some()
     }
 
     async fn judge(
         &self,
         key: &str,
         target: &Target<'_>,
+        client: IpAddr,
         want_report: bool,
         now_ms: i64,
     ) -> Decision {
+        let seen = recent::Seen {
+            method: target.method,
+            host: target.host,
+            uri: target.uri,
+            client,
+        };
         if let Err(e) = self.settings.policy.check(key) {
             return Decision::early(deny_401(malformed_message(e)));
         }
@@ -429,16 +405,16 @@ impl Gate {
         let mut missing = Vec::new();
         use crate::analytics::Outcome as Counted;
         let outcome = if let Some(why) = known.refused {
-            self.count(&known, Counted::Refused, now_ms);
+            self.count(&known, Counted::Refused, &seen, now_ms);
             deny_401(why)
         } else if let Some(why) = known.record.unusable_at(now) {
-            self.count(&known, Counted::Refused, now_ms);
+            self.count(&known, Counted::Refused, &seen, now_ms);
             deny_401(why)
         } else if !rules::allows(&known.record.rules, target) {
-            self.count(&known, Counted::Forbidden, now_ms);
+            self.count(&known, Counted::Forbidden, &seen, now_ms);
             Outcome::Deny(Deny::Forbidden)
         } else if let Some(lacking) = unmet(target.needs, &known) {
-            self.count(&known, Counted::Forbidden, now_ms);
+            self.count(&known, Counted::Forbidden, &seen, now_ms);
             missing = lacking;
             Outcome::Deny(Deny::Insufficient)
         } else {
@@ -463,7 +439,7 @@ impl Gate {
                     if known.in_store {
                         self.usage.record(&known, now.unix());
                     }
-                    self.count(&known, Counted::Allowed, now_ms);
+                    self.count(&known, Counted::Allowed, &seen, now_ms);
                     Outcome::Allow(known.clone())
                 }
                 Verdict::Exceeded(e) => {
@@ -471,7 +447,7 @@ impl Gate {
                         Exceeded::Rate { .. } => Counted::RateLimited,
                         Exceeded::Credits { .. } => Counted::UsageExceeded,
                     };
-                    self.count(&known, counted, now_ms);
+                    self.count(&known, counted, &seen, now_ms);
                     if known.in_store {
                         self.notices.note(&known, e, now_ms);
                     }

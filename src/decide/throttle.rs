@@ -297,6 +297,63 @@ impl Throttle {
     }
 }
 
+/// The throttle in front of the decision.
+impl super::Gate {
+    /// A client over the failed-attempt limit is refused before its key is looked up —
+    /// unless the key is one this process already knows to be good (cached as found, or
+    /// in a key file) and cannot be guessed: the throttle is there to stop guessing, and
+    /// must not lock out the other users behind the same address (a NAT, an IPv6 /64).
+    pub(super) async fn throttled_judge(
+        &self,
+        client: IpAddr,
+        key: Option<&str>,
+        now_ms: i64,
+        judge: impl std::future::Future<Output = super::Decision>,
+    ) -> super::Decision {
+        if let Some(t) = &self.throttle
+            && t.active()
+            && let Some(retry) = t.refused(client, now_ms)
+            && !key.is_some_and(|k| self.known_good(k, now_ms))
+        {
+            return super::Decision {
+                now_ms,
+                ..super::Decision::early(super::Outcome::Deny(super::Deny::Throttled(retry)))
+            };
+        }
+        let mut d = judge.await;
+        if let (Some(t), super::Outcome::Deny(super::Deny::Unauthenticated(_))) =
+            (&self.throttle, &d.outcome)
+        {
+            t.fail(client, now_ms);
+        }
+        d.now_ms = now_ms;
+        d
+    }
+
+    /// Whether `key` is known here to be a key that exists, without any store I/O: in
+    /// the trusted cache as found, or in a key file. Only keys that cannot be guessed
+    /// qualify — keygate's own format (256 random bits, checksum valid) or another key of
+    /// at least [`super::THROTTLE_EXEMPT_LEN`] characters — so a throttled client cannot use the
+    /// answer as an oracle to guess short imported keys.
+    fn known_good(&self, key: &str, now_ms: i64) -> bool {
+        let strong = match self.settings.policy.check(key) {
+            Ok(crate::token::Shape::Ours) => true,
+            Ok(crate::token::Shape::Foreign) => key.len() >= super::THROTTLE_EXEMPT_LEN,
+            Err(_) => false,
+        };
+        if !strong {
+            return false;
+        }
+        let hash = crate::token::KeyHash::of(&self.salt, key);
+        let cached = self.cache_trusted.load(Ordering::Acquire)
+            && self
+                .cache
+                .get(&hash)
+                .is_some_and(|c| c.until_ms > now_ms && c.known.is_some());
+        cached || self.keysets.lookup(&hash, key).is_some()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

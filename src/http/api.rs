@@ -9,7 +9,7 @@
 //! Layout: [`error`] (the one error shape), [`principal`] (who is calling), [`keys`]
 //! (bodies and the logic both route families share), then one file per family of routes —
 //! [`me`] (self-service), [`admin`] (owners and everyone's keys), [`audit`], [`limits`],
-//! [`usage`], [`roles`], [`webhooks`], [`leaks`] — and [`openapi`], the document that lists them all. This file only routes.
+//! [`usage`], [`recent`], [`roles`], [`webhooks`], [`leaks`] — and [`openapi`], the document that lists them all. This file only routes.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -30,6 +30,7 @@ mod me;
 mod openapi;
 mod paging;
 mod principal;
+mod recent;
 mod roles;
 mod usage;
 mod webhooks;
@@ -44,6 +45,7 @@ use limits::{clear_owner_limits, my_limits, owner_limits, set_owner_limits};
 use me::{me, my_create, my_delete, my_get, my_list, my_patch, my_rotate};
 pub use openapi::ApiDoc;
 pub use principal::{AuthMethod, Principal};
+use recent::{any_key_recent, my_key_recent, user_key_recent};
 use roles::{
     any_key_permissions, create_role, delete_role, get_role, list_roles, my_grants,
     my_key_permissions, owner_roles, patch_role, set_owner_roles, user_key_permissions,
@@ -85,6 +87,9 @@ pub fn router() -> Router<Arc<App>> {
         .route("/api/users/{sub}/usage", get(user_usage))
         .route("/api/users/{sub}/tokens/{id}/usage", get(user_key_usage))
         .route("/api/tokens/{id}/usage", get(any_key_usage))
+        .route("/api/me/tokens/{id}/recent", get(my_key_recent))
+        .route("/api/users/{sub}/tokens/{id}/recent", get(user_key_recent))
+        .route("/api/tokens/{id}/recent", get(any_key_recent))
         .route(
             "/api/users/{sub}/limits",
             get(owner_limits)

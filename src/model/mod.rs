@@ -6,8 +6,10 @@
 
 pub mod audit;
 pub mod event;
+pub mod recent;
 pub mod record;
 pub mod text;
 
 pub use audit::{AUDIT_MAX, AUDIT_MAX_PER_OWNER, AuditChange, AuditEvent, AuditQuery};
+pub use recent::RecentRequest;
 pub use record::{HashAlg, NoRandomness, TokenId, TokenRecord};

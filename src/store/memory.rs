@@ -22,6 +22,9 @@ pub struct MemoryStore {
     usage:
         std::sync::Mutex<std::collections::BTreeMap<(u8, String, i64), crate::analytics::Counts>>,
     events: std::sync::Mutex<super::events::MemoryEvents>,
+    /// Each key's recent requests, oldest first.
+    recent:
+        std::sync::Mutex<HashMap<TokenId, std::collections::VecDeque<crate::model::RecentRequest>>>,
 }
 
 #[derive(Default)]
@@ -370,6 +373,33 @@ impl UsageStore for MemoryStore {
             }
         }
         Ok(crate::analytics::top(sums, limit, by))
+    }
+
+    async fn add_recent(
+        &self,
+        batch: &[crate::model::RecentRequest],
+        keep: usize,
+    ) -> Result<(), StoreError> {
+        let mut m = self.recent.lock().unwrap_or_else(|e| e.into_inner());
+        for r in batch {
+            let q = m.entry(r.id.clone()).or_default();
+            q.push_back(r.clone());
+            while q.len() > keep {
+                q.pop_front();
+            }
+        }
+        Ok(())
+    }
+
+    async fn recent(
+        &self,
+        id: &TokenId,
+        limit: usize,
+    ) -> Result<Vec<crate::model::RecentRequest>, StoreError> {
+        let m = self.recent.lock().unwrap_or_else(|e| e.into_inner());
+        Ok(m.get(id)
+            .map(|q| q.iter().rev().take(limit).cloned().collect())
+            .unwrap_or_default())
     }
 
     async fn usage_in_range(

@@ -457,6 +457,21 @@ pub trait UsageStore: Send + Sync {
         to_ms: i64,
     ) -> Result<Vec<UsageRow>, StoreError>;
 
+    /// Adds `batch` (oldest first) to each key's recent requests, keeping the newest
+    /// `keep` of each key.
+    async fn add_recent(
+        &self,
+        batch: &[crate::model::RecentRequest],
+        keep: usize,
+    ) -> Result<(), StoreError>;
+
+    /// A key's recent requests, newest first, at most `limit`.
+    async fn recent(
+        &self,
+        id: &TokenId,
+        limit: usize,
+    ) -> Result<Vec<crate::model::RecentRequest>, StoreError>;
+
     /// Drops analytics buckets past their retention, for stores that do not expire
     /// them by themselves.
     async fn prune_usage(

@@ -41,6 +41,7 @@ mod permissions;
 mod properties;
 mod proxies;
 mod proxy_permissions;
+mod recent;
 mod record_format;
 mod replicas;
 mod store_conformance;

@@ -44,6 +44,8 @@ const LAST_USED: TableDefinition<&str, i64> = TableDefinition::new("last_used");
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 /// analytics: `[step][slot][0xFF][bucket, big-endian, sign bit flipped]` → 5 × u64 LE.
 const USAGE: TableDefinition<&[u8], &[u8]> = TableDefinition::new("usage");
+/// Each key's recent requests (JSON): (id, time, index) → request.
+const RECENT: TableDefinition<&[u8], &[u8]> = TableDefinition::new("recent");
 /// The same minute and hour counts of keys and owners by time: (step, bucket, slot).
 const USAGE_TIME: TableDefinition<&[u8], &[u8]> = TableDefinition::new("usage_time");
 /// credit slot → balance (`left period_ms`).
@@ -125,6 +127,7 @@ impl RedbStore {
             tx.open_table(WINDOWS).map_err(be)?;
             tx.open_table(USAGE).map_err(be)?;
             usage::index_by_time(&tx)?;
+            tx.open_table(RECENT).map_err(be)?;
             tx.open_table(AUDIT).map_err(be)?;
             tx.open_multimap_table(AUDIT_OWNERS).map_err(be)?;
             tx.open_table(events::EVENTS).map_err(be)?;

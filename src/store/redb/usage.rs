@@ -39,6 +39,71 @@ impl UsageStore for RedbStore {
         .await
     }
 
+    async fn add_recent(
+        &self,
+        batch: &[crate::model::RecentRequest],
+        keep: usize,
+    ) -> Result<(), StoreError> {
+        let mut rows = Vec::with_capacity(batch.len());
+        for (i, r) in batch.iter().enumerate() {
+            let value = serde_json::to_vec(r)
+                .map_err(|e| StoreError::Backend(format!("cannot encode a request: {e}")))?;
+            rows.push((recent_key(&r.id, r.at_ms, i as u32), value));
+        }
+        let ids: std::collections::BTreeSet<TokenId> = batch.iter().map(|r| r.id.clone()).collect();
+        self.blocking(move |db| {
+            let tx = db.begin_write().map_err(be)?;
+            {
+                let mut t = tx.open_table(RECENT).map_err(be)?;
+                for (k, v) in &rows {
+                    t.insert(k.as_slice(), v.as_slice()).map_err(be)?;
+                }
+                // The newest `keep` of each key stay.
+                for id in ids {
+                    let (lo, hi) = recent_span(&id);
+                    let old: Vec<Vec<u8>> = t
+                        .range(lo.as_slice()..hi.as_slice())
+                        .map_err(be)?
+                        .rev()
+                        .skip(keep)
+                        .filter_map(Result::ok)
+                        .map(|(k, _)| k.value().to_vec())
+                        .collect();
+                    for k in old {
+                        t.remove(k.as_slice()).map_err(be)?;
+                    }
+                }
+            }
+            tx.commit().map_err(be)
+        })
+        .await
+    }
+
+    async fn recent(
+        &self,
+        id: &TokenId,
+        limit: usize,
+    ) -> Result<Vec<crate::model::RecentRequest>, StoreError> {
+        let (lo, hi) = recent_span(id);
+        self.blocking(move |db| {
+            let tx = db.begin_read().map_err(be)?;
+            let t = tx.open_table(RECENT).map_err(be)?;
+            let mut out = Vec::new();
+            for row in t.range(lo.as_slice()..hi.as_slice()).map_err(be)?.rev() {
+                let (_, v) = row.map_err(be)?;
+                // A row that does not decode is passed over, not an error for the page.
+                if let Ok(r) = serde_json::from_slice(v.value()) {
+                    out.push(r);
+                }
+                if out.len() >= limit {
+                    break;
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
     async fn usage_in_range(
         &self,
         prefix: &str,
@@ -173,6 +238,27 @@ impl UsageStore for RedbStore {
         })
         .await
     }
+}
+
+/// (id, 0xFF, time, index): a key's requests together, in time order.
+fn recent_key(id: &TokenId, at_ms: i64, index: u32) -> Vec<u8> {
+    let mut k = Vec::with_capacity(id.as_str().len() + 13);
+    k.extend_from_slice(id.as_str().as_bytes());
+    k.push(0xFF);
+    k.extend_from_slice(&((at_ms as u64) ^ (1 << 63)).to_be_bytes());
+    k.extend_from_slice(&index.to_be_bytes());
+    k
+}
+
+/// Every row of `id` falls within this range.
+fn recent_span(id: &TokenId) -> (Vec<u8>, Vec<u8>) {
+    let mut lo = id.as_str().as_bytes().to_vec();
+    lo.push(0xFF);
+    let mut hi = id.as_str().as_bytes().to_vec();
+    hi.extend_from_slice(&[
+        0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF,
+    ]);
+    (lo, hi)
 }
 
 /// Adds each row's counts into the table's.

@@ -186,6 +186,9 @@ impl ValkeyStore {
     fn k_top(&self, kind: &str, day_ms: i64) -> String {
         format!("{}:a:top:{kind}|{day_ms}", self.ns)
     }
+    fn k_recent(&self, id: &TokenId) -> String {
+        format!("{}:a:r:{}", self.ns, id.as_str())
+    }
     fn k_usage_time(&self, step: crate::analytics::Step, bucket_ms: i64) -> String {
         format!("{}:a:t:{}|{bucket_ms}", self.ns, step.name())
     }

@@ -128,6 +128,56 @@ impl UsageStore for ValkeyStore {
         Ok(crate::analytics::top(sums, limit, by))
     }
 
+    async fn add_recent(
+        &self,
+        batch: &[crate::model::RecentRequest],
+        keep: usize,
+    ) -> Result<(), StoreError> {
+        let mut cmds = Vec::with_capacity(batch.len() + 2);
+        let mut keys = std::collections::BTreeSet::new();
+        for r in batch {
+            let value = serde_json::to_string(r)
+                .map_err(|e| StoreError::Backend(format!("cannot encode a request: {e}")))?;
+            let key = self.k_recent(&r.id);
+            cmds.push(redis::cmd("LPUSH").arg(&key).arg(value).clone());
+            keys.insert(key);
+        }
+        for key in keys {
+            cmds.push(
+                redis::cmd("LTRIM")
+                    .arg(&key)
+                    .arg(0)
+                    .arg(keep.max(1) - 1)
+                    .clone(),
+            );
+            // A deleted key's requests go a week after the last one.
+            cmds.push(redis::cmd("PEXPIRE").arg(&key).arg(7 * 86_400_000).clone());
+        }
+        for chunk in cmds.chunks(1000) {
+            self.batch(chunk.to_vec()).await?;
+        }
+        Ok(())
+    }
+
+    async fn recent(
+        &self,
+        id: &TokenId,
+        limit: usize,
+    ) -> Result<Vec<crate::model::RecentRequest>, StoreError> {
+        let cmd = redis::cmd("LRANGE")
+            .arg(self.k_recent(id))
+            .arg(0)
+            .arg(limit.max(1) - 1)
+            .clone();
+        let mut out = Vec::new();
+        for v in self.batch(vec![cmd]).await? {
+            let items: Vec<String> = redis::FromRedisValue::from_redis_value(v)
+                .map_err(|e| StoreError::Backend(format!("recent requests are damaged: {e}")))?;
+            out.extend(items.iter().filter_map(|i| serde_json::from_str(i).ok()));
+        }
+        Ok(out)
+    }
+
     async fn usage_in_range(
         &self,
         prefix: &str,

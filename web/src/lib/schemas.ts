@@ -297,6 +297,24 @@ export const allUsageSchema = z.object({
 });
 export type AllUsage = z.infer<typeof allUsageSchema>;
 
+/** One request decided with a key (GET …/tokens/{id}/recent), newest first. */
+export const recentRequestSchema = z.object({
+  id: z.string(),
+  /** Unix milliseconds. */
+  at_ms: z.number().int(),
+  /** allowed, forbidden, refused, rate_limited or usage_exceeded. */
+  outcome: z.string(),
+  method: z.string(),
+  host: z.string(),
+  /** Without its query string. */
+  path: z.string(),
+  client: z.string(),
+});
+export type RecentRequest = z.infer<typeof recentRequestSchema>;
+/** A key's recent requests; `kept`: how many the server keeps per key (0: none). */
+export const recentPageSchema = z.object({ requests: z.array(recentRequestSchema), kept: z.number().int() });
+export type RecentPage = z.infer<typeof recentPageSchema>;
+
 // ---------- webhooks (admin): endpoints, the event catalogue, deliveries and attempts
 
 /**
