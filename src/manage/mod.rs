@@ -5,6 +5,7 @@ mod audit;
 mod error;
 mod leak;
 mod limits;
+mod listing;
 mod roles;
 pub mod search;
 use audit::changes;
@@ -24,7 +25,7 @@ use std::time::Duration;
 
 use crate::clock::{Clock, Timestamp};
 use crate::rules::{self, Rule};
-use crate::store::{GatePort, HashAlg, Listing, SharedStore, StoreError, TokenId, TokenRecord};
+use crate::store::{GatePort, HashAlg, SharedStore, StoreError, TokenId, TokenRecord};
 use crate::token::{self, KeyHash, KeyPrefix, NewKey, Salt};
 
 pub use crate::model::text::{
@@ -98,6 +99,8 @@ pub struct Keys {
     /// Where key events go (webhooks), when the events service runs.
     events: Option<Arc<dyn crate::store::EventPort>>,
     max_keys_per_owner: usize,
+    /// Everyone's keys as last read, for the admin lists ([`listing`]).
+    everyone: Arc<listing::Everyone>,
     /// Limits and starting balance of new keys (`[limits]`).
     key_defaults: (crate::limits::Limits, Option<u64>),
     /// Default owner limits and starting balance (`[limits.owner]`).
@@ -123,6 +126,7 @@ impl Keys {
             gate,
             events: None,
             max_keys_per_owner: DEFAULT_MAX_KEYS_PER_OWNER,
+            everyone: Arc::default(),
             key_defaults: Default::default(),
             owner_defaults: Default::default(),
         }
@@ -240,35 +244,6 @@ impl Keys {
 
     pub async fn get(&self, id: &TokenId) -> Result<TokenRecord, ManageError> {
         self.store.get(id).await?.ok_or(ManageError::NotFound)
-    }
-
-    /// One owner's keys (`None`: everyone's), and the ids of damaged records, each
-    /// named in the log.
-    pub async fn list(&self, owner: Option<&str>) -> Result<Listing, ManageError> {
-        let listing = match owner {
-            Some(o) => self.store.list_by_owner(o).await?,
-            None => self.store.list_all().await?,
-        };
-        for id in &listing.damaged {
-            match listing.newer.get(id) {
-                Some(v) => {
-                    tracing::warn!(token_id = %id, "{} (left out of a listing)", crate::store::codec::newer_format_message(id.as_str(), *v))
-                }
-                None => {
-                    tracing::warn!(token_id = %id, "a stored key record is damaged and was left out of a listing; delete it or run `keygate doctor --fix`")
-                }
-            }
-        }
-        Ok(listing)
-    }
-
-    /// Every owner with how many keys they have, by owner.
-    pub async fn owners(&self) -> Result<Vec<(String, usize)>, ManageError> {
-        let mut counts: BTreeMap<String, usize> = BTreeMap::new();
-        for r in self.list(None).await?.records {
-            *counts.entry(r.owner).or_default() += 1;
-        }
-        Ok(counts.into_iter().collect())
     }
 
     /// Changes a key's settings (its owner and hash never change).
@@ -567,7 +542,9 @@ impl Keys {
         }
     }
 
+    /// After a write: the gate's cached entry and the listing of everyone's keys.
     fn forget(&self, hash: &KeyHash) {
+        self.everyone.forget();
         if let Some(g) = &self.gate {
             g.forget(hash);
         }

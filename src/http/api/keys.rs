@@ -205,7 +205,11 @@ pub(super) async fn list_in(
         Scope::Any => None,
     };
     let sort = params.sort.unwrap_or_default();
-    let mut listing = app.keys.list(owner).await?;
+    // Everyone's keys come from the copy kept for the console's searches.
+    let listing = match owner {
+        Some(o) => std::sync::Arc::new(app.keys.list(Some(o)).await?),
+        None => app.keys.everyone().await?,
+    };
     // Every key's last 24 hours when the order or the filter asks about them.
     let activity = if sort.needs_activity() || filter.as_ref().is_some_and(KeyQuery::needs_activity)
     {
@@ -218,29 +222,26 @@ pub(super) async fn list_in(
             .as_ref()
             .and_then(|a| a.get(&crate::analytics::key_slot(&r.id)))
     };
+    let mut found: Vec<&TokenRecord> = listing.records.iter().collect();
     if let Some(f) = &filter {
         let now = app.clock.now();
-        listing
-            .records
-            .retain(|r| f.matches(r, crate::manage::status_of(r, now), now, of(r)));
+        found.retain(|r| f.matches(r, crate::manage::status_of(r, now), now, of(r)));
         if let Some(want) = f.refused() {
             // Whether the gate refuses a key needs its balances: read for the keys left.
-            let seen = views(app, &listing.records).await?;
+            let left: Vec<TokenRecord> = found.iter().map(|r| (*r).clone()).collect();
+            let seen = views(app, &left).await?;
             let mut refused = seen.iter().map(|v| v.refused_now.is_some());
-            listing.records.retain(|_| refused.next() == Some(want));
+            found.retain(|_| refused.next() == Some(want));
         }
     }
-    let total = listing.records.len();
-    let mut keyed: Vec<(String, TokenRecord)> = listing
-        .records
-        .into_iter()
-        .map(|r| (sort.key(&r, of(&r)), r))
-        .collect();
+    let total = found.len();
+    let mut keyed: Vec<(String, &TokenRecord)> =
+        found.into_iter().map(|r| (sort.key(r, of(r)), r)).collect();
     if sort != super::paging::Sort::Created {
         keyed.sort_unstable_by(|a, b| a.0.cmp(&b.0));
     }
     let (keyed, next_cursor) = page.of(keyed, |(k, _)| k.clone());
-    let records: Vec<TokenRecord> = keyed.into_iter().map(|(_, r)| r).collect();
+    let records: Vec<TokenRecord> = keyed.into_iter().map(|(_, r)| r.clone()).collect();
     let mut tokens = views(app, &records).await?;
     let page_activity = match &activity {
         Some(_) => records.iter().map(|r| of(r).cloned()).collect(),
