@@ -43,6 +43,8 @@ async fn single_operator_config_app_and_fallback() {
         "/keys",
         "/keys/AbCdEfGh12345678",
         "/admin/owners/alice%40example.com",
+        "/admin/owners",
+        "/admin/keys",
         "/admin/usage",
         "/guide",
     ] {
@@ -245,7 +247,8 @@ async fn near_miss_paths_never_answer_2xx() {
         "/keys/",
         "/keys/x/y",
         "/keysx",
-        "/admin/owners",
+        "/admin/owners/",
+        "/admin/keysx",
         "/admin/owners/a/b",
         "/admin/x",
         "/login/x",
