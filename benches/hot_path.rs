@@ -123,6 +123,37 @@ fn main() {
                 .lookup,
         );
     });
+    // The same without noting recent requests (`analytics.recent_requests = 0`): what
+    // the recent-requests panel costs a decision.
+    {
+        let mut config = Config::default();
+        config.analytics.recent_requests = 0;
+        let quiet =
+            Arc::new(App::memory(config, Clock::system(), app.gate.salt().clone()).unwrap());
+        let (k, _) = rt
+            .block_on(quiet.keys.create(
+                NewToken {
+                    owner: "bench".into(),
+                    name: "b".into(),
+                    ..Default::default()
+                },
+                &keygate::manage::Actor::cli(),
+            ))
+            .unwrap();
+        let mut h = HeaderMap::new();
+        h.insert(
+            "authorization",
+            HeaderValue::from_str(&format!("Bearer {}", k.expose())).unwrap(),
+        );
+        let h = Presented::from_headers(&h, &sources);
+        rt.block_on(quiet.gate.decide(&h, &plain, ip));
+        measure("whole decision, cached hit, no recent", 100_000, || {
+            black_box(
+                rt.block_on(quiet.gate.decide(black_box(&h), &plain, ip))
+                    .lookup,
+            );
+        });
+    }
     let mut garbage = HeaderMap::new();
     garbage.insert(
         "authorization",

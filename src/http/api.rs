@@ -32,6 +32,7 @@ mod paging;
 mod principal;
 mod recent;
 mod roles;
+mod sort;
 mod usage;
 mod webhooks;
 

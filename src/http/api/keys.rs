@@ -235,9 +235,12 @@ pub(super) async fn list_in(
         }
     }
     let total = found.len();
-    let mut keyed: Vec<(String, &TokenRecord)> =
-        found.into_iter().map(|r| (sort.key(r, of(r)), r)).collect();
-    if sort != super::paging::Sort::Created {
+    let now = app.clock.now();
+    let mut keyed: Vec<(String, &TokenRecord)> = found
+        .into_iter()
+        .map(|r| (sort.key(r, crate::manage::status_of(r, now), of(r)), r))
+        .collect();
+    if !sort.is_stored_order() {
         keyed.sort_unstable_by(|a, b| a.0.cmp(&b.0));
     }
     let (keyed, next_cursor) = page.of(keyed, |(k, _)| k.clone());

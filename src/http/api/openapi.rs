@@ -34,7 +34,7 @@ use super::principal::AuthMethod;
     components(schemas(TokenView, crate::manage::RefusedNow, TokenPage, DamagedKey, Rule, Created, CreateRequest, PatchRequest, RotateRequest, super::me::Me, super::admin::Owner, super::admin::OwnerPage, AuditEvent, crate::store::AuditChange, super::audit::AuditPage, ErrorBody, AuthMethod,
         LimitsView, LimitsPatch, crate::manage::CreditsView, crate::manage::CreditsPatch, crate::manage::OwnerLimitsView,
         crate::limits::RateLimit, crate::limits::Refill, crate::http::verify::VerifyRequest, crate::http::verify::VerifyResponse, crate::http::verify::RateLimitLeft,
-        crate::analytics::UsageSeries, crate::analytics::UsagePoint, crate::analytics::OutcomeCounts, super::usage::OwnerUsage, super::usage::KeyTotals, super::usage::AllUsage, super::usage::TopKey, super::usage::TopOwner, crate::analytics::Step, crate::analytics::Activity, super::paging::Sort, super::admin::OwnerSort, crate::model::RecentRequest, super::recent::RecentPage,
+        crate::analytics::UsageSeries, crate::analytics::UsagePoint, crate::analytics::OutcomeCounts, super::usage::OwnerUsage, super::usage::KeyTotals, super::usage::AllUsage, super::usage::TopKey, super::usage::TopOwner, crate::analytics::Step, crate::analytics::Activity, super::admin::OwnerSort, crate::model::RecentRequest, super::recent::RecentPage,
         crate::manage::RoleView, crate::manage::Grantable, crate::manage::OfferedRole, super::roles::OwnerRolesChange, crate::manage::EffectivePermission, super::roles::RoleList, super::roles::RoleCreate,
         super::roles::RoleChange, super::roles::OwnerRoles, super::roles::KeyPermissions,
         crate::events::EndpointView, crate::events::Delivery, crate::events::Attempt, crate::events::DeliveryState,

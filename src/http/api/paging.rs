@@ -8,7 +8,6 @@
 use serde::Deserialize;
 
 use super::error::ApiError;
-use crate::store::TokenRecord;
 
 /// Items per page when `limit` is not given.
 pub const DEFAULT_LIMIT: usize = 100;
@@ -42,56 +41,12 @@ pub struct ListParams {
     /// 512 characters and 16 terms. `requests:>N`, `refusals:>N` (or `<N`, `N`): in
     /// the last 24 hours.
     pub q: Option<String>,
-    /// `created` (oldest first, the default), `name`, `requests` or `refusals` (the
-    /// last 24 hours, most first), `last_used` (most recent first).
-    pub sort: Option<Sort>,
-}
-
-/// The order of a key list.
-#[derive(Deserialize, utoipa::ToSchema, Clone, Copy, Debug, Default, PartialEq, Eq)]
-#[serde(rename_all = "snake_case")]
-pub enum Sort {
-    #[default]
-    Created,
-    Name,
-    Requests,
-    Refusals,
-    LastUsed,
-}
-
-impl Sort {
-    /// Whether the order needs the keys' last 24 hours.
-    pub fn needs_activity(self) -> bool {
-        matches!(self, Sort::Requests | Sort::Refusals)
-    }
-
-    /// The sort key of `r` (with `activity`, its last 24 hours) in this order, as a
-    /// string that sorts ascending as the list does; the creation order breaks ties.
-    pub fn key(self, r: &TokenRecord, activity: Option<&crate::analytics::Activity>) -> String {
-        let most_first = |n: u64| format!("{:020}", u64::MAX - n);
-        match self {
-            Sort::Created => record_key(r),
-            Sort::Name => format!("{}\u{0}{}", r.name.to_lowercase(), record_key(r)),
-            Sort::Requests => format!(
-                "{}:{}",
-                most_first(activity.map_or(0, |a| a.requests)),
-                record_key(r)
-            ),
-            Sort::Refusals => format!(
-                "{}:{}",
-                most_first(activity.map_or(0, |a| a.refusals)),
-                record_key(r)
-            ),
-            Sort::LastUsed => {
-                let t = r.last_used_at.map_or(i64::MIN, |t| t.unix());
-                format!(
-                    "{}:{}",
-                    most_first((i128::from(t) - i128::from(i64::MIN)) as u64),
-                    record_key(r)
-                )
-            }
-        }
-    }
+    /// `FIELD` or `FIELD:asc|desc`: `created_at` (oldest first, the default), `name`,
+    /// `expires_at` (soonest first), `last_used_at` (most recent first), `status`,
+    /// `requests` or `refusals` (the last 24 hours, most first). Keys without an expiry
+    /// or never used come last either way.
+    #[param(value_type = Option<String>)]
+    pub sort: Option<super::sort::Sort>,
 }
 
 impl ListParams {
@@ -144,13 +99,6 @@ impl Page {
         };
         (rest, next)
     }
-}
-
-/// The sort key of a record, as a string in the same order as the listing's.
-pub fn record_key(r: &TokenRecord) -> String {
-    // Shift the signed seconds so that their decimal form sorts as the numbers do.
-    let t = i128::from(r.created_at.unix()) - i128::from(i64::MIN);
-    format!("{t:020}:{}", r.id)
 }
 
 fn hex(s: &str) -> String {

@@ -17,8 +17,9 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::error::{ApiError, ErrorBody, query};
 use super::keys::{Scope, find, owner_from_path};
-use super::paging::{PageParams, record_key};
+use super::paging::PageParams;
 use super::principal::Principal;
+use super::sort::record_key;
 use std::collections::HashMap;
 
 use crate::analytics::{
