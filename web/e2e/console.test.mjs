@@ -100,7 +100,7 @@ describe("the admin console", () => {
     await page.goto(`${url}/login`);
     await page.getByLabel("Admin key").fill(adminKey);
     await page.getByRole("button", { name: "Log in" }).click();
-    await page.waitForURL(`${url}/keys`);
+    await page.waitForURL(`${url}/admin`);
 
     // The owner's list: "Refused" and why, in words, on an "active" key.
     await page.goto(`${url}/admin/owners/alice`);

@@ -114,7 +114,7 @@ export async function startProvider(uiBase, { accessTtl } = {}) {
  * keygate on `port` with `toml` as its configuration; resolves when it is ready.
  * Returns its base URL and whatever it printed so far (the single-operator banner).
  */
-export async function startKeygate({ port, toml, basePath = "" }) {
+export async function startKeygate({ port, toml, basePath = "", before }) {
   const dir = tempDir("keygate-e2e-");
   mkdirSync(path.join(dir, "data"));
   const config = path.join(dir, "keygate.toml");
@@ -122,6 +122,8 @@ export async function startKeygate({ port, toml, basePath = "" }) {
     config,
     `address = "127.0.0.1"\nport = ${port}\ndata_dir = ${JSON.stringify(path.join(dir, "data"))}\nlog_format = "text"\naccess_log = false\n${toml}`,
   );
+  // What a test does to the store before keygate serves it (the CLI, with this config).
+  if (before) await before({ dir, config });
   const env = { ...process.env, NO_COLOR: "1" };
   for (const k of Object.keys(env)) if (k.startsWith("KEYGATE_")) delete env[k];
   const child = spawn(keygateBin, ["serve", "--config", config], { cwd: dir, env, stdio: ["ignore", "pipe", "pipe"] });
@@ -257,8 +259,12 @@ export async function assertAccessibleEverywhere(page, where) {
   }
 }
 
-/** Logs in on the provider's development pages (login form, then consent). */
+/**
+ * Logs in on the provider's development pages (login form, then consent). The app's
+ * start page follows: the overview for an admin, "My keys" for anyone else.
+ */
 export async function oidcLogin(page, url, login) {
+  const landed = (u) => u.href === `${url}/keys` || u.href === `${url}/admin`;
   await page.goto(`${url}/`);
   await page.waitForURL(`${url}/login`);
   await page.getByRole("button", { name: "Log in with your organisation account" }).click();
@@ -268,10 +274,10 @@ export async function oidcLogin(page, url, login) {
   await page.locator('button[type="submit"]').click();
   // The consent page, the first time this account uses the client.
   const consent = page.getByRole("button", { name: "Continue" });
-  await Promise.race([consent.waitFor(), page.waitForURL(`${url}/keys`)]);
+  await Promise.race([consent.waitFor(), page.waitForURL(landed)]);
   if (await consent.isVisible()) await consent.click();
-  await page.waitForURL(`${url}/keys`);
-  await page.getByRole("heading", { name: "My keys" }).waitFor();
+  await page.waitForURL(landed);
+  await page.getByRole("heading", { level: 1, name: /^(My keys|Overview)$/ }).waitFor();
 }
 
 export function accessToken(page) {

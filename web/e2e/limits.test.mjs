@@ -95,7 +95,8 @@ describe("usage limits", () => {
     await page.goto(`${url}/login`);
     await page.getByLabel("Admin key").fill(adminKey);
     await page.getByRole("button", { name: "Log in" }).click();
-    await page.waitForURL(`${url}/keys`);
+    await page.waitForURL(`${url}/admin`);
+    await page.goto(`${url}/keys`);
 
     // Create: 3 requests a minute, 5 credits.
     await page.getByRole("button", { name: "New key" }).click();
@@ -169,7 +170,8 @@ describe("usage limits", () => {
 
     // Edit: the form shows the limits; raise the rate limit, add a daily refill; only
     // that is sent, and the key works again at once.
-    await page.getByRole("button", { name: "Edit metered" }).click();
+    await page.getByRole("button", { name: "Actions for metered" }).click();
+    await page.getByRole("menuitem", { name: "Edit" }).click();
     const edit = page.getByRole("dialog", { name: "Edit “metered”" });
     const editLimits = edit.getByRole("group", { name: "Limits" });
     assert.equal(await editLimits.getByLabel("Requests, rate limit 1").inputValue(), "3");
@@ -294,7 +296,8 @@ oidc_resource = "urn:keygate"
     await row.locator('td[data-label="Limits"]').getByText("3/1m").waitFor();
 
     // Raising it is refused, and the form says why, next to the limits.
-    await page.getByRole("button", { name: "Edit dora's job" }).click();
+    await page.getByRole("button", { name: "Actions for dora's job" }).click();
+    await page.getByRole("menuitem", { name: "Edit" }).click();
     const edit = page.getByRole("dialog", { name: "Edit “dora's job”" });
     const editLimits = edit.getByRole("group", { name: "Limits" });
     await editLimits.getByLabel("Requests, rate limit 1").fill("100");

@@ -103,7 +103,9 @@ oidc_resource = "urn:keygate"
         headers: { Authorization: `Bearer ${adminToken}`, "Content-Type": "application/json", ...init.headers },
       });
 
-    await ap.getByRole("link", { name: "Admin" }).click();
+    // Roles are reached from the Owners page.
+    await ap.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Owners" }).click();
+    await ap.waitForURL(`${url}/admin/owners`);
     await ap.getByRole("link", { name: "Roles" }).click();
     await ap.waitForURL(`${url}/admin/roles`);
     await ap.getByRole("heading", { name: "Roles", level: 1 }).waitFor();
@@ -152,7 +154,7 @@ oidc_resource = "urn:keygate"
     );
 
     // Granted to dora, who has no keys yet: her page is opened by subject.
-    await ap.goto(`${url}/admin`);
+    await ap.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Owners" }).click();
     await ap.getByLabel("Keys of someone not listed (their subject)").fill("dora");
     await ap.getByRole("button", { name: "Open" }).click();
     await ap.waitForURL(`${url}/admin/owners/dora`);

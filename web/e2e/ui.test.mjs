@@ -129,7 +129,8 @@ docs_html = '<h2>Getting access</h2><p>Ask in #platform.</p><img src="x" alt="" 
     assert.match(await row.innerText(), /GET any host \/v1\/\*/);
     assert.match(await row.innerText(), /Active/i);
 
-    await page.getByRole("button", { name: "Revoke e2e deploys" }).click();
+    await page.getByRole("button", { name: "Actions for e2e deploys" }).click();
+    await page.getByRole("menuitem", { name: "Revoke" }).click();
     const confirm = page.getByRole("dialog", { name: "Revoke “e2e deploys”?" });
     await confirm.getByText("This cannot be undone").waitFor();
     await confirm.getByRole("button", { name: "Revoke “e2e deploys”" }).click();
@@ -196,9 +197,13 @@ docs_html = '<h2>Getting access</h2><p>Ask in #platform.</p><img src="x" alt="" 
     await who.getByText("admin-carol").waitFor();
     await who.locator(".badge-admin").waitFor();
 
-    await page.getByRole("link", { name: "Admin" }).click();
-    await page.waitForURL(`${url}/admin`);
-    const alice = page.getByRole("row", { name: /alice/ });
+    // An admin lands on the overview; the owners are a section of the console.
+    assert.equal(page.url(), `${url}/admin`);
+    await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Owners" }).click();
+    await page.waitForURL(`${url}/admin/owners`);
+    // The overview's rows may still be on screen a moment: the owners' table's own.
+    await page.getByRole("heading", { name: "Owners", level: 1 }).waitFor();
+    const alice = page.getByRole("table", { name: /owners/i }).getByRole("row", { name: /alice/ });
     await alice.waitFor();
     assert.match(await alice.innerText(), /alice\s+1/);
     await page.getByLabel("Search owners").fill("nobody-matches");
@@ -217,7 +222,7 @@ docs_html = '<h2>Getting access</h2><p>Ask in #platform.</p><img src="x" alt="" 
     await bobs.dialog.getByRole("button", { name: "I have saved the key" }).click();
     await page.getByRole("row", { name: /bob's batch job/ }).waitFor();
     assert.equal(await gate(url, bobs.key), 204);
-    await page.getByRole("link", { name: "Owners" }).click();
+    await page.getByRole("navigation", { name: "Breadcrumbs" }).getByRole("link", { name: "Owners" }).click();
     await page.getByRole("row", { name: /bob/ }).waitFor();
     await page.getByLabel("Search owners").fill("ali");
     await page.getByRole("row", { name: /bob/ }).waitFor({ state: "detached" });
@@ -261,8 +266,10 @@ docs_html = '<h2>Getting access</h2><p>Ask in #platform.</p><img src="x" alt="" 
     // The same screens at 375 px wide.
     await page.setViewportSize({ width: 375, height: 812 });
     await shot(page, "audit-mobile");
-    await page.goto(`${url}/admin`);
-    await page.getByRole("row", { name: /alice/ }).waitFor();
+    // The Owners page through the navigation.
+    await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Owners" }).click();
+    await page.getByRole("heading", { name: "Owners", level: 1 }).waitFor();
+    await page.getByRole("table", { name: /owners/i }).getByRole("row", { name: /alice/ }).waitFor();
     await shot(page, "admin-owners-mobile");
     await page.goto(`${url}/admin/owners/alice`);
     await page.getByRole("row", { name: /alice nightly/ }).waitFor();
@@ -300,6 +307,7 @@ describe("single-operator mode", () => {
 
     await page.getByLabel("Admin key").fill(adminKey);
     await page.getByRole("button", { name: "Log in" }).click();
+    // Back where they were going (an admin who just opens the app lands on the overview).
     await page.waitForURL(`${url}/keys`);
     await page.getByTestId("whoami").locator(".badge-admin").waitFor();
     assert.equal(await page.evaluate(() => sessionStorage.getItem("keygate.admin-key")), adminKey);
@@ -340,7 +348,8 @@ describe("single-operator mode", () => {
     await shot(page, "my-keys-mobile");
 
     // Edit: disable the key; the gate refuses it at once.
-    await page.getByRole("button", { name: "Edit operator key" }).click();
+    await page.getByRole("button", { name: "Actions for operator key" }).click();
+    await page.getByRole("menuitem", { name: "Edit" }).click();
     const edit = page.getByRole("dialog", { name: "Edit “operator key”" });
     await edit.getByLabel(/Disabled/).check();
     await edit.getByRole("button", { name: "Save changes" }).click();
@@ -349,11 +358,13 @@ describe("single-operator mode", () => {
     assert.equal(await gate(url, key), 401);
 
     // Rotate with a grace period: a new key shown once, the old one still listed.
-    await page.getByRole("button", { name: "Edit operator key" }).click();
+    await page.getByRole("button", { name: "Actions for operator key" }).click();
+    await page.getByRole("menuitem", { name: "Edit" }).click();
     await edit.getByLabel(/Disabled/).uncheck();
     await edit.getByRole("button", { name: "Save changes" }).click();
     await edit.waitFor({ state: "detached" });
-    await page.getByRole("button", { name: "Rotate operator key" }).click();
+    await page.getByRole("button", { name: "Actions for operator key" }).click();
+    await page.getByRole("menuitem", { name: "Rotate" }).click();
     const rot = page.getByRole("dialog", { name: "Rotate “operator key”" });
     await rot.getByText("The new key expires when this one does").waitFor();
     await assertAccessibleEverywhere(page, "the rotate dialog");

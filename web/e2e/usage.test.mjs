@@ -82,6 +82,9 @@ describe("usage analytics", () => {
     await p.page.goto(`${url}/login`);
     await p.page.getByLabel("Admin key").fill(adminKey);
     await p.page.getByRole("button", { name: "Log in" }).click();
+    // An admin lands on the overview; their own keys are a link by their name.
+    await p.page.waitForURL(`${url}/admin`);
+    await p.page.getByRole("banner").getByRole("link", { name: "My keys" }).click();
     await p.page.waitForURL(`${url}/keys`);
     return p;
   }
@@ -125,8 +128,9 @@ describe("usage analytics", () => {
     {
       const { page, context, problems } = await loggedIn({});
       const row = page.locator(`tr[data-key-id="${keyId}"]`);
-      await row.getByText(`${ALLOWED + FORBIDDEN} requests`).waitFor();
-      assert.ok(await row.getByText(`${FORBIDDEN} refused`).isVisible());
+      // Both figures in the narrow column, and the sparkline, named with them in words.
+      await row.getByText(`${FORBIDDEN} of ${ALLOWED + FORBIDDEN} refused`).waitFor();
+      await row.getByRole("img", { name: new RegExp(`^24 h: ${ALLOWED} allowed, ${FORBIDDEN} refused; peak \\d+/h$`) }).waitFor();
       await row.locator("svg.sparkline").waitFor();
       await shot(page, "usage-list-desktop-light");
       await assertAccessibleEverywhere(page, "my keys with usage");
@@ -158,13 +162,18 @@ describe("usage analytics", () => {
     await assertAccessibleEverywhere(page, "a key's page");
 
     // Everyone's usage (admin): the key among the busiest, linked to its admin page.
-    await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Admin" }).click();
-    await page.getByRole("link", { name: "Usage", exact: true }).click();
-    await page.waitForURL(`${url}/admin/usage`);
+    await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Overview" }).click();
+    await page.waitForURL(`${url}/admin`);
     const top = page.getByRole("region", { name: "Busiest keys" });
     await top.getByRole("link", { name: "reporting" }).waitFor();
     const topRow = top.getByRole("row", { name: /reporting/ });
-    assert.deepEqual((await topRow.getByRole("cell").allInnerTexts()).slice(2), [String(ALLOWED + FORBIDDEN), String(ALLOWED), String(FORBIDDEN)]);
+    // Requests, allowed, refused (its first line; each kind of refusal is listed under it).
+    const topCells = (await topRow.getByRole("cell").allInnerTexts()).slice(2);
+    assert.deepEqual(
+      topCells.map((c) => c.split("\n")[0]),
+      [String(ALLOWED + FORBIDDEN), String(ALLOWED), String(FORBIDDEN)],
+    );
+    assert.match(topCells[2] ?? "", new RegExp(`${FORBIDDEN} forbidden`));
     await page.locator(".usage-canvas canvas").first().waitFor();
     await shot(page, "usage-admin-desktop-light");
     await assertAccessibleEverywhere(page, "everyone's usage");
@@ -188,11 +197,10 @@ describe("usage analytics", () => {
       await shot(page, `usage-key-${width < 500 ? "mobile" : "desktop"}-${colorScheme}`);
       await assertAccessible(page, `a key's page (${width} px, ${colorScheme})`);
       if (width < 500 && colorScheme === "dark") {
-        await page.getByRole("link", { name: "My keys" }).first().click();
+        await page.getByRole("banner").getByRole("link", { name: "My keys" }).click();
         await page.locator("svg.sparkline").first().waitFor();
         await shot(page, "usage-list-mobile-dark");
-        await page.getByRole("link", { name: "Admin" }).click();
-        await page.getByRole("link", { name: "Usage", exact: true }).click();
+        await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Overview" }).click();
         await page.getByRole("region", { name: "Busiest keys" }).getByRole("link", { name: "reporting" }).waitFor();
         await page.locator(".usage-canvas canvas").first().waitFor();
         const wide = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);

@@ -137,7 +137,8 @@ describe("webhooks", () => {
     await p.page.goto(`${url}/login`);
     await p.page.getByLabel("Admin key").fill(key);
     await p.page.getByRole("button", { name: "Log in" }).click();
-    await p.page.waitForURL(`${url}/keys`);
+    // An admin lands on the overview.
+    await p.page.waitForURL(`${url}/admin`);
     return p;
   }
 
@@ -147,8 +148,8 @@ describe("webhooks", () => {
       fetch(`${url}${p}`, { ...init, headers: { Authorization: `Bearer ${adminKey}`, "Content-Type": "application/json", ...init.headers } });
     const { page, context, problems } = await loggedIn(url, adminKey);
 
-    // ---- The Webhooks page, linked from the admin pages.
-    await page.getByRole("link", { name: "Admin" }).click();
+    // ---- The Webhooks page, linked from the Owners page.
+    await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Owners" }).click();
     await page.getByRole("link", { name: "Webhooks" }).click();
     await page.waitForURL(`${url}/admin/webhooks`);
     await page.getByRole("heading", { name: "Webhooks", level: 1 }).waitFor();
@@ -295,7 +296,7 @@ describe("webhooks", () => {
     const { page, context, problems } = await loggedIn(strict.url, strictKey);
     // Through the links: the app's routes (client_route in src/http/ui.rs) are served
     // only once keygate lists them.
-    await page.getByRole("link", { name: "Admin" }).click();
+    await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Owners" }).click();
     await page.getByRole("link", { name: "Webhooks" }).click();
     await page.getByRole("button", { name: "New endpoint" }).click();
     const form = page.getByRole("dialog", { name: "New webhook endpoint" });

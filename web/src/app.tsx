@@ -19,6 +19,7 @@ import { LoginPage } from "./pages/login-page";
 const AuditPage = lazy(() => import("./pages/audit-page").then((m) => ({ default: m.AuditPage })));
 const KeyPage = lazy(() => import("./pages/key-page").then((m) => ({ default: m.KeyPage })));
 const GuidePage = lazy(() => import("./pages/guide-page").then((m) => ({ default: m.GuidePage })));
+const AllKeysPage = lazy(() => import("./pages/all-keys-page").then((m) => ({ default: m.AllKeysPage })));
 const OwnerKeysPage = lazy(() => import("./pages/owner-keys-page").then((m) => ({ default: m.OwnerKeysPage })));
 const UsagePage = lazy(() => import("./pages/usage-page").then((m) => ({ default: m.UsagePage })));
 const RolesPage = lazy(() => import("./pages/roles-page").then((m) => ({ default: m.RolesPage })));
@@ -43,6 +44,19 @@ function RequireLogin({ children }: { children: ReactNode }) {
   const location = useLocation();
   if (!session) return <Navigate to="/login" replace state={{ from: location.pathname + location.search }} />;
   return children;
+}
+
+/** The start page: an admin's is the console's overview, everyone else's their keys. */
+function Home() {
+  const me = useMe();
+  if (me.isPending) return <Loading what="your account" />;
+  return <Navigate to={me.data?.admin ? "/admin" : "/keys"} replace />;
+}
+
+/** An old address that moved: sent on, with what followed it. */
+function Moved({ to }: { to: string }) {
+  const { search, hash } = useLocation();
+  return <Navigate to={{ pathname: to, search, hash }} replace />;
 }
 
 function RequireAdmin({ children }: { children: ReactNode }) {
@@ -81,12 +95,30 @@ export function App({ config }: { config: UiConfig }) {
                 </RequireLogin>
               }
             >
-              <Route index element={<Navigate to="/keys" replace />} />
+              <Route index element={<Home />} />
               <Route path="/keys" element={<KeysPage scope={{ kind: "me" }} title="My keys" />} />
               <Route path="/keys/:id" element={<KeyPage scope="me" />} />
               <Route path="/guide" element={<GuidePage />} />
+              {/* The operator's console: Overview · Keys · Owners · Audit log (see Layout). */}
               <Route
                 path="/admin"
+                element={
+                  <RequireAdmin>
+                    <UsagePage />
+                  </RequireAdmin>
+                }
+              />
+              <Route path="/admin/usage" element={<Moved to="/admin" />} />
+              <Route
+                path="/admin/keys"
+                element={
+                  <RequireAdmin>
+                    <AllKeysPage />
+                  </RequireAdmin>
+                }
+              />
+              <Route
+                path="/admin/owners"
                 element={
                   <RequireAdmin>
                     <OwnersPage />
@@ -106,14 +138,6 @@ export function App({ config }: { config: UiConfig }) {
                 element={
                   <RequireAdmin>
                     <KeyPage scope="any" />
-                  </RequireAdmin>
-                }
-              />
-              <Route
-                path="/admin/usage"
-                element={
-                  <RequireAdmin>
-                    <UsagePage />
                   </RequireAdmin>
                 }
               />

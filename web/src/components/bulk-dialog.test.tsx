@@ -51,3 +51,29 @@ describe("the bulk confirmation", () => {
     expect(screen.getByRole("button", { name: "Done" })).toBeInTheDocument();
   });
 });
+
+describe("a bulk change of hundreds of keys", () => {
+  const many = Array.from({ length: 150 }, (_, i) => ({ ...token, id: `k${i}`, name: `key ${i}` }));
+
+  it("says the real count, names the first fifty and how many more, and shows the progress as a bar", () => {
+    const { rerender } = render(<BulkDialog {...props({ tokens: many })} />);
+    const dialog = screen.getByRole("dialog", { name: "Disable 150 keys?" });
+    expect(within(dialog).getAllByRole("listitem")).toHaveLength(50);
+    expect(dialog).toHaveTextContent("… and 100 keys more.");
+    rerender(<BulkDialog {...props({ tokens: many, running: true, done: 40 })} />);
+    const bar = screen.getByRole("progressbar", { name: "Disabling keys" });
+    expect(bar).toHaveAttribute("value", "40");
+    expect(bar).toHaveAttribute("max", "150");
+    expect(screen.getByRole("status")).toHaveTextContent("Disabling… 40 of 150");
+  });
+
+  it("sums up the failures by reason, most frequent first, and lists every failed key", () => {
+    const failed = many.slice(0, 60);
+    const failures = new Map(failed.map((t, i) => [t.id, i < 45 ? "key not found" : "the key changed meanwhile"]));
+    render(<BulkDialog {...props({ tokens: failed, failures, succeeded: 90 })} />);
+    const alert = screen.getByRole("alert");
+    expect(alert).toHaveTextContent("90 keys done; 60 keys could not be changed.");
+    expect(alert).toHaveTextContent("45 × key not found; 15 × the key changed meanwhile");
+    expect(screen.getAllByRole("listitem")).toHaveLength(60);
+  });
+});

@@ -73,12 +73,63 @@ describe("the key table", () => {
     expect(names()).toEqual(["old"]);
   });
 
-  it("names the key on every action button", async () => {
+  it("names the key on every row's menu of actions", async () => {
     const user = userEvent.setup();
     const onRevoke = vi.fn();
     render(<Table tokens={tokens} now={NOW} onRevoke={onRevoke} />);
-    await user.click(screen.getByRole("button", { name: "Revoke old" }));
+    const button = screen.getByRole("button", { name: "Actions for old" });
+    expect(button).toHaveAttribute("aria-haspopup", "menu");
+    await user.click(button);
+    const menu = screen.getByRole("menu", { name: "Actions for old" });
+    expect(within(menu).getAllByRole("menuitem").map((m) => m.textContent)).toEqual(["Edit", "Rotate", "Revoke"]);
+    await user.click(within(menu).getByRole("menuitem", { name: "Revoke" }));
     expect(onRevoke).toHaveBeenCalledWith(tokens[0]);
+    expect(screen.queryByRole("menu")).not.toBeInTheDocument();
+    // Back on the button, where the dialog the action opens will return focus.
+    expect(button).toHaveFocus();
+  });
+
+  it("offers Disable or Enable when one key can be switched", async () => {
+    const user = userEvent.setup();
+    const onSetDisabled = vi.fn();
+    render(<Table tokens={tokens} now={NOW} onSetDisabled={onSetDisabled} />);
+    await user.click(screen.getByRole("button", { name: "Actions for old" }));
+    await user.click(screen.getByRole("menuitem", { name: "Disable" }));
+    expect(onSetDisabled).toHaveBeenLastCalledWith(tokens[0], true);
+    const disabled = { ...base, id: "d", name: "off", disabled: true, status: "disabled" as const };
+    render(<Table tokens={[disabled]} now={NOW} onSetDisabled={onSetDisabled} />);
+    await user.click(screen.getByRole("button", { name: "Actions for off" }));
+    await user.click(screen.getByRole("menuitem", { name: "Enable" }));
+    expect(onSetDisabled).toHaveBeenLastCalledWith(disabled, false);
+  });
+
+  it("keeps every cell to short lines: names, rules and owners end in … with the whole in a tooltip", () => {
+    const long: Token = {
+      ...base,
+      id: "long",
+      name: "checkout-reconciliation-nightly-batch-exporter",
+      owner: "payments-platform@finance.example.com",
+      rules: [
+        { hosts: ["payments-internal.api.example.com"], paths: ["/v2/*"], methods: ["GET"] },
+        { hosts: [], paths: ["/health"], methods: [] },
+        { hosts: ["b.example.com"], paths: [], methods: [] },
+      ],
+      metadata: { team: "payments", env: "prod", ticket: "FIN-1", extra: "x" },
+    };
+    render(<Table tokens={[long]} now={NOW} keyHref={(t) => `/keys/${t.id}`} owner={(t) => t.owner} />);
+    const row = document.querySelector('tr[data-key-id="long"]') as HTMLElement;
+    expect(within(row).getByRole("link", { name: long.name })).toHaveAttribute("title", long.name);
+    expect(row.querySelector(".key-sub")).toHaveAttribute("title", "team=payments\nenv=prod\nticket=FIN-1\nextra=x");
+    expect(row.querySelector(".key-sub")).toHaveTextContent("team=payments");
+    expect(row.querySelector(".key-sub")).toHaveTextContent("+1");
+    const rules = row.querySelector('td[data-label="Rules"]') as HTMLElement;
+    expect([...rules.querySelectorAll(".cell-line")].map((l) => l.textContent)).toEqual([
+      "GET payments-internal.api.example.com /v2/*",
+      "+2 rules",
+    ]);
+    expect(rules).toHaveAttribute("title", "GET payments-internal.api.example.com /v2/*; any host /health; b.example.com");
+    expect(screen.getByRole("columnheader", { name: "Owner" })).toBeInTheDocument();
+    expect(row.querySelector('td[data-label="Owner"]')).toHaveAttribute("title", long.owner);
   });
 });
 
@@ -166,14 +217,16 @@ describe("a long key list", () => {
     expect(names()).toHaveLength(50);
   });
 
-  it("shows the full date under each relative one", () => {
+  it("shows the day under each relative time, the full date and time in its tooltip", () => {
     render(<Table tokens={[{ ...token, last_used_at: "2026-05-31T12:00:00Z" }]} now={NOW} />);
     const row = screen.getAllByRole("row")[1] as HTMLElement;
     const used = row.querySelector('td[data-label="Last used"]') as HTMLElement;
     expect(used).toHaveTextContent("yesterday");
+    const day = used.querySelector("time.date-abs");
+    expect(day?.textContent).toMatch(/2026/);
+    expect(day).toHaveAttribute("dateTime", "2026-05-31T12:00:00Z");
     // In the browser's locale and zone, the zone written out (format.ts).
-    expect(used.querySelector(".date-abs")?.textContent).toBe(absolute("2026-05-31T12:00:00Z"));
-    expect(used.querySelector(".date-abs")?.textContent).toMatch(/2026/);
+    expect(day).toHaveAttribute("title", absolute("2026-05-31T12:00:00Z"));
   });
 });
 
@@ -206,20 +259,23 @@ describe("a rotation in the key table", () => {
   const old: Token = { ...token, id: "o", name: "CI deploys", hint: "kg_old…", status: "rotating", replaced_by: "n", grace_until: grace };
   const fresh: Token = { ...token, id: "n", name: "CI deploys", hint: "kg_new…", replaces: "o", created_at: "2026-06-01T11:00:00Z" };
 
-  it("links the two keys and tells them apart in every accessible name", () => {
+  it("links the two keys and tells them apart in every accessible name", async () => {
     render(<Table tokens={[old, fresh]} now={NOW} keyHref={(t) => `/keys/${t.id}`} />);
     const oldRow = document.querySelector('tr[data-key-id="o"]') as HTMLElement;
     expect(oldRow).toHaveTextContent("replaced by CI deploys");
-    expect(within(oldRow).getByRole("button", { name: "Revoke CI deploys (replaced, stops in 24 h)" })).toBeInTheDocument();
+    expect(within(oldRow).getByRole("button", { name: "Actions for CI deploys (replaced, stops in 24 h)" })).toBeInTheDocument();
     expect(within(oldRow).getByRole("link", { name: "CI deploys (replaced, stops in 24 h)" })).toHaveAttribute("href", "/keys/o");
     expect(within(oldRow).getByRole("link", { name: "CI deploys (new)" })).toHaveAttribute("href", "/keys/n");
     expect(within(oldRow).getByRole("checkbox", { name: "Select CI deploys (replaced, stops in 24 h)" })).toBeInTheDocument();
 
     const newRow = document.querySelector('tr[data-key-id="n"]') as HTMLElement;
-    expect(within(newRow).getByRole("button", { name: "Revoke CI deploys (new)" })).toBeInTheDocument();
-    expect(within(newRow).getByRole("button", { name: "Edit CI deploys (new)" })).toBeInTheDocument();
+    expect(within(newRow).getByRole("button", { name: "Actions for CI deploys (new)" })).toBeInTheDocument();
     expect(within(newRow).getByRole("link", { name: "CI deploys (replaced)" })).toHaveAttribute("href", "/keys/o");
     expect(newRow).toHaveTextContent("replaces CI deploys");
+    // The old key is being rotated already: its menu says so instead of rotating again.
+    await userEvent.setup().click(within(oldRow).getByRole("button", { name: /^Actions for/ }));
+    const rotate = screen.getByRole("menuitem", { name: "Rotate" });
+    expect(rotate).toHaveAttribute("aria-disabled", "true");
   });
 });
 
@@ -262,5 +318,73 @@ describe("keys the gate refuses now", () => {
     expect(screen.getByRole("alert")).toHaveTextContent("unknown status: bogus");
     await user.type(box, "x");
     expect(screen.getByTestId("state")).toHaveTextContent('"q":"status:bogusx"');
+  });
+});
+
+describe("selecting every key that matches", () => {
+  const many = Array.from({ length: 120 }, (_, i): Token => ({
+    ...token,
+    id: `m${i}`,
+    name: `key ${String(i).padStart(3, "0")}`,
+    status: i % 2 ? "disabled" : "active",
+    disabled: i % 2 === 1,
+  }));
+
+  it("offers all N matching once the page is selected, and takes them from every page", async () => {
+    const user = userEvent.setup();
+    render(<Table tokens={many} now={NOW} onBulk={vi.fn()} initial={{ status: "disabled" }} />);
+    expect(screen.queryByRole("button", { name: /Select all \d+ matching/ })).not.toBeInTheDocument();
+    await user.click(screen.getByRole("checkbox", { name: "Select all shown" }));
+    const bar = screen.getByRole("group", { name: "Selected keys" });
+    expect(bar).toHaveTextContent("50 selected");
+    await user.click(screen.getByRole("button", { name: "Select all 60 matching" }));
+    expect(bar).toHaveTextContent("60 selected");
+    expect(screen.getByText("All 60 matching keys are selected.")).toBeInTheDocument();
+    expect(screen.queryByRole("button", { name: /matching/ })).not.toBeInTheDocument();
+  });
+
+  it("fetches the pages the list does not hold yet, counted by the server's total", async () => {
+    const user = userEvent.setup();
+    const rest = Array.from({ length: 30 }, (_, i): Token => ({ ...token, id: `r${i}`, name: `later ${i}` }));
+    let release: () => void = () => undefined;
+    const fetchRest = vi.fn(
+      () =>
+        new Promise<Token[]>((resolve) => {
+          release = () => {
+            resolve(rest);
+          };
+        }),
+    );
+    render(
+      <Table
+        tokens={many}
+        now={NOW}
+        onBulk={vi.fn()}
+        more={{ total: 150, fetchRest }}
+        search={{ help: "" }}
+        initial={{ q: "team=payments" }}
+      />,
+    );
+    await user.click(screen.getByRole("checkbox", { name: "Select all shown" }));
+    await user.click(screen.getByRole("button", { name: "Select all 150 matching" }));
+    expect(fetchRest).toHaveBeenCalledTimes(1);
+    expect(screen.getByText(/Finding every matching key/)).toBeInTheDocument();
+    release();
+    const bar = screen.getByRole("group", { name: "Selected keys" });
+    await vi.waitFor(() => {
+      expect(bar).toHaveTextContent("150 selected");
+    });
+    expect(screen.getByRole("checkbox", { name: "Select all shown" })).toBeChecked();
+  });
+
+  it("does not trust the server's count under a filter of its own, and says why a fetch failed", async () => {
+    const user = userEvent.setup();
+    const fetchRest = vi.fn(() => Promise.reject(new Error("keygate answered 503.")));
+    render(<Table tokens={many} now={NOW} onBulk={vi.fn()} more={{ total: 150, fetchRest }} initial={{ status: "active" }} />);
+    await user.click(screen.getByRole("checkbox", { name: "Select all shown" }));
+    // "Active" is filtered here, not by the server: its 150 counts the disabled keys too.
+    await user.click(screen.getByRole("button", { name: "Select all matching keys" }));
+    expect(await screen.findByRole("alert")).toHaveTextContent("Could not fetch every matching key: keygate answered 503.");
+    expect(screen.getByRole("group", { name: "Selected keys" })).toHaveTextContent("50 selected");
   });
 });

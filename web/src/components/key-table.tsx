@@ -2,7 +2,15 @@
 // controls, one page of rows, the pager, and, when selection is offered, a checkbox per
 // row with a toolbar for the selected keys. Pure: the list's state comes in as props
 // (the page keeps it in the URL) and every change goes out as a new state.
-import { type ReactNode, useEffect, useMemo, useRef, useState } from "react";
+//
+// Dense: a row is two short lines (key-row.tsx), the actions one menu, the columns
+// fixed in width so a 1280 px screen shows them all; below that the table scrolls
+// sideways with the name column (and the checkboxes) held at the left (key-list.css).
+//
+// Selecting: "Select all shown" takes this page's rows; then "Select all N matching"
+// takes every key the filter matches, on every page of the list, and, when the server
+// has more pages than the list holds (`more`), fetches those first.
+import { Fragment, type ReactNode, useEffect, useMemo, useRef, useState } from "react";
 import {
   type BulkAction,
   type ListState,
@@ -15,8 +23,9 @@ import {
   rotationOf,
   sortValue,
 } from "../lib/key-list-model";
+import { groupDigits } from "../lib/format";
 import type { Token, TokenStatus } from "../lib/schemas";
-import { KeyRow } from "./key-row";
+import { KeyRow, type KeyRowActions } from "./key-row";
 import { Pager } from "./pager";
 import "./key-list.css";
 
@@ -28,10 +37,14 @@ export interface KeyTableProps {
   onEdit: (t: Token) => void;
   onRotate: (t: Token) => void;
   onRevoke: (t: Token) => void;
+  /** Disable or enable one key (its menu offers it when given). */
+  onSetDisabled?: (t: Token, disabled: boolean) => void;
   /** Where each key's own page is: its name links there. */
   keyHref?: (t: Token) => string;
   /** A key's recent usage, shown in its own column when given. */
   activity?: (t: Token) => ReactNode;
+  /** A key's owner, in its own column after the name when given (everyone's keys). */
+  owner?: (t: Token) => ReactNode;
   /** Rows per page (fewer on a phone). */
   pageSize?: number;
   /** Ids of the selected keys; with `onSelect`, rows get checkboxes. */
@@ -44,6 +57,15 @@ export interface KeyTableProps {
    * they are not filtered by the text again here.
    */
   search?: ServerSearch;
+  /** The server has more of the list's keys than `tokens` holds. */
+  more?: MoreKeys;
+}
+
+export interface MoreKeys {
+  /** How many keys the list's query finds over all its pages, when the server counts. */
+  total?: number | undefined;
+  /** Fetches the keys of the pages not held yet (the page keeps them for the bulk change). */
+  fetchRest: () => Promise<Token[]>;
 }
 
 export interface ServerSearch {
@@ -55,11 +77,12 @@ export interface ServerSearch {
   pending?: boolean;
 }
 
-const columns: { key: SortKey; label: string }[] = [
-  { key: "name", label: "Name" },
-  { key: "created_at", label: "Created" },
-  { key: "expires_at", label: "Expires" },
-  { key: "last_used_at", label: "Last used" },
+/** The sortable columns; `col` sets each one's width (key-list.css). */
+const columns: { key: SortKey; label: string; col: string }[] = [
+  { key: "name", label: "Name", col: "col-name" },
+  { key: "created_at", label: "Created", col: "col-created" },
+  { key: "expires_at", label: "Expires", col: "col-expires" },
+  { key: "last_used_at", label: "Last used", col: "col-used" },
 ];
 
 /** At least this many days unused earns a row the "unused" badge, without a filter set. */
@@ -75,13 +98,16 @@ export function KeyTable({
   onEdit,
   onRotate,
   onRevoke,
+  onSetDisabled,
   keyHref,
   activity,
+  owner,
   pageSize = ROWS_PER_PAGE,
   selected,
   onSelect,
   onBulk,
   search,
+  more,
 }: KeyTableProps) {
   const top = useRef<HTMLDivElement>(null);
   const onServer = search !== undefined;
@@ -129,6 +155,43 @@ export function KeyTable({
   const pageIds = paged.rows.map((t) => t.id);
   const pageSelected = selectable ? pageIds.filter((id) => selected.has(id)).length : 0;
   const badgeDays = state.unused ?? STALE_BADGE_DAYS;
+  const actions: KeyRowActions = { onEdit, onRotate, onRevoke, onSetDisabled };
+
+  // "Select all N matching". The server's `total` counts what its query finds; a filter
+  // applied here on top (status, "unused for", or the text where the server is not
+  // asked) is only counted once the keys are here.
+  const filteredHere = state.status !== "all" || state.unused !== null || (!onServer && state.q.trim() !== "");
+  const matching = more ? (filteredHere ? undefined : more.total) : shown.length;
+  const allMatchingSelected = selectable && !more && shown.every((t) => selected.has(t.id));
+  const offerAll =
+    selectable &&
+    onBulk !== undefined &&
+    pageIds.length > 0 &&
+    pageSelected === pageIds.length &&
+    (more !== undefined || shown.length > pageIds.length);
+  const [gathering, setGathering] = useState(false);
+  const [gatherError, setGatherError] = useState<string | null>(null);
+  const selectMatching = async () => {
+    if (!selectable) return;
+    if (!more) {
+      onSelect(
+        shown.map((t) => t.id),
+        true,
+      );
+      return;
+    }
+    setGathering(true);
+    setGatherError(null);
+    try {
+      const all = [...tokens, ...(await more.fetchRest())];
+      const ids = filterSort(all, onServer ? { ...state, q: "" } : state, now).map((t) => t.id);
+      onSelect([...new Set(ids)], true);
+    } catch (e) {
+      setGatherError(e instanceof Error ? e.message : String(e));
+    } finally {
+      setGathering(false);
+    }
+  };
 
   return (
     <div className="key-table" ref={top}>
@@ -243,6 +306,31 @@ export function KeyTable({
             Select all shown
           </label>
         )}
+        {offerAll && !allMatchingSelected && (
+          <button
+            type="button"
+            className="button button-small select-matching"
+            disabled={gathering}
+            onClick={() => {
+              void selectMatching();
+            }}
+          >
+            {matching === undefined ? "Select all matching keys" : `Select all ${groupDigits(matching)} matching`}
+          </button>
+        )}
+        {offerAll && allMatchingSelected && (
+          <span className="muted select-matching-done">All {plural(shown.length, "matching key")} are selected.</span>
+        )}
+        {gathering && (
+          <span className="muted" role="status">
+            <span className="spinner" aria-hidden="true" /> Finding every matching key…
+          </span>
+        )}
+        {gatherError && (
+          <span className="field-error" role="alert">
+            Could not fetch every matching key: {gatherError}
+          </span>
+        )}
         {selectable && onBulk && selected.size > 0 && (
           <div className="bulk-bar" role="group" aria-label="Selected keys">
             <span className="bulk-count">{selected.size} selected</span>
@@ -287,7 +375,7 @@ export function KeyTable({
       </div>
       {paged.rows.length > 0 ? (
         <div className="table-wrap">
-          <table className="keys">
+          <table className={selectable ? "keys dense selectable" : "keys dense"}>
             <thead>
               <tr>
                 {selectable && (
@@ -296,23 +384,38 @@ export function KeyTable({
                   </th>
                 )}
                 {columns.map((c) => (
-                  <th key={c.key} scope="col" aria-sort={ariaSort(c.key)}>
-                    <button
-                      type="button"
-                      className="sort"
-                      onClick={() => {
-                        sortBy(c.key);
-                      }}
-                    >
-                      {c.label}
-                      <span aria-hidden="true">{state.sort === c.key ? (state.desc ? " ↓" : " ↑") : ""}</span>
-                    </button>
-                  </th>
+                  <Fragment key={c.key}>
+                    <th scope="col" className={c.col} aria-sort={ariaSort(c.key)}>
+                      <button
+                        type="button"
+                        className="sort"
+                        onClick={() => {
+                          sortBy(c.key);
+                        }}
+                      >
+                        {c.label}
+                        <span aria-hidden="true">{state.sort === c.key ? (state.desc ? " ↓" : " ↑") : ""}</span>
+                      </button>
+                    </th>
+                    {c.key === "name" && owner && (
+                      <th scope="col" className="col-owner">
+                        Owner
+                      </th>
+                    )}
+                  </Fragment>
                 ))}
-                {activity && <th scope="col">Last 24 h</th>}
-                <th scope="col">Rules</th>
-                <th scope="col">Limits</th>
-                <th scope="col" aria-sort={ariaSort("status")}>
+                {activity && (
+                  <th scope="col" className="col-activity">
+                    Last 24 h
+                  </th>
+                )}
+                <th scope="col" className="col-rules">
+                  Rules
+                </th>
+                <th scope="col" className="col-limits">
+                  Limits
+                </th>
+                <th scope="col" className="col-status" aria-sort={ariaSort("status")}>
                   <button
                     type="button"
                     className="sort"
@@ -323,7 +426,7 @@ export function KeyTable({
                     Status
                   </button>
                 </th>
-                <th scope="col">
+                <th scope="col" className="col-actions">
                   <span className="visually-hidden">Actions</span>
                 </th>
               </tr>
@@ -338,11 +441,10 @@ export function KeyTable({
                   badgeDays={badgeDays}
                   keyHref={keyHref}
                   activity={activity}
+                  owner={owner}
                   selected={selectable ? selected.has(t.id) : undefined}
                   onSelect={onSelect}
-                  onEdit={onEdit}
-                  onRotate={onRotate}
-                  onRevoke={onRevoke}
+                  actions={actions}
                 />
               ))}
             </tbody>

@@ -1,4 +1,6 @@
-// A page of keys with everything one can do to them: pure, driven by its props.
+// A page of keys with everything one can do to them: pure, driven by its props. The
+// head is kept short (title and "New key" on one line, the panels beside each other on
+// a wide screen) so that the list starts high on the screen.
 import type { ReactNode } from "react";
 import type { ApiError } from "../lib/api";
 import type { KeyFormValues } from "../lib/key-form-model";
@@ -7,7 +9,7 @@ import type { GrantableState } from "../lib/queries/grants";
 import type { Token } from "../lib/schemas";
 import { BulkDialog, type BulkDialogProps } from "./bulk-dialog";
 import { KeyDialogs, type Modal } from "./key-dialogs";
-import { KeyTable, type ServerSearch } from "./key-table";
+import { KeyTable, type MoreKeys, type ServerSearch } from "./key-table";
 
 export type { Modal } from "./key-dialogs";
 
@@ -21,6 +23,12 @@ export interface KeysViewProps {
   damaged?: string[];
   /** More of the keys are still being fetched (the list shows those it has). */
   loadingMore?: boolean;
+  /**
+   * The server holds more matching keys than were asked for (everyone's keys come 500
+   * at a time, in the list's order): how many are shown, of how many, and a way to ask
+   * for the next 500.
+   */
+  loadMore?: { shown: number; total?: number | undefined; onLoad: () => void };
   /** Filter, status, sort, "unused for" and page (kept in the URL by the page). */
   list: ListState;
   onList: (s: ListState) => void;
@@ -30,6 +38,10 @@ export interface KeysViewProps {
   selected?: ReadonlySet<string>;
   onSelect?: (ids: string[], on: boolean) => void;
   onBulk?: (action: BulkAction) => void;
+  /** Disable or enable one key, from its row's menu. */
+  onSetDisabled?: (t: Token, disabled: boolean) => void;
+  /** The server has more matching keys than `tokens` holds ("Select all N matching"). */
+  more?: MoreKeys;
   /** What the last bulk change did ("3 keys disabled."), announced politely. */
   message?: string;
   /** The open bulk confirmation, if any. */
@@ -54,6 +66,8 @@ export interface KeysViewProps {
   keyHref?: (t: Token) => string;
   /** Each key's recent usage, in its own column. */
   activity?: (t: Token) => ReactNode;
+  /** Each key's owner, in its own column after the name (everyone's keys). */
+  owner?: (t: Token) => ReactNode;
   /** The filter text is searched for by the server (`tokens` are what it found). */
   search?: ServerSearch;
 }
@@ -64,7 +78,7 @@ export function KeysView(p: KeysViewProps) {
   };
   const m = p.modal;
   return (
-    <section className="page">
+    <section className="page keys-page">
       <div className="page-head">
         <h1>{p.title}</h1>
         <button
@@ -77,8 +91,8 @@ export function KeysView(p: KeysViewProps) {
           New key
         </button>
       </div>
-      {p.intro && <p className="muted">{p.intro}</p>}
-      {p.aside}
+      {p.intro && <p className="muted keys-intro">{p.intro}</p>}
+      {p.aside && <div className="keys-aside">{p.aside}</div>}
       <p className="bulk-message" role="status" aria-live="polite">
         {p.message}
       </p>
@@ -123,8 +137,11 @@ export function KeysView(p: KeysViewProps) {
           {...(p.pageSize ? { pageSize: p.pageSize } : {})}
           {...(p.selected && p.onSelect ? { selected: p.selected, onSelect: p.onSelect } : {})}
           {...(p.onBulk ? { onBulk: p.onBulk } : {})}
+          {...(p.onSetDisabled ? { onSetDisabled: p.onSetDisabled } : {})}
+          {...(p.more ? { more: p.more } : {})}
           {...(p.keyHref ? { keyHref: p.keyHref } : {})}
           {...(p.activity ? { activity: p.activity } : {})}
+          {...(p.owner ? { owner: p.owner } : {})}
           {...(p.search ? { search: p.search } : {})}
           onEdit={(token) => {
             p.onModal({ kind: "edit", token });
@@ -136,6 +153,16 @@ export function KeysView(p: KeysViewProps) {
             p.onModal({ kind: "revoke", token });
           }}
         />
+      )}
+      {p.loadMore && (
+        <p className="page-status load-more">
+          {p.loadMore.total === undefined
+            ? `The first ${p.loadMore.shown.toLocaleString()} matching keys, in this order.`
+            : `The first ${p.loadMore.shown.toLocaleString()} of ${p.loadMore.total.toLocaleString()} matching keys, in this order.`}{" "}
+          <button type="button" className="button button-small" onClick={p.loadMore.onLoad}>
+            Load 500 more
+          </button>
+        </p>
       )}
       {p.loadingMore && (
         <p className="page-status" role="status" aria-live="polite">

@@ -18,10 +18,30 @@ describe("the one-time key", () => {
     expect(screen.getByLabelText(/Key “deploys”/)).toHaveValue(KEY);
     expect(screen.getByText(/you will not see it again/i)).toBeInTheDocument();
     expect(screen.getByText(`Authorization: Bearer ${KEY}`)).toBeInTheDocument();
-    expect(screen.getByText(`curl -H 'Authorization: Bearer ${KEY}' https://api.example.com/`)).toBeInTheDocument();
+    // No rule names a host: an obvious blank, said so, and never keygate's own address.
+    expect(screen.getByText(`curl -H 'Authorization: Bearer ${KEY}' https://YOUR-API-HOST/`)).toBeInTheDocument();
+    expect(screen.getByTestId("host-blank")).toHaveTextContent("put your API’s host in place of YOUR-API-HOST");
     const check = screen.getByTestId("check-snippet").textContent;
     expect(check).toContain("-H 'X-Forwarded-Method: GET'");
+    expect(check).toContain("-H 'X-Forwarded-Host: YOUR-API-HOST'");
     expect(check).toContain("https://gate.example.com/forward-auth");
+    expect(screen.getByTestId("service-snippet").textContent).not.toContain("gate.example.com");
+  });
+
+  it("aims the snippets at the host the key's rules name", () => {
+    const ruled = {
+      ...token,
+      rules: [
+        { hosts: [], paths: ["/v2/orders"], methods: ["GET"] },
+        { hosts: ["billing.example.com"], paths: [], methods: [] },
+      ],
+    };
+    render(<OneTimeKey created={{ ...created, token: ruled }} gateUrl="https://gate/forward-auth" onDone={vi.fn()} />);
+    expect(screen.getByTestId("service-snippet")).toHaveTextContent(
+      `curl -H 'Authorization: Bearer ${KEY}' https://billing.example.com/v2/orders`,
+    );
+    expect(screen.getByTestId("check-snippet").textContent).toContain("-H 'X-Forwarded-Host: billing.example.com'");
+    expect(screen.queryByTestId("host-blank")).not.toBeInTheDocument();
   });
 
   it("checks the key with a request its first rule allows", () => {

@@ -1,7 +1,10 @@
 // The new key, shown once: copy it, paste a ready snippet, then it is gone for good.
 // The check snippet asks the gate about a request the key's first rule allows (its
-// method, host and path), so that it really answers 204.
-import { checkCurl, serviceCurl } from "../lib/check-request";
+// method, host and path), so that it really answers 204. The snippets aim at the host
+// the key's rules name; a key for any host gets an obvious blank (YOUR-API-HOST, said
+// under the snippets), never keygate's own address: the service is elsewhere. (The UI's
+// configuration names no public address of the service to use instead.)
+import { PLACEHOLDER_HOST, checkCurl, checkRequest, serviceCurl } from "../lib/check-request";
 import { absolute } from "../lib/format";
 import type { Created } from "../lib/schemas";
 import { CopyButton } from "./copy-button";
@@ -67,8 +70,13 @@ export function OneTimeKey({
       )}
       <h3>Use it</h3>
       <Snippet title="The header to send" text={header} />
-      <Snippet title="With curl" text={serviceCurl(key, token.rules)} />
+      <Snippet title="With curl" text={serviceCurl(key, token.rules)} testId="service-snippet" />
       <Snippet title="Check it against keygate (expect 204)" text={checkCurl(gateUrl, key, token.rules)} testId="check-snippet" />
+      {checkRequest(token.rules).host === PLACEHOLDER_HOST && (
+        <p className="hint" data-testid="host-blank">
+          The key works for any host: put your API’s host in place of <code>{PLACEHOLDER_HOST}</code>.
+        </p>
+      )}
       <div className="actions">
         <button type="button" className="button button-primary" onClick={onDone}>
           I have saved the key

@@ -1,11 +1,14 @@
 // The limits shared by all of an owner's keys. Admins see and change anyone's (PUT sets
 // them, DELETE goes back to the configured default); everyone sees their own, read-only,
-// when there are any.
+// when there are any. A key's page shows its owner's, compactly, and whether they are
+// what refuses the key.
 import { useId, useState, type SyntheticEvent } from "react";
+import { Link } from "react-router-dom";
 import { groupDigits } from "../lib/format";
 import { type LimitsValues, limitsOf, limitsValuesOf, validateLimits } from "../lib/limits-model";
+import { ownerHref } from "../lib/links";
 import { useOwnerLimits, useResetOwnerLimits, useSetOwnerLimits } from "../lib/queries/limits";
-import type { OwnerLimits } from "../lib/schemas";
+import type { OwnerLimits, Token } from "../lib/schemas";
 import { keepFocusOnClick } from "./field";
 import { LimitsFields } from "./limits-fields";
 import { LimitsSummary } from "./limits-summary";
@@ -224,6 +227,52 @@ export function MyLimits() {
         <LimitsSummary limits={limits.data.limits} />
       </p>
       <p className="hint">{sourceText(limits.data, true)} Each key’s own limits apply as well.</p>
+    </section>
+  );
+}
+
+/**
+ * A key's page: the limits all of its owner's keys share and where they stand (credits
+ * left), read-only, with the way to the owner's page (admin) where they are changed.
+ * The key's own limits can look fine while these refuse it: when they do (`refused_now`
+ * with scope "owner"), it says so here, beside them.
+ */
+export function KeyOwnerLimits({ token: t, mine }: { token: Token; mine: boolean }) {
+  const limits = useOwnerLimits(mine ? { kind: "me" } : { kind: "owner", owner: t.owner });
+  const headingId = useId();
+  const refusing = t.refused_now?.code === "usage_exceeded" && t.refused_now.scope === "owner";
+  const whose = mine ? "your" : `${t.owner}’s`;
+  return (
+    <section className="panel key-owner-limits" aria-labelledby={headingId} data-testid="key-owner-limits">
+      <div className="panel-head">
+        <h2 id={headingId}>Limits shared by all of {whose} keys</h2>
+        {limits.data && <span className={`badge badge-source-${limits.data.source}`}>{sourceBadge[limits.data.source]}</span>}
+        {!mine && (
+          <Link className="panel-actions" to={ownerHref(t.owner)}>
+            {t.owner}’s keys and limits
+          </Link>
+        )}
+      </div>
+      {refusing && (
+        <p className="owner-refusing">
+          <strong>⚠ These shared credits are used up:</strong> they are what refuses this key now, and every other
+          key of {whose}.
+          {mine ? " An administrator can raise them, or they refill." : " Raise or refill them on the owner’s page."}
+        </p>
+      )}
+      {limits.isPending && <p className="muted">Loading the shared limits…</p>}
+      {limits.isError && <p className="field-error">Could not load the shared limits: {messageOf(limits.error)}</p>}
+      {limits.data && (
+        <>
+          <p className="owner-limits-summary">
+            <LimitsSummary limits={limits.data.limits} />
+          </p>
+          <p className="hint">
+            {sourceText(limits.data, mine)}
+            {limits.data.source !== "none" && " They apply on top of this key’s own limits."}
+          </p>
+        </>
+      )}
     </section>
   );
 }

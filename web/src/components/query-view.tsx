@@ -1,6 +1,7 @@
 // A query's states, the same everywhere: its error (with "Try again"), "Loading …",
 // what to say when it found nothing, or its data.
 import type { ReactNode } from "react";
+import { isUnreachable } from "../lib/queries/connection";
 import { ErrorNote, Loading } from "./state";
 
 export interface QueryViewProps<T> {
@@ -32,12 +33,17 @@ interface QueryLike<T> {
   refetch: () => Promise<unknown>;
 }
 
-/** A TanStack query's state for QueryView: `<QueryView what="usage" {...fromQuery(usage)}>`. */
+/**
+ * A TanStack query's state for QueryView: `<QueryView what="usage" {...fromQuery(usage)}>`.
+ * What was loaded stays when a refresh could not reach keygate: the layout's banner
+ * says so once for the whole page, with how old it is (ConnectionBanner).
+ */
 export function fromQuery<T>(q: QueryLike<T>): Pick<QueryViewProps<T>, "data" | "pending" | "error" | "onRetry"> {
+  const kept = q.data !== undefined && isUnreachable(q.error);
   return {
     data: q.data,
     pending: q.isPending,
-    error: q.isError ? q.error : null,
+    error: q.isError && !kept ? q.error : null,
     onRetry: () => {
       void q.refetch();
     },

@@ -16,7 +16,7 @@ export function shownRefusal(refused: RefusedNow | null | undefined): refused is
 /** The badge and the reason, for a row of the key list (table and phone cards). */
 export function RefusedBadge({ refused }: { refused: RefusedNow }) {
   return (
-    <span className="refused">
+    <span className="refused" title={refused.reason}>
       <span className="badge badge-refused">Refused</span>{" "}
       <span className="refused-reason">— {refused.reason}</span>
     </span>

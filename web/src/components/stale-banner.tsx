@@ -1,7 +1,10 @@
 // Data on screen whose last refresh failed: it stays, under a banner that says so,
-// since when it is, and offers to try again (never a wiped screen).
-import { useState } from "react";
+// since when it is, and offers to try again (never a wiped screen). When the refresh
+// could not reach keygate at all, the layout's one banner says it for the whole page
+// (ConnectionBanner), and this one keeps quiet.
+import { useContext, useState } from "react";
 import { absolute, relative } from "../lib/format";
+import { ConnectionBannerShown, isUnreachable } from "../lib/queries/connection";
 import { messageOf } from "./state";
 import "./trust.css";
 
@@ -21,6 +24,8 @@ export function StaleBanner({
   now?: number;
 }) {
   const [shown] = useState(() => Date.now());
+  const saidAbove = useContext(ConnectionBannerShown) && isUnreachable(error);
+  if (saidAbove) return null;
   const now = nowProp ?? shown;
   const at = new Date(updatedAt).toISOString();
   return (

@@ -1,54 +1,80 @@
 // Admin overview: keys of every owner that nobody used for N days (or, never used, made
-// N days ago), longest idle first, so they can be cleaned up. The view is pure; the
-// container below reads all keys (500 a request) through the admin API.
+// N days ago), so they can be cleaned up. keygate finds them (`q=unused:30d`, by its own
+// clock) and sends one page of them, with how many there are in all; the rest are a
+// link away, in the console's Keys, where they can be disabled or revoked together. The
+// view is pure; the container below asks for the page.
 import { useState } from "react";
 import { Link } from "react-router-dom";
 import { absolute, relative } from "../lib/format";
 import { UNUSED_CHOICES, pageOf, unusedDays } from "../lib/key-list-model";
 import { keyHref, ownerHref } from "../lib/links";
-import { useAllTokens } from "../lib/queries/keys";
+import { useTokenPage } from "../lib/queries/keys";
 import type { Token } from "../lib/schemas";
+import { allKeysHref } from "./header-search";
 import { Pager } from "./pager";
 import { QueryView, fromQuery } from "./query-view";
 import { RefusedBadge, shownRefusal } from "./refused-now";
 import { StatusBadge } from "./status-badge";
+import "./console.css";
 import "./key-list.css";
 
 export const STALE_DEFAULT_DAYS = 30;
+/** Stale keys asked for at once: the overview shows these, the Keys page all of them. */
+export const STALE_LIMIT = 100;
 const STALE_ROWS = 20;
 
-/** Keys unused for `days` or more, longest idle first (ties: by owner, then name). */
-export function staleKeys(tokens: Token[], now: number, days: number): { token: Token; idle: number }[] {
+/** The server's search for keys unused for `days` days. */
+export const staleQuery = (days: number) => `unused:${days}d`;
+
+/**
+ * The keys keygate found stale, longest idle first (ties: by owner, then name), with
+ * their idle days by the browser's clock (for the badge: keygate's decided which).
+ */
+export function staleKeys(tokens: Token[], now: number): { token: Token; idle: number }[] {
   return tokens
-    .flatMap((token) => {
-      const idle = unusedDays(token, now);
-      return idle !== null && idle >= days ? [{ token, idle }] : [];
-    })
+    .map((token) => ({ token, idle: unusedDays(token, now) ?? 0 }))
     .sort(
       (a, b) =>
         b.idle - a.idle || a.token.owner.localeCompare(b.token.owner) || a.token.name.localeCompare(b.token.name),
     );
 }
 
+const keys = (n: number) => (n === 1 ? "1 key" : `${n} keys`);
+
+/** "12 stale keys", as exactly as the answer allows. */
+export function staleCount(shown: number, total: number | undefined, more: boolean, days: number): string {
+  const n = total ?? shown;
+  if (n === 0) return `No key unused for ${days} days or more.`;
+  const count = total === undefined && more ? `At least ${keys(n)}` : keys(n);
+  const first = n > shown ? ` The ${shown} shown are the first keygate found.` : "";
+  return `${count} unused for ${days} days or more.${first}`;
+}
+
 export function StaleKeysView({
   tokens,
+  total,
+  more = false,
   now,
   days,
   onDays,
   page,
   onPage,
-  loadingMore = false,
 }: {
+  /** One page of what keygate found. */
   tokens: Token[];
+  /** How many it found in all, when it says. */
+  total?: number | undefined;
+  /** It found more than this page. */
+  more?: boolean;
   now: number;
   days: number;
   onDays: (days: number) => void;
   page: number;
   onPage: (page: number) => void;
-  loadingMore?: boolean;
 }) {
-  const stale = staleKeys(tokens, now, days);
+  const stale = staleKeys(tokens, now);
   const paged = pageOf(stale, page, STALE_ROWS);
+  const n = total ?? tokens.length;
   return (
     <>
       <p className="muted small">
@@ -73,12 +99,17 @@ export function StaleKeysView({
           </select>
         </div>
       </div>
-      <p className="muted" role="status" aria-live="polite">
-        {stale.length === 0
-          ? `No key unused for ${days} days or more`
-          : `${stale.length === 1 ? "1 key" : `${stale.length} keys`} of ${tokens.length} unused for ${days} days or more`}
-        {loadingMore ? " (still counting…)" : "."}
-      </p>
+      <div className="stale-summary">
+        <p className="muted" role="status" aria-live="polite">
+          {staleCount(tokens.length, total, more, days)}
+        </p>
+        {n > 0 && (
+          // Everyone's keys with the same search: all of them, to select and disable or revoke.
+          <Link to={allKeysHref(staleQuery(days))}>
+            {total !== undefined || !more ? `Show all ${n} in Keys` : "Show them all in Keys"}
+          </Link>
+        )}
+      </div>
       {paged.rows.length > 0 && (
         <table className="stale-table">
           <thead>
@@ -131,21 +162,23 @@ export function StaleKeysView({
   );
 }
 
-/** The overview's "Stale keys" section: every owner's keys, through the admin API. */
+/** The overview's "Stale keys" section: one page of what keygate finds stale. */
 export function StaleKeys() {
-  const tokens = useAllTokens(null);
-  // The list is asked again every 30 s: its answer's time is "now" (never earlier than the page opened).
-  const [opened] = useState(() => Date.now());
   const [days, setDays] = useState(STALE_DEFAULT_DAYS);
+  const found = useTokenPage(staleQuery(days), STALE_LIMIT);
+  // The page is asked again every 30 s: its answer's time is "now" (never earlier than the page opened).
+  const [opened] = useState(() => Date.now());
   const [page, setPage] = useState(1);
   return (
     <section className="stale-keys" aria-labelledby="stale-keys">
       <h2 id="stale-keys">Stale keys</h2>
-      <QueryView what="keys" {...fromQuery(tokens)}>
+      <QueryView what="keys" {...fromQuery(found)}>
         {(data) => (
           <StaleKeysView
-            tokens={data.pages.flatMap((p) => p.tokens)}
-            now={Math.max(opened, tokens.dataUpdatedAt)}
+            tokens={data.tokens}
+            total={data.total}
+            more={data.next_cursor !== undefined}
+            now={Math.max(opened, found.dataUpdatedAt)}
             days={days}
             onDays={(d) => {
               setDays(d);
@@ -153,7 +186,6 @@ export function StaleKeys() {
             }}
             page={page}
             onPage={setPage}
-            loadingMore={tokens.hasNextPage}
           />
         )}
       </QueryView>

@@ -1,11 +1,32 @@
 // A "busiest …" table of the usage page: a heading, the label columns given, then each
-// row's requests, allowed and refused; "No requests." when there are no rows.
+// row's requests, allowed and refused; "No requests." when there are no rows. A label
+// too long for its column (an owner's e-mail address, a key's name) ends in "…" with
+// the whole of it in the tooltip; it is never broken inside a word.
 import type { ReactNode } from "react";
+import "./top-table.css";
 import { groupDigits } from "../lib/format";
 import type { OutcomeCounts } from "../lib/schemas";
 import { refusals, total } from "../lib/usage";
+import { RefusalKinds } from "./refusal-kinds";
 
-function Figures({ totals }: { totals: OutcomeCounts }) {
+/**
+ * A label cell's content on one line. Its tooltip is the text it shows, whatever the
+ * column renders (a link, a name and a hint), read from the element once it is drawn.
+ */
+function Label({ children }: { children: ReactNode }) {
+  return (
+    <span
+      className="top-label"
+      ref={(el) => {
+        if (el) el.title = el.textContent.trim();
+      }}
+    >
+      {children}
+    </span>
+  );
+}
+
+function Figures({ totals, breakdown }: { totals: OutcomeCounts; breakdown: boolean }) {
   const r = refusals(totals);
   return (
     <>
@@ -15,8 +36,9 @@ function Figures({ totals }: { totals: OutcomeCounts }) {
       <td data-label="Allowed" className="num">
         {groupDigits(totals.allowed)}
       </td>
-      <td data-label="Refused" className={r > 0 ? "num warn" : "num"}>
+      <td data-label="Refused" className={r > 0 ? "num warn top-refused" : "num top-refused"}>
         {groupDigits(r)}
+        {breakdown && <RefusalKinds totals={totals} />}
       </td>
     </>
   );
@@ -49,6 +71,8 @@ export function TopTable<T>({
   rowKey,
   columns,
   totals,
+  breakdown = false,
+  empty = "No requests.",
 }: {
   /** The heading's id, which names the section. */
   id: string;
@@ -57,14 +81,18 @@ export function TopTable<T>({
   rowKey: (row: T) => string;
   columns: TopColumn<T>[];
   totals: (row: T) => OutcomeCounts;
+  /** Each kind of refusal apart under the refusals' count (refusal-kinds.tsx). */
+  breakdown?: boolean;
+  /** Said instead of the table when there are no rows. */
+  empty?: string;
 }) {
   return (
-    <section aria-labelledby={id}>
+    <section className="top-section" aria-labelledby={id}>
       <h2 id={id}>{title}</h2>
       {rows.length === 0 ? (
-        <p className="muted">No requests.</p>
+        <p className="muted">{empty}</p>
       ) : (
-        <table>
+        <table className={breakdown ? "top-table top-breakdown" : "top-table"}>
           <thead>
             <tr>
               {columns.map((c) => (
@@ -80,10 +108,10 @@ export function TopTable<T>({
               <tr key={rowKey(row)}>
                 {columns.map((c) => (
                   <td key={c.head} data-label={c.head}>
-                    {c.cell(row)}
+                    <Label>{c.cell(row)}</Label>
                   </td>
                 ))}
-                <Figures totals={totals(row)} />
+                <Figures totals={totals(row)} breakdown={breakdown} />
               </tr>
             ))}
           </tbody>

@@ -114,4 +114,13 @@ describe("api client: files", () => {
     const { api: api2 } = client(json(422, { error: "invalid", message: "format: csv or json", field: "format" }));
     await expect(api2.getFile("/api/audit/export?format=x")).rejects.toMatchObject({ status: 422, field: "format" });
   });
+
+  it("reads a 429's Retry-After in seconds", async () => {
+    const res = json(429, { error: "too_many_failures", message: "too many failed attempts" });
+    res.headers.set("Retry-After", "37");
+    const { api } = client(res);
+    await expect(api.get("/api/me", meSchema)).rejects.toMatchObject({ status: 429, retryAfter: 37 });
+    const { api: plain } = client(json(429, { error: "rate_limited", message: "slow down" }));
+    await expect(plain.get("/api/me", meSchema)).rejects.toMatchObject({ status: 429, retryAfter: undefined });
+  });
 });

@@ -9,13 +9,16 @@ export class ApiError extends Error {
   readonly status: number;
   readonly code: string;
   readonly field: string | undefined;
+  /** A 429's `Retry-After`, in seconds (when it said so in seconds). */
+  readonly retryAfter: number | undefined;
 
-  constructor(status: number, code: string, message: string, field?: string) {
+  constructor(status: number, code: string, message: string, field?: string, retryAfter?: number) {
     super(message);
     this.name = "ApiError";
     this.status = status;
     this.code = code;
     this.field = field;
+    this.retryAfter = retryAfter;
   }
 }
 
@@ -103,18 +106,25 @@ export function createApi(options: ApiOptions): Api {
   };
 }
 
+/** `Retry-After` in seconds; keygate sends seconds (an HTTP date is not worth a parser here). */
+function retryAfterOf(res: Response): number | undefined {
+  const v = res.headers.get("Retry-After")?.trim();
+  return v && /^\d+$/.test(v) ? Number(v) : undefined;
+}
+
 async function errorOf(res: Response): Promise<ApiError> {
   const text = await res.text().catch(() => "");
+  const retry = retryAfterOf(res);
   try {
     const body = errorBodySchema.safeParse(JSON.parse(text));
     if (body.success) {
-      return new ApiError(res.status, body.data.error, body.data.message, body.data.field);
+      return new ApiError(res.status, body.data.error, body.data.message, body.data.field, retry);
     }
   } catch {
     // Not JSON: a proxy's error page, say.
   }
   const statusText = res.statusText ? ` ${res.statusText}` : "";
-  return new ApiError(res.status, "http", `keygate answered ${res.status}${statusText}.`);
+  return new ApiError(res.status, "http", `keygate answered ${res.status}${statusText}.`, undefined, retry);
 }
 
 /** Path segment encoding for owners and ids. */

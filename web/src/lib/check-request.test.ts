@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { checkCurl, checkRequest, forwardAuthHeaders, serviceCurl, shellQuote } from "./check-request";
+import { PLACEHOLDER_HOST, checkCurl, checkRequest, forwardAuthHeaders, serviceCurl, shellQuote } from "./check-request";
 
 const KEY = "kg_0123456789abcdefghijABCDEFGHIJ0123456789abcdefghi";
 
@@ -22,8 +22,18 @@ describe("the request a new key is checked with", () => {
     expect(checkRequest([{ hosts: [], paths: ["/metrics"], methods: [] }]).path).toBe("/metrics");
   });
 
-  it("is a plain GET / without rules", () => {
-    expect(checkRequest([])).toEqual({ method: "GET", host: "api.example.com", path: "/" });
+  it("is a plain GET / without rules, to a host that is plainly a blank to fill in", () => {
+    expect(checkRequest([])).toEqual({ method: "GET", host: PLACEHOLDER_HOST, path: "/" });
+    expect(PLACEHOLDER_HOST).toBe("YOUR-API-HOST");
+    expect(checkRequest([{ hosts: ["*"], paths: ["/v1"], methods: [] }]).host).toBe(PLACEHOLDER_HOST);
+  });
+
+  it("takes a host another rule names when the first takes any", () => {
+    const rules = [
+      { hosts: [], paths: ["/health"], methods: [] },
+      { hosts: ["*", "billing.example.com"], paths: [], methods: [] },
+    ];
+    expect(checkRequest(rules)).toEqual({ method: "GET", host: "billing.example.com", path: "/health" });
   });
 
   it("sends the headers a proxy sends", () => {

@@ -11,23 +11,48 @@ export interface CheckRequest {
 
 /** What stands in for `*` in a host glob ("*.example.com" → "api.example.com"). */
 const HOST_STAR = "api";
+/**
+ * Where the snippets aim when no rule names a host: plainly a blank to fill in, never a
+ * real-looking one (nor keygate's own address, which is not the service behind it).
+ */
+export const PLACEHOLDER_HOST = "YOUR-API-HOST";
+
+/** A host a rule names, as a request would send it; none for "*" (any host). */
+function concrete(host: string | undefined): string | undefined {
+  if (host === undefined || host.replaceAll("*", "").replaceAll(".", "") === "") return undefined;
+  return host.replaceAll("*", HOST_STAR);
+}
 /** What stands in for `*` in a path glob ("/v1/*" → "/v1/example"). */
 const PATH_STAR = "example";
 
 /**
  * A concrete request the key's first rule allows: its first method, its first host
  * with every `*` filled in, its first path (a glob with every `*` filled in, a prefix
- * as it is). Without rules, or where the rule leaves a field open, a neutral value.
+ * as it is). Where the first rule takes any host, the first host another rule names
+ * (the first rule lets it through too), else PLACEHOLDER_HOST; where it leaves the
+ * method or path open, GET and "/".
  */
 export function checkRequest(rules: Rule[]): CheckRequest {
   const r = rules[0];
-  const host = r?.hosts[0];
+  // The first rule takes any host: without hosts, or with "*" among them.
+  const anyHost = !r || r.hosts.length === 0 || r.hosts.some((h) => concrete(h) === undefined);
+  const host = concrete(r?.hosts[0]) ?? (anyHost ? anyNamedHost(rules) : undefined);
   const path = r?.paths[0];
   return {
     method: r?.methods[0]?.toUpperCase() ?? "GET",
-    host: host ? host.replaceAll("*", HOST_STAR) : "api.example.com",
+    host: host ?? PLACEHOLDER_HOST,
     path: path ? path.replaceAll("*", PATH_STAR) : "/",
   };
+}
+
+function anyNamedHost(rules: Rule[]): string | undefined {
+  for (const r of rules) {
+    for (const h of r.hosts) {
+      const c = concrete(h);
+      if (c) return c;
+    }
+  }
+  return undefined;
 }
 
 /** `s` as one POSIX shell word. */

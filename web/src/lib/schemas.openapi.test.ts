@@ -180,6 +180,7 @@ describe("zod schemas against the OpenAPI document", () => {
       ownerPageSchema,
       ownerRolesSchema,
       ownerUsageSchema,
+      recentPageSchema,
       roleListSchema,
       roleSchema,
       tokenPageSchema,

@@ -41,6 +41,9 @@ const key: Token = {
 function setup(routes: Record<string, ApiRoute>, scope: "me" | "any" = "me") {
   const api = mockApi({
     "GET /api/me": () => json(200, { subject: "alice", admin: scope === "any", auth: "oidc", single_operator: false }),
+    // The recent-requests panel (its own tests are in recent-requests.test.tsx).
+    "GET /api/me/tokens/k1/recent": () => json(200, { requests: [], kept: 50 }),
+    "GET /api/tokens/k1/recent": () => json(200, { requests: [], kept: 50 }),
     ...routes,
   });
   const base = scope === "me" ? "/keys" : "/admin/keys";
@@ -301,5 +304,48 @@ describe("a key the gate refuses now, and its credits", () => {
     setup({ "GET /api/tokens/k1": () => json(200, key), "GET /api/tokens/k1/usage": () => json(200, series) }, "any");
     await screen.findByRole("heading", { level: 1, name: /first/ });
     expect(screen.queryByLabelText("Credits to add")).not.toBeInTheDocument();
+  });
+});
+
+describe("the limits the owner's keys share, on a key's page", () => {
+  const sharedOut = {
+    rate_limits: [{ name: "per-minute", limit: 600, window: "1m" }],
+    credits: { remaining: 0, refill: { amount: 1000, interval: "monthly" } },
+  };
+  const refused: Token = {
+    ...key,
+    refused_now: { code: "usage_exceeded", scope: "owner", reason: "alice's shared credits are used up" },
+  };
+
+  it("shows an admin the owner's, where they stand, that they refuse the key, and the way to the owner", async () => {
+    const { api } = setup(
+      {
+        "GET /api/tokens/k1": () => json(200, refused),
+        "GET /api/tokens/k1/usage": () => json(200, series),
+        "GET /api/users/alice/limits": () => json(200, { owner: "alice", source: "owner", limits: sharedOut }),
+      },
+      "any",
+    );
+    const panel = await screen.findByRole("region", { name: "Limits shared by all of alice’s keys" });
+    await within(panel).findByText(/no credits left/);
+    expect(panel).toHaveTextContent("600/1m");
+    expect(panel).toHaveTextContent("Set for alice by an administrator.");
+    expect(panel).toHaveTextContent("These shared credits are used up: they are what refuses this key now");
+    expect(within(panel).getByRole("link", { name: "alice’s keys and limits" })).toHaveAttribute("href", "/admin/owners/alice");
+    expect(api.calls.some((c) => c.path === "/api/me/limits")).toBe(false);
+  });
+
+  it("shows the owner of the key their own, from /api/me/limits, and says nothing of refusing when they do not", async () => {
+    setup({
+      "GET /api/me/tokens/k1": () => json(200, key),
+      "GET /api/me/tokens/k1/usage": () => json(200, series),
+      "GET /api/me/limits": () =>
+        json(200, { owner: "alice", source: "default", limits: { rate_limits: [], credits: { remaining: 40, refill: null } } }),
+    });
+    const panel = await screen.findByRole("region", { name: "Limits shared by all of your keys" });
+    await within(panel).findByText(/40 credits left/);
+    expect(panel).toHaveTextContent("The default for everyone");
+    expect(panel).not.toHaveTextContent("what refuses this key");
+    expect(within(panel).queryByRole("link")).toBeNull();
   });
 });

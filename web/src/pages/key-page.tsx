@@ -1,5 +1,6 @@
-// One key: everything about it, its usage over a chosen range, and its actions (the
-// same dialogs as the list). Mine at /keys/{id}; anyone's (admin) at /admin/keys/{id}.
+// One key: everything about it, the limits its owner's keys share, its usage over a
+// chosen range, its last requests, and its actions (the same dialogs as the list).
+// Mine at /keys/{id}; anyone's (admin) at /admin/keys/{id}.
 import { useState } from "react";
 import { Link, useNavigate, useParams } from "react-router-dom";
 import { AddCreditsForm } from "../components/add-credits";
@@ -7,8 +8,10 @@ import { CopyButton } from "../components/copy-button";
 import { KeyDialogs, type Modal } from "../components/key-dialogs";
 import { KeyPermissionsPanel } from "../components/key-permissions";
 import { LimitsSummary } from "../components/limits-summary";
+import { KeyOwnerLimits } from "../components/owner-limits";
 import { StaleBanner, isStale } from "../components/stale-banner";
 import { QueryView, fromQuery } from "../components/query-view";
+import { RecentRequests } from "../components/recent-requests";
 import { RefusedNotice, shownRefusal } from "../components/refused-now";
 import { ErrorNote, Loading } from "../components/state";
 import { StatusBadge } from "../components/status-badge";
@@ -23,7 +26,7 @@ import { useMe } from "../lib/queries/me";
 import type { KeyScope, Scope } from "../lib/queries/scope";
 import { useKeyUsage } from "../lib/queries/usage";
 import type { Token } from "../lib/schemas";
-import { keyHref } from "../lib/links";
+import { keyHref, ownerHref } from "../lib/links";
 import { type RangePreset, type UpstreamAnswers, upstreamAnswers } from "../lib/usage";
 
 /** "1 Jun 2026, 14:00 CEST (in 3 days)": the date in the browser's locale and zone, and how far. */
@@ -109,7 +112,7 @@ function Details({ t, scope, now, admin }: { t: Token; scope: KeyScope; now: num
       </dd>
       <dt>Owner</dt>
       <dd>
-        {scope === "any" ? <Link to={`/admin/owners/${encodeURIComponent(t.owner)}`}>{t.owner}</Link> : t.owner}
+        {scope === "any" ? <Link to={ownerHref(t.owner)}>{t.owner}</Link> : t.owner}
       </dd>
       <dt>Created</dt>
       <dd>
@@ -211,7 +214,7 @@ export function KeyPage({ scope }: { scope: KeyScope }) {
   const grantable = useGrantable(owner, (modal.kind === "create" || modal.kind === "edit") && token.data !== undefined);
   const [now] = useState(() => Date.now());
   const mutations = [create, update, rotate, revoke];
-  const listHref = scope === "me" ? "/keys" : `/admin/owners/${encodeURIComponent(token.data?.owner ?? "")}`;
+  const listHref = scope === "me" ? "/keys" : ownerHref(token.data?.owner ?? "");
 
   const open = (m: Modal) => {
     mutations.forEach((x) => {
@@ -232,7 +235,7 @@ export function KeyPage({ scope }: { scope: KeyScope }) {
           }}
         />
         <p>
-          <Link to={scope === "me" ? "/keys" : "/admin"}>Back to the keys</Link>
+          <Link to={scope === "me" ? "/keys" : "/admin/keys"}>Back to the keys</Link>
         </p>
       </section>
     );
@@ -246,7 +249,7 @@ export function KeyPage({ scope }: { scope: KeyScope }) {
           <Link to="/keys">My keys</Link>
         ) : (
           <>
-            <Link to="/admin">Owners</Link> <span aria-hidden="true">›</span> <Link to={listHref}>{t.owner}</Link>
+            <Link to="/admin/keys">Keys</Link> <span aria-hidden="true">›</span> <Link to={listHref}>{t.owner}</Link>
           </>
         )}{" "}
         <span aria-hidden="true">›</span> <span>{t.name}</span>
@@ -315,8 +318,10 @@ export function KeyPage({ scope }: { scope: KeyScope }) {
         </p>
       )}
       <Details t={t} scope={scope} now={Math.max(now, token.dataUpdatedAt)} admin={me.data?.admin ?? false} />
+      <KeyOwnerLimits token={t} mine={scope === "me"} />
       <KeyPermissionsPanel scope={scope} token={t} enabled={!leaving} />
       <KeyUsage scope={scope} id={t.id} />
+      <RecentRequests scope={scope} id={t.id} enabled={!leaving} />
       <KeyDialogs
         modal={modal}
         gateUrl={new URL(`${config.base_path}/forward-auth`, window.location.origin).href}

@@ -7,7 +7,7 @@ import { limitedToken, me, token } from "../test-fixtures";
 import { type Route, json, mockApi, renderWithApi } from "../test-render";
 import { KeysPage } from "./keys-page";
 
-const page = (tokens = [token, limitedToken]) => json(200, { tokens, damaged: [] });
+const page = (tokens = [token, limitedToken]) => json(200, { tokens, damaged: [], total: tokens.length });
 const noLimits = () => json(200, { owner: "alice", source: "none", limits: { rate_limits: [], credits: null } });
 
 /** Where the app is: the list keeps its state in the URL. */
@@ -108,7 +108,8 @@ describe("keys with limits, against the API", () => {
     const { api, user } = setup({
       "PATCH /api/me/tokens/k2": () => json(200, limitedToken),
     });
-    await user.click(await screen.findByRole("button", { name: "Edit limited" }));
+    await user.click(await screen.findByRole("button", { name: "Actions for limited" }));
+    await user.click(screen.getByRole("menuitem", { name: "Edit" }));
     const dialog = screen.getByRole("dialog", { name: "Edit “limited”" });
     const requests = within(dialog).getByLabelText("Requests, rate limit 2");
     await user.clear(requests);
@@ -156,7 +157,7 @@ describe("the whole list, against the API", () => {
       "GET /api/me/tokens": (_b, url) =>
         url.searchParams.get("cursor") === "c1"
           ? page([second])
-          : json(200, { tokens: [token, limitedToken], next_cursor: "c1", damaged: [] }),
+          : json(200, { tokens: [token, limitedToken], next_cursor: "c1", damaged: [], total: 4 }),
     });
     await screen.findByRole("link", { name: "second page" });
     const asked = (api.fetch.mock.calls as unknown[][]).map((c) => String(c[0])).filter((u) => u.includes("/api/me/tokens"));
@@ -218,6 +219,52 @@ describe("the whole list, against the API", () => {
     await screen.findByText("2 keys revoked.");
     expect(screen.queryByRole("dialog")).not.toBeInTheDocument();
     expect(api.writes().map((w) => `${w.method} ${w.path}`).sort()).toEqual(["DELETE /api/me/tokens/k1", "DELETE /api/me/tokens/k2"]);
+  });
+});
+
+describe("every matching key, and one key, from the list", () => {
+  it("selects all N matching, fetching the pages not listed yet, and changes every one", async () => {
+    const third = { ...token, id: "k3", name: "third" };
+    let second = 0;
+    const ok = (t: typeof token) => () => json(200, { ...t, disabled: true, status: "disabled" });
+    const { api, user } = setup({
+      "GET /api/me/tokens": (_b, url) => {
+        if (url.searchParams.get("cursor") !== "c1")
+          return json(200, { tokens: [token, limitedToken], next_cursor: "c1", damaged: [], total: 3 });
+        // The list's own fetch of the second page hangs; "Select all" fetches it itself.
+        second++;
+        return second === 1 ? new Promise<Response>(() => undefined) : page([third]);
+      },
+      "PATCH /api/me/tokens/k1": ok(token),
+      "PATCH /api/me/tokens/k2": ok(limitedToken),
+      "PATCH /api/me/tokens/k3": ok(third),
+    });
+    await user.click(await screen.findByRole("checkbox", { name: "Select all shown" }));
+    await user.click(screen.getByRole("button", { name: "Select all 3 matching" }));
+    const bar = screen.getByRole("group", { name: "Selected keys" });
+    await waitFor(() => {
+      expect(bar).toHaveTextContent("3 selected");
+    });
+    await user.click(within(bar).getByRole("button", { name: "Disable selected" }));
+    const dialog = screen.getByRole("dialog", { name: "Disable 3 keys?" });
+    await user.click(within(dialog).getByRole("button", { name: "Disable 3 keys" }));
+    await screen.findByText("3 keys disabled.");
+    expect(api.writes().map((w) => w.path).sort()).toEqual(["/api/me/tokens/k1", "/api/me/tokens/k2", "/api/me/tokens/k3"]);
+  });
+
+  it("disables one key from its menu after a confirmation, leaving the selection alone", async () => {
+    const { api, user } = setup({
+      "PATCH /api/me/tokens/k1": () => json(200, { ...token, disabled: true, status: "disabled" }),
+    });
+    await user.click(await screen.findByRole("checkbox", { name: "Select limited" }));
+    await user.click(screen.getByRole("button", { name: "Actions for first" }));
+    await user.click(screen.getByRole("menuitem", { name: "Disable" }));
+    const dialog = screen.getByRole("dialog", { name: "Disable 1 key?" });
+    expect(within(dialog).getByRole("listitem")).toHaveTextContent("first");
+    await user.click(within(dialog).getByRole("button", { name: "Disable 1 key" }));
+    await screen.findByText("1 key disabled.");
+    expect(api.writes()).toEqual([{ method: "PATCH", path: "/api/me/tokens/k1", body: { disabled: true } }]);
+    expect(screen.getByRole("checkbox", { name: "Select limited" })).toBeChecked();
   });
 });
 
@@ -332,6 +379,73 @@ describe("an admin's list of one owner's keys", () => {
   });
 });
 
+describe("everyone's keys (admin)", () => {
+  const mixed = [
+    { ...token, owner: "alice" },
+    { ...token, owner: "bob", id: "k2", name: "prod payments" },
+  ];
+
+  function allPage(tokens: Route, route = "/admin/keys", extra: Record<string, Route> = {}) {
+    const api = mockApi({
+      "GET /api/me": () => json(200, { ...me, subject: "carol", admin: true }),
+      "GET /api/tokens": tokens,
+      "GET /api/users": () => json(200, { owners: [{ owner: "bob", keys: 1 }] }),
+      "GET /api/roles": () => json(200, { roles: [] }),
+      "GET /api/users/bob/roles": () => json(200, { owner: "bob", roles: [] }),
+      ...extra,
+    });
+    renderWithApi(
+      <>
+        <KeysPage scope={{ kind: "all" }} title="Keys" />
+        <Where />
+      </>,
+      route,
+    );
+    return { api, user: userEvent.setup() };
+  }
+
+  it("lists them with their owner, searched on the server from the URL's q", async () => {
+    const asked: string[] = [];
+    const { user } = allPage((_b, url) => {
+      const q = url.searchParams.get("q") ?? "";
+      asked.push(q);
+      return page(q.includes("owner:bob") ? mixed.slice(1) : mixed);
+    }, "/admin/keys?q=prod");
+    const row = (await screen.findByRole("link", { name: "prod payments" })).closest("tr") as HTMLElement;
+    expect(screen.getByLabelText("Filter")).toHaveValue("prod");
+    expect(within(row).getByRole("link", { name: "bob" })).toHaveAttribute("href", "/admin/owners/bob");
+    expect(screen.getByRole("columnheader", { name: "Owner" })).toBeInTheDocument();
+    expect(asked[0]).toBe("prod");
+    // The funnel narrows the list to the owner, in the search.
+    await user.click(within(row).getByRole("button", { name: "Show only bob’s keys" }));
+    await waitFor(() => {
+      expect(asked.at(-1)).toBe("prod owner:bob");
+    });
+    expect(screen.getByTestId("where")).toHaveTextContent("?q=prod+owner%3Abob");
+    expect(await screen.findByText("1 key found")).toBeInTheDocument();
+  });
+
+  it("asks whose a new key is, then makes it for them", async () => {
+    const made = { ...token, id: "k9", owner: "bob", name: "for bob" };
+    const created: Created = { key: "kg_x", id: "k9", hint: "kg_x…", token: made };
+    const { api, user } = allPage(() => page(mixed), "/admin/keys", {
+      "POST /api/users/bob/tokens": () => json(201, created),
+    });
+    await user.click(await screen.findByRole("button", { name: "New key" }));
+    const ask = screen.getByRole("dialog", { name: "New key: whose is it?" });
+    await user.click(within(ask).getByRole("button", { name: "Continue" }));
+    expect(within(ask).getByRole("alert")).toHaveTextContent("Name the key’s owner.");
+    await user.type(within(ask).getByLabelText("Owner"), "bob");
+    await user.click(within(ask).getByRole("button", { name: "Continue" }));
+    const dialog = await screen.findByRole("dialog", { name: "New key" });
+    await user.type(within(dialog).getByLabelText("Name"), "for bob");
+    await user.selectOptions(within(dialog).getByLabelText("Expires"), "never");
+    await user.click(within(dialog).getByRole("button", { name: "Create key" }));
+    await screen.findByRole("dialog", { name: "Your new key" });
+    expect(api.writes().map((w) => `${w.method} ${w.path}`)).toEqual(["POST /api/users/bob/tokens"]);
+  });
+});
+
 describe("the list keeps working when things go wrong", () => {
   it("keeps the keys on screen when a refresh fails, under a banner", async () => {
     let fail = false;
@@ -364,7 +478,8 @@ describe("the list keeps working when things go wrong", () => {
       "GET /api/me/tokens": () => page([expired]),
       "POST /api/me/tokens/k1/rotate": () => json(201, created),
     });
-    await user.click(await screen.findByRole("button", { name: /^Rotate first/ }));
+    await user.click(await screen.findByRole("button", { name: /^Actions for first/ }));
+    await user.click(screen.getByRole("menuitem", { name: "Rotate" }));
     const dialog = screen.getByRole("dialog", { name: /Rotate/ });
     await user.selectOptions(within(dialog).getByLabelText("The new key expires"), "30d");
     await user.click(within(dialog).getByRole("button", { name: "Rotate key" }));
@@ -424,7 +539,8 @@ describe("roles and permissions in the key form, against the API", () => {
     });
     renderWithApi(<KeysPage scope={{ kind: "owner", owner: "bob" }} title="Keys of bob" />);
     const user = userEvent.setup();
-    await user.click(await screen.findByRole("button", { name: "Edit first" }));
+    await user.click(await screen.findByRole("button", { name: "Actions for first" }));
+    await user.click(screen.getByRole("menuitem", { name: "Edit" }));
     const dialog = screen.getByRole("dialog", { name: "Edit “first”" });
     expect(await within(dialog).findByRole("checkbox", { name: "ops" })).toBeChecked();
     expect(within(dialog).getByRole("checkbox", { name: "docs" })).not.toBeChecked();

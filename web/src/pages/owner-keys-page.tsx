@@ -7,7 +7,7 @@ export function OwnerKeysPage() {
   return (
     <>
       <nav className="breadcrumbs" aria-label="Breadcrumbs">
-        <Link to="/admin">Owners</Link> <span aria-hidden="true">›</span> <span>{owner}</span>
+        <Link to="/admin/owners">Owners</Link> <span aria-hidden="true">›</span> <span>{owner}</span>
       </nav>
       <KeysPage key={owner} scope={{ kind: "owner", owner }} title={`Keys of ${owner}`} />
     </>

@@ -39,7 +39,7 @@ export function RolesPage() {
   return (
     <section className="page roles-page">
       <nav className="breadcrumbs" aria-label="Breadcrumbs">
-        <Link to="/admin">Owners</Link> <span aria-hidden="true">›</span> <span>Roles</span>
+        <Link to="/admin/owners">Owners</Link> <span aria-hidden="true">›</span> <span>Roles</span>
       </nav>
       <div className="page-head">
         <h1>Roles</h1>

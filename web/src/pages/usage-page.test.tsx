@@ -4,6 +4,7 @@ import { describe, expect, it, vi } from "vitest";
 import type { AllUsage, Token } from "../lib/schemas";
 import { token } from "../test-fixtures";
 import { json, mockApi, renderWithApi } from "../test-render";
+import { staleCount } from "../components/stale-keys";
 import { UsagePage } from "./usage-page";
 
 vi.mock("uplot", () => {
@@ -30,15 +31,19 @@ const answer: AllUsage = {
   ],
   top_owners: [{ owner: "alice", totals: { ...zero, allowed: 30, usage_exceeded: 4 } }],
   top_refused_keys: [
+    { id: "k2", owner: "bob", name: "scraper", totals: { ...zero, allowed: 1, forbidden: 7, refused: 2 } },
     { id: "k1", owner: "alice", name: "search", totals: { ...zero, allowed: 20, usage_exceeded: 4 } },
   ],
-  top_refused_owners: [{ owner: "alice", totals: { ...zero, allowed: 30, usage_exceeded: 4 } }],
+  top_refused_owners: [
+    { owner: "bob", totals: { ...zero, allowed: 1, forbidden: 7, refused: 2 } },
+    { owner: "alice", totals: { ...zero, allowed: 30, usage_exceeded: 4 } },
+  ],
 };
 
 describe("everyone's usage", () => {
   it("charts the series and links the busiest keys and owners to their pages", async () => {
     const api = mockApi({
-      "GET /api/tokens": () => json(200, { tokens: [], damaged: [] }),
+      "GET /api/tokens": () => json(200, { tokens: [], damaged: [], total: 0 }),
       "GET /api/usage": (_b, url) => {
         expect(url.searchParams.get("top")).toBe("10");
         return json(200, answer);
@@ -49,7 +54,13 @@ describe("everyone's usage", () => {
     expect(within(keys).getByRole("link", { name: "search" })).toHaveAttribute("href", "/admin/keys/k1");
     expect(within(keys).getByText("gone")).toBeInTheDocument();
     const row = within(keys).getByRole("link", { name: "search" }).closest("tr") as HTMLElement;
-    expect(within(row).getAllByRole("cell").map((c) => c.textContent)).toEqual(["search", "alice", "24", "20", "4"]);
+    expect(within(row).getAllByRole("cell").map((c) => c.textContent)).toEqual([
+      "search",
+      "alice",
+      "24",
+      "20",
+      "44 usage exceeded",
+    ]);
     const owners = screen.getByRole("heading", { name: "Busiest owners" }).closest("section") as HTMLElement;
     expect(within(owners).getByRole("link", { name: "alice" })).toHaveAttribute("href", "/admin/owners/alice");
     expect(screen.getByRole("img", { name: /34 requests: 30 allowed, 4 refused/ })).toBeInTheDocument();
@@ -58,6 +69,40 @@ describe("everyone's usage", () => {
     await screen.findByRole("table", { name: /All requests over the last 90 days/ });
     const asked = api.calls.filter((c) => c.path === "/api/usage");
     expect(asked).toHaveLength(2);
+  });
+
+  it("lists the most refused keys and owners apart, each kind of refusal counted apart", async () => {
+    mockApi({
+      "GET /api/tokens": () => json(200, { tokens: [], damaged: [], total: 0 }),
+      "GET /api/usage": () => json(200, answer),
+    });
+    renderWithApi(<UsagePage />);
+    const keys = (await screen.findByRole("heading", { name: "Most refused keys" })).closest("section") as HTMLElement;
+    const rows = within(keys).getAllByRole("row").slice(1);
+    // In the server's order (most refusals first), linked to their pages.
+    expect(rows.map((r) => within(r).getAllByRole("link")[0]?.textContent)).toEqual(["scraper", "search"]);
+    expect(within(keys).getByRole("link", { name: "scraper" })).toHaveAttribute("href", "/admin/keys/k2");
+    const scraper = rows[0] as HTMLElement;
+    const refused = within(scraper).getAllByRole("cell")[4] as HTMLElement;
+    expect(refused.firstChild?.textContent).toBe("9");
+    expect(within(refused).getAllByRole("listitem").map((li) => li.textContent)).toEqual(["7 forbidden", "2 refused"]);
+    expect(within(scraper).getAllByRole("cell")[3]).toHaveTextContent("1");
+
+    const owners = screen.getByRole("heading", { name: "Most refused owners" }).closest("section") as HTMLElement;
+    expect(within(owners).getAllByRole("link").map((l) => l.textContent)).toEqual(["bob", "alice"]);
+    // The lists count the range asked for, and say so.
+    expect(screen.getByText(/count exactly the chosen range, the last 24 hours/)).toBeInTheDocument();
+  });
+
+  it("says when nothing was refused", async () => {
+    mockApi({
+      "GET /api/tokens": () => json(200, { tokens: [], damaged: [], total: 0 }),
+      "GET /api/usage": () => json(200, { ...answer, top_refused_keys: [], top_refused_owners: [] }),
+    });
+    renderWithApi(<UsagePage />);
+    const keys = (await screen.findByRole("heading", { name: "Most refused keys" })).closest("section") as HTMLElement;
+    expect(within(keys).getByText("No refusals.")).toBeInTheDocument();
+    expect(within(keys).queryByRole("table")).toBeNull();
   });
 
   it("says when it is refused", async () => {
@@ -81,27 +126,41 @@ describe("stale keys in the overview", () => {
     { ...token, id: "b2", owner: "bob", name: "quiet week", last_used_at: ago(8) },
   ];
 
-  it("lists every owner's keys unused for 30 days, longest idle first, linked to their pages", async () => {
+  it("asks keygate for one page of them, longest idle first, linked to their pages and to all of them", async () => {
     const api = mockApi({
       "GET /api/usage": () => json(200, answer),
-      "GET /api/tokens": (_b, url) =>
-        url.searchParams.get("cursor") === "next"
-          ? json(200, { tokens: keys.slice(2), damaged: [] })
-          : json(200, { tokens: keys.slice(0, 2), next_cursor: "next", damaged: [] }),
+      "GET /api/tokens": (_b, url) => {
+        expect(url.searchParams.get("limit")).toBe("100");
+        expect(url.searchParams.get("cursor")).toBeNull();
+        return url.searchParams.get("q") === "unused:30d"
+          ? json(200, { tokens: keys.slice(1, 3), next_cursor: "more", damaged: [], total: 140 })
+          : json(200, { tokens: [], damaged: [], total: 0 });
+      },
     });
     renderWithApi(<UsagePage />);
     const section = screen.getByRole("region", { name: "Stale keys" });
-    await within(section).findByText("2 keys of 4 unused for 30 days or more.");
+    await within(section).findByText("140 keys unused for 30 days or more. The 2 shown are the first keygate found.");
+    expect(within(section).getByRole("link", { name: "Show all 140 in Keys" })).toHaveAttribute(
+      "href",
+      "/admin/keys?q=unused%3A30d",
+    );
     const rows = within(section).getAllByRole("row").slice(1);
     expect(rows.map((r) => within(r).getAllByRole("link")[0]?.textContent)).toEqual(["never used", "forgotten"]);
     expect(within(section).getByRole("link", { name: "forgotten" })).toHaveAttribute("href", "/admin/keys/a2");
     expect(within(rows[0] as HTMLElement).getByRole("link", { name: "bob" })).toHaveAttribute("href", "/admin/owners/bob?unused=30");
     expect(rows[0]).toHaveTextContent("unused 120 d");
     expect(rows[1]).toHaveTextContent("unused 45 d");
-    expect(api.calls.filter((c) => c.path === "/api/tokens")).toHaveLength(2);
+    // One page, never every key.
+    expect(api.calls.filter((c) => c.path === "/api/tokens")).toHaveLength(1);
 
-    await userEvent.setup().selectOptions(within(section).getByLabelText("Unused for"), "7");
-    expect(within(section).getAllByRole("row")).toHaveLength(4);
-    expect(within(section).getByRole("status")).toHaveTextContent("3 keys of 4 unused for 7 days or more.");
+    await userEvent.setup().selectOptions(within(section).getByLabelText("Unused for"), "90");
+    await within(section).findByText("No key unused for 90 days or more.");
+    expect(within(section).queryByRole("link", { name: /Show all/ })).toBeNull();
+  });
+
+  it("counts what it was sent when the server does not say how many in all", () => {
+    expect(staleCount(2, undefined, true, 30)).toBe("At least 2 keys unused for 30 days or more.");
+    expect(staleCount(1, undefined, false, 7)).toBe("1 key unused for 7 days or more.");
+    expect(staleCount(0, 0, false, 30)).toBe("No key unused for 30 days or more.");
   });
 });

@@ -47,7 +47,7 @@ export function WebhookPage() {
   return (
     <section className="page webhook-page">
       <nav className="breadcrumbs" aria-label="Breadcrumbs">
-        <Link to="/admin">Owners</Link> <span aria-hidden="true">›</span> <Link to="/admin/webhooks">Webhooks</Link>{" "}
+        <Link to="/admin/owners">Owners</Link> <span aria-hidden="true">›</span> <Link to="/admin/webhooks">Webhooks</Link>{" "}
         <span aria-hidden="true">›</span> <span className="endpoint-url-inline">{e.url}</span>
       </nav>
       <div className="page-head">

@@ -20,7 +20,7 @@ export function WebhooksPage() {
   return (
     <section className="page webhooks-page">
       <nav className="breadcrumbs" aria-label="Breadcrumbs">
-        <Link to="/admin">Owners</Link> <span aria-hidden="true">›</span> <span>Webhooks</span>
+        <Link to="/admin/owners">Owners</Link> <span aria-hidden="true">›</span> <span>Webhooks</span>
       </nav>
       <div className="page-head">
         <h1>Webhooks</h1>

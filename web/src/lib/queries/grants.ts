@@ -4,14 +4,14 @@
 import type { Grantable } from "../permissions";
 import { useMe } from "./me";
 import { useMyGrants, useOwnerRoles, useRoles } from "./roles";
-import type { Scope } from "./scope";
+import type { OwnerScope } from "./scope";
 
 export type GrantableState =
   | { status: "loading" }
   | { status: "error"; error: unknown }
   | { status: "ready"; grantable: Grantable };
 
-export function useGrantable(scope: Scope, enabled: boolean): GrantableState {
+export function useGrantable(scope: OwnerScope, enabled: boolean): GrantableState {
   const mine = scope.kind === "me";
   const me = useMe();
   const grants = useMyGrants(enabled && mine);

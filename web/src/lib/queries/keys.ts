@@ -7,7 +7,7 @@ import { useAuth } from "../auth";
 import type { CreateBody, PatchBody } from "../key-form-model";
 import { type BulkAction, type BulkOutcome, runBounded } from "../key-list-model";
 import { type AddCredits, type Token, createdSchema, keyPermissionsSchema, tokenPageSchema, tokenSchema } from "../schemas";
-import { type KeyScope, type Scope, keyPath, pagePath, scopeKey, scopePath } from "./scope";
+import { type KeyScope, LIST_KEYS, type OwnerScope, type Scope, keyPath, pagePath, scopeKey, scopePath } from "./scope";
 
 /** The list's pages are as large as the API allows: 500 keys are one request. */
 export const LIST_PAGE_SIZE = 500;
@@ -16,35 +16,49 @@ export const LIST_PAGE_SIZE = 500;
 export const LIST_REFRESH_MS = 30_000;
 
 /**
- * All of a scope's keys (mine, or an owner's; `null`: everyone's, admin), every page
- * fetched one after the other, so the list filters, sorts and pages them itself. With
- * `search`, only the keys the server finds for it (`q`); while a new search is on its
- * way, the last answer stays (placeholder data), so the list does not blink away.
+ * A scope's keys (mine, an owner's, or everyone's: admin). With `everyPage` (the
+ * default) every page is fetched one after the other, so the list filters, sorts and
+ * pages them itself; without, the first page only (everyone's keys: at 50 000 keys
+ * the rest is 100 requests and 20 MB), in the server's `sort`, more on request. With `search`, only
+ * the keys the server finds for it (`q`); while a new search is on its way, the last
+ * answer stays (placeholder data), so the list does not blink away.
  */
-export function useAllTokens(scope: Scope | null, search = "") {
+export function useAllTokens(scope: Scope, search = "", opts: { sort?: string; everyPage?: boolean } = {}) {
   const { api } = useAuth();
+  const { sort = "", everyPage = true } = opts;
   const q = useInfiniteQuery({
-    queryKey: scope ? [...scopeKey(scope), "all", search] : ["every-token", search],
+    queryKey: [...scopeKey(scope), "all", search, sort],
     initialPageParam: undefined as string | undefined,
-    queryFn: ({ pageParam }) =>
-      api.get(
-        pagePath(
-          scope ? scopePath(scope) : "/api/tokens",
-          pageParam,
-          search ? new URLSearchParams({ q: search }) : undefined,
-          LIST_PAGE_SIZE,
-        ),
-        tokenPageSchema,
-      ),
+    queryFn: ({ pageParam }) => {
+      const params = new URLSearchParams();
+      if (search) params.set("q", search);
+      if (sort) params.set("sort", sort);
+      return api.get(pagePath(scopePath(scope), pageParam, params, LIST_PAGE_SIZE), tokenPageSchema);
+    },
     getNextPageParam: (last) => last.next_cursor,
     refetchInterval: LIST_REFRESH_MS,
     placeholderData: keepPreviousData,
   });
   const { hasNextPage, isFetchingNextPage, isError, isPlaceholderData, fetchNextPage } = q;
   useEffect(() => {
-    if (hasNextPage && !isFetchingNextPage && !isError && !isPlaceholderData) void fetchNextPage();
-  }, [hasNextPage, isFetchingNextPage, isError, isPlaceholderData, fetchNextPage]);
+    if (everyPage && hasNextPage && !isFetchingNextPage && !isError && !isPlaceholderData) void fetchNextPage();
+  }, [everyPage, hasNextPage, isFetchingNextPage, isError, isPlaceholderData, fetchNextPage]);
   return q;
+}
+
+/**
+ * Admin: the first `limit` of everyone's keys that the server finds for `search` (`q`),
+ * one request, refreshed as the lists are. For a summary (the overview's stale keys):
+ * the page's `total`, when the server sends it, counts them all.
+ */
+export function useTokenPage(search: string, limit: number) {
+  const { api } = useAuth();
+  return useQuery({
+    queryKey: [...scopeKey({ kind: "all" }), "page", search, limit],
+    queryFn: () => api.get(pagePath("/api/tokens", undefined, new URLSearchParams({ q: search }), limit), tokenPageSchema),
+    refetchInterval: LIST_REFRESH_MS,
+    placeholderData: keepPreviousData,
+  });
 }
 
 /** One key; `enabled: false` (it is being deleted) keeps what was read without asking again. */
@@ -72,20 +86,25 @@ export function useKeyPermissions(scope: KeyScope, id: string, enabled = true) {
   });
 }
 
-function useRefresh(scope: Scope) {
+/**
+ * After a change to a key: every list is read again (the key is in its owner's and in
+ * everyone's; only those on screen are fetched at once, the rest when next shown).
+ */
+function useRefresh() {
   const qc = useQueryClient();
   return () =>
     Promise.all([
-      qc.invalidateQueries({ queryKey: scopeKey(scope) }),
+      ...LIST_KEYS.map((queryKey) => qc.invalidateQueries({ queryKey })),
       qc.invalidateQueries({ queryKey: ["token"] }),
       qc.invalidateQueries({ queryKey: ["owners"] }),
       qc.invalidateQueries({ queryKey: ["audit"] }),
     ]);
 }
 
-export function useCreateToken(scope: Scope) {
+/** A key is always made for an owner: mine, or (admin) someone's. */
+export function useCreateToken(scope: OwnerScope) {
   const { api } = useAuth();
-  const refresh = useRefresh(scope);
+  const refresh = useRefresh();
   return useMutation({
     mutationFn: (body: CreateBody) => api.send("POST", scopePath(scope), body, createdSchema),
     onSuccess: refresh,
@@ -94,7 +113,7 @@ export function useCreateToken(scope: Scope) {
 
 export function useUpdateToken(scope: Scope) {
   const { api } = useAuth();
-  const refresh = useRefresh(scope);
+  const refresh = useRefresh();
   return useMutation({
     mutationFn: ({ id, body }: { id: string; body: Partial<PatchBody> }) =>
       api.send("PATCH", `${scopePath(scope)}/${seg(id)}`, body, tokenSchema),
@@ -104,7 +123,7 @@ export function useUpdateToken(scope: Scope) {
 
 export function useRotateToken(scope: Scope) {
   const { api } = useAuth();
-  const refresh = useRefresh(scope);
+  const refresh = useRefresh();
   return useMutation({
     // `expiresAt`: the new key's expiry (null: never); absent keeps the old key's, which
     // the API refuses once that has passed.
@@ -121,7 +140,7 @@ export function useRotateToken(scope: Scope) {
 
 export function useRevokeToken(scope: Scope) {
   const { api } = useAuth();
-  const refresh = useRefresh(scope);
+  const refresh = useRefresh();
   return useMutation({
     mutationFn: (id: string) => api.sendEmpty("DELETE", `${scopePath(scope)}/${seg(id)}`),
     onSuccess: refresh,
@@ -143,8 +162,7 @@ export function useAddCredits(id: string) {
         if (qc.getQueryData(["token", scope, t.id]) !== undefined) qc.setQueryData(["token", scope, t.id], t);
       }
       return Promise.all([
-        qc.invalidateQueries({ queryKey: ["tokens"] }),
-        qc.invalidateQueries({ queryKey: ["every-token"] }),
+        ...LIST_KEYS.map((queryKey) => qc.invalidateQueries({ queryKey })),
         qc.invalidateQueries({ queryKey: ["audit"] }),
       ]);
     },
@@ -161,7 +179,7 @@ export const BULK_CONCURRENCY = 4;
  */
 export function useBulkChange(scope: Scope) {
   const { api } = useAuth();
-  const refresh = useRefresh(scope);
+  const refresh = useRefresh();
   return useMutation({
     mutationFn: ({
       action,

@@ -4,17 +4,21 @@ import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { seg } from "../api";
 import { useAuth } from "../auth";
 import { type Limits, ownerLimitsSchema } from "../schemas";
-import type { Scope } from "./scope";
+import type { OwnerScope } from "./scope";
 
-const limitsPath = (s: Scope) => (s.kind === "me" ? "/api/me/limits" : `/api/users/${seg(s.owner)}/limits`);
-const limitsKey = (s: Scope) => ["limits", s.kind === "me" ? "me" : s.owner] as const;
+const limitsPath = (s: OwnerScope) => (s.kind === "me" ? "/api/me/limits" : `/api/users/${seg(s.owner)}/limits`);
+const limitsKey = (s: OwnerScope) => ["limits", s.kind === "me" ? "me" : s.owner] as const;
 
-/** The limits shared by all of an owner's keys (mine, or, for an admin, anyone's). */
-export function useOwnerLimits(scope: Scope) {
+/**
+ * The limits shared by all of an owner's keys (mine, or, for an admin, anyone's); with
+ * `enabled` false (the owner is not known yet), not asked for.
+ */
+export function useOwnerLimits(scope: OwnerScope, enabled = true) {
   const { api } = useAuth();
   return useQuery({
     queryKey: limitsKey(scope),
     queryFn: () => api.get(limitsPath(scope), ownerLimitsSchema),
+    enabled,
   });
 }
 
@@ -22,7 +26,7 @@ export function useOwnerLimits(scope: Scope) {
 export function useSetOwnerLimits(owner: string) {
   const { api } = useAuth();
   const qc = useQueryClient();
-  const scope: Scope = { kind: "owner", owner };
+  const scope: OwnerScope = { kind: "owner", owner };
   return useMutation({
     mutationFn: (limits: Limits) => api.send("PUT", limitsPath(scope), limits, ownerLimitsSchema),
     onSuccess: (answer) => {
@@ -36,7 +40,7 @@ export function useSetOwnerLimits(owner: string) {
 export function useResetOwnerLimits(owner: string) {
   const { api } = useAuth();
   const qc = useQueryClient();
-  const scope: Scope = { kind: "owner", owner };
+  const scope: OwnerScope = { kind: "owner", owner };
   return useMutation({
     mutationFn: () => api.sendEmpty("DELETE", limitsPath(scope)),
     onSuccess: () =>

@@ -24,14 +24,16 @@ export function useKeyUsage(scope: KeyScope, id: string, range: RangePreset, ena
 
 /**
  * An owner's keys together over the last 24 h, and per-key totals: one request per page
- * of the key list (the same `limit` and cursors, so the same keys).
+ * of the key list (the same `limit` and cursors, so the same keys). Everyone's keys have
+ * no such per-key pages (GET /api/usage answers totals and the busiest): none is asked.
  */
 export function useOwnerUsagePages(scope: Scope, cursors: (string | undefined)[], limit = PAGE_SIZE) {
   const { api } = useAuth();
-  const path = scope.kind === "me" ? "/api/me/usage" : `/api/users/${seg(scope.owner)}/usage`;
+  const owner = scope.kind === "all" ? null : scope.kind === "me" ? "me" : scope.owner;
+  const path = scope.kind === "owner" ? `/api/users/${seg(scope.owner)}/usage` : "/api/me/usage";
   return useQueries({
-    queries: cursors.map((cursor) => ({
-      queryKey: ["usage", "owner", scope.kind === "me" ? "me" : scope.owner, limit, cursor ?? ""],
+    queries: (owner === null ? [] : cursors).map((cursor) => ({
+      queryKey: ["usage", "owner", owner, limit, cursor ?? ""],
       queryFn: () => api.get(pagePath(path, cursor, new URLSearchParams(rangeQuery("24h")), limit), ownerUsageSchema),
       refetchInterval: USAGE_REFRESH_MS,
     })),
