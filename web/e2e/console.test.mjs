@@ -143,6 +143,15 @@ describe("the admin console", () => {
     await page.getByRole("status").getByText(`Added 10 credits: ${left} credits left.`).waitFor();
     await page.getByTestId("key-limits").getByText(`${left} credits left`, { exact: true }).waitFor();
     assert.equal((await api(`/api/tokens/${prod.id}`)).body.limits.credits.remaining, left);
+    // "Set balance" beside it, zero included: audited as the balance before and after.
+    await page.getByLabel("New balance").fill("0");
+    await page.getByRole("button", { name: "Set balance" }).click();
+    await page.getByRole("status").getByText("Balance set to 0").waitFor();
+    assert.equal((await api(`/api/tokens/${prod.id}`)).body.limits.credits.remaining, 0);
+    const audited = (await api(`/api/audit?token_id=${prod.id}`)).body.events
+      .flatMap((e) => e.changes ?? [])
+      .find((c) => c.field === "credits.remaining" && c.to === "0");
+    assert.deepEqual(audited, { field: "credits.remaining", from: String(left), to: "0" });
     await shot(page, "console-key-refused-desktop");
     await assertAccessibleEverywhere(page, "a refused key's page with Add credits");
     await page.setViewportSize({ width: 375, height: 812 });

@@ -107,6 +107,19 @@ describe("filtering, sorting and paging", () => {
     expect(least[0]?.id).toBe("k119");
     expect(least.at(-1)?.last_used_at).toBeNull();
   });
+
+  it("sorts by the last 24 hours' requests and refusals, keys that asked nothing last", () => {
+    const busy = keys.map((t, i) =>
+      i === 5 || i === 9
+        ? { ...t, activity: { requests: i * 10, refusals: 50 - i, hourly: [] } }
+        : t,
+    );
+    const byRequests = filterSort(busy, state({ sort: "requests", desc: true }), NOW);
+    expect(byRequests.slice(0, 2).map((t) => t.id)).toEqual(["k9", "k5"]);
+    const byRefusals = filterSort(busy, state({ sort: "refusals", desc: true }), NOW);
+    expect(byRefusals.slice(0, 2).map((t) => t.id)).toEqual(["k5", "k9"]);
+    expect(parseListState(new URLSearchParams("sort=refusals:desc")).sort).toBe("refusals");
+  });
 });
 
 describe("rotation pairs", () => {

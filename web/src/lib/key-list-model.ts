@@ -10,7 +10,7 @@ const DAY = 86_400_000;
 /** Rows on one page of the list: 500 keys are ten pages, not one long scroll. */
 export const ROWS_PER_PAGE = 50;
 
-export type SortKey = "name" | "created_at" | "expires_at" | "last_used_at" | "status";
+export type SortKey = "name" | "created_at" | "expires_at" | "last_used_at" | "status" | "requests" | "refusals";
 
 export interface ListState {
   /** Free text, matched against name, hint, id, rules and metadata. */
@@ -38,9 +38,11 @@ export const SORTS: { value: string; label: string }[] = [
   { value: "last_used_at:desc", label: "Recently used" },
   { value: "last_used_at:asc", label: "Least recently used" },
   { value: "status:asc", label: "Status" },
+  { value: "requests:desc", label: "Most requests (24 h)" },
+  { value: "refusals:desc", label: "Most refused (24 h)" },
 ];
 
-const SORT_KEYS: readonly SortKey[] = ["name", "created_at", "expires_at", "last_used_at", "status"];
+const SORT_KEYS: readonly SortKey[] = ["name", "created_at", "expires_at", "last_used_at", "status", "requests", "refusals"];
 const STATUSES: readonly (TokenStatus | "all")[] = ["all", "active", "disabled", "expired", "rotating"];
 
 /**
@@ -104,6 +106,8 @@ export function unusedDays(t: Token, now: number): number | null {
 export const isUnused = (t: Token, now: number, days: number) => (unusedDays(t, now) ?? 0) >= days;
 
 function compare(a: Token, b: Token, key: SortKey): number {
+  // The last 24 hours (none: nothing asked).
+  if (key === "requests" || key === "refusals") return (a.activity?.[key] ?? 0) - (b.activity?.[key] ?? 0);
   const av = a[key];
   const bv = b[key];
   // Missing dates sort last ("never expires", "never used").
@@ -124,7 +128,8 @@ export function filterSort(tokens: Token[], s: ListState, now: number): Token[] 
   );
   list.sort((a, b) => {
     const c = compare(a, b, s.sort) || (order.get(a.id) ?? 0) - (order.get(b.id) ?? 0);
-    const nullLast = a[s.sort] === null || b[s.sort] === null;
+    const key = s.sort;
+    const nullLast = key !== "requests" && key !== "refusals" && (a[key] === null || b[key] === null);
     return s.desc && !nullLast ? -c : c;
   });
   return pairRotations(list);

@@ -267,11 +267,34 @@ describe("a key the gate refuses now, and its credits", () => {
     expect(screen.getByTestId("refused-now")).toHaveTextContent("Add credits to the key");
     await user.type(within(limits).getByLabelText("Credits to add"), "1 500");
     await user.click(within(limits).getByRole("button", { name: "Add credits" }));
-    expect(await within(limits).findByRole("status")).toHaveTextContent(/Added 1\s500 credits: 1\s500 credits left\./);
+    const adding = within(limits).getByRole("form", { name: /Add credits to/ });
+    expect(await within(adding).findByRole("status")).toHaveTextContent(/Added 1\s500 credits: 1\s500 credits left\./);
     expect(api.writes()).toEqual([{ method: "POST", path: "/api/tokens/k1/credits", body: { add: 1500 } }]);
     expect(limits).toHaveTextContent(/1\s500 credits left/);
     expect(within(limits).getByLabelText("Credits to add")).toHaveValue("");
     expect(screen.queryByTestId("refused-now")).not.toBeInTheDocument();
+  });
+
+  it("lets an admin set the balance, zero included, keeping the refill", async () => {
+    let current: Token = metered;
+    const { api, user } = setup(
+      {
+        "GET /api/tokens/k1": () => json(200, current),
+        "GET /api/tokens/k1/usage": () => json(200, series),
+        "PATCH /api/tokens/k1": (body) => {
+          const remaining = (body as { limits: { credits: { remaining: number } } }).limits.credits.remaining;
+          current = { ...metered, limits: { rate_limits: [], credits: { remaining, refill: null } } };
+          return json(200, current);
+        },
+      },
+      "any",
+    );
+    const limits = await screen.findByTestId("key-limits");
+    const setting = within(limits).getByRole("form", { name: /Set the balance of/ });
+    await user.type(within(setting).getByLabelText("New balance"), "0");
+    await user.click(within(setting).getByRole("button", { name: "Set balance" }));
+    expect(await within(setting).findByRole("status")).toHaveTextContent(/Balance set to 0/);
+    expect(api.writes()).toEqual([{ method: "PATCH", path: "/api/tokens/k1", body: { limits: { credits: { remaining: 0 } } } }]);
   });
 
   it("shows what is wrong with the number, its own or the server's, on the field", async () => {

@@ -174,7 +174,12 @@ function Details({ t, scope, now, admin }: { t: Token; scope: KeyScope; now: num
       <dt>Limits</dt>
       <dd data-testid="key-limits">
         <LimitsSummary limits={t.limits} />
-        {admin && t.limits.credits && <AddCreditsForm token={t} />}
+        {admin && t.limits.credits && (
+          <div className="credit-actions">
+            <AddCreditsForm token={t} />
+            <AddCreditsForm token={t} mode="set" />
+          </div>
+        )}
       </dd>
       {t.replaces && (
         <>

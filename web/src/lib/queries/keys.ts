@@ -153,10 +153,24 @@ export function useRevokeToken(scope: Scope) {
  */
 export function useAddCredits(id: string) {
   const { api } = useAuth();
+  return useKeyAnswer((add: number) =>
+    api.send("POST", `/api/tokens/${seg(id)}/credits`, { add } satisfies AddCredits, tokenSchema),
+  );
+}
+
+/** Admin: sets a key's credit balance (its refill kept), audited as before → after. */
+export function useSetBalance(id: string) {
+  const { api } = useAuth();
+  return useKeyAnswer((remaining: number) =>
+    api.send("PATCH", `/api/tokens/${seg(id)}`, { limits: { credits: { remaining } } }, tokenSchema),
+  );
+}
+
+/** A change answered with the key: its page shows the answer, the lists and audit refresh. */
+function useKeyAnswer<V>(mutationFn: (v: V) => Promise<Token>) {
   const qc = useQueryClient();
   return useMutation({
-    mutationFn: (add: number) =>
-      api.send("POST", `/api/tokens/${seg(id)}/credits`, { add } satisfies AddCredits, tokenSchema),
+    mutationFn,
     onSuccess: (t: Token) => {
       for (const scope of ["me", "any"] as const) {
         if (qc.getQueryData(["token", scope, t.id]) !== undefined) qc.setQueryData(["token", scope, t.id], t);
