@@ -138,6 +138,28 @@ pub(crate) async fn conformance(store: &dyn TokenStore) {
         "touching an unknown id creates nothing"
     );
 
+    // everyone's keys carry their last-used times, each its own (and none where unused)
+    store
+        .touch(&[(b1.id.clone(), Timestamp::from_unix(700))])
+        .await
+        .unwrap();
+    let used: Vec<_> = store
+        .list_all()
+        .await
+        .unwrap()
+        .records
+        .into_iter()
+        .map(|r| (r.name, r.last_used_at))
+        .collect();
+    assert_eq!(
+        used,
+        [
+            ("first".to_string(), Some(Timestamp::from_unix(500))),
+            ("only".to_string(), Some(Timestamp::from_unix(700))),
+            ("second".to_string(), None),
+        ]
+    );
+
     // update keeps last-used, refuses changes of owner or hash and unknown ids
     let mut changed = store.get(&a1.id).await.unwrap().unwrap();
     changed.name = "renamed".into();
