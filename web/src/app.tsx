@@ -1,12 +1,13 @@
 // Routes, and the providers every page needs.
 import { QueryClient, QueryClientProvider } from "@tanstack/react-query";
-import { lazy, Suspense, useState, type ReactNode } from "react";
+import { Suspense, useEffect, useState, type ReactNode } from "react";
 import { BrowserRouter, Navigate, Route, Routes, useLocation } from "react-router-dom";
 import { ChunkErrorBoundary } from "./components/chunk-error";
 import { Layout } from "./components/layout";
 import { ApiError } from "./lib/api";
 import { AuthProvider, useAuth } from "./lib/auth";
 import type { UiConfig } from "./lib/schemas";
+import { lazyPage, preloadPages } from "./lib/lazy-page";
 import { useMe } from "./lib/queries/me";
 import { QueryView, fromQuery } from "./components/query-view";
 import { Loading } from "./components/state";
@@ -15,17 +16,42 @@ import { KeysPage } from "./pages/keys-page";
 import { LoginPage } from "./pages/login-page";
 
 // Loaded when first visited: most people never open the admin pages, and the docs page
-// brings the HTML sanitiser.
-const AuditPage = lazy(() => import("./pages/audit-page").then((m) => ({ default: m.AuditPage })));
-const KeyPage = lazy(() => import("./pages/key-page").then((m) => ({ default: m.KeyPage })));
-const GuidePage = lazy(() => import("./pages/guide-page").then((m) => ({ default: m.GuidePage })));
-const AllKeysPage = lazy(() => import("./pages/all-keys-page").then((m) => ({ default: m.AllKeysPage })));
-const OwnerKeysPage = lazy(() => import("./pages/owner-keys-page").then((m) => ({ default: m.OwnerKeysPage })));
-const UsagePage = lazy(() => import("./pages/usage-page").then((m) => ({ default: m.UsagePage })));
-const RolesPage = lazy(() => import("./pages/roles-page").then((m) => ({ default: m.RolesPage })));
-const OwnersPage = lazy(() => import("./pages/owners-page").then((m) => ({ default: m.OwnersPage })));
-const WebhooksPage = lazy(() => import("./pages/webhooks-page").then((m) => ({ default: m.WebhooksPage })));
-const WebhookPage = lazy(() => import("./pages/webhook-page").then((m) => ({ default: m.WebhookPage })));
+// brings the HTML sanitiser. The page a visit starts on loads beside the settings
+// (`preloadFor`), and an administrator's console pages once they are known to be one.
+const AuditPage = lazyPage(() => import("./pages/audit-page").then((m) => m.AuditPage));
+const KeyPage = lazyPage(() => import("./pages/key-page").then((m) => m.KeyPage));
+const GuidePage = lazyPage(() => import("./pages/guide-page").then((m) => m.GuidePage));
+const AllKeysPage = lazyPage(() => import("./pages/all-keys-page").then((m) => m.AllKeysPage));
+const OwnerKeysPage = lazyPage(() => import("./pages/owner-keys-page").then((m) => m.OwnerKeysPage));
+const UsagePage = lazyPage(() => import("./pages/usage-page").then((m) => m.UsagePage));
+const RolesPage = lazyPage(() => import("./pages/roles-page").then((m) => m.RolesPage));
+const OwnersPage = lazyPage(() => import("./pages/owners-page").then((m) => m.OwnersPage));
+const WebhooksPage = lazyPage(() => import("./pages/webhooks-page").then((m) => m.WebhooksPage));
+const WebhookPage = lazyPage(() => import("./pages/webhook-page").then((m) => m.WebhookPage));
+
+/** The console's pages an administrator goes to from its navigation. */
+const CONSOLE_PAGES = [UsagePage, AllKeysPage, OwnersPage, AuditPage, KeyPage];
+
+/** The lazily loaded page at `path` (below the base path), by the routes below. */
+const PAGE_AT: [RegExp, { preload: () => Promise<unknown> }][] = [
+  [/^\/keys\/[^/]+$/, KeyPage],
+  [/^\/guide$/, GuidePage],
+  [/^\/admin$/, UsagePage],
+  [/^\/admin\/keys$/, AllKeysPage],
+  [/^\/admin\/keys\/[^/]+$/, KeyPage],
+  [/^\/admin\/owners$/, OwnersPage],
+  [/^\/admin\/owners\/[^/]+$/, OwnerKeysPage],
+  [/^\/admin\/roles$/, RolesPage],
+  [/^\/admin\/webhooks$/, WebhooksPage],
+  [/^\/admin\/webhooks\/[^/]+$/, WebhookPage],
+  [/^\/admin\/audit$/, AuditPage],
+];
+
+/** Starts loading the page a visit opens at `path` (below the base path), if it is lazy. */
+export function preloadFor(path: string) {
+  const trimmed = path.length > 1 ? path.replace(/\/$/, "") : path;
+  preloadPages(PAGE_AT.filter(([re]) => re.test(trimmed)).map(([, page]) => page));
+}
 
 function newQueryClient() {
   return new QueryClient({
@@ -49,8 +75,18 @@ function RequireLogin({ children }: { children: ReactNode }) {
 /** The start page: an admin's is the console's overview, everyone else's their keys. */
 function Home() {
   const me = useMe();
-  if (me.isPending) return <Loading what="your account" />;
-  return <Navigate to={me.data?.admin ? "/admin" : "/keys"} replace />;
+  const admin = me.data?.admin === true;
+  usePreloadConsole(admin);
+  // An administrator goes on once the overview's code is here, so it does not suspend.
+  const [overview, setOverview] = useState(false);
+  useEffect(() => {
+    const done = () => {
+      setOverview(true);
+    };
+    if (admin) UsagePage.preload().then(done, done);
+  }, [admin]);
+  if (me.isPending || (admin && !overview)) return <Loading what="your account" />;
+  return <Navigate to={admin ? "/admin" : "/keys"} replace />;
 }
 
 /** An old address that moved: sent on, with what followed it. */
@@ -59,8 +95,16 @@ function Moved({ to }: { to: string }) {
   return <Navigate to={{ pathname: to, search, hash }} replace />;
 }
 
+/** An administrator's console pages, loaded ahead so that its navigation never waits on code. */
+function usePreloadConsole(admin: boolean) {
+  useEffect(() => {
+    if (admin) preloadPages(CONSOLE_PAGES);
+  }, [admin]);
+}
+
 function RequireAdmin({ children }: { children: ReactNode }) {
   const me = useMe();
+  usePreloadConsole(me.data?.admin === true);
   return (
     <QueryView what="your account" {...fromQuery(me)}>
       {(data) =>

@@ -2,7 +2,7 @@
 // hands its URL back to the page that opened it.
 import { StrictMode } from "react";
 import { createRoot } from "react-dom/client";
-import { App } from "./app";
+import { App, preloadFor } from "./app";
 import { userManagerFor } from "./lib/auth";
 import { uiConfigSchema } from "./lib/schemas";
 import "./styles.css";
@@ -12,6 +12,8 @@ const root = document.getElementById("root");
 
 async function start() {
   if (!root) return;
+  // The page this visit opens loads beside the settings, not after them.
+  preloadFor(window.location.pathname.slice(basePath.length) || "/");
   let config;
   try {
     const res = await fetch(`${basePath}/ui/config`, { cache: "no-store" });
