@@ -41,7 +41,7 @@ impl Background {
         {
             // Follows other replicas' writes (Valkey); returns at once for other stores.
             let store = app.keys.store().clone();
-            let target: Arc<dyn crate::store::Invalidate> = app.gate.clone();
+            let target: Arc<dyn crate::store::Invalidate> = Arc::new(Followers(app.clone()));
             tasks.push(tokio::spawn(async move { store.watch(target).await }));
         }
         Background {
@@ -86,6 +86,38 @@ impl Background {
 }
 
 /// Writes each key's recent requests every second (when they are kept).
+/// Where other replicas' writes go as the store follows them: the gate's cache, and the
+/// management layer's copy of everyone's keys (read again at once, not after its 5 s).
+struct Followers(Arc<App>);
+
+impl crate::store::Invalidate for Followers {
+    fn forget(&self, hash: &crate::token::KeyHash) {
+        self.0.keys.changed_elsewhere();
+        self.0.gate.forget(hash);
+    }
+
+    fn forget_all(&self) {
+        self.0.keys.changed_elsewhere();
+        self.0.gate.forget_all();
+    }
+
+    fn trust(&self, trusted: bool) {
+        // Following again: a write may have been missed meanwhile.
+        if trusted {
+            self.0.keys.changed_elsewhere();
+        }
+        crate::store::Invalidate::trust(&*self.0.gate, trusted);
+    }
+
+    fn drop_leases(&self, slot: &str, epoch: u64) {
+        crate::store::Invalidate::drop_leases(&*self.0.gate, slot, epoch);
+    }
+
+    fn permissions_changed(&self) {
+        crate::store::Invalidate::permissions_changed(&*self.0.gate);
+    }
+}
+
 async fn flush_recent(app: Arc<App>) {
     if app.gate.recent().is_none() {
         return;

@@ -1,8 +1,10 @@
 //! Key lists: one owner's from the store's owner index, everyone's from a copy kept for
 //! [`EVERYONE_TTL_MS`] (5 s; last-used times are written every 10 s anyway) — at 50 000
 //! keys reading and decoding every record takes about 200 ms (docs/benchmarks.md), and
-//! the console asks for everyone's keys on every search. This process's own writes drop the copy at once ([`Keys`]' `forget`);
-//! another process's (a replica, the CLI) show within the TTL.
+//! the console asks for everyone's keys on every search. This process's own writes drop
+//! the copy at once ([`Keys`]' `forget`), and so do other replicas' writes as the store
+//! follows them (Valkey, [`Keys::changed_elsewhere`]); one missed while that subscription
+//! was down shows within the TTL.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -30,6 +32,12 @@ impl Everyone {
 }
 
 impl Keys {
+    /// Another process changed a key (a replica's write, followed through the store):
+    /// the copy of everyone's keys is read again on the next request, not after its TTL.
+    pub fn changed_elsewhere(&self) {
+        self.everyone.forget();
+    }
+
     /// One owner's keys (`None`: everyone's), and the ids of damaged records, each
     /// named in the log.
     pub async fn list(&self, owner: Option<&str>) -> Result<Listing, ManageError> {

@@ -6,6 +6,7 @@ mod error;
 mod leak;
 mod limits;
 mod listing;
+pub use listing::EVERYONE_TTL_MS;
 mod roles;
 pub mod search;
 use audit::changes;

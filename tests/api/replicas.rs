@@ -140,6 +140,59 @@ async fn revocation_reaches_every_replica() {
     );
 }
 
+/// Waits until `want` holds of `t`'s list of everyone's keys, for less than half the time
+/// that list is kept: it must have been read again because of the write, not its age.
+async fn everyone_shows(
+    t: &TestApp,
+    what: &str,
+    want: impl Fn(&[keygate::store::TokenRecord]) -> bool,
+) {
+    let started = Instant::now();
+    let limit = Duration::from_millis(keygate::manage::EVERYONE_TTL_MS as u64 / 2);
+    while !want(&t.app.keys.everyone().await.unwrap().records) {
+        assert!(
+            started.elapsed() < limit,
+            "{what}: not in another replica's list of everyone's keys after {:?}",
+            started.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_reaches_every_replica_s_list_of_everyone_s_keys_at_once() {
+    let v = Valkey::start();
+    let url = v.url();
+    let a = replica(|c| c.valkey_url = Some(url.clone())).await;
+    let b = replica(|c| c.valkey_url = Some(url.clone())).await;
+    let (_, first) = create(&a, "first").await;
+    everyone_shows(&b, "a new key", |l| l.iter().any(|r| r.id == first.id)).await;
+    // b now holds a copy of everyone's keys for 5 s; a's writes drop it at once.
+    let (_, second) = create(&a, "second").await;
+    everyone_shows(&b, "a key made on another replica", |l| {
+        l.iter().any(|r| r.id == second.id)
+    })
+    .await;
+    let rename = keygate::manage::Patch {
+        name: Some("second, renamed".into()),
+        ..Default::default()
+    };
+    a.app
+        .keys
+        .update(&second.id, rename, &Actor::cli())
+        .await
+        .unwrap();
+    everyone_shows(&b, "a rename on another replica", |l| {
+        l.iter().any(|r| r.name == "second, renamed")
+    })
+    .await;
+    a.app.keys.revoke(&first.id, &Actor::cli()).await.unwrap();
+    everyone_shows(&b, "a revocation on another replica", |l| {
+        l.iter().all(|r| r.id != first.id)
+    })
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cut_subscription_empties_the_cache() {
     let v = Valkey::start();
