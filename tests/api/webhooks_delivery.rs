@@ -554,6 +554,9 @@ async fn two_replicas_on_valkey_deliver_each_event_once() {
         let mut c = base_config(dir.path());
         c.valkey_url = Some(v.url());
         quick(&mut c);
+        // This test counts deliveries, not the store timeout: with the suite running on
+        // two cores, a key's multi-command write on Valkey can take over 300 ms.
+        c.store_timeout_ms = 2000;
         (App::open(c, Clock::system()).unwrap(), dir)
     };
     let (a, da) = replica(&v);
