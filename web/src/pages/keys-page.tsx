@@ -20,7 +20,7 @@ import { createBody, patchBody } from "../lib/key-form-model";
 import { type BulkAction, ROWS_PER_PAGE, listParams, parseListState, sortValue } from "../lib/key-list-model";
 import { keyHref } from "../lib/links";
 import { restOfPages, withExtra } from "../lib/matching";
-import { type OutcomeCounts, type Token, tokenPageSchema } from "../lib/schemas";
+import { type Token, tokenPageSchema } from "../lib/schemas";
 import {
   LIST_PAGE_SIZE,
   useAllTokens,
@@ -33,7 +33,6 @@ import {
 import { useGrantable } from "../lib/queries/grants";
 import { useMe } from "../lib/queries/me";
 import { type OwnerScope, type Scope, pagePath, scopePath } from "../lib/queries/scope";
-import { useOwnerUsagePages } from "../lib/queries/usage";
 
 /** Rows per page on a phone: a page is a few screens of cards, not twenty. */
 const NARROW_ROWS = 20;
@@ -110,10 +109,6 @@ export function KeysPage({ scope, title, intro }: { scope: Scope; title: string;
   // Never before the list was fetched: a key made a moment ago is not "in the future".
   const now = Math.max(useNow(), tokens.dataUpdatedAt);
   const mutations = [create, update, rotate, revoke];
-  // Per-key totals of the last 24 h: one request per page of keys.
-  const usagePages = useOwnerUsagePages(scope, (data?.pageParams ?? []) as (string | undefined)[], LIST_PAGE_SIZE);
-  const totals = new Map<string, OutcomeCounts>();
-  for (const u of usagePages) for (const k of u.data?.keys ?? []) totals.set(k.id, k.totals);
   const keyScope = scope.kind === "me" ? "me" : "any";
 
   const open = (m: Modal) => {
@@ -302,7 +297,7 @@ export function KeysPage({ scope, title, intro }: { scope: Scope; title: string;
           : // Everyone's usage has no per-key pages to read the last 24 h from.
             {
               activity: (t: Token) => (
-                <KeyActivity scope={keyScope} id={t.id} totals={totals.get(t.id)} activity={t.activity} />
+                <KeyActivity activity={t.activity} />
               ),
             })}
         gateUrl={new URL(`${config.base_path}/forward-auth`, window.location.origin).href}
