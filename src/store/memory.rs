@@ -103,6 +103,11 @@ impl RecordStore for MemoryStore {
         if let Some(r) = &removed {
             g.by_hash.remove(&r.hash);
         }
+        drop(g);
+        self.recent
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(id);
         Ok(removed)
     }
 
@@ -380,8 +385,17 @@ impl UsageStore for MemoryStore {
         batch: &[crate::model::RecentRequest],
         keep: usize,
     ) -> Result<(), StoreError> {
+        let known: std::collections::HashSet<&TokenId> = {
+            let g = self.read();
+            batch
+                .iter()
+                .map(|r| &r.id)
+                .filter(|id| g.by_id.contains_key(*id))
+                .collect()
+        };
         let mut m = self.recent.lock().unwrap_or_else(|e| e.into_inner());
-        for r in batch {
+        // A key deleted since its requests were noted keeps none.
+        for r in batch.iter().filter(|r| known.contains(&r.id)) {
             let q = m.entry(r.id.clone()).or_default();
             q.push_back(r.clone());
             while q.len() > keep {

@@ -7,6 +7,9 @@ use std::time::{Duration, Instant};
 use reqwest::Method;
 use serde_json::Value;
 
+use keygate::manage::Actor;
+use keygate::model::RecentRequest;
+
 use crate::helpers::{Backend, TestApp};
 use crate::webhooks::{api, quick};
 
@@ -44,7 +47,7 @@ async fn recent_on(backend: Backend) {
     })
     .await;
     let (key, rec) = t.create("hana", "watched", &["paths=/v1/*"]).await;
-    let (other, _) = t.create("hana", "quiet", &[]).await;
+    let (other, quiet) = t.create("hana", "quiet", &[]).await;
     assert_eq!(
         ask(
             &t,
@@ -151,6 +154,35 @@ async fn recent_on(backend: Backend) {
     }
     let (s, _) = api(&t, Method::GET, "/api/tokens/not-an-id/recent", None).await;
     assert!(s == 404 || s == 400, "{s}");
+
+    // A deleted key's recent requests go with it (they name its paths and callers), and
+    // requests noted before the delete but written after it are not kept; a live key's are.
+    let store = t.app.keys.store().clone();
+    t.app.keys.revoke(&rec.id, &Actor::cli()).await.unwrap();
+    assert_eq!(store.recent(&rec.id, 500).await.unwrap(), []);
+    let late = RecentRequest {
+        id: rec.id.clone(),
+        at_ms: t.app.clock.now_ms(),
+        outcome: "allowed".into(),
+        method: "GET".into(),
+        host: "api.example.com".into(),
+        path: "/v1/late".into(),
+        client: "127.0.0.1".into(),
+    };
+    let live = RecentRequest {
+        id: quiet.id.clone(),
+        ..late.clone()
+    };
+    store.add_recent(&[late, live], 5).await.unwrap();
+    assert_eq!(store.recent(&rec.id, 500).await.unwrap(), []);
+    let kept: Vec<String> = store
+        .recent(&quiet.id, 500)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.path)
+        .collect();
+    assert_eq!(kept, ["/v1/late", "/"]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

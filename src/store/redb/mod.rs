@@ -245,6 +245,7 @@ fn remove_raw(tx: &redb::WriteTransaction, id: &str) -> Result<Option<KeyHash>, 
     }
     let mut last_used = tx.open_table(LAST_USED).map_err(be)?;
     last_used.remove(id).map_err(be)?;
+    usage::remove_recent(tx, id)?;
     Ok(<[u8; 32]>::try_from(hash.as_slice()).ok().map(KeyHash))
 }
 

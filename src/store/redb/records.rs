@@ -120,6 +120,7 @@ impl RecordStore for RedbStore {
                 }
                 let mut last_used = tx.open_table(LAST_USED).map_err(be)?;
                 last_used.remove(id.as_str()).map_err(be)?;
+                usage::remove_recent(&tx, id.as_str())?;
                 removed
             };
             tx.commit().map_err(be)?;

@@ -48,19 +48,29 @@ impl UsageStore for RedbStore {
         for (i, r) in batch.iter().enumerate() {
             let value = serde_json::to_vec(r)
                 .map_err(|e| StoreError::Backend(format!("cannot encode a request: {e}")))?;
-            rows.push((recent_key(&r.id, r.at_ms, i as u32), value));
+            rows.push((r.id.clone(), recent_key(&r.id, r.at_ms, i as u32), value));
         }
         let ids: std::collections::BTreeSet<TokenId> = batch.iter().map(|r| r.id.clone()).collect();
         self.blocking(move |db| {
             let tx = db.begin_write().map_err(be)?;
             {
+                // A key deleted since its requests were noted keeps none.
+                let known = tx.open_table(IDS).map_err(be)?;
+                let mut gone = std::collections::BTreeSet::new();
+                for id in &ids {
+                    if known.get(id.as_str()).map_err(be)?.is_none() {
+                        gone.insert(id);
+                    }
+                }
                 let mut t = tx.open_table(RECENT).map_err(be)?;
-                for (k, v) in &rows {
-                    t.insert(k.as_slice(), v.as_slice()).map_err(be)?;
+                for (id, k, v) in &rows {
+                    if !gone.contains(id) {
+                        t.insert(k.as_slice(), v.as_slice()).map_err(be)?;
+                    }
                 }
                 // The newest `keep` of each key stay.
                 for id in ids {
-                    let (lo, hi) = recent_span(&id);
+                    let (lo, hi) = recent_span(id.as_str());
                     let old: Vec<Vec<u8>> = t
                         .range(lo.as_slice()..hi.as_slice())
                         .map_err(be)?
@@ -84,7 +94,7 @@ impl UsageStore for RedbStore {
         id: &TokenId,
         limit: usize,
     ) -> Result<Vec<crate::model::RecentRequest>, StoreError> {
-        let (lo, hi) = recent_span(id);
+        let (lo, hi) = recent_span(id.as_str());
         self.blocking(move |db| {
             let tx = db.begin_read().map_err(be)?;
             let t = tx.open_table(RECENT).map_err(be)?;
@@ -250,11 +260,19 @@ fn recent_key(id: &TokenId, at_ms: i64, index: u32) -> Vec<u8> {
     k
 }
 
+/// Removes `id`'s recent requests (with the key: they name its paths and callers).
+pub(super) fn remove_recent(tx: &redb::WriteTransaction, id: &str) -> Result<(), StoreError> {
+    let (lo, hi) = recent_span(id);
+    let mut t = tx.open_table(RECENT).map_err(be)?;
+    t.retain_in(lo.as_slice()..hi.as_slice(), |_, _| false)
+        .map_err(be)
+}
+
 /// Every row of `id` falls within this range.
-fn recent_span(id: &TokenId) -> (Vec<u8>, Vec<u8>) {
-    let mut lo = id.as_str().as_bytes().to_vec();
+fn recent_span(id: &str) -> (Vec<u8>, Vec<u8>) {
+    let mut lo = id.as_bytes().to_vec();
     lo.push(0xFF);
-    let mut hi = id.as_str().as_bytes().to_vec();
+    let mut hi = id.as_bytes().to_vec();
     hi.extend_from_slice(&[
         0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF,
     ]);

@@ -113,6 +113,7 @@ impl RecordStore for ValkeyStore {
             self.k_ids(),
             self.k_id(id),
             self.k_used(id),
+            self.k_recent(id),
         );
         let id_s = id.to_string();
         let mut c = self.conn.clone();
@@ -122,7 +123,9 @@ impl RecordStore for ValkeyStore {
             c.srem::<_, _, ()>(&keys.1, &id_s).await?;
             c.srem::<_, _, ()>(&keys.2, &id_s).await?;
             c.del::<_, ()>(&keys.3).await?;
-            c.del::<_, ()>(&keys.4).await
+            c.del::<_, ()>(&keys.4).await?;
+            // Its recent requests go with it (they name its paths and callers).
+            c.del::<_, ()>(&keys.5).await
         })
         .await?;
         self.wait().await?;
@@ -162,7 +165,12 @@ impl RecordStore for ValkeyStore {
         // An owner that cannot be read leaves a stale entry in its owner set; listings
         // skip ids without `i:{id}`, so it shows nowhere.
         let owner = bytes.as_deref().and_then(|b| salvage(b, "owner"));
-        let (kids, kused, id_s) = (self.k_ids(), self.k_used(id), id.to_string());
+        let (kids, kused, krecent, id_s) = (
+            self.k_ids(),
+            self.k_used(id),
+            self.k_recent(id),
+            id.to_string(),
+        );
         let kowner = owner.map(|o| self.k_owner(&o));
         // Same order as `delete`: lookup-by-hash first.
         self.run(async {
@@ -172,7 +180,8 @@ impl RecordStore for ValkeyStore {
             }
             c.srem::<_, _, ()>(&kids, &id_s).await?;
             c.del::<_, ()>(&kid).await?;
-            c.del::<_, ()>(&kused).await
+            c.del::<_, ()>(&kused).await?;
+            c.del::<_, ()>(&krecent).await
         })
         .await?;
         self.wait().await?;

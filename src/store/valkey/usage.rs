@@ -133,9 +133,28 @@ impl UsageStore for ValkeyStore {
         batch: &[crate::model::RecentRequest],
         keep: usize,
     ) -> Result<(), StoreError> {
+        // A key deleted since its requests were noted keeps none.
+        let ids: Vec<&TokenId> = batch
+            .iter()
+            .map(|r| &r.id)
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let mut known = std::collections::BTreeSet::new();
+        for chunk in ids.chunks(1000) {
+            let asks = chunk
+                .iter()
+                .map(|id| redis::cmd("EXISTS").arg(self.k_id(id)).clone())
+                .collect();
+            for (id, v) in chunk.iter().zip(self.batch(asks).await?) {
+                if redis::FromRedisValue::from_redis_value(v) == Ok(1i64) {
+                    known.insert(*id);
+                }
+            }
+        }
         let mut cmds = Vec::with_capacity(batch.len() + 2);
         let mut keys = std::collections::BTreeSet::new();
-        for r in batch {
+        for r in batch.iter().filter(|r| known.contains(&r.id)) {
             let value = serde_json::to_string(r)
                 .map_err(|e| StoreError::Backend(format!("cannot encode a request: {e}")))?;
             let key = self.k_recent(&r.id);
@@ -150,7 +169,8 @@ impl UsageStore for ValkeyStore {
                     .arg(keep.max(1) - 1)
                     .clone(),
             );
-            // A deleted key's requests go a week after the last one.
+            // Deleting a key deletes its list; one deleted while this batch was written
+            // goes a week after its last request.
             cmds.push(redis::cmd("PEXPIRE").arg(&key).arg(7 * 86_400_000).clone());
         }
         for chunk in cmds.chunks(1000) {
