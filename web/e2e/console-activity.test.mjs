@@ -12,15 +12,14 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import {
+  adminConsole,
   assertAccessibleEverywhere,
   cleanup,
-  freePort,
   gate,
   launchChromium,
   newPage,
   requireTools,
   shot,
-  startKeygate,
   watchdog,
 } from "./harness.mjs";
 
@@ -48,28 +47,16 @@ async function until(check, what, ms = 15_000) {
 }
 
 describe("the console's activity", () => {
-  let kg;
-  let adminKey;
+  let op;
 
   before(async () => {
     // An empty configuration but for the flush makes keygate print an admin key.
-    kg = await startKeygate({ port: await freePort(), toml: "[analytics]\nflush_secs = 1\n" });
-    const banner = /kgadmin_[0-9A-Za-z]{43}/.exec(kg.output());
-    assert.ok(banner, `keygate printed no admin key:\n${kg.output()}`);
-    adminKey = banner[0];
+    op = await adminConsole({ toml: "[analytics]\nflush_secs = 1\n" });
   });
 
   test("recent requests, owners by refusals, the most refused keys", { timeout: 150_000 }, async () => {
-    const { url } = kg;
-    const api = async (path, method = "GET", body = undefined) => {
-      const r = await fetch(`${url}${path}`, {
-        method,
-        headers: { Authorization: `Bearer ${adminKey}`, "Content-Type": "application/json" },
-        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-      });
-      const text = await r.text();
-      return { status: r.status, body: text ? JSON.parse(text) : null };
-    };
+    const { url } = op.kg;
+    const { api } = op;
     const make = async (owner, name, rules = []) => {
       const r = await api(`/api/users/${owner}/tokens`, "POST", { name, expires_at: null, rules, metadata: {} });
       assert.equal(r.status, 201, JSON.stringify(r.body));
@@ -96,10 +83,7 @@ describe("the console's activity", () => {
     }, "bob first by refusals (4), alice with 6 requests");
 
     const { page, problems } = await newPage(browser, { origin: url });
-    await page.goto(`${url}/login`);
-    await page.getByLabel("Admin key").fill(adminKey);
-    await page.getByRole("button", { name: "Log in" }).click();
-    await page.waitForURL(`${url}/admin`);
+    await op.login(page);
 
     // The scraper's page: its four requests, newest first; the query string never shown.
     await page.goto(`${url}/admin/keys/${encodeURIComponent(scraper.id)}`);

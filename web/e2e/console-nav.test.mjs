@@ -16,16 +16,15 @@ import { spawn } from "node:child_process";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import {
+  adminConsole,
   assertAccessibleEverywhere,
   cleanup,
-  freePort,
   gate,
   keygateBin,
   launchChromium,
   newPage,
   requireTools,
   shot,
-  startKeygate,
   watchdog,
 } from "./harness.mjs";
 
@@ -55,23 +54,11 @@ async function until(check, what, ms = 15_000) {
   }
 }
 
-/** keygate in single-operator mode, its admin key, and an API client with it. */
+/** keygate in single-operator mode (harness.mjs's adminConsole), and a way to make keys. */
 async function operator(toml = "") {
-  const kg = await startKeygate({ port: await freePort(), toml });
-  const banner = /kgadmin_[0-9A-Za-z]{43}/.exec(kg.output());
-  assert.ok(banner, `keygate printed no admin key:\n${kg.output()}`);
-  const adminKey = banner[0];
-  const api = async (p, method = "GET", body = undefined) => {
-    const r = await fetch(`${kg.url}${p}`, {
-      method,
-      headers: { Authorization: `Bearer ${adminKey}`, "Content-Type": "application/json" },
-      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-    });
-    const text = await r.text();
-    return { status: r.status, body: text ? JSON.parse(text) : null };
-  };
+  const op = await adminConsole({ toml });
   const make = async (owner, name, metadata = {}) => {
-    const r = await api(owner === "me" ? "/api/me/tokens" : `/api/users/${owner}/tokens`, "POST", {
+    const r = await op.api(owner === "me" ? "/api/me/tokens" : `/api/users/${owner}/tokens`, "POST", {
       name,
       expires_at: null,
       rules: [],
@@ -80,16 +67,13 @@ async function operator(toml = "") {
     assert.equal(r.status, 201, JSON.stringify(r.body));
     return r.body;
   };
-  return { kg, adminKey, api, make };
+  return { ...op, make };
 }
 
 /** A browser page logged in with the admin key: it lands on the overview. */
-async function login(url, adminKey, options = {}) {
-  const p = await newPage(browser, { origin: url, ...options });
-  await p.page.goto(`${url}/login`);
-  await p.page.getByLabel("Admin key").fill(adminKey);
-  await p.page.getByRole("button", { name: "Log in" }).click();
-  await p.page.waitForURL(`${url}/admin`);
+async function login(op, options = {}) {
+  const p = await newPage(browser, { origin: op.kg.url, ...options });
+  await op.login(p.page);
   await p.page.getByRole("heading", { level: 1, name: "Overview" }).waitFor();
   return p;
 }
@@ -135,10 +119,7 @@ describe("the operator's console", () => {
       const u = new URL(r.url());
       if (u.pathname === "/api/tokens" && u.searchParams.has("q")) stale.push(u.search);
     });
-    await page.goto(`${url}/login`);
-    await page.getByLabel("Admin key").fill(op.adminKey);
-    await page.getByRole("button", { name: "Log in" }).click();
-    await page.waitForURL(`${url}/admin`);
+    await op.login(page);
     await page.getByRole("heading", { level: 1, name: "Overview" }).waitFor();
     await marked(page, ["Overview"]);
     const nav = page.getByRole("navigation", { name: "Main" });
@@ -189,8 +170,7 @@ describe("the operator's console", () => {
   });
 
   test("every key in one list, with its owner, searched on the server; a new key asks whose", { timeout: 120_000 }, async () => {
-    const { url } = op.kg;
-    const { page, context, problems } = await login(url, op.adminKey);
+    const { page, context, problems } = await login(op);
     await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Keys" }).click();
     await page.getByRole("heading", { level: 1, name: "Keys" }).waitFor();
     const names = async () => JSON.stringify((await page.locator("table.keys .key-name").allInnerTexts()).sort());
@@ -234,7 +214,7 @@ describe("the operator's console", () => {
 
   test("the top bar's search opens the one key, lists several, and never sends a whole key", { timeout: 120_000 }, async () => {
     const { url } = op.kg;
-    const { page, context, problems } = await login(url, op.adminKey);
+    const { page, context, problems } = await login(op);
     const sent = [];
     page.on("request", (r) => sent.push(r.url()));
     const box = page.getByRole("search", { name: "Keys" }).getByLabel("Search keys");
@@ -294,7 +274,7 @@ describe("the operator's console", () => {
     assert.equal(await gate(url, keys.reports.key), 204);
     assert.notEqual(await gate(url, keys.reports.key), 204);
 
-    const { page, context, problems } = await login(url, op.adminKey);
+    const { page, context, problems } = await login(op);
     await page.goto(`${url}/admin/keys/${keys.reports.id}`);
     const panel = page.getByRole("region", { name: "Limits shared by all of bob’s keys" });
     await panel.getByText("These shared credits are used up: they are what refuses this key now").waitFor();
@@ -340,9 +320,10 @@ describe("a login from an address that failed too often", () => {
 
 describe("when keygate stops answering", () => {
   test("one banner says since when the screen is, and goes once keygate is back", { timeout: 150_000 }, async () => {
-    const { kg, adminKey, make } = await operator();
+    const solo = await operator();
+    const { kg, make } = solo;
     await make("alice", "still here");
-    const { page, context, problems } = await login(kg.url, adminKey);
+    const { page, context, problems } = await login(solo);
     await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Keys" }).click();
     await page.getByRole("link", { name: "still here" }).waitFor();
     const banner = page.getByTestId("connection");

@@ -13,14 +13,13 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import {
+  adminConsole,
   assertAccessibleEverywhere,
   cleanup,
-  freePort,
   launchChromium,
   newPage,
   requireTools,
   shot,
-  startKeygate,
   watchdog,
 } from "./harness.mjs";
 
@@ -85,27 +84,17 @@ function measure(page) {
 }
 
 describe("the console's key table", () => {
+  let op;
   let kg;
-  let adminKey;
   /** id → key of each made key, in order. */
   const made = [];
 
   before(async () => {
-    kg = await startKeygate({ port: await freePort(), toml: "last_used_flush_secs = 1\n\n[analytics]\nflush_secs = 1\n" });
-    const banner = /kgadmin_[0-9A-Za-z]{43}/.exec(kg.output());
-    assert.ok(banner, `keygate printed no admin key:\n${kg.output()}`);
-    adminKey = banner[0];
+    op = await adminConsole({ toml: "last_used_flush_secs = 1\n\n[analytics]\nflush_secs = 1\n" });
+    kg = op.kg;
   });
 
-  const api = async (path, method = "GET", body = undefined) => {
-    const r = await fetch(`${kg.url}${path}`, {
-      method,
-      headers: { Authorization: `Bearer ${adminKey}`, "Content-Type": "application/json" },
-      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-    });
-    const text = await r.text();
-    return { status: r.status, body: text ? JSON.parse(text) : null };
-  };
+  const api = (path, method, body) => op.api(path, method, body);
   const ownerPath = `/api/users/${encodeURIComponent(OWNER)}/tokens`;
 
   /** What a proxy would ask the gate about a request with `key`. */
@@ -148,10 +137,7 @@ describe("the console's key table", () => {
     }
 
     const { page, problems } = await newPage(browser, { origin: kg.url });
-    await page.goto(`${kg.url}/login`);
-    await page.getByLabel("Admin key").fill(adminKey);
-    await page.getByRole("button", { name: "Log in" }).click();
-    await page.waitForURL((u) => !u.pathname.endsWith("/login"));
+    await op.login(page);
     await page.goto(`${kg.url}/admin/owners/${encodeURIComponent(OWNER)}`);
     const rows = page.locator("table.keys tbody tr");
     await rows.first().waitFor();
@@ -354,10 +340,7 @@ describe("the console's key table", () => {
 
     for (const colorScheme of ["light", "dark"]) {
       const { page, problems } = await newPage(browser, { origin: kg.url, colorScheme });
-      await page.goto(`${kg.url}/login`);
-      await page.getByLabel("Admin key").fill(adminKey);
-      await page.getByRole("button", { name: "Log in" }).click();
-      await page.waitForURL((u) => !u.pathname.endsWith("/login"));
+      await op.login(page);
       await page.goto(`${kg.url}/admin/keys/${encodeURIComponent(id)}`);
       const legend = page.getByRole("list", { name: "Totals by outcome" });
       const expected = /Allowed\s*6\b.*Forbidden\s*8\b.*Refused\s*4\b.*Rate limited\s*4\b.*Usage exceeded\s*5\b/s;

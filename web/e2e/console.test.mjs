@@ -8,15 +8,14 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import {
+  adminConsole,
   assertAccessibleEverywhere,
   cleanup,
-  freePort,
   gate,
   launchChromium,
   newPage,
   requireTools,
   shot,
-  startKeygate,
   watchdog,
 } from "./harness.mjs";
 
@@ -44,27 +43,15 @@ async function until(check, what) {
 }
 
 describe("the admin console", () => {
-  let kg;
-  let adminKey;
+  let op;
 
   before(async () => {
-    kg = await startKeygate({ port: await freePort(), toml: "" });
-    const banner = /kgadmin_[0-9A-Za-z]{43}/.exec(kg.output());
-    assert.ok(banner, `keygate printed no admin key:\n${kg.output()}`);
-    adminKey = banner[0];
+    op = await adminConsole();
   });
 
   test("refused keys, the server's search, and adding credits", { timeout: 90_000 }, async () => {
-    const { url } = kg;
-    const api = async (path, method = "GET", body = undefined) => {
-      const r = await fetch(`${url}${path}`, {
-        method,
-        headers: { Authorization: `Bearer ${adminKey}`, "Content-Type": "application/json" },
-        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-      });
-      const text = await r.text();
-      return { status: r.status, body: text ? JSON.parse(text) : null };
-    };
+    const { url } = op.kg;
+    const { api } = op;
     const make = async (name, metadata, limits) => {
       const r = await api("/api/users/alice/tokens", "POST", {
         name,
@@ -97,10 +84,7 @@ describe("the admin console", () => {
     const reason = "alice's shared credits are used up";
 
     const { page, problems } = await newPage(browser, { origin: url });
-    await page.goto(`${url}/login`);
-    await page.getByLabel("Admin key").fill(adminKey);
-    await page.getByRole("button", { name: "Log in" }).click();
-    await page.waitForURL(`${url}/admin`);
+    await op.login(page);
 
     // The owner's list: "Refused" and why, in words, on an "active" key.
     await page.goto(`${url}/admin/owners/alice`);

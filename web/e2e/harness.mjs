@@ -146,6 +146,36 @@ export async function startKeygate({ port, toml, basePath = "", before }) {
 }
 
 /**
+ * keygate in single-operator mode (no OIDC provider: it prints an admin key when it first
+ * starts), for a test that drives the console as that administrator: `kg` (as
+ * startKeygate's, on a free port unless `port` is given), `adminKey`, `api(path, method,
+ * body)` — the management API with the key, answering `{status, body}` (body parsed, null
+ * when empty) — and `login(page)`: the login page with the key, until the overview.
+ */
+export async function adminConsole({ toml = "", port, ...options } = {}) {
+  const kg = await startKeygate({ port: port ?? (await freePort()), toml, ...options });
+  const banner = /kgadmin_[0-9A-Za-z]{43}/.exec(kg.output());
+  if (!banner) throw new Error(`keygate printed no admin key:\n${kg.output()}`);
+  const adminKey = banner[0];
+  const api = async (p, method = "GET", body = undefined) => {
+    const r = await fetch(`${kg.url}${p}`, {
+      method,
+      headers: { Authorization: `Bearer ${adminKey}`, "Content-Type": "application/json" },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    });
+    const text = await r.text();
+    return { status: r.status, body: text ? JSON.parse(text) : null };
+  };
+  const login = async (page) => {
+    await page.goto(`${kg.url}/login`);
+    await page.getByLabel("Admin key").fill(adminKey);
+    await page.getByRole("button", { name: "Log in" }).click();
+    await page.waitForURL(`${kg.url}/admin`);
+  };
+  return { kg, adminKey, api, login };
+}
+
+/**
  * The app keygate serves must be this checkout's web/dist: a debug binary reads the
  * dist of the checkout it was compiled in, a release binary the one it embedded.
  */

@@ -8,6 +8,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import {
+  adminConsole,
   assertAccessibleEverywhere,
   cleanup,
   freePort,
@@ -77,11 +78,7 @@ describe("usage limits", () => {
   let adminKey;
 
   before(async () => {
-    const port = await freePort();
-    kg = await startKeygate({ port, toml: "" });
-    const banner = /kgadmin_[0-9A-Za-z]{43}/.exec(kg.output());
-    assert.ok(banner, `keygate printed no admin key:\n${kg.output()}`);
-    adminKey = banner[0];
+    ({ kg, adminKey } = await adminConsole());
   });
 
   test("a key with a rate limit and credits is refused when over, and the list says what is left", { timeout: 150_000 }, async () => {

@@ -14,7 +14,7 @@ import { randomBytes } from "node:crypto";
 import { writeFileSync } from "node:fs";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
-import { cleanup, freePort, gate, keygateBin, launchChromium, newPage, requireTools, shot, startKeygate, watchdog } from "./harness.mjs";
+import { adminConsole, cleanup, gate, keygateBin, launchChromium, newPage, requireTools, shot, watchdog } from "./harness.mjs";
 
 const OWNERS = 50;
 const PER_OWNER = 1000;
@@ -60,23 +60,9 @@ async function visibleAfter(start, locator) {
 describe("the console at 50 000 keys", () => {
   test("keys, search and the overview answer in time", { timeout: 220_000 }, async () => {
     const t0 = performance.now();
-    const kg = await startKeygate({
-      port: await freePort(),
-      toml: "[analytics]\nflush_secs = 1\n",
-      before: seed,
-    });
+    const op = await adminConsole({ toml: "[analytics]\nflush_secs = 1\n", before: seed });
     const seeded = Math.round(performance.now() - t0);
-    const banner = /kgadmin_[0-9A-Za-z]{43}/.exec(kg.output());
-    assert.ok(banner, `keygate printed no admin key:\n${kg.output()}`);
-    const adminKey = banner[0];
-    const api = async (p, method = "GET", body = undefined) => {
-      const r = await fetch(`${kg.url}${p}`, {
-        method,
-        headers: { Authorization: `Bearer ${adminKey}`, "Content-Type": "application/json" },
-        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-      });
-      return { status: r.status, body: await r.json() };
-    };
+    const { kg, api } = op;
     // Named keys to find among them, some with traffic for the overview.
     const named = [];
     for (let i = 0; i < 12; i++) {
@@ -92,10 +78,7 @@ describe("the console at 50 000 keys", () => {
     assert.equal(all.body.total, OWNERS * PER_OWNER + named.length);
 
     const { page } = await newPage(browser, { origin: kg.url });
-    await page.goto(`${kg.url}/login`);
-    await page.getByLabel("Admin key").fill(adminKey);
-    await page.getByRole("button", { name: "Log in" }).click();
-    await page.waitForURL(`${kg.url}/admin`);
+    await op.login(page);
 
     // The Keys page over every key: its first rows. Its code is asked for beside the UI
     // settings, not after them (the page then renders without suspending: React holds a

@@ -12,14 +12,13 @@ import { readFile } from "node:fs/promises";
 import { after, before, describe, test } from "node:test";
 import { assertAccessible } from "./axe.mjs";
 import {
+  adminConsole,
   assertAccessibleEverywhere,
   cleanup,
-  freePort,
   launchChromium,
   newPage,
   requireTools,
   shot,
-  startKeygate,
   watchdog,
 } from "./harness.mjs";
 
@@ -51,11 +50,7 @@ describe("a user can trust what the UI shows", () => {
   const BERLIN = { locale: "de-DE", timezoneId: "Europe/Berlin" };
 
   before(async () => {
-    const port = await freePort();
-    kg = await startKeygate({ port, toml: "" });
-    const banner = /kgadmin_[0-9A-Za-z]{43}/.exec(kg.output());
-    assert.ok(banner, `keygate printed no admin key:\n${kg.output()}`);
-    adminKey = banner[0];
+    ({ kg, adminKey } = await adminConsole());
   });
 
   const api = (path, init = {}) =>
