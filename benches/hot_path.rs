@@ -42,6 +42,32 @@ fn measure(name: &str, iters: u32, mut f: impl FnMut()) {
     println!("{name:<40} {:>10.1} ns/op", rounds[rounds.len() / 2]);
 }
 
+/// An app on the memory store with one key: the app, the key, and headers presenting it.
+fn app_with_key(
+    rt: &tokio::runtime::Runtime,
+    config: Config,
+    salt: Salt,
+) -> (Arc<App>, String, HeaderMap) {
+    let app = Arc::new(App::memory(config, Clock::system(), salt).unwrap());
+    let (k, _) = rt
+        .block_on(app.keys.create(
+            NewToken {
+                owner: "bench".into(),
+                name: "b".into(),
+                ..Default::default()
+            },
+            &keygate::manage::Actor::cli(),
+        ))
+        .unwrap();
+    let key = k.expose().to_owned();
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        "authorization",
+        HeaderValue::from_str(&format!("Bearer {key}")).unwrap(),
+    );
+    (app, key, headers)
+}
+
 fn main() {
     decoding();
     let prefix = KeyPrefix::default();
@@ -87,22 +113,7 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
-    let app = Arc::new(App::memory(Config::default(), Clock::system(), salt).unwrap());
-    let (k, _) = rt
-        .block_on(app.keys.create(
-            NewToken {
-                owner: "bench".into(),
-                name: "b".into(),
-                ..Default::default()
-            },
-            &keygate::manage::Actor::cli(),
-        ))
-        .unwrap();
-    let mut headers = HeaderMap::new();
-    headers.insert(
-        "authorization",
-        HeaderValue::from_str(&format!("Bearer {}", k.expose())).unwrap(),
-    );
+    let (app, k, headers) = app_with_key(&rt, Config::default(), salt);
     let plain = Target {
         method: "GET",
         host: "h",
@@ -115,7 +126,7 @@ fn main() {
     let headers = Presented::from_headers(&headers, &sources);
     rt.block_on(app.gate.decide(&headers, &plain, ip));
     measure("cache lookup (keyed hash + get)", 200_000, || {
-        black_box(app.gate.is_cached(black_box(k.expose())));
+        black_box(app.gate.is_cached(black_box(&k)));
     });
     measure("whole decision, cached hit", 100_000, || {
         black_box(
@@ -128,23 +139,7 @@ fn main() {
     {
         let mut config = Config::default();
         config.analytics.recent_requests = 0;
-        let quiet =
-            Arc::new(App::memory(config, Clock::system(), app.gate.salt().clone()).unwrap());
-        let (k, _) = rt
-            .block_on(quiet.keys.create(
-                NewToken {
-                    owner: "bench".into(),
-                    name: "b".into(),
-                    ..Default::default()
-                },
-                &keygate::manage::Actor::cli(),
-            ))
-            .unwrap();
-        let mut h = HeaderMap::new();
-        h.insert(
-            "authorization",
-            HeaderValue::from_str(&format!("Bearer {}", k.expose())).unwrap(),
-        );
+        let (quiet, _, h) = app_with_key(&rt, config, app.gate.salt().clone());
         let h = Presented::from_headers(&h, &sources);
         rt.block_on(quiet.gate.decide(&h, &plain, ip));
         measure("whole decision, cached hit, no recent", 100_000, || {

@@ -222,9 +222,9 @@ pub(super) async fn list_in(
             .as_ref()
             .and_then(|a| a.get(&crate::analytics::key_slot(&r.id)))
     };
+    let now = app.clock.now();
     let mut found: Vec<&TokenRecord> = listing.records.iter().collect();
     if let Some(f) = &filter {
-        let now = app.clock.now();
         found.retain(|r| f.matches(r, crate::manage::status_of(r, now), now, of(r)));
         if let Some(want) = f.refused() {
             // Whether the gate refuses a key needs its balances: read for the keys left.
@@ -235,7 +235,6 @@ pub(super) async fn list_in(
         }
     }
     let total = found.len();
-    let now = app.clock.now();
     let mut keyed: Vec<(String, &TokenRecord)> = found
         .into_iter()
         .map(|r| (sort.key(r, crate::manage::status_of(r, now), of(r)), r))

@@ -81,16 +81,11 @@ impl Sort {
         let time = |t: Option<Timestamp>| match t {
             // Missing dates last, whatever the direction.
             None => "1".to_owned(),
-            Some(t) => format!(
-                "0{}",
-                self.number((i128::from(t.unix()) - i128::from(i64::MIN)) as u64)
-            ),
+            Some(t) => format!("0{}", self.number(shifted(t))),
         };
         let head = match self.field {
             Field::Created if !self.desc => return tie,
-            Field::Created => {
-                self.number((i128::from(r.created_at.unix()) - i128::from(i64::MIN)) as u64)
-            }
+            Field::Created => self.number(shifted(r.created_at)),
             Field::Name => self.text(&r.name.to_lowercase()),
             Field::Expires => time(r.expires_at),
             Field::LastUsed => time(r.last_used_at),
@@ -131,9 +126,13 @@ impl<'de> Deserialize<'de> for Sort {
 
 /// The sort key of a record, as a string in the same order as the listing's.
 pub fn record_key(r: &TokenRecord) -> String {
-    // Shift the signed seconds so that their decimal form sorts as the numbers do.
-    let t = i128::from(r.created_at.unix()) - i128::from(i64::MIN);
-    format!("{t:020}:{}", r.id)
+    format!("{:020}:{}", shifted(r.created_at), r.id)
+}
+
+/// `t`'s signed seconds shifted to unsigned, so that their decimal form (20 digits)
+/// sorts as the times do.
+fn shifted(t: Timestamp) -> u64 {
+    (i128::from(t.unix()) - i128::from(i64::MIN)) as u64
 }
 
 #[cfg(test)]
