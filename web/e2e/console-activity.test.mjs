@@ -20,6 +20,7 @@ import {
   newPage,
   requireTools,
   shot,
+  until,
   watchdog,
 } from "./harness.mjs";
 
@@ -36,15 +37,6 @@ after(async () => {
   cleanup();
   clearTimeout(dog);
 });
-
-/** Polls `check` until it is true (15 s at most: keygate writes every second here). */
-async function until(check, what, ms = 15_000) {
-  const end = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > end) throw new Error(`still not so after ${ms / 1000} s: ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 describe("the console's activity", () => {
   let op;

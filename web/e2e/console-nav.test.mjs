@@ -25,6 +25,7 @@ import {
   newPage,
   requireTools,
   shot,
+  until,
   watchdog,
 } from "./harness.mjs";
 
@@ -44,15 +45,6 @@ after(async () => {
   cleanup();
   clearTimeout(dog);
 });
-
-/** Polls `check` until it is true (15 s at most). */
-async function until(check, what, ms = 15_000) {
-  const end = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > end) throw new Error(`still not so after ${ms / 1000} s: ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 /** keygate in single-operator mode (harness.mjs's adminConsole), and a way to make keys. */
 async function operator(toml = "") {

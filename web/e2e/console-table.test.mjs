@@ -20,6 +20,7 @@ import {
   newPage,
   requireTools,
   shot,
+  until,
   watchdog,
 } from "./harness.mjs";
 
@@ -50,15 +51,6 @@ async function pool(n, width, job) {
       while (next < n) await job(next++);
     }),
   );
-}
-
-/** Polls `check` until it is true (15 s at most). */
-async function until(check, what) {
-  const end = Date.now() + 15_000;
-  while (!(await check())) {
-    if (Date.now() > end) throw new Error(`still not so after 15 s: ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
 
 /** The table's figures as the browser lays it out now. */

@@ -16,6 +16,7 @@ import {
   newPage,
   requireTools,
   shot,
+  until,
   watchdog,
 } from "./harness.mjs";
 
@@ -32,15 +33,6 @@ after(async () => {
   cleanup();
   clearTimeout(dog);
 });
-
-/** Polls `check` until it is true (10 s at most). */
-async function until(check, what) {
-  const end = Date.now() + 10_000;
-  while (!(await check())) {
-    if (Date.now() > end) throw new Error(`still not so after 10 s: ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 describe("the admin console", () => {
   let op;

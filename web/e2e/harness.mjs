@@ -145,6 +145,15 @@ export async function startKeygate({ port, toml, basePath = "", before }) {
   return { url, output: t.log, child };
 }
 
+/** Polls `check` until it is true, for `ms` at most (keygate writes every second in these tests). */
+export async function until(check, what, ms = 15_000) {
+  const end = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > end) throw new Error(`still not so after ${ms / 1000} s: ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
 /**
  * keygate in single-operator mode (no OIDC provider: it prints an admin key when it first
  * starts), for a test that drives the console as that administrator: `kg` (as

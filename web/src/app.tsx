@@ -1,7 +1,7 @@
 // Routes, and the providers every page needs.
 import { QueryClient, QueryClientProvider } from "@tanstack/react-query";
 import { Suspense, useEffect, useState, type ReactNode } from "react";
-import { BrowserRouter, Navigate, Route, Routes, useLocation } from "react-router-dom";
+import { BrowserRouter, Navigate, Route, Routes, matchPath, useLocation } from "react-router-dom";
 import { ChunkErrorBoundary } from "./components/chunk-error";
 import { Layout } from "./components/layout";
 import { ApiError } from "./lib/api";
@@ -33,24 +33,23 @@ const WebhookPage = lazyPage(() => import("./pages/webhook-page").then((m) => m.
 const CONSOLE_PAGES = [UsagePage, AllKeysPage, OwnersPage, AuditPage, KeyPage];
 
 /** The lazily loaded page at `path` (below the base path), by the routes below. */
-const PAGE_AT: [RegExp, { preload: () => Promise<unknown> }][] = [
-  [/^\/keys\/[^/]+$/, KeyPage],
-  [/^\/guide$/, GuidePage],
-  [/^\/admin$/, UsagePage],
-  [/^\/admin\/keys$/, AllKeysPage],
-  [/^\/admin\/keys\/[^/]+$/, KeyPage],
-  [/^\/admin\/owners$/, OwnersPage],
-  [/^\/admin\/owners\/[^/]+$/, OwnerKeysPage],
-  [/^\/admin\/roles$/, RolesPage],
-  [/^\/admin\/webhooks$/, WebhooksPage],
-  [/^\/admin\/webhooks\/[^/]+$/, WebhookPage],
-  [/^\/admin\/audit$/, AuditPage],
+const PAGE_AT: [string, { preload: () => Promise<unknown> }][] = [
+  ["/keys/:id", KeyPage],
+  ["/guide", GuidePage],
+  ["/admin", UsagePage],
+  ["/admin/keys", AllKeysPage],
+  ["/admin/keys/:id", KeyPage],
+  ["/admin/owners", OwnersPage],
+  ["/admin/owners/:owner", OwnerKeysPage],
+  ["/admin/roles", RolesPage],
+  ["/admin/webhooks", WebhooksPage],
+  ["/admin/webhooks/:id", WebhookPage],
+  ["/admin/audit", AuditPage],
 ];
 
 /** Starts loading the page a visit opens at `path` (below the base path), if it is lazy. */
 export function preloadFor(path: string) {
-  const trimmed = path.length > 1 ? path.replace(/\/$/, "") : path;
-  preloadPages(PAGE_AT.filter(([re]) => re.test(trimmed)).map(([, page]) => page));
+  preloadPages(PAGE_AT.filter(([route]) => matchPath(route, path)).map(([, page]) => page));
 }
 
 function newQueryClient() {

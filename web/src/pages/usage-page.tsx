@@ -40,6 +40,15 @@ const ownerColumns: TopColumn<TopOwner>[] = [
   { head: "Owner", cell: (o) => <Link to={ownerHref(o.owner)}>{o.owner}</Link> },
 ];
 
+/** What every top list of keys, and of owners, shows: each kind of refusal apart. */
+const keyLists = { rowKey: (k: TopKey) => k.id, totals: (k: TopKey) => k.totals, columns: keyColumns, breakdown: true };
+const ownerLists = {
+  rowKey: (o: TopOwner) => o.owner,
+  totals: (o: TopOwner) => o.totals,
+  columns: ownerColumns,
+  breakdown: true,
+};
+
 export function UsagePage() {
   const [range, setRange] = useState<RangePreset>("24h");
   const usage = useAllUsage(range);
@@ -60,44 +69,22 @@ export function UsagePage() {
               kind of refusal is counted apart.
             </p>
             <div className="usage-tops">
-              <TopTable
-                id="top-keys"
-                title="Busiest keys"
-                rows={data.top_keys}
-                rowKey={(k) => k.id}
-                totals={(k) => k.totals}
-                columns={keyColumns}
-                breakdown
-              />
-              <TopTable
-                id="top-owners"
-                title="Busiest owners"
-                rows={data.top_owners}
-                rowKey={(o) => o.owner}
-                totals={(o) => o.totals}
-                columns={ownerColumns}
-                breakdown
-              />
+              <TopTable id="top-keys" title="Busiest keys" rows={data.top_keys} {...keyLists} />
+              <TopTable id="top-owners" title="Busiest owners" rows={data.top_owners} {...ownerLists} />
             </div>
             <div className="usage-tops usage-tops-refused">
               <TopTable
                 id="top-refused-keys"
                 title="Most refused keys"
                 rows={data.top_refused_keys}
-                rowKey={(k) => k.id}
-                totals={(k) => k.totals}
-                columns={keyColumns}
-                breakdown
+                {...keyLists}
                 empty="No refusals."
               />
               <TopTable
                 id="top-refused-owners"
                 title="Most refused owners"
                 rows={data.top_refused_owners}
-                rowKey={(o) => o.owner}
-                totals={(o) => o.totals}
-                columns={ownerColumns}
-                breakdown
+                {...ownerLists}
                 empty="No refusals."
               />
             </div>
